@@ -1,0 +1,227 @@
+//! Convolution and transposed convolution, forward and backward, on 5-D arrays
+//! `(N, C, D, H, W)` (1-D and 2-D problems have unit leading spatial axes).
+
+mod im2col;
+mod passes;
+mod shape;
+
+use crate::element::Element;
+use crate::error::{alloc_zeroed, value_error, Error, Result};
+use crate::geometry::{fmt_shape, ConvParams, TransposeParams};
+use ndarray::{Array1, Array5, ArrayView1, ArrayView5, CowArray, Ix1, Ix5};
+use shape::ConvGeometry;
+
+/// Which gradients a backward call computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    pub input: bool,
+    pub weight: bool,
+    pub bias: bool,
+}
+
+impl Needs {
+    pub const ALL: Needs = Needs {
+        input: true,
+        weight: true,
+        bias: true,
+    };
+}
+
+/// Gradients with respect to the input, the weight and the bias (`None` where not
+/// requested).
+#[derive(Debug, Clone)]
+pub struct ConvGrads<T> {
+    pub input: Option<Array5<T>>,
+    pub weight: Option<Array5<T>>,
+    pub bias: Option<Array1<T>>,
+}
+
+fn shape5<T>(a: &ArrayView5<'_, T>) -> [usize; 5] {
+    let s = a.shape();
+    [s[0], s[1], s[2], s[3], s[4]]
+}
+
+/// A C-contiguous slice of `a` (copying only when its layout is not already that).
+fn contiguous<'a, T: Element>(a: &'a CowArray<'_, T, Ix5>) -> Result<&'a [T]> {
+    a.as_slice()
+        .ok_or_else(|| Error::Value("internal error: standard layout without a slice".into()))
+}
+
+fn contiguous1<'a, T: Element>(a: &'a CowArray<'_, T, Ix1>) -> Result<&'a [T]> {
+    a.as_slice()
+        .ok_or_else(|| Error::Value("internal error: standard layout without a slice".into()))
+}
+
+fn new_array5<T: Element>(shape: [usize; 5], what: &str) -> Result<Vec<T>> {
+    alloc_zeroed(shape.iter().product(), what)
+}
+
+fn into_array5<T>(shape: [usize; 5], data: Vec<T>) -> Result<Array5<T>> {
+    Array5::from_shape_vec(shape, data).map_err(|e| Error::Value(format!("internal error: {e}")))
+}
+
+fn check_bias<T>(bias: Option<&ArrayView1<'_, T>>, channels: usize) -> Result<()> {
+    match bias {
+        Some(b) if b.len() != channels => value_error!(
+            "bias has {} elements but the output has {channels} channels",
+            b.len()
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// A 5-D shape in the caller's rank: `(N, C, *spatial[rank])`.
+fn user_shape(shape: [usize; 5], rank: usize) -> String {
+    let spatial = &shape[5 - rank.clamp(1, 3)..];
+    fmt_shape(&[&shape[..2], spatial].concat())
+}
+
+fn check_grad_out(grad_out: [usize; 5], expected: [usize; 5], rank: usize) -> Result<()> {
+    if grad_out != expected {
+        return value_error!(
+            "grad_out has shape {} but the forward output has shape {}",
+            user_shape(grad_out, rank),
+            user_shape(expected, rank)
+        );
+    }
+    Ok(())
+}
+
+fn add_bias<T: Element>(
+    out: &mut [T],
+    bias: Option<ArrayView1<'_, T>>,
+    positions: usize,
+) -> Result<()> {
+    if let Some(bias) = bias {
+        let bias = bias.as_standard_layout();
+        passes::add_bias(positions, contiguous1(&bias)?, out)?;
+    }
+    Ok(())
+}
+
+fn bias_grad<T: Element>(geo_out: [usize; 5], grad_out: &[T]) -> Result<Array1<T>> {
+    let positions = geo_out[2] * geo_out[3] * geo_out[4];
+    let mut grad_b = alloc_zeroed(geo_out[1], "grad_bias")?;
+    passes::backward_bias(geo_out[0], geo_out[1], positions, grad_out, &mut grad_b)?;
+    Ok(Array1::from_vec(grad_b))
+}
+
+/// Cross-correlation of `x (N, C_in, D, H, W)` with `weight (C_out, C_in/groups, kD,
+/// kH, kW)`, plus `bias (C_out,)`, as PyTorch's `conv3d` (and `conv1d`/`conv2d` with
+/// unit leading axes).
+pub fn conv_forward<T: Element>(
+    x: ArrayView5<'_, T>,
+    weight: ArrayView5<'_, T>,
+    bias: Option<ArrayView1<'_, T>>,
+    params: &ConvParams,
+) -> Result<Array5<T>> {
+    let geo = ConvGeometry::for_conv(shape5(&x), shape5(&weight), params)?;
+    check_bias(bias.as_ref(), geo.c_out)?;
+    let (x, weight) = (x.as_standard_layout(), weight.as_standard_layout());
+    let mut out = new_array5(geo.out_shape(), "the output")?;
+    passes::forward(&geo, contiguous(&x)?, contiguous(&weight)?, &mut out)?;
+    add_bias(&mut out, bias, geo.out_vol())?;
+    into_array5(geo.out_shape(), out)
+}
+
+/// Gradients of [`conv_forward`] given the gradient of its output.
+pub fn conv_backward<T: Element>(
+    grad_out: ArrayView5<'_, T>,
+    x: ArrayView5<'_, T>,
+    weight: ArrayView5<'_, T>,
+    params: &ConvParams,
+    needs: Needs,
+) -> Result<ConvGrads<T>> {
+    let geo = ConvGeometry::for_conv(shape5(&x), shape5(&weight), params)?;
+    check_grad_out(shape5(&grad_out), geo.out_shape(), params.rank)?;
+    let grad_out = grad_out.as_standard_layout();
+    let grad_out = contiguous(&grad_out)?;
+    let weight = weight.as_standard_layout();
+    let x = x.as_standard_layout();
+    let input = if needs.input {
+        let mut grad_x = new_array5(geo.x_shape(), "grad_input")?;
+        passes::backward_input(&geo, grad_out, contiguous(&weight)?, &mut grad_x)?;
+        Some(into_array5(geo.x_shape(), grad_x)?)
+    } else {
+        None
+    };
+    let weight = if needs.weight {
+        let mut grad_w = new_array5(geo.weight_shape(), "grad_weight")?;
+        passes::backward_weight(&geo, grad_out, contiguous(&x)?, &mut grad_w)?;
+        Some(into_array5(geo.weight_shape(), grad_w)?)
+    } else {
+        None
+    };
+    let bias = if needs.bias {
+        Some(bias_grad(geo.out_shape(), grad_out)?)
+    } else {
+        None
+    };
+    Ok(ConvGrads {
+        input,
+        weight,
+        bias,
+    })
+}
+
+/// Transposed convolution of `x (N, C_in, D, H, W)` with `weight (C_in,
+/// C_out/groups, kD, kH, kW)`, as PyTorch's `conv_transpose3d`: the adjoint
+/// (backward-input pass) of the convolution with the same arguments.
+pub fn conv_transpose_forward<T: Element>(
+    x: ArrayView5<'_, T>,
+    weight: ArrayView5<'_, T>,
+    bias: Option<ArrayView1<'_, T>>,
+    params: &TransposeParams,
+) -> Result<Array5<T>> {
+    let geo = ConvGeometry::for_transpose(shape5(&x), shape5(&weight), params)?;
+    check_bias(bias.as_ref(), geo.c_in)?;
+    let (x, weight) = (x.as_standard_layout(), weight.as_standard_layout());
+    let mut out = new_array5(geo.x_shape(), "the output")?;
+    passes::backward_input(&geo, contiguous(&x)?, contiguous(&weight)?, &mut out)?;
+    add_bias(&mut out, bias, geo.in_vol())?;
+    into_array5(geo.x_shape(), out)
+}
+
+/// Gradients of [`conv_transpose_forward`] given the gradient of its output.
+pub fn conv_transpose_backward<T: Element>(
+    grad_out: ArrayView5<'_, T>,
+    x: ArrayView5<'_, T>,
+    weight: ArrayView5<'_, T>,
+    params: &TransposeParams,
+    needs: Needs,
+) -> Result<ConvGrads<T>> {
+    // `geo` is the adjoint convolution: its input is our output, its output our input.
+    let geo = ConvGeometry::for_transpose(shape5(&x), shape5(&weight), params)?;
+    check_grad_out(shape5(&grad_out), geo.x_shape(), params.rank)?;
+    let grad_out = grad_out.as_standard_layout();
+    let grad_out = contiguous(&grad_out)?;
+    let x = x.as_standard_layout();
+    let weight = weight.as_standard_layout();
+    let input = if needs.input {
+        let mut grad_x = new_array5(geo.out_shape(), "grad_input")?;
+        passes::forward(&geo, grad_out, contiguous(&weight)?, &mut grad_x)?;
+        Some(into_array5(geo.out_shape(), grad_x)?)
+    } else {
+        None
+    };
+    let weight = if needs.weight {
+        let mut grad_w = new_array5(geo.weight_shape(), "grad_weight")?;
+        passes::backward_weight(&geo, contiguous(&x)?, grad_out, &mut grad_w)?;
+        Some(into_array5(geo.weight_shape(), grad_w)?)
+    } else {
+        None
+    };
+    let bias = if needs.bias {
+        Some(bias_grad(geo.x_shape(), grad_out)?)
+    } else {
+        None
+    };
+    Ok(ConvGrads {
+        input,
+        weight,
+        bias,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,213 @@
+//! The three passes of a convolution over contiguous buffers, each a sequence of
+//! GEMMs over packed tiles:
+//!
+//! - forward:         `out[n, g] (cog x P) = W[g] (cog x K) . col(x[n, g]) (K x P)`
+//! - backward-input:  `col(grad_x[n, g]) += W[g]^T . grad_out[n, g]`, folded by col2im
+//! - backward-weight: `grad_W[g] = sum_n grad_out[n, g] . col(x[n, g])^T`
+//!
+//! Tiles are cut from the shape alone and every sum has a fixed order, so results do
+//! not depend on the thread count.
+
+use super::im2col::{gather_tile, scatter_tile, IndexTables};
+use super::shape::ConvGeometry;
+use crate::element::Element;
+use crate::error::{alloc_zeroed, Result};
+use crate::kernels::{gemm, MatMut, MatRef, SharedMut};
+use crate::threads::{for_each_chunk_mut, for_each_task};
+
+/// Most per-chunk partial sums of `grad_W` kept at once (bounded memory).
+const MAX_WEIGHT_PARTIALS: usize = 8;
+/// Budget in elements for all partial `grad_W` buffers together.
+const WEIGHT_PARTIALS_ELEMENTS: usize = 1 << 22;
+
+fn column_workspace<T: Element>(geo: &ConvGeometry) -> impl Fn() -> Vec<T> + Sync + Send {
+    let len = geo.k_len() * geo.tile_len();
+    move || vec![T::zero(); len]
+}
+
+/// `out = conv(x, w)` (no bias); `out` holds `N * C_out * P` elements.
+pub(crate) fn forward<T: Element>(
+    geo: &ConvGeometry,
+    x: &[T],
+    w: &[T],
+    out: &mut [T],
+) -> Result<()> {
+    let tables = IndexTables::new(geo)?;
+    let (k_len, cig, cog) = (geo.k_len(), geo.cig(), geo.cog());
+    let (p_len, in_vol, tile_len, tiles) =
+        (geo.out_vol(), geo.in_vol(), geo.tile_len(), geo.tiles());
+    let out_shared = SharedMut::new(out);
+    let tasks = geo.n * geo.groups * tiles;
+    for_each_task(
+        tasks,
+        geo.work(),
+        column_workspace::<T>(geo),
+        |col, task| {
+            let (image_group, tile) = (task / tiles, task % tiles);
+            let (n, g) = (image_group / geo.groups, image_group % geo.groups);
+            let p0 = tile * tile_len;
+            let len = tile_len.min(p_len - p0);
+            let x_group = &x[(n * geo.c_in + g * cig) * in_vol..][..cig * in_vol];
+            gather_tile(geo, &tables, x_group, p0, len, col);
+            let a = MatRef::new(w, g * cog * k_len, cog, k_len, k_len, 1);
+            let b = MatRef::new(col, 0, k_len, len, len, 1);
+            // SAFETY: task (n, g, tile) is the only one writing output rows
+            // g*cog .. (g+1)*cog of image n at positions p0 .. p0+len.
+            let c = unsafe {
+                out_shared.block((n * geo.c_out + g * cog) * p_len + p0, cog, len, p_len, 1)
+            };
+            gemm(T::one(), a, b, T::zero(), c);
+        },
+    )
+}
+
+/// `grad_x = conv_backward_input(grad_out, w)`; `grad_x` must be zero-filled.
+pub(crate) fn backward_input<T: Element>(
+    geo: &ConvGeometry,
+    grad_out: &[T],
+    w: &[T],
+    grad_x: &mut [T],
+) -> Result<()> {
+    let tables = IndexTables::new(geo)?;
+    let (k_len, cig, cog) = (geo.k_len(), geo.cig(), geo.cog());
+    let (p_len, tile_len, tiles) = (geo.out_vol(), geo.tile_len(), geo.tiles());
+    // One task per (image, group): their input-gradient blocks are disjoint, and
+    // inside a task the tiles are folded back in order.
+    let group_len = cig * geo.in_vol();
+    for_each_chunk_mut(
+        grad_x,
+        group_len,
+        geo.work(),
+        column_workspace::<T>(geo),
+        |col, image_group, grad_group| {
+            let (n, g) = (image_group / geo.groups, image_group % geo.groups);
+            for tile in 0..tiles {
+                let p0 = tile * tile_len;
+                let len = tile_len.min(p_len - p0);
+                let a = MatRef::new(w, g * cog * k_len, cog, k_len, k_len, 1).t();
+                let b = MatRef::new(
+                    grad_out,
+                    (n * geo.c_out + g * cog) * p_len + p0,
+                    cog,
+                    len,
+                    p_len,
+                    1,
+                );
+                gemm(
+                    T::one(),
+                    a,
+                    b,
+                    T::zero(),
+                    MatMut::new(col, 0, k_len, len, len, 1),
+                );
+                scatter_tile(geo, &tables, col, p0, len, grad_group);
+            }
+        },
+    )
+}
+
+/// `grad_w = conv_backward_weight(grad_out, x)`, shape `(C_out, C_in/groups, *kernel)`.
+pub(crate) fn backward_weight<T: Element>(
+    geo: &ConvGeometry,
+    grad_out: &[T],
+    x: &[T],
+    grad_w: &mut [T],
+) -> Result<()> {
+    let tables = IndexTables::new(geo)?;
+    let (k_len, cig, cog) = (geo.k_len(), geo.cig(), geo.cog());
+    let (p_len, in_vol, tile_len, tiles) =
+        (geo.out_vol(), geo.in_vol(), geo.tile_len(), geo.tiles());
+    let w_len = grad_w.len();
+    if w_len == 0 {
+        return Ok(());
+    }
+    // The (image, tile) items are split into a fixed number of chunks, each summed
+    // into its own partial in item order; the partials are then added in chunk order.
+    let items = geo.n * tiles;
+    let chunks = (WEIGHT_PARTIALS_ELEMENTS / w_len)
+        .clamp(1, MAX_WEIGHT_PARTIALS)
+        .min(items.max(1));
+    let mut partials = alloc_zeroed::<T>(chunks * w_len, "backward-weight partial sums")?;
+    for_each_chunk_mut(
+        &mut partials,
+        w_len,
+        geo.work(),
+        column_workspace::<T>(geo),
+        |col, chunk, partial| {
+            let first = chunk * items / chunks;
+            let last = (chunk + 1) * items / chunks;
+            for item in first..last {
+                let (n, tile) = (item / tiles, item % tiles);
+                let p0 = tile * tile_len;
+                let len = tile_len.min(p_len - p0);
+                for g in 0..geo.groups {
+                    let x_group = &x[(n * geo.c_in + g * cig) * in_vol..][..cig * in_vol];
+                    gather_tile(geo, &tables, x_group, p0, len, col);
+                    let a = MatRef::new(
+                        grad_out,
+                        (n * geo.c_out + g * cog) * p_len + p0,
+                        cog,
+                        len,
+                        p_len,
+                        1,
+                    );
+                    let b = MatRef::new(col, 0, k_len, len, len, 1).t();
+                    let c = MatMut::new(partial, g * cog * k_len, cog, k_len, k_len, 1);
+                    gemm(T::one(), a, b, T::one(), c);
+                }
+            }
+        },
+    )?;
+    let (first, rest) = partials.split_at(w_len);
+    grad_w.copy_from_slice(first);
+    for partial in rest.chunks(w_len) {
+        grad_w
+            .iter_mut()
+            .zip(partial)
+            .for_each(|(total, &p)| *total += p);
+    }
+    Ok(())
+}
+
+/// `grad_b[c] = sum over images and positions of grad_out[n, c, ...]`.
+pub(crate) fn backward_bias<T: Element>(
+    n: usize,
+    channels: usize,
+    positions: usize,
+    grad_out: &[T],
+    grad_b: &mut [T],
+) -> Result<()> {
+    let work = n * channels * positions;
+    for_each_chunk_mut(
+        grad_b,
+        1,
+        work,
+        || (),
+        |_, c, total| {
+            let mut sum = T::zero();
+            for image in 0..n {
+                let plane = &grad_out[(image * channels + c) * positions..][..positions];
+                sum += plane.iter().copied().sum::<T>();
+            }
+            total[0] = sum;
+        },
+    )
+}
+
+/// `out[n, c, ...] += bias[c]`.
+pub(crate) fn add_bias<T: Element>(positions: usize, bias: &[T], out: &mut [T]) -> Result<()> {
+    if positions == 0 || bias.is_empty() {
+        return Ok(());
+    }
+    let channels = bias.len();
+    for_each_chunk_mut(
+        out,
+        positions,
+        out.len(),
+        || (),
+        |_, plane, values| {
+            let b = bias[plane % channels];
+            values.iter_mut().for_each(|v| *v += b);
+        },
+    )
+}

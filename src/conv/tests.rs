@@ -1,0 +1,237 @@
+//! Core tests against a direct (seven nested loops) convolution written for clarity.
+
+use super::*;
+use crate::geometry::PaddingMode;
+use ndarray::{Array, Array5};
+
+/// Deterministic pseudo-random values in [-1, 1).
+fn filled(shape: [usize; 5], seed: u64) -> Array5<f64> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    Array::from_shape_fn(shape, |_| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    })
+}
+
+fn direct_conv(x: &Array5<f64>, w: &Array5<f64>, p: &ConvParams) -> Array5<f64> {
+    let (n, c_in) = (x.shape()[0], x.shape()[1]);
+    let input = [x.shape()[2], x.shape()[3], x.shape()[4]];
+    let (c_out, cig) = (w.shape()[0], w.shape()[1]);
+    let kernel = [w.shape()[2], w.shape()[3], w.shape()[4]];
+    let out = p.output_dims(input, kernel).unwrap();
+    let cog = c_out / p.groups;
+    assert_eq!(cig * p.groups, c_in);
+    let mut y = Array5::zeros([n, c_out, out[0], out[1], out[2]]);
+    for ((b, co, oz, oy, ox), v) in y.indexed_iter_mut() {
+        let g = co / cog;
+        let mut acc = 0.0;
+        for ci in 0..cig {
+            for kz in 0..kernel[0] {
+                for ky in 0..kernel[1] {
+                    for kx in 0..kernel[2] {
+                        let pos = [(oz, kz), (oy, ky), (ox, kx)];
+                        let src: Vec<Option<usize>> = (0..3)
+                            .map(|a| {
+                                let i = (pos[a].0 * p.stride[a] + pos[a].1 * p.dilation[a])
+                                    as isize
+                                    - p.pad_lo[a] as isize;
+                                p.padding_mode.source_index(i, input[a])
+                            })
+                            .collect();
+                        if let [Some(iz), Some(iy), Some(ix)] = src[..] {
+                            acc += x[[b, g * cig + ci, iz, iy, ix]] * w[[co, ci, kz, ky, kx]];
+                        }
+                    }
+                }
+            }
+        }
+        *v = acc;
+    }
+    y
+}
+
+fn cases() -> Vec<([usize; 5], [usize; 5], ConvParams)> {
+    let mut out = Vec::new();
+    for mode in [
+        PaddingMode::Zeros,
+        PaddingMode::Reflect,
+        PaddingMode::Replicate,
+        PaddingMode::Circular,
+    ] {
+        out.push((
+            [2, 4, 1, 7, 6],
+            [6, 2, 1, 3, 2],
+            ConvParams {
+                rank: 2,
+                stride: [1, 2, 1],
+                dilation: [1, 1, 2],
+                pad_lo: [0, 2, 1],
+                pad_hi: [0, 1, 2],
+                groups: 2,
+                padding_mode: mode,
+            },
+        ));
+    }
+    out.push((
+        [1, 3, 5, 4, 6],
+        [2, 3, 2, 3, 3],
+        ConvParams {
+            rank: 3,
+            stride: [2, 1, 3],
+            pad_lo: [1, 1, 0],
+            pad_hi: [1, 0, 2],
+            ..ConvParams::new(3)
+        },
+    ));
+    out.push((
+        [3, 2, 1, 1, 40],
+        [2, 2, 1, 1, 5],
+        ConvParams {
+            rank: 1,
+            dilation: [1, 1, 3],
+            ..ConvParams::new(1)
+        },
+    ));
+    out
+}
+
+#[test]
+fn forward_matches_direct_convolution() {
+    for (xs, ws, p) in cases() {
+        let (x, w) = (filled(xs, 1), filled(ws, 2));
+        let got = conv_forward(x.view(), w.view(), None, &p).unwrap();
+        let want = direct_conv(&x, &w, &p);
+        assert_eq!(got.shape(), want.shape());
+        let err = (&got - &want).mapv(f64::abs).fold(0.0f64, |a, &b| a.max(b));
+        assert!(err < 1e-12, "{p:?}: max error {err}");
+    }
+}
+
+#[test]
+fn backward_is_adjoint_of_forward() {
+    for (xs, ws, p) in cases() {
+        let (x, w) = (filled(xs, 3), filled(ws, 4));
+        let y = conv_forward(x.view(), w.view(), None, &p).unwrap();
+        let g = filled(y.shape().try_into().unwrap(), 5);
+        let grads = conv_backward(g.view(), x.view(), w.view(), &p, Needs::ALL).unwrap();
+        let lhs = (&y * &g).sum();
+        let via_x = (&x * grads.input.as_ref().unwrap()).sum();
+        let via_w = (&w * grads.weight.as_ref().unwrap()).sum();
+        assert!(
+            (lhs - via_x).abs() < 1e-10 * (1.0 + lhs.abs()),
+            "{p:?}: {lhs} vs {via_x}"
+        );
+        assert!(
+            (lhs - via_w).abs() < 1e-10 * (1.0 + lhs.abs()),
+            "{p:?}: {lhs} vs {via_w}"
+        );
+        let gb = grads.bias.unwrap();
+        for c in 0..g.shape()[1] {
+            let want: f64 = g.index_axis(ndarray::Axis(1), c).sum();
+            assert!((gb[c] - want).abs() < 1e-12);
+        }
+    }
+}
+
+#[test]
+fn transpose_forward_is_conv_backward_input() {
+    for (xs, ws, p) in cases()
+        .into_iter()
+        .filter(|c| c.2.padding_mode == PaddingMode::Zeros)
+    {
+        if p.pad_lo != p.pad_hi {
+            continue;
+        }
+        let (x, w) = (filled(xs, 6), filled(ws, 7));
+        let y = conv_forward(x.view(), w.view(), None, &p).unwrap();
+        let g = filled(y.shape().try_into().unwrap(), 8);
+        let grad_x = conv_backward(g.view(), x.view(), w.view(), &p, Needs::ALL)
+            .unwrap()
+            .input
+            .unwrap();
+        let input = [xs[2], xs[3], xs[4]];
+        let kernel = [ws[2], ws[3], ws[4]];
+        let out = p.output_dims(input, kernel).unwrap();
+        // output_padding recovers the input size the strided conv rounded away.
+        let mut output_padding = [0; 3];
+        for a in 0..3 {
+            output_padding[a] = input[a]
+                - ((out[a] - 1) * p.stride[a] - 2 * p.pad_lo[a]
+                    + p.dilation[a] * (kernel[a] - 1)
+                    + 1);
+        }
+        let tp = TransposeParams {
+            rank: p.rank,
+            stride: p.stride,
+            dilation: p.dilation,
+            padding: p.pad_lo,
+            output_padding,
+            groups: p.groups,
+        };
+        let t = conv_transpose_forward(g.view(), w.view(), None, &tp).unwrap();
+        assert_eq!(t, grad_x);
+    }
+}
+
+#[test]
+fn bad_shapes_are_errors() {
+    let x = filled([1, 4, 1, 5, 5], 0);
+    let w = filled([2, 3, 1, 3, 3], 0);
+    let err = conv_forward(x.view(), w.view(), None, &ConvParams::new(2)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("weight has 3 input channels per group but x has 4 channels"),
+        "{err}"
+    );
+    let w = filled([2, 4, 1, 3, 3], 0);
+    let bias = ndarray::Array1::<f64>::zeros(3);
+    let err = conv_forward(x.view(), w.view(), Some(bias.view()), &ConvParams::new(2)).unwrap_err();
+    assert!(err.to_string().contains("bias"), "{err}");
+    let g = filled([1, 2, 1, 4, 4], 0);
+    let err = conv_backward(
+        g.view(),
+        x.view(),
+        w.view(),
+        &ConvParams::new(2),
+        Needs::ALL,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("grad_out has shape (1, 2, 4, 4)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn results_are_identical_for_one_and_two_threads() {
+    let x = filled([3, 8, 1, 40, 40], 9).mapv(|v| v as f32);
+    let w = filled([8, 8, 1, 3, 3], 10).mapv(|v| v as f32);
+    let p = ConvParams {
+        rank: 2,
+        pad_lo: [0, 1, 1],
+        pad_hi: [0, 1, 1],
+        ..ConvParams::new(2)
+    };
+    let run = |threads| {
+        crate::threads::set_num_threads(threads).unwrap();
+        let y = conv_forward(x.view(), w.view(), None, &p).unwrap();
+        let g = y.mapv(|v| v.sin());
+        let grads = conv_backward(g.view(), x.view(), w.view(), &p, Needs::ALL).unwrap();
+        (
+            y,
+            grads.input.unwrap(),
+            grads.weight.unwrap(),
+            grads.bias.unwrap(),
+        )
+    };
+    let one = run(1);
+    let two = run(2);
+    assert_eq!(one.0, two.0);
+    assert_eq!(one.1, two.1);
+    assert_eq!(one.2, two.2);
+    assert_eq!(one.3, two.3);
+}

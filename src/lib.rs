@@ -1,0 +1,25 @@
+//! ferroconv: multithreaded CPU convolution and pooling, forward and backward,
+//! in 1D, 2D and 3D, for `f32` and `f64`.
+//!
+//! The core is pure Rust over `ndarray` views. Every operator works on 5-D arrays
+//! `(N, C, D, H, W)`: 1-D and 2-D data are 3-D data with unit leading spatial axes,
+//! so one code path serves every rank. The Python binding layer (feature `python`)
+//! is a thin wrapper in [`python`](crate::python) that borrows NumPy arrays,
+//! releases the GIL and calls the functions re-exported here.
+
+pub mod conv;
+pub mod element;
+pub mod error;
+pub mod geometry;
+pub mod kernels;
+pub mod threads;
+
+#[cfg(feature = "python")]
+pub mod python;
+
+pub use conv::{
+    conv_backward, conv_forward, conv_transpose_backward, conv_transpose_forward, ConvGrads, Needs,
+};
+pub use element::Element;
+pub use error::{Error, Result};
+pub use geometry::{ConvParams, PaddingMode, TransposeParams};

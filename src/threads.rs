@@ -1,0 +1,196 @@
+//! The thread pool every operator runs on, and the helpers that split work over it.
+//!
+//! One rayon pool owned by ferroconv (not rayon's global pool), so the thread count
+//! can change at run time. It is rebuilt lazily when the process id changes: a child
+//! created by `fork()` inherits the pool's bookkeeping but none of its threads, and
+//! would deadlock waiting for them.
+//!
+//! Work is always cut into the same tasks whatever the thread count, and every
+//! reduction runs in a fixed order, so results are bit-identical for any number of
+//! threads; threads only change which worker runs which task.
+
+use crate::error::{Error, Result};
+use rayon::prelude::*;
+use rayon::{ThreadPool, ThreadPoolBuilder};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Below this many multiply-adds (or element visits) an operator runs on the calling
+/// thread: waking the pool costs more than the work.
+pub const SERIAL_WORK_THRESHOLD: usize = 1 << 17;
+
+/// Environment variable holding the default thread count.
+pub const THREADS_ENV: &str = "FERROCONV_NUM_THREADS";
+
+struct PoolState {
+    threads: Option<usize>,
+    pool: Option<Arc<ThreadPool>>,
+    pid: u32,
+}
+
+static STATE: Mutex<PoolState> = Mutex::new(PoolState {
+    threads: None,
+    pool: None,
+    pid: 0,
+});
+
+fn lock_state() -> MutexGuard<'static, PoolState> {
+    // A panic while holding the lock leaves consistent data (plain fields), so a
+    // poisoned lock is still usable.
+    STATE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The default thread count: `FERROCONV_NUM_THREADS` if it holds a positive integer,
+/// else the number of cores available to the process.
+pub fn default_num_threads() -> usize {
+    std::env::var(THREADS_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+}
+
+/// Number of threads the next operator will use.
+pub fn get_num_threads() -> usize {
+    let mut state = lock_state();
+    *state.threads.get_or_insert_with(default_num_threads)
+}
+
+/// Set the number of threads (>= 1) used by every later operator.
+pub fn set_num_threads(threads: usize) -> Result<()> {
+    if threads == 0 {
+        return Err(Error::Value(
+            "set_num_threads: threads must be >= 1, got 0".to_string(),
+        ));
+    }
+    if threads > 4096 {
+        return Err(Error::Value(format!(
+            "set_num_threads: threads must be <= 4096, got {threads}"
+        )));
+    }
+    let mut state = lock_state();
+    if state.threads != Some(threads) {
+        state.threads = Some(threads);
+        state.pool = None;
+    }
+    Ok(())
+}
+
+/// The pool for the current thread count and process, building it if needed.
+fn pool() -> Result<Arc<ThreadPool>> {
+    let mut state = lock_state();
+    let pid = std::process::id();
+    if state.pid != pid {
+        // Forked child: the old pool's threads do not exist here. Leak it rather
+        // than drop it, since dropping would signal threads that are gone.
+        if let Some(old) = state.pool.take() {
+            std::mem::forget(old);
+        }
+        state.pid = pid;
+    }
+    if let Some(pool) = &state.pool {
+        return Ok(Arc::clone(pool));
+    }
+    let threads = *state.threads.get_or_insert_with(default_num_threads);
+    let pool = ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("ferroconv-{i}"))
+        .build()
+        .map_err(|e| Error::Value(format!("could not start {threads} worker threads: {e}")))?;
+    let pool = Arc::new(pool);
+    state.pool = Some(Arc::clone(&pool));
+    Ok(pool)
+}
+
+/// Whether work of this size should run on the calling thread.
+fn run_serially(work: usize) -> bool {
+    work < SERIAL_WORK_THRESHOLD || get_num_threads() == 1
+}
+
+/// Run `body(workspace, task)` for every task in `0..tasks`, in parallel when `work`
+/// (an estimate of the total multiply-adds) is large enough. Each worker gets its own
+/// workspace from `init`.
+pub fn for_each_task<W, I, F>(tasks: usize, work: usize, init: I, body: F) -> Result<()>
+where
+    I: Fn() -> W + Sync + Send,
+    F: Fn(&mut W, usize) + Sync + Send,
+{
+    if tasks <= 1 || run_serially(work) {
+        let mut workspace = init();
+        (0..tasks).for_each(|task| body(&mut workspace, task));
+        return Ok(());
+    }
+    pool()?.install(|| {
+        (0..tasks)
+            .into_par_iter()
+            .with_max_len(1)
+            .for_each_init(&init, |workspace, task| body(workspace, task));
+    });
+    Ok(())
+}
+
+/// Run `body(workspace, index, chunk)` for every `chunk_len`-long chunk of `data`, in
+/// parallel when `work` is large enough.
+pub fn for_each_chunk_mut<T, W, I, F>(
+    data: &mut [T],
+    chunk_len: usize,
+    work: usize,
+    init: I,
+    body: F,
+) -> Result<()>
+where
+    T: Send,
+    I: Fn() -> W + Sync + Send,
+    F: Fn(&mut W, usize, &mut [T]) + Sync + Send,
+{
+    if chunk_len == 0 || data.is_empty() {
+        return Ok(());
+    }
+    if data.len() <= chunk_len || run_serially(work) {
+        let mut workspace = init();
+        data.chunks_mut(chunk_len)
+            .enumerate()
+            .for_each(|(i, chunk)| body(&mut workspace, i, chunk));
+        return Ok(());
+    }
+    pool()?.install(|| {
+        data.par_chunks_mut(chunk_len)
+            .with_max_len(1)
+            .enumerate()
+            .for_each_init(&init, |workspace, (i, chunk)| body(workspace, i, chunk));
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_threads_is_refused() {
+        assert!(set_num_threads(0).is_err());
+    }
+
+    #[test]
+    fn every_task_runs_once() {
+        let counts: Vec<std::sync::atomic::AtomicUsize> =
+            (0..100).map(|_| Default::default()).collect();
+        for_each_task(
+            100,
+            usize::MAX,
+            || (),
+            |_, i| {
+                counts[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            },
+        )
+        .unwrap();
+        assert!(counts
+            .iter()
+            .all(|c| c.load(std::sync::atomic::Ordering::Relaxed) == 1));
+    }
+}
