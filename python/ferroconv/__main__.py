@@ -1,0 +1,41 @@
+"""Command line: ``python -m ferroconv info``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional, Sequence
+
+import numpy as np
+
+from . import _ferroconv, functional
+
+
+def info() -> int:
+    """Print the version, build profile, threads, SIMD features and dtypes."""
+    build = _ferroconv.build_info()
+    print(f"ferroconv {build['version']} ({build['profile']} build)")
+    print(f"threads:  {functional.get_num_threads()} (FERROCONV_NUM_THREADS or set_num_threads to change)")
+    print(f"simd:     {', '.join(build['simd']) or 'none detected'}")
+    print(f"dtypes:   {', '.join(build['dtypes'])}")
+    print(f"numpy:    {np.__version__}")
+    # A tiny end-to-end check, so `info` also proves the extension runs.
+    x = np.ones((1, 3, 32, 32), np.float32)
+    w = np.ones((6, 3, 5, 5), np.float32)
+    out = functional.conv2d(x, w)
+    print(f"check:    conv2d (1, 3, 32, 32) * (6, 3, 5, 5) -> {out.shape}, value {out.flat[0]:g} (expected 75)")
+    return 0 if out.shape == (1, 6, 28, 28) and out.flat[0] == 75 else 1
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ferroconv", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("info", help="version, build profile, threads, SIMD features, dtypes")
+    args = parser.parse_args(argv)
+    if args.command == "info":
+        return info()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
