@@ -1,4 +1,4 @@
-"""Command line: ``python -m ferroconv info``."""
+"""Command line: ``python -m ferroconv {info,bench}``."""
 
 from __future__ import annotations
 
@@ -31,9 +31,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ferroconv", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("info", help="version, build profile, threads, SIMD features, dtypes")
-    args = parser.parse_args(argv)
-    if args.command == "info":
+    commands.add_parser("bench", help="time ferroconv against NumPy (and PyTorch if installed)",
+                        add_help=False)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "info" and not rest:
         return info()
+    if args.command == "bench":
+        from . import bench
+
+        return bench.main(rest)
+    parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return 2
 
 

@@ -1,0 +1,175 @@
+"""Side-by-side timing of ferroconv against NumPy (and PyTorch when installed).
+
+Run as ``python -m ferroconv bench`` or ``python benches/bench.py``. Every
+column is measured in the same process, with the same thread count, as the
+median of repeated runs after a warm-up; only the ratios are meaningful.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from . import functional as F
+
+
+@dataclass
+class ConvWorkload:
+    """One convolution problem: ``x (N, C_in, *S)``, ``weight (C_out, C_in/g, *k)``."""
+
+    name: str
+    x_shape: tuple[int, ...]
+    w_shape: tuple[int, ...]
+    stride: int = 1
+    padding: int = 0
+    groups: int = 1
+    dtype: Any = np.float32
+    arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def rank(self) -> int:
+        return len(self.x_shape) - 2
+
+    def flops(self) -> float:
+        out = self.out_shape()
+        return 2.0 * float(np.prod(out)) * float(np.prod(self.w_shape[1:]))
+
+    def out_shape(self) -> tuple[int, ...]:
+        spatial = F.conv_output_shape(self.x_shape[2:], self.w_shape[2:], self.stride, self.padding)
+        return (self.x_shape[0], self.w_shape[0], *spatial)
+
+    def setup(self, rng: np.random.Generator) -> None:
+        self.arrays = {
+            "x": rng.standard_normal(self.x_shape).astype(self.dtype),
+            "w": rng.standard_normal(self.w_shape).astype(self.dtype),
+            "g": rng.standard_normal(self.out_shape()).astype(self.dtype),
+        }
+
+
+WORKLOADS = [
+    ConvWorkload("conv2d 3x3 s1 p1 64->64 56x56 N8", (8, 64, 56, 56), (64, 64, 3, 3), 1, 1),
+    ConvWorkload("conv2d 3x3 s1 p1 128->128 28x28 N8", (8, 128, 28, 28), (128, 128, 3, 3), 1, 1),
+    ConvWorkload("conv2d 3x3 s2 p1 64->128 56x56 N8", (8, 64, 56, 56), (128, 64, 3, 3), 2, 1),
+    ConvWorkload("conv2d 1x1 256->64 56x56 N8", (8, 256, 56, 56), (64, 256, 1, 1)),
+    ConvWorkload("conv2d 7x7 s2 p3 3->64 224x224 N4", (4, 3, 224, 224), (64, 3, 7, 7), 2, 3),
+    ConvWorkload("conv2d 5x5 1->6 28x28 N64 (LeNet)", (64, 1, 28, 28), (6, 1, 5, 5)),
+    ConvWorkload("conv2d depthwise 3x3 128 56x56 N8", (8, 128, 56, 56), (128, 1, 3, 3), 1, 1, 128),
+    ConvWorkload("conv1d k9 p4 64->64 L4096 N16", (16, 64, 4096), (64, 64, 9), 1, 4),
+    ConvWorkload("conv3d 3x3x3 p1 16->32 32x64x64 N2", (2, 16, 32, 64, 64), (32, 16, 3, 3, 3), 1, 1),
+    ConvWorkload("conv2d 3x3 s1 p1 64->64 56x56 N8 f64", (8, 64, 56, 56), (64, 64, 3, 3), 1, 1,
+                 dtype=np.float64),
+]
+
+
+def numpy_conv(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: int) -> np.ndarray:
+    """Reference convolution in NumPy: pad, sliding windows, one einsum per group."""
+    rank = x.ndim - 2
+    xp = np.pad(x, [(0, 0), (0, 0)] + [(padding, padding)] * rank)
+    windows = np.lib.stride_tricks.sliding_window_view(xp, w.shape[2:], axis=tuple(range(2, 2 + rank)))
+    windows = windows[(slice(None), slice(None)) + (slice(None, None, stride),) * rank]
+    letters = "dhw"[3 - rank:]
+    kernel = "DHW"[3 - rank:]
+    cig, cog = w.shape[1], w.shape[0] // groups
+    outs = [
+        np.einsum(f"nc{letters}{kernel},oc{kernel}->no{letters}", windows[:, g * cig:(g + 1) * cig],
+                  w[g * cog:(g + 1) * cog], optimize=True)
+        for g in range(groups)
+    ]
+    return np.concatenate(outs, axis=1)
+
+
+def _timeit(fn: Callable[[], object], repeat: int, min_time: float = 0.0) -> float:
+    fn()  # warm-up
+    times = []
+    start = time.perf_counter()
+    while len(times) < repeat or time.perf_counter() - start < min_time:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        if len(times) >= 50:
+            break
+    return statistics.median(times)
+
+
+def _torch() -> Optional[Any]:
+    try:
+        import torch  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return torch
+
+
+def run(names: Optional[Sequence[str]] = None, repeat: int = 5, threads: Optional[int] = None,
+        backward: bool = True, numpy_ref: bool = True) -> list[dict[str, Any]]:
+    """Time the workloads whose name contains any of ``names`` (all by default)."""
+    if threads is not None:
+        F.set_num_threads(threads)
+    threads = F.get_num_threads()
+    torch = _torch()
+    if torch is not None:
+        torch.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    rows = []
+    for wl in WORKLOADS:
+        if names and not any(n in wl.name for n in names):
+            continue
+        wl.setup(rng)
+        x, w, g = wl.arrays["x"], wl.arrays["w"], wl.arrays["g"]
+        conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[wl.rank]
+        conv_bwd = {1: F.conv1d_backward, 2: F.conv2d_backward, 3: F.conv3d_backward}[wl.rank]
+        row: dict[str, Any] = {"workload": wl.name, "threads": threads}
+        row["ferroconv_fwd_ms"] = 1e3 * _timeit(
+            lambda: conv(x, w, stride=wl.stride, padding=wl.padding, groups=wl.groups), repeat)
+        row["ferroconv_gflops"] = wl.flops() / row["ferroconv_fwd_ms"] / 1e6
+        if backward:
+            row["ferroconv_fwd_bwd_ms"] = row["ferroconv_fwd_ms"] + 1e3 * _timeit(
+                lambda: conv_bwd(g, x, w, stride=wl.stride, padding=wl.padding, groups=wl.groups), repeat)
+        if numpy_ref:
+            row["numpy_fwd_ms"] = 1e3 * _timeit(lambda: numpy_conv(x, w, wl.stride, wl.padding, wl.groups),
+                                                max(1, repeat // 2))
+            row["speedup_vs_numpy"] = row["numpy_fwd_ms"] / row["ferroconv_fwd_ms"]
+        if torch is not None:
+            tconv = {1: torch.nn.functional.conv1d, 2: torch.nn.functional.conv2d,
+                     3: torch.nn.functional.conv3d}[wl.rank]
+            tx, tw = torch.from_numpy(x), torch.from_numpy(w)
+            with torch.no_grad():
+                row["torch_fwd_ms"] = 1e3 * _timeit(
+                    lambda: tconv(tx, tw, stride=wl.stride, padding=wl.padding, groups=wl.groups), repeat)
+            row["speedup_vs_torch"] = row["torch_fwd_ms"] / row["ferroconv_fwd_ms"]
+        rows.append(row)
+        print(_format_row(row), flush=True)
+    return rows
+
+
+def _format_row(row: dict[str, Any]) -> str:
+    parts = [f"{row['workload']:<40}", f"fwd {row['ferroconv_fwd_ms']:8.2f} ms",
+             f"{row['ferroconv_gflops']:6.1f} GFLOP/s"]
+    if "ferroconv_fwd_bwd_ms" in row:
+        parts.append(f"fwd+bwd {row['ferroconv_fwd_bwd_ms']:8.2f} ms")
+    if "numpy_fwd_ms" in row:
+        parts.append(f"numpy {row['numpy_fwd_ms']:8.2f} ms (x{row['speedup_vs_numpy']:.2f})")
+    if "torch_fwd_ms" in row:
+        parts.append(f"torch {row['torch_fwd_ms']:8.2f} ms (x{row['speedup_vs_torch']:.2f})")
+    return " | ".join(parts)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ferroconv bench", description=__doc__)
+    parser.add_argument("names", nargs="*", help="run only workloads whose name contains one of these")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--no-backward", action="store_true")
+    parser.add_argument("--no-numpy", action="store_true")
+    parser.add_argument("--json", default=None, help="write the rows to this JSON file")
+    args = parser.parse_args(argv)
+    rows = run(args.names, args.repeat, args.threads, not args.no_backward, not args.no_numpy)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=2)
+    return 0

@@ -1,0 +1,41 @@
+"""Shared test configuration: hypothesis profiles and import path.
+
+Profiles (max_examples per property test):
+  ci        selected when the environment has CI=true: bounded, prints the
+            reproduction blob of a failure
+  dev       the default locally
+  thorough  HYPOTHESIS_PROFILE=thorough for a long soak
+HYPOTHESIS_PROFILE=<name> overrides the choice.
+"""
+
+import os
+import sys
+
+from hypothesis import HealthCheck, settings
+
+# the helper modules (reference.py, strategies.py) live beside the tests
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+_common = dict(
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile("ci", max_examples=30, print_blob=True, **_common)
+settings.register_profile("dev", max_examples=150, **_common)
+settings.register_profile("thorough", max_examples=1000, **_common)
+
+
+def _profile():
+    explicit = os.environ.get("HYPOTHESIS_PROFILE")
+    if explicit:
+        return explicit
+    if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
+        return "ci"
+    return "dev"
+
+
+settings.load_profile(_profile())
+
+
+def pytest_report_header(config):
+    return f"hypothesis profile: {_profile()} (max_examples={settings.default.max_examples})"
