@@ -162,6 +162,13 @@ def _tap_slices(tap, dilation, stride, count):
     )
 
 
+def _flat_dot(a, b):
+    """sum over n and every spatial cell of a[n, i, ...] * b[n, j, ...] -> (i, j)."""
+    a = a.reshape(a.shape[0], a.shape[1], -1)
+    b = b.reshape(b.shape[0], b.shape[1], -1)
+    return np.einsum("nip,njp->ij", a, b)
+
+
 # ---------------------------------------------------------------------------
 # convolution (cross-correlation), PyTorch semantics
 # ---------------------------------------------------------------------------
@@ -225,7 +232,7 @@ def conv_nd_backward(grad_out, x, w, stride=1, pad_lo=0, pad_hi=0, dilation=1, g
             # scatter-add grad_out * w onto the padded input cells the tap read
             gxp[sl] += np.einsum("no...,oc->nc...", go_g, w_tap)
             # correlation of the padded input with grad_out
-            gw[(cout_g, slice(None)) + tap] = np.einsum("no...,nc...->oc", go_g, xp[sl])
+            gw[(cout_g, slice(None)) + tap] = _flat_dot(go_g, xp[sl])
     gx = fold_padded_gradient(gxp, x.shape[2:], pad_lo, pad_hi, padding_mode)
     gb = go.sum(axis=(0,) + tuple(range(2, 2 + rank)))
     return gx, gw, gb
@@ -361,7 +368,7 @@ def conv_transpose_nd_backward(grad_out, x, w, stride=1, padding=0, output_paddi
             sl = (slice(None), cout_g) + _tap_slices(tap, dilation, stride, in_sp)
             gathered = gbuf[sl]  # (N, cog, *in_sp)
             gx[:, cin_g] += np.einsum("no...,co->nc...", gathered, w[(cin_g, slice(None)) + tap])
-            gw[(cin_g, slice(None)) + tap] = np.einsum("nc...,no...->co", x[:, cin_g], gathered)
+            gw[(cin_g, slice(None)) + tap] = _flat_dot(x[:, cin_g], gathered)
     gb = go.sum(axis=(0,) + tuple(range(2, 2 + rank)))
     return gx, gw, gb
 

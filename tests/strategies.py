@@ -142,6 +142,9 @@ class ConvCase:
         lead = (self.x.shape[0],) if self.batched else ()
         return lead + (self.weight.shape[0],) + self.out_spatial
 
+    def _repr_pretty_(self, p, cycle):  # hypothesis' printer
+        p.text(repr(self))
+
     def __repr__(self):
         b = None if self.bias is None else self.bias.shape
         return (
@@ -327,6 +330,9 @@ class TransposeCase:
         lead = (self.x.shape[0],) if self.batched else ()
         return lead + (self.weight.shape[1] * self.groups,) + self.out_spatial
 
+    def _repr_pretty_(self, p, cycle):  # hypothesis' printer
+        p.text(repr(self))
+
     def __repr__(self):
         b = None if self.bias is None else self.bias.shape
         return (
@@ -401,6 +407,9 @@ class ConvolveCase:
     dtype: type
     seed: int = 0
     layouts: dict = field(default_factory=dict)
+
+    def _repr_pretty_(self, p, cycle):  # hypothesis' printer
+        p.text(repr(self))
 
     def __repr__(self):
         return (
