@@ -34,15 +34,39 @@ macro_rules! value_error {
 pub(crate) use value_error;
 
 /// A zero-filled vector of `len` elements, or `Error::Memory` instead of aborting
-/// the process when the allocation fails.
-pub fn alloc_zeroed<T: Clone + Default>(len: usize, what: &str) -> Result<Vec<T>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| {
+/// the process when the allocation fails. Zeroed memory comes from the allocator
+/// (`calloc`), so fresh pages are not written twice.
+pub fn alloc_zeroed<T: ZeroBits>(len: usize, what: &str) -> Result<Vec<T>> {
+    let refuse = || {
         Error::Memory(format!(
             "cannot allocate {what}: {len} elements of {} bytes",
             std::mem::size_of::<T>()
         ))
-    })?;
-    v.resize(len, T::default());
-    Ok(v)
+    };
+    let layout = std::alloc::Layout::array::<T>(len).map_err(|_| refuse())?;
+    if layout.size() == 0 {
+        return Ok(Vec::new());
+    }
+    // SAFETY: the layout has a non-zero size (checked above).
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<T>();
+    if ptr.is_null() {
+        return Err(refuse());
+    }
+    // SAFETY: `ptr` was allocated by the global allocator with the layout of `len`
+    // values of `T`, and all-zero bytes are a valid `T` (the `ZeroBits` contract).
+    Ok(unsafe { Vec::from_raw_parts(ptr, len, len) })
 }
+
+/// Types for which all-zero bytes are a valid value (zero).
+///
+/// # Safety
+/// Implement only for types whose all-zero bit pattern is a valid value.
+pub unsafe trait ZeroBits: Copy {}
+// SAFETY: all-zero bits are 0.0 for IEEE floats and 0 for integers.
+unsafe impl ZeroBits for f32 {}
+// SAFETY: as above.
+unsafe impl ZeroBits for f64 {}
+// SAFETY: as above.
+unsafe impl ZeroBits for usize {}
+// SAFETY: as above.
+unsafe impl ZeroBits for i64 {}

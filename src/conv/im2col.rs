@@ -11,6 +11,8 @@ use super::shape::ConvGeometry;
 use crate::element::Element;
 use crate::error::{alloc_zeroed, Result};
 use crate::geometry::SPATIAL;
+use crate::kernels::microkernel::MicroKernel;
+use crate::kernels::pack::packed_b_len;
 
 /// Marks a padded cell that reads zero.
 const ZERO: usize = usize::MAX;
@@ -19,6 +21,10 @@ const ZERO: usize = usize::MAX;
 /// coordinate `o` along axis `a`, or [`ZERO`].
 pub(crate) struct IndexTables {
     axes: [Vec<usize>; SPATIAL],
+    /// Per kernel offset along W: the output columns `lo .. hi` whose input index is
+    /// simply `o * stride + k * dilation - pad` (inside the input, no mapping), and
+    /// that index at `o = lo`.
+    identity_w: Vec<(usize, usize, usize)>,
 }
 
 impl IndexTables {
@@ -40,7 +46,20 @@ impl IndexTables {
                 }
             }
         }
-        Ok(Self { axes })
+        let (ow, stride) = (geo.output[2], geo.stride[2]);
+        let identity_w = (0..geo.kernel[2])
+            .map(|k| {
+                let table = &axes[2][k * ow..(k + 1) * ow];
+                let direct = |o: usize| {
+                    let padded = (o * stride + k * geo.dilation[2]) as i128 - geo.pad_lo[2] as i128;
+                    (0..geo.input[2] as i128).contains(&padded) && table[o] == padded as usize
+                };
+                let lo = (0..ow).find(|&o| direct(o)).unwrap_or(ow);
+                let hi = (lo..ow).find(|&o| !direct(o)).unwrap_or(ow);
+                (lo, hi, if lo < hi { table[lo] } else { 0 })
+            })
+            .collect();
+        Ok(Self { axes, identity_w })
     }
 
     fn row(&self, axis: usize, k: usize, out_len: usize) -> &[usize] {
@@ -48,22 +67,67 @@ impl IndexTables {
     }
 }
 
-/// Visit every `(column-matrix element, input cell)` pair of a tile, in a fixed
-/// order: `visit(col_index, input_index_or_ZERO)`.
+/// Where the input values of one segment of positions come from.
+enum Source<'t> {
+    /// Every position reads a padded zero.
+    Zeros,
+    /// Position `r` reads input cell `first + r * step`.
+    Strided { first: usize, step: usize },
+    /// Position `r` reads `row_base + table[r]`, or zero where `table[r] == ZERO`.
+    Mapped { row_base: usize, table: &'t [usize] },
+}
+
+impl Source<'_> {
+    /// Fill `out` with the segment's values (any destination stride).
+    #[inline(always)]
+    fn read<T: Element>(&self, x: &[T], len: usize, mut put: impl FnMut(usize, T)) {
+        match *self {
+            Source::Zeros => (0..len).for_each(|r| put(r, T::zero())),
+            Source::Strided { first, step } => {
+                if step == 1 {
+                    x[first..first + len]
+                        .iter()
+                        .enumerate()
+                        .for_each(|(r, &v)| put(r, v));
+                } else {
+                    (0..len).for_each(|r| put(r, x[first + r * step]));
+                }
+            }
+            Source::Mapped { row_base, table } => {
+                table[..len].iter().enumerate().for_each(|(r, &i)| {
+                    put(
+                        r,
+                        if i == ZERO {
+                            T::zero()
+                        } else {
+                            x[row_base + i]
+                        },
+                    )
+                })
+            }
+        }
+    }
+}
+
+/// Cut a tile into segments (one tap, consecutive positions of one output row, and
+/// never crossing a multiple of `align`) and call `visit(tap, j, run, source)` for
+/// each, in a fixed order.
 #[inline(always)]
-fn for_each_tap(
+fn for_each_segment(
     geo: &ConvGeometry,
     tables: &IndexTables,
     p0: usize,
     len: usize,
-    mut visit: impl FnMut(usize, usize),
+    align: usize,
+    mut visit: impl FnMut(usize, usize, usize, Source<'_>),
 ) {
     let [od, oh, ow] = geo.output;
     let [kd, kh, kw] = geo.kernel;
     let [_, ih, iw] = geo.input;
+    let stride_w = geo.stride[2];
     let in_vol = geo.in_vol();
     let start = (p0 / (oh * ow), (p0 / ow) % oh, p0 % ow);
-    let mut col_row = 0;
+    let mut tap = 0;
     for ci in 0..geo.cig() {
         let channel_base = ci * in_vol;
         for kz in 0..kd {
@@ -72,25 +136,29 @@ fn for_each_tap(
                 let ty = tables.row(1, ky, oh);
                 for kx in 0..kw {
                     let tx = tables.row(2, kx, ow);
-                    let base = col_row * len;
-                    col_row += 1;
+                    let (lo, hi, first_lo) = tables.identity_w[kx];
                     let (mut oz, mut oy, mut ox) = start;
                     let mut j = 0;
                     while j < len {
-                        // One run of positions along the W axis of one output row.
-                        let run = (ow - ox).min(len - j);
+                        let run = (ow - ox).min(len - j).min(align - j % align);
                         let (iz, iy) = (tz[oz], ty[oy]);
-                        if iz == ZERO || iy == ZERO {
-                            for r in 0..run {
-                                visit(base + j + r, ZERO);
-                            }
+                        let source = if iz == ZERO || iy == ZERO {
+                            Source::Zeros
                         } else {
                             let row_base = channel_base + (iz * ih + iy) * iw;
-                            for (r, &ix) in tx[ox..ox + run].iter().enumerate() {
-                                let input = if ix == ZERO { ZERO } else { row_base + ix };
-                                visit(base + j + r, input);
+                            if lo <= ox && ox + run <= hi {
+                                Source::Strided {
+                                    first: row_base + first_lo + (ox - lo) * stride_w,
+                                    step: stride_w,
+                                }
+                            } else {
+                                Source::Mapped {
+                                    row_base,
+                                    table: &tx[ox..ox + run],
+                                }
                             }
-                        }
+                        };
+                        visit(tap, j, run, source);
                         j += run;
                         ox += run;
                         if ox == ow {
@@ -102,31 +170,67 @@ fn for_each_tap(
                             }
                         }
                     }
+                    tap += 1;
                 }
             }
         }
     }
 }
 
-/// Fill `col[..k_len * len]` with the column matrix of a tile of one image-group
-/// `x_group` (its `cig` channels, contiguous).
-pub(crate) fn gather_tile<T: Element>(
+/// Pack the column matrix (`taps x len`) of a tile of one image-group `x_group` (its
+/// `cig` channels, contiguous) as the B operand of the forward GEMM: `NR`-column
+/// panels over positions, zero past `len`.
+pub(crate) fn gather_positions_packed<T: Element + MicroKernel>(
     geo: &ConvGeometry,
     tables: &IndexTables,
     x_group: &[T],
     p0: usize,
     len: usize,
-    col: &mut [T],
+    dst: &mut [T],
 ) {
-    let col = &mut col[..geo.k_len() * len];
-    for_each_tap(geo, tables, p0, len, |c, i| {
-        col[c] = if i == ZERO { T::zero() } else { x_group[i] };
+    let (taps, nr) = (geo.k_len(), T::NR);
+    let dst = &mut dst[..packed_b_len(taps, len, nr)];
+    for_each_segment(geo, tables, p0, len, nr, |tap, j, run, source| {
+        let seg = &mut dst[(j / nr) * taps * nr + tap * nr + j % nr..][..run];
+        source.read(x_group, run, |r, v| seg[r] = v);
     });
+    let tail = len % nr;
+    if tail != 0 {
+        let last = (len / nr) * taps * nr;
+        for step in dst[last..].chunks_exact_mut(nr) {
+            step[tail..].fill(T::zero());
+        }
+    }
 }
 
-/// Add the column-matrix gradient of a tile onto the input gradient of one
-/// image-group; several column entries may land on one cell (overlapping windows,
-/// and reflected/replicated/circular padding folding back).
+/// Pack the transposed column matrix (`len x taps`) of a tile as the B operand of
+/// the backward-weight GEMM: `NR`-column panels over taps, zero past `taps`.
+pub(crate) fn gather_taps_packed<T: Element + MicroKernel>(
+    geo: &ConvGeometry,
+    tables: &IndexTables,
+    x_group: &[T],
+    p0: usize,
+    len: usize,
+    dst: &mut [T],
+) {
+    let (taps, nr) = (geo.k_len(), T::NR);
+    let dst = &mut dst[..packed_b_len(len, taps, nr)];
+    for_each_segment(geo, tables, p0, len, len.max(1), |tap, j, run, source| {
+        let base = (tap / nr) * len * nr + j * nr + tap % nr;
+        source.read(x_group, run, |r, v| dst[base + r * nr] = v);
+    });
+    let tail = taps % nr;
+    if tail != 0 {
+        let last = (taps / nr) * len * nr;
+        for step in dst[last..].chunks_exact_mut(nr) {
+            step[tail..].fill(T::zero());
+        }
+    }
+}
+
+/// Add the column-matrix gradient of a tile (`taps x len`, row-major) onto the input
+/// gradient of one image-group; several entries may land on one cell (overlapping
+/// windows, and reflected/replicated/circular padding folding back).
 pub(crate) fn scatter_tile<T: Element>(
     geo: &ConvGeometry,
     tables: &IndexTables,
@@ -135,9 +239,22 @@ pub(crate) fn scatter_tile<T: Element>(
     len: usize,
     grad_group: &mut [T],
 ) {
-    for_each_tap(geo, tables, p0, len, |c, i| {
-        if i != ZERO {
-            grad_group[i] += col[c];
+    for_each_segment(geo, tables, p0, len, len.max(1), |tap, j, run, source| {
+        let values = &col[tap * len + j..][..run];
+        match source {
+            Source::Zeros => {}
+            Source::Strided { first, step } => {
+                for (r, &v) in values.iter().enumerate() {
+                    grad_group[first + r * step] += v;
+                }
+            }
+            Source::Mapped { row_base, table } => {
+                for (&i, &v) in table.iter().zip(values) {
+                    if i != ZERO {
+                        grad_group[row_base + i] += v;
+                    }
+                }
+            }
         }
     });
 }

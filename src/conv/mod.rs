@@ -118,9 +118,10 @@ pub fn conv_forward<T: Element>(
     let geo = ConvGeometry::for_conv(shape5(&x), shape5(&weight), params)?;
     check_bias(bias.as_ref(), geo.c_out)?;
     let (x, weight) = (x.as_standard_layout(), weight.as_standard_layout());
+    let bias = bias.as_ref().map(|b| b.as_standard_layout());
+    let bias = bias.as_ref().map(contiguous1).transpose()?;
     let mut out = new_array5(geo.out_shape(), "the output")?;
-    passes::forward(&geo, contiguous(&x)?, contiguous(&weight)?, &mut out)?;
-    add_bias(&mut out, bias, geo.out_vol())?;
+    passes::forward(&geo, contiguous(&x)?, contiguous(&weight)?, bias, &mut out)?;
     into_array5(geo.out_shape(), out)
 }
 
@@ -199,7 +200,7 @@ pub fn conv_transpose_backward<T: Element>(
     let weight = weight.as_standard_layout();
     let input = if needs.input {
         let mut grad_x = new_array5(geo.out_shape(), "grad_input")?;
-        passes::forward(&geo, grad_out, contiguous(&weight)?, &mut grad_x)?;
+        passes::forward(&geo, grad_out, contiguous(&weight)?, None, &mut grad_x)?;
         Some(into_array5(geo.out_shape(), grad_x)?)
     } else {
         None

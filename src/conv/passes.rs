@@ -1,18 +1,18 @@
 //! The three passes of a convolution over contiguous buffers, each a sequence of
-//! GEMMs over packed tiles:
+//! packed GEMMs over tiles of output positions:
 //!
 //! - forward:         `out[n, g] (cog x P) = W[g] (cog x K) . col(x[n, g]) (K x P)`
-//! - backward-input:  `col(grad_x[n, g]) += W[g]^T . grad_out[n, g]`, folded by col2im
+//! - backward-input:  `col(grad_x[n, g]) = W[g]^T . grad_out[n, g]`, folded by col2im
 //! - backward-weight: `grad_W[g] = sum_n grad_out[n, g] . col(x[n, g])^T`
 //!
 //! Tiles are cut from the shape alone and every sum has a fixed order, so results do
 //! not depend on the thread count.
 
-use super::im2col::{gather_tile, scatter_tile, IndexTables};
+use super::im2col::{gather_positions_packed, gather_taps_packed, scatter_tile, IndexTables};
 use super::shape::ConvGeometry;
 use crate::element::Element;
 use crate::error::{alloc_zeroed, Result};
-use crate::kernels::{gemm, MatMut, MatRef, SharedMut};
+use crate::kernels::{gemm_packed, pack_a, pack_b, packed_a_len, packed_b_len, SharedMut};
 use crate::threads::{for_each_chunk_mut, for_each_task};
 
 /// Most per-chunk partial sums of `grad_W` kept at once (bounded memory).
@@ -20,45 +20,82 @@ const MAX_WEIGHT_PARTIALS: usize = 8;
 /// Budget in elements for all partial `grad_W` buffers together.
 const WEIGHT_PARTIALS_ELEMENTS: usize = 1 << 22;
 
-fn column_workspace<T: Element>(geo: &ConvGeometry) -> impl Fn() -> Vec<T> + Sync + Send {
-    let len = geo.k_len() * geo.tile_len();
-    move || vec![T::zero(); len]
+/// Per-worker buffers: a packed operand, a second one, and the micro-tile.
+struct Workspace<T> {
+    packed: Vec<T>,
+    second: Vec<T>,
+    acc: Vec<T>,
 }
 
-/// `out = conv(x, w)` (no bias); `out` holds `N * C_out * P` elements.
+fn workspace<T: Element>(packed: usize, second: usize) -> impl Fn() -> Workspace<T> + Sync + Send {
+    move || Workspace {
+        packed: vec![T::zero(); packed],
+        second: vec![T::zero(); second],
+        acc: crate::kernels::pack::accumulator::<T>(),
+    }
+}
+
+/// `W[g]` (or its transpose) of every group packed as GEMM A operands.
+fn pack_weights<T: Element>(geo: &ConvGeometry, w: &[T], transposed: bool) -> Result<Vec<T>> {
+    let (k_len, cog) = (geo.k_len(), geo.cog());
+    let (rows, inner) = if transposed {
+        (k_len, cog)
+    } else {
+        (cog, k_len)
+    };
+    let per_group = packed_a_len(rows, inner);
+    let mut packed = alloc_zeroed(per_group * geo.groups, "packed weights")?;
+    for (g, dst) in packed
+        .chunks_exact_mut(per_group.max(1))
+        .enumerate()
+        .take(geo.groups)
+    {
+        let (rs, cs) = if transposed { (1, k_len) } else { (k_len, 1) };
+        pack_a(w, g * cog * k_len, rows, inner, rs, cs, dst);
+    }
+    Ok(packed)
+}
+
+/// `out = conv(x, w) + bias`; `out` holds `N * C_out * P` elements.
 pub(crate) fn forward<T: Element>(
     geo: &ConvGeometry,
     x: &[T],
     w: &[T],
+    bias: Option<&[T]>,
     out: &mut [T],
 ) -> Result<()> {
     let tables = IndexTables::new(geo)?;
     let (k_len, cig, cog) = (geo.k_len(), geo.cig(), geo.cog());
     let (p_len, in_vol, tile_len, tiles) =
         (geo.out_vol(), geo.in_vol(), geo.tile_len(), geo.tiles());
+    let weights = pack_weights(geo, w, false)?;
+    let w_panel = packed_a_len(cog, k_len);
     let out_shared = SharedMut::new(out);
     let tasks = geo.n * geo.groups * tiles;
-    for_each_task(
-        tasks,
-        geo.work(),
-        column_workspace::<T>(geo),
-        |col, task| {
-            let (image_group, tile) = (task / tiles, task % tiles);
-            let (n, g) = (image_group / geo.groups, image_group % geo.groups);
-            let p0 = tile * tile_len;
-            let len = tile_len.min(p_len - p0);
-            let x_group = &x[(n * geo.c_in + g * cig) * in_vol..][..cig * in_vol];
-            gather_tile(geo, &tables, x_group, p0, len, col);
-            let a = MatRef::new(w, g * cog * k_len, cog, k_len, k_len, 1);
-            let b = MatRef::new(col, 0, k_len, len, len, 1);
-            // SAFETY: task (n, g, tile) is the only one writing output rows
-            // g*cog .. (g+1)*cog of image n at positions p0 .. p0+len.
-            let c = unsafe {
-                out_shared.block((n * geo.c_out + g * cog) * p_len + p0, cog, len, p_len, 1)
-            };
-            gemm(T::one(), a, b, T::zero(), c);
-        },
-    )
+    let init = workspace::<T>(packed_b_len(k_len, tile_len, T::NR), 0);
+    for_each_task(tasks, geo.work(), init, |ws, task| {
+        let (image_group, tile) = (task / tiles, task % tiles);
+        let (n, g) = (image_group / geo.groups, image_group % geo.groups);
+        let p0 = tile * tile_len;
+        let len = tile_len.min(p_len - p0);
+        let x_group = &x[(n * geo.c_in + g * cig) * in_vol..][..cig * in_vol];
+        gather_positions_packed(geo, &tables, x_group, p0, len, &mut ws.packed);
+        let a = &weights[g * w_panel..(g + 1) * w_panel];
+        gemm_packed(k_len, a, cog, &ws.packed, len, &mut ws.acc, |blk| {
+            for r in 0..blk.rows {
+                let channel = g * cog + blk.row0 + r;
+                // SAFETY: task (n, g, tile) is the only one writing output rows of
+                // group g of image n at positions p0 .. p0 + len.
+                let dst = unsafe {
+                    out_shared.range((n * geo.c_out + channel) * p_len + p0 + blk.col0, blk.cols)
+                };
+                dst.copy_from_slice(blk.row(r));
+                if let Some(bias) = bias {
+                    dst.iter_mut().for_each(|v| *v += bias[channel]);
+                }
+            }
+        });
+    })
 }
 
 /// `grad_x = conv_backward_input(grad_out, w)`; `grad_x` must be zero-filled.
@@ -71,35 +108,39 @@ pub(crate) fn backward_input<T: Element>(
     let tables = IndexTables::new(geo)?;
     let (k_len, cig, cog) = (geo.k_len(), geo.cig(), geo.cog());
     let (p_len, tile_len, tiles) = (geo.out_vol(), geo.tile_len(), geo.tiles());
+    let weights = pack_weights(geo, w, true)?;
+    let w_panel = packed_a_len(k_len, cog);
     // One task per (image, group): their input-gradient blocks are disjoint, and
     // inside a task the tiles are folded back in order.
     let group_len = cig * geo.in_vol();
+    let init = workspace::<T>(packed_b_len(cog, tile_len, T::NR), k_len * tile_len);
     for_each_chunk_mut(
         grad_x,
         group_len,
         geo.work(),
-        column_workspace::<T>(geo),
-        |col, image_group, grad_group| {
+        init,
+        |ws, image_group, grad_group| {
             let (n, g) = (image_group / geo.groups, image_group % geo.groups);
+            let a = &weights[g * w_panel..(g + 1) * w_panel];
             for tile in 0..tiles {
                 let p0 = tile * tile_len;
                 let len = tile_len.min(p_len - p0);
-                let a = MatRef::new(w, g * cog * k_len, cog, k_len, k_len, 1).t();
-                let b = MatRef::new(
+                pack_b(
                     grad_out,
                     (n * geo.c_out + g * cog) * p_len + p0,
                     cog,
                     len,
                     p_len,
                     1,
+                    &mut ws.packed,
                 );
-                gemm(
-                    T::one(),
-                    a,
-                    b,
-                    T::zero(),
-                    MatMut::new(col, 0, k_len, len, len, 1),
-                );
+                let col = &mut ws.second;
+                gemm_packed(cog, a, k_len, &ws.packed, len, &mut ws.acc, |blk| {
+                    for r in 0..blk.rows {
+                        let dst = (blk.row0 + r) * len + blk.col0;
+                        col[dst..dst + blk.cols].copy_from_slice(blk.row(r));
+                    }
+                });
                 scatter_tile(geo, &tables, col, p0, len, grad_group);
             }
         },
@@ -128,12 +169,16 @@ pub(crate) fn backward_weight<T: Element>(
         .clamp(1, MAX_WEIGHT_PARTIALS)
         .min(items.max(1));
     let mut partials = alloc_zeroed::<T>(chunks * w_len, "backward-weight partial sums")?;
+    let init = workspace::<T>(
+        packed_a_len(cog, tile_len),
+        packed_b_len(tile_len, k_len, T::NR),
+    );
     for_each_chunk_mut(
         &mut partials,
         w_len,
         geo.work(),
-        column_workspace::<T>(geo),
-        |col, chunk, partial| {
+        init,
+        |ws, chunk, partial| {
             let first = chunk * items / chunks;
             let last = (chunk + 1) * items / chunks;
             for item in first..last {
@@ -142,18 +187,33 @@ pub(crate) fn backward_weight<T: Element>(
                 let len = tile_len.min(p_len - p0);
                 for g in 0..geo.groups {
                     let x_group = &x[(n * geo.c_in + g * cig) * in_vol..][..cig * in_vol];
-                    gather_tile(geo, &tables, x_group, p0, len, col);
-                    let a = MatRef::new(
+                    pack_a(
                         grad_out,
                         (n * geo.c_out + g * cog) * p_len + p0,
                         cog,
                         len,
                         p_len,
                         1,
+                        &mut ws.packed,
                     );
-                    let b = MatRef::new(col, 0, k_len, len, len, 1).t();
-                    let c = MatMut::new(partial, g * cog * k_len, cog, k_len, k_len, 1);
-                    gemm(T::one(), a, b, T::one(), c);
+                    gather_taps_packed(geo, &tables, x_group, p0, len, &mut ws.second);
+                    gemm_packed(
+                        len,
+                        &ws.packed,
+                        cog,
+                        &ws.second,
+                        k_len,
+                        &mut ws.acc,
+                        |blk| {
+                            for r in 0..blk.rows {
+                                let dst = (g * cog + blk.row0 + r) * k_len + blk.col0;
+                                partial[dst..dst + blk.cols]
+                                    .iter_mut()
+                                    .zip(blk.row(r))
+                                    .for_each(|(total, &v)| *total += v);
+                            }
+                        },
+                    );
                 }
             }
         },

@@ -23,8 +23,11 @@ pub(crate) struct ConvGeometry {
     pub padding_mode: PaddingMode,
 }
 
-/// Bytes of column matrix one worker packs at a time: about half an L2 cache.
+/// Elements of column matrix one worker packs at a time (a few hundred KiB: the
+/// packed tile and the packed weights of a group stay in L2).
 const COL_TILE_ELEMENTS: usize = 1 << 16;
+/// Tiles are whole numbers of micro-kernel column panels (48 f32 / 24 f64 columns).
+const TILE_ALIGN: usize = 48;
 
 impl ConvGeometry {
     /// Input channels per group.
@@ -51,8 +54,10 @@ impl ConvGeometry {
     /// Output positions per tile: a fixed function of the shape (never of the
     /// thread count), so every reduction has the same order on any machine load.
     pub fn tile_len(&self) -> usize {
-        let per_budget = (COL_TILE_ELEMENTS / self.k_len().max(1)).clamp(16, 4096);
-        per_budget.min(self.out_vol()).max(1)
+        let per_budget = (COL_TILE_ELEMENTS / self.k_len().max(1)).clamp(TILE_ALIGN, 4096);
+        (per_budget / TILE_ALIGN * TILE_ALIGN)
+            .min(self.out_vol())
+            .max(1)
     }
     pub fn tiles(&self) -> usize {
         self.out_vol().div_ceil(self.tile_len())
@@ -101,12 +106,12 @@ impl ConvGeometry {
         let (c_in, c_out) = (x[1], weight[0]);
         let kernel = [weight[2], weight[3], weight[4]];
         let input = [x[2], x[3], x[4]];
-        if c_in % groups != 0 {
+        if !c_in.is_multiple_of(groups) {
             return value_error!(
                 "x has {c_in} channels, which is not divisible by groups={groups}"
             );
         }
-        if c_out % groups != 0 {
+        if !c_out.is_multiple_of(groups) {
             return value_error!(
                 "weight has {c_out} output channels, which is not divisible by groups={groups}"
             );
@@ -155,7 +160,7 @@ impl ConvGeometry {
                 fmt_shape(&weight)
             );
         }
-        if c_in % groups != 0 {
+        if !c_in.is_multiple_of(groups) {
             return value_error!(
                 "x has {c_in} channels, which is not divisible by groups={groups}"
             );

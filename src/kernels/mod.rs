@@ -1,5 +1,10 @@
-//! Low-level building blocks: strided matrix views and the GEMM entry point.
+//! Low-level building blocks: the SIMD micro-kernel, panel packing and the packed
+//! GEMM driver, plus bounds-checked shared output buffers.
 
-pub mod gemm;
+pub mod microkernel;
+pub mod pack;
+pub mod shared;
 
-pub use gemm::{gemm, MatMut, MatRef, SharedMut};
+pub use microkernel::{MicroKernel, MR};
+pub use pack::{gemm_packed, pack_a, pack_b, packed_a_len, packed_b_len, Block};
+pub use shared::SharedMut;

@@ -1,0 +1,224 @@
+//! The register-blocked GEMM micro-kernel: `acc (MR x NR) = A_panel . B_panel` over
+//! packed panels, summing over `k` in order (so the result of an element never
+//! depends on how the problem was tiled or threaded).
+//!
+//! Packed layouts (see [`super::pack`]):
+//! - an A panel holds `MR` rows: element `(r, p)` at `p * MR + r`;
+//! - a B panel holds `NR` columns: element `(p, j)` at `p * NR + j`.
+//!
+//! On x86-64 with AVX-512F the kernel keeps the `8 x 48` (f32) or `8 x 24` (f64)
+//! accumulator block in 24 zmm registers and does 24 FMAs per step of `k`; elsewhere
+//! a portable kernel computes the same sums (with separate multiply and add, so its
+//! last bits differ from the FMA kernel; one machine always uses the same kernel).
+
+use crate::element::Element;
+
+/// Rows of an A panel (output channels per micro-tile).
+pub const MR: usize = 8;
+
+/// Lanes of the widest vector register the kernel uses, per element type.
+pub trait MicroKernel: Sized + Copy {
+    /// Columns of a B panel (output positions per micro-tile).
+    const NR: usize;
+
+    /// `acc[r * NR + j] = sum_p a[p * MR + r] * b[p * NR + j]` for `p < k`.
+    fn kernel(k: usize, a: &[Self], b: &[Self], acc: &mut [Self]);
+}
+
+fn check_lengths<T>(k: usize, nr: usize, a: &[T], b: &[T], acc: &[T]) {
+    assert!(
+        a.len() >= k * MR && b.len() >= k * nr && acc.len() >= MR * nr,
+        "micro-kernel buffers too short: k={k}, a={}, b={}, acc={}",
+        a.len(),
+        b.len(),
+        acc.len()
+    );
+}
+
+/// The kernel in plain Rust, for CPUs without AVX-512 (and as the reference the
+/// SIMD kernel is tested against).
+pub fn portable_kernel<T: Element, const NR: usize>(k: usize, a: &[T], b: &[T], acc: &mut [T]) {
+    check_lengths(k, NR, a, b, acc);
+    let mut block = [[T::zero(); NR]; MR];
+    for (a_step, b_step) in a.chunks_exact(MR).zip(b.chunks_exact(NR)).take(k) {
+        for (row, &a_value) in block.iter_mut().zip(a_step) {
+            for (c, &b_value) in row.iter_mut().zip(b_step) {
+                *c += a_value * b_value;
+            }
+        }
+    }
+    for (dst, row) in acc.chunks_exact_mut(NR).zip(&block) {
+        dst.copy_from_slice(row);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::MR;
+    use std::arch::x86_64::*;
+
+    pub const NR_F32: usize = 48;
+    pub const NR_F64: usize = 24;
+
+    /// # Safety
+    /// The CPU must support AVX-512F; `a`, `b` and `acc` must hold at least
+    /// `k * MR`, `k * NR_F32` and `MR * NR_F32` elements.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn kernel_f32(k: usize, a: *const f32, b: *const f32, acc: *mut f32) {
+        let mut c = [[_mm512_setzero_ps(); 3]; MR];
+        for p in 0..k {
+            // SAFETY: p < k, so the panel reads stay inside the lengths promised above.
+            unsafe {
+                let bp = b.add(p * NR_F32);
+                let b0 = _mm512_loadu_ps(bp);
+                let b1 = _mm512_loadu_ps(bp.add(16));
+                let b2 = _mm512_loadu_ps(bp.add(32));
+                let ap = a.add(p * MR);
+                for (r, row) in c.iter_mut().enumerate() {
+                    let av = _mm512_set1_ps(*ap.add(r));
+                    row[0] = _mm512_fmadd_ps(av, b0, row[0]);
+                    row[1] = _mm512_fmadd_ps(av, b1, row[1]);
+                    row[2] = _mm512_fmadd_ps(av, b2, row[2]);
+                }
+            }
+        }
+        for (r, row) in c.iter().enumerate() {
+            // SAFETY: r < MR and each store covers 16 of the row's NR_F32 elements.
+            unsafe {
+                let dst = acc.add(r * NR_F32);
+                _mm512_storeu_ps(dst, row[0]);
+                _mm512_storeu_ps(dst.add(16), row[1]);
+                _mm512_storeu_ps(dst.add(32), row[2]);
+            }
+        }
+    }
+
+    /// # Safety
+    /// As [`kernel_f32`] with `NR_F64`.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn kernel_f64(k: usize, a: *const f64, b: *const f64, acc: *mut f64) {
+        let mut c = [[_mm512_setzero_pd(); 3]; MR];
+        for p in 0..k {
+            // SAFETY: p < k, so the panel reads stay inside the lengths promised above.
+            unsafe {
+                let bp = b.add(p * NR_F64);
+                let b0 = _mm512_loadu_pd(bp);
+                let b1 = _mm512_loadu_pd(bp.add(8));
+                let b2 = _mm512_loadu_pd(bp.add(16));
+                let ap = a.add(p * MR);
+                for (r, row) in c.iter_mut().enumerate() {
+                    let av = _mm512_set1_pd(*ap.add(r));
+                    row[0] = _mm512_fmadd_pd(av, b0, row[0]);
+                    row[1] = _mm512_fmadd_pd(av, b1, row[1]);
+                    row[2] = _mm512_fmadd_pd(av, b2, row[2]);
+                }
+            }
+        }
+        for (r, row) in c.iter().enumerate() {
+            // SAFETY: r < MR and each store covers 8 of the row's NR_F64 elements.
+            unsafe {
+                let dst = acc.add(r * NR_F64);
+                _mm512_storeu_pd(dst, row[0]);
+                _mm512_storeu_pd(dst.add(8), row[1]);
+                _mm512_storeu_pd(dst.add(16), row[2]);
+            }
+        }
+    }
+
+    pub fn available() -> bool {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+}
+
+/// Whether the AVX-512 kernels run on this CPU.
+pub fn simd_kernel_in_use() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        avx512::available()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+const NR_F32: usize = avx512::NR_F32;
+#[cfg(not(target_arch = "x86_64"))]
+const NR_F32: usize = 48;
+#[cfg(target_arch = "x86_64")]
+const NR_F64: usize = avx512::NR_F64;
+#[cfg(not(target_arch = "x86_64"))]
+const NR_F64: usize = 24;
+
+impl MicroKernel for f32 {
+    const NR: usize = NR_F32;
+
+    fn kernel(k: usize, a: &[f32], b: &[f32], acc: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if avx512::available() {
+            check_lengths(k, Self::NR, a, b, acc);
+            // SAFETY: AVX-512F was detected and the lengths were checked just above.
+            unsafe { avx512::kernel_f32(k, a.as_ptr(), b.as_ptr(), acc.as_mut_ptr()) };
+            return;
+        }
+        portable_kernel::<f32, NR_F32>(k, a, b, acc)
+    }
+}
+
+impl MicroKernel for f64 {
+    const NR: usize = NR_F64;
+
+    fn kernel(k: usize, a: &[f64], b: &[f64], acc: &mut [f64]) {
+        #[cfg(target_arch = "x86_64")]
+        if avx512::available() {
+            check_lengths(k, Self::NR, a, b, acc);
+            // SAFETY: AVX-512F was detected and the lengths were checked just above.
+            unsafe { avx512::kernel_f64(k, a.as_ptr(), b.as_ptr(), acc.as_mut_ptr()) };
+            return;
+        }
+        portable_kernel::<f64, NR_F64>(k, a, b, acc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check<T: Element + MicroKernel, const NR: usize>(tolerance: f64) {
+        for k in [0usize, 1, 5, 37] {
+            let a: Vec<T> = (0..k * MR)
+                .map(|i| T::from((i % 7) as f64 - 3.0).unwrap())
+                .collect();
+            let b: Vec<T> = (0..k * NR)
+                .map(|i| T::from((i % 5) as f64 * 0.25).unwrap())
+                .collect();
+            let mut fast = vec![T::zero(); MR * NR];
+            let mut slow = vec![T::zero(); MR * NR];
+            T::kernel(k, &a, &b, &mut fast);
+            portable_kernel::<T, NR>(k, &a, &b, &mut slow);
+            for r in 0..MR {
+                for j in 0..NR {
+                    let want: f64 = (0..k)
+                        .map(|p| a[p * MR + r].to_f64().unwrap() * b[p * NR + j].to_f64().unwrap())
+                        .sum();
+                    let got = fast[r * NR + j].to_f64().unwrap();
+                    assert!(
+                        (got - want).abs() <= tolerance * (1.0 + want.abs()),
+                        "{got} vs {want}"
+                    );
+                    assert!(
+                        (slow[r * NR + j].to_f64().unwrap() - want).abs()
+                            <= tolerance * (1.0 + want.abs())
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn kernels_compute_the_panel_product() {
+        check::<f32, NR_F32>(1e-6);
+        check::<f64, NR_F64>(1e-14);
+    }
+}

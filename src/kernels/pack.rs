@@ -1,0 +1,177 @@
+//! Packing strided matrices into micro-kernel panels, and the packed GEMM driver.
+
+use super::microkernel::{MicroKernel, MR};
+use crate::element::Element;
+
+/// Elements of a `rows x k` matrix packed into `MR`-row panels.
+pub fn packed_a_len(rows: usize, k: usize) -> usize {
+    rows.div_ceil(MR) * MR * k
+}
+
+/// Elements of a `k x cols` matrix packed into `nr`-column panels.
+pub fn packed_b_len(k: usize, cols: usize, nr: usize) -> usize {
+    cols.div_ceil(nr) * nr * k
+}
+
+/// Pack `src[offset + r * rs + p * cs]` (`rows x k`) into `MR`-row panels: element
+/// `(r, p)` goes to `(r / MR) * k * MR + p * MR + r % MR`; missing rows are zero.
+pub fn pack_a<T: Element>(
+    src: &[T],
+    offset: usize,
+    rows: usize,
+    k: usize,
+    rs: usize,
+    cs: usize,
+    dst: &mut [T],
+) {
+    let dst = &mut dst[..packed_a_len(rows, k)];
+    if dst.is_empty() {
+        return;
+    }
+    for (panel, out) in dst.chunks_exact_mut(k * MR).enumerate() {
+        let r0 = panel * MR;
+        let valid = MR.min(rows - r0);
+        for (p, step) in out.chunks_exact_mut(MR).enumerate() {
+            for (r, slot) in step.iter_mut().enumerate() {
+                *slot = if r < valid {
+                    src[offset + (r0 + r) * rs + p * cs]
+                } else {
+                    T::zero()
+                };
+            }
+        }
+    }
+}
+
+/// Pack `src[offset + p * rs + j * cs]` (`k x cols`) into `NR`-column panels:
+/// element `(p, j)` goes to `(j / NR) * k * NR + p * NR + j % NR`; missing columns
+/// are zero.
+pub fn pack_b<T: Element + MicroKernel>(
+    src: &[T],
+    offset: usize,
+    k: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
+    dst: &mut [T],
+) {
+    let nr = T::NR;
+    let dst = &mut dst[..packed_b_len(k, cols, nr)];
+    if dst.is_empty() {
+        return;
+    }
+    for (panel, out) in dst.chunks_exact_mut(k * nr).enumerate() {
+        let j0 = panel * nr;
+        let valid = nr.min(cols - j0);
+        for (p, step) in out.chunks_exact_mut(nr).enumerate() {
+            let row = offset + p * rs + j0 * cs;
+            if cs == 1 {
+                step[..valid].copy_from_slice(&src[row..row + valid]);
+            } else {
+                for (j, slot) in step[..valid].iter_mut().enumerate() {
+                    *slot = src[row + j * cs];
+                }
+            }
+            step[valid..].fill(T::zero());
+        }
+    }
+}
+
+/// A block of the product handed to a store callback: rows `row0 .. row0 + rows`,
+/// columns `col0 .. col0 + cols`, values `acc[r * NR + j]`.
+pub struct Block<'a, T> {
+    pub row0: usize,
+    pub col0: usize,
+    pub rows: usize,
+    pub cols: usize,
+    pub acc: &'a [T],
+    pub stride: usize,
+}
+
+impl<T: Copy> Block<'_, T> {
+    /// Row `r` of the block (its `cols` valid values).
+    pub fn row(&self, r: usize) -> &[T] {
+        &self.acc[r * self.stride..r * self.stride + self.cols]
+    }
+}
+
+/// Workspace of one micro-tile.
+pub fn accumulator<T: Element + MicroKernel>() -> Vec<T> {
+    vec![T::zero(); MR * T::NR]
+}
+
+/// `A (rows x k) . B (k x cols)` from packed panels, handing each `MR x NR` block to
+/// `store`. Every element is one in-order sum over `k`.
+pub fn gemm_packed<T: Element + MicroKernel>(
+    k: usize,
+    a: &[T],
+    rows: usize,
+    b: &[T],
+    cols: usize,
+    acc: &mut [T],
+    mut store: impl FnMut(&Block<'_, T>),
+) {
+    let nr = T::NR;
+    for jp in 0..cols.div_ceil(nr) {
+        let b_panel = &b[jp * k * nr..(jp + 1) * k * nr];
+        for ip in 0..rows.div_ceil(MR) {
+            let a_panel = &a[ip * k * MR..(ip + 1) * k * MR];
+            T::kernel(k, a_panel, b_panel, acc);
+            store(&Block {
+                row0: ip * MR,
+                col0: jp * nr,
+                rows: MR.min(rows - ip * MR),
+                cols: nr.min(cols - jp * nr),
+                acc,
+                stride: nr,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn product<T: Element + MicroKernel>(m: usize, k: usize, n: usize) {
+        // a is stored column-major, b row-major, to exercise both strides.
+        let a: Vec<T> = (0..m * k)
+            .map(|i| T::from((i * 7 % 11) as f64 - 5.0).unwrap())
+            .collect();
+        let b: Vec<T> = (0..k * n)
+            .map(|i| T::from((i * 3 % 13) as f64 * 0.5).unwrap())
+            .collect();
+        let mut pa = vec![T::zero(); packed_a_len(m, k)];
+        let mut pb = vec![T::zero(); packed_b_len(k, n, T::NR)];
+        pack_a(&a, 0, m, k, 1, m, &mut pa);
+        pack_b(&b, 0, k, n, n, 1, &mut pb);
+        let mut c = vec![T::zero(); m * n];
+        let mut acc = accumulator::<T>();
+        gemm_packed(k, &pa, m, &pb, n, &mut acc, |blk| {
+            for r in 0..blk.rows {
+                let dst = (blk.row0 + r) * n + blk.col0;
+                c[dst..dst + blk.cols].copy_from_slice(blk.row(r));
+            }
+        });
+        for i in 0..m {
+            for j in 0..n {
+                let want: f64 = (0..k)
+                    .map(|p| a[p * m + i].to_f64().unwrap() * b[p * n + j].to_f64().unwrap())
+                    .sum();
+                assert_eq!(
+                    c[i * n + j].to_f64().unwrap(),
+                    want,
+                    "({i}, {j}) of {m}x{k}x{n}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn packed_gemm_matches_naive_product_on_ragged_shapes() {
+        for (m, k, n) in [(1, 1, 1), (8, 3, 48), (13, 7, 50), (20, 0, 5), (3, 30, 100)] {
+            product::<f32>(m, k, n);
+            product::<f64>(m, k, n);
+        }
+    }
+}
