@@ -194,13 +194,7 @@ pub(crate) fn gather_positions_packed<T: Element + MicroKernel>(
         let seg = &mut dst[(j / nr) * taps * nr + tap * nr + j % nr..][..run];
         source.read(x_group, run, |r, v| seg[r] = v);
     });
-    let tail = len % nr;
-    if tail != 0 {
-        let last = (len / nr) * taps * nr;
-        for step in dst[last..].chunks_exact_mut(nr) {
-            step[tail..].fill(T::zero());
-        }
-    }
+    zero_last_panel_tail(dst, taps, len, nr);
 }
 
 /// Pack the transposed column matrix (`len x taps`) of a tile as the B operand of
@@ -219,9 +213,15 @@ pub(crate) fn gather_taps_packed<T: Element + MicroKernel>(
         let base = (tap / nr) * len * nr + j * nr + tap % nr;
         source.read(x_group, run, |r, v| dst[base + r * nr] = v);
     });
-    let tail = taps % nr;
+    zero_last_panel_tail(dst, len, taps, nr);
+}
+
+/// Zero the columns past `cols` of the last `nr`-column panel of a packed
+/// `depth x cols` operand, so the micro-kernel multiplies them by zero.
+fn zero_last_panel_tail<T: Element>(dst: &mut [T], depth: usize, cols: usize, nr: usize) {
+    let tail = cols % nr;
     if tail != 0 {
-        let last = (taps / nr) * len * nr;
+        let last = (cols / nr) * depth * nr;
         for step in dst[last..].chunks_exact_mut(nr) {
             step[tail..].fill(T::zero());
         }

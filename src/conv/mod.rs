@@ -135,26 +135,60 @@ pub fn conv_backward<T: Element>(
 ) -> Result<ConvGrads<T>> {
     let geo = ConvGeometry::for_conv(shape5(&x), shape5(&weight), params)?;
     check_grad_out(shape5(&grad_out), geo.out_shape(), params.rank)?;
-    let grad_out = grad_out.as_standard_layout();
-    let grad_out = contiguous(&grad_out)?;
-    let weight = weight.as_standard_layout();
-    let x = x.as_standard_layout();
+    gradients(&geo, grad_out, x, weight, needs, false)
+}
+
+/// The gradients of a convolution (`transposed == false`) or of the transposed
+/// convolution whose adjoint convolution is `geo`.
+fn gradients<T: Element>(
+    geo: &ConvGeometry,
+    grad_out: ArrayView5<'_, T>,
+    x: ArrayView5<'_, T>,
+    weight: ArrayView5<'_, T>,
+    needs: Needs,
+    transposed: bool,
+) -> Result<ConvGrads<T>> {
+    let (grad_out, x, weight) = (
+        grad_out.as_standard_layout(),
+        x.as_standard_layout(),
+        weight.as_standard_layout(),
+    );
+    let (grad_out, x, weight) = (
+        contiguous(&grad_out)?,
+        contiguous(&x)?,
+        contiguous(&weight)?,
+    );
+    // A transposed convolution's input plays the adjoint's output, and vice versa.
+    let (x_shape, out_shape) = if transposed {
+        (geo.out_shape(), geo.x_shape())
+    } else {
+        (geo.x_shape(), geo.out_shape())
+    };
     let input = if needs.input {
-        let mut grad_x = new_array5(geo.x_shape(), "grad_input")?;
-        passes::backward_input(&geo, grad_out, contiguous(&weight)?, &mut grad_x)?;
-        Some(into_array5(geo.x_shape(), grad_x)?)
+        let mut grad_x = new_array5(x_shape, "grad_input")?;
+        if transposed {
+            passes::forward(geo, grad_out, weight, None, &mut grad_x)?;
+        } else {
+            passes::backward_input(geo, grad_out, weight, &mut grad_x)?;
+        }
+        Some(into_array5(x_shape, grad_x)?)
     } else {
         None
     };
     let weight = if needs.weight {
         let mut grad_w = new_array5(geo.weight_shape(), "grad_weight")?;
-        passes::backward_weight(&geo, grad_out, contiguous(&x)?, &mut grad_w)?;
+        let (adjoint_grad, adjoint_x) = if transposed {
+            (x, grad_out)
+        } else {
+            (grad_out, x)
+        };
+        passes::backward_weight(geo, adjoint_grad, adjoint_x, &mut grad_w)?;
         Some(into_array5(geo.weight_shape(), grad_w)?)
     } else {
         None
     };
     let bias = if needs.bias {
-        Some(bias_grad(geo.out_shape(), grad_out)?)
+        Some(bias_grad(out_shape, grad_out)?)
     } else {
         None
     };
@@ -194,34 +228,7 @@ pub fn conv_transpose_backward<T: Element>(
     // `geo` is the adjoint convolution: its input is our output, its output our input.
     let geo = ConvGeometry::for_transpose(shape5(&x), shape5(&weight), params)?;
     check_grad_out(shape5(&grad_out), geo.x_shape(), params.rank)?;
-    let grad_out = grad_out.as_standard_layout();
-    let grad_out = contiguous(&grad_out)?;
-    let x = x.as_standard_layout();
-    let weight = weight.as_standard_layout();
-    let input = if needs.input {
-        let mut grad_x = new_array5(geo.out_shape(), "grad_input")?;
-        passes::forward(&geo, grad_out, contiguous(&weight)?, None, &mut grad_x)?;
-        Some(into_array5(geo.out_shape(), grad_x)?)
-    } else {
-        None
-    };
-    let weight = if needs.weight {
-        let mut grad_w = new_array5(geo.weight_shape(), "grad_weight")?;
-        passes::backward_weight(&geo, contiguous(&x)?, grad_out, &mut grad_w)?;
-        Some(into_array5(geo.weight_shape(), grad_w)?)
-    } else {
-        None
-    };
-    let bias = if needs.bias {
-        Some(bias_grad(geo.x_shape(), grad_out)?)
-    } else {
-        None
-    };
-    Ok(ConvGrads {
-        input,
-        weight,
-        bias,
-    })
+    gradients(&geo, grad_out, x, weight, needs, true)
 }
 
 #[cfg(test)]
