@@ -74,6 +74,10 @@ def float_array(value: Any, name: str) -> np.ndarray:
         )
     if not array.dtype.isnative:
         array = array.astype(array.dtype.newbyteorder("="))
+    if not array.flags.aligned:
+        # e.g. a field of a packed structured array: strides that are not a multiple
+        # of the item size cannot be expressed as element strides.
+        array = np.array(array, copy=True, order="C")
     return array
 
 

@@ -68,7 +68,7 @@ impl IndexTables {
 }
 
 /// Where the input values of one segment of positions come from.
-enum Source<'t> {
+pub(crate) enum Source<'t> {
     /// Every position reads a padded zero.
     Zeros,
     /// Position `r` reads input cell `first + r * step`.
@@ -78,6 +78,54 @@ enum Source<'t> {
 }
 
 impl Source<'_> {
+    /// `out[r] += scale * input[r]` for the segment's `out.len()` positions.
+    #[inline(always)]
+    pub(crate) fn axpy_into<T: Element>(&self, x: &[T], scale: T, out: &mut [T]) {
+        match *self {
+            Source::Zeros => {}
+            Source::Strided { first, step: 1 } => {
+                let len = out.len();
+                for (o, &v) in out.iter_mut().zip(&x[first..first + len]) {
+                    *o += scale * v;
+                }
+            }
+            _ => self.read(x, out.len(), |r, v| out[r] += scale * v),
+        }
+    }
+
+    /// `input[r] += scale * values[r]`: the adjoint of [`Source::axpy_into`].
+    #[inline(always)]
+    pub(crate) fn axpy_from<T: Element>(&self, values: &[T], scale: T, x: &mut [T]) {
+        match *self {
+            Source::Zeros => {}
+            Source::Strided { first, step: 1 } => {
+                for (o, &v) in x[first..first + values.len()].iter_mut().zip(values) {
+                    *o += scale * v;
+                }
+            }
+            Source::Strided { first, step } => {
+                for (r, &v) in values.iter().enumerate() {
+                    x[first + r * step] += scale * v;
+                }
+            }
+            Source::Mapped { row_base, table } => {
+                for (&i, &v) in table.iter().zip(values) {
+                    if i != ZERO {
+                        x[row_base + i] += scale * v;
+                    }
+                }
+            }
+        }
+    }
+
+    /// `sum_r values[r] * input[r]`, in order.
+    #[inline(always)]
+    pub(crate) fn dot<T: Element>(&self, x: &[T], values: &[T]) -> T {
+        let mut sum = T::zero();
+        self.read(x, values.len(), |r, v| sum += values[r] * v);
+        sum
+    }
+
     /// Fill `out` with the segment's values (any destination stride).
     #[inline(always)]
     fn read<T: Element>(&self, x: &[T], len: usize, mut put: impl FnMut(usize, T)) {
@@ -113,7 +161,7 @@ impl Source<'_> {
 /// never crossing a multiple of `align`) and call `visit(tap, j, run, source)` for
 /// each, in a fixed order.
 #[inline(always)]
-fn for_each_segment(
+pub(crate) fn for_each_segment(
     geo: &ConvGeometry,
     tables: &IndexTables,
     p0: usize,

@@ -8,6 +8,7 @@
 //! Tiles are cut from the shape alone and every sum has a fixed order, so results do
 //! not depend on the thread count.
 
+use super::direct;
 use super::im2col::{gather_positions_packed, gather_taps_packed, scatter_tile, IndexTables};
 use super::shape::ConvGeometry;
 use crate::element::Element;
@@ -64,6 +65,9 @@ pub(crate) fn forward<T: Element>(
     bias: Option<&[T]>,
     out: &mut [T],
 ) -> Result<()> {
+    if direct::applies(geo) {
+        return direct::forward(geo, x, w, bias, out);
+    }
     let tables = IndexTables::new(geo)?;
     let (k_len, cig, cog) = (geo.k_len(), geo.cig(), geo.cog());
     let (p_len, in_vol, tile_len, tiles) =
@@ -105,6 +109,9 @@ pub(crate) fn backward_input<T: Element>(
     w: &[T],
     grad_x: &mut [T],
 ) -> Result<()> {
+    if direct::applies(geo) {
+        return direct::backward_input(geo, grad_out, w, grad_x);
+    }
     let tables = IndexTables::new(geo)?;
     let (k_len, cig, cog) = (geo.k_len(), geo.cig(), geo.cog());
     let (p_len, tile_len, tiles) = (geo.out_vol(), geo.tile_len(), geo.tiles());
@@ -154,6 +161,9 @@ pub(crate) fn backward_weight<T: Element>(
     x: &[T],
     grad_w: &mut [T],
 ) -> Result<()> {
+    if direct::applies(geo) {
+        return direct::backward_weight(geo, grad_out, x, grad_w);
+    }
     let tables = IndexTables::new(geo)?;
     let (k_len, cig, cog) = (geo.k_len(), geo.cig(), geo.cog());
     let (p_len, in_vol, tile_len, tiles) =
