@@ -188,7 +188,14 @@ pub(crate) fn for_each_segment(
                     let (mut oz, mut oy, mut ox) = start;
                     let mut j = 0;
                     while j < len {
-                        let run = (ow - ox).min(len - j).min(align - j % align);
+                        let mut run = (ow - ox).min(len - j).min(align - j % align);
+                        // Split at the borders of the directly-addressed columns so
+                        // only the padded border goes through the index table.
+                        if ox < lo {
+                            run = run.min(lo - ox);
+                        } else if ox < hi {
+                            run = run.min(hi - ox);
+                        }
                         let (iz, iy) = (tz[oz], ty[oy]);
                         let source = if iz == ZERO || iy == ZERO {
                             Source::Zeros
