@@ -1,7 +1,8 @@
 """Shared test configuration: hypothesis profiles and import path.
 
 Profiles (max_examples per property test):
-  ci        selected when the environment has CI=true: bounded, prints the
+  ci        selected when the environment has CI=true: bounded, derandomized
+            (the same examples every run, no example database) and prints the
             reproduction blob of a failure
   dev       the default locally
   thorough  HYPOTHESIS_PROFILE=thorough for a long soak
@@ -20,7 +21,8 @@ _common = dict(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-settings.register_profile("ci", max_examples=30, print_blob=True, **_common)
+settings.register_profile("ci", max_examples=40, print_blob=True, derandomize=True,
+                          database=None, **_common)
 settings.register_profile("dev", max_examples=150, **_common)
 settings.register_profile("thorough", max_examples=1000, **_common)
 

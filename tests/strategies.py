@@ -20,6 +20,10 @@ import reference as ref
 DTYPES = (np.float32, np.float64)
 PADDING_MODES = ref.PADDING_MODES
 LAYOUTS = ("C", "F", "strided", "negative", "readonly")
+# rarer layouts, exercised by dedicated tests: a field of a packed structured
+# array (byte strides not a multiple of the itemsize, unaligned) and an
+# unaligned buffer (offset by one byte, strides multiples of the itemsize)
+ODD_LAYOUTS = ("packed_field", "unaligned")
 
 # per rank: max spatial size, max kernel, max dilation, max stride, max padding
 LIMITS = {
@@ -69,6 +73,19 @@ def with_layout(a, layout):
         c = a.copy()
         c.flags.writeable = False
         return c
+    if layout == "packed_field":
+        rec = np.zeros(a.shape, dtype=np.dtype([("v", a.dtype), ("tag", np.int8)], align=False))
+        rec["tag"] = 0x7F
+        rec["v"] = a
+        view = rec["v"]
+        assert a.ndim == 0 or view.strides[-1] == a.dtype.itemsize + 1
+        return view
+    if layout == "unaligned":
+        buf = np.zeros(a.nbytes + 1, dtype=np.uint8)
+        view = np.ndarray(a.shape, a.dtype, buffer=buf.data, offset=1)
+        view[...] = a
+        assert not view.flags.aligned or a.size == 0
+        return view
     raise ValueError(layout)
 
 

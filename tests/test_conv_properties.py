@@ -8,7 +8,6 @@ batching == per-sample calls)."""
 import math
 
 import numpy as np
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 

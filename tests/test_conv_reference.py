@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import ferroconv as fc
 import reference as ref
 from checks import assert_unchanged, check_result, maxabs, snapshot
-from strategies import LAYOUTS, conv_cases, make_values, scaled, with_layout
+from strategies import LAYOUTS, ODD_LAYOUTS, conv_cases, make_values, scaled, with_layout
 
 NEEDS = list(itertools.product([True, False], repeat=3))
 
@@ -201,6 +201,24 @@ def test_conv_larger_cases_any_layout(name, layout):
     case = big_case(name, np.float32, layout=layout, seed=3)
     check_forward(case)
     check_backward(case, with_layout(make_values(9, case.out_shape, np.float32), layout))
+
+
+@pytest.mark.parametrize("layout", ODD_LAYOUTS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["3x3_s1_p1", "1d_long", "3d_3x3x3"])
+def test_conv_larger_cases_unaligned_or_packed_field_arrays(name, dtype, layout):
+    """Byte strides that are not a multiple of the itemsize (a field of a packed
+    structured array) or an unaligned buffer: still "any strides"."""
+    case = big_case(name, dtype, layout=layout, seed=4)
+    check_forward(case)
+    check_backward(case, with_layout(make_values(9, case.out_shape, dtype), layout))
+
+
+@scaled(0.3)
+@given(conv_cases(layouts=ODD_LAYOUTS), st.integers(0, 2**32 - 1), st.sampled_from(ODD_LAYOUTS))
+def test_conv_forward_backward_unaligned_or_packed_field_arrays(case, seed, g_layout):
+    check_forward(case)
+    check_backward(case, with_layout(make_values(seed, case.out_shape, case.dtype), g_layout))
 
 
 def test_conv_accepts_zero_stride_broadcast_views():

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 import ferroconv as fc
 import reference as ref
 from checks import assert_unchanged, check_result, maxabs, snapshot
-from strategies import LAYOUTS, TransposeCase, make_values, scaled, transpose_cases, with_layout
+from strategies import (LAYOUTS, ODD_LAYOUTS, TransposeCase, make_values, scaled,
+                        transpose_cases, with_layout)
 
 NEEDS = list(itertools.product([True, False], repeat=3))
 
@@ -91,6 +92,14 @@ def test_conv_transpose_backward_matches_reference(rank, data):
     layout = data.draw(st.sampled_from(LAYOUTS), label="grad_out layout")
     check_transpose_backward(case, with_layout(make_values(seed, case.out_shape, case.dtype), layout),
                              needs)
+
+
+@scaled(0.3)
+@given(transpose_cases(layouts=ODD_LAYOUTS), st.integers(0, 2**32 - 1))
+def test_conv_transpose_unaligned_or_packed_field_arrays(case, seed):
+    check_transpose_forward(case)
+    check_transpose_backward(case, with_layout(make_values(seed, case.out_shape, case.dtype),
+                                               "packed_field"), (True, True, True))
 
 
 @given(transpose_cases(dtypes=(np.float64,), bias=False, output_padding_below_stride=True))

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import ferroconv as fc
 import reference as ref
 from checks import assert_unchanged, check_result, maxabs, snapshot
-from strategies import conv_cases, convolve_cases, make_values, transpose_cases
+from strategies import ODD_LAYOUTS, conv_cases, convolve_cases, make_values, transpose_cases
 
 # ---------------------------------------------------------------------------
 # convolve
@@ -23,8 +23,7 @@ def expected_convolve(case):
     return ref.convolve_nd(case.x, case.kernel, case.mode)
 
 
-@given(convolve_cases())
-def test_convolve_matches_reference(case):
+def check_convolve(case):
     before = snapshot(case.x, case.kernel)
     out = fc.convolve(case.x, case.kernel, case.mode, multichannel=case.multichannel)
     expected = expected_convolve(case)
@@ -33,6 +32,16 @@ def test_convolve_matches_reference(case):
     ref.assert_matches(out, expected, case.dtype, int(np.prod(k_spatial)),
                        maxabs(case.x) * maxabs(case.kernel), repr(case))
     assert_unchanged(before, (case.x, case.kernel))
+
+
+@given(convolve_cases())
+def test_convolve_matches_reference(case):
+    check_convolve(case)
+
+
+@given(convolve_cases(layouts=ODD_LAYOUTS))
+def test_convolve_unaligned_or_packed_field_arrays(case):
+    check_convolve(case)
 
 
 def test_convolve_known_values():
