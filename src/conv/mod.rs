@@ -5,6 +5,7 @@ mod direct;
 mod im2col;
 mod passes;
 mod shape;
+mod winograd;
 
 use crate::element::Element;
 use crate::error::{alloc_zeroed, value_error, Error, Result};

@@ -8,9 +8,9 @@
 //! Tiles are cut from the shape alone and every sum has a fixed order, so results do
 //! not depend on the thread count.
 
-use super::direct;
 use super::im2col::{gather_positions_packed, gather_taps_packed, scatter_tile, IndexTables};
 use super::shape::ConvGeometry;
+use super::{direct, winograd};
 use crate::element::Element;
 use crate::error::{alloc_zeroed, Result};
 use crate::kernels::{gemm_packed, pack_a, pack_b, packed_a_len, packed_b_len, SharedMut};
@@ -67,6 +67,9 @@ pub(crate) fn forward<T: Element>(
 ) -> Result<()> {
     if direct::applies(geo) {
         return direct::forward(geo, x, w, bias, out);
+    }
+    if winograd::applies(geo) {
+        return winograd::forward(geo, x, w, bias, out);
     }
     let tables = IndexTables::new(geo)?;
     let (k_len, cig, cog) = (geo.k_len(), geo.cig(), geo.cog());

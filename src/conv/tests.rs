@@ -235,3 +235,51 @@ fn results_are_identical_for_one_and_two_threads() {
     assert_eq!(one.2, two.2);
     assert_eq!(one.3, two.3);
 }
+
+#[test]
+fn winograd_3x3_matches_direct_convolution_in_f64_and_within_1e4_in_f32() {
+    // 3x3 stride 1 with >= 16 channels per group takes the Winograd path; ragged
+    // output sizes exercise the cropped border tiles, and every padding mode the
+    // mapped patches.
+    for (mode, groups, pad) in [
+        (PaddingMode::Zeros, 1, 1),
+        (PaddingMode::Reflect, 2, 1),
+        (PaddingMode::Circular, 1, 2),
+        (PaddingMode::Zeros, 1, 0),
+    ] {
+        let p = ConvParams {
+            rank: 2,
+            pad_lo: [0, pad, pad],
+            pad_hi: [0, pad, 1],
+            groups,
+            padding_mode: mode,
+            ..ConvParams::new(2)
+        };
+        let x = filled([2, 16 * groups, 1, 13, 10], 11);
+        let w = filled([17 * groups, 16, 1, 3, 3], 12);
+        let want = direct_conv(&x, &w, &p);
+        let got = conv_forward(x.view(), w.view(), None, &p).unwrap();
+        let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let err64 = (&got - &want).iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        assert!(
+            err64 < 1e-12 * scale,
+            "{mode:?}: f64 error {err64} of {scale}"
+        );
+        let got32 = conv_forward(
+            x.mapv(|v| v as f32).view(),
+            w.mapv(|v| v as f32).view(),
+            None,
+            &p,
+        )
+        .unwrap();
+        let err32 = got32
+            .iter()
+            .zip(&want)
+            .fold(0.0f64, |m, (&a, &b)| m.max((a as f64 - b).abs()));
+        assert!(
+            err32 < 1e-4 * scale,
+            "{mode:?}: f32 relative error {}",
+            err32 / scale
+        );
+    }
+}

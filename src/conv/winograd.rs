@@ -1,0 +1,393 @@
+//! Winograd F(4x4, 3x3) forward pass for 3x3, stride-1, undilated 2-D convolutions.
+//!
+//! Each 6x6 input patch `d` and 3x3 filter `g` are transformed (`V = B^T d B`,
+//! `U = G g G^T`); the 36 element-wise products summed over input channels are 36
+//! GEMMs `M[xi] = U[xi] . V[xi]`, and `Y = A^T M A` gives a 4x4 output tile. That is
+//! 4x fewer multiplications than direct convolution. Tiles are processed in blocks
+//! of one micro-kernel panel (`NR` tiles) so the workspace stays in L2, with the
+//! same block decomposition whatever the thread count.
+
+use super::shape::ConvGeometry;
+use crate::element::Element;
+use crate::error::{alloc_zeroed, Result};
+use crate::kernels::{gemm_packed, pack_a, packed_a_len, SharedMut};
+use crate::threads::for_each_task;
+
+/// Output tile edge, input patch edge, and number of transformed points.
+const M: usize = 4;
+const PATCH: usize = 6;
+const POINTS: usize = PATCH * PATCH;
+/// Marks a padded cell that reads zero.
+const ZERO: usize = usize::MAX;
+
+/// `B^T` (interpolation points 0, -1, 1, -2, 2, infinity).
+const BT: [[f64; 6]; 6] = [
+    [4.0, 0.0, -5.0, 0.0, 1.0, 0.0],
+    [0.0, -4.0, -4.0, 1.0, 1.0, 0.0],
+    [0.0, 4.0, -4.0, -1.0, 1.0, 0.0],
+    [0.0, -2.0, -1.0, 2.0, 1.0, 0.0],
+    [0.0, 2.0, -1.0, -2.0, 1.0, 0.0],
+    [0.0, 4.0, 0.0, -5.0, 0.0, 1.0],
+];
+const G: [[f64; 3]; 6] = [
+    [1.0 / 4.0, 0.0, 0.0],
+    [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
+    [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+    [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
+    [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
+    [0.0, 0.0, 1.0],
+];
+const AT: [[f64; 6]; 4] = [
+    [1.0, 1.0, 1.0, 1.0, 1.0, 0.0],
+    [0.0, 1.0, -1.0, 2.0, -2.0, 0.0],
+    [0.0, 1.0, 1.0, 4.0, 4.0, 0.0],
+    [0.0, 1.0, -1.0, 8.0, -8.0, 1.0],
+];
+
+/// Whether the Winograd pass serves this geometry (and is worth it: enough
+/// channels for the 36 GEMMs to amortise the transforms).
+pub(crate) fn applies(geo: &ConvGeometry) -> bool {
+    geo.kernel == [1, 3, 3]
+        && geo.input[0] == 1
+        && geo.stride == [1, 1, 1]
+        && geo.dilation == [1, 1, 1]
+        && geo.cig() >= 16
+        && geo.cog() >= 16
+        && geo.output[1] >= M
+        && geo.output[2] >= M
+}
+
+fn transpose<T: Copy + Default, const R: usize, const C: usize>(m: &[[T; C]; R]) -> [[T; R]; C] {
+    let mut out = [[T::default(); R]; C];
+    for (r, row) in m.iter().enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            out[c][r] = v;
+        }
+    }
+    out
+}
+
+/// `U = G g G^T` for every filter, packed per group and point as GEMM A operands
+/// (`cog x cig`).
+fn transform_filters<T: Element>(geo: &ConvGeometry, w: &[T]) -> Result<Vec<T>> {
+    let (cig, cog) = (geo.cig(), geo.cog());
+    let g_matrix: [[T; 3]; 6] = G.map(|row| row.map(|v| T::from(v).unwrap_or_else(T::zero)));
+    let mut u = alloc_zeroed::<T>(geo.c_out * cig * POINTS, "Winograd filters")?;
+    for (filter, out) in w.chunks_exact(9).zip(u.chunks_exact_mut(POINTS)) {
+        let g = [
+            [filter[0], filter[1], filter[2]],
+            [filter[3], filter[4], filter[5]],
+            [filter[6], filter[7], filter[8]],
+        ];
+        let gg = small_product_t(&g_matrix, &g); // 6 x 3
+        let u_t = small_product_t(&g_matrix, &transpose(&gg)); // (G (G g)^T) = (G g G^T)^T
+        for (xi, slot) in out.iter_mut().enumerate() {
+            *slot = u_t[xi % PATCH][xi / PATCH];
+        }
+    }
+    // u is [c_out][cig][point]; pack [group][point] as cog x cig matrices.
+    let per_point = packed_a_len(cog, cig);
+    let mut packed = alloc_zeroed::<T>(geo.groups * POINTS * per_point, "packed Winograd filters")?;
+    for g in 0..geo.groups {
+        for xi in 0..POINTS {
+            let dst = &mut packed[(g * POINTS + xi) * per_point..][..per_point];
+            pack_a(
+                &u,
+                g * cog * cig * POINTS + xi,
+                cog,
+                cig,
+                cig * POINTS,
+                POINTS,
+                dst,
+            );
+        }
+    }
+    Ok(packed)
+}
+
+/// Input cell of each padded coordinate `0 .. tiles * M + 2` along one axis, or ZERO.
+fn axis_sources(geo: &ConvGeometry, axis: usize, tiles: usize) -> Vec<usize> {
+    (0..tiles * M + 2)
+        .map(|i| {
+            let padded = i as isize - geo.pad_lo[axis] as isize;
+            geo.padding_mode
+                .source_index(padded, geo.input[axis])
+                .unwrap_or(ZERO)
+        })
+        .collect()
+}
+
+struct Workspace<T> {
+    /// Input patches `[6][6][NR]`, then their transforms through `t1`.
+    patches: Vec<T>,
+    t1: Vec<T>,
+    /// Transformed inputs: `[point][cig][NR]` (one packed B panel per point).
+    v: Vec<T>,
+    /// GEMM results: `[point][cog][NR]`.
+    m: Vec<T>,
+    /// Output tiles `[4][4][NR]` of one channel.
+    y: Vec<T>,
+    acc: Vec<T>,
+}
+
+/// `dst[r] = sum_c left[r][c] * src[c]` where `src[c]` / `dst[r]` are runs of
+/// `width` values at `src_at(c)` / `dst_at(r)`: a small transform applied to a
+/// whole block of tiles at once, so the inner loop runs over tiles (SIMD lanes).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn lincomb<T: Element, const R: usize, const C: usize>(
+    left: &[[T; C]; R],
+    src: &[T],
+    src_at: impl Fn(usize) -> usize,
+    dst: &mut [T],
+    dst_at: impl Fn(usize) -> usize,
+    width: usize,
+) {
+    for (r, row) in left.iter().enumerate() {
+        let out = &mut dst[dst_at(r)..dst_at(r) + width];
+        out.fill(T::zero());
+        for (c, &coefficient) in row.iter().enumerate() {
+            if coefficient == T::zero() {
+                continue;
+            }
+            let input = &src[src_at(c)..src_at(c) + width];
+            for (o, &v) in out.iter_mut().zip(input) {
+                *o += coefficient * v;
+            }
+        }
+    }
+}
+
+/// Everything the per-block routine reads.
+struct Plan<'a, T> {
+    geo: &'a ConvGeometry,
+    x: &'a [T],
+    filters: &'a [T],
+    bias: Option<&'a [T]>,
+    out: &'a SharedMut<'a, T>,
+    rows: Vec<usize>,
+    cols: Vec<usize>,
+    tiles: usize,
+    tiles_w: usize,
+    bt: [[T; 6]; 6],
+    at: [[T; 6]; 4],
+}
+
+impl<T> Plan<'_, T> {
+    /// Whether the patch at padded `(r0, c0)` reads six consecutive input rows and
+    /// columns (no padding, no mapping).
+    fn interior(&self, r0: usize, c0: usize) -> bool {
+        let consecutive = |sources: &[usize], start: usize| {
+            let first = sources[start];
+            first != ZERO && (1..PATCH).all(|i| sources[start + i] == first + i)
+        };
+        consecutive(&self.rows, r0) && consecutive(&self.cols, c0)
+    }
+}
+
+/// `out = conv(x, w) + bias` by Winograd F(4x4, 3x3).
+pub(crate) fn forward<T: Element>(
+    geo: &ConvGeometry,
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    out: &mut [T],
+) -> Result<()> {
+    let (cig, cog, nr) = (geo.cig(), geo.cog(), T::NR);
+    let [_, oh, ow] = geo.output;
+    let (tiles_h, tiles_w) = (oh.div_ceil(M), ow.div_ceil(M));
+    let tiles = tiles_h * tiles_w;
+    let blocks = tiles.div_ceil(nr);
+    let filters = transform_filters(geo, w)?;
+    let out_shared = SharedMut::new(out);
+    let plan = Plan {
+        geo,
+        x,
+        filters: &filters,
+        bias,
+        out: &out_shared,
+        rows: axis_sources(geo, 1, tiles_h),
+        cols: axis_sources(geo, 2, tiles_w),
+        tiles,
+        tiles_w,
+        bt: BT.map(|row| row.map(|v| T::from(v).unwrap_or_else(T::zero))),
+        at: AT.map(|row| row.map(|v| T::from(v).unwrap_or_else(T::zero))),
+    };
+    let init = || Workspace {
+        patches: vec![T::zero(); POINTS * nr],
+        t1: vec![T::zero(); POINTS * nr],
+        v: vec![T::zero(); POINTS * cig * nr],
+        m: vec![T::zero(); POINTS * cog * nr],
+        y: vec![T::zero(); M * M * nr],
+        acc: crate::kernels::pack::accumulator::<T>(),
+    };
+    let tasks = geo.n * geo.groups * blocks;
+    for_each_task(tasks, geo.work() / 4, init, |ws, task| {
+        let (image_group, block) = (task / blocks, task % blocks);
+        #[cfg(target_arch = "x86_64")]
+        if crate::kernels::microkernel::simd_kernel_in_use() {
+            // SAFETY: AVX-512F is available (checked just above).
+            unsafe { run_block_avx512(&plan, ws, image_group, block) };
+            return;
+        }
+        run_block(&plan, ws, image_group, block);
+    })
+}
+
+/// [`run_block`] compiled for AVX-512, so its tile loops use 512-bit vectors.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn run_block_avx512<T: Element>(
+    plan: &Plan<'_, T>,
+    ws: &mut Workspace<T>,
+    image_group: usize,
+    block: usize,
+) {
+    run_block(plan, ws, image_group, block)
+}
+
+/// One block of `NR` tiles of one image and group: transform, 36 GEMMs, inverse.
+#[inline(always)]
+fn run_block<T: Element>(
+    plan: &Plan<'_, T>,
+    ws: &mut Workspace<T>,
+    image_group: usize,
+    block: usize,
+) {
+    let geo = plan.geo;
+    let (cig, cog, nr) = (geo.cig(), geo.cog(), T::NR);
+    let [_, oh, ow] = geo.output;
+    let [_, ih, iw] = geo.input;
+    let (in_vol, out_vol) = (ih * iw, oh * ow);
+    let (n, g) = (image_group / geo.groups, image_group % geo.groups);
+    let first_tile = block * nr;
+    let count = nr.min(plan.tiles - first_tile);
+    let origin = |j: usize| {
+        let tile = first_tile + j;
+        ((tile / plan.tiles_w) * M, (tile % plan.tiles_w) * M)
+    };
+    // 1. V[point][ci][j] = B^T d B for the patch of tile j of channel ci.
+    for ci in 0..cig {
+        let plane = &plan.x[(n * geo.c_in + g * cig + ci) * in_vol..][..in_vol];
+        for j in 0..nr {
+            let (r0, c0) = origin(j);
+            if j < count && plan.interior(r0, c0) {
+                // The whole patch is inside the input: six plain runs of six.
+                let top_left = plan.rows[r0] * iw + plan.cols[c0];
+                for r in 0..PATCH {
+                    let run = &plane[top_left + r * iw..][..PATCH];
+                    for (c, &value) in run.iter().enumerate() {
+                        ws.patches[(r * PATCH + c) * nr + j] = value;
+                    }
+                }
+                continue;
+            }
+            for r in 0..PATCH {
+                let src_row = if j < count { plan.rows[r0 + r] } else { ZERO };
+                for c in 0..PATCH {
+                    let src_col = if src_row == ZERO {
+                        ZERO
+                    } else {
+                        plan.cols[c0 + c]
+                    };
+                    ws.patches[(r * PATCH + c) * nr + j] = if src_col == ZERO {
+                        T::zero()
+                    } else {
+                        plane[src_row * iw + src_col]
+                    };
+                }
+            }
+        }
+        // t1[r][c] = sum_k BT[r][k] d[k][c]; V[r][s] = sum_c t1[r][c] BT[s][c].
+        for c in 0..PATCH {
+            lincomb(
+                &plan.bt,
+                &ws.patches,
+                |k| (k * PATCH + c) * nr,
+                &mut ws.t1,
+                |r| (r * PATCH + c) * nr,
+                nr,
+            );
+        }
+        for r in 0..PATCH {
+            lincomb(
+                &plan.bt,
+                &ws.t1,
+                |c| (r * PATCH + c) * nr,
+                &mut ws.v,
+                |s| ((r * PATCH + s) * cig + ci) * nr,
+                nr,
+            );
+        }
+    }
+    // 2. M[point] = U[point] . V[point].
+    let per_point = packed_a_len(cog, cig);
+    for xi in 0..POINTS {
+        let a = &plan.filters[(g * POINTS + xi) * per_point..][..per_point];
+        let b = &ws.v[xi * cig * nr..][..cig * nr];
+        let m = &mut ws.m[xi * cog * nr..][..cog * nr];
+        gemm_packed(cig, a, cog, b, count, &mut ws.acc, |blk| {
+            for r in 0..blk.rows {
+                let dst = (blk.row0 + r) * nr + blk.col0;
+                m[dst..dst + blk.cols].copy_from_slice(blk.row(r));
+            }
+        });
+    }
+    // 3. Y = A^T M A, cropped to the output, plus bias.
+    for co in 0..cog {
+        let channel = g * cog + co;
+        let offset = plan.bias.map_or(T::zero(), |b| b[channel]);
+        for c in 0..PATCH {
+            lincomb(
+                &plan.at,
+                &ws.m,
+                |k| ((k * PATCH + c) * cog + co) * nr,
+                &mut ws.t1,
+                |r| (r * PATCH + c) * nr,
+                nr,
+            );
+        }
+        for r in 0..M {
+            lincomb(
+                &plan.at,
+                &ws.t1,
+                |c| (r * PATCH + c) * nr,
+                &mut ws.y,
+                |s| (r * M + s) * nr,
+                nr,
+            );
+        }
+        for j in 0..count {
+            let (r0, c0) = origin(j);
+            let width = M.min(ow - c0);
+            for r in 0..M.min(oh - r0) {
+                let start = (n * geo.c_out + channel) * out_vol + (r0 + r) * ow + c0;
+                // SAFETY: task (n, g, block) is the only writer of the output tiles
+                // of its block in group g of image n.
+                let dst = unsafe { plan.out.range(start, width) };
+                for (s, slot) in dst.iter_mut().enumerate() {
+                    *slot = ws.y[(r * M + s) * nr + j] + offset;
+                }
+            }
+        }
+    }
+}
+
+/// `left (R x C) . right (C x I)` for small fixed-size matrices.
+fn small_product_t<T: Element, const R: usize, const C: usize, const I: usize>(
+    left: &[[T; C]; R],
+    right: &[[T; I]; C],
+) -> [[T; I]; R] {
+    let mut out = [[T::zero(); I]; R];
+    for (out_row, left_row) in out.iter_mut().zip(left) {
+        for (&c, right_row) in left_row.iter().zip(right) {
+            for (o, &r) in out_row.iter_mut().zip(right_row) {
+                *o += c * r;
+            }
+        }
+    }
+    out
+}
