@@ -55,7 +55,13 @@ pub(crate) fn applies(geo: &ConvGeometry) -> bool {
         && geo.cog() >= 16
         && geo.output[1] >= M
         && geo.output[2] >= M
+        // Transformed filters are 4x the weights: keep them within the workspace
+        // budget (very wide layers fall back to the im2col GEMM).
+        && geo.c_out.saturating_mul(geo.cig()).saturating_mul(POINTS) <= MAX_FILTER_ELEMENTS
 }
+
+/// Most transformed-filter elements one call may hold (16 MiB of f32).
+const MAX_FILTER_ELEMENTS: usize = 1 << 22;
 
 fn transpose<T: Copy + Default, const R: usize, const C: usize>(m: &[[T; C]; R]) -> [[T; R]; C] {
     let mut out = [[T::default(); R]; C];
