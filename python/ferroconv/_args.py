@@ -44,7 +44,7 @@ def int_tuple(value: object, rank: int, name: str, minimum: int) -> tuple[int, .
     ):
         items = (as_int(value, name),) * rank
     else:
-        seq = list(value)  # type: ignore[arg-type]
+        seq = list(value)
         if len(seq) != rank:
             raise ValueError(
                 f"{name} must be an int or a tuple of {rank} ints, got {tuple(seq)!r}"

@@ -4,7 +4,7 @@ are re-exported by :mod:`ferroconv.functional`)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -47,15 +47,15 @@ def resolve_padding(
                 raise ValueError(
                     f"padding='same' is only supported with stride 1 (as in PyTorch), got stride={stride}"
                 )
-            pairs = [_native.same_padding(k, d) for k, d in zip(kernel, dilation)]
-            return tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
+            sides = [_native.same_padding(k, d) for k, d in zip(kernel, dilation)]
+            return tuple(lo for lo, _ in sides), tuple(hi for _, hi in sides)
         raise ValueError(
             f"padding must be an int, a tuple of ints, 'same', 'valid' or a tuple of (lo, hi) pairs, got {padding!r}"
         )
     if isinstance(padding, (Sequence, np.ndarray)) and any(
         isinstance(p, (Sequence, np.ndarray)) for p in padding
     ):
-        pairs = list(padding)
+        pairs: list[Any] = list(padding)
         if len(pairs) != rank or not all(
             isinstance(p, (Sequence, np.ndarray)) and not isinstance(p, str) and len(p) == 2 for p in pairs
         ):

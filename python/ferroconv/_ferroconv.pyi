@@ -2,12 +2,13 @@
 wrappers in :mod:`ferroconv.functional` add and remove unit axes and normalise
 arguments to per-axis 3-tuples."""
 
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import numpy.typing as npt
 
 __version__: str
+__all__: list[str]
 
 _Dims = tuple[int, int, int]
 _Array = npt.NDArray[np.floating]
@@ -84,4 +85,4 @@ def conv_transpose_output_shape(
 ) -> _Dims: ...
 def receptive_field(layers: list[tuple[int, int, int]]) -> int: ...
 def same_padding(kernel: int, dilation: int) -> tuple[int, int]: ...
-def build_info() -> dict[str, object]: ...
+def build_info() -> dict[str, Any]: ...

@@ -86,7 +86,7 @@ def numpy_conv(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: 
 
 def _timeit(fn: Callable[[], object], repeat: int, min_time: float = 0.0) -> float:
     fn()  # warm-up
-    times = []
+    times: list[float] = []
     start = time.perf_counter()
     while len(times) < repeat or time.perf_counter() - start < min_time:
         t0 = time.perf_counter()
