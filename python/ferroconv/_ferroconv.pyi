@@ -8,7 +8,20 @@ import numpy as np
 import numpy.typing as npt
 
 __version__: str
-__all__: list[str]
+__all__ = [
+    "__version__",
+    "build_info",
+    "conv_backward",
+    "conv_forward",
+    "conv_output_shape",
+    "conv_transpose_backward",
+    "conv_transpose_forward",
+    "conv_transpose_output_shape",
+    "get_num_threads",
+    "receptive_field",
+    "same_padding",
+    "set_num_threads",
+]
 
 _Dims = tuple[int, int, int]
 _Array = npt.NDArray[np.floating]
