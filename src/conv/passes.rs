@@ -115,6 +115,13 @@ pub(crate) fn backward_input<T: Element>(
     if direct::applies(geo) {
         return direct::backward_input(geo, grad_out, w, grad_x);
     }
+    if let Some(adjoint) = geo.stride_one_adjoint() {
+        // A stride-1 zero-padded convolution's input gradient is itself a
+        // convolution (of grad_out with the flipped, channel-swapped filters), so it
+        // takes the fast forward paths (Winograd for 3x3) instead of col2im.
+        let flipped = flip_weights(geo, w)?;
+        return forward(&adjoint, grad_out, &flipped, None, grad_x);
+    }
     let tables = IndexTables::new(geo)?;
     let (k_len, cig, cog) = (geo.k_len(), geo.cig(), geo.cog());
     let (p_len, tile_len, tiles) = (geo.out_vol(), geo.tile_len(), geo.tiles());
@@ -155,6 +162,25 @@ pub(crate) fn backward_input<T: Element>(
             }
         },
     )
+}
+
+/// `w'[g * cig + ci, co, k] = w[g * cog + co, ci, K - 1 - k]`: the filters of the
+/// adjoint convolution, shape `(C_in, C_out / groups, *kernel)`.
+fn flip_weights<T: Element>(geo: &ConvGeometry, w: &[T]) -> Result<Vec<T>> {
+    let (cig, cog, kvol) = (geo.cig(), geo.cog(), geo.kernel_vol());
+    let mut flipped = alloc_zeroed(w.len(), "flipped weights")?;
+    for g in 0..geo.groups {
+        for co in 0..cog {
+            for ci in 0..cig {
+                let src = &w[((g * cog + co) * cig + ci) * kvol..][..kvol];
+                let dst = &mut flipped[((g * cig + ci) * cog + co) * kvol..][..kvol];
+                dst.iter_mut()
+                    .zip(src.iter().rev())
+                    .for_each(|(d, &v)| *d = v);
+            }
+        }
+    }
+    Ok(flipped)
 }
 
 /// `grad_w = conv_backward_weight(grad_out, x)`, shape `(C_out, C_in/groups, *kernel)`.

@@ -188,6 +188,38 @@ impl ConvGeometry {
         Ok(geo)
     }
 
+    /// For a stride-1, zero-padded convolution whose padding is at most the dilated
+    /// kernel extent minus one: the convolution of `grad_out` that computes the
+    /// input gradient (channels swapped, padding `d (k - 1) - pad` on each side).
+    pub fn stride_one_adjoint(&self) -> Option<Self> {
+        if self.stride != [1; SPATIAL] || self.padding_mode != PaddingMode::Zeros {
+            return None;
+        }
+        let mut pad_lo = [0; SPATIAL];
+        for (axis, adjoint_lo) in pad_lo.iter_mut().enumerate() {
+            let extent = self.dilation[axis] * (self.kernel[axis] - 1);
+            let pad_hi =
+                (self.output[axis] + extent).checked_sub(self.input[axis] + self.pad_lo[axis])?;
+            if self.pad_lo[axis] > extent || pad_hi > extent {
+                return None;
+            }
+            *adjoint_lo = extent - self.pad_lo[axis];
+        }
+        Some(Self {
+            n: self.n,
+            c_in: self.c_out,
+            c_out: self.c_in,
+            groups: self.groups,
+            input: self.output,
+            kernel: self.kernel,
+            output: self.input,
+            stride: self.stride,
+            dilation: self.dilation,
+            pad_lo,
+            padding_mode: PaddingMode::Zeros,
+        })
+    }
+
     /// Refuse problems whose arrays could not even be addressed (checked before any
     /// helper above multiplies sizes).
     fn check_sizes(&self) -> Result<()> {
