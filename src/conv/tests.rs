@@ -96,6 +96,39 @@ fn cases() -> Vec<([usize; 5], [usize; 5], ConvParams)> {
             ..ConvParams::new(1)
         },
     ));
+    // Stride 1 with zero padding within the kernel extent: backward-input runs as
+    // the forward convolution of grad_out with flipped filters.
+    out.push((
+        [2, 3, 1, 6, 7],
+        [4, 3, 1, 3, 2],
+        ConvParams {
+            rank: 2,
+            dilation: [1, 1, 2],
+            pad_lo: [0, 2, 0],
+            pad_hi: [0, 1, 2],
+            ..ConvParams::new(2)
+        },
+    ));
+    // Depthwise (one input channel per group): the direct passes.
+    for (mode, multiplier) in [
+        (PaddingMode::Zeros, 1),
+        (PaddingMode::Reflect, 2),
+        (PaddingMode::Circular, 1),
+    ] {
+        out.push((
+            [2, 3, 1, 9, 8],
+            [3 * multiplier, 1, 1, 3, 3],
+            ConvParams {
+                rank: 2,
+                stride: [1, 2, 1],
+                pad_lo: [0, 1, 2],
+                pad_hi: [0, 2, 1],
+                groups: 3,
+                padding_mode: mode,
+                ..ConvParams::new(2)
+            },
+        ));
+    }
     out
 }
 
