@@ -12,6 +12,7 @@
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 use rayon::{ThreadPool, ThreadPoolBuilder};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Below this many multiply-adds (or element visits) an operator runs on the calling
@@ -125,11 +126,19 @@ where
         (0..tasks).for_each(|task| body(&mut workspace, task));
         return Ok(());
     }
-    pool()?.install(|| {
-        (0..tasks)
-            .into_par_iter()
-            .with_max_len(1)
-            .for_each_init(&init, |workspace, task| body(workspace, task));
+    // Every worker builds one workspace and claims task indices from a shared
+    // counter until none are left: no per-task allocation, and no imbalance when a
+    // few tasks are slower.
+    let next = AtomicUsize::new(0);
+    pool()?.broadcast(|_| {
+        let mut workspace = init();
+        loop {
+            let task = next.fetch_add(1, Ordering::Relaxed);
+            if task >= tasks {
+                break;
+            }
+            body(&mut workspace, task);
+        }
     });
     Ok(())
 }
@@ -160,7 +169,6 @@ where
     }
     pool()?.install(|| {
         data.par_chunks_mut(chunk_len)
-            .with_max_len(1)
             .enumerate()
             .for_each_init(&init, |workspace, (i, chunk)| body(workspace, i, chunk));
     });
