@@ -36,6 +36,9 @@ pub(crate) struct Windows {
     /// Distance between the cells of a window (the dilation).
     pub step: Dims,
     pub axes: [Vec<AxisWindow>; SPATIAL],
+    /// Distance between the starts of neighbouring windows along the last axis,
+    /// for strided windows (their interior windows all have the same shape).
+    pub pitch: Option<usize>,
 }
 
 fn table(len: usize, window: impl Fn(usize) -> AxisWindow) -> Result<Vec<AxisWindow>> {
@@ -59,6 +62,7 @@ impl Windows {
             output,
             step: params.dilation,
             axes: [axis(0)?, axis(1)?, axis(2)?],
+            pitch: Some(params.stride[SPATIAL - 1]),
         })
     }
 
@@ -70,6 +74,7 @@ impl Windows {
             output,
             step: [1; SPATIAL],
             axes: [axis(0)?, axis(1)?, axis(2)?],
+            pitch: None,
         })
     }
 
@@ -101,7 +106,9 @@ impl Windows {
             Divisor::Padded => [wd.padded, wh.padded, ww.padded],
             Divisor::Valid => [wd.count, wh.count, ww.count],
         };
-        let product = cells.iter().fold(1u128, |acc, &c| acc * c as u128);
+        // A usize product (an integer divisor converted once, as PyTorch); wider
+        // integers convert to floats in software, which dominated small windows.
+        let product = cells.iter().fold(1usize, |acc, &c| acc.saturating_mul(c));
         T::from(product).unwrap_or_else(T::infinity)
     }
 }
