@@ -81,19 +81,22 @@ class Case:
 
 
 @st.composite
-def pool_cases(draw, dilated: bool = True, padded: bool = True, ceil: bool = True,
+def pool_cases(draw, dilated: bool = True, padded: bool = True, ceil: bool = True, wide: bool = False,
                values: tuple[str, ...] = ("ties", "continuous")) -> Case:
     """Max/avg pooling problems over rank, sizes, kernel, stride, padding, dilation,
-    ceil_mode, dtype, layout and batching (only problems with a valid output)."""
+    ceil_mode, dtype, layout and batching (only problems with a valid output).
+    ``wide`` makes the last axis long (up to 40) and the others short, so rows
+    hold many windows of the same shape."""
     rank = draw(st.integers(1, 3))
     kernel = tuple(draw(st.integers(1, 4)) for _ in range(rank))
     stride = draw(st.none() | st.tuples(*[st.integers(1, 3)] * rank))
     padding = tuple(draw(st.integers(0, k // 2 if padded else 0)) for k in kernel)
     dilation = tuple(draw(st.integers(1, 3)) if dilated else 1 for _ in range(rank))
     spatial = []
-    for k, p, d in zip(kernel, padding, dilation):
+    for axis, (k, p, d) in enumerate(zip(kernel, padding, dilation)):
         shortest = max(1, d * (k - 1) + 1 - 2 * p)
-        spatial.append(draw(st.integers(shortest, max(shortest, MAX_LEN[rank]))))
+        longest = (40 if axis == rank - 1 else 3) if wide else MAX_LEN[rank]
+        spatial.append(draw(st.integers(shortest, max(shortest, longest))))
     batched = draw(st.booleans())
     n, c = draw(st.integers(1, 2)) if batched else 1, draw(st.integers(1, 3))
     dtype = draw(st.sampled_from([np.float32, np.float64]))

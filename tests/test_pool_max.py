@@ -22,9 +22,7 @@ def reference(case: Case):
     return ref.max_pool(case.x, case.kernel, case.strides, case.padding, case.dilation, case.ceil_mode)
 
 
-@settings(deadline=None)
-@given(pool_cases(values=("ties", "continuous", "special")))
-def test_max_pool_matches_reference_values_and_indices(case: Case) -> None:
+def check_against_reference(case: Case) -> None:
     try:
         expected_values, expected_indices = reference(case)
     except ValueError:  # a dilated window entirely in the padding
@@ -38,6 +36,19 @@ def test_max_pool_matches_reference_values_and_indices(case: Case) -> None:
     np.testing.assert_array_equal(case.batch(indices), expected_indices)
     # Without indices: the same values.
     np.testing.assert_array_equal(run_max_pool(case, return_indices=False), values)
+
+
+@settings(deadline=None)
+@given(pool_cases(values=("ties", "continuous", "special")))
+def test_max_pool_matches_reference_values_and_indices(case: Case) -> None:
+    check_against_reference(case)
+
+
+@settings(deadline=None)
+@given(pool_cases(wide=True, values=("ties", "continuous", "special")))
+def test_max_pool_on_long_rows_matches_reference(case: Case) -> None:
+    # Long rows hold many windows of one shape, which the kernel pools in groups.
+    check_against_reference(case)
 
 
 @settings(deadline=None)
