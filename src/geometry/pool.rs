@@ -82,10 +82,14 @@ impl PoolParams {
                     .saturating_add(self.padding[a])
                     .saturating_add(self.padding[a])
             });
+            let dilated = if self.dilation == [1; SPATIAL] {
+                String::new()
+            } else {
+                format!(" (dilated: {})", fmt_dims(&spans, self.rank))
+            };
             return value_error!(
-                "kernel_size {} (dilated: {}) does not fit the padded input size {}: the output size would be {}",
+                "kernel_size {}{dilated} does not fit the padded input size {}: the output size would be {}",
                 fmt_dims(&self.kernel, self.rank),
-                fmt_dims(&spans, self.rank),
                 fmt_dims(&padded, self.rank),
                 fmt_signed(&signed, self.rank)
             );

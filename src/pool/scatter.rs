@@ -71,7 +71,7 @@ pub(crate) fn scatter<T: Element>(
     if bad != usize::MAX {
         let (plane, o) = (bad / source_len, bad % source_len);
         return value_error!(
-            "indices holds {} at position {o} of plane {plane}, but a plane of the {} (spatial size {}) has {target_len} elements: every index must be in 0..{target_len}",
+            "indices holds {} at position {o} of plane {plane}, but a plane of the {} (spatial size {}) has {target_len} elements: every index must be in [0, {target_len})",
             indices[bad],
             info.name,
             fmt_dims(&info.spatial, info.rank)
