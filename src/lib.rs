@@ -7,6 +7,8 @@
 //! is a thin wrapper in [`python`](crate::python) that borrows NumPy arrays,
 //! releases the GIL and calls the functions re-exported here.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod conv;
 pub mod element;
 pub mod error;
