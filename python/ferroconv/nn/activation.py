@@ -21,14 +21,21 @@ class _Elementwise(Module):
         return self._grad_out(grad_out, local.shape, local.dtype) * local
 
 
-class ReLU(_Elementwise):
+class ReLU(Module):
     """``max(x, 0)``; the gradient at exactly 0 is 0, as in PyTorch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cache: Optional[tuple[np.ndarray, np.dtype]] = None  # (x > 0, dtype)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._float_input(x)
-        positive = x > 0
-        self._cache = positive.astype(x.dtype)
-        return np.where(positive, x, x.dtype.type(0))
+        self._cache = (x > 0, x.dtype)
+        return np.maximum(x, x.dtype.type(0))
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        positive, dtype = self._cached(self._cache)
+        return self._grad_out(grad_out, positive.shape, dtype) * positive
 
 
 class LeakyReLU(_Elementwise):

@@ -71,13 +71,15 @@ class _BatchNorm(Module):
                     f"{self!r}: training needs more than 1 value per channel, got input shape {x.shape}"
                 )
             mean = x.mean(axis=axes)
-            var = x.var(axis=axes)
+            centered = x - mean.reshape(per_channel)
+            var = np.mean(centered * centered, axis=axes)  # biased, as the normalisation uses
             if self.training and self.track_running_stats:
                 self._update_running_stats(mean, var, count)
         else:
-            mean, var = self.running_mean, self.running_var
+            centered = x - self.running_mean.reshape(per_channel)
+            var = self.running_var
         inv_std = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype)
-        x_hat = (x - mean.reshape(per_channel)) * inv_std.reshape(per_channel)
+        x_hat = centered * inv_std.reshape(per_channel)
         out = x_hat
         if self.weight is not None and self.bias is not None:
             out = x_hat * self.weight.data.reshape(per_channel) + self.bias.data.reshape(per_channel)
