@@ -108,8 +108,10 @@ def test_load_state_dict_rejects_missing_unexpected_and_misshapen_entries():
     net = nn.Sequential(nn.Linear(3, 2, rng=0), nn.BatchNorm1d(2))
     state = net.state_dict()
     before = net[0].weight.data.copy()
-    with raises(ValueError, "Sequential.load_state_dict", "missing keys ['1.running_var']", "unexpected keys ['extra']"):
-        net.load_state_dict({**{k: v for k, v in state.items() if k != "1.running_var"}, "extra": np.zeros(1)})
+    incomplete = {key: value for key, value in state.items() if key != "1.running_var"}
+    with raises(ValueError, "Sequential.load_state_dict", "missing keys ['1.running_var']",
+                "unexpected keys ['extra']"):
+        net.load_state_dict({**incomplete, "extra": np.zeros(1)})
     bad = dict(state, **{"0.weight": np.ones((2, 3)), "0.bias": np.zeros(5)})
     with raises(ValueError, "0.bias", "Linear", "(2,)", "(5,)"):
         net.load_state_dict(bad)

@@ -81,7 +81,7 @@ def test_batchnorm_network_and_optimisers_match_torch():
     optimizer = nn.Adam(model.parameters(), lr=1e-2, weight_decay=1e-3)
     # same parameter order on both sides (named_parameters follows registration)
     twin_optimizer = torch.optim.Adam(list(twin.parameters()), lr=1e-2, weight_decay=1e-3)
-    for step in range(3):
+    for _ in range(3):
         x = rng.standard_normal((8, 1, 128))
         labels = rng.integers(0, 4, 8)
         compare_step(model, twin, x, labels)

@@ -4,7 +4,7 @@ CNN: conv, ReLU, max pool, conv, ReLU, adaptive average pool, linear."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -25,7 +25,7 @@ def load(rng: np.random.Generator, limit: Optional[int]) -> tuple[np.ndarray, np
 
 def build(dtype: np.dtype, rng: np.random.Generator) -> nn.Sequential:
     """``(N, 1, 8, 8) -> (N, 10)`` logits."""
-    options = dict(dtype=dtype, rng=rng)
+    options: dict[str, Any] = dict(dtype=dtype, rng=rng)
     return nn.Sequential(
         nn.Conv2d(1, 16, 3, padding=1, **options),   # 16 x 8 x 8
         nn.ReLU(),

@@ -7,7 +7,7 @@ The data set is synthetic and generated deterministically from ``--seed``.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -62,7 +62,7 @@ def build(dtype: np.dtype, rng: np.random.Generator) -> nn.Sequential:
     *where* each feature fired, which is what tells a chirp (frequency changes
     along the signal) from a sine (it does not); a global average would lose it.
     """
-    options = dict(dtype=dtype, rng=rng)
+    options: dict[str, Any] = dict(dtype=dtype, rng=rng)
     return nn.Sequential(
         nn.Conv1d(1, 16, 7, stride=2, padding=3, **options),   # 16 x 64
         nn.BatchNorm1d(16, dtype=dtype),

@@ -7,7 +7,7 @@ The data set is synthetic and generated deterministically from ``--seed``.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -55,7 +55,7 @@ def build(dtype: np.dtype, rng: np.random.Generator) -> nn.Sequential:
     a feature counts if it fires somewhere (a global average dilutes it with the
     empty space around the shape and trains more slowly).
     """
-    options = dict(dtype=dtype, rng=rng)
+    options: dict[str, Any] = dict(dtype=dtype, rng=rng)
     return nn.Sequential(
         nn.Conv3d(1, 8, 3, padding=1, **options),    # 8 x 16^3
         nn.BatchNorm3d(8, dtype=dtype),

@@ -89,6 +89,9 @@ class Module:
     """
 
     training: bool
+    _parameters: dict[str, Parameter]
+    _buffers: dict[str, np.ndarray]
+    _modules: dict[str, Module]
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
@@ -217,7 +220,8 @@ class Module:
 
     def save(self, path: PathLike) -> None:
         """Write :meth:`state_dict` to an uncompressed ``.npz`` file."""
-        np.savez(path, **self.state_dict())
+        state: dict[str, Any] = self.state_dict()
+        np.savez(path, **state)
 
     def load(self, path: PathLike, strict: bool = True) -> None:
         """Read a file written by :meth:`save` (see :meth:`load_state_dict`)."""

@@ -20,6 +20,9 @@ class _BatchNorm(Module):
     """
 
     layouts: ClassVar[dict[int, str]]
+    running_mean: np.ndarray
+    running_var: np.ndarray
+    num_batches_tracked: np.ndarray
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1,
                  affine: bool = True, track_running_stats: bool = True, *,

@@ -52,7 +52,7 @@ class _MaxPoolNd(_PoolNd):
         self.return_indices = bool(return_indices)
         self.ceil_mode = bool(ceil_mode)
 
-    def forward(self, x: np.ndarray) -> Union[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    def forward(self, x: np.ndarray) -> Union[np.ndarray, tuple[np.ndarray, np.ndarray]]:  # type: ignore[override]
         x = self._input(x)
         out, indices = self._call(
             _op(f"max_pool{self.rank}d"), x, self.kernel_size, stride=self.stride, padding=self.padding,
