@@ -7,6 +7,9 @@
 
 use crate::error::{value_error, Error, Result};
 
+mod pool;
+pub use pool::{adaptive_window, AxisWindow, PoolParams, UnpoolParams};
+
 /// Number of spatial axes every operator works on.
 pub const SPATIAL: usize = 3;
 

@@ -12,6 +12,7 @@ pub mod element;
 pub mod error;
 pub mod geometry;
 pub mod kernels;
+pub mod pool;
 pub mod threads;
 
 #[cfg(feature = "python")]
@@ -22,4 +23,8 @@ pub use conv::{
 };
 pub use element::Element;
 pub use error::{Error, Result};
-pub use geometry::{ConvParams, PaddingMode, TransposeParams};
+pub use geometry::{ConvParams, PaddingMode, PoolParams, TransposeParams, UnpoolParams};
+pub use pool::{
+    adaptive_avg_pool, adaptive_avg_pool_backward, adaptive_max_pool, avg_pool, avg_pool_backward,
+    max_pool, max_pool_backward, max_unpool, AvgOptions, MaxPooled,
+};

@@ -537,3 +537,7 @@ def set_num_threads(threads: int) -> None:
 def get_num_threads() -> int:
     """The number of threads the next call will use."""
     return int(_native.get_num_threads())
+
+from . import _pooling  # noqa: E402
+from ._pooling import *  # noqa: E402,F401,F403
+__all__ += _pooling.__all__

@@ -5,6 +5,7 @@
 
 mod conv;
 mod info;
+mod pool;
 
 use crate::element::Element;
 use crate::error::Error;
@@ -94,5 +95,6 @@ fn _ferroconv(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     conv::register(m)?;
     info::register(m)?;
+    pool::register(m)?;
     Ok(())
 }

@@ -1,0 +1,391 @@
+//! Pooling, forward and backward, on 5-D arrays `(N, C, D, H, W)` (1-D and 2-D
+//! problems have unit leading spatial axes): max pooling with indices, max
+//! unpooling, average pooling, adaptive average and max pooling. PyTorch's
+//! semantics throughout.
+//!
+//! Every function validates its arguments before allocating anything, reads the
+//! input in one pass without a padded copy (padding is skipped, not
+//! materialised) and runs over `(n, c)` planes in parallel above a work threshold.
+//! Indices are flat per plane into the unpadded input, as PyTorch's.
+
+mod avg;
+mod max;
+mod scatter;
+mod windows;
+
+use crate::element::Element;
+use crate::error::{alloc_zeroed, value_error, Error, Result};
+use crate::geometry::{checked_product, fmt_dims, fmt_shape, PoolParams, UnpoolParams, SPATIAL};
+use ndarray::{Array5, ArrayView5, CowArray, Ix5};
+use scatter::{Combine, Target};
+use windows::{for_each_output_plane, for_each_target_plane, Divisor, Windows};
+
+type Dims = [usize; SPATIAL];
+
+/// Options of average pooling beyond the window geometry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AvgOptions {
+    /// Whether padded cells count in the divisor (PyTorch's default: true).
+    pub count_include_pad: bool,
+    /// A fixed divisor replacing the window size (must be nonzero).
+    pub divisor_override: Option<i64>,
+}
+
+impl Default for AvgOptions {
+    fn default() -> Self {
+        Self {
+            count_include_pad: true,
+            divisor_override: None,
+        }
+    }
+}
+
+/// Pooled values and, when requested, the flat per-plane index of each maximum.
+#[derive(Debug, Clone)]
+pub struct MaxPooled<T> {
+    pub values: Array5<T>,
+    pub indices: Option<Array5<i64>>,
+}
+
+fn shape5<T>(a: &ArrayView5<'_, T>) -> [usize; 5] {
+    let s = a.shape();
+    [s[0], s[1], s[2], s[3], s[4]]
+}
+
+fn spatial(shape: [usize; 5]) -> Dims {
+    [shape[2], shape[3], shape[4]]
+}
+
+fn with_spatial(shape: [usize; 5], dims: Dims) -> [usize; 5] {
+    [shape[0], shape[1], dims[0], dims[1], dims[2]]
+}
+
+/// A 5-D shape in the caller's rank: `(N, C, *spatial[rank])`.
+fn user_shape(shape: [usize; 5], rank: usize) -> String {
+    let tail = &shape[5 - rank.clamp(1, SPATIAL)..];
+    fmt_shape(&[&shape[..2], tail].concat())
+}
+
+fn check_rank(rank: usize) -> Result<()> {
+    if !(1..=SPATIAL).contains(&rank) {
+        return value_error!("rank must be 1, 2 or 3, got {rank}");
+    }
+    Ok(())
+}
+
+fn contiguous<'a, T>(a: &'a CowArray<'_, T, Ix5>) -> Result<&'a [T]> {
+    a.as_slice()
+        .ok_or_else(|| Error::Value("internal error: standard layout without a slice".into()))
+}
+
+fn into_array5<T>(shape: [usize; 5], data: Vec<T>) -> Result<Array5<T>> {
+    Array5::from_shape_vec(shape, data).map_err(|e| Error::Value(format!("internal error: {e}")))
+}
+
+/// `a` must have `expected` shape (compared in the caller's rank).
+fn check_shape(
+    name: &str,
+    actual: [usize; 5],
+    what: &str,
+    expected: [usize; 5],
+    rank: usize,
+) -> Result<()> {
+    if actual != expected {
+        return value_error!(
+            "{name} has shape {} but {what} has shape {}",
+            user_shape(actual, rank),
+            user_shape(expected, rank)
+        );
+    }
+    Ok(())
+}
+
+/// `input_shape` must have the batch and channel sizes of `grad_out`.
+fn check_planes(input_shape: [usize; 5], grad_out: [usize; 5], rank: usize) -> Result<()> {
+    if input_shape[..2] != grad_out[..2] {
+        return value_error!(
+            "input_shape {} and grad_out {} differ in batch size or channels",
+            user_shape(input_shape, rank),
+            user_shape(grad_out, rank)
+        );
+    }
+    checked_product(&input_shape)?;
+    Ok(())
+}
+
+fn check_adaptive_input(input: Dims, rank: usize) -> Result<()> {
+    if input.contains(&0) {
+        return value_error!(
+            "the input has spatial size {}: adaptive pooling needs at least one element along every axis",
+            fmt_dims(&input, rank)
+        );
+    }
+    Ok(())
+}
+
+fn check_avg(params: &PoolParams, options: AvgOptions) -> Result<()> {
+    if params.dilation != [1; SPATIAL] {
+        return value_error!(
+            "average pooling has no dilation, got {}",
+            fmt_dims(&params.dilation, params.rank)
+        );
+    }
+    if options.divisor_override == Some(0) {
+        return value_error!("divisor_override must be nonzero, got 0");
+    }
+    Ok(())
+}
+
+fn divisor_rule(options: AvgOptions) -> Divisor {
+    match (options.divisor_override, options.count_include_pad) {
+        (Some(value), _) => Divisor::Fixed(value),
+        (None, true) => Divisor::Padded,
+        (None, false) => Divisor::Valid,
+    }
+}
+
+/// Max over the windows of `windows` for every plane of `x`.
+fn max_over<T: Element>(
+    x: ArrayView5<'_, T>,
+    out_shape: [usize; 5],
+    windows: impl FnOnce() -> Result<Windows>,
+    return_indices: bool,
+) -> Result<MaxPooled<T>> {
+    let len = checked_product(&out_shape)?;
+    let mut values = alloc_zeroed::<T>(len, "the output")?;
+    let mut indices = if return_indices {
+        alloc_zeroed::<i64>(len, "indices")?
+    } else {
+        Vec::new()
+    };
+    if len > 0 {
+        let windows = windows()?;
+        let x = x.as_standard_layout();
+        let x = contiguous(&x)?;
+        let (in_vol, out_vol) = (windows.in_vol(), windows.out_vol());
+        let plane_work = out_vol.saturating_mul(windows.max_window_vol());
+        for_each_output_plane(&mut values, &mut indices, out_vol, plane_work, |p, v, i| {
+            max::max_plane(&windows, &x[p * in_vol..(p + 1) * in_vol], v, i);
+        })?;
+    }
+    Ok(MaxPooled {
+        values: into_array5(out_shape, values)?,
+        indices: if return_indices {
+            Some(into_array5(out_shape, indices)?)
+        } else {
+            None
+        },
+    })
+}
+
+/// Average over the windows of `windows` for every plane of `x`.
+fn avg_over<T: Element>(
+    x: ArrayView5<'_, T>,
+    out_shape: [usize; 5],
+    windows: impl FnOnce() -> Result<Windows>,
+    rule: Divisor,
+) -> Result<Array5<T>> {
+    let len = checked_product(&out_shape)?;
+    let mut out = alloc_zeroed::<T>(len, "the output")?;
+    if len > 0 {
+        let windows = windows()?;
+        let x = x.as_standard_layout();
+        let x = contiguous(&x)?;
+        let (in_vol, out_vol) = (windows.in_vol(), windows.out_vol());
+        let plane_work = out_vol.saturating_mul(windows.max_window_vol());
+        for_each_output_plane(&mut out, &mut [], out_vol, plane_work, |p, v, _| {
+            avg::avg_plane(&windows, rule, &x[p * in_vol..(p + 1) * in_vol], v);
+        })?;
+    }
+    into_array5(out_shape, out)
+}
+
+/// Gradient of [`avg_over`] with respect to its input of shape `input_shape`.
+fn avg_backward_over<T: Element>(
+    grad_out: ArrayView5<'_, T>,
+    input_shape: [usize; 5],
+    windows: impl FnOnce() -> Result<Windows>,
+    rule: Divisor,
+) -> Result<Array5<T>> {
+    let len = checked_product(&input_shape)?;
+    let mut grad_in = alloc_zeroed::<T>(len, "grad_input")?;
+    if len > 0 && !grad_out.is_empty() {
+        let windows = windows()?;
+        let grad_out = grad_out.as_standard_layout();
+        let grad_out = contiguous(&grad_out)?;
+        let (in_vol, out_vol) = (windows.in_vol(), windows.out_vol());
+        let plane_work = out_vol.saturating_mul(windows.max_window_vol());
+        for_each_target_plane(&mut grad_in, in_vol, plane_work, |p, g| {
+            let grad_plane = &grad_out[p * out_vol..(p + 1) * out_vol];
+            avg::avg_backward_plane(&windows, rule, grad_plane, g);
+        })?;
+    }
+    into_array5(input_shape, grad_in)
+}
+
+/// Max pooling of `x (N, C, D, H, W)`, as PyTorch's `max_pool3d` (and `max_pool1d`,
+/// `max_pool2d` with unit leading axes), with the indices of the maxima if asked.
+pub fn max_pool<T: Element>(
+    x: ArrayView5<'_, T>,
+    params: &PoolParams,
+    return_indices: bool,
+) -> Result<MaxPooled<T>> {
+    let shape = shape5(&x);
+    let input = spatial(shape);
+    let output = params.output_dims(input)?;
+    let windows = || Windows::strided(params, input, output);
+    max_over(x, with_spatial(shape, output), windows, return_indices)
+}
+
+/// Gradient of max pooling (strided, adaptive or global) with respect to its input
+/// of shape `input_shape`: each output gradient is added at its index.
+pub fn max_pool_backward<T: Element>(
+    grad_out: ArrayView5<'_, T>,
+    indices: ArrayView5<'_, i64>,
+    input_shape: [usize; 5],
+    rank: usize,
+) -> Result<Array5<T>> {
+    check_rank(rank)?;
+    let out_shape = shape5(&grad_out);
+    check_shape("indices", shape5(&indices), "grad_out", out_shape, rank)?;
+    check_planes(input_shape, out_shape, rank)?;
+    let mut grad_in = alloc_zeroed::<T>(checked_product(&input_shape)?, "grad_input")?;
+    let (grad_out, indices) = (grad_out.as_standard_layout(), indices.as_standard_layout());
+    let target = Target {
+        name: "input",
+        spatial: spatial(input_shape),
+        rank,
+    };
+    let source_len = spatial(out_shape).iter().product();
+    scatter::scatter(
+        contiguous(&grad_out)?,
+        contiguous(&indices)?,
+        source_len,
+        &mut grad_in,
+        target,
+        Combine::Add,
+    )?;
+    into_array5(input_shape, grad_in)
+}
+
+/// Max unpooling, as PyTorch's `max_unpool3d`: zeros of the output size with each
+/// value of `x` written at its index (a repeated index keeps the last value).
+pub fn max_unpool<T: Element>(
+    x: ArrayView5<'_, T>,
+    indices: ArrayView5<'_, i64>,
+    params: &UnpoolParams,
+) -> Result<Array5<T>> {
+    let shape = shape5(&x);
+    check_shape("indices", shape5(&indices), "x", shape, params.rank)?;
+    let output = params.output_dims(spatial(shape))?;
+    let out_shape = with_spatial(shape, output);
+    let mut out = alloc_zeroed::<T>(checked_product(&out_shape)?, "the output")?;
+    let (x, indices) = (x.as_standard_layout(), indices.as_standard_layout());
+    let target = Target {
+        name: "output",
+        spatial: output,
+        rank: params.rank,
+    };
+    let source_len = spatial(shape).iter().product();
+    scatter::scatter(
+        contiguous(&x)?,
+        contiguous(&indices)?,
+        source_len,
+        &mut out,
+        target,
+        Combine::Assign,
+    )?;
+    into_array5(out_shape, out)
+}
+
+/// Average pooling, as PyTorch's `avg_pool3d` (`params.dilation` must be 1).
+pub fn avg_pool<T: Element>(
+    x: ArrayView5<'_, T>,
+    params: &PoolParams,
+    options: AvgOptions,
+) -> Result<Array5<T>> {
+    check_avg(params, options)?;
+    let shape = shape5(&x);
+    let input = spatial(shape);
+    let output = params.output_dims(input)?;
+    let windows = || Windows::strided(params, input, output);
+    avg_over(
+        x,
+        with_spatial(shape, output),
+        windows,
+        divisor_rule(options),
+    )
+}
+
+/// Gradient of [`avg_pool`] with respect to its input of shape `input_shape`.
+pub fn avg_pool_backward<T: Element>(
+    grad_out: ArrayView5<'_, T>,
+    input_shape: [usize; 5],
+    params: &PoolParams,
+    options: AvgOptions,
+) -> Result<Array5<T>> {
+    check_avg(params, options)?;
+    let input = spatial(input_shape);
+    let output = params.output_dims(input)?;
+    let out_shape = shape5(&grad_out);
+    let expected = with_spatial(input_shape, output);
+    check_shape(
+        "grad_out",
+        out_shape,
+        "the output of the pooling",
+        expected,
+        params.rank,
+    )?;
+    let windows = || Windows::strided(params, input, output);
+    avg_backward_over(grad_out, input_shape, windows, divisor_rule(options))
+}
+
+/// Adaptive average pooling to `output` cells per axis (PyTorch's
+/// `adaptive_avg_pool3d`); a zero output size gives an empty result.
+pub fn adaptive_avg_pool<T: Element>(
+    x: ArrayView5<'_, T>,
+    output: Dims,
+    rank: usize,
+) -> Result<Array5<T>> {
+    check_rank(rank)?;
+    let shape = shape5(&x);
+    let input = spatial(shape);
+    check_adaptive_input(input, rank)?;
+    let windows = || Windows::adaptive(input, output);
+    avg_over(x, with_spatial(shape, output), windows, Divisor::Valid)
+}
+
+/// Gradient of [`adaptive_avg_pool`] with respect to its input of shape
+/// `input_shape` (the output size is that of `grad_out`).
+pub fn adaptive_avg_pool_backward<T: Element>(
+    grad_out: ArrayView5<'_, T>,
+    input_shape: [usize; 5],
+    rank: usize,
+) -> Result<Array5<T>> {
+    check_rank(rank)?;
+    let out_shape = shape5(&grad_out);
+    check_planes(input_shape, out_shape, rank)?;
+    let input = spatial(input_shape);
+    check_adaptive_input(input, rank)?;
+    let windows = || Windows::adaptive(input, spatial(out_shape));
+    avg_backward_over(grad_out, input_shape, windows, Divisor::Valid)
+}
+
+/// Adaptive max pooling to `output` cells per axis (PyTorch's
+/// `adaptive_max_pool3d`), with the indices of the maxima if asked.
+pub fn adaptive_max_pool<T: Element>(
+    x: ArrayView5<'_, T>,
+    output: Dims,
+    rank: usize,
+    return_indices: bool,
+) -> Result<MaxPooled<T>> {
+    check_rank(rank)?;
+    let shape = shape5(&x);
+    let input = spatial(shape);
+    check_adaptive_input(input, rank)?;
+    let windows = || Windows::adaptive(input, output);
+    max_over(x, with_spatial(shape, output), windows, return_indices)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,81 @@
+//! Scatter by indices into zero-filled planes: the backward pass of max pooling
+//! (accumulate) and max-unpooling (assign). Every index is checked before it is
+//! used, so a bad index is an error, never an out-of-bounds write.
+
+use super::windows::for_each_target_plane;
+use crate::element::Element;
+use crate::error::{value_error, Result};
+use crate::geometry::{fmt_dims, SPATIAL};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// What a scatter does with a value at its index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Combine {
+    /// `target[i] += value` (gradients of overlapping windows accumulate).
+    Add,
+    /// `target[i] = value` (the last of repeated indices wins).
+    Assign,
+}
+
+/// Where a scatter writes, for messages.
+pub(crate) struct Target<'a> {
+    /// What the planes are, e.g. "input" or "output".
+    pub name: &'a str,
+    pub spatial: [usize; SPATIAL],
+    pub rank: usize,
+}
+
+/// For every plane `p`: `target[p][indices[p][o]] (+)= values[p][o]` in order of
+/// `o`. `values` and `indices` hold `planes * source_len` elements and `target`
+/// `planes * target_len` (zero-filled).
+pub(crate) fn scatter<T: Element>(
+    values: &[T],
+    indices: &[i64],
+    source_len: usize,
+    target: &mut [T],
+    info: Target<'_>,
+    combine: Combine,
+) -> Result<()> {
+    let target_len: usize = info.spatial.iter().product();
+    if source_len == 0 {
+        return Ok(());
+    }
+    // Flat position of the first bad index; the minimum over tasks is the first one
+    // overall, whatever order the tasks ran in.
+    let first_bad = AtomicUsize::new(usize::MAX);
+    let limit = i64::try_from(target_len).unwrap_or(i64::MAX);
+    if target_len == 0 {
+        // Every plane is empty: any index at all is out of range.
+        if !indices.is_empty() {
+            first_bad.store(0, Ordering::Relaxed);
+        }
+    } else {
+        for_each_target_plane(target, target_len, source_len, |plane, target| {
+            let offset = plane * source_len;
+            let values = &values[offset..offset + source_len];
+            let indices = &indices[offset..offset + source_len];
+            for (o, (&value, &index)) in values.iter().zip(indices).enumerate() {
+                if !(0..limit).contains(&index) {
+                    first_bad.fetch_min(offset + o, Ordering::Relaxed);
+                    return;
+                }
+                let cell = &mut target[index as usize];
+                match combine {
+                    Combine::Add => *cell += value,
+                    Combine::Assign => *cell = value,
+                }
+            }
+        })?;
+    }
+    let bad = first_bad.into_inner();
+    if bad != usize::MAX {
+        let (plane, o) = (bad / source_len, bad % source_len);
+        return value_error!(
+            "indices holds {} at position {o} of plane {plane}, but a plane of the {} (spatial size {}) has {target_len} elements: every index must be in [0, {target_len})",
+            indices[bad],
+            info.name,
+            fmt_dims(&info.spatial, info.rank)
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! The windows of one pooling problem as per-axis tables, and the drivers that run
+//! a per-plane kernel over every `(n, c)` plane, in parallel when the work is large.
+//!
+//! A window is the product of its three per-axis windows, so the tables hold
+//! `D_out + H_out + W_out` entries instead of one per output element. Planes are
+//! independent and each is computed serially in a fixed order, so results do not
+//! depend on the thread count.
+
+use crate::element::Element;
+use crate::error::{Error, Result};
+use crate::geometry::{adaptive_window, AxisWindow, PoolParams, SPATIAL};
+use crate::threads::for_each_chunk_mut;
+
+type Dims = [usize; SPATIAL];
+
+/// Element visits one parallel task should cover at least: planes are grouped so
+/// that many tiny planes do not become many tiny tasks.
+const TASK_WORK: usize = 1 << 14;
+
+/// How an average divides the sum of a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Divisor {
+    /// The window clipped to the padded input (`count_include_pad=True`).
+    Padded,
+    /// The input cells the window reads (`count_include_pad=False`, adaptive).
+    Valid,
+    /// A fixed divisor (`divisor_override`).
+    Fixed(i64),
+}
+
+/// Per-axis windows of a pooling problem on `(D, H, W)` planes.
+#[derive(Debug, Clone)]
+pub(crate) struct Windows {
+    pub input: Dims,
+    pub output: Dims,
+    /// Distance between the cells of a window (the dilation).
+    pub step: Dims,
+    pub axes: [Vec<AxisWindow>; SPATIAL],
+    /// Distance between the starts of neighbouring windows along the last axis,
+    /// for strided windows (their interior windows all have the same shape).
+    pub pitch: Option<usize>,
+}
+
+fn table(len: usize, window: impl Fn(usize) -> AxisWindow) -> Result<Vec<AxisWindow>> {
+    let mut windows = Vec::new();
+    windows.try_reserve_exact(len).map_err(|_| {
+        Error::Memory(format!(
+            "cannot allocate the window table of {len} positions"
+        ))
+    })?;
+    windows.extend((0..len).map(window));
+    Ok(windows)
+}
+
+impl Windows {
+    /// Windows of max or average pooling; `output` must come from
+    /// `params.output_dims(input)`.
+    pub fn strided(params: &PoolParams, input: Dims, output: Dims) -> Result<Self> {
+        let axis = |a: usize| table(output[a], |o| params.window(a, input[a], o));
+        Ok(Self {
+            input,
+            output,
+            step: params.dilation,
+            axes: [axis(0)?, axis(1)?, axis(2)?],
+            pitch: Some(params.stride[SPATIAL - 1]),
+        })
+    }
+
+    /// Windows of adaptive pooling from `input` to `output` cells per axis.
+    pub fn adaptive(input: Dims, output: Dims) -> Result<Self> {
+        let axis = |a: usize| table(output[a], |o| adaptive_window(o, input[a], output[a]));
+        Ok(Self {
+            input,
+            output,
+            step: [1; SPATIAL],
+            axes: [axis(0)?, axis(1)?, axis(2)?],
+            pitch: None,
+        })
+    }
+
+    pub fn in_vol(&self) -> usize {
+        self.input.iter().product()
+    }
+
+    pub fn out_vol(&self) -> usize {
+        self.output.iter().product()
+    }
+
+    /// Input cells the largest window reads: the per-element cost of a plane.
+    pub fn max_window_vol(&self) -> usize {
+        self.axes
+            .iter()
+            .map(|t| t.iter().map(|w| w.count).max().unwrap_or(0))
+            .fold(1usize, usize::saturating_mul)
+    }
+
+    /// The divisor of the window `(wd, wh, ww)` under `rule`.
+    pub fn divisor<T: Element>(
+        rule: Divisor,
+        wd: &AxisWindow,
+        wh: &AxisWindow,
+        ww: &AxisWindow,
+    ) -> T {
+        let cells = match rule {
+            Divisor::Fixed(value) => return T::from(value).unwrap_or_else(T::nan),
+            Divisor::Padded => [wd.padded, wh.padded, ww.padded],
+            Divisor::Valid => [wd.count, wh.count, ww.count],
+        };
+        // A usize product (an integer divisor converted once, as PyTorch); wider
+        // integers convert to floats in software, which dominated small windows.
+        let product = cells.iter().fold(1usize, |acc, &c| acc.saturating_mul(c));
+        T::from(product).unwrap_or_else(T::infinity)
+    }
+}
+
+fn planes_per_task(plane_work: usize) -> usize {
+    (TASK_WORK / plane_work.max(1)).max(1)
+}
+
+/// Run `body(plane, values, indices)` for every output plane: `values` is that
+/// plane's `out_vol` outputs and `indices` its `out_vol` indices, or empty when
+/// `indices` is empty (not requested).
+pub(crate) fn for_each_output_plane<T, F>(
+    values: &mut [T],
+    indices: &mut [i64],
+    out_vol: usize,
+    plane_work: usize,
+    body: F,
+) -> Result<()>
+where
+    T: Send,
+    F: Fn(usize, &mut [T], &mut [i64]) + Sync + Send,
+{
+    if out_vol == 0 || values.is_empty() {
+        return Ok(());
+    }
+    let planes = values.len() / out_vol;
+    let index_planes: Box<dyn Iterator<Item = &mut [i64]>> = if indices.is_empty() {
+        Box::new(std::iter::repeat_with(|| &mut [][..]))
+    } else {
+        Box::new(indices.chunks_mut(out_vol))
+    };
+    let mut jobs: Vec<(usize, &mut [T], &mut [i64])> = values
+        .chunks_mut(out_vol)
+        .zip(index_planes)
+        .enumerate()
+        .map(|(plane, (v, i))| (plane, v, i))
+        .collect();
+    let work = planes.saturating_mul(plane_work);
+    for_each_chunk_mut(
+        &mut jobs,
+        planes_per_task(plane_work),
+        work,
+        || (),
+        |_, _, chunk| {
+            for (plane, values, indices) in chunk.iter_mut() {
+                body(*plane, values, indices);
+            }
+        },
+    )
+}
+
+/// Run `body(plane, target)` for every plane of `target`, which holds planes of
+/// `plane_len` elements (e.g. an input gradient being accumulated).
+pub(crate) fn for_each_target_plane<T, F>(
+    target: &mut [T],
+    plane_len: usize,
+    plane_work: usize,
+    body: F,
+) -> Result<()>
+where
+    T: Send,
+    F: Fn(usize, &mut [T]) + Sync + Send,
+{
+    if plane_len == 0 || target.is_empty() {
+        return Ok(());
+    }
+    let per_task = planes_per_task(plane_work);
+    let planes = target.len() / plane_len;
+    let work = planes.saturating_mul(plane_work);
+    for_each_chunk_mut(
+        target,
+        per_task.saturating_mul(plane_len),
+        work,
+        || (),
+        |_, task, chunk| {
+            for (i, plane) in chunk.chunks_mut(plane_len).enumerate() {
+                body(task * per_task + i, plane);
+            }
+        },
+    )
+}
