@@ -57,7 +57,8 @@ def single_threaded_blas() -> ContextManager[object]:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - scikit-learn brings it
         return nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    limits: ContextManager[object] = threadpool_limits(limits=1, user_api="blas")
+    return limits
 
 
 def missing_dependencies(task: str) -> list[str]:
@@ -115,7 +116,7 @@ def run(task: str = "digits", *, epochs: Optional[int] = None, batch_size: Optio
     log(f"data:  {len(x_train)} training / {len(x_test)} test {spec.sample_noun}s of shape {x.shape[1:]} "
         f"({TEST_FRACTION:.0%} stratified split, seed {seed})")
     log(f"model: {parameter_count:,} parameters, {dtype}, {functional.get_num_threads()} threads, "
-        f"{epochs} epochs of batch {batch_size}, Adam lr {lr:g} (cosine decay)")
+        f"{epochs} epoch{'s' if epochs != 1 else ''} of batch {batch_size}, Adam lr {lr:g} (cosine decay)")
     for line in repr(model).splitlines()[1:-1]:
         log("      " + line.strip())
 

@@ -92,7 +92,8 @@ class _BatchNorm(Module):
         else:
             out = x_hat.copy()
         self._cache = (x_hat, inv_std, use_batch_stats, x.shape)
-        return out.reshape(x.shape)
+        result: np.ndarray = out.reshape(x.shape)
+        return result
 
     def _update_running_stats(self, mean: np.ndarray, var: np.ndarray, count: int) -> None:
         self.num_batches_tracked += 1
@@ -119,7 +120,8 @@ class _BatchNorm(Module):
             grad_x_hat -= mean_grad[:, np.newaxis]
             grad_x_hat -= np.multiply(x_hat, mean_grad_x_hat[:, np.newaxis], out=scratch)
         grad_x_hat *= inv_std[:, np.newaxis]  # in eval mode the statistics are constants
-        return grad_x_hat.reshape(shape)
+        grad_x: np.ndarray = grad_x_hat.reshape(shape)
+        return grad_x
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
