@@ -12,6 +12,8 @@ import pytest
 from nn_gradcheck import needs_pooling
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+if not README.is_file():  # e.g. tests copied next to an installed wheel
+    pytest.skip("README.md is not beside the tests", allow_module_level=True)
 
 
 def python_blocks() -> list[str]:
