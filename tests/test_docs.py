@@ -1,16 +1,15 @@
-"""The examples in docstrings and in README.md run and print what they claim."""
+"""The examples in the public modules' docstrings run and print what they claim
+(README.md's examples are run by test_nn_readme.py)."""
 
 from __future__ import annotations
 
 import doctest
 import importlib
-import pathlib
 
 import pytest
 
 import ferroconv
 
-README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 MODULES = ["ferroconv", "ferroconv.functional", "ferroconv._pooling"]
 
 
@@ -25,10 +24,3 @@ def test_docstring_examples_exist() -> None:
     finder = doctest.DocTestFinder()
     examples = sum(len(t.examples) for t in finder.find(ferroconv.functional))
     assert examples >= 10
-
-
-@pytest.mark.skipif(not README.exists(), reason="README.md is not shipped with an installed package")
-def test_readme_examples_run() -> None:
-    result = doctest.testfile(str(README), module_relative=False, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted >= 5
-    assert result.failed == 0
