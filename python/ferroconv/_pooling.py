@@ -11,13 +11,14 @@ input's dtype (indices are int64). Bad arguments raise ``ValueError`` or
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 from . import _ferroconv as _native
 from . import _pool
 from ._args import IntOrTuple, dims3, from_5d, to_5d, with_op
+from ._docs import F, fill_doc
 from ._pool import OutputSize, Pooled
 
 __all__ = [
@@ -53,10 +54,7 @@ __all__ = [
     "pool_output_shape",
 ]
 
-F = TypeVar("F", bound=Callable[..., Any])
 
-_LAYOUT = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
-_TUPLE = {1: "int or tuple of 1 int", 2: "int or tuple of 2 ints", 3: "int or tuple of 3 ints"}
 
 _MAX_POOL_DOC = """{rank}-D max pooling, as ``torch.nn.functional.max_pool{rank}d``.
 
@@ -359,13 +357,7 @@ array([[[[0., 0.],
 
 
 def _doc(template: str, rank: int, name: str = "") -> Callable[[F], F]:
-    def attach(func: F) -> F:
-        func.__doc__ = template.format(
-            rank=rank, layout=_LAYOUT[rank], tuple=_TUPLE[rank], example=_EXAMPLES.get(name, "")
-        )
-        return func
-
-    return attach
+    return fill_doc(template, rank, _EXAMPLES.get(name, ""))
 
 
 # ------------------------------------------------------------- max pooling

@@ -10,7 +10,7 @@ C-contiguous array of the input's dtype. Bad arguments raise ``ValueError`` or
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Callable, Optional, TypeVar, Union
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from ._args import (
     spatial_shape,
     with_op,
 )
+from ._docs import F, fill_doc
 from ._conv import (
     Grads,
     Padding,
@@ -57,10 +58,7 @@ __all__ = [
     "get_num_threads",
 ]
 
-F = TypeVar("F", bound=Callable[..., Any])
 
-_LAYOUT = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
-_KERNEL = {1: "(kL,)", 2: "(kH, kW)", 3: "(kD, kH, kW)"}
 
 _CONV_DOC = """{rank}-D cross-correlation, as ``torch.nn.functional.conv{rank}d``.
 
@@ -182,13 +180,7 @@ Examples
 
 
 def _doc(template: str, rank: int) -> Callable[[F], F]:
-    def attach(func: F) -> F:
-        func.__doc__ = template.format(
-            rank=rank, layout=_LAYOUT[rank], kernel=_KERNEL[rank], example=_EXAMPLES[rank]
-        )
-        return func
-
-    return attach
+    return fill_doc(template, rank, _EXAMPLES[rank])
 
 
 # ---------------------------------------------------------------- convolution

@@ -1,11 +1,11 @@
 //! Bindings of convolution and transposed convolution (5-D arrays; the Python layer
 //! adds and removes the unit axes of 1-D and 2-D problems).
 
-use super::{borrow, with_float_type};
+use super::{borrow, view5, with_float_type};
 use crate::conv::{self, ConvGrads, Needs};
 use crate::element::Element;
 use crate::geometry::{ConvParams, PaddingMode, TransposeParams, SPATIAL};
-use ndarray::{ArrayView1, ArrayView5, Ix1, Ix5};
+use ndarray::{ArrayView1, Ix1};
 use numpy::{PyArray, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -16,18 +16,6 @@ type Grads<'py> = (
     Option<Bound<'py, PyAny>>,
     Option<Bound<'py, PyAny>>,
 );
-
-fn view5<'a, T: Element + numpy::Element>(
-    a: &'a PyReadonlyArrayDyn<'_, T>,
-    name: &str,
-) -> PyResult<ArrayView5<'a, T>> {
-    a.as_array().into_dimensionality::<Ix5>().map_err(|_| {
-        PyValueError::new_err(format!(
-            "{name} must have 5 dimensions here, got {}",
-            a.ndim()
-        ))
-    })
-}
 
 fn view1<'a, T: Element + numpy::Element>(
     a: &'a PyReadonlyArrayDyn<'_, T>,

@@ -73,6 +73,21 @@ pub(crate) fn borrow<'py, T: Element + numpy::Element>(
     })
 }
 
+/// `a` as a 5-D view (the Python layer always passes five axes).
+pub(crate) fn view5<'a, T: numpy::Element>(
+    a: &'a PyReadonlyArrayDyn<'_, T>,
+    name: &str,
+) -> PyResult<ndarray::ArrayView5<'a, T>> {
+    a.as_array()
+        .into_dimensionality::<ndarray::Ix5>()
+        .map_err(|_| {
+            PyValueError::new_err(format!(
+                "{name} must have 5 dimensions here, got {}",
+                a.ndim()
+            ))
+        })
+}
+
 /// Run `$body` with `$t` bound to `f32` or `f64` according to the dtype of `$x`.
 macro_rules! with_float_type {
     ($x:expr, $name:expr, $t:ident => $body:expr) => {

@@ -1,30 +1,17 @@
 //! Bindings of pooling (5-D arrays; the Python layer adds and removes the unit axes
 //! of 1-D and 2-D problems and the batch axis of unbatched input).
 
-use super::{borrow, with_float_type};
+use super::{borrow, view5, with_float_type};
 use crate::element::Element;
 use crate::geometry::{PoolParams, UnpoolParams, SPATIAL};
 use crate::pool::{self, AvgOptions, MaxPooled};
-use ndarray::{ArrayView5, Ix5};
 use numpy::{PyArray, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
 type Dims = [usize; SPATIAL];
 type Shape = [usize; 5];
 type Pooled<'py> = (Bound<'py, PyAny>, Option<Bound<'py, PyAny>>);
-
-fn view5<'a, T: numpy::Element>(
-    a: &'a PyReadonlyArrayDyn<'_, T>,
-    name: &str,
-) -> PyResult<ArrayView5<'a, T>> {
-    a.as_array().into_dimensionality::<Ix5>().map_err(|_| {
-        PyValueError::new_err(format!(
-            "{name} must have 5 dimensions here, got {}",
-            a.ndim()
-        ))
-    })
-}
 
 /// Borrow `obj` as an int64 array, or a `TypeError` naming it.
 fn borrow_indices<'py>(
