@@ -1,18 +1,40 @@
-//! Direct (tap-by-tap) passes for convolutions with one input channel per group and
-//! at most a few output channels per group: depthwise convolutions above all. A
-//! GEMM would have a single row there, so instead each output plane accumulates
-//! `weight[tap] * shifted input plane` tap after tap, with contiguous runs of the
-//! input read straight from memory (no packing).
+//! Direct (tap-by-tap) passes for convolutions with at most two output channels per
+//! group: depthwise convolutions, and layers with a single output channel (e.g. the
+//! input gradient of a first layer). A GEMM would have one useful row out of eight
+//! there, and every packed element would be used once; instead each output plane
+//! accumulates `weight[tap] * shifted input plane` tap after tap, reading contiguous
+//! runs of the input straight from memory. The per-plane loops are compiled twice,
+//! once for AVX-512, and the CPU picks one at run time.
 
 use super::im2col::{for_each_segment, IndexTables};
 use super::shape::ConvGeometry;
 use crate::element::Element;
 use crate::error::Result;
+use crate::kernels::microkernel::simd_kernel_in_use;
 use crate::threads::for_each_chunk_mut;
 
 /// Whether the direct passes serve this geometry.
 pub(crate) fn applies(geo: &ConvGeometry) -> bool {
-    geo.cig() == 1 && geo.cog() <= 2
+    geo.cog() <= 2
+}
+
+/// Call `$plain(args)` or its AVX-512 twin `$simd(args)`.
+macro_rules! dispatch {
+    ($plain:ident, $simd:ident, $($arg:expr),*) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            if simd_kernel_in_use() {
+                // SAFETY: AVX-512F is available (checked just above).
+                unsafe { $simd($($arg),*) }
+            } else {
+                $plain($($arg),*)
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            $plain($($arg),*)
+        }
+    }};
 }
 
 /// `out = conv(x, w) + bias`, one task per output plane.
@@ -24,25 +46,69 @@ pub(crate) fn forward<T: Element>(
     out: &mut [T],
 ) -> Result<()> {
     let tables = IndexTables::new(geo)?;
-    let (p_len, in_vol, kvol, cog) = (geo.out_vol(), geo.in_vol(), geo.kernel_vol(), geo.cog());
+    let p_len = geo.out_vol();
     for_each_chunk_mut(
         out,
         p_len,
         geo.work(),
         || (),
         |_, plane_index, plane| {
-            let (n, channel) = (plane_index / geo.c_out, plane_index % geo.c_out);
-            let x_plane = &x[(n * geo.c_in + channel / cog) * in_vol..][..in_vol];
-            let taps = &w[channel * kvol..][..kvol];
-            plane.fill(bias.map_or(T::zero(), |b| b[channel]));
-            for_each_segment(geo, &tables, 0, p_len, p_len, |tap, j, run, source| {
-                source.axpy_into(x_plane, taps[tap], &mut plane[j..j + run]);
-            });
+            dispatch!(
+                forward_plane,
+                forward_plane_avx512,
+                geo,
+                &tables,
+                x,
+                w,
+                bias,
+                plane_index,
+                plane
+            )
         },
     )
 }
 
-/// `grad_x = conv_backward_input(grad_out, w)`, one task per input plane;
+/// One output plane: every tap of every input channel of its group, in order.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn forward_plane<T: Element>(
+    geo: &ConvGeometry,
+    tables: &IndexTables,
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    plane_index: usize,
+    plane: &mut [T],
+) {
+    let (k_len, in_vol, cig, p_len) = (geo.k_len(), geo.in_vol(), geo.cig(), geo.out_vol());
+    let (n, channel) = (plane_index / geo.c_out, plane_index % geo.c_out);
+    let group = channel / geo.cog();
+    let x_group = &x[(n * geo.c_in + group * cig) * in_vol..][..cig * in_vol];
+    let taps = &w[channel * k_len..][..k_len];
+    plane.fill(bias.map_or(T::zero(), |b| b[channel]));
+    for_each_segment(geo, tables, 0, p_len, p_len, |tap, j, run, source| {
+        source.axpy_into(x_group, taps[tap], &mut plane[j..j + run]);
+    });
+}
+
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn forward_plane_avx512<T: Element>(
+    geo: &ConvGeometry,
+    tables: &IndexTables,
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    plane_index: usize,
+    plane: &mut [T],
+) {
+    forward_plane(geo, tables, x, w, bias, plane_index, plane)
+}
+
+/// `grad_x = conv_backward_input(grad_out, w)`, one task per (image, group);
 /// `grad_x` must be zero-filled.
 pub(crate) fn backward_input<T: Element>(
     geo: &ConvGeometry,
@@ -51,23 +117,61 @@ pub(crate) fn backward_input<T: Element>(
     grad_x: &mut [T],
 ) -> Result<()> {
     let tables = IndexTables::new(geo)?;
-    let (p_len, in_vol, kvol, cog) = (geo.out_vol(), geo.in_vol(), geo.kernel_vol(), geo.cog());
+    let group_len = geo.cig() * geo.in_vol();
     for_each_chunk_mut(
         grad_x,
-        in_vol,
+        group_len,
         geo.work(),
         || (),
-        |_, plane_index, grad_plane| {
-            let (n, group) = (plane_index / geo.c_in, plane_index % geo.c_in);
-            for channel in group * cog..(group + 1) * cog {
-                let g_plane = &grad_out[(n * geo.c_out + channel) * p_len..][..p_len];
-                let taps = &w[channel * kvol..][..kvol];
-                for_each_segment(geo, &tables, 0, p_len, p_len, |tap, j, run, source| {
-                    source.axpy_from(&g_plane[j..j + run], taps[tap], grad_plane);
-                });
-            }
+        |_, image_group, grad_group| {
+            dispatch!(
+                backward_input_group,
+                backward_input_group_avx512,
+                geo,
+                &tables,
+                grad_out,
+                w,
+                image_group,
+                grad_group
+            )
         },
     )
+}
+
+/// The input gradient of one (image, group): each output channel's taps folded back.
+#[inline(always)]
+fn backward_input_group<T: Element>(
+    geo: &ConvGeometry,
+    tables: &IndexTables,
+    grad_out: &[T],
+    w: &[T],
+    image_group: usize,
+    grad_group: &mut [T],
+) {
+    let (k_len, p_len, cog) = (geo.k_len(), geo.out_vol(), geo.cog());
+    let (n, group) = (image_group / geo.groups, image_group % geo.groups);
+    for channel in group * cog..(group + 1) * cog {
+        let g_plane = &grad_out[(n * geo.c_out + channel) * p_len..][..p_len];
+        let taps = &w[channel * k_len..][..k_len];
+        for_each_segment(geo, tables, 0, p_len, p_len, |tap, j, run, source| {
+            source.axpy_from(&g_plane[j..j + run], taps[tap], grad_group);
+        });
+    }
+}
+
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn backward_input_group_avx512<T: Element>(
+    geo: &ConvGeometry,
+    tables: &IndexTables,
+    grad_out: &[T],
+    w: &[T],
+    image_group: usize,
+    grad_group: &mut [T],
+) {
+    backward_input_group(geo, tables, grad_out, w, image_group, grad_group)
 }
 
 /// `grad_w = conv_backward_weight(grad_out, x)`, one task per output channel; each
@@ -79,21 +183,59 @@ pub(crate) fn backward_weight<T: Element>(
     grad_w: &mut [T],
 ) -> Result<()> {
     let tables = IndexTables::new(geo)?;
-    let (p_len, in_vol, kvol, cog) = (geo.out_vol(), geo.in_vol(), geo.kernel_vol(), geo.cog());
     for_each_chunk_mut(
         grad_w,
-        kvol,
+        geo.k_len(),
         geo.work(),
         || (),
         |_, channel, taps| {
-            taps.fill(T::zero());
-            for n in 0..geo.n {
-                let g_plane = &grad_out[(n * geo.c_out + channel) * p_len..][..p_len];
-                let x_plane = &x[(n * geo.c_in + channel / cog) * in_vol..][..in_vol];
-                for_each_segment(geo, &tables, 0, p_len, p_len, |tap, j, run, source| {
-                    taps[tap] += source.dot(x_plane, &g_plane[j..j + run]);
-                });
-            }
+            dispatch!(
+                backward_weight_channel,
+                backward_weight_channel_avx512,
+                geo,
+                &tables,
+                grad_out,
+                x,
+                channel,
+                taps
+            )
         },
     )
+}
+
+/// The weight gradient of one output channel.
+#[inline(always)]
+fn backward_weight_channel<T: Element>(
+    geo: &ConvGeometry,
+    tables: &IndexTables,
+    grad_out: &[T],
+    x: &[T],
+    channel: usize,
+    taps: &mut [T],
+) {
+    let (p_len, in_vol, cig) = (geo.out_vol(), geo.in_vol(), geo.cig());
+    let group = channel / geo.cog();
+    taps.fill(T::zero());
+    for n in 0..geo.n {
+        let g_plane = &grad_out[(n * geo.c_out + channel) * p_len..][..p_len];
+        let x_group = &x[(n * geo.c_in + group * cig) * in_vol..][..cig * in_vol];
+        for_each_segment(geo, tables, 0, p_len, p_len, |tap, j, run, source| {
+            taps[tap] += source.dot(x_group, &g_plane[j..j + run]);
+        });
+    }
+}
+
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn backward_weight_channel_avx512<T: Element>(
+    geo: &ConvGeometry,
+    tables: &IndexTables,
+    grad_out: &[T],
+    x: &[T],
+    channel: usize,
+    taps: &mut [T],
+) {
+    backward_weight_channel(geo, tables, grad_out, x, channel, taps)
 }

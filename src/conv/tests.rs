@@ -109,6 +109,19 @@ fn cases() -> Vec<([usize; 5], [usize; 5], ConvParams)> {
             ..ConvParams::new(2)
         },
     ));
+    // One output channel from several input channels: the direct passes too.
+    out.push((
+        [2, 3, 1, 7, 9],
+        [1, 3, 1, 2, 3],
+        ConvParams {
+            rank: 2,
+            stride: [1, 2, 1],
+            pad_lo: [0, 1, 1],
+            pad_hi: [0, 1, 0],
+            padding_mode: PaddingMode::Reflect,
+            ..ConvParams::new(2)
+        },
+    ));
     // Depthwise (one input channel per group): the direct passes.
     for (mode, multiplier) in [
         (PaddingMode::Zeros, 1),
