@@ -14,6 +14,7 @@ pub mod element;
 pub mod error;
 pub mod geometry;
 pub mod kernels;
+pub mod layout;
 pub mod pool;
 pub mod threads;
 

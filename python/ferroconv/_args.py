@@ -72,6 +72,12 @@ def float_array(value: Any, name: str) -> np.ndarray:
             f"{name} must have dtype float32 or float64, got {array.dtype} "
             f"(convert with {name}.astype(np.float32))"
         )
+    return native_aligned(array)
+
+
+def native_aligned(array: np.ndarray) -> np.ndarray:
+    """``array`` in native byte order with aligned elements (copied only if needed):
+    what the native module can read in place."""
     if not array.dtype.isnative:
         array = array.astype(array.dtype.newbyteorder("="))
     if not array.flags.aligned:

@@ -10,6 +10,7 @@ import numpy as np
 
 from . import _ferroconv as _native
 from ._args import (
+    MAX_SIZE,
     IntOrTuple,
     as_int,
     batched,
@@ -81,8 +82,8 @@ def _padding_mode(padding_mode: object) -> str:
 
 def _groups(groups: object) -> int:
     value = as_int(groups, "groups")
-    if value < 1:
-        raise ValueError(f"groups must be >= 1, got {value}")
+    if not 1 <= value <= MAX_SIZE:
+        raise ValueError(f"groups must be between 1 and {MAX_SIZE}, got {value}")
     return value
 
 
@@ -94,6 +95,8 @@ def _needs(needs: object) -> Needs:
 
 class _ConvCall:
     """Validated, normalised arguments of one convolution call."""
+
+    _needs_grad_out = False
 
     def __init__(
         self,
@@ -110,6 +113,8 @@ class _ConvCall:
         grad_out: object = None,
     ) -> None:
         self.op, self.rank = op, rank
+        if grad_out is None and self._needs_grad_out:
+            raise TypeError(f"{op}: grad_out must be an array, got None")
         x_arr = float_array(x, "x")
         self.weight = float_array(weight, "weight")
         self.bias = None if bias is None else float_array(bias, "bias")
@@ -151,6 +156,12 @@ class _ConvCall:
         return None if array is None else from_5d(array, self.rank, self.batched)
 
 
+class _BackwardCall(_ConvCall):
+    """Arguments of a convolution's backward call (grad_out is required)."""
+
+    _needs_grad_out = True
+
+
 def _conv(rank: int, op: str, x: object, weight: object, bias: object, stride: IntOrTuple,
           padding: Padding, dilation: IntOrTuple, groups: object, padding_mode: object) -> np.ndarray:
     call = _ConvCall(op, rank, x, weight, bias, stride, padding, dilation, groups, padding_mode)
@@ -162,8 +173,8 @@ def _conv(rank: int, op: str, x: object, weight: object, bias: object, stride: I
 def _conv_backward(rank: int, op: str, grad_out: object, x: object, weight: object, stride: IntOrTuple,
                    padding: Padding, dilation: IntOrTuple, groups: object, padding_mode: object,
                    needs: object) -> Grads:
-    call = _ConvCall(op, rank, x, weight, None, stride, padding, dilation, groups, padding_mode,
-                     grad_out=grad_out)
+    call = _BackwardCall(op, rank, x, weight, None, stride, padding, dilation, groups, padding_mode,
+                         grad_out=grad_out)
     assert call.grad_out is not None
     grad_x, grad_w, grad_b = with_op(
         op, _native.conv_backward, to_5d(call.grad_out, rank), to_5d(call.x, rank),
@@ -179,6 +190,10 @@ class _TransposeCall(_ConvCall):
                  grad_out: object = None) -> None:
         if isinstance(padding, str):
             raise ValueError(f"{op}: padding must be an int or a tuple of ints, got {padding!r}")
+        try:
+            int_tuple(padding, rank, "padding", 0)  # no per-side pairs: PyTorch's rule
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{op}: {exc}") from None
         super().__init__(op, rank, x, weight, bias, stride, padding, dilation, groups, "zeros",
                          grad_out=grad_out)
         try:
@@ -197,6 +212,12 @@ class _TransposeCall(_ConvCall):
         )
 
 
+class _TransposeBackwardCall(_TransposeCall):
+    """Arguments of a transposed convolution's backward call (grad_out is required)."""
+
+    _needs_grad_out = True
+
+
 def _conv_transpose(rank: int, op: str, x: object, weight: object, bias: object, stride: IntOrTuple,
                     padding: IntOrTuple, output_padding: IntOrTuple, groups: object,
                     dilation: IntOrTuple) -> np.ndarray:
@@ -209,8 +230,8 @@ def _conv_transpose(rank: int, op: str, x: object, weight: object, bias: object,
 def _conv_transpose_backward(rank: int, op: str, grad_out: object, x: object, weight: object,
                              stride: IntOrTuple, padding: IntOrTuple, output_padding: IntOrTuple,
                              groups: object, dilation: IntOrTuple, needs: object) -> Grads:
-    call = _TransposeCall(op, rank, x, weight, None, stride, padding, output_padding, groups, dilation,
-                          grad_out=grad_out)
+    call = _TransposeBackwardCall(op, rank, x, weight, None, stride, padding, output_padding, groups,
+                                  dilation, grad_out=grad_out)
     assert call.grad_out is not None
     grad_x, grad_w, grad_b = with_op(
         op, _native.conv_transpose_backward, to_5d(call.grad_out, rank), to_5d(call.x, rank),

@@ -24,6 +24,7 @@ from ._args import (
     float_array,
     from_5d,
     int_tuple,
+    native_aligned,
     to_5d,
     type_name,
     with_op,
@@ -32,7 +33,6 @@ from ._args import (
 OutputSize = Union[int, None, Sequence[Optional[int]]]
 Pooled = Union[np.ndarray, tuple[np.ndarray, np.ndarray]]
 
-_INT64 = np.dtype(np.int64)
 
 
 @contextmanager
@@ -59,11 +59,11 @@ def stride_or_kernel(stride: Optional[IntOrTuple], kernel: tuple[int, ...], rank
 
 
 def int64_array(value: object, name: str) -> np.ndarray:
-    """``value`` as an int64 ndarray in native byte order (any strides kept)."""
+    """``value`` as an aligned int64 ndarray in native byte order (any strides kept)."""
     array = value if isinstance(value, np.ndarray) else np.asarray(value)
     if array.dtype.kind != "i" or array.dtype.itemsize != 8:
         raise TypeError(f"{name} must have dtype int64, got {array.dtype}")
-    return array if array.dtype.isnative else array.astype(_INT64)
+    return native_aligned(array)
 
 
 def int_list(value: object, name: str) -> list[int]:

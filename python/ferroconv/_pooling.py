@@ -11,7 +11,7 @@ input's dtype (indices are int64). Bad arguments raise ``ValueError`` or
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import numpy as np
 

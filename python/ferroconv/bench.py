@@ -99,7 +99,7 @@ def _timeit(fn: Callable[[], object], repeat: int, min_time: float = 0.0) -> flo
 
 def _torch() -> Optional[Any]:
     try:
-        import torch  # type: ignore[import-not-found]
+        import torch  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         return None
     return torch

@@ -10,7 +10,8 @@ mod winograd;
 use crate::element::Element;
 use crate::error::{alloc_zeroed, value_error, Error, Result};
 use crate::geometry::{fmt_shape, ConvParams, TransposeParams};
-use ndarray::{Array1, Array5, ArrayView1, ArrayView5, CowArray, Ix1, Ix5};
+use crate::layout::{as_slice, standard};
+use ndarray::{Array1, Array5, ArrayView1, ArrayView5};
 use shape::ConvGeometry;
 
 /// Which gradients a backward call computes.
@@ -41,17 +42,6 @@ pub struct ConvGrads<T> {
 fn shape5<T>(a: &ArrayView5<'_, T>) -> [usize; 5] {
     let s = a.shape();
     [s[0], s[1], s[2], s[3], s[4]]
-}
-
-/// A C-contiguous slice of `a` (copying only when its layout is not already that).
-fn contiguous<'a, T: Element>(a: &'a CowArray<'_, T, Ix5>) -> Result<&'a [T]> {
-    a.as_slice()
-        .ok_or_else(|| Error::Value("internal error: standard layout without a slice".into()))
-}
-
-fn contiguous1<'a, T: Element>(a: &'a CowArray<'_, T, Ix1>) -> Result<&'a [T]> {
-    a.as_slice()
-        .ok_or_else(|| Error::Value("internal error: standard layout without a slice".into()))
 }
 
 fn new_array5<T: Element>(shape: [usize; 5], what: &str) -> Result<Vec<T>> {
@@ -95,8 +85,8 @@ fn add_bias<T: Element>(
     positions: usize,
 ) -> Result<()> {
     if let Some(bias) = bias {
-        let bias = bias.as_standard_layout();
-        passes::add_bias(positions, contiguous1(&bias)?, out)?;
+        let bias = standard(bias)?;
+        passes::add_bias(positions, as_slice(&bias)?, out)?;
     }
     Ok(())
 }
@@ -119,11 +109,11 @@ pub fn conv_forward<T: Element>(
 ) -> Result<Array5<T>> {
     let geo = ConvGeometry::for_conv(shape5(&x), shape5(&weight), params)?;
     check_bias(bias.as_ref(), geo.c_out)?;
-    let (x, weight) = (x.as_standard_layout(), weight.as_standard_layout());
-    let bias = bias.as_ref().map(|b| b.as_standard_layout());
-    let bias = bias.as_ref().map(contiguous1).transpose()?;
+    let (x, weight) = (standard(x)?, standard(weight)?);
+    let bias = bias.map(standard).transpose()?;
+    let bias = bias.as_ref().map(as_slice).transpose()?;
     let mut out = new_array5(geo.out_shape(), "the output")?;
-    passes::forward(&geo, contiguous(&x)?, contiguous(&weight)?, bias, &mut out)?;
+    passes::forward(&geo, as_slice(&x)?, as_slice(&weight)?, bias, &mut out)?;
     into_array5(geo.out_shape(), out)
 }
 
@@ -150,16 +140,8 @@ fn gradients<T: Element>(
     needs: Needs,
     transposed: bool,
 ) -> Result<ConvGrads<T>> {
-    let (grad_out, x, weight) = (
-        grad_out.as_standard_layout(),
-        x.as_standard_layout(),
-        weight.as_standard_layout(),
-    );
-    let (grad_out, x, weight) = (
-        contiguous(&grad_out)?,
-        contiguous(&x)?,
-        contiguous(&weight)?,
-    );
+    let (grad_out, x, weight) = (standard(grad_out)?, standard(x)?, standard(weight)?);
+    let (grad_out, x, weight) = (as_slice(&grad_out)?, as_slice(&x)?, as_slice(&weight)?);
     // A transposed convolution's input plays the adjoint's output, and vice versa.
     let (x_shape, out_shape) = if transposed {
         (geo.out_shape(), geo.x_shape())
@@ -212,9 +194,9 @@ pub fn conv_transpose_forward<T: Element>(
 ) -> Result<Array5<T>> {
     let geo = ConvGeometry::for_transpose(shape5(&x), shape5(&weight), params)?;
     check_bias(bias.as_ref(), geo.c_in)?;
-    let (x, weight) = (x.as_standard_layout(), weight.as_standard_layout());
+    let (x, weight) = (standard(x)?, standard(weight)?);
     let mut out = new_array5(geo.x_shape(), "the output")?;
-    passes::backward_input(&geo, contiguous(&x)?, contiguous(&weight)?, &mut out)?;
+    passes::backward_input(&geo, as_slice(&x)?, as_slice(&weight)?, &mut out)?;
     add_bias(&mut out, bias, geo.in_vol())?;
     into_array5(geo.x_shape(), out)
 }

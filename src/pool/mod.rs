@@ -16,7 +16,8 @@ mod windows;
 use crate::element::Element;
 use crate::error::{alloc_zeroed, value_error, Error, Result};
 use crate::geometry::{checked_product, fmt_dims, fmt_shape, PoolParams, UnpoolParams, SPATIAL};
-use ndarray::{Array5, ArrayView5, CowArray, Ix5};
+use crate::layout::{as_slice, standard};
+use ndarray::{Array5, ArrayView5};
 use scatter::{Combine, Target};
 use windows::{for_each_output_plane, for_each_target_plane, Divisor, Windows};
 
@@ -71,11 +72,6 @@ fn check_rank(rank: usize) -> Result<()> {
         return value_error!("rank must be 1, 2 or 3, got {rank}");
     }
     Ok(())
-}
-
-fn contiguous<'a, T>(a: &'a CowArray<'_, T, Ix5>) -> Result<&'a [T]> {
-    a.as_slice()
-        .ok_or_else(|| Error::Value("internal error: standard layout without a slice".into()))
 }
 
 fn into_array5<T>(shape: [usize; 5], data: Vec<T>) -> Result<Array5<T>> {
@@ -160,8 +156,8 @@ fn max_over<T: Element>(
     };
     if len > 0 {
         let windows = windows()?;
-        let x = x.as_standard_layout();
-        let x = contiguous(&x)?;
+        let x = standard(x)?;
+        let x = as_slice(&x)?;
         let (in_vol, out_vol) = (windows.in_vol(), windows.out_vol());
         let plane_work = out_vol.saturating_mul(windows.max_window_vol());
         for_each_output_plane(&mut values, &mut indices, out_vol, plane_work, |p, v, i| {
@@ -189,8 +185,8 @@ fn avg_over<T: Element>(
     let mut out = alloc_zeroed::<T>(len, "the output")?;
     if len > 0 {
         let windows = windows()?;
-        let x = x.as_standard_layout();
-        let x = contiguous(&x)?;
+        let x = standard(x)?;
+        let x = as_slice(&x)?;
         let (in_vol, out_vol) = (windows.in_vol(), windows.out_vol());
         let plane_work = out_vol.saturating_mul(windows.max_window_vol());
         for_each_output_plane(&mut out, &mut [], out_vol, plane_work, |p, v, _| {
@@ -211,8 +207,8 @@ fn avg_backward_over<T: Element>(
     let mut grad_in = alloc_zeroed::<T>(len, "grad_input")?;
     if len > 0 && !grad_out.is_empty() {
         let windows = windows()?;
-        let grad_out = grad_out.as_standard_layout();
-        let grad_out = contiguous(&grad_out)?;
+        let grad_out = standard(grad_out)?;
+        let grad_out = as_slice(&grad_out)?;
         let (in_vol, out_vol) = (windows.in_vol(), windows.out_vol());
         let plane_work = out_vol.saturating_mul(windows.max_window_vol());
         for_each_target_plane(&mut grad_in, in_vol, plane_work, |p, g| {
@@ -250,7 +246,7 @@ pub fn max_pool_backward<T: Element>(
     check_shape("indices", shape5(&indices), "grad_out", out_shape, rank)?;
     check_planes(input_shape, out_shape, rank)?;
     let mut grad_in = alloc_zeroed::<T>(checked_product(&input_shape)?, "grad_input")?;
-    let (grad_out, indices) = (grad_out.as_standard_layout(), indices.as_standard_layout());
+    let (grad_out, indices) = (standard(grad_out)?, standard(indices)?);
     let target = Target {
         name: "input",
         spatial: spatial(input_shape),
@@ -258,8 +254,8 @@ pub fn max_pool_backward<T: Element>(
     };
     let source_len = spatial(out_shape).iter().product();
     scatter::scatter(
-        contiguous(&grad_out)?,
-        contiguous(&indices)?,
+        as_slice(&grad_out)?,
+        as_slice(&indices)?,
         source_len,
         &mut grad_in,
         target,
@@ -280,7 +276,7 @@ pub fn max_unpool<T: Element>(
     let output = params.output_dims(spatial(shape))?;
     let out_shape = with_spatial(shape, output);
     let mut out = alloc_zeroed::<T>(checked_product(&out_shape)?, "the output")?;
-    let (x, indices) = (x.as_standard_layout(), indices.as_standard_layout());
+    let (x, indices) = (standard(x)?, standard(indices)?);
     let target = Target {
         name: "output",
         spatial: output,
@@ -288,8 +284,8 @@ pub fn max_unpool<T: Element>(
     };
     let source_len = spatial(shape).iter().product();
     scatter::scatter(
-        contiguous(&x)?,
-        contiguous(&indices)?,
+        as_slice(&x)?,
+        as_slice(&indices)?,
         source_len,
         &mut out,
         target,

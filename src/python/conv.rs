@@ -1,12 +1,12 @@
 //! Bindings of convolution and transposed convolution (5-D arrays; the Python layer
 //! adds and removes the unit axes of 1-D and 2-D problems).
 
-use super::{borrow, view5, with_float_type};
+use super::{borrow, to_numpy, view5, with_float_type};
 use crate::conv::{self, ConvGrads, Needs};
 use crate::element::Element;
 use crate::geometry::{ConvParams, PaddingMode, TransposeParams, SPATIAL};
 use ndarray::{ArrayView1, Ix1};
-use numpy::{PyArray, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use numpy::{PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
@@ -29,18 +29,12 @@ fn view1<'a, T: Element + numpy::Element>(
 fn grads_to_py<'py, T: Element + numpy::Element>(
     py: Python<'py>,
     grads: ConvGrads<T>,
-) -> Grads<'py> {
-    (
-        grads
-            .input
-            .map(|a| PyArray::from_owned_array(py, a).into_any()),
-        grads
-            .weight
-            .map(|a| PyArray::from_owned_array(py, a).into_any()),
-        grads
-            .bias
-            .map(|a| PyArray::from_owned_array(py, a).into_any()),
-    )
+) -> PyResult<Grads<'py>> {
+    Ok((
+        grads.input.map(|a| to_numpy(py, a)).transpose()?,
+        grads.weight.map(|a| to_numpy(py, a)).transpose()?,
+        grads.bias.map(|a| to_numpy(py, a)).transpose()?,
+    ))
 }
 
 fn needs((input, weight, bias): (bool, bool, bool)) -> Needs {
@@ -82,7 +76,7 @@ fn conv_forward<'py>(
         let (x, weight) = (view5(&x, "x")?, view5(&weight, "weight")?);
         let bias = bias.as_ref().map(|b| view1(b, "bias")).transpose()?;
         let out = py.detach(|| conv::conv_forward(x, weight, bias, &params))?;
-        Ok(PyArray::from_owned_array(py, out).into_any())
+        to_numpy(py, out)
     })
 }
 
@@ -117,7 +111,7 @@ fn conv_backward<'py>(
         let (x, weight) = (borrow::<T>(x, "x")?, borrow::<T>(weight, "weight")?);
         let (grad_out, x, weight) = (view5(&grad_out, "grad_out")?, view5(&x, "x")?, view5(&weight, "weight")?);
         let grads = py.detach(|| conv::conv_backward(grad_out, x, weight, &params, needs(needed)))?;
-        Ok(grads_to_py(py, grads))
+        grads_to_py(py, grads)
     })
 }
 
@@ -149,7 +143,7 @@ fn conv_transpose_forward<'py>(
         let (x, weight) = (view5(&x, "x")?, view5(&weight, "weight")?);
         let bias = bias.as_ref().map(|b| view1(b, "bias")).transpose()?;
         let out = py.detach(|| conv::conv_transpose_forward(x, weight, bias, &params))?;
-        Ok(PyArray::from_owned_array(py, out).into_any())
+        to_numpy(py, out)
     })
 }
 
@@ -181,7 +175,7 @@ fn conv_transpose_backward<'py>(
         let (x, weight) = (borrow::<T>(x, "x")?, borrow::<T>(weight, "weight")?);
         let (grad_out, x, weight) = (view5(&grad_out, "grad_out")?, view5(&x, "x")?, view5(&weight, "weight")?);
         let grads = py.detach(|| conv::conv_transpose_backward(grad_out, x, weight, &params, needs(needed)))?;
-        Ok(grads_to_py(py, grads))
+        grads_to_py(py, grads)
     })
 }
 

@@ -73,6 +73,30 @@ pub(crate) fn borrow<'py, T: Element + numpy::Element>(
     })
 }
 
+/// Hand an owned array to NumPy, refusing shapes NumPy cannot represent (their byte
+/// size, counting empty axes as 1, must fit an `isize`) with a `ValueError` instead of
+/// the null array NumPy would return.
+pub(crate) fn to_numpy<'py, T: numpy::Element, D: ndarray::Dimension>(
+    py: Python<'py>,
+    array: ndarray::Array<T, D>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let bytes = array
+        .shape()
+        .iter()
+        .try_fold(std::mem::size_of::<T>(), |acc, &d| {
+            acc.checked_mul(d.max(1))
+        });
+    match bytes {
+        Some(bytes) if isize::try_from(bytes).is_ok() => {
+            Ok(numpy::PyArray::from_owned_array(py, array).into_any())
+        }
+        _ => Err(PyValueError::new_err(format!(
+            "the result would have shape {}, too large for a NumPy array",
+            crate::geometry::fmt_shape(array.shape())
+        ))),
+    }
+}
+
 /// `a` as a 5-D view (the Python layer always passes five axes).
 pub(crate) fn view5<'a, T: numpy::Element>(
     a: &'a PyReadonlyArrayDyn<'_, T>,

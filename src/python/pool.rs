@@ -1,11 +1,11 @@
 //! Bindings of pooling (5-D arrays; the Python layer adds and removes the unit axes
 //! of 1-D and 2-D problems and the batch axis of unbatched input).
 
-use super::{borrow, view5, with_float_type};
+use super::{borrow, to_numpy, view5, with_float_type};
 use crate::element::Element;
 use crate::geometry::{PoolParams, UnpoolParams, SPATIAL};
 use crate::pool::{self, AvgOptions, MaxPooled};
-use numpy::{PyArray, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
@@ -31,13 +31,11 @@ fn borrow_indices<'py>(
 fn pooled_to_py<'py, T: Element + numpy::Element>(
     py: Python<'py>,
     pooled: MaxPooled<T>,
-) -> Pooled<'py> {
-    (
-        PyArray::from_owned_array(py, pooled.values).into_any(),
-        pooled
-            .indices
-            .map(|i| PyArray::from_owned_array(py, i).into_any()),
-    )
+) -> PyResult<Pooled<'py>> {
+    Ok((
+        to_numpy(py, pooled.values)?,
+        pooled.indices.map(|i| to_numpy(py, i)).transpose()?,
+    ))
 }
 
 fn pool_params(
@@ -76,7 +74,7 @@ fn max_pool_forward<'py>(
         let x = borrow::<T>(x, "x")?;
         let x = view5(&x, "x")?;
         let pooled = py.detach(|| pool::max_pool(x, &params, return_indices))?;
-        Ok(pooled_to_py(py, pooled))
+        pooled_to_py(py, pooled)
     })
 }
 
@@ -93,7 +91,7 @@ fn max_pool_backward<'py>(
         let indices = borrow_indices(indices, "indices")?;
         let (grad_out, indices) = (view5(&grad_out, "grad_out")?, view5(&indices, "indices")?);
         let grad = py.detach(|| pool::max_pool_backward(grad_out, indices, input_shape, rank))?;
-        Ok(PyArray::from_owned_array(py, grad).into_any())
+        to_numpy(py, grad)
     })
 }
 
@@ -121,7 +119,7 @@ fn max_unpool<'py>(
         let indices = borrow_indices(indices, "indices")?;
         let (x, indices) = (view5(&x, "x")?, view5(&indices, "indices")?);
         let out = py.detach(|| pool::max_unpool(x, indices, &params))?;
-        Ok(PyArray::from_owned_array(py, out).into_any())
+        to_numpy(py, out)
     })
 }
 
@@ -147,7 +145,7 @@ fn avg_pool_forward<'py>(
         let x = borrow::<T>(x, "x")?;
         let x = view5(&x, "x")?;
         let out = py.detach(|| pool::avg_pool(x, &params, options))?;
-        Ok(PyArray::from_owned_array(py, out).into_any())
+        to_numpy(py, out)
     })
 }
 
@@ -174,7 +172,7 @@ fn avg_pool_backward<'py>(
         let grad_out = borrow::<T>(grad_out, "grad_out")?;
         let grad_out = view5(&grad_out, "grad_out")?;
         let grad = py.detach(|| pool::avg_pool_backward(grad_out, input_shape, &params, options))?;
-        Ok(PyArray::from_owned_array(py, grad).into_any())
+        to_numpy(py, grad)
     })
 }
 
@@ -189,7 +187,7 @@ fn adaptive_avg_pool_forward<'py>(
         let x = borrow::<T>(x, "x")?;
         let x = view5(&x, "x")?;
         let out = py.detach(|| pool::adaptive_avg_pool(x, output_size, rank))?;
-        Ok(PyArray::from_owned_array(py, out).into_any())
+        to_numpy(py, out)
     })
 }
 
@@ -204,7 +202,7 @@ fn adaptive_avg_pool_backward<'py>(
         let grad_out = borrow::<T>(grad_out, "grad_out")?;
         let grad_out = view5(&grad_out, "grad_out")?;
         let grad = py.detach(|| pool::adaptive_avg_pool_backward(grad_out, input_shape, rank))?;
-        Ok(PyArray::from_owned_array(py, grad).into_any())
+        to_numpy(py, grad)
     })
 }
 
@@ -220,7 +218,7 @@ fn adaptive_max_pool_forward<'py>(
         let x = borrow::<T>(x, "x")?;
         let x = view5(&x, "x")?;
         let pooled = py.detach(|| pool::adaptive_max_pool(x, output_size, rank, return_indices))?;
-        Ok(pooled_to_py(py, pooled))
+        pooled_to_py(py, pooled)
     })
 }
 
