@@ -11,13 +11,10 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 import numpy as np
-import pytest
 
 import ferroconv
 from ferroconv import nn
 
-HAS_POOLING = hasattr(ferroconv.functional, "max_pool2d")
-needs_pooling = pytest.mark.skipif(not HAS_POOLING, reason="pooling not merged")
 
 # (value, grad_out) of the objective for one module output
 Objective = Callable[[np.ndarray], tuple[float, np.ndarray]]

@@ -10,7 +10,6 @@ import pytest
 
 from ferroconv import nn
 from ferroconv.__main__ import main
-from nn_gradcheck import needs_pooling
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("tqdm")
@@ -37,9 +36,9 @@ def assert_outputs(task, tmp_path):
 
 
 @pytest.mark.parametrize("task, limit, batch_size, classes", [
-    pytest.param("digits", 400, 16, 10, marks=needs_pooling),
+    pytest.param("digits", 400, 16, 10),
     pytest.param("signals", 400, 16, 4),
-    pytest.param("volumes", 320, 8, 3, marks=needs_pooling),
+    pytest.param("volumes", 320, 8, 3),
 ])
 def test_short_demo_run_writes_figures_and_beats_chance(task, limit, batch_size, classes, tmp_path, capsys):
     if task == "digits":

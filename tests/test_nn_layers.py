@@ -8,7 +8,7 @@ import pytest
 
 import ferroconv
 from ferroconv import nn
-from nn_gradcheck import HAS_POOLING, check_gradients, needs_pooling, projection
+from nn_gradcheck import check_gradients, projection
 
 F = ferroconv.functional
 F64 = dict(dtype=np.float64)
@@ -93,7 +93,6 @@ POOL_CASES = [
 ]
 
 
-@needs_pooling
 @pytest.mark.parametrize("make, shape, op", [c[1:] for c in POOL_CASES], ids=[c[0] for c in POOL_CASES])
 def test_pool_layer_matches_functional_and_finite_differences(make, shape, op):
     layer = make()
@@ -119,7 +118,6 @@ def test_pool_layer_matches_functional_and_finite_differences(make, shape, op):
     check_gradients(layer, x, projection(out.shape), per_array=20)
 
 
-@needs_pooling
 def test_max_pool_layer_returns_indices_when_asked():
     x = distinct_values((1, 1, 4, 4))
     out, indices = nn.MaxPool2d(2, return_indices=True)(x)
@@ -132,8 +130,7 @@ def test_global_avg_pool_is_the_mean_over_spatial_axes():
         layer = nn.GlobalAvgPool()
         out = layer(x)
         np.testing.assert_allclose(out, x.mean(axis=tuple(range(2, x.ndim)), keepdims=True))
-        if hasattr(F, "global_avg_pool"):
-            np.testing.assert_allclose(out, F.global_avg_pool(x), rtol=1e-12)
+        np.testing.assert_allclose(out, F.global_avg_pool(x), rtol=1e-12)
         check_gradients(layer, x, projection(out.shape))
 
 
@@ -196,10 +193,3 @@ def test_sequential_backward_chains_layers_in_reverse():
     x = rng.standard_normal((3, 2, 6))
     check_gradients(net, x, projection((3, 2)))
     assert len(net) == 4 and isinstance(net[2], nn.Flatten)
-
-
-def test_pooling_is_reported_missing_when_not_built():
-    if HAS_POOLING:
-        pytest.skip("pooling is merged")
-    with pytest.raises(NotImplementedError, match="max_pool2d"):
-        nn.MaxPool2d(2)(np.zeros((1, 1, 4, 4)))

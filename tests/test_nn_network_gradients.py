@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ferroconv import nn
-from nn_gradcheck import HAS_POOLING, check_gradients, cross_entropy, max_pool_margin, relu_margin
+from nn_gradcheck import check_gradients, cross_entropy, max_pool_margin, relu_margin
 
 STEP = 1e-6
 
@@ -123,7 +123,7 @@ def make_case(pooling: bool, mode: str, min_margin: float = 100 * STEP):
 
 @pytest.mark.parametrize("mode", ["train", "eval"])
 @pytest.mark.parametrize("pooling", [
-    pytest.param(True, marks=pytest.mark.skipif(not HAS_POOLING, reason="pooling not merged"), id="every-layer"),
+    pytest.param(True, id="every-layer"),
     pytest.param(False, id="without-pooling-layers"),
 ])
 def test_network_backward_matches_finite_differences(pooling, mode):
@@ -135,8 +135,6 @@ def test_network_backward_matches_finite_differences(pooling, mode):
 
 
 def test_network_holds_every_layer_type():
-    if not HAS_POOLING:
-        pytest.skip("pooling not merged")
     net, _, _ = make_case(True, "train")
     used = {type(m).__name__ for m in net.modules()}
     expected = {name for name in nn.__all__ if name not in (

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from nn_gradcheck import needs_pooling
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 if not README.is_file():  # e.g. tests copied next to an installed wheel
@@ -44,7 +43,6 @@ def test_readme_geometry_examples_give_the_outputs_shown():
     assert runner.failures == 0 and runner.tries >= 8
 
 
-@needs_pooling
 def test_readme_training_loop_trains(tmp_path, monkeypatch, capsys):
     pytest.importorskip("sklearn")
     monkeypatch.chdir(tmp_path)

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from ferroconv import nn
-from nn_gradcheck import needs_pooling
 
 torch = pytest.importorskip("torch")
 
@@ -61,7 +60,6 @@ def compare_step(model, twin, x, labels):
                                    err_msg=name)
 
 
-@needs_pooling
 def test_lenet_matches_torch():
     from ferroconv.demo import digits
 

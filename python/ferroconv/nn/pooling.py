@@ -14,11 +14,8 @@ from .module import Module
 
 
 def _op(name: str) -> Callable[..., Any]:
-    """The functional op ``name``, looked up when called so that a build without
-    pooling still imports (and says so clearly when a pooling layer runs)."""
-    function: Optional[Callable[..., Any]] = getattr(functional, name, None)
-    if function is None:
-        raise NotImplementedError(f"ferroconv.functional.{name} is not available in this build")
+    """The functional op ``name`` (e.g. ``max_pool2d`` for a 2-D layer)."""
+    function: Callable[..., Any] = getattr(functional, name)
     return function
 
 
