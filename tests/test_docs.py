@@ -24,3 +24,11 @@ def test_docstring_examples_exist() -> None:
     finder = doctest.DocTestFinder()
     examples = sum(len(t.examples) for t in finder.find(ferroconv.functional))
     assert examples >= 10
+
+
+def test_version_comes_from_the_package_metadata_and_matches_the_extension() -> None:
+    from importlib import metadata
+
+    from ferroconv import _ferroconv
+
+    assert ferroconv.__version__ == metadata.version("ferroconv") == _ferroconv.__version__

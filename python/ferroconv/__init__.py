@@ -6,10 +6,16 @@
 (1, 4, 6, 6)
 """
 
-from . import functional
-from ._ferroconv import __version__
+from importlib import metadata as _metadata
+
+from . import functional, nn
+from ._ferroconv import __version__ as _native_version
 from .functional import *  # noqa: F401,F403
 from .functional import __all__ as _functional_all
-from . import nn  # noqa: E402  (nn builds on functional)
+
+try:
+    __version__ = _metadata.version("ferroconv")
+except _metadata.PackageNotFoundError:  # e.g. imported from a source tree, not installed
+    __version__ = _native_version
 
 __all__ = ["__version__", "functional", "nn", *_functional_all]
