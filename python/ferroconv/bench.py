@@ -67,6 +67,43 @@ WORKLOADS = [
 ]
 
 
+@dataclass
+class PoolWorkload:
+    """One pooling problem on an input of ``shape``."""
+
+    name: str
+    kind: str  # "max" (with indices) or "avg"
+    shape: tuple[int, ...]
+    kernel: int
+    stride: int
+    padding: int = 0
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape) - 2
+
+
+POOL_WORKLOADS = [
+    PoolWorkload("max_pool2d 3x3 s2 p1 indices (8,64,112,112)", "max", (8, 64, 112, 112), 3, 2, 1),
+    PoolWorkload("avg_pool2d 2x2 (8,64,112,112)", "avg", (8, 64, 112, 112), 2, 2),
+    PoolWorkload("max_pool3d 2x2x2 indices (2,32,32,64,64)", "max", (2, 32, 32, 64, 64), 2, 2),
+]
+
+
+def numpy_pool(x: np.ndarray, wl: PoolWorkload) -> Any:
+    """Reference pooling in NumPy: pad, sliding windows, max+argmax or mean."""
+    rank = wl.rank
+    axes = tuple(range(2, 2 + rank))
+    fill = -np.inf if wl.kind == "max" else 0.0
+    xp = np.pad(x, [(0, 0), (0, 0)] + [(wl.padding, wl.padding)] * rank, constant_values=fill)
+    windows = np.lib.stride_tricks.sliding_window_view(xp, (wl.kernel,) * rank, axis=axes)
+    windows = windows[(slice(None), slice(None)) + (slice(None, None, wl.stride),) * rank]
+    flat = windows.reshape(windows.shape[: 2 + rank] + (-1,))
+    if wl.kind == "avg":
+        return flat.mean(axis=-1)
+    return flat.max(axis=-1), flat.argmax(axis=-1)
+
+
 def numpy_conv(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: int) -> np.ndarray:
     """Reference convolution in NumPy: pad, sliding windows, one einsum per group."""
     rank = x.ndim - 2
@@ -144,12 +181,52 @@ def run(names: Optional[Sequence[str]] = None, repeat: int = 5, threads: Optiona
             row["speedup_vs_torch"] = row["torch_fwd_ms"] / row["ferroconv_fwd_ms"]
         rows.append(row)
         print(_format_row(row), flush=True)
+    for pwl in POOL_WORKLOADS:
+        if names and not any(n in pwl.name for n in names):
+            continue
+        rows.append(_run_pool(pwl, rng, repeat, threads, torch, numpy_ref))
+        print(_format_row(rows[-1]), flush=True)
     return rows
 
 
+def _run_pool(wl: PoolWorkload, rng: np.random.Generator, repeat: int, threads: int,
+              torch: Optional[Any], numpy_ref: bool) -> dict[str, Any]:
+    x = rng.standard_normal(wl.shape).astype(np.float32)
+    kwargs = dict(stride=wl.stride, padding=wl.padding)
+    if wl.kind == "max":
+        ours = getattr(F, f"max_pool{wl.rank}d")
+        call: Callable[[], object] = lambda: ours(x, wl.kernel, return_indices=True, **kwargs)
+    else:
+        ours = getattr(F, f"avg_pool{wl.rank}d")
+        call = lambda: ours(x, wl.kernel, **kwargs)
+    row: dict[str, Any] = {"workload": wl.name, "threads": threads}
+    row["ferroconv_fwd_ms"] = 1e3 * _timeit(call, repeat)
+    # Memory traffic: the input once, the output (and int64 indices) once.
+    out_elems = x.size / wl.stride**wl.rank
+    moved = x.nbytes + out_elems * (4 + (8 if wl.kind == "max" else 0))
+    row["ferroconv_gbps"] = moved / row["ferroconv_fwd_ms"] / 1e6
+    if numpy_ref:
+        row["numpy_fwd_ms"] = 1e3 * _timeit(lambda: numpy_pool(x, wl), max(1, repeat // 2))
+        row["speedup_vs_numpy"] = row["numpy_fwd_ms"] / row["ferroconv_fwd_ms"]
+    if torch is not None:
+        tx = torch.from_numpy(x)
+        if wl.kind == "max":
+            tpool = getattr(torch.nn.functional, f"max_pool{wl.rank}d")
+            tcall: Callable[[], object] = lambda: tpool(tx, wl.kernel, return_indices=True, **kwargs)
+        else:
+            tpool = getattr(torch.nn.functional, f"avg_pool{wl.rank}d")
+            tcall = lambda: tpool(tx, wl.kernel, **kwargs)
+        row["torch_fwd_ms"] = 1e3 * _timeit(tcall, repeat)
+        row["speedup_vs_torch"] = row["torch_fwd_ms"] / row["ferroconv_fwd_ms"]
+    return row
+
+
 def _format_row(row: dict[str, Any]) -> str:
-    parts = [f"{row['workload']:<40}", f"fwd {row['ferroconv_fwd_ms']:8.2f} ms",
-             f"{row['ferroconv_gflops']:6.1f} GFLOP/s"]
+    parts = [f"{row['workload']:<44}", f"fwd {row['ferroconv_fwd_ms']:8.2f} ms"]
+    if "ferroconv_gflops" in row:
+        parts.append(f"{row['ferroconv_gflops']:6.1f} GFLOP/s")
+    if "ferroconv_gbps" in row:
+        parts.append(f"{row['ferroconv_gbps']:6.1f} GB/s")
     if "ferroconv_fwd_bwd_ms" in row:
         parts.append(f"fwd+bwd {row['ferroconv_fwd_bwd_ms']:8.2f} ms")
     if "numpy_fwd_ms" in row:
