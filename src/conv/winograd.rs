@@ -203,7 +203,9 @@ pub(crate) fn forward<T: Element>(
     let [_, oh, ow] = geo.output;
     let (tiles_h, tiles_w) = (oh.div_ceil(M), ow.div_ceil(M));
     let tiles = tiles_h * tiles_w;
-    let blocks = tiles.div_ceil(nr);
+    // Blocks run over the tiles of every image in a row, so small images still fill
+    // whole micro-kernel panels.
+    let blocks = (geo.n * tiles).div_ceil(nr);
     let filters = transform_filters(geo, w)?;
     let out_shared = SharedMut::new(out);
     let plan = Plan {
@@ -227,16 +229,16 @@ pub(crate) fn forward<T: Element>(
         y: vec![T::zero(); M * M * nr],
         acc: crate::kernels::pack::accumulator::<T>(),
     };
-    let tasks = geo.n * geo.groups * blocks;
+    let tasks = geo.groups * blocks;
     for_each_task(tasks, geo.work() / 4, init, |ws, task| {
-        let (image_group, block) = (task / blocks, task % blocks);
+        let (group, block) = (task / blocks, task % blocks);
         #[cfg(target_arch = "x86_64")]
         if crate::kernels::microkernel::simd_kernel_in_use() {
             // SAFETY: AVX-512F is available (checked just above).
-            unsafe { run_block_avx512(&plan, ws, image_group, block) };
+            unsafe { run_block_avx512(&plan, ws, group, block) };
             return;
         }
-        run_block(&plan, ws, image_group, block);
+        run_block(&plan, ws, group, block);
     })
 }
 
@@ -249,37 +251,32 @@ pub(crate) fn forward<T: Element>(
 unsafe fn run_block_avx512<T: Element>(
     plan: &Plan<'_, T>,
     ws: &mut Workspace<T>,
-    image_group: usize,
+    group: usize,
     block: usize,
 ) {
-    run_block(plan, ws, image_group, block)
+    run_block(plan, ws, group, block)
 }
 
 /// One block of `NR` tiles of one image and group: transform, 36 GEMMs, inverse.
 #[inline(always)]
-fn run_block<T: Element>(
-    plan: &Plan<'_, T>,
-    ws: &mut Workspace<T>,
-    image_group: usize,
-    block: usize,
-) {
+fn run_block<T: Element>(plan: &Plan<'_, T>, ws: &mut Workspace<T>, g: usize, block: usize) {
     let geo = plan.geo;
     let (cig, cog, nr) = (geo.cig(), geo.cog(), T::NR);
     let [_, oh, ow] = geo.output;
     let [_, ih, iw] = geo.input;
     let (in_vol, out_vol) = (ih * iw, oh * ow);
-    let (n, g) = (image_group / geo.groups, image_group % geo.groups);
-    let first_tile = block * nr;
-    let count = nr.min(plan.tiles - first_tile);
+    let first = block * nr;
+    let count = nr.min(geo.n * plan.tiles - first);
+    // Image and top-left output cell of tile j of the block.
     let origin = |j: usize| {
-        let tile = first_tile + j;
-        ((tile / plan.tiles_w) * M, (tile % plan.tiles_w) * M)
+        let (n, tile) = ((first + j) / plan.tiles, (first + j) % plan.tiles);
+        (n, (tile / plan.tiles_w) * M, (tile % plan.tiles_w) * M)
     };
     // 1. V[point][ci][j] = B^T d B for the patch of tile j of channel ci.
     for ci in 0..cig {
-        let plane = &plan.x[(n * geo.c_in + g * cig + ci) * in_vol..][..in_vol];
         for j in 0..nr {
-            let (r0, c0) = origin(j);
+            let (n, r0, c0) = origin(j.min(count.saturating_sub(1)));
+            let plane = &plan.x[(n * geo.c_in + g * cig + ci) * in_vol..][..in_vol];
             if j < count && plan.interior(r0, c0) {
                 // The whole patch is inside the input: six plain runs of six.
                 let top_left = plan.rows[r0] * iw + plan.cols[c0];
@@ -367,12 +364,12 @@ fn run_block<T: Element>(
             );
         }
         for j in 0..count {
-            let (r0, c0) = origin(j);
+            let (n, r0, c0) = origin(j);
             let width = M.min(ow - c0);
             for r in 0..M.min(oh - r0) {
                 let start = (n * geo.c_out + channel) * out_vol + (r0 + r) * ow + c0;
-                // SAFETY: task (n, g, block) is the only writer of the output tiles
-                // of its block in group g of image n.
+                // SAFETY: task (g, block) is the only writer of the output tiles of
+                // its block (each tile belongs to one block) in group g.
                 let dst = unsafe { plan.out.range(start, width) };
                 for (s, slot) in dst.iter_mut().enumerate() {
                     *slot = ws.y[(r * M + s) * nr + j] + offset;
