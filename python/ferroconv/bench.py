@@ -122,7 +122,8 @@ def numpy_conv(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: 
 
 
 def _timeit(fn: Callable[[], object], repeat: int, min_time: float = 0.0) -> float:
-    fn()  # warm-up
+    for _ in range(3):  # warm-up (first calls also pay lazy initialisation, e.g. oneDNN kernels)
+        fn()
     times: list[float] = []
     start = time.perf_counter()
     while len(times) < repeat or time.perf_counter() - start < min_time:
@@ -244,9 +245,63 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--no-backward", action="store_true")
     parser.add_argument("--no-numpy", action="store_true")
     parser.add_argument("--json", default=None, help="write the rows to this JSON file")
+    parser.add_argument("--markdown", default=None, help="write a Markdown table to this file")
+    parser.add_argument("--chart", default=None, help="write a PNG bar chart of the ratios (needs matplotlib)")
     args = parser.parse_args(argv)
     rows = run(args.names, args.repeat, args.threads, not args.no_backward, not args.no_numpy)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=2)
+    if args.markdown:
+        with open(args.markdown, "w") as fh:
+            fh.write(markdown_table(rows))
+    if args.chart:
+        ratio_chart(rows, args.chart)
     return 0
+
+
+def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
+    return format(row[key], fmt) if key in row else "-"
+
+
+def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The rows as a Markdown table (times in ms; ratios > 1 mean ferroconv is faster)."""
+    lines = [
+        "| workload | ferroconv fwd ms | GFLOP/s or GB/s | fwd+bwd ms | NumPy ms | x NumPy | PyTorch ms | x PyTorch |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        rate = _cell(row, "ferroconv_gflops", ".0f") if "ferroconv_gflops" in row else (
+            _cell(row, "ferroconv_gbps", ".1f") + " GB/s")
+        lines.append(
+            f"| {row['workload']} | {row['ferroconv_fwd_ms']:.2f} | {rate} | "
+            f"{_cell(row, 'ferroconv_fwd_bwd_ms', '.2f')} | {_cell(row, 'numpy_fwd_ms', '.2f')} | "
+            f"{_cell(row, 'speedup_vs_numpy', '.2f')} | {_cell(row, 'torch_fwd_ms', '.2f')} | "
+            f"{_cell(row, 'speedup_vs_torch', '.2f')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def ratio_chart(rows: Sequence[dict[str, Any]], path: str) -> None:
+    """A horizontal bar chart of the speed-ups against NumPy and PyTorch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [row["workload"] for row in rows]
+    fig, ax = plt.subplots(figsize=(10, 0.45 * len(rows) + 1.5))
+    positions = np.arange(len(rows))
+    for offset, key, label in ((-0.2, "speedup_vs_numpy", "vs NumPy"), (0.2, "speedup_vs_torch", "vs PyTorch")):
+        values = [row.get(key, np.nan) for row in rows]
+        if not all(np.isnan(values)):
+            ax.barh(positions + offset, values, height=0.4, label=label)
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.set_yticks(positions, names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("speed-up of ferroconv (forward, same process, same threads); > 1 is faster")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
