@@ -121,7 +121,13 @@ def numpy_conv(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: 
     return np.concatenate(outs, axis=1)
 
 
+_SETTLE_SECONDS = 0.5
+
+
 def _timeit(fn: Callable[[], object], repeat: int, min_time: float = 0.0) -> float:
+    # Let the previous library's worker threads stop spinning (OpenBLAS and OpenMP
+    # busy-wait after a call and would steal the cores from this measurement).
+    time.sleep(_SETTLE_SECONDS)
     for _ in range(3):  # warm-up (first calls also pay lazy initialisation, e.g. oneDNN kernels)
         fn()
     times: list[float] = []
