@@ -10,5 +10,6 @@ from . import functional
 from ._ferroconv import __version__
 from .functional import *  # noqa: F401,F403
 from .functional import __all__ as _functional_all
+from . import nn  # noqa: E402  (nn builds on functional)
 
-__all__ = ["__version__", "functional", *_functional_all]
+__all__ = ["__version__", "functional", "nn", *_functional_all]

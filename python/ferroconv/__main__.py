@@ -1,4 +1,4 @@
-"""Command line: ``python -m ferroconv {info,bench}``."""
+"""Command line: ``python -m ferroconv {demo,info,bench}``."""
 
 from __future__ import annotations
 
@@ -30,12 +30,18 @@ def info() -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ferroconv", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("demo", help="train a small CNN offline (digits, signals or volumes) and plot it",
+                        add_help=False)
     commands.add_parser("info", help="version, build profile, threads, SIMD features, dtypes")
     commands.add_parser("bench", help="time ferroconv against NumPy (and PyTorch if installed)",
                         add_help=False)
     args, rest = parser.parse_known_args(argv)
     if args.command == "info" and not rest:
         return info()
+    if args.command == "demo":
+        from . import demo
+
+        return demo.main(rest)
     if args.command == "bench":
         from . import bench
 

@@ -1,0 +1,194 @@
+"""``python -m ferroconv demo``: train a small CNN with :mod:`ferroconv.nn`, fully
+offline, and write figures of what it learned.
+
+Tasks (``--task``):
+
+* ``digits`` (default): scikit-learn's 8x8 handwritten digits, LeNet-style 2-D CNN.
+* ``signals``: synthetic noisy 1-D waveforms (sine / square / sawtooth / chirp).
+* ``volumes``: synthetic noisy 16^3 volumes (sphere / cube / hollow shell).
+
+Every random choice (synthetic data, the stratified 25% test split, the
+initialisation, the batch order) derives from ``--seed``, so a run is repeatable;
+results do not depend on ``--threads``.
+
+Needs the ``examples`` extra (scikit-learn, matplotlib, tqdm).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from .. import functional
+from . import digits, plots, signals, volumes
+from .training import History, Task, evaluate, stratified_split, train
+
+TASKS: dict[str, Task] = {task.name: task for task in (digits.TASK, signals.TASK, volumes.TASK)}
+TEST_FRACTION = 0.25
+
+
+@dataclass
+class DemoResult:
+    """What a demo run produced."""
+
+    task: str
+    test_accuracy: float
+    history: History
+    files: list[Path] = field(default_factory=list)
+    train_size: int = 0
+    test_size: int = 0
+    seconds: float = 0.0
+
+
+def missing_dependencies(task: str) -> list[str]:
+    """The packages of the ``examples`` extra that this task needs and cannot import."""
+    needed = ["matplotlib", "tqdm"] + (["sklearn"] if task == "digits" else [])
+    return [name for name in needed if importlib.util.find_spec(name) is None]
+
+
+def run(task: str = "digits", *, epochs: Optional[int] = None, batch_size: Optional[int] = None,
+        lr: Optional[float] = None, seed: int = 0, threads: Optional[int] = None,
+        out: str | Path = "ferroconv-demo", dtype: str = "float32", limit: Optional[int] = None,
+        progress: bool = True, log: Callable[[str], None] = print) -> DemoResult:
+    """Train the network of ``task``, report its test accuracy and write the figures.
+
+    Parameters
+    ----------
+    task : {"digits", "signals", "volumes"}
+    epochs, batch_size, lr : optional
+        Override the task's defaults.
+    seed : int
+        Seeds the data (synthetic tasks), the split, the initialisation and the
+        batch order.
+    threads : int, optional
+        Threads of the convolution kernels (default: all cores).
+    out : path
+        Folder for ``<task>-*.png`` and the trained weights ``<task>-model.npz``.
+    dtype : {"float32", "float64"}
+    limit : int, optional
+        Use only this many samples (a stratified subset), e.g. for a quick test.
+    progress : bool
+        Show a tqdm progress bar per epoch (on stderr).
+    log : callable
+        Receives the report lines.
+
+    Returns
+    -------
+    DemoResult
+    """
+    started = time.perf_counter()
+    spec = TASKS[task]
+    epochs = spec.epochs if epochs is None else epochs
+    batch_size = spec.batch_size if batch_size is None else batch_size
+    lr = spec.lr if lr is None else lr
+    if threads is not None:
+        functional.set_num_threads(threads)
+    data_rng, model_rng, order_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+
+    x, y = spec.load(data_rng, limit)
+    train_index, test_index = stratified_split(y, TEST_FRACTION, data_rng)
+    x = x.astype(dtype)
+    x_train, y_train, x_test, y_test = x[train_index], y[train_index], x[test_index], y[test_index]
+    model = spec.build(np.dtype(dtype), model_rng)
+    parameter_count = sum(p.data.size for p in model.parameters())
+    log(f"ferroconv demo --task {task}: {spec.description}")
+    log(f"data:  {len(x_train)} training / {len(x_test)} test {spec.sample_noun}s of shape {x.shape[1:]} "
+        f"({TEST_FRACTION:.0%} stratified split, seed {seed})")
+    log(f"model: {parameter_count:,} parameters, {dtype}, {functional.get_num_threads()} threads, "
+        f"{epochs} epochs of batch {batch_size}, Adam lr {lr:g} (cosine decay)")
+    for line in repr(model).splitlines()[1:-1]:
+        log("      " + line.strip())
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        def bar(**options: object) -> object:
+            return tqdm(file=sys.stderr, dynamic_ncols=True, leave=True, **options)
+
+    history = train(model, (x_train, y_train, x_test, y_test), epochs=epochs, batch_size=batch_size, lr=lr,
+                    rng=order_rng, progress=bar)
+    _, accuracy, predicted = evaluate(model, x_test, y_test)
+    correct = int(np.sum(predicted == y_test))
+    log(f"test accuracy: {accuracy:.2%} ({correct}/{len(y_test)} held-out {spec.sample_noun}s), "
+        f"training took {history.seconds[-1]:.1f} s")
+
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    title = f"ferroconv demo: {task}"
+    files = [
+        plots.plot_curves(history, folder / f"{task}-curves.png", title),
+        plots.plot_filters(model, folder / f"{task}-filters.png", title),
+        plots.plot_feature_maps(model, x_test[0], folder / f"{task}-feature-maps.png", title),
+        plots.plot_confusion(y_test, predicted, spec.class_names, folder / f"{task}-confusion.png", title),
+        plots.plot_samples(x_train, y_train, spec.class_names, folder / f"{task}-samples.png", title),
+    ]
+    weights = folder / f"{task}-model.npz"
+    model.save(weights)
+    seconds = time.perf_counter() - started
+    log(f"wrote: {', '.join(str(f) for f in files + [weights])}")
+    log(f"total time: {seconds:.1f} s")
+    return DemoResult(task, accuracy, history, files, len(x_train), len(x_test), seconds)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    """The ``demo`` command line."""
+    defaults = "; ".join(f"{t.name}: {t.epochs} epochs, batch {t.batch_size}, lr {t.lr:g}" for t in TASKS.values())
+    cli = argparse.ArgumentParser(
+        prog="python -m ferroconv demo",
+        description="Train a small CNN with ferroconv.nn, fully offline, and write figures of what it learned "
+                    "(training curves, first-layer filters, feature maps, confusion matrix).",
+        epilog=f"Task defaults: {defaults}. Needs the examples extra: pip install \"ferroconv[examples]\".")
+    cli.add_argument("--task", choices=sorted(TASKS), default="digits",
+                     help="digits: scikit-learn's 8x8 digits (2-D); signals: synthetic waveforms (1-D); "
+                          "volumes: synthetic shapes (3-D). Default: %(default)s")
+    cli.add_argument("--epochs", type=_positive_int, help="passes over the training set")
+    cli.add_argument("--batch-size", type=_positive_int, help="samples per optimiser step")
+    cli.add_argument("--lr", type=_positive_float, help="Adam's initial learning rate")
+    cli.add_argument("--seed", type=int, default=0,
+                     help="seed of the data, split, initialisation and batch order (default: %(default)s)")
+    cli.add_argument("--threads", type=_positive_int, help="threads for the convolutions (default: all cores)")
+    cli.add_argument("--out", default="ferroconv-demo", metavar="DIR",
+                     help="folder for the PNG figures and the trained weights (default: %(default)s)")
+    cli.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                     help="default: %(default)s")
+    cli.add_argument("--limit", type=_positive_int, metavar="N",
+                     help="use only N samples (a stratified subset), for quick tests")
+    return cli
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parser().parse_args(argv)
+    missing = missing_dependencies(args.task)
+    if missing:
+        print(f"the demo needs {', '.join(missing)}: pip install \"ferroconv[examples]\"", file=sys.stderr)
+        return 2
+    classes = len(TASKS[args.task].class_names)
+    if args.limit is not None and args.limit < 4 * classes:
+        print(f"--limit must be at least {4 * classes} for --task {args.task} "
+              f"(a few samples of each of {classes} classes on both sides of the split)", file=sys.stderr)
+        return 2
+    run(args.task, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        threads=args.threads, out=args.out, dtype=args.dtype, limit=args.limit)
+    return 0

@@ -1,0 +1,209 @@
+"""The demo's figures (matplotlib, Agg backend): training curves, first-layer
+filters, feature maps of one test sample after each convolution, and a
+confusion matrix. Each function draws 1-D, 2-D or 3-D data as fits its rank."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import nn
+from .training import History
+
+CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+MAX_CHANNELS = 16  # feature maps shown per layer
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot with the non-interactive Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> Path:
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    pyplot().close(fig)
+    return path
+
+
+def plot_curves(history: History, path: Path, title: str) -> Path:
+    """Loss and accuracy per epoch, on the training and the test set."""
+    plt = pyplot()
+    epochs = np.arange(1, len(history.train_loss) + 1)
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
+    ax_loss.plot(epochs, history.train_loss, "o-", label="train")
+    ax_loss.plot(epochs, history.test_loss, "s-", label="test")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
+    ax_acc.plot(epochs, 100 * np.asarray(history.train_accuracy), "o-", label="train")
+    ax_acc.plot(epochs, 100 * np.asarray(history.test_accuracy), "s-", label="test")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def _grid(plt: Any, count: int, columns: int, cell: float = 1.4) -> tuple[Any, np.ndarray]:
+    rows = int(np.ceil(count / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(cell * columns, cell * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    return fig, axes.ravel()
+
+
+def _show(ax: Any, data: np.ndarray, symmetric: bool = False) -> None:
+    """Draw a 1-D array as a line, a 2-D array as an image, a 3-D array as its
+    middle slice along the first axis."""
+    if data.ndim == 3:
+        data = data[data.shape[0] // 2]
+    if data.ndim == 1:
+        ax.set_axis_on()
+        ax.axhline(0, color="0.7", lw=0.8)
+        ax.plot(data, lw=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return
+    limit = float(np.abs(data).max()) or 1.0
+    if symmetric:
+        ax.imshow(data, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    else:
+        ax.imshow(data, cmap="viridis")
+
+
+def plot_filters(model: nn.Module, path: Path, title: str) -> Path:
+    """The learned kernels of the first convolution (input channel 0), one panel per
+    output channel; 3-D kernels are shown as their slices along depth."""
+    plt = pyplot()
+    conv = next(m for m in model.modules() if isinstance(m, CONV_TYPES))
+    weights = conv.weight.data[:, 0]  # (C_out, *kernel)
+    if weights.ndim == 4:  # 3-D: one column per filter, one row per depth slice
+        depth = weights.shape[1]
+        fig, axes = plt.subplots(depth, len(weights), figsize=(1.1 * len(weights), 1.1 * depth), squeeze=False)
+        for index, kernel in enumerate(weights):
+            for z in range(depth):
+                axes[z, index].set_axis_off()
+                _show(axes[z, index], kernel[z], symmetric=True)
+            axes[0, index].set_title(f"filter {index}", fontsize=8)
+        for z in range(depth):
+            axes[z, 0].text(-0.15, 0.5, f"depth {z}", transform=axes[z, 0].transAxes, ha="right", va="center",
+                            fontsize=8)
+    else:
+        fig, flat_axes = _grid(plt, len(weights), min(8, len(weights)))
+        for index, kernel in enumerate(weights):
+            _show(flat_axes[index], kernel, symmetric=True)
+            flat_axes[index].set_title(f"filter {index}", fontsize=8)
+    legend = "" if weights.ndim == 2 else ", red > 0 > blue"
+    fig.suptitle(f"{title}: first-layer filters ({type(conv).__name__}{legend})", y=1.04)
+    return _save(fig, path)
+
+
+def _focus_slice(volume: np.ndarray) -> int:
+    """The depth index holding most of a 3-D sample's signal above its median."""
+    mass = np.clip(volume - np.median(volume), 0, None).sum(axis=(1, 2))
+    return int(np.argmax(np.convolve(mass, np.ones(3), mode="same")))
+
+
+def conv_outputs(model: nn.Sequential, sample: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """``(label, output)`` of every convolution layer for one sample (eval mode),
+    after the input itself; outputs keep the batch axis of size 1."""
+    model.eval()
+    outputs: list[tuple[str, np.ndarray]] = [("input", sample[np.newaxis])]
+    activation = sample[np.newaxis]
+    for index, layer in enumerate(model):
+        activation = layer(activation)
+        if isinstance(layer, CONV_TYPES):
+            outputs.append((f"layer {index}: {type(layer).__name__} -> {activation.shape[1:]}", activation))
+    return outputs
+
+
+def plot_feature_maps(model: nn.Sequential, sample: np.ndarray, path: Path, title: str) -> Path:
+    """One sample and the output of every convolution layer for it (up to 16
+    channels each). 1-D maps are drawn as heat maps (channel x position); 3-D maps
+    are sliced at the depth where the sample holds the most signal."""
+    plt = pyplot()
+    outputs = conv_outputs(model, sample)
+    rank = sample.ndim - 1
+    if rank == 1:
+        fig, axes = plt.subplots(len(outputs), 1, figsize=(9, 1.6 * len(outputs)), squeeze=False)
+        for ax, (name, output) in zip(axes[:, 0], outputs):
+            if name == "input":
+                ax.plot(output[0, 0], lw=1)
+                ax.set_xlim(0, output.shape[-1] - 1)
+            else:
+                ax.imshow(output[0, :MAX_CHANNELS], aspect="auto", cmap="viridis", interpolation="nearest")
+                ax.set_ylabel("channel", fontsize=7)
+            ax.set_title(name, fontsize=8, loc="left")
+        fig.suptitle(f"{title}: feature maps of one test sample", y=1.0)
+        fig.tight_layout()
+        return _save(fig, path)
+    columns = 8
+    depth_fraction = (_focus_slice(sample[0]) + 0.5) / sample.shape[1] if rank == 3 else 0.0
+    row_counts = [int(np.ceil(min(o.shape[1], MAX_CHANNELS) / columns)) for _, o in outputs]
+    fig, axes = plt.subplots(sum(row_counts), columns, figsize=(1.3 * columns, 1.45 * sum(row_counts)),
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    row = 0
+    for (name, output), count in zip(outputs, row_counts):
+        for channel, data in enumerate(output[0, :MAX_CHANNELS]):
+            if rank == 3:
+                data = data[min(int(depth_fraction * data.shape[0]), data.shape[0] - 1)]
+            ax = axes[row + channel // columns, channel % columns]
+            _show(ax, data)
+            if channel == 0:
+                ax.set_title(name, fontsize=8, loc="left")
+        row += count
+    suffix = " (slices at the shape's depth)" if rank == 3 else ""
+    fig.suptitle(f"{title}: feature maps of one test sample{suffix}")
+    return _save(fig, path)
+
+
+def plot_confusion(labels: np.ndarray, predicted: np.ndarray, class_names: list[str], path: Path,
+                   title: str) -> Path:
+    """Counts of (true class, predicted class) on the test set."""
+    plt = pyplot()
+    classes = len(class_names)
+    matrix = np.zeros((classes, classes), np.int64)
+    np.add.at(matrix, (labels, predicted), 1)
+    size = 1.0 + 0.5 * classes
+    fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    image = ax.imshow(matrix, cmap="Blues")
+    for (i, j), count in np.ndenumerate(matrix):
+        color = "white" if count > matrix.max() / 2 else "black"
+        ax.text(j, i, str(count), ha="center", va="center", color=color, fontsize=8)
+    ax.set_xticks(range(classes), class_names, rotation=45 if classes <= 4 else 0)
+    ax.set_yticks(range(classes), class_names)
+    ax.set(xlabel="predicted", ylabel="true")
+    fig.colorbar(image, ax=ax)
+    accuracy = np.trace(matrix) / max(matrix.sum(), 1)
+    ax.set_title(f"{title}: confusion matrix (accuracy {accuracy:.1%})")
+    return _save(fig, path)
+
+
+def plot_samples(x: np.ndarray, y: np.ndarray, class_names: list[str], path: Path, title: str,
+                 per_class: int = 4) -> Path:
+    """A few training samples of every class (3-D samples sliced through the shape)."""
+    plt = pyplot()
+    classes = len(class_names)
+    fig, axes = plt.subplots(classes, per_class, figsize=(1.6 * per_class, 1.3 * classes), squeeze=False)
+    for label in range(classes):
+        for column, index in enumerate(np.flatnonzero(y == label)[:per_class]):
+            ax = axes[label, column]
+            sample = x[index, 0]
+            if sample.ndim == 3:
+                sample = sample[_focus_slice(sample)]
+            _show(ax, sample)
+            ax.set_axis_on()
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if column == 0:
+                ax.set_ylabel(class_names[label], fontsize=8)
+    fig.suptitle(f"{title}: examples per class")
+    return _save(fig, path)

@@ -1,0 +1,50 @@
+"""Layers, losses and optimisers for training CNNs on NumPy arrays, in pure Python
+over :mod:`ferroconv.functional` (PyTorch's ``torch.nn`` names and semantics).
+
+Every layer has ``forward(x)`` (also ``layer(x)``), which caches what
+``backward(grad_out)`` needs; ``backward`` accumulates parameter gradients into
+``Parameter.grad`` and returns the gradient with respect to the layer's input.
+
+>>> import numpy as np
+>>> from ferroconv import nn
+>>> rng = np.random.default_rng(0)
+>>> net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, rng=rng), nn.ReLU(),
+...                     nn.GlobalAvgPool(), nn.Flatten(), nn.Linear(4, 3, rng=rng))
+>>> x, y = rng.standard_normal((8, 1, 6, 6)).astype(np.float32), np.arange(8) % 3
+>>> loss_fn, optimizer = nn.CrossEntropyLoss(), nn.SGD(net.parameters(), lr=0.1)
+>>> loss = loss_fn(net(x), y)
+>>> optimizer.zero_grad()
+>>> _ = net.backward(loss_fn.backward())
+>>> optimizer.step()
+"""
+
+from .activation import Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
+from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+from .linear import Flatten, Linear
+from .loss import CrossEntropyLoss, MSELoss
+from .module import Module, Parameter, Sequential
+from .norm import BatchNorm1d, BatchNorm2d, BatchNorm3d
+from .optim import SGD, Adam, Optimizer
+from .pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveAvgPool3d,
+    AvgPool1d,
+    AvgPool2d,
+    AvgPool3d,
+    GlobalAvgPool,
+    MaxPool1d,
+    MaxPool2d,
+    MaxPool3d,
+)
+
+__all__ = [
+    "Module", "Parameter", "Sequential",
+    "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+    "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "GlobalAvgPool",
+    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
+    "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout", "Flatten", "Linear",
+    "CrossEntropyLoss", "MSELoss",
+    "Optimizer", "SGD", "Adam",
+]

@@ -1,0 +1,117 @@
+"""Element-wise layers: ``ReLU``, ``LeakyReLU``, ``Sigmoid``, ``Tanh``, ``Dropout``."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .module import Module, RngLike, generator
+
+
+class _Elementwise(Module):
+    """A layer whose backward multiplies ``grad_out`` by a cached local derivative."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cache: Optional[np.ndarray] = None  # d out / d x, element-wise
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        local = self._cached(self._cache)
+        return self._grad_out(grad_out, local.shape, local.dtype) * local
+
+
+class ReLU(Module):
+    """``max(x, 0)``; the gradient at exactly 0 is 0, as in PyTorch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cache: Optional[tuple[np.ndarray, np.dtype]] = None  # (x > 0, dtype)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = self._float_input(x)
+        self._cache = (x > 0, x.dtype)
+        return np.maximum(x, x.dtype.type(0))
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        positive, dtype = self._cached(self._cache)
+        return self._grad_out(grad_out, positive.shape, dtype) * positive
+
+
+class LeakyReLU(_Elementwise):
+    """``x`` where ``x > 0``, else ``negative_slope * x``, as ``torch.nn.LeakyReLU``.
+
+    Parameters
+    ----------
+    negative_slope : float
+        Slope for negative inputs (default 0.01).
+    """
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = self._float_input(x)
+        slope = np.where(x > 0, x.dtype.type(1), x.dtype.type(self.negative_slope))
+        self._cache = slope
+        return x * slope
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class Sigmoid(_Elementwise):
+    """``1 / (1 + exp(-x))``, computed without overflow for large ``|x|``."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = self._float_input(x)
+        exp_neg_abs = np.exp(-np.abs(x))  # <= 1, never overflows
+        out = np.where(x >= 0, 1 / (1 + exp_neg_abs), exp_neg_abs / (1 + exp_neg_abs))
+        self._cache = out * (1 - out)
+        return out
+
+
+class Tanh(_Elementwise):
+    """Hyperbolic tangent."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = self._float_input(x)
+        out = np.tanh(x)
+        self._cache = 1 - out * out
+        return out
+
+
+class Dropout(_Elementwise):
+    """Zero each element with probability ``p`` in training mode and scale the rest
+    by ``1 / (1 - p)`` so the expected value is unchanged; the identity in eval mode.
+
+    Parameters
+    ----------
+    p : float
+        Drop probability in ``[0, 1]``.
+    rng : numpy.random.Generator, int or None
+        Source of the masks.
+    """
+
+    def __init__(self, p: float = 0.5, *, rng: RngLike = None) -> None:
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"Dropout: p must be in [0, 1], got {p!r}")
+        self.p = float(p)
+        self.rng = generator(rng)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = self._float_input(x)
+        if not self.training or self.p == 0:
+            self._cache = np.ones_like(x)
+            return x.copy()
+        if self.p == 1:
+            self._cache = np.zeros_like(x)
+            return np.zeros_like(x)
+        keep = self.rng.random(x.shape) >= self.p
+        self._cache = keep.astype(x.dtype) * x.dtype.type(1 / (1 - self.p))
+        return x * self._cache
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

@@ -1,0 +1,283 @@
+"""Convolution layers: ``Conv1d/2d/3d`` and ``ConvTranspose1d/2d/3d``."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Optional
+
+import numpy as np
+
+from .. import functional
+from .._args import IntOrTuple, as_int, int_tuple
+from .._conv import Padding, _padding_mode, resolve_padding
+from .module import DTypeLike, Module, Parameter, RngLike, float_dtype, generator, kaiming_uniform
+
+SPATIAL = {1: "L", 2: "H, W", 3: "D, H, W"}
+
+
+def check_channels_first(layer: Module, x: Any, rank: int, channels: Optional[int]) -> np.ndarray:
+    """``x`` as a float array of shape ``(N, C, *S)`` or ``(C, *S)`` with ``rank``
+    spatial axes (and ``C == channels`` unless None); ValueError naming ``layer``."""
+    array = layer._float_input(x)
+    if array.ndim in (rank + 1, rank + 2) and (channels is None or array.shape[-rank - 1] == channels):
+        return array
+    c = "C" if channels is None else str(channels)
+    raise ValueError(
+        f"{layer!r}: expected input of shape (N, {c}, {SPATIAL[rank]}) or ({c}, {SPATIAL[rank]}), "
+        f"got shape {array.shape}"
+    )
+
+
+def _is_pairs(padding: Any) -> bool:
+    """Per-side padding: a sequence of ``(lo, hi)`` pairs."""
+    return not isinstance(padding, (str, int, np.integer)) and any(
+        isinstance(p, (tuple, list, np.ndarray)) for p in padding)
+
+
+def _positive(value: object, name: str, owner: str) -> int:
+    number = as_int(value, f"{owner}: {name}")
+    if number < 1:
+        raise ValueError(f"{owner}: {name} must be >= 1, got {number}")
+    return number
+
+
+class _ConvBase(Module):
+    """What convolutions and transposed convolutions share: channels, groups, the
+    weight/bias parameters with PyTorch's default init, and the cached input."""
+
+    rank: ClassVar[int]
+    transposed: ClassVar[bool] = False
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple,
+                 dilation: IntOrTuple, groups: int, bias: bool, padding_mode: str, dtype: DTypeLike,
+                 rng: RngLike) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        self.in_channels = _positive(in_channels, "in_channels", owner)
+        self.out_channels = _positive(out_channels, "out_channels", owner)
+        self.groups = _positive(groups, "groups", owner)
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError(
+                f"{owner}: in_channels ({self.in_channels}) and out_channels ({self.out_channels}) "
+                f"must be divisible by groups ({self.groups})"
+            )
+        try:
+            self.kernel_size = int_tuple(kernel_size, self.rank, "kernel_size", 1)
+            self.stride = int_tuple(stride, self.rank, "stride", 1)
+            self.dilation = int_tuple(dilation, self.rank, "dilation", 1)
+            self.padding_mode = _padding_mode(padding_mode)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{owner}: {exc}") from None
+        dtype = float_dtype(dtype, owner)
+        rng = generator(rng)
+        if self.transposed:  # PyTorch's fan_in is weight.shape[1] * prod(kernel) either way
+            shape = (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
+        else:
+            shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+        fan_in = int(np.prod(shape[1:]))
+        self.weight = Parameter(kaiming_uniform(shape, fan_in, rng, dtype))
+        self.bias: Optional[Parameter] = (
+            Parameter(kaiming_uniform((self.out_channels,), fan_in, rng, dtype)) if bias else None
+        )
+        self._cache: Optional[tuple[np.ndarray, tuple[int, ...]]] = None
+        self._forward_fn: Any = None
+        self._backward_fn: Any = None
+
+    def _input(self, x: Any) -> np.ndarray:
+        array = check_channels_first(self, x, self.rank, self.in_channels)
+        if array.dtype != self.weight.dtype:
+            raise TypeError(
+                f"{self!r}: input has dtype {array.dtype} but the layer's parameters are "
+                f"{self.weight.dtype}; convert with x.astype(np.{self.weight.dtype})"
+            )
+        return array
+
+    def _geometry(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = self._input(x)
+        bias = None if self.bias is None else self.bias.data
+        out = self._call(self._forward_fn, x, self.weight.data, bias, **self._geometry())
+        self._cache = (x, out.shape)
+        return out
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        x, out_shape = self._cached(self._cache)
+        grad = self._grad_out(grad_out, out_shape, x.dtype)
+        grad_x, grad_weight, grad_bias = self._call(
+            self._backward_fn, grad, x, self.weight.data, **self._geometry(),
+            needs=(True, True, self.bias is not None))
+        self.weight.grad += grad_weight
+        if self.bias is not None:
+            self.bias.grad += grad_bias
+        return grad_x
+
+    def _common_repr(self) -> list[str]:
+        parts = [f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}",
+                 f"stride={self.stride}"]
+        if self.dilation != (1,) * self.rank:
+            parts.append(f"dilation={self.dilation}")
+        if self.groups != 1:
+            parts.append(f"groups={self.groups}")
+        if self.bias is None:
+            parts.append("bias=False")
+        if self.padding_mode != "zeros":
+            parts.append(f"padding_mode={self.padding_mode!r}")
+        return parts
+
+
+class _ConvNd(_ConvBase):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple = 1,
+                 padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", *, dtype: DTypeLike = np.float32, rng: RngLike = None) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, dilation, groups, bias,
+                         padding_mode, dtype, rng)
+        try:  # validate now (e.g. "same" with stride > 1), as PyTorch does
+            resolve_padding(padding, self.rank, self.kernel_size, self.stride, self.dilation)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{type(self).__name__}: {exc}") from None
+        self.padding: Padding = (
+            padding if isinstance(padding, str)
+            else tuple(tuple(int(v) for v in pair) for pair in padding)  # type: ignore[union-attr]
+            if _is_pairs(padding) else int_tuple(padding, self.rank, "padding", 0)
+        )
+        self._forward_fn = getattr(functional, f"conv{self.rank}d")
+        self._backward_fn = getattr(functional, f"conv{self.rank}d_backward")
+
+    def _geometry(self) -> dict[str, Any]:
+        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups,
+                    padding_mode=self.padding_mode)
+
+    def extra_repr(self) -> str:
+        parts = self._common_repr()
+        if self.padding not in (0, (0,) * self.rank, "valid"):
+            parts.insert(2, f"padding={self.padding!r}")
+        return ", ".join(parts)
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution layer over ``(N, C_in, L)`` (or ``(C_in, L)``), as ``torch.nn.Conv1d``.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    kernel_size, stride, dilation : int or tuple of ints
+    padding : int, tuple, "same", "valid" or per-side pairs
+    groups : int
+        Both channel counts must be divisible by it.
+    bias : bool
+    padding_mode : {"zeros", "reflect", "replicate", "circular"}
+    dtype : float32 or float64
+    rng : numpy.random.Generator, int or None
+        Source of PyTorch's default init: weight and bias ``U(-1/sqrt(fan_in),
+        1/sqrt(fan_in))`` with ``fan_in = in_channels / groups * prod(kernel_size)``.
+
+    Attributes
+    ----------
+    weight : Parameter
+        ``(out_channels, in_channels / groups, *kernel_size)``.
+    bias : Parameter or None
+        ``(out_channels,)``.
+    """
+
+    rank = 1
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution layer over ``(N, C_in, H, W)``, as ``torch.nn.Conv2d``
+    (parameters as :class:`Conv1d`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ferroconv import nn
+    >>> conv = nn.Conv2d(1, 6, 5, padding=2, rng=np.random.default_rng(0))
+    >>> conv(np.zeros((2, 1, 28, 28), np.float32)).shape
+    (2, 6, 28, 28)
+    """
+
+    rank = 2
+
+
+class Conv3d(_ConvNd):
+    """3-D convolution layer over ``(N, C_in, D, H, W)``, as ``torch.nn.Conv3d``
+    (parameters as :class:`Conv1d`)."""
+
+    rank = 3
+
+
+class _ConvTransposeNd(_ConvBase):
+    transposed = True
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple = 1,
+                 padding: IntOrTuple = 0, output_padding: IntOrTuple = 0, groups: int = 1, bias: bool = True,
+                 dilation: IntOrTuple = 1, padding_mode: str = "zeros", *, dtype: DTypeLike = np.float32,
+                 rng: RngLike = None) -> None:
+        owner = type(self).__name__
+        if padding_mode != "zeros":
+            raise ValueError(f'{owner}: only padding_mode="zeros" is supported, got {padding_mode!r}')
+        super().__init__(in_channels, out_channels, kernel_size, stride, dilation, groups, bias,
+                         padding_mode, dtype, rng)
+        try:
+            self.padding = int_tuple(padding, self.rank, "padding", 0)
+            self.output_padding = int_tuple(output_padding, self.rank, "output_padding", 0)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{owner}: {exc}") from None
+        if any(op >= max(s, d) for op, s, d in zip(self.output_padding, self.stride, self.dilation)):
+            raise ValueError(
+                f"{owner}: output_padding {self.output_padding} must be smaller than stride {self.stride} "
+                f"or dilation {self.dilation}"
+            )
+        self._forward_fn = getattr(functional, f"conv_transpose{self.rank}d")
+        self._backward_fn = getattr(functional, f"conv_transpose{self.rank}d_backward")
+
+    def _geometry(self) -> dict[str, Any]:
+        return dict(stride=self.stride, padding=self.padding, output_padding=self.output_padding,
+                    groups=self.groups, dilation=self.dilation)
+
+    def extra_repr(self) -> str:
+        parts = self._common_repr()
+        if self.padding != (0,) * self.rank:
+            parts.insert(2, f"padding={self.padding}")
+        if self.output_padding != (0,) * self.rank:
+            parts.insert(3, f"output_padding={self.output_padding}")
+        return ", ".join(parts)
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """1-D transposed convolution layer, as ``torch.nn.ConvTranspose1d``.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    kernel_size, stride, padding, output_padding, dilation : int or tuple of ints
+    groups : int
+    bias : bool
+    padding_mode : "zeros"
+        The only mode PyTorch supports for transposed convolutions.
+    dtype, rng
+        As :class:`Conv1d`; ``fan_in = out_channels / groups * prod(kernel_size)``.
+
+    Attributes
+    ----------
+    weight : Parameter
+        ``(in_channels, out_channels / groups, *kernel_size)``.
+    bias : Parameter or None
+        ``(out_channels,)``.
+    """
+
+    rank = 1
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """2-D transposed convolution layer, as ``torch.nn.ConvTranspose2d``
+    (parameters as :class:`ConvTranspose1d`)."""
+
+    rank = 2
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """3-D transposed convolution layer, as ``torch.nn.ConvTranspose3d``
+    (parameters as :class:`ConvTranspose1d`)."""
+
+    rank = 3

@@ -1,0 +1,154 @@
+"""Batch normalisation: ``BatchNorm1d/2d/3d`` with PyTorch's running statistics."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Optional
+
+import numpy as np
+
+from .module import DTypeLike, Module, Parameter, float_dtype
+
+
+class _BatchNorm(Module):
+    """Normalise each channel over the batch and spatial axes.
+
+    Training mode uses the batch's mean and biased variance and updates
+    ``running_mean`` / ``running_var`` by ``running = (1 - momentum) * running +
+    momentum * batch`` with the *unbiased* batch variance (as PyTorch); with
+    ``momentum=None`` the update is a cumulative average. Eval mode normalises by
+    the running statistics.
+    """
+
+    layouts: ClassVar[dict[int, str]]
+    running_mean: np.ndarray
+    running_var: np.ndarray
+    num_batches_tracked: np.ndarray
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, *,
+                 dtype: DTypeLike = np.float32) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) or num_features < 1:
+            raise ValueError(f"{owner}: num_features must be a positive int, got {num_features!r}")
+        if eps <= 0:
+            raise ValueError(f"{owner}: eps must be > 0, got {eps!r}")
+        if momentum is not None and not 0 <= momentum <= 1:
+            raise ValueError(f"{owner}: momentum must be in [0, 1] or None, got {momentum!r}")
+        dtype = float_dtype(dtype, owner)
+        self.num_features = int(num_features)
+        self.eps = float(eps)
+        self.momentum = momentum
+        self.affine = bool(affine)
+        self.track_running_stats = bool(track_running_stats)
+        self.weight: Optional[Parameter] = Parameter(np.ones(self.num_features, dtype)) if affine else None
+        self.bias: Optional[Parameter] = Parameter(np.zeros(self.num_features, dtype)) if affine else None
+        if self.track_running_stats:
+            self.register_buffer("running_mean", np.zeros(self.num_features, dtype))
+            self.register_buffer("running_var", np.ones(self.num_features, dtype))
+            self.register_buffer("num_batches_tracked", np.zeros((), np.int64))
+        self._dtype = dtype
+        self._cache: Optional[tuple[Any, ...]] = None
+
+    def _input(self, x: Any) -> np.ndarray:
+        array = self._float_input(x)
+        if array.ndim not in self.layouts or array.shape[1] != self.num_features:
+            expected = " or ".join(layout.replace("C", str(self.num_features)) for layout in self.layouts.values())
+            raise ValueError(f"{self!r}: expected input of shape {expected}, got shape {array.shape}")
+        if array.dtype != self._dtype:
+            raise TypeError(
+                f"{self!r}: input has dtype {array.dtype} but the layer is {self._dtype}; "
+                f"convert with x.astype(np.{self._dtype})"
+            )
+        return array
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = self._input(x)
+        axes = (0,) + tuple(range(2, x.ndim))
+        per_channel = (1, self.num_features) + (1,) * (x.ndim - 2)
+        use_batch_stats = self.training or not self.track_running_stats
+        if use_batch_stats:
+            count = x.size // self.num_features
+            if count <= 1:
+                raise ValueError(
+                    f"{self!r}: training needs more than 1 value per channel, got input shape {x.shape}"
+                )
+            mean = x.mean(axis=axes)
+            centered = x - mean.reshape(per_channel)
+            var = np.mean(centered * centered, axis=axes)  # biased, as the normalisation uses
+            if self.training and self.track_running_stats:
+                self._update_running_stats(mean, var, count)
+        else:
+            centered = x - self.running_mean.reshape(per_channel)
+            var = self.running_var
+        inv_std = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype)
+        x_hat = centered * inv_std.reshape(per_channel)
+        out = x_hat
+        if self.weight is not None and self.bias is not None:
+            out = x_hat * self.weight.data.reshape(per_channel) + self.bias.data.reshape(per_channel)
+        self._cache = (x_hat, inv_std, use_batch_stats, axes, per_channel)
+        return out
+
+    def _update_running_stats(self, mean: np.ndarray, var: np.ndarray, count: int) -> None:
+        self.num_batches_tracked += 1
+        factor = (1.0 / float(self.num_batches_tracked) if self.momentum is None else float(self.momentum))
+        unbiased = var * (count / (count - 1))
+        self.running_mean[...] = (1 - factor) * self.running_mean + factor * mean
+        self.running_var[...] = (1 - factor) * self.running_var + factor * unbiased
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        x_hat, inv_std, use_batch_stats, axes, per_channel = self._cached(self._cache)
+        grad = self._grad_out(grad_out, x_hat.shape, x_hat.dtype)
+        grad_x_hat = grad
+        if self.weight is not None and self.bias is not None:
+            self.weight.grad += (grad * x_hat).sum(axis=axes)
+            self.bias.grad += grad.sum(axis=axes)
+            grad_x_hat = grad * self.weight.data.reshape(per_channel)
+        if not use_batch_stats:  # the statistics are constants in eval mode
+            return grad_x_hat * inv_std.reshape(per_channel)
+        # x_hat = (x - mean) * inv_std with mean and var taken from x itself
+        mean_grad = grad_x_hat.mean(axis=axes, keepdims=True)
+        mean_grad_x_hat = (grad_x_hat * x_hat).mean(axis=axes, keepdims=True)
+        return (grad_x_hat - mean_grad - x_hat * mean_grad_x_hat) * inv_std.reshape(per_channel)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation over ``(N, C)`` or ``(N, C, L)``, as ``torch.nn.BatchNorm1d``.
+
+    Parameters
+    ----------
+    num_features : int
+        The channel count ``C``.
+    eps : float
+        Added to the variance before the square root.
+    momentum : float or None
+        Weight of the new batch in the running statistics; None for a cumulative
+        average.
+    affine : bool
+        Learn a per-channel scale ``weight`` (init 1) and shift ``bias`` (init 0).
+    track_running_stats : bool
+        Keep ``running_mean``, ``running_var`` and ``num_batches_tracked`` buffers
+        (saved in the state dict) and use them in eval mode; without them batch
+        statistics are used in both modes.
+    dtype : float32 or float64
+    """
+
+    layouts = {2: "(N, C)", 3: "(N, C, L)"}
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation over ``(N, C, H, W)``, as ``torch.nn.BatchNorm2d``
+    (parameters as :class:`BatchNorm1d`)."""
+
+    layouts = {4: "(N, C, H, W)"}
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch normalisation over ``(N, C, D, H, W)``, as ``torch.nn.BatchNorm3d``
+    (parameters as :class:`BatchNorm1d`)."""
+
+    layouts = {5: "(N, C, D, H, W)"}

@@ -1,0 +1,83 @@
+"""``python -m ferroconv demo``: one short epoch per task on a small subset writes
+every figure and the weights, and learns something (accuracy above chance)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from ferroconv import nn
+from ferroconv.__main__ import main
+from nn_gradcheck import needs_pooling
+
+pytest.importorskip("matplotlib")
+pytest.importorskip("tqdm")
+
+FIGURES = ["curves", "filters", "feature-maps", "confusion", "samples"]
+
+
+def run_demo(task, tmp_path, capsys, *extra):
+    code = main(["demo", "--task", task, "--epochs", "1", "--seed", "0", "--out", str(tmp_path), *extra])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    match = re.search(r"test accuracy: ([0-9.]+)% \((\d+)/(\d+)", out)
+    assert match, out
+    return float(match.group(1)) / 100, out
+
+
+def assert_outputs(task, tmp_path):
+    for figure in FIGURES:
+        path = tmp_path / f"{task}-{figure}.png"
+        assert path.is_file(), path
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+    with np.load(tmp_path / f"{task}-model.npz") as weights:
+        assert "0.weight" in weights.files
+
+
+@pytest.mark.parametrize("task, limit, batch_size, classes", [
+    pytest.param("digits", 400, 16, 10, marks=needs_pooling),
+    pytest.param("signals", 400, 16, 4),
+    pytest.param("volumes", 320, 8, 3, marks=needs_pooling),
+])
+def test_short_demo_run_writes_figures_and_beats_chance(task, limit, batch_size, classes, tmp_path, capsys):
+    if task == "digits":
+        pytest.importorskip("sklearn")
+    accuracy, out = run_demo(task, tmp_path, capsys, "--limit", str(limit), "--batch-size", str(batch_size))
+    assert accuracy > 1.25 / classes, out
+    assert_outputs(task, tmp_path)
+
+
+def test_demo_weights_reload_into_the_task_network(tmp_path, capsys):
+    from ferroconv.demo import signals
+
+    run_demo("signals", tmp_path, capsys, "--limit", "40", "--dtype", "float64")
+    model = signals.build(np.dtype(np.float64), np.random.default_rng(1))
+    model.load(tmp_path / "signals-model.npz")
+    assert isinstance(model[0], nn.Conv1d) and model[0].weight.dtype == np.float64
+
+
+def test_demo_rejects_a_limit_too_small_to_split(tmp_path, capsys):
+    assert main(["demo", "--task", "signals", "--limit", "5", "--out", str(tmp_path)]) == 2
+    assert "--limit must be at least 16" in capsys.readouterr().err
+
+
+def test_synthetic_data_is_deterministic_and_balanced():
+    from ferroconv.demo import signals, volumes
+
+    for task in (signals, volumes):
+        first = task.load(np.random.default_rng(3), 60)
+        again = task.load(np.random.default_rng(3), 60)
+        np.testing.assert_array_equal(first[0], again[0])
+        np.testing.assert_array_equal(first[1], again[1])
+        assert np.bincount(first[1]).tolist() == [60 // len(task.CLASSES)] * len(task.CLASSES)
+
+
+def test_stratified_split_keeps_class_proportions():
+    from ferroconv.demo.training import stratified_split
+
+    labels = np.repeat(np.arange(4), [40, 20, 8, 12])
+    train, test = stratified_split(labels, 0.25, np.random.default_rng(0))
+    assert sorted(np.concatenate([train, test]).tolist()) == list(range(len(labels)))
+    assert np.bincount(labels[test]).tolist() == [10, 5, 2, 3]
