@@ -36,6 +36,7 @@ from ._tiling import (
     interior_boundaries,
     restore_batch,
     single_channel_chunk,
+    sizes,
 )
 
 OP = "apply_network"
@@ -225,18 +226,20 @@ def apply_network(net: Any, x: Any, *, rechunk: bool = True) -> da.Array:
         # A chunk longer than the whole halo keeps the cells that a layer's reflect
         # padding reads at the true boundary clear of the cells that the padding
         # next to a neighbour spoils.
-        minimum = halo + 1 if halo else 1
-        cut = cut_axis(int(x5.shape[axis]), interior_boundaries(x5.chunks[axis]), 1, minimum, minimum)
+        minimum = halo + 1
+        length = int(x5.shape[axis])
+        cuts = cut_axis(interior_boundaries(x5.chunks[axis]), length, first=minimum, minimum=minimum,
+                        last=minimum)
         if not tile:
-            check_kept(OP, axis, rank, x5.chunks[axis], cut, 0, partial(too_short, minimum))
-        if len(cut) > 1 and axis - 2 in wrapping:
+            check_kept(OP, axis, rank, x5.chunks[axis], cuts, length, partial(too_short, minimum))
+        if cuts and axis - 2 in wrapping:
             index = wrapping[axis - 2]
             raise cannot_tile(index, layers[index], "circular padding reads the far end of the array, so it "
                                                     f"cannot be tiled along the chunked axis "
                                                     f"{SPATIAL_NAMES[rank][axis - 2]}; make that axis one chunk "
                                                     "or use another padding_mode")
-        chunks.append(cut)
-        depth[axis] = (before[axis - 2], after[axis - 2]) if len(cut) > 1 and halo else 0
+        chunks.append(sizes(cuts, length))
+        depth[axis] = (before[axis - 2], after[axis - 2]) if cuts and halo else 0
     x5 = x5.rechunk(tuple(chunks))  # type: ignore[no-untyped-call]
     out_chunks = (chunks[0], (int(probe.shape[1]),), *chunks[2:])
     block = partial(network_block, layers=layers, chunks=tuple(chunks), before=before)

@@ -2,12 +2,14 @@
 
 An operator with, per spatial axis, an extent ``e = dilation * (kernel - 1) + 1``
 and a stride ``s`` reads cells ``[o s, o s + e)`` of the padded axis for output
-``o``. The padded array is cut into chunks whose boundaries are multiples of ``s``
-(except the end of the last), so the windows *starting* in a chunk produce exactly
-``chunk // s`` outputs; each chunk is extended on the right by the ``e - s`` cells
-its last windows reach into the next chunk (``dask.array.map_overlap`` with an
-asymmetric depth), and the operator runs on it without padding. Padding is applied
-once, at the true boundary of the whole array, with ``dask.array.pad``.
+``o``. Chunk boundaries are placed at window starts (multiples of ``s`` on the
+padded axis), so the windows *starting* in a chunk produce exactly ``chunk // s``
+outputs; each chunk is extended on the right by the ``e - s`` cells its last
+windows reach into the next chunk (``dask.array.map_overlap`` with an asymmetric
+depth), and the operator runs on it without padding. Only the blocks at the true
+boundary of the array are padded, by the block function itself (zeros, -inf,
+reflect and replicate read nothing beyond the block); circular padding, which
+reads the far end of the array, is added once with ``dask.array.pad``.
 
 The same chunk arithmetic serves a stack of size-preserving layers
 (:mod:`ferroconv.dask._network`), with a stride of 1 and a halo on both sides.
@@ -34,11 +36,9 @@ SPATIAL_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 @dataclass(frozen=True)
 class AxisWindows:
-    """The windows of an operator along one spatial axis.
-
-    ``pad_lo`` cells are added before the input; after it, cells are added (or the
-    unused tail is dropped) so that the padded axis is exactly ``used`` cells long.
-    """
+    """The windows of an operator along one spatial axis: ``pad_lo`` cells of
+    padding come before the input, and output ``o`` reads cells ``[o stride, o stride
+    + extent)`` of the padded axis."""
 
     extent: int
     stride: int
@@ -81,46 +81,46 @@ def interior_boundaries(chunks: Sequence[int]) -> list[int]:
     return [int(b) for b in np.cumsum(chunks)[:-1]]
 
 
-def cut_axis(total: int, boundaries: Sequence[int], stride: int, minimum: int, last_minimum: int) -> tuple[int, ...]:
-    """Chunks of an axis of ``total`` cells, cut at ``boundaries`` moved down to a
-    multiple of ``stride``; cuts that would leave a chunk shorter than ``minimum``
-    (or the last one shorter than ``last_minimum``) are dropped, merging chunks."""
+def cut_axis(boundaries: Sequence[int], end: int, *, stride: int = 1, first: int = 1, minimum: int = 1,
+             last: int = 1, last_start: Optional[int] = None) -> list[int]:
+    """Cut positions of an axis that ends at ``end``: the given ``boundaries`` moved
+    down to a multiple of ``stride``, keeping only cuts at or after ``first``, at
+    least ``minimum`` after the previous cut, and leaving a last chunk of at least
+    ``last`` cells that starts at or before ``last_start``. Dropped cuts merge
+    chunks; no cuts at all is one chunk."""
     cuts: list[int] = []
-    previous = 0
     for boundary in boundaries:
         cut = boundary // stride * stride
-        if cut - previous >= max(minimum, 1) and cut < total:
+        if cut >= (cuts[-1] + minimum if cuts else first) and cut < end:
             cuts.append(cut)
-            previous = cut
-    while cuts and total - cuts[-1] < last_minimum:
+    while cuts and (end - cuts[-1] < last or last_start is not None and cuts[-1] > last_start):
         cuts.pop()
-    edges = [0, *cuts, total]
+    return cuts
+
+
+def sizes(cuts: Sequence[int], length: int) -> tuple[int, ...]:
+    """Chunk sizes of an axis of ``length`` cells cut at ``cuts``."""
+    edges = [0, *cuts, length]
     return tuple(end - start for start, end in zip(edges, edges[1:]))
 
 
-def check_kept(op: str, axis: int, rank: int, chunks: Sequence[int], wanted: Sequence[int], shift: int,
+def check_kept(op: str, axis: int, rank: int, chunks: Sequence[int], kept: Sequence[int], used: int,
                why: Callable[[int, int, int], str]) -> None:
-    """ValueError (for ``rechunk=False``) unless every chunk boundary of ``chunks``,
-    moved by ``shift`` cells of padding, is one of ``wanted`` (chunks of the padded
-    axis). ``why(previous, boundary, following)`` says what is wrong with the first
-    boundary that is not kept, given the kept boundary before it and the boundary
-    after it; the message suggests chunks of ``x`` that would line up."""
-    kept = set(interior_boundaries(wanted))
-    total, length = sum(wanted), sum(chunks)
-    moved = [b + shift for b in interior_boundaries(chunks)] + [length + shift]
+    """ValueError (for ``rechunk=False``) unless every boundary of ``chunks`` before
+    ``used`` (the cells the blocks read) is one of the ``kept`` cuts.
+    ``why(previous, boundary, following)`` says what is wrong with the first one
+    that is not, given the kept cut before it and the next boundary; the message
+    suggests chunks of ``x`` that would line up."""
+    length = sum(chunks)
+    boundaries = [b for b in interior_boundaries(chunks) if b < used] + [min(length, used)]
     previous = 0
-    for boundary, following in zip(moved, moved[1:]):
-        if not 0 < boundary < total:
-            continue
+    for boundary, following in zip(boundaries, boundaries[1:]):
         if boundary in kept:
             previous = boundary
             continue
-        name = SPATIAL_NAMES[rank][axis - 2]
-        edges = [0, *(b - shift for b in sorted(kept) if 0 < b - shift < length), length]
-        suggested = tuple(end - start for start, end in zip(edges, edges[1:]))
         raise ValueError(
-            f"{op}: x's chunks {tuple(chunks)} along {name} do not line up: "
-            f"{why(previous, boundary, min(following, total))}. Chunks {suggested} would; pass "
+            f"{op}: x's chunks {tuple(chunks)} along {SPATIAL_NAMES[rank][axis - 2]} do not line up: "
+            f"{why(previous, boundary, following)}. Chunks {sizes(kept, length)} would; pass "
             f"rechunk=True (the default) or rechunk x"
         )
 
@@ -142,53 +142,103 @@ def single_channel_chunk(op: str, x: da.Array, rechunk: bool, axis: int = 1) -> 
     return merged
 
 
-def misaligned(w: AxisWindows, previous: int, boundary: int, following: int) -> str:
-    """Why a chunk boundary of the padded axis cannot be kept (for :func:`check_kept`)."""
-    where = f"the chunk boundary at {boundary - w.pad_lo}" + (
-        f" ({boundary} after {cells(w.pad_lo)} of padding)" if w.pad_lo else "")
-    if boundary % w.stride:
-        return f"{where} is not a multiple of the stride {w.stride}"
-    if boundary - previous < w.halo:
-        return (f"the chunk before {where} has {cells(boundary - previous)}, fewer than the {w.halo} "
-                f"that windows reach into the next chunk (the halo)")
-    return (f"the chunk after {where} holds no whole window of {cells(w.extent)} (the windows read "
-            f"{cells(w.used)} of the padded axis)")
+@dataclass(frozen=True)
+class AxisPlan:
+    """How one spatial axis is cut and padded: ``x`` keeps its first ``keep``
+    cells (the rest is never read), cut at ``cuts``; the first block gets
+    ``pad_lo`` cells of padding before it and the last ``pad_hi`` after it."""
+
+    windows: AxisWindows
+    keep: int
+    pad_hi: int
+    cuts: tuple[int, ...]
+    first: int  # fewest cells of x in the first chunk
+    last: int  # fewest cells of x in the last chunk
+
+    @property
+    def out_chunks(self) -> tuple[int, ...]:
+        w = self.windows
+        starts = [0, *(w.pad_lo + cut for cut in self.cuts)]  # on the padded axis
+        outputs = [(end - start) // w.stride for start, end in zip(starts, starts[1:])]
+        return (*outputs, w.out_size - sum(outputs))
+
+    def why(self, previous: int, boundary: int, following: int) -> str:
+        """Why a chunk boundary of ``x`` cannot be kept (for :func:`check_kept`)."""
+        w = self.windows
+        where = f"the chunk boundary at {boundary}" + (
+            f" ({boundary + w.pad_lo} after {cells(w.pad_lo)} of padding)" if w.pad_lo else "")
+        if (boundary + w.pad_lo) % w.stride:
+            return f"{where} is not a multiple of the stride {w.stride}"
+        if previous == 0 and boundary < self.first:
+            return f"the first chunk has {cells(boundary)}, fewer than the {self.first} it needs"
+        if boundary - previous < max(w.halo, 1):
+            return (f"the chunk before {where} has {cells(boundary - previous)}, fewer than the {w.halo} "
+                    f"that windows reach into the next chunk (the halo)")
+        return (f"the chunk after {where} would be the last and needs at least {cells(self.last)} and a "
+                f"whole window of {cells(w.extent)} (the windows read {cells(w.used)} of the padded axis)")
 
 
-def map_windows(op: str, x: da.Array, windows: Sequence[AxisWindows], block: Callable[..., np.ndarray],
-                out_channels: int, rechunk: bool, pad_mode: str = "constant",
-                pad_value: Optional[float] = 0.0) -> da.Array:
-    """Apply ``block`` (an unpadded strided window operator on NumPy blocks) to the
-    batched ``x (N, C, *S)`` with the given per-axis windows, as one lazy array of
-    shape ``(N, out_channels, *out_size)``."""
+def plan_axis(w: AxisWindows, length: int, chunks: Sequence[int], pad_mode: str) -> AxisPlan:
+    """Cut an axis of ``length`` cells chunked as ``chunks`` so that every chunk
+    boundary is a window start and every block can be padded on its own."""
+    # reflect padding of p cells mirrors p cells beyond the first (or last) one
+    first_need = w.pad_lo + 1 if pad_mode == "reflect" else 1
+    keep = min(length, max(w.used - w.pad_lo, first_need))
+    pad_hi = max(w.used - w.pad_lo - length, 0)
+    last_need = pad_hi + 1 if pad_mode == "reflect" else 1
+    halo = max(w.halo, 1)
+    cuts = cut_axis([w.pad_lo + b for b in interior_boundaries(chunks)], w.pad_lo + keep, stride=w.stride,
+                    first=w.pad_lo + max(halo, first_need), minimum=halo, last=max(halo, last_need),
+                    last_start=w.used - w.extent)
+    return AxisPlan(w, keep, pad_hi, tuple(cut - w.pad_lo for cut in cuts), max(halo, first_need),
+                    max(halo, last_need))
+
+
+def boundary_block(block: np.ndarray, block_id: tuple[int, ...], *, compute: Callable[[np.ndarray], np.ndarray],
+                   pads: Sequence[tuple[int, int]], numblocks: Sequence[int], pad_mode: str, pad_value: float,
+                   out_chunks: Sequence[Sequence[int]]) -> np.ndarray:
+    """``compute`` on one block plus its halo, padded where it touches the true
+    boundary of the array, cropped to the block's outputs."""
+    widths = [(0, 0), (0, 0)]
+    for axis, (lo, hi) in enumerate(pads, start=2):
+        index = block_id[axis]
+        widths.append((lo if index == 0 else 0, hi if index == numblocks[axis] - 1 else 0))
+    if any(lo or hi for lo, hi in widths):
+        kwargs: dict[str, Any] = {"constant_values": pad_value} if pad_mode == "constant" else {}
+        block = np.pad(block, widths, mode=pad_mode, **kwargs)  # type: ignore[call-overload]
+    out = compute(block)
+    # the last block may hold cells no window needs (kept for reflect padding)
+    return out[(slice(None), slice(None)) + tuple(slice(0, out_chunks[a][block_id[a]]) for a in range(2, out.ndim))]
+
+
+def map_windows(op: str, x: da.Array, windows: Sequence[AxisWindows], compute: Callable[[np.ndarray], np.ndarray],
+                out_channels: int, rechunk: bool, pad_mode: str = "constant", pad_value: float = 0.0) -> da.Array:
+    """Apply ``compute`` (an unpadded strided window operator on NumPy blocks) to
+    the batched ``x (N, C, *S)`` with the given per-axis windows and padding, as one
+    lazy array of shape ``(N, out_channels, *out_size)``."""
     rank = len(windows)
     x = single_channel_chunk(op, x, rechunk)
-    pad_width = [(0, 0), (0, 0)]
-    for w, length in zip(windows, x.shape[2:]):
-        pad_width.append((w.pad_lo, max(w.used - w.pad_lo - length, 0)))
-    padded = x
-    if any(lo or hi for lo, hi in pad_width):
-        kwargs: dict[str, Any] = {"constant_values": pad_value} if pad_mode == "constant" else {}
-        padded = da.pad(x, pad_width, mode=pad_mode, **kwargs)
-    padded = padded[(slice(None), slice(None)) + tuple(slice(0, w.used) for w in windows)]
-
-    in_chunks: list[tuple[int, ...]] = [padded.chunks[0], padded.chunks[1]]
-    out_chunks: list[tuple[int, ...]] = [padded.chunks[0], (out_channels,)]
-    depth: dict[int, Any] = {0: 0, 1: 0}
-    for axis, w in enumerate(windows, start=2):
-        boundaries = [b + w.pad_lo for b in interior_boundaries(x.chunks[axis])]
-        chunks = cut_axis(w.used, boundaries, w.stride, w.halo, w.extent)
-        if not rechunk:
-            check_kept(op, axis, rank, x.chunks[axis], chunks, w.pad_lo, partial(misaligned, w))
-        in_chunks.append(chunks)
-        outputs = [size // w.stride for size in chunks[:-1]]
-        out_chunks.append((*outputs, w.out_size - sum(outputs)))
-        depth[axis] = (0, w.halo) if len(chunks) > 1 and w.halo else 0
-    padded = padded.rechunk(tuple(in_chunks))
-    dtype = padded.dtype.newbyteorder("=")
+    if pad_mode == "wrap":  # circular: the padding of one end is the other end of the array
+        widths = [(0, 0), (0, 0)] + [(w.pad_lo, max(w.used - w.pad_lo - n, 0))
+                                     for w, n in zip(windows, x.shape[2:])]
+        x = da.pad(x, widths, mode="wrap")
+        windows = [AxisWindows(w.extent, w.stride, 0, w.out_size) for w in windows]
+    plans = [plan_axis(w, int(n), c, pad_mode) for w, n, c in zip(windows, x.shape[2:], x.chunks[2:])]
+    if not rechunk:
+        for axis, plan in enumerate(plans, start=2):
+            check_kept(op, axis, rank, x.chunks[axis], plan.cuts, plan.keep, plan.why)
+    x = x[(slice(None), slice(None)) + tuple(slice(0, plan.keep) for plan in plans)]
+    spatial_chunks = [sizes(plan.cuts, plan.keep) for plan in plans]
+    x = x.rechunk((x.chunks[0], x.chunks[1], *spatial_chunks))  # type: ignore[no-untyped-call]
+    out_chunks = (x.chunks[0], (out_channels,), *(plan.out_chunks for plan in plans))
+    depth = {0: 0, 1: 0, **{axis: (0, plan.windows.halo) if plan.cuts and plan.windows.halo else 0
+                            for axis, plan in enumerate(plans, start=2)}}
+    block = partial(boundary_block, compute=compute, pads=[(p.windows.pad_lo, p.pad_hi) for p in plans],
+                    numblocks=x.numblocks, pad_mode=pad_mode, pad_value=pad_value, out_chunks=out_chunks)
+    dtype = x.dtype.newbyteorder("=")
     out: da.Array = da.map_overlap(  # type: ignore[no-untyped-call]
-        block, padded, depth=depth, boundary="none", trim=False, allow_rechunk=False,
-        chunks=tuple(out_chunks), dtype=dtype, meta=np.empty((0,) * (rank + 2), dtype), token=op,
+        block, x, depth=depth, boundary="none", trim=False, allow_rechunk=False, chunks=out_chunks,
+        dtype=dtype, meta=np.empty((0,) * (rank + 2), dtype), token=op,
     )
     return out
 
