@@ -69,11 +69,10 @@ def test_a_chunked_channel_axis_is_rechunked_or_refused():
 
 @pytest.mark.parametrize("chunks, kwargs, message", [
     ((5, 7), dict(stride=2), r"the chunk boundary at 5 is not a multiple of the stride 2"),
-    ((4, 8), dict(stride=2, padding=1), r"the chunk boundary at 4 \(5 after 1 cell of padding\) is not a "
-                                        r"multiple of the stride 2"),
+    ((5, 7), dict(stride=2, padding=1), r"the chunk boundary at 5 is not a multiple of the stride 2"),
     ((1, 11), dict(dilation=2), r"the first chunk has 1 cell, fewer than the 4 it needs"),
     ((6, 1, 5), dict(dilation=2), r"the chunk before the chunk boundary at 7 has 1 cell, fewer than the 4 "
-                                  r"that windows reach into the next chunk \(the halo\)"),
+                                  r"that neighbouring windows reach into \(the halo\)"),
     ((10, 2), dict(), r"the chunk after the chunk boundary at 10 would be the last and needs at least "
                       r"2 cells and a whole window of 3 cells"),
 ])

@@ -9,7 +9,7 @@ the block plus a halo (the cells its windows need from neighbouring blocks); pad
 is applied only at the true boundary of the array. Channel axes must be one chunk
 and, with a stride, chunk boundaries must fall on window starts: both are arranged
 by rechunking (``rechunk=True``, the default), or refused with a ValueError
-(``rechunk=False``).
+(``rechunk=False``). Output chunks follow the input's, divided by the stride.
 
 Needs the ``dask`` extra: ``pip install "ferroconv[dask]"``.
 
@@ -68,16 +68,16 @@ Parameters
 ----------
 rechunk : bool, keyword only
     Rechunk ``x`` where needed: the channel axis into one chunk, spatial chunk
-    boundaries moved to window starts (multiples of the stride after the
-    padding), chunks shorter than the halo merged. With False such chunks raise
-    ValueError instead.
+    boundaries moved down to multiples of the stride, chunks shorter than the
+    halo (the cells neighbouring windows reach into) merged. With False such
+    chunks raise ValueError instead.
 
 Returns
 -------
 dask.array.Array
     Lazily, ``ferroconv.{op}`` of the whole array: same shape, dtype and values.
-    Batch chunks are kept, the channel axis is one chunk, spatial chunks follow
-    the input's (divided by the stride).
+    Batch chunks are kept, the channel axis is one chunk, spatial chunks are the
+    input's divided by the stride (a "same" convolution keeps them).
 
 Raises
 ------

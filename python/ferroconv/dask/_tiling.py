@@ -1,18 +1,21 @@
 """Tiling a sliding-window operator over a chunked dask array.
 
-An operator with, per spatial axis, an extent ``e = dilation * (kernel - 1) + 1``
-and a stride ``s`` reads cells ``[o s, o s + e)`` of the padded axis for output
-``o``. Chunk boundaries are placed at window starts (multiples of ``s`` on the
-padded axis), so the windows *starting* in a chunk produce exactly ``chunk // s``
-outputs; each chunk is extended on the right by the ``e - s`` cells its last
-windows reach into the next chunk (``dask.array.map_overlap`` with an asymmetric
-depth), and the operator runs on it without padding. Only the blocks at the true
-boundary of the array are padded, by the block function itself (zeros, -inf,
-reflect and replicate read nothing beyond the block); circular padding, which
-reads the far end of the array, is added once with ``dask.array.pad``.
+An operator with, per spatial axis, an extent ``e = dilation * (kernel - 1) + 1``,
+a stride ``s`` and ``p`` cells of padding before the input reads input cells
+``[o s - p, o s - p + e)`` for output ``o``. Chunk boundaries of the input are
+placed at multiples of ``s``, so the windows of output block ``j`` are those
+starting in input chunk ``j``: ``chunk // s`` outputs, and output chunks follow
+input chunks (a "same" convolution keeps them). Each chunk is extended by the
+``p`` cells its first windows read from the previous chunk and the ``e - s - p``
+its last windows read from the next (``dask.array.map_overlap`` with an
+asymmetric depth), and the operator runs on it without padding. Only the blocks
+at the true boundary of the array are padded, by the block function itself
+(zeros, -inf, reflect and replicate read nothing beyond the block); circular
+padding, which reads the far end of the array, is added once with
+``dask.array.pad``.
 
 The same chunk arithmetic serves a stack of size-preserving layers
-(:mod:`ferroconv.dask._network`), with a stride of 1 and a halo on both sides.
+(:mod:`ferroconv.dask._network`), with a stride of 1.
 """
 
 from __future__ import annotations
@@ -51,9 +54,14 @@ class AxisWindows:
         return (self.out_size - 1) * self.stride + self.extent
 
     @property
-    def halo(self) -> int:
+    def before(self) -> int:
+        """Cells a chunk's first windows read from the previous chunk."""
+        return self.pad_lo
+
+    @property
+    def after(self) -> int:
         """Cells a chunk's last windows read from the next chunk."""
-        return max(self.extent - self.stride, 0)
+        return max(self.extent - self.stride - self.pad_lo, 0)
 
 
 def dask_input(op: str, rank: int, x: object, in_memory: str = "") -> tuple[da.Array, bool]:
@@ -152,28 +160,34 @@ class AxisPlan:
     keep: int
     pad_hi: int
     cuts: tuple[int, ...]
-    first: int  # fewest cells of x in the first chunk
-    last: int  # fewest cells of x in the last chunk
+    first: int  # fewest cells in the first chunk
+    minimum: int  # fewest cells in any chunk: the halo it lends its neighbours
+    last: int  # fewest cells in the last chunk
 
     @property
     def out_chunks(self) -> tuple[int, ...]:
         w = self.windows
-        starts = [0, *(w.pad_lo + cut for cut in self.cuts)]  # on the padded axis
+        starts = [0, *self.cuts]
         outputs = [(end - start) // w.stride for start, end in zip(starts, starts[1:])]
         return (*outputs, w.out_size - sum(outputs))
+
+    @property
+    def depth(self) -> Any:
+        """``map_overlap`` depth: cells shared with the previous and next blocks."""
+        w = self.windows
+        return (w.before, w.after) if self.cuts and (w.before or w.after) else 0
 
     def why(self, previous: int, boundary: int, following: int) -> str:
         """Why a chunk boundary of ``x`` cannot be kept (for :func:`check_kept`)."""
         w = self.windows
-        where = f"the chunk boundary at {boundary}" + (
-            f" ({boundary + w.pad_lo} after {cells(w.pad_lo)} of padding)" if w.pad_lo else "")
-        if (boundary + w.pad_lo) % w.stride:
+        where = f"the chunk boundary at {boundary}"
+        if boundary % w.stride:
             return f"{where} is not a multiple of the stride {w.stride}"
         if previous == 0 and boundary < self.first:
             return f"the first chunk has {cells(boundary)}, fewer than the {self.first} it needs"
-        if boundary - previous < max(w.halo, 1):
-            return (f"the chunk before {where} has {cells(boundary - previous)}, fewer than the {w.halo} "
-                    f"that windows reach into the next chunk (the halo)")
+        if boundary - previous < self.minimum:
+            return (f"the chunk before {where} has {cells(boundary - previous)}, fewer than the "
+                    f"{self.minimum} that neighbouring windows reach into (the halo)")
         return (f"the chunk after {where} would be the last and needs at least {cells(self.last)} and a "
                 f"whole window of {cells(w.extent)} (the windows read {cells(w.used)} of the padded axis)")
 
@@ -186,12 +200,11 @@ def plan_axis(w: AxisWindows, length: int, chunks: Sequence[int], pad_mode: str)
     keep = min(length, max(w.used - w.pad_lo, first_need))
     pad_hi = max(w.used - w.pad_lo - length, 0)
     last_need = pad_hi + 1 if pad_mode == "reflect" else 1
-    halo = max(w.halo, 1)
-    cuts = cut_axis([w.pad_lo + b for b in interior_boundaries(chunks)], w.pad_lo + keep, stride=w.stride,
-                    first=w.pad_lo + max(halo, first_need), minimum=halo, last=max(halo, last_need),
+    minimum = max(w.before, w.after, 1)
+    first, last = max(minimum, first_need), max(minimum, last_need)
+    cuts = cut_axis(interior_boundaries(chunks), keep, stride=w.stride, first=first, minimum=minimum, last=last,
                     last_start=w.used - w.extent)
-    return AxisPlan(w, keep, pad_hi, tuple(cut - w.pad_lo for cut in cuts), max(halo, first_need),
-                    max(halo, last_need))
+    return AxisPlan(w, keep, pad_hi, tuple(cuts), first, minimum, last)
 
 
 def boundary_block(block: np.ndarray, block_id: tuple[int, ...], *, compute: Callable[[np.ndarray], np.ndarray],
@@ -207,7 +220,8 @@ def boundary_block(block: np.ndarray, block_id: tuple[int, ...], *, compute: Cal
         kwargs: dict[str, Any] = {"constant_values": pad_value} if pad_mode == "constant" else {}
         block = np.pad(block, widths, mode=pad_mode, **kwargs)  # type: ignore[call-overload]
     out = compute(block)
-    # the last block may hold cells no window needs (kept for reflect padding)
+    # a block may hold cells no window of its own reads (kept for reflect padding,
+    # or beyond the last window when windows are shorter than the stride)
     return out[(slice(None), slice(None)) + tuple(slice(0, out_chunks[a][block_id[a]]) for a in range(2, out.ndim))]
 
 
@@ -231,8 +245,7 @@ def map_windows(op: str, x: da.Array, windows: Sequence[AxisWindows], compute: C
     spatial_chunks = [sizes(plan.cuts, plan.keep) for plan in plans]
     x = x.rechunk((x.chunks[0], x.chunks[1], *spatial_chunks))  # type: ignore[no-untyped-call]
     out_chunks = (x.chunks[0], (out_channels,), *(plan.out_chunks for plan in plans))
-    depth = {0: 0, 1: 0, **{axis: (0, plan.windows.halo) if plan.cuts and plan.windows.halo else 0
-                            for axis, plan in enumerate(plans, start=2)}}
+    depth = {0: 0, 1: 0, **{axis: plan.depth for axis, plan in enumerate(plans, start=2)}}
     block = partial(boundary_block, compute=compute, pads=[(p.windows.pad_lo, p.pad_hi) for p in plans],
                     numblocks=x.numblocks, pad_mode=pad_mode, pad_value=pad_value, out_chunks=out_chunks)
     dtype = x.dtype.newbyteorder("=")
