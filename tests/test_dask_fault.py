@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 
 import numpy as np
@@ -14,23 +13,12 @@ import pytest
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
-cloudpickle = pytest.importorskip("cloudpickle")
 
 import ferroconv as fc  # noqa: E402
 import ferroconv.dask as fcd  # noqa: E402
 from dask_support import assert_same_result, local_cluster  # noqa: E402
-
-# Workers cannot import this test module: ship its functions by value.
-cloudpickle.register_pickle_by_value(sys.modules[__name__])
-
-BLOCK_SECONDS = 0.1
-
-
-def slow_copy(block: np.ndarray) -> np.ndarray:
-    """A copy that takes a while, so that the graph is still running when a
-    worker is killed."""
-    time.sleep(BLOCK_SECONDS)
-    return block.copy()
+# importable by the workers (they cannot import this test module)
+from distributed.utils_test import slowidentity  # noqa: E402
 
 
 def wait_until(condition, timeout: float, what: str) -> None:
@@ -46,8 +34,9 @@ def test_a_killed_worker_is_replaced_and_nothing_is_lost():
     volume = rng.standard_normal((1, 2, 48, 48, 48))
     weight = rng.standard_normal((3, 2, 3, 3, 3))
     expected = fc.max_pool3d(fc.conv3d(volume, weight, padding="same", padding_mode="reflect"), 2)
-    # 27 blocks of 0.1 s each on 2 single-threaded workers: over a second of work
-    x = da.from_array(volume, chunks=(1, 2, 16, 16, 16)).map_blocks(slow_copy, dtype=volume.dtype)
+    # 27 blocks of 0.1 s each on 2 single-threaded workers: still running when a
+    # worker is killed
+    x = da.from_array(volume, chunks=(1, 2, 16, 16, 16)).map_blocks(slowidentity, delay=0.1, dtype=volume.dtype)
     lazy = fcd.max_pool3d(fcd.conv3d(x, weight, padding="same", padding_mode="reflect"), 2)
 
     with local_cluster(n_workers=2) as cluster, distributed.Client(cluster, set_as_default=False) as client:
