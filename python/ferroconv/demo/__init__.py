@@ -20,9 +20,10 @@ import argparse
 import importlib.util
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, ContextManager, Optional, Sequence
 
 import numpy as np
 
@@ -45,6 +46,19 @@ class DemoResult:
     train_size: int = 0
     test_size: int = 0
     seconds: float = 0.0
+
+
+def single_threaded_blas() -> ContextManager[object]:
+    """Keep NumPy's BLAS (the Linear layers' small matrix products) on one thread
+    while ferroconv's own threads run the convolutions: two thread pools on a few
+    busy cores make every tiny product wait milliseconds for a thread to be
+    scheduled. Uses threadpoolctl (a scikit-learn dependency) when installed."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn brings it
+        return nullcontext()
+    limits: ContextManager[object] = threadpool_limits(limits=1, user_api="blas")
+    return limits
 
 
 def missing_dependencies(task: str) -> list[str]:
@@ -102,7 +116,7 @@ def run(task: str = "digits", *, epochs: Optional[int] = None, batch_size: Optio
     log(f"data:  {len(x_train)} training / {len(x_test)} test {spec.sample_noun}s of shape {x.shape[1:]} "
         f"({TEST_FRACTION:.0%} stratified split, seed {seed})")
     log(f"model: {parameter_count:,} parameters, {dtype}, {functional.get_num_threads()} threads, "
-        f"{epochs} epochs of batch {batch_size}, Adam lr {lr:g} (cosine decay)")
+        f"{epochs} epoch{'s' if epochs != 1 else ''} of batch {batch_size}, Adam lr {lr:g} (cosine decay)")
     for line in repr(model).splitlines()[1:-1]:
         log("      " + line.strip())
 
@@ -113,9 +127,10 @@ def run(task: str = "digits", *, epochs: Optional[int] = None, batch_size: Optio
         def bar(**options: object) -> object:
             return tqdm(file=sys.stderr, dynamic_ncols=True, leave=True, **options)
 
-    history = train(model, (x_train, y_train, x_test, y_test), epochs=epochs, batch_size=batch_size, lr=lr,
-                    rng=order_rng, progress=bar)
-    _, accuracy, predicted = evaluate(model, x_test, y_test)
+    with single_threaded_blas():
+        history = train(model, (x_train, y_train, x_test, y_test), epochs=epochs, batch_size=batch_size, lr=lr,
+                        rng=order_rng, progress=bar)
+        _, accuracy, predicted = evaluate(model, x_test, y_test)
     correct = int(np.sum(predicted == y_test))
     log(f"test accuracy: {accuracy:.2%} ({correct}/{len(y_test)} held-out {spec.sample_noun}s), "
         f"training took {history.seconds[-1]:.1f} s")

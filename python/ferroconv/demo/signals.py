@@ -35,7 +35,8 @@ def waveform(kind: int, t: np.ndarray, cycles: float, phase: float, rng: np.rand
         ratio = 1 / ratio
     start = cycles / np.sqrt(ratio)  # same average frequency as the other classes
     # instantaneous frequency start * ratio**t, integrated over t
-    return np.sin(2 * np.pi * start * (ratio**t - 1) / np.log(ratio) + phase)
+    chirp: np.ndarray = np.sin(2 * np.pi * start * (ratio**t - 1) / np.log(ratio) + phase)
+    return chirp
 
 
 def load(rng: np.random.Generator, limit: Optional[int]) -> tuple[np.ndarray, np.ndarray]:

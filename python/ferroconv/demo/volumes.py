@@ -27,11 +27,14 @@ def shape_mask(kind: int, grid: tuple[np.ndarray, ...], rng: np.random.Generator
     offsets = [axis - c for axis, c in zip(grid, center)]
     if kind == 1:  # cube with half side ~ radius (similar volume to the sphere)
         half = 0.85 * radius
-        return (np.abs(offsets[0]) <= half) & (np.abs(offsets[1]) <= half) & (np.abs(offsets[2]) <= half)
-    distance = np.sqrt(offsets[0] ** 2 + offsets[1] ** 2 + offsets[2] ** 2)
+        cube: np.ndarray = (np.abs(offsets[0]) <= half) & (np.abs(offsets[1]) <= half) & (np.abs(offsets[2]) <= half)
+        return cube
+    distance: np.ndarray = np.sqrt(offsets[0] ** 2 + offsets[1] ** 2 + offsets[2] ** 2)
     if kind == 0:
-        return distance <= radius
-    return (distance <= radius) & (distance >= radius - 1.6)  # shell about 1.6 voxels thick
+        ball: np.ndarray = distance <= radius
+        return ball
+    shell: np.ndarray = (distance <= radius) & (distance >= radius - 1.6)  # about 1.6 voxels thick
+    return shell
 
 
 def load(rng: np.random.Generator, limit: Optional[int]) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,8 @@ class _Elementwise(Module):
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         local = self._cached(self._cache)
-        return self._grad_out(grad_out, local.shape, local.dtype) * local
+        grad_x: np.ndarray = self._grad_out(grad_out, local.shape, local.dtype) * local
+        return grad_x
 
 
 class ReLU(Module):
@@ -31,11 +32,13 @@ class ReLU(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._float_input(x)
         self._cache = (x > 0, x.dtype)
-        return np.maximum(x, x.dtype.type(0))
+        out: np.ndarray = np.maximum(x, x.dtype.type(0))
+        return out
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         positive, dtype = self._cached(self._cache)
-        return self._grad_out(grad_out, positive.shape, dtype) * positive
+        grad_x: np.ndarray = self._grad_out(grad_out, positive.shape, dtype) * positive
+        return grad_x
 
 
 class LeakyReLU(_Elementwise):
@@ -55,7 +58,8 @@ class LeakyReLU(_Elementwise):
         x = self._float_input(x)
         slope = np.where(x > 0, x.dtype.type(1), x.dtype.type(self.negative_slope))
         self._cache = slope
-        return x * slope
+        out: np.ndarray = x * slope
+        return out
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
@@ -67,7 +71,7 @@ class Sigmoid(_Elementwise):
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._float_input(x)
         exp_neg_abs = np.exp(-np.abs(x))  # <= 1, never overflows
-        out = np.where(x >= 0, 1 / (1 + exp_neg_abs), exp_neg_abs / (1 + exp_neg_abs))
+        out: np.ndarray = np.where(x >= 0, 1 / (1 + exp_neg_abs), exp_neg_abs / (1 + exp_neg_abs))
         self._cache = out * (1 - out)
         return out
 
@@ -77,7 +81,7 @@ class Tanh(_Elementwise):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._float_input(x)
-        out = np.tanh(x)
+        out: np.ndarray = np.tanh(x)
         self._cache = 1 - out * out
         return out
 
@@ -111,7 +115,8 @@ class Dropout(_Elementwise):
             return np.zeros_like(x)
         keep = self.rng.random(x.shape) >= self.p
         self._cache = keep.astype(x.dtype) * x.dtype.type(1 / (1 - self.p))
-        return x * self._cache
+        out: np.ndarray = x * self._cache
+        return out
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -97,13 +97,14 @@ class _ConvBase(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._input(x)
         bias = None if self.bias is None else self.bias.data
-        out = self._call(self._forward_fn, x, self.weight.data, bias, **self._geometry())
+        out: np.ndarray = self._call(self._forward_fn, x, self.weight.data, bias, **self._geometry())
         self._cache = (x, out.shape)
         return out
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         x, out_shape = self._cached(self._cache)
         grad = self._grad_out(grad_out, out_shape, x.dtype)
+        grad_x: np.ndarray
         grad_x, grad_weight, grad_bias = self._call(
             self._backward_fn, grad, x, self.weight.data, **self._geometry(),
             needs=(True, True, self.bias is not None))

@@ -55,7 +55,7 @@ class Linear(Module):
                 f"{self!r}: input has dtype {x.dtype} but the layer's parameters are "
                 f"{self.weight.dtype}; convert with x.astype(np.{self.weight.dtype})"
             )
-        out = x @ self.weight.data.T
+        out: np.ndarray = x @ self.weight.data.T
         if self.bias is not None:
             out += self.bias.data
         self._cache = x
@@ -68,7 +68,8 @@ class Linear(Module):
         self.weight.grad += grad_2d.T @ x.reshape(-1, self.in_features)
         if self.bias is not None:
             self.bias.grad += grad_2d.sum(axis=0)
-        return grad @ self.weight.data
+        grad_x: np.ndarray = grad @ self.weight.data
+        return grad_x
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

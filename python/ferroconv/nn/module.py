@@ -120,12 +120,23 @@ class Module:
     # ------------------------------------------------------------- computing
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """The layer's output for ``x``; caches what :meth:`backward` needs."""
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        """Given the loss gradient with respect to the last forward's output, add the
+        parameter gradients into ``Parameter.grad`` and return the gradient with
+        respect to that forward's input.
+
+        Raises
+        ------
+        ValueError
+            Before any forward, or when ``grad_out`` does not have the output's shape.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
     def __call__(self, x: np.ndarray) -> Any:
+        """Same as :meth:`forward`."""
         return self.forward(x)
 
     # ------------------------------------------------------------ parameters

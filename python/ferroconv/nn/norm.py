@@ -64,30 +64,36 @@ class _BatchNorm(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._input(x)
-        axes = (0,) + tuple(range(2, x.ndim))
-        per_channel = (1, self.num_features) + (1,) * (x.ndim - 2)
+        # (N, C, M) view: per-channel statistics reduce axes 0 and 2. The element-wise
+        # work reuses two buffers, which matters for large 3-D activations.
+        view = x.reshape(x.shape[0], self.num_features, -1)
         use_batch_stats = self.training or not self.track_running_stats
         if use_batch_stats:
-            count = x.size // self.num_features
+            count = view.shape[0] * view.shape[2]
             if count <= 1:
                 raise ValueError(
                     f"{self!r}: training needs more than 1 value per channel, got input shape {x.shape}"
                 )
-            mean = x.mean(axis=axes)
-            centered = x - mean.reshape(per_channel)
-            var = np.mean(centered * centered, axis=axes)  # biased, as the normalisation uses
+            mean = view.mean(axis=(0, 2))
+            x_hat = view - mean[:, np.newaxis]
+            scratch = np.multiply(x_hat, x_hat)
+            var = scratch.mean(axis=(0, 2))  # biased, as the normalisation uses
             if self.training and self.track_running_stats:
                 self._update_running_stats(mean, var, count)
         else:
-            centered = x - self.running_mean.reshape(per_channel)
+            x_hat = view - self.running_mean[:, np.newaxis]
+            scratch = np.empty_like(x_hat)
             var = self.running_var
         inv_std = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype)
-        x_hat = centered * inv_std.reshape(per_channel)
-        out = x_hat
+        x_hat *= inv_std[:, np.newaxis]
         if self.weight is not None and self.bias is not None:
-            out = x_hat * self.weight.data.reshape(per_channel) + self.bias.data.reshape(per_channel)
-        self._cache = (x_hat, inv_std, use_batch_stats, axes, per_channel)
-        return out
+            out = np.multiply(x_hat, self.weight.data[:, np.newaxis], out=scratch)
+            out += self.bias.data[:, np.newaxis]
+        else:
+            out = x_hat.copy()
+        self._cache = (x_hat, inv_std, use_batch_stats, x.shape)
+        result: np.ndarray = out.reshape(x.shape)
+        return result
 
     def _update_running_stats(self, mean: np.ndarray, var: np.ndarray, count: int) -> None:
         self.num_batches_tracked += 1
@@ -97,19 +103,25 @@ class _BatchNorm(Module):
         self.running_var[...] = (1 - factor) * self.running_var + factor * unbiased
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        x_hat, inv_std, use_batch_stats, axes, per_channel = self._cached(self._cache)
-        grad = self._grad_out(grad_out, x_hat.shape, x_hat.dtype)
-        grad_x_hat = grad
+        x_hat, inv_std, use_batch_stats, shape = self._cached(self._cache)
+        grad = self._grad_out(grad_out, shape, x_hat.dtype).reshape(x_hat.shape)
+        scratch = np.multiply(grad, x_hat)
         if self.weight is not None and self.bias is not None:
-            self.weight.grad += (grad * x_hat).sum(axis=axes)
-            self.bias.grad += grad.sum(axis=axes)
-            grad_x_hat = grad * self.weight.data.reshape(per_channel)
-        if not use_batch_stats:  # the statistics are constants in eval mode
-            return grad_x_hat * inv_std.reshape(per_channel)
-        # x_hat = (x - mean) * inv_std with mean and var taken from x itself
-        mean_grad = grad_x_hat.mean(axis=axes, keepdims=True)
-        mean_grad_x_hat = (grad_x_hat * x_hat).mean(axis=axes, keepdims=True)
-        return (grad_x_hat - mean_grad - x_hat * mean_grad_x_hat) * inv_std.reshape(per_channel)
+            self.weight.grad += scratch.sum(axis=(0, 2))
+            self.bias.grad += grad.sum(axis=(0, 2))
+            grad_x_hat = grad * self.weight.data[:, np.newaxis]
+        else:
+            grad_x_hat = grad.copy()
+        if use_batch_stats:
+            # x_hat = (x - mean) * inv_std where mean and var depend on x itself:
+            # grad_x = inv_std * (g - mean(g) - x_hat * mean(g * x_hat)), g = grad_x_hat
+            mean_grad = grad_x_hat.mean(axis=(0, 2))
+            mean_grad_x_hat = np.multiply(grad_x_hat, x_hat, out=scratch).mean(axis=(0, 2))
+            grad_x_hat -= mean_grad[:, np.newaxis]
+            grad_x_hat -= np.multiply(x_hat, mean_grad_x_hat[:, np.newaxis], out=scratch)
+        grad_x_hat *= inv_std[:, np.newaxis]  # in eval mode the statistics are constants
+        grad_x: np.ndarray = grad_x_hat.reshape(shape)
+        return grad_x
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "

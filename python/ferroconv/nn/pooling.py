@@ -16,7 +16,7 @@ from .module import Module
 def _op(name: str) -> Callable[..., Any]:
     """The functional op ``name``, looked up when called so that a build without
     pooling still imports (and says so clearly when a pooling layer runs)."""
-    function = getattr(functional, name, None)
+    function: Optional[Callable[..., Any]] = getattr(functional, name, None)
     if function is None:
         raise NotImplementedError(f"ferroconv.functional.{name} is not available in this build")
     return function
@@ -63,7 +63,8 @@ class _MaxPoolNd(_PoolNd):
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         indices, in_shape, out_shape, dtype = self._cached(self._cache)
         grad = self._grad_out(grad_out, out_shape, dtype)
-        return self._call(_op(f"max_pool{self.rank}d_backward"), grad, indices, in_shape)
+        grad_x: np.ndarray = self._call(_op(f"max_pool{self.rank}d_backward"), grad, indices, in_shape)
+        return grad_x
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -123,15 +124,16 @@ class _AvgPoolNd(_PoolNd):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._input(x)
-        out = self._call(_op(f"avg_pool{self.rank}d"), x, self.kernel_size, **self._geometry())
+        out: np.ndarray = self._call(_op(f"avg_pool{self.rank}d"), x, self.kernel_size, **self._geometry())
         self._cache = (x.shape, out.shape, x.dtype)
         return out
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         in_shape, out_shape, dtype = self._cached(self._cache)
         grad = self._grad_out(grad_out, out_shape, dtype)
-        return self._call(_op(f"avg_pool{self.rank}d_backward"), grad, in_shape, self.kernel_size,
-                          **self._geometry())
+        grad_x: np.ndarray = self._call(_op(f"avg_pool{self.rank}d_backward"), grad, in_shape, self.kernel_size,
+                                        **self._geometry())
+        return grad_x
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -176,14 +178,15 @@ class _AdaptiveAvgPoolNd(_PoolNd):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._input(x)
-        out = self._call(_op(f"adaptive_avg_pool{self.rank}d"), x, self.output_size)
+        out: np.ndarray = self._call(_op(f"adaptive_avg_pool{self.rank}d"), x, self.output_size)
         self._cache = (x.shape, out.shape, x.dtype)
         return out
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         in_shape, out_shape, dtype = self._cached(self._cache)
         grad = self._grad_out(grad_out, out_shape, dtype)
-        return self._call(_op(f"adaptive_avg_pool{self.rank}d_backward"), grad, in_shape)
+        grad_x: np.ndarray = self._call(_op(f"adaptive_avg_pool{self.rank}d_backward"), grad, in_shape)
+        return grad_x
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
@@ -227,7 +230,7 @@ class GlobalAvgPool(Module):
                 f"{self!r}: expected input of shape (N, C, {SPATIAL[1]}), (N, C, {SPATIAL[2]}) or "
                 f"(N, C, {SPATIAL[3]}), got shape {x.shape}"
             )
-        out = x.mean(axis=tuple(range(2, x.ndim)), keepdims=True)
+        out: np.ndarray = x.mean(axis=tuple(range(2, x.ndim)), keepdims=True)
         self._cache = (x.shape, out.shape, x.dtype)
         return out
 
