@@ -117,7 +117,7 @@ def max_pool(rank: int, op: str, x: object, kernel_size: IntOrTuple, stride: Opt
             )
     span = extents(kernel, dilations)
     pool_fn = getattr(functional, f"max_pool{rank}d")
-    pool_fn(np.zeros((1, 1) + span, x5.dtype), kernel, strides, pads, dilations, ceil)  # option values
+    # every option value, on the real size (windows entirely in the padding included)
     with renamed(op, "pool_output_shape"):
         out_size = functional.pool_output_shape(tuple(x5.shape[2:]), kernel, strides, pads, dilations, ceil)
     windows = [AxisWindows(e, s, p, o) for e, s, p, o in zip(span, strides, pads, out_size)]
@@ -150,6 +150,7 @@ def avg_pool(rank: int, op: str, x: object, kernel_size: IntOrTuple, stride: Opt
         ceil, include_pad = flag(ceil_mode, "ceil_mode"), flag(count_include_pad, "count_include_pad")
         fixed, tile = divisor(divisor_override), flag(rechunk, "rechunk")
     pool_fn = getattr(functional, f"avg_pool{rank}d")
+    # option values pool_output_shape does not see (divisor_override), on one window
     pool_fn(np.zeros((1, 1) + kernel, x5.dtype), kernel, strides, pads, ceil, include_pad, fixed)
     spatial = tuple(int(s) for s in x5.shape[2:])
     with renamed(op, "pool_output_shape"):
