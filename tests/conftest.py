@@ -41,3 +41,7 @@ settings.load_profile(_profile())
 
 def pytest_report_header(config):
     return f"hypothesis profile: {_profile()} (max_examples={settings.default.max_examples})"
+
+
+# the session's dask.distributed cluster (tests/dask_support.py; skips without dask)
+from dask_support import dask_client  # noqa: E402,F401
