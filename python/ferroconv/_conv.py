@@ -115,11 +115,14 @@ class _ConvCall:
         self.op, self.rank = op, rank
         if grad_out is None and self._needs_grad_out:
             raise TypeError(f"{op}: grad_out must be an array, got None")
-        x_arr = float_array(x, "x")
-        self.weight = float_array(weight, "weight")
-        self.bias = None if bias is None else float_array(bias, "bias")
-        self.grad_out = None if grad_out is None else float_array(grad_out, "grad_out")
-        same_dtype(x_arr, "x", weight=self.weight, bias=self.bias, grad_out=self.grad_out)
+        try:
+            x_arr = float_array(x, "x")
+            self.weight = float_array(weight, "weight")
+            self.bias = None if bias is None else float_array(bias, "bias")
+            self.grad_out = None if grad_out is None else float_array(grad_out, "grad_out")
+            same_dtype(x_arr, "x", weight=self.weight, bias=self.bias, grad_out=self.grad_out)
+        except TypeError as exc:
+            raise TypeError(f"{op}: {exc}") from None
         self.x, self.batched = batched(x_arr, rank, op)
         if self.grad_out is not None:
             if self.grad_out.ndim != x_arr.ndim:
