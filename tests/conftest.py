@@ -12,7 +12,10 @@ HYPOTHESIS_PROFILE=<name> overrides the choice.
 import os
 import sys
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+import ferroconv as fc
 
 # the helper modules (reference.py, strategies.py) live beside the tests
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -41,6 +44,15 @@ settings.load_profile(_profile())
 
 def pytest_report_header(config):
     return f"hypothesis profile: {_profile()} (max_examples={settings.default.max_examples})"
+
+
+@pytest.fixture
+def restore_threads():
+    """Yield the current thread count and restore it after the test."""
+    before = fc.get_num_threads()
+    yield before
+    fc.set_num_threads(before)
+    assert fc.get_num_threads() == before
 
 
 # the session's dask.distributed cluster (tests/dask_support.py; skips without dask)

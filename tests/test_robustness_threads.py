@@ -36,12 +36,6 @@ DETERMINISM_CASES = max(3, settings.default.max_examples // 10)
 CHILD_TIMEOUT = 60.0
 
 
-@pytest.fixture
-def restore_threads():
-    before = fc.get_num_threads()
-    yield before
-    fc.set_num_threads(before)
-    assert fc.get_num_threads() == before
 
 
 def values(shape, dtype=np.float32, seed=0):

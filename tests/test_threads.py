@@ -16,12 +16,6 @@ import ferroconv as fc
 from strategies import make_values
 
 
-@pytest.fixture
-def restore_threads():
-    before = fc.get_num_threads()
-    yield before
-    fc.set_num_threads(before)
-    assert fc.get_num_threads() == before
 
 
 def test_set_and_get_num_threads_round_trip(restore_threads):
