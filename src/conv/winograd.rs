@@ -136,11 +136,14 @@ struct Workspace<T> {
     acc: Vec<T>,
 }
 
+/// Lanes of one register-resident accumulator chunk in [`lincomb`].
+const LANES: usize = 8;
+
 /// `dst[r] = sum_c left[r][c] * src[c]` where `src[c]` / `dst[r]` are runs of
-/// `width` values at `src_at(c)` / `dst_at(r)`: a small transform applied to a
-/// whole block of tiles at once, so the inner loop runs over tiles (SIMD lanes).
+/// `width` (a multiple of [`LANES`]) values at `src_at(c)` / `dst_at(r)`: a small
+/// transform applied to a whole block of tiles at once, so the inner loop runs over
+/// tiles (SIMD lanes). Each output chunk is summed in registers and stored once.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn lincomb<T: Element, const R: usize, const C: usize>(
     left: &[[T; C]; R],
     src: &[T],
@@ -149,17 +152,32 @@ fn lincomb<T: Element, const R: usize, const C: usize>(
     dst_at: impl Fn(usize) -> usize,
     width: usize,
 ) {
+    assert_eq!(
+        width % LANES,
+        0,
+        "Winograd transforms run on whole lane chunks"
+    );
     for (r, row) in left.iter().enumerate() {
-        let out = &mut dst[dst_at(r)..dst_at(r) + width];
-        out.fill(T::zero());
+        // The non-zero coefficients of this row and where their inputs start.
+        let mut terms = [(0usize, T::zero()); C];
+        let mut count = 0;
         for (c, &coefficient) in row.iter().enumerate() {
-            if coefficient == T::zero() {
-                continue;
+            if coefficient != T::zero() {
+                terms[count] = (src_at(c), coefficient);
+                count += 1;
             }
-            let input = &src[src_at(c)..src_at(c) + width];
-            for (o, &v) in out.iter_mut().zip(input) {
-                *o += coefficient * v;
+        }
+        let out = &mut dst[dst_at(r)..dst_at(r) + width];
+        for (chunk_index, chunk) in out.chunks_exact_mut(LANES).enumerate() {
+            let offset = chunk_index * LANES;
+            let mut acc = [T::zero(); LANES];
+            for &(start, coefficient) in &terms[..count] {
+                let input = &src[start + offset..start + offset + LANES];
+                for (a, &v) in acc.iter_mut().zip(input) {
+                    *a += coefficient * v;
+                }
             }
+            chunk.copy_from_slice(&acc);
         }
     }
 }
