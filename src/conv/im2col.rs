@@ -295,21 +295,7 @@ pub(crate) fn scatter_tile<T: Element>(
     grad_group: &mut [T],
 ) {
     for_each_segment(geo, tables, p0, len, len.max(1), |tap, j, run, source| {
-        let values = &col[tap * len + j..][..run];
-        match source {
-            Source::Zeros => {}
-            Source::Strided { first, step } => {
-                for (r, &v) in values.iter().enumerate() {
-                    grad_group[first + r * step] += v;
-                }
-            }
-            Source::Mapped { row_base, table } => {
-                for (&i, &v) in table.iter().zip(values) {
-                    if i != ZERO {
-                        grad_group[row_base + i] += v;
-                    }
-                }
-            }
-        }
+        // A scale of one is exact, so this is the plain fold-back.
+        source.axpy_from(&col[tap * len + j..][..run], T::one(), grad_group);
     });
 }
