@@ -32,6 +32,17 @@ def test_avg_pool_matches_reference(case: Case, count_include_pad: bool, divisor
 
 
 @settings(deadline=None)
+@given(pool_cases(dilated=False, wide=True), st.booleans(), divisors)
+def test_avg_pool_on_long_rows_matches_reference(case: Case, count_include_pad: bool, divisor_override) -> None:
+    # Long rows hold runs of full windows, which the kernel averages 8 or 16 at a time.
+    args = avg_args(case, count_include_pad, divisor_override)
+    out = op("avg_pool{}d", case.rank)(case.arg(), *args)
+    expected = ref.avg_pool(case.x, case.kernel, case.strides, case.padding, case.ceil_mode, count_include_pad,
+                            divisor_override)
+    np.testing.assert_allclose(case.batch(out), expected, **tolerance(case.x.dtype))
+
+
+@settings(deadline=None)
 @given(pool_cases(dilated=False), st.booleans(), divisors, st.integers(0, 2**32 - 1))
 def test_avg_pool_backward_matches_reference(case: Case, count_include_pad: bool, divisor_override,
                                              seed: int) -> None:

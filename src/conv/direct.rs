@@ -10,31 +10,12 @@ use super::im2col::{for_each_segment, IndexTables};
 use super::shape::ConvGeometry;
 use crate::element::Element;
 use crate::error::Result;
-use crate::kernels::microkernel::simd_kernel_in_use;
+use crate::kernels::dispatch;
 use crate::threads::for_each_chunk_mut;
 
 /// Whether the direct passes serve this geometry.
 pub(crate) fn applies(geo: &ConvGeometry) -> bool {
     geo.cog() <= 2
-}
-
-/// Call `$plain(args)` or its AVX-512 twin `$simd(args)`.
-macro_rules! dispatch {
-    ($plain:ident, $simd:ident, $($arg:expr),*) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            if simd_kernel_in_use() {
-                // SAFETY: AVX-512F is available (checked just above).
-                unsafe { $simd($($arg),*) }
-            } else {
-                $plain($($arg),*)
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            $plain($($arg),*)
-        }
-    }};
 }
 
 /// `out = conv(x, w) + bias`, one task per output plane.

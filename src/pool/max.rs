@@ -5,15 +5,17 @@
 //! maximum when it is larger or NaN. So ties keep the first cell, a NaN always
 //! wins (and a later NaN replaces an earlier one), and a window of -inf keeps its
 //! first cell. Padded cells are never read, which is the same as -inf padding.
+//!
+//! Runs of full-width windows (the interior of strided pooling) are computed
+//! `lanes` output columns at a time: every lane follows the same scan order, the
+//! cells of one tap are read at a constant stride, and a lane remembers the offset
+//! of its winning tap (one `u32` select per tap), so the compiler turns the chunk
+//! into vector compares and blends. Border windows use the scalar scan.
 
 use super::windows::Windows;
 use crate::element::Element;
 use crate::geometry::AxisWindow;
-
-/// Neighbouring windows of the same shape processed together: their running
-/// maxima are independent, so the processor overlaps their updates instead of
-/// waiting on one compare-and-select chain per window.
-const LANES: usize = 4;
+use crate::kernels::dispatch;
 
 /// Max of every window of `plane` into `values`, and the flat index (into the
 /// plane) of each maximum into `indices` unless it is empty.
@@ -23,39 +25,89 @@ pub(crate) fn max_plane<T: Element>(
     values: &mut [T],
     indices: &mut [i64],
 ) {
-    let [_, in_h, in_w] = windows.input;
+    dispatch!(
+        max_plane_any,
+        max_plane_avx512,
+        windows,
+        plane,
+        values,
+        indices
+    )
+}
+
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn max_plane_avx512<T: Element>(
+    windows: &Windows,
+    plane: &[T],
+    values: &mut [T],
+    indices: &mut [i64],
+) {
+    max_plane_any(windows, plane, values, indices)
+}
+
+#[inline(always)]
+fn max_plane_any<T: Element>(
+    windows: &Windows,
+    plane: &[T],
+    values: &mut [T],
+    indices: &mut [i64],
+) {
     let out_w = windows.output[2];
+    let step_w = windows.step[2];
     let row_windows = &windows.axes[2];
+    // Winning taps are remembered as u32 offsets into the plane.
+    let lanes = match windows.interior {
+        Some(_) if u32::try_from(plane.len()).is_err() => 0,
+        Some((lo, hi)) if hi - lo >= 16 => 16,
+        Some((lo, hi)) if hi - lo >= 8 => 8,
+        _ => 0,
+    };
+    let (lo, hi) = match windows.interior {
+        Some(range) if lanes > 0 => range,
+        _ => (0, 0),
+    };
+    let pitch = windows.pitch.unwrap_or(1);
+    let mut rows = Vec::new();
     let mut out_start = 0;
     for wd in &windows.axes[0] {
         for wh in &windows.axes[1] {
-            let rows = Rows {
-                windows,
-                wd,
-                wh,
-                in_h,
-                in_w,
+            windows.row_starts(wd, wh, &mut rows);
+            let out = &mut values[out_start..out_start + out_w];
+            let at: &mut [i64] = if indices.is_empty() {
+                &mut []
+            } else {
+                &mut indices[out_start..out_start + out_w]
             };
-            let mut ow = 0;
-            while ow < out_w {
-                let out = out_start + ow;
-                match windows.pitch {
-                    Some(pitch) if same_shape(&row_windows[ow..], pitch) => {
-                        let (best, best_at) = rows.max_of_group(plane, &row_windows[ow], pitch);
-                        values[out..out + LANES].copy_from_slice(&best);
-                        if !indices.is_empty() {
-                            indices[out..out + LANES].copy_from_slice(&best_at);
-                        }
-                        ow += LANES;
-                    }
-                    _ => {
-                        let (best, best_at) = rows.max_of_window(plane, &row_windows[ow]);
-                        values[out] = best;
-                        if !indices.is_empty() {
-                            indices[out] = best_at;
-                        }
-                        ow += 1;
-                    }
+            for ow in (0..lo).chain(hi..out_w) {
+                let (best, best_at) = max_of_window(plane, &rows, &row_windows[ow], step_w);
+                out[ow] = best;
+                if let Some(slot) = at.get_mut(ow) {
+                    *slot = best_at;
+                }
+            }
+            for start in windows.interior_chunks(lanes) {
+                let run = Run {
+                    rows: &rows,
+                    first: row_windows[start].first,
+                    count: row_windows[start].count,
+                    step: step_w,
+                };
+                let at = if at.is_empty() {
+                    &mut []
+                } else {
+                    &mut at[start..start + lanes]
+                };
+                let out = &mut out[start..start + lanes];
+                match (lanes, pitch) {
+                    (16, 1) => run.max_chunk::<T, 16>(plane, 1, out, at),
+                    (16, 2) => run.max_chunk::<T, 16>(plane, 2, out, at),
+                    (16, p) => run.max_chunk::<T, 16>(plane, p, out, at),
+                    (_, 1) => run.max_chunk::<T, 8>(plane, 1, out, at),
+                    (_, 2) => run.max_chunk::<T, 8>(plane, 2, out, at),
+                    (_, p) => run.max_chunk::<T, 8>(plane, p, out, at),
                 }
             }
             out_start += out_w;
@@ -63,89 +115,76 @@ pub(crate) fn max_plane<T: Element>(
     }
 }
 
-/// Whether the next `LANES` windows exist and are the same window shifted by
-/// `pitch` each (true for the interior windows of strided pooling).
-fn same_shape(windows: &[AxisWindow], pitch: usize) -> bool {
-    windows.len() >= LANES
-        && windows[..LANES]
-            .iter()
-            .enumerate()
-            .all(|(j, w)| w.count == windows[0].count && w.first == windows[0].first + j * pitch)
-}
-
 /// PyTorch's step, written as selects rather than a branch (random data would
 /// mispredict it about once per window): the non-short-circuit `|` keeps the
 /// compiler from branching on the first comparison.
 #[inline(always)]
-fn update<T: Element>(value: T, at: i64, best: &mut T, best_at: &mut i64) {
+fn update<T: Element, I: Copy>(value: T, at: I, best: &mut T, best_at: &mut I) {
     let take = (value > *best) | value.is_nan();
     *best = if take { value } else { *best };
     *best_at = if take { at } else { *best_at };
 }
 
-/// The input rows that the windows of one output row read.
-struct Rows<'a> {
-    windows: &'a Windows,
-    wd: &'a AxisWindow,
-    wh: &'a AxisWindow,
-    in_h: usize,
-    in_w: usize,
+/// Max of one window whose rows start at `rows` (plane indices of column 0).
+fn max_of_window<T: Element>(
+    plane: &[T],
+    rows: &[usize],
+    ww: &AxisWindow,
+    step_w: usize,
+) -> (T, i64) {
+    let mut best = T::neg_infinity();
+    // Plane indices fit i64: the plane is part of an allocated array.
+    let mut best_at = (rows.first().copied().unwrap_or(0) + ww.first) as i64;
+    for &row in rows {
+        let start = row + ww.first;
+        let cells = plane[start..].iter().step_by(step_w).take(ww.count);
+        for (c, &value) in cells.enumerate() {
+            update(value, (start + c * step_w) as i64, &mut best, &mut best_at);
+        }
+    }
+    (best, best_at)
 }
 
-impl Rows<'_> {
-    /// Plane index of the start of every input row, in scan order.
-    fn starts(&self) -> impl Iterator<Item = usize> + '_ {
-        let [step_d, step_h, _] = self.windows.step;
-        (0..self.wd.count).flat_map(move |a| {
-            (0..self.wh.count).map(move |b| {
-                ((self.wd.first + a * step_d) * self.in_h + self.wh.first + b * step_h) * self.in_w
-            })
-        })
-    }
+/// Full-width windows of one output row: `rows` as in [`max_of_window`], each
+/// window `count` cells `step` apart from its first column.
+struct Run<'a> {
+    rows: &'a [usize],
+    first: usize,
+    count: usize,
+    step: usize,
+}
 
-    /// Plane index of the first cell of a window starting at column `first`.
-    fn first_cell(&self, first: usize) -> i64 {
-        // Plane indices fit i64: the plane is part of an allocated array.
-        ((self.wd.first * self.in_h + self.wh.first) * self.in_w + first) as i64
-    }
-
-    fn max_of_window<T: Element>(&self, plane: &[T], ww: &AxisWindow) -> (T, i64) {
-        let step_w = self.windows.step[2];
-        let mut best = T::neg_infinity();
-        let mut best_at = self.first_cell(ww.first);
-        for row_start in self.starts() {
-            let start = row_start + ww.first;
-            let cells = plane[start..].iter().step_by(step_w).take(ww.count);
-            for (c, &value) in cells.enumerate() {
-                update(value, (start + c * step_w) as i64, &mut best, &mut best_at);
-            }
-        }
-        (best, best_at)
-    }
-
-    /// `LANES` windows shaped like `ww`, the `j`-th shifted by `j * pitch`.
-    fn max_of_group<T: Element>(
+impl Run<'_> {
+    /// `L` neighbouring windows, the `j`-th starting `j * pitch` columns after the
+    /// first (`pitch` is a constant after inlining for the common strides).
+    #[inline(always)]
+    fn max_chunk<T: Element, const L: usize>(
         &self,
         plane: &[T],
-        ww: &AxisWindow,
         pitch: usize,
-    ) -> ([T; LANES], [i64; LANES]) {
-        let step_w = self.windows.step[2];
-        let mut best = [T::neg_infinity(); LANES];
-        let mut best_at = [0i64; LANES];
-        for (j, at) in best_at.iter_mut().enumerate() {
-            *at = self.first_cell(ww.first + j * pitch);
-        }
-        for row_start in self.starts() {
-            for c in 0..ww.count {
-                let start = row_start + ww.first + c * step_w;
-                let cells = &plane[start..start + (LANES - 1) * pitch + 1];
-                for j in 0..LANES {
-                    let at = start + j * pitch;
-                    update(cells[j * pitch], at as i64, &mut best[j], &mut best_at[j]);
+        values: &mut [T],
+        indices: &mut [i64],
+    ) {
+        let span = (L - 1) * pitch + 1;
+        let mut best = [T::neg_infinity(); L];
+        // Offsets of the winning taps; the plane length fits u32 (checked by the
+        // caller), so every offset does.
+        let mut best_at = [self.rows.first().copied().unwrap_or(0) as u32; L];
+        for &row in self.rows {
+            for c in 0..self.count {
+                let offset = row + c * self.step;
+                let cells = &plane[offset + self.first..][..span];
+                let tap = offset as u32;
+                for j in 0..L {
+                    update(cells[j * pitch], tap, &mut best[j], &mut best_at[j]);
                 }
             }
         }
-        (best, best_at)
+        values.copy_from_slice(&best);
+        if !indices.is_empty() {
+            for (j, (slot, &at)) in indices.iter_mut().zip(&best_at).enumerate() {
+                *slot = (at as usize + self.first + j * pitch) as i64;
+            }
+        }
     }
 }

@@ -39,6 +39,23 @@ pub(crate) struct Windows {
     /// Distance between the starts of neighbouring windows along the last axis,
     /// for strided windows (their interior windows all have the same shape).
     pub pitch: Option<usize>,
+    /// The output columns `lo..hi` whose windows read their full kernel width:
+    /// window `ow` there starts at `axes[2][lo].first + (ow - lo) * pitch`, so the
+    /// vector kernels can read a run of them at a constant stride.
+    pub interior: Option<(usize, usize)>,
+}
+
+/// The run of full-width windows of `row` (see [`Windows::interior`]), if they
+/// form one arithmetic run of at least one window.
+fn interior(row: &[AxisWindow], full: usize, pitch: usize) -> Option<(usize, usize)> {
+    let lo = row.iter().position(|w| w.count == full)?;
+    let len = row[lo..].iter().take_while(|w| w.count == full).count();
+    let first = row[lo].first;
+    let arithmetic = row[lo..lo + len]
+        .iter()
+        .enumerate()
+        .all(|(j, w)| w.first == first + j * pitch);
+    arithmetic.then_some((lo, lo + len))
 }
 
 fn table(len: usize, window: impl Fn(usize) -> AxisWindow) -> Result<Vec<AxisWindow>> {
@@ -57,12 +74,15 @@ impl Windows {
     /// `params.output_dims(input)`.
     pub fn strided(params: &PoolParams, input: Dims, output: Dims) -> Result<Self> {
         let axis = |a: usize| table(output[a], |o| params.window(a, input[a], o));
+        let axes = [axis(0)?, axis(1)?, axis(2)?];
+        let pitch = params.stride[SPATIAL - 1];
         Ok(Self {
             input,
             output,
             step: params.dilation,
-            axes: [axis(0)?, axis(1)?, axis(2)?],
-            pitch: Some(params.stride[SPATIAL - 1]),
+            interior: interior(&axes[2], params.kernel[SPATIAL - 1], pitch),
+            axes,
+            pitch: Some(pitch),
         })
     }
 
@@ -75,6 +95,7 @@ impl Windows {
             step: [1; SPATIAL],
             axes: [axis(0)?, axis(1)?, axis(2)?],
             pitch: None,
+            interior: None,
         })
     }
 
@@ -92,6 +113,34 @@ impl Windows {
             .iter()
             .map(|t| t.iter().map(|w| w.count).max().unwrap_or(0))
             .fold(1usize, usize::saturating_mul)
+    }
+
+    /// Plane index of the start of every input row the windows of output row
+    /// `(wd, wh)` read, in scan order, into `rows` (cleared first).
+    pub fn row_starts(&self, wd: &AxisWindow, wh: &AxisWindow, rows: &mut Vec<usize>) {
+        let [_, in_h, in_w] = self.input;
+        let [step_d, step_h, _] = self.step;
+        rows.clear();
+        for a in 0..wd.count {
+            for b in 0..wh.count {
+                rows.push(((wd.first + a * step_d) * in_h + wh.first + b * step_h) * in_w);
+            }
+        }
+    }
+
+    /// Chunks of `lanes` interior output columns: the start of each, the last one
+    /// moved back to end at the interior's end (it overlaps its neighbour, which
+    /// recomputes a few outputs instead of leaving a scalar tail). Empty when the
+    /// interior is narrower than `lanes`.
+    pub fn interior_chunks(&self, lanes: usize) -> impl Iterator<Item = usize> {
+        let (lo, hi) = self.interior.unwrap_or((0, 0));
+        let len = hi - lo;
+        let count = if lanes > 0 && len >= lanes {
+            len.div_ceil(lanes)
+        } else {
+            0
+        };
+        (0..count).map(move |i| (lo + i * lanes).min(hi - lanes))
     }
 
     /// The divisor of the window `(wd, wh, ww)` under `rule`.
