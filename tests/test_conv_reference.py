@@ -157,6 +157,8 @@ BIG_CASES = {
     "5x5_s2_pairs": (2, (2, 6, 31, 29), (10, 6, 5, 5), dict(stride=2, padding=((1, 2), (2, 0)))),
     "dilated_circular": (2, (2, 4, 25, 25), (8, 4, 3, 3), dict(padding=2, dilation=2, padding_mode="circular")),
     "7x7_s2_p3": (2, (1, 3, 40, 36), (16, 3, 7, 7), dict(stride=2, padding=3)),
+    # long stride-2 rows: the vector gather's blocks of 16/8/4 and its tails
+    "3x3_s2_wide_rows": (2, (1, 4, 9, 131), (8, 4, 3, 3), dict(stride=2, padding=1)),
     "1d_long": (1, (4, 16, 300), (32, 16, 5), dict(stride=2, padding=2)),
     "1d_depthwise_replicate": (1, (3, 10, 257), (20, 1, 7), dict(groups=10, padding="same", padding_mode="replicate")),
     "3d_3x3x3": (3, (1, 4, 10, 11, 12), (8, 4, 3, 3, 3), dict(padding=1)),

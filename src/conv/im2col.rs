@@ -11,6 +11,7 @@ use super::shape::ConvGeometry;
 use crate::element::Element;
 use crate::error::{alloc_zeroed, Result};
 use crate::geometry::SPATIAL;
+use crate::kernels::dispatch;
 use crate::kernels::microkernel::MicroKernel;
 use crate::kernels::pack::packed_b_len;
 
@@ -118,6 +119,28 @@ impl Source<'_> {
         }
     }
 
+    /// `out[r] = input[r]` for the segment's `out.len()` positions (a contiguous
+    /// destination, so the common strides copy whole vectors).
+    #[inline(always)]
+    pub(crate) fn copy_to<T: Element>(&self, x: &[T], out: &mut [T]) {
+        let len = out.len();
+        match *self {
+            Source::Zeros => out.fill(T::zero()),
+            Source::Strided { first, step: 1 } => {
+                for (o, &v) in out.iter_mut().zip(&x[first..first + len]) {
+                    *o = v;
+                }
+            }
+            Source::Strided { first, step: 2 } if len > 0 => {
+                // The cell after the last one read, when the input has it, lets
+                // the last block be a whole vector.
+                let cells = &x[first..(first + 2 * len).min(x.len())];
+                dispatch!(copy_even, copy_even_avx512, cells, out)
+            }
+            _ => self.read(x, len, |r, v| out[r] = v),
+        }
+    }
+
     /// `sum_r values[r] * input[r]`, in order.
     #[inline(always)]
     pub(crate) fn dot<T: Element>(&self, x: &[T], values: &[T]) -> T {
@@ -155,6 +178,40 @@ impl Source<'_> {
             }
         }
     }
+}
+
+/// `out[r] = cells[2 * r]` (stride-2 layers), whole vectors at a time: blocks of
+/// 16, then 8 and 4, then single elements.
+#[inline(always)]
+fn copy_even<T: Element>(cells: &[T], out: &mut [T]) {
+    let done = copy_even_blocks::<T, 16>(cells, out, 0);
+    let done = copy_even_blocks::<T, 8>(cells, out, done);
+    let done = copy_even_blocks::<T, 4>(cells, out, done);
+    for (r, o) in out.iter_mut().enumerate().skip(done) {
+        *o = cells[2 * r];
+    }
+}
+
+/// [`copy_even`] from `out[done..]` in blocks of `B` while `cells` holds their
+/// `2 * B` source cells; returns how much of `out` is done.
+#[inline(always)]
+fn copy_even_blocks<T: Element, const B: usize>(cells: &[T], out: &mut [T], done: usize) -> usize {
+    let blocks = ((out.len() - done) / B).min(cells.len().saturating_sub(2 * done) / (2 * B));
+    let dst = out[done..].chunks_exact_mut(B).take(blocks);
+    for (o, c) in dst.zip(cells[2 * done..].chunks_exact(2 * B)) {
+        for r in 0..B {
+            o[r] = c[2 * r];
+        }
+    }
+    done + blocks * B
+}
+
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn copy_even_avx512<T: Element>(cells: &[T], out: &mut [T]) {
+    copy_even(cells, out)
 }
 
 /// Cut a tile into segments (one tap, consecutive positions of one output row, and
@@ -243,11 +300,47 @@ pub(crate) fn gather_positions_packed<T: Element + MicroKernel>(
     len: usize,
     dst: &mut [T],
 ) {
+    dispatch!(
+        gather_positions_any,
+        gather_positions_avx512,
+        geo,
+        tables,
+        x_group,
+        p0,
+        len,
+        dst
+    )
+}
+
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn gather_positions_avx512<T: Element + MicroKernel>(
+    geo: &ConvGeometry,
+    tables: &IndexTables,
+    x_group: &[T],
+    p0: usize,
+    len: usize,
+    dst: &mut [T],
+) {
+    gather_positions_any(geo, tables, x_group, p0, len, dst)
+}
+
+#[inline(always)]
+fn gather_positions_any<T: Element + MicroKernel>(
+    geo: &ConvGeometry,
+    tables: &IndexTables,
+    x_group: &[T],
+    p0: usize,
+    len: usize,
+    dst: &mut [T],
+) {
     let (taps, nr) = (geo.k_len(), T::NR);
     let dst = &mut dst[..packed_b_len(taps, len, nr)];
     for_each_segment(geo, tables, p0, len, nr, |tap, j, run, source| {
-        let seg = &mut dst[(j / nr) * taps * nr + tap * nr + j % nr..][..run];
-        source.read(x_group, run, |r, v| seg[r] = v);
+        let seg = &mut dst[(j / T::NR) * taps * T::NR + tap * T::NR + j % T::NR..][..run];
+        source.copy_to(x_group, seg);
     });
     zero_last_panel_tail(dst, taps, len, nr);
 }
