@@ -1,15 +1,26 @@
 //! The floating-point element types the core is generic over.
 
 use crate::error::ZeroBits;
-use crate::kernels::MicroKernel;
+use crate::kernels::{DotKernel, MicroKernel};
 use num_traits::Float;
 use std::fmt::Debug;
 use std::iter::Sum;
 use std::ops::AddAssign;
 
-/// `f32` or `f64`: the arithmetic the kernels need plus the GEMM micro-kernel.
+/// `f32` or `f64`: the arithmetic the kernels need plus the GEMM and dot-product
+/// micro-kernels.
 pub trait Element:
-    Float + AddAssign + Sum + Default + Debug + Send + Sync + MicroKernel + ZeroBits + 'static
+    Float
+    + AddAssign
+    + Sum
+    + Default
+    + Debug
+    + Send
+    + Sync
+    + MicroKernel
+    + DotKernel
+    + ZeroBits
+    + 'static
 {
     /// NumPy's name for the type, used in messages.
     const NAME: &'static str;

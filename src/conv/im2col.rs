@@ -14,6 +14,7 @@ use crate::geometry::SPATIAL;
 use crate::kernels::dispatch;
 use crate::kernels::microkernel::MicroKernel;
 use crate::kernels::pack::packed_b_len;
+use std::ops::Range;
 
 /// Marks a padded cell that reads zero.
 const ZERO: usize = usize::MAX;
@@ -224,6 +225,20 @@ pub(crate) fn for_each_segment(
     p0: usize,
     len: usize,
     align: usize,
+    visit: impl FnMut(usize, usize, usize, Source<'_>),
+) {
+    for_each_segment_of_taps(geo, tables, 0..geo.k_len(), p0, len, align, visit)
+}
+
+/// [`for_each_segment`] restricted to the taps in `taps`.
+#[inline(always)]
+pub(crate) fn for_each_segment_of_taps(
+    geo: &ConvGeometry,
+    tables: &IndexTables,
+    taps: Range<usize>,
+    p0: usize,
+    len: usize,
+    align: usize,
     mut visit: impl FnMut(usize, usize, usize, Source<'_>),
 ) {
     let [od, oh, ow] = geo.output;
@@ -232,14 +247,20 @@ pub(crate) fn for_each_segment(
     let stride_w = geo.stride[2];
     let in_vol = geo.in_vol();
     let start = (p0 / (oh * ow), (p0 / ow) % oh, p0 % ow);
-    let mut tap = 0;
-    for ci in 0..geo.cig() {
+    let kvol = (kd * kh * kw).max(1);
+    let channels = taps.start / kvol..taps.end.div_ceil(kvol).min(geo.cig());
+    let mut tap = channels.start * kvol;
+    for ci in channels {
         let channel_base = ci * in_vol;
         for kz in 0..kd {
             let tz = tables.row(0, kz, od);
             for ky in 0..kh {
                 let ty = tables.row(1, ky, oh);
                 for kx in 0..kw {
+                    if !taps.contains(&tap) {
+                        tap += 1;
+                        continue;
+                    }
                     let tx = tables.row(2, kx, ow);
                     let (lo, hi, first_lo) = tables.identity_w[kx];
                     let (mut oz, mut oy, mut ox) = start;
@@ -345,23 +366,29 @@ fn gather_positions_any<T: Element + MicroKernel>(
     zero_last_panel_tail(dst, taps, len, nr);
 }
 
-/// Pack the transposed column matrix (`len x taps`) of a tile as the B operand of
-/// the backward-weight GEMM: `NR`-column panels over taps, zero past `taps`.
-pub(crate) fn gather_taps_packed<T: Element + MicroKernel>(
+/// The rows `taps` of the column matrix of a tile (`taps.len() x len`, row-major,
+/// row `t` at `(t - taps.start) * len`) of one image-group `x_group`.
+pub(crate) fn gather_tap_rows<T: Element>(
     geo: &ConvGeometry,
     tables: &IndexTables,
     x_group: &[T],
+    taps: Range<usize>,
     p0: usize,
     len: usize,
     dst: &mut [T],
 ) {
-    let (taps, nr) = (geo.k_len(), T::NR);
-    let dst = &mut dst[..packed_b_len(len, taps, nr)];
-    for_each_segment(geo, tables, p0, len, len.max(1), |tap, j, run, source| {
-        let base = (tap / nr) * len * nr + j * nr + tap % nr;
-        source.read(x_group, run, |r, v| dst[base + r * nr] = v);
-    });
-    zero_last_panel_tail(dst, len, taps, nr);
+    let first = taps.start;
+    for_each_segment_of_taps(
+        geo,
+        tables,
+        taps,
+        p0,
+        len,
+        len.max(1),
+        |tap, j, run, source| {
+            source.copy_to(x_group, &mut dst[(tap - first) * len + j..][..run]);
+        },
+    );
 }
 
 /// Zero the columns past `cols` of the last `nr`-column panel of a packed

@@ -3,23 +3,29 @@
 //!
 //! - forward:         `out[n, g] (cog x P) = W[g] (cog x K) . col(x[n, g]) (K x P)`
 //! - backward-input:  `col(grad_x[n, g]) = W[g]^T . grad_out[n, g]`, folded by col2im
-//! - backward-weight: `grad_W[g] = sum_n grad_out[n, g] . col(x[n, g])^T`
+//! - backward-weight: `grad_W[g] = sum_n grad_out[n, g] . col(x[n, g])^T`, as
+//!   dot products of contiguous rows rather than a GEMM
 //!
 //! Tiles are cut from the shape alone and every sum has a fixed order, so results do
 //! not depend on the thread count.
 
-use super::im2col::{gather_positions_packed, gather_taps_packed, scatter_tile, IndexTables};
+use super::im2col::{gather_positions_packed, gather_tap_rows, scatter_tile, IndexTables};
 use super::shape::ConvGeometry;
 use super::{direct, winograd};
 use crate::element::Element;
 use crate::error::{alloc_zeroed, Result};
-use crate::kernels::{gemm_packed, pack_a, pack_b, packed_a_len, packed_b_len, SharedMut};
+use crate::kernels::{
+    dot_acc_len, gemm_packed, pack_a, pack_b, packed_a_len, packed_b_len, SharedMut, DC, DR,
+};
 use crate::threads::{for_each_chunk_mut, for_each_task};
 
-/// Most per-chunk partial sums of `grad_W` kept at once (bounded memory).
-const MAX_WEIGHT_PARTIALS: usize = 8;
-/// Budget in elements for all partial `grad_W` buffers together.
-const WEIGHT_PARTIALS_ELEMENTS: usize = 1 << 22;
+/// Taps per backward-weight task at most (a multiple of [`DC`]).
+const WEIGHT_TAP_CHUNK: usize = 48;
+/// Output channels per backward-weight task at most.
+const WEIGHT_ROW_CHUNK: usize = 128;
+/// Bytes of one row of a backward-weight tile (long rows amortise the loads and
+/// stores of the lane sums per kernel call; measured best among 2-24 KiB).
+const WEIGHT_TILE_BYTES: usize = 12288;
 
 /// Per-worker buffers: a packed operand, a second one, and the micro-tile.
 struct Workspace<T> {
@@ -184,6 +190,13 @@ fn flip_weights<T: Element>(geo: &ConvGeometry, w: &[T]) -> Result<Vec<T>> {
 }
 
 /// `grad_w = conv_backward_weight(grad_out, x)`, shape `(C_out, C_in/groups, *kernel)`.
+///
+/// Every element of `grad_W[g]` is a long dot product over images and positions of
+/// a `grad_out` row and a column-matrix row, both contiguous, so they run as
+/// [`DotKernel`] blocks with nothing packed. A task owns a block of (output
+/// channels x taps) of one group and sums it over all images and tiles in order:
+/// each element is computed by exactly one task in a fixed order, so the result
+/// does not depend on the thread count (which only sets how taps are split).
 pub(crate) fn backward_weight<T: Element>(
     geo: &ConvGeometry,
     grad_out: &[T],
@@ -193,79 +206,81 @@ pub(crate) fn backward_weight<T: Element>(
     if direct::applies(geo) {
         return direct::backward_weight(geo, grad_out, x, grad_w);
     }
-    let tables = IndexTables::new(geo)?;
     let (k_len, cig, cog) = (geo.k_len(), geo.cig(), geo.cog());
-    let (p_len, in_vol, tile_len, tiles) =
-        (geo.out_vol(), geo.in_vol(), geo.tile_len(), geo.tiles());
-    let w_len = grad_w.len();
-    if w_len == 0 {
+    let (p_len, in_vol) = (geo.out_vol(), geo.in_vol());
+    if grad_w.is_empty() {
         return Ok(());
     }
-    // The (image, tile) items are split into a fixed number of chunks, each summed
-    // into its own partial in item order; the partials are then added in chunk order.
-    let items = geo.n * tiles;
-    let chunks = (WEIGHT_PARTIALS_ELEMENTS / w_len)
-        .clamp(1, MAX_WEIGHT_PARTIALS)
-        .min(items.max(1));
-    let mut partials = alloc_zeroed::<T>(chunks * w_len, "backward-weight partial sums")?;
-    let init = workspace::<T>(
-        packed_a_len(cog, tile_len),
-        packed_b_len(tile_len, k_len, T::NR),
-    );
-    for_each_chunk_mut(
-        &mut partials,
-        w_len,
-        geo.work(),
-        init,
-        |ws, chunk, partial| {
-            let first = chunk * items / chunks;
-            let last = (chunk + 1) * items / chunks;
-            for item in first..last {
-                let (n, tile) = (item / tiles, item % tiles);
-                let p0 = tile * tile_len;
-                let len = tile_len.min(p_len - p0);
-                for g in 0..geo.groups {
-                    let x_group = &x[(n * geo.c_in + g * cig) * in_vol..][..cig * in_vol];
-                    pack_a(
-                        grad_out,
-                        (n * geo.c_out + g * cog) * p_len + p0,
-                        cog,
-                        len,
-                        p_len,
-                        1,
-                        &mut ws.packed,
-                    );
-                    gather_taps_packed(geo, &tables, x_group, p0, len, &mut ws.second);
-                    gemm_packed(
-                        len,
-                        &ws.packed,
-                        cog,
-                        &ws.second,
-                        k_len,
-                        &mut ws.acc,
-                        |blk| {
-                            for r in 0..blk.rows {
-                                let dst = (g * cog + blk.row0 + r) * k_len + blk.col0;
-                                partial[dst..dst + blk.cols]
-                                    .iter_mut()
-                                    .zip(blk.row(r))
-                                    .for_each(|(total, &v)| *total += v);
-                            }
-                        },
-                    );
+    let tables = IndexTables::new(geo)?;
+    // About four tasks per thread, in whole blocks of taps.
+    let threads = crate::threads::get_num_threads().max(1);
+    let tap_chunk = k_len
+        .div_ceil(4 * threads)
+        .next_multiple_of(DC)
+        .clamp(DC, WEIGHT_TAP_CHUNK);
+    let row_chunk = cog.clamp(1, WEIGHT_ROW_CHUNK);
+    let (tap_chunks, row_chunks) = (k_len.div_ceil(tap_chunk), cog.div_ceil(row_chunk));
+    // Equal tiles of at most the budget (a short last tile would run at a
+    // fraction of a vector per step).
+    let max_tile = (WEIGHT_TILE_BYTES / std::mem::size_of::<T>()).max(1);
+    let tile = p_len
+        .div_ceil(p_len.div_ceil(max_tile).max(1))
+        .next_multiple_of(T::LANES)
+        .clamp(1, p_len.max(1));
+    let block = dot_acc_len::<T>();
+    let blocks = row_chunk.div_ceil(DR) * tap_chunk.div_ceil(DC);
+    let init = workspace::<T>(tap_chunk * tile, blocks * block);
+    let tasks = geo.groups * row_chunks * tap_chunks;
+    let shared = SharedMut::new(grad_w);
+    for_each_task(tasks, geo.work(), init, |ws, task| {
+        let g = task / (row_chunks * tap_chunks);
+        let (rc, tc) = ((task / tap_chunks) % row_chunks, task % tap_chunks);
+        let taps = tc * tap_chunk..((tc + 1) * tap_chunk).min(k_len);
+        let rows = rc * row_chunk..((rc + 1) * row_chunk).min(cog);
+        let tap_blocks = taps.len().div_ceil(DC);
+        let sums = &mut ws.second[..blocks * block];
+        sums.fill(T::zero());
+        for n in 0..geo.n {
+            let x_group = &x[(n * geo.c_in + g * cig) * in_vol..][..cig * in_vol];
+            let g_rows = &grad_out[(n * geo.c_out + g * cog) * p_len..][..cog * p_len];
+            for p0 in (0..p_len).step_by(tile) {
+                let len = tile.min(p_len - p0);
+                let col = &mut ws.packed[..taps.len() * len];
+                gather_tap_rows(geo, &tables, x_group, taps.clone(), p0, len, col);
+                for (bi, r0) in rows.clone().step_by(DR).enumerate() {
+                    // Rows past the end repeat the last one; their sums are dropped.
+                    let a: [&[T]; DR] = std::array::from_fn(|i| {
+                        let co = (r0 + i).min(rows.end - 1);
+                        &g_rows[co * p_len + p0..][..len]
+                    });
+                    for (bj, t0) in (0..taps.len()).step_by(DC).enumerate() {
+                        let b: [&[T]; DC] = std::array::from_fn(|i| {
+                            let t = (t0 + i).min(taps.len() - 1);
+                            &col[t * len..][..len]
+                        });
+                        let acc = &mut sums[(bi * tap_blocks + bj) * block..][..block];
+                        T::dot_block(len, a, b, acc);
+                    }
                 }
             }
-        },
-    )?;
-    let (first, rest) = partials.split_at(w_len);
-    grad_w.copy_from_slice(first);
-    for partial in rest.chunks(w_len) {
-        grad_w
-            .iter_mut()
-            .zip(partial)
-            .for_each(|(total, &p)| *total += p);
-    }
-    Ok(())
+        }
+        for (bi, r0) in rows.clone().step_by(DR).enumerate() {
+            for (bj, t0) in taps.clone().step_by(DC).enumerate() {
+                let acc = &sums[(bi * tap_blocks + bj) * block..][..block];
+                for (r, co) in (r0..rows.end.min(r0 + DR)).enumerate() {
+                    let start = (g * cog + co) * k_len + t0;
+                    let count = taps.end.min(t0 + DC) - t0;
+                    // SAFETY: this task is the only one writing taps `taps` of the
+                    // output channels `rows` of group `g`.
+                    let dst = unsafe { shared.range(start, count) };
+                    for (c, total) in dst.iter_mut().enumerate() {
+                        let lanes = &acc[(r * DC + c) * T::LANES..][..T::LANES];
+                        *total = lanes.iter().fold(T::zero(), |s, &v| s + v);
+                    }
+                }
+            }
+        }
+    })
 }
 
 /// `grad_b[c] = sum over images and positions of grad_out[n, c, ...]`.
