@@ -153,6 +153,11 @@ BIG_CASES = {
     "1x1_stride2": (2, (2, 16, 17, 15), (24, 16, 1, 1), dict(stride=2)),
     "depthwise_3x3": (2, (2, 12, 21, 18), (12, 1, 3, 3), dict(padding=1, groups=12)),
     "depthwise_mult2_s2": (2, (2, 6, 21, 18), (12, 1, 3, 3), dict(padding=1, groups=6, stride=2)),
+    # depthwise row kernels: long rows (blocks of 16, moved-back last block), dilation,
+    # a stride along H only, a channel multiplier of 2 in 3D
+    "depthwise_dilated_wide": (2, (2, 5, 13, 45), (5, 1, 5, 5), dict(padding=3, dilation=2, groups=5)),
+    "depthwise_stride_h2": (2, (2, 4, 17, 33), (4, 1, 3, 3), dict(stride=(2, 1), padding=1, groups=4)),
+    "depthwise_mult2_3d": (3, (1, 3, 5, 7, 20), (6, 1, 3, 3, 3), dict(padding=1, groups=3)),
     "grouped_3x3": (2, (2, 12, 16, 16), (12, 4, 3, 3), dict(padding=1, groups=3)),
     "5x5_s2_pairs": (2, (2, 6, 31, 29), (10, 6, 5, 5), dict(stride=2, padding=((1, 2), (2, 0)))),
     "dilated_circular": (2, (2, 4, 25, 25), (8, 4, 3, 3), dict(padding=2, dilation=2, padding_mode="circular")),

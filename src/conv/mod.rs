@@ -1,6 +1,7 @@
 //! Convolution and transposed convolution, forward and backward, on 5-D arrays
 //! `(N, C, D, H, W)` (1-D and 2-D problems have unit leading spatial axes).
 
+mod depthwise;
 mod direct;
 mod im2col;
 mod passes;

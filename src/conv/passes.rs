@@ -11,7 +11,7 @@
 
 use super::im2col::{gather_positions_packed, gather_tap_rows, scatter_tile, IndexTables};
 use super::shape::ConvGeometry;
-use super::{direct, winograd};
+use super::{depthwise, direct, winograd};
 use crate::element::Element;
 use crate::error::{alloc_zeroed, Result};
 use crate::kernels::{
@@ -71,6 +71,9 @@ pub(crate) fn forward<T: Element>(
     bias: Option<&[T]>,
     out: &mut [T],
 ) -> Result<()> {
+    if depthwise::applies(geo) {
+        return depthwise::forward(geo, x, w, bias, out);
+    }
     if direct::applies(geo) {
         return direct::forward(geo, x, w, bias, out);
     }
@@ -118,10 +121,13 @@ pub(crate) fn backward_input<T: Element>(
     w: &[T],
     grad_x: &mut [T],
 ) -> Result<()> {
-    if direct::applies(geo) {
+    let adjoint = geo.stride_one_adjoint();
+    // A depthwise convolution's adjoint is depthwise again (row kernels).
+    let depthwise_adjoint = depthwise::applies(geo) && geo.cog() == 1;
+    if direct::applies(geo) && !(depthwise_adjoint && adjoint.is_some()) {
         return direct::backward_input(geo, grad_out, w, grad_x);
     }
-    if let Some(adjoint) = geo.stride_one_adjoint() {
+    if let Some(adjoint) = adjoint {
         // A stride-1 zero-padded convolution's input gradient is itself a
         // convolution (of grad_out with the flipped, channel-swapped filters), so it
         // takes the fast forward paths (Winograd for 3x3) instead of col2im.
@@ -203,6 +209,9 @@ pub(crate) fn backward_weight<T: Element>(
     x: &[T],
     grad_w: &mut [T],
 ) -> Result<()> {
+    if depthwise::applies(geo) {
+        return depthwise::backward_weight(geo, grad_out, x, grad_w);
+    }
     if direct::applies(geo) {
         return direct::backward_weight(geo, grad_out, x, grad_w);
     }

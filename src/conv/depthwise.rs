@@ -1,0 +1,388 @@
+//! Row kernels for depthwise-style convolutions (one input channel per group,
+//! zero padding, unit stride along the last axis).
+//!
+//! Each worker copies the input plane it works on into rows padded with zeros
+//! along the last axis, so every output block of a row reads whole vectors at a
+//! constant offset per tap: a block of outputs sums all its taps in registers and
+//! is stored once, with no index tables, no clipping and no per-segment dispatch.
+//! Rows along the leading axes that fall into the padding are skipped. The
+//! per-plane loops are compiled twice (plain and AVX-512).
+//!
+//! Every output sums the bias, then the taps in (kernel row, kernel column) order;
+//! the weight gradient keeps vector-wide partial sums per tap over a whole output
+//! channel (one task per channel, fixed order) and adds them up at the end.
+
+use super::shape::ConvGeometry;
+use crate::element::Element;
+use crate::error::Result;
+use crate::geometry::{PaddingMode, SPATIAL};
+use crate::kernels::dispatch;
+use crate::threads::for_each_chunk_mut;
+
+/// Output columns summed together in registers, and partial sums per tap of the
+/// weight gradient.
+const BLOCK: usize = 16;
+
+/// Whether the row kernels serve this geometry.
+pub(crate) fn applies(geo: &ConvGeometry) -> bool {
+    super::direct::applies(geo)
+        && geo.cig() == 1
+        && geo.padding_mode == PaddingMode::Zeros
+        && geo.stride[SPATIAL - 1] == 1
+}
+
+/// The input coordinate read by output coordinate `o` and tap `k` along axis `a`,
+/// if it lies inside the input.
+fn source(geo: &ConvGeometry, a: usize, o: usize, k: usize) -> Option<usize> {
+    (o * geo.stride[a] + k * geo.dilation[a])
+        .checked_sub(geo.pad_lo[a])
+        .filter(|&i| i < geo.input[a])
+}
+
+/// One (output row, kernel row) pair whose input row exists.
+#[derive(Clone, Copy)]
+struct RowPair {
+    /// The first tap of the kernel row.
+    tap: usize,
+    /// The input row (flattened over `(D, H)`).
+    x_row: usize,
+    /// The output row (flattened over `(D, H)`).
+    row: usize,
+}
+
+/// What every plane of one problem shares.
+struct Plan {
+    /// Every [`RowPair`], in output-row then tap order.
+    pairs: Vec<RowPair>,
+    /// Padded row length: the columns the outputs of a row read,
+    /// `W_out + (k_w - 1) * dilation_w`; input column `j` sits at `j + pad`.
+    width: usize,
+    pad: usize,
+    /// Input rows per plane.
+    rows: usize,
+}
+
+impl Plan {
+    fn new(geo: &ConvGeometry) -> Self {
+        let [od, oh, ow] = geo.output;
+        let [kd, kh, kw] = geo.kernel;
+        let [id, ih, _] = geo.input;
+        let mut pairs = Vec::new();
+        for z in 0..od {
+            for y in 0..oh {
+                for kz in 0..kd {
+                    let Some(iz) = source(geo, 0, z, kz) else {
+                        continue;
+                    };
+                    for ky in 0..kh {
+                        if let Some(iy) = source(geo, 1, y, ky) {
+                            pairs.push(RowPair {
+                                tap: (kz * kh + ky) * kw,
+                                x_row: iz * ih + iy,
+                                row: z * oh + y,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Self {
+            pairs,
+            width: ow + (kw - 1) * geo.dilation[2],
+            pad: geo.pad_lo[2],
+            rows: id * ih,
+        }
+    }
+
+    fn padded_len(&self) -> usize {
+        self.rows * self.width
+    }
+
+    /// Copy the rows of `x_plane` into `padded` with zeros around them.
+    #[inline(always)]
+    fn pad_rows<T: Element>(&self, x_plane: &[T], iw: usize, padded: &mut [T]) {
+        let pad = self.pad.min(self.width);
+        let cols = iw.min(self.width - pad);
+        for (dst, src) in padded
+            .chunks_exact_mut(self.width)
+            .zip(x_plane.chunks_exact(iw.max(1)))
+            .take(self.rows)
+        {
+            dst[..pad].fill(T::zero());
+            dst[pad..pad + cols].copy_from_slice(&src[..cols]);
+            dst[pad + cols..].fill(T::zero());
+        }
+    }
+}
+
+/// `out = conv(x, w) + bias`, one task per output plane.
+pub(crate) fn forward<T: Element>(
+    geo: &ConvGeometry,
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    out: &mut [T],
+) -> Result<()> {
+    let plan = Plan::new(geo);
+    for_each_chunk_mut(
+        out,
+        geo.out_vol(),
+        geo.work(),
+        || vec![T::zero(); plan.padded_len()],
+        |padded, plane_index, plane| {
+            dispatch!(
+                forward_plane,
+                forward_plane_avx512,
+                geo,
+                &plan,
+                x,
+                w,
+                bias,
+                plane_index,
+                padded,
+                plane
+            )
+        },
+    )
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn forward_plane<T: Element>(
+    geo: &ConvGeometry,
+    plan: &Plan,
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    plane_index: usize,
+    padded: &mut [T],
+    plane: &mut [T],
+) {
+    let (kvol, in_vol, ow) = (geo.kernel_vol(), geo.in_vol(), geo.output[2]);
+    let (n, channel) = (plane_index / geo.c_out, plane_index % geo.c_out);
+    let group = channel / geo.cog();
+    plan.pad_rows(
+        &x[(n * geo.c_in + group) * in_vol..][..in_vol],
+        geo.input[2],
+        padded,
+    );
+    let rows = Rows {
+        taps: &w[channel * kvol..][..kvol],
+        padded,
+        width: plan.width,
+        kw: geo.kernel[2],
+        dilation: geo.dilation[2],
+        bias: bias.map_or(T::zero(), |b| b[channel]),
+    };
+    // Output rows without any input row are the bias alone.
+    plane.fill(rows.bias);
+    for group in plan.pairs.chunk_by(|a, b| a.row == b.row) {
+        let out = &mut plane[group[0].row * ow..][..ow];
+        if ow >= BLOCK {
+            rows.blocks::<BLOCK>(group, out);
+        } else if ow >= BLOCK / 2 {
+            rows.blocks::<{ BLOCK / 2 }>(group, out);
+        } else {
+            for (o, value) in out.iter_mut().enumerate() {
+                *value = rows.sum::<1, 1>(group, [o])[0][0];
+            }
+        }
+    }
+}
+
+/// The taps of one output channel over the padded rows of its input plane.
+struct Rows<'a, T> {
+    taps: &'a [T],
+    padded: &'a [T],
+    width: usize,
+    kw: usize,
+    dilation: usize,
+    bias: T,
+}
+
+impl<T: Element> Rows<'_, T> {
+    /// Every output of the row in blocks of `B`, `GROUP` blocks at a time (their
+    /// sums are independent chains the processor overlaps); the last blocks are
+    /// moved back to end at the row's end and recompute a few outputs to the same
+    /// values.
+    #[inline(always)]
+    fn blocks<const B: usize>(&self, group: &[RowPair], out: &mut [T]) {
+        let ow = out.len();
+        let blocks = ow.div_ceil(B);
+        for first in (0..blocks).step_by(GROUP) {
+            let at: [usize; GROUP] =
+                std::array::from_fn(|i| ((first + i).min(blocks - 1) * B).min(ow - B));
+            let sums = self.sum::<B, GROUP>(group, at);
+            for (&c, values) in at.iter().zip(&sums) {
+                out[c..c + B].copy_from_slice(values);
+            }
+        }
+    }
+
+    /// The `B` outputs from each column of `at` of the output row of `group`.
+    #[inline(always)]
+    fn sum<const B: usize, const M: usize>(
+        &self,
+        group: &[RowPair],
+        at: [usize; M],
+    ) -> [[T; B]; M] {
+        let mut acc = [[self.bias; B]; M];
+        for pair in group {
+            let row = &self.padded[pair.x_row * self.width..][..self.width];
+            for kx in 0..self.kw {
+                let weight = self.taps[pair.tap + kx];
+                let shift = kx * self.dilation;
+                for (block, &c) in acc.iter_mut().zip(&at) {
+                    let src = &row[c + shift..][..B];
+                    for i in 0..B {
+                        block[i] += weight * src[i];
+                    }
+                }
+            }
+        }
+        acc
+    }
+}
+
+/// Blocks of a row computed together.
+const GROUP: usize = 4;
+
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn forward_plane_avx512<T: Element>(
+    geo: &ConvGeometry,
+    plan: &Plan,
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    plane_index: usize,
+    padded: &mut [T],
+    plane: &mut [T],
+) {
+    forward_plane(geo, plan, x, w, bias, plane_index, padded, plane)
+}
+
+/// Per-worker buffers of the weight gradient: a padded input plane and the
+/// partial sums of every tap.
+struct WeightWorkspace<T> {
+    padded: Vec<T>,
+    lanes: Vec<T>,
+}
+
+/// `grad_w = conv_backward_weight(grad_out, x)`, one task per output channel.
+pub(crate) fn backward_weight<T: Element>(
+    geo: &ConvGeometry,
+    grad_out: &[T],
+    x: &[T],
+    grad_w: &mut [T],
+) -> Result<()> {
+    let kvol = geo.kernel_vol();
+    let plan = Plan::new(geo);
+    for_each_chunk_mut(
+        grad_w,
+        kvol,
+        geo.work(),
+        || WeightWorkspace {
+            padded: vec![T::zero(); plan.padded_len()],
+            lanes: vec![T::zero(); kvol * BLOCK],
+        },
+        |ws, channel, taps| {
+            dispatch!(
+                weight_channel,
+                weight_channel_avx512,
+                geo,
+                &plan,
+                grad_out,
+                x,
+                channel,
+                ws,
+                taps
+            )
+        },
+    )
+}
+
+#[inline(always)]
+fn weight_channel<T: Element>(
+    geo: &ConvGeometry,
+    plan: &Plan,
+    grad_out: &[T],
+    x: &[T],
+    channel: usize,
+    ws: &mut WeightWorkspace<T>,
+    taps: &mut [T],
+) {
+    let (in_vol, p_len, ow) = (geo.in_vol(), geo.out_vol(), geo.output[2]);
+    let (kw, dilation) = (geo.kernel[2], geo.dilation[2]);
+    let group = channel / geo.cog();
+    ws.lanes.fill(T::zero());
+    for n in 0..geo.n {
+        let g_plane = &grad_out[(n * geo.c_out + channel) * p_len..][..p_len];
+        let x_plane = &x[(n * geo.c_in + group) * in_vol..][..in_vol];
+        plan.pad_rows(x_plane, geo.input[2], &mut ws.padded);
+        for pair in &plan.pairs {
+            let g_row = &g_plane[pair.row * ow..][..ow];
+            let row = &ws.padded[pair.x_row * plan.width..][..plan.width];
+            let lanes = &mut ws.lanes[pair.tap * BLOCK..][..kw * BLOCK];
+            for (kx, acc) in lanes.chunks_exact_mut(BLOCK).enumerate() {
+                dot_lanes(acc, g_row, &row[kx * dilation..][..ow]);
+            }
+        }
+    }
+    for (total, acc) in taps.iter_mut().zip(ws.lanes.chunks_exact(BLOCK)) {
+        *total = acc.iter().fold(T::zero(), |s, &v| s + v);
+    }
+}
+
+/// `acc[i % BLOCK] += a[i] * b[i]` (the tail of fewer than `BLOCK` elements in
+/// blocks of 8, then one by one): a dot product in vector-wide partial sums.
+#[inline(always)]
+fn dot_lanes<T: Element>(acc: &mut [T], a: &[T], b: &[T]) {
+    let acc: &mut [T; BLOCK] = match acc.try_into() {
+        Ok(acc) => acc,
+        Err(_) => return,
+    };
+    // A local copy stays in registers (the compiler would otherwise store every
+    // lane back after each step).
+    let mut sums = *acc;
+    let mut a_blocks = a.chunks_exact(BLOCK);
+    let mut b_blocks = b.chunks_exact(BLOCK);
+    for (x, y) in (&mut a_blocks).zip(&mut b_blocks) {
+        for i in 0..BLOCK {
+            sums[i] += x[i] * y[i];
+        }
+    }
+    let (a_rest, b_rest) = (a_blocks.remainder(), b_blocks.remainder());
+    let half = if a_rest.len().min(b_rest.len()) >= BLOCK / 2 {
+        for i in 0..BLOCK / 2 {
+            sums[i] += a_rest[i] * b_rest[i];
+        }
+        BLOCK / 2
+    } else {
+        0
+    };
+    for (i, (&x, &y)) in a_rest.iter().zip(b_rest).enumerate().skip(half) {
+        sums[i] += x * y;
+    }
+    *acc = sums;
+}
+
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn weight_channel_avx512<T: Element>(
+    geo: &ConvGeometry,
+    plan: &Plan,
+    grad_out: &[T],
+    x: &[T],
+    channel: usize,
+    ws: &mut WeightWorkspace<T>,
+    taps: &mut [T],
+) {
+    weight_channel(geo, plan, grad_out, x, channel, ws, taps)
+}
