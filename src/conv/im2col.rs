@@ -12,8 +12,6 @@ use crate::element::Element;
 use crate::error::{alloc_zeroed, Result};
 use crate::geometry::SPATIAL;
 use crate::kernels::dispatch;
-use crate::kernels::microkernel::MicroKernel;
-use crate::kernels::pack::packed_b_len;
 use std::ops::Range;
 
 /// Marks a padded cell that reads zero.
@@ -127,11 +125,7 @@ impl Source<'_> {
         let len = out.len();
         match *self {
             Source::Zeros => out.fill(T::zero()),
-            Source::Strided { first, step: 1 } => {
-                for (o, &v) in out.iter_mut().zip(&x[first..first + len]) {
-                    *o = v;
-                }
-            }
+            Source::Strided { first, step: 1 } => copy_blocks(&x[first..first + len], out),
             Source::Strided { first, step: 2 } if len > 0 => {
                 // The cell after the last one read, when the input has it, lets
                 // the last block be a whole vector.
@@ -179,6 +173,37 @@ impl Source<'_> {
             }
         }
     }
+}
+
+/// `out.copy_from_slice(src)` in fixed-size blocks (16, 8, 4, then single
+/// elements), which compile to inline vector moves: runs are short (one output
+/// row at most), where a call to `memcpy` would cost more than the copy.
+#[inline(always)]
+fn copy_blocks<T: Element>(src: &[T], out: &mut [T]) {
+    let done = copy_blocks_of::<T, 16>(src, out, 0);
+    let done = copy_blocks_of::<T, 8>(src, out, done);
+    let done = copy_blocks_of::<T, 4>(src, out, done);
+    for (o, &v) in out[done..].iter_mut().zip(&src[done..]) {
+        *o = v;
+    }
+}
+
+#[inline(always)]
+fn copy_blocks_of<T: Element, const B: usize>(src: &[T], out: &mut [T], done: usize) -> usize {
+    let blocks = (out.len().min(src.len()) - done) / B;
+    let dst = out[done..].chunks_exact_mut(B).take(blocks);
+    for (o, s) in dst.zip(src[done..].chunks_exact(B)) {
+        let o: &mut [T; B] = match o.try_into() {
+            Ok(o) => o,
+            Err(_) => return done,
+        };
+        let s: &[T; B] = match s.try_into() {
+            Ok(s) => s,
+            Err(_) => return done,
+        };
+        *o = *s;
+    }
+    done + blocks * B
 }
 
 /// `out[r] = cells[2 * r]` (stride-2 layers), whole vectors at a time: blocks of
@@ -310,25 +335,25 @@ pub(crate) fn for_each_segment_of_taps(
     }
 }
 
-/// Pack the column matrix (`taps x len`) of a tile of one image-group `x_group` (its
-/// `cig` channels, contiguous) as the B operand of the forward GEMM: `NR`-column
-/// panels over positions, zero past `len`.
-pub(crate) fn gather_positions_packed<T: Element + MicroKernel>(
+/// The rows `taps` of the column matrix of a tile (`taps.len() x len`, row-major,
+/// row `t` at `(t - taps.start) * ld`, `ld >= len`) of one image-group `x_group`;
+/// the columns `len..ld` of every row are zeroed.
+pub(crate) fn gather_tap_rows<T: Element>(
     geo: &ConvGeometry,
     tables: &IndexTables,
     x_group: &[T],
-    p0: usize,
-    len: usize,
+    taps: Range<usize>,
+    (p0, len, ld): (usize, usize, usize),
     dst: &mut [T],
 ) {
     dispatch!(
-        gather_positions_any,
-        gather_positions_avx512,
+        gather_tap_rows_any,
+        gather_tap_rows_avx512,
         geo,
         tables,
         x_group,
-        p0,
-        len,
+        taps,
+        (p0, len, ld),
         dst
     )
 }
@@ -337,47 +362,33 @@ pub(crate) fn gather_positions_packed<T: Element + MicroKernel>(
 /// The CPU must support AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn gather_positions_avx512<T: Element + MicroKernel>(
-    geo: &ConvGeometry,
-    tables: &IndexTables,
-    x_group: &[T],
-    p0: usize,
-    len: usize,
-    dst: &mut [T],
-) {
-    gather_positions_any(geo, tables, x_group, p0, len, dst)
-}
-
-#[inline(always)]
-fn gather_positions_any<T: Element + MicroKernel>(
-    geo: &ConvGeometry,
-    tables: &IndexTables,
-    x_group: &[T],
-    p0: usize,
-    len: usize,
-    dst: &mut [T],
-) {
-    let (taps, nr) = (geo.k_len(), T::NR);
-    let dst = &mut dst[..packed_b_len(taps, len, nr)];
-    for_each_segment(geo, tables, p0, len, nr, |tap, j, run, source| {
-        let seg = &mut dst[(j / T::NR) * taps * T::NR + tap * T::NR + j % T::NR..][..run];
-        source.copy_to(x_group, seg);
-    });
-    zero_last_panel_tail(dst, taps, len, nr);
-}
-
-/// The rows `taps` of the column matrix of a tile (`taps.len() x len`, row-major,
-/// row `t` at `(t - taps.start) * len`) of one image-group `x_group`.
-pub(crate) fn gather_tap_rows<T: Element>(
+unsafe fn gather_tap_rows_avx512<T: Element>(
     geo: &ConvGeometry,
     tables: &IndexTables,
     x_group: &[T],
     taps: Range<usize>,
-    p0: usize,
-    len: usize,
+    tile: (usize, usize, usize),
+    dst: &mut [T],
+) {
+    gather_tap_rows_any(geo, tables, x_group, taps, tile, dst)
+}
+
+#[inline(always)]
+fn gather_tap_rows_any<T: Element>(
+    geo: &ConvGeometry,
+    tables: &IndexTables,
+    x_group: &[T],
+    taps: Range<usize>,
+    (p0, len, ld): (usize, usize, usize),
     dst: &mut [T],
 ) {
     let first = taps.start;
+    if ld > len {
+        for row in dst.chunks_exact_mut(ld).take(taps.len()) {
+            row[len..].fill(T::zero());
+        }
+    }
+    // Inlined so the copies are compiled with the caller's target features.
     for_each_segment_of_taps(
         geo,
         tables,
@@ -385,22 +396,11 @@ pub(crate) fn gather_tap_rows<T: Element>(
         p0,
         len,
         len.max(1),
+        #[inline(always)]
         |tap, j, run, source| {
-            source.copy_to(x_group, &mut dst[(tap - first) * len + j..][..run]);
+            source.copy_to(x_group, &mut dst[(tap - first) * ld + j..][..run]);
         },
     );
-}
-
-/// Zero the columns past `cols` of the last `nr`-column panel of a packed
-/// `depth x cols` operand, so the micro-kernel multiplies them by zero.
-fn zero_last_panel_tail<T: Element>(dst: &mut [T], depth: usize, cols: usize, nr: usize) {
-    let tail = cols % nr;
-    if tail != 0 {
-        let last = (cols / nr) * depth * nr;
-        for step in dst[last..].chunks_exact_mut(nr) {
-            step[tail..].fill(T::zero());
-        }
-    }
 }
 
 /// Add the column-matrix gradient of a tile (`taps x len`, row-major) onto the input

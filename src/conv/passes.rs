@@ -9,13 +9,14 @@
 //! Tiles are cut from the shape alone and every sum has a fixed order, so results do
 //! not depend on the thread count.
 
-use super::im2col::{gather_positions_packed, gather_tap_rows, scatter_tile, IndexTables};
+use super::im2col::{gather_tap_rows, scatter_tile, IndexTables};
 use super::shape::ConvGeometry;
 use super::{depthwise, direct, winograd};
 use crate::element::Element;
 use crate::error::{alloc_zeroed, Result};
 use crate::kernels::{
-    dot_acc_len, gemm_packed, pack_a, pack_b, packed_a_len, packed_b_len, SharedMut, DC, DR,
+    dot_acc_len, gemm_packed, gemm_rows, pack_a, pack_b, packed_a_len, packed_b_len, SharedMut, DC,
+    DR,
 };
 use crate::threads::{for_each_chunk_mut, for_each_task};
 
@@ -88,16 +89,26 @@ pub(crate) fn forward<T: Element>(
     let w_panel = packed_a_len(cog, k_len);
     let out_shared = SharedMut::new(out);
     let tasks = geo.n * geo.groups * tiles;
-    let init = workspace::<T>(packed_b_len(k_len, tile_len, T::NR), 0);
+    // The column tile is gathered row-major (one row per tap, long contiguous runs)
+    // in rows of whole micro-kernel panels, which the kernel reads in place.
+    let ld = tile_len.next_multiple_of(T::NR);
+    let init = workspace::<T>(k_len * ld, 0);
     for_each_task(tasks, geo.work(), init, |ws, task| {
         let (image_group, tile) = (task / tiles, task % tiles);
         let (n, g) = (image_group / geo.groups, image_group % geo.groups);
         let p0 = tile * tile_len;
         let len = tile_len.min(p_len - p0);
         let x_group = &x[(n * geo.c_in + g * cig) * in_vol..][..cig * in_vol];
-        gather_positions_packed(geo, &tables, x_group, p0, len, &mut ws.packed);
+        gather_tap_rows(
+            geo,
+            &tables,
+            x_group,
+            0..k_len,
+            (p0, len, ld),
+            &mut ws.packed,
+        );
         let a = &weights[g * w_panel..(g + 1) * w_panel];
-        gemm_packed(k_len, a, cog, &ws.packed, len, &mut ws.acc, |blk| {
+        gemm_rows(k_len, a, cog, &ws.packed, ld, len, &mut ws.acc, |blk| {
             for r in 0..blk.rows {
                 let channel = g * cog + blk.row0 + r;
                 // SAFETY: task (n, g, tile) is the only one writing output rows of
@@ -255,7 +266,7 @@ pub(crate) fn backward_weight<T: Element>(
             for p0 in (0..p_len).step_by(tile) {
                 let len = tile.min(p_len - p0);
                 let col = &mut ws.packed[..taps.len() * len];
-                gather_tap_rows(geo, &tables, x_group, taps.clone(), p0, len, col);
+                gather_tap_rows(geo, &tables, x_group, taps.clone(), (p0, len, len), col);
                 for (bi, r0) in rows.clone().step_by(DR).enumerate() {
                     // Rows past the end repeat the last one; their sums are dropped.
                     let a: [&[T]; DR] = std::array::from_fn(|i| {

@@ -25,7 +25,7 @@ pub(crate) struct ConvGeometry {
 
 /// Elements of column matrix one worker packs at a time (a few hundred KiB: the
 /// packed tile and the packed weights of a group stay in L2).
-const COL_TILE_ELEMENTS: usize = 1 << 16;
+const COL_TILE_ELEMENTS: usize = 1 << 17;
 /// Tiles are whole numbers of micro-kernel column panels (48 f32 / 24 f64 columns).
 const TILE_ALIGN: usize = 48;
 

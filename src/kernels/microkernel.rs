@@ -4,7 +4,8 @@
 //!
 //! Packed layouts (see [`super::pack`]):
 //! - an A panel holds `MR` rows: element `(r, p)` at `p * MR + r`;
-//! - a B panel holds `NR` columns: element `(p, j)` at `p * NR + j`.
+//! - a B panel holds `NR` columns: element `(p, j)` at `p * ldb + j` (`ldb == NR`
+//!   for a packed panel; a row-major matrix of `ldb`-long rows is read in place).
 //!
 //! On x86-64 with AVX-512F the kernel keeps the `8 x 48` (f32) or `8 x 24` (f64)
 //! accumulator block in 24 zmm registers and does 24 FMAs per step of `k`; elsewhere
@@ -21,13 +22,14 @@ pub trait MicroKernel: Sized + Copy {
     /// Columns of a B panel (output positions per micro-tile).
     const NR: usize;
 
-    /// `acc[r * NR + j] = sum_p a[p * MR + r] * b[p * NR + j]` for `p < k`.
-    fn kernel(k: usize, a: &[Self], b: &[Self], acc: &mut [Self]);
+    /// `acc[r * NR + j] = sum_p a[p * MR + r] * b[p * ldb + j]` for `p < k`.
+    fn kernel(k: usize, a: &[Self], b: &[Self], ldb: usize, acc: &mut [Self]);
 }
 
-fn check_lengths<T>(k: usize, nr: usize, a: &[T], b: &[T], acc: &[T]) {
+fn check_lengths<T>(k: usize, nr: usize, a: &[T], b: &[T], ldb: usize, acc: &[T]) {
+    let b_len = if k == 0 { 0 } else { (k - 1) * ldb + nr };
     assert!(
-        a.len() >= k * MR && b.len() >= k * nr && acc.len() >= MR * nr,
+        a.len() >= k * MR && b.len() >= b_len && ldb >= nr && acc.len() >= MR * nr,
         "micro-kernel buffers too short: k={k}, a={}, b={}, acc={}",
         a.len(),
         b.len(),
@@ -37,10 +39,17 @@ fn check_lengths<T>(k: usize, nr: usize, a: &[T], b: &[T], acc: &[T]) {
 
 /// The kernel in plain Rust, for CPUs without AVX-512 (and as the reference the
 /// SIMD kernel is tested against).
-pub fn portable_kernel<T: Element, const NR: usize>(k: usize, a: &[T], b: &[T], acc: &mut [T]) {
-    check_lengths(k, NR, a, b, acc);
+pub fn portable_kernel<T: Element, const NR: usize>(
+    k: usize,
+    a: &[T],
+    b: &[T],
+    ldb: usize,
+    acc: &mut [T],
+) {
+    check_lengths(k, NR, a, b, ldb, acc);
     let mut block = [[T::zero(); NR]; MR];
-    for (a_step, b_step) in a.chunks_exact(MR).zip(b.chunks_exact(NR)).take(k) {
+    let b_steps = (0..k).map(|p| &b[p * ldb..p * ldb + NR]);
+    for (a_step, b_step) in a.chunks_exact(MR).zip(b_steps) {
         for (row, &a_value) in block.iter_mut().zip(a_step) {
             for (c, &b_value) in row.iter_mut().zip(b_step) {
                 *c += a_value * b_value;
@@ -61,15 +70,16 @@ mod avx512 {
     pub const NR_F64: usize = 24;
 
     /// # Safety
-    /// The CPU must support AVX-512F; `a`, `b` and `acc` must hold at least
-    /// `k * MR`, `k * NR_F32` and `MR * NR_F32` elements.
+    /// The CPU must support AVX-512F; `a` and `acc` must hold at least `k * MR`
+    /// and `MR * NR_F32` elements, `b` at least `(k - 1) * ldb + NR_F32`.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn kernel_f32(k: usize, a: *const f32, b: *const f32, acc: *mut f32) {
+    pub unsafe fn kernel_f32(k: usize, a: *const f32, b: *const f32, ldb: usize, acc: *mut f32) {
         let mut c = [[_mm512_setzero_ps(); 3]; MR];
         for p in 0..k {
-            // SAFETY: p < k, so the panel reads stay inside the lengths promised above.
+            // SAFETY: p < k, so the reads (p * ldb + NR at most) stay inside the
+            // lengths promised above.
             unsafe {
-                let bp = b.add(p * NR_F32);
+                let bp = b.add(p * ldb);
                 let b0 = _mm512_loadu_ps(bp);
                 let b1 = _mm512_loadu_ps(bp.add(16));
                 let b2 = _mm512_loadu_ps(bp.add(32));
@@ -96,12 +106,13 @@ mod avx512 {
     /// # Safety
     /// As [`kernel_f32`] with `NR_F64`.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn kernel_f64(k: usize, a: *const f64, b: *const f64, acc: *mut f64) {
+    pub unsafe fn kernel_f64(k: usize, a: *const f64, b: *const f64, ldb: usize, acc: *mut f64) {
         let mut c = [[_mm512_setzero_pd(); 3]; MR];
         for p in 0..k {
-            // SAFETY: p < k, so the panel reads stay inside the lengths promised above.
+            // SAFETY: p < k, so the reads (p * ldb + NR at most) stay inside the
+            // lengths promised above.
             unsafe {
-                let bp = b.add(p * NR_F64);
+                let bp = b.add(p * ldb);
                 let b0 = _mm512_loadu_pd(bp);
                 let b1 = _mm512_loadu_pd(bp.add(8));
                 let b2 = _mm512_loadu_pd(bp.add(16));
@@ -154,30 +165,30 @@ const NR_F64: usize = 24;
 impl MicroKernel for f32 {
     const NR: usize = NR_F32;
 
-    fn kernel(k: usize, a: &[f32], b: &[f32], acc: &mut [f32]) {
+    fn kernel(k: usize, a: &[f32], b: &[f32], ldb: usize, acc: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         if avx512::available() {
-            check_lengths(k, Self::NR, a, b, acc);
+            check_lengths(k, Self::NR, a, b, ldb, acc);
             // SAFETY: AVX-512F was detected and the lengths were checked just above.
-            unsafe { avx512::kernel_f32(k, a.as_ptr(), b.as_ptr(), acc.as_mut_ptr()) };
+            unsafe { avx512::kernel_f32(k, a.as_ptr(), b.as_ptr(), ldb, acc.as_mut_ptr()) };
             return;
         }
-        portable_kernel::<f32, NR_F32>(k, a, b, acc)
+        portable_kernel::<f32, NR_F32>(k, a, b, ldb, acc)
     }
 }
 
 impl MicroKernel for f64 {
     const NR: usize = NR_F64;
 
-    fn kernel(k: usize, a: &[f64], b: &[f64], acc: &mut [f64]) {
+    fn kernel(k: usize, a: &[f64], b: &[f64], ldb: usize, acc: &mut [f64]) {
         #[cfg(target_arch = "x86_64")]
         if avx512::available() {
-            check_lengths(k, Self::NR, a, b, acc);
+            check_lengths(k, Self::NR, a, b, ldb, acc);
             // SAFETY: AVX-512F was detected and the lengths were checked just above.
-            unsafe { avx512::kernel_f64(k, a.as_ptr(), b.as_ptr(), acc.as_mut_ptr()) };
+            unsafe { avx512::kernel_f64(k, a.as_ptr(), b.as_ptr(), ldb, acc.as_mut_ptr()) };
             return;
         }
-        portable_kernel::<f64, NR_F64>(k, a, b, acc)
+        portable_kernel::<f64, NR_F64>(k, a, b, ldb, acc)
     }
 }
 
@@ -186,21 +197,28 @@ mod tests {
     use super::*;
 
     fn check<T: Element + MicroKernel, const NR: usize>(tolerance: f64) {
-        for k in [0usize, 1, 5, 37] {
+        for (k, ldb) in [
+            (0usize, NR),
+            (1, NR),
+            (5, NR),
+            (37, NR),
+            (5, NR + 3),
+            (9, 3 * NR),
+        ] {
             let a: Vec<T> = (0..k * MR)
                 .map(|i| T::from((i % 7) as f64 - 3.0).unwrap())
                 .collect();
-            let b: Vec<T> = (0..k * NR)
+            let b: Vec<T> = (0..k * ldb)
                 .map(|i| T::from((i % 5) as f64 * 0.25).unwrap())
                 .collect();
             let mut fast = vec![T::zero(); MR * NR];
             let mut slow = vec![T::zero(); MR * NR];
-            T::kernel(k, &a, &b, &mut fast);
-            portable_kernel::<T, NR>(k, &a, &b, &mut slow);
+            T::kernel(k, &a, &b, ldb, &mut fast);
+            portable_kernel::<T, NR>(k, &a, &b, ldb, &mut slow);
             for r in 0..MR {
                 for j in 0..NR {
                     let want: f64 = (0..k)
-                        .map(|p| a[p * MR + r].to_f64().unwrap() * b[p * NR + j].to_f64().unwrap())
+                        .map(|p| a[p * MR + r].to_f64().unwrap() * b[p * ldb + j].to_f64().unwrap())
                         .sum();
                     let got = fast[r * NR + j].to_f64().unwrap();
                     assert!(

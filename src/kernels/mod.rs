@@ -8,7 +8,7 @@ pub mod shared;
 
 pub use dot::{dot_acc_len, DotKernel, DC, DR};
 pub use microkernel::{MicroKernel, MR};
-pub use pack::{gemm_packed, pack_a, pack_b, packed_a_len, packed_b_len, Block};
+pub use pack::{gemm_packed, gemm_rows, pack_a, pack_b, packed_a_len, packed_b_len, Block};
 pub use shared::SharedMut;
 
 /// Call `$plain(args)`, or its AVX-512 twin `$simd(args)` (the same generic body

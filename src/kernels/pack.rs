@@ -116,7 +116,39 @@ pub fn gemm_packed<T: Element + MicroKernel>(
         let b_panel = &b[jp * k * nr..(jp + 1) * k * nr];
         for ip in 0..rows.div_ceil(MR) {
             let a_panel = &a[ip * k * MR..(ip + 1) * k * MR];
-            T::kernel(k, a_panel, b_panel, acc);
+            T::kernel(k, a_panel, b_panel, nr, acc);
+            store(&Block {
+                row0: ip * MR,
+                col0: jp * nr,
+                rows: MR.min(rows - ip * MR),
+                cols: nr.min(cols - jp * nr),
+                acc,
+                stride: nr,
+            });
+        }
+    }
+}
+
+/// As [`gemm_packed`] with B a row-major `k x ldb` matrix read in place (`ldb` at
+/// least `cols` rounded up to `NR`; columns past `cols` must be finite, e.g.
+/// zero, and are dropped).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_rows<T: Element + MicroKernel>(
+    k: usize,
+    a: &[T],
+    rows: usize,
+    b: &[T],
+    ldb: usize,
+    cols: usize,
+    acc: &mut [T],
+    mut store: impl FnMut(&Block<'_, T>),
+) {
+    let nr = T::NR;
+    for jp in 0..cols.div_ceil(nr) {
+        let b_panel = &b[jp * nr..];
+        for ip in 0..rows.div_ceil(MR) {
+            let a_panel = &a[ip * k * MR..(ip + 1) * k * MR];
+            T::kernel(k, a_panel, b_panel, ldb, acc);
             store(&Block {
                 row0: ip * MR,
                 col0: jp * nr,
@@ -153,16 +185,31 @@ mod tests {
                 c[dst..dst + blk.cols].copy_from_slice(blk.row(r));
             }
         });
+        // The same product with B read in place from rows padded to whole panels.
+        let ldb = n.div_ceil(T::NR).max(1) * T::NR;
+        let mut rows = vec![T::zero(); k * ldb];
+        for p in 0..k {
+            rows[p * ldb..p * ldb + n].copy_from_slice(&b[p * n..(p + 1) * n]);
+        }
+        let mut c_rows = vec![T::zero(); m * n];
+        gemm_rows(k, &pa, m, &rows, ldb, n, &mut acc, |blk| {
+            for r in 0..blk.rows {
+                let dst = (blk.row0 + r) * n + blk.col0;
+                c_rows[dst..dst + blk.cols].copy_from_slice(blk.row(r));
+            }
+        });
         for i in 0..m {
             for j in 0..n {
                 let want: f64 = (0..k)
                     .map(|p| a[p * m + i].to_f64().unwrap() * b[p * n + j].to_f64().unwrap())
                     .sum();
-                assert_eq!(
-                    c[i * n + j].to_f64().unwrap(),
-                    want,
-                    "({i}, {j}) of {m}x{k}x{n}"
-                );
+                for (name, got) in [("packed", &c), ("rows", &c_rows)] {
+                    assert_eq!(
+                        got[i * n + j].to_f64().unwrap(),
+                        want,
+                        "{name} ({i}, {j}) of {m}x{k}x{n}"
+                    );
+                }
             }
         }
     }
