@@ -130,7 +130,7 @@ impl Source<'_> {
                 // The cell after the last one read, when the input has it, lets
                 // the last block be a whole vector.
                 let cells = &x[first..(first + 2 * len).min(x.len())];
-                dispatch!(copy_even, copy_even_avx512, cells, out)
+                copy_even(cells, out)
             }
             _ => self.read(x, len, |r, v| out[r] = v),
         }
@@ -179,7 +179,7 @@ impl Source<'_> {
 /// elements), which compile to inline vector moves: runs are short (one output
 /// row at most), where a call to `memcpy` would cost more than the copy.
 #[inline(always)]
-fn copy_blocks<T: Element>(src: &[T], out: &mut [T]) {
+pub(crate) fn copy_blocks<T: Element>(src: &[T], out: &mut [T]) {
     let done = copy_blocks_of::<T, 16>(src, out, 0);
     let done = copy_blocks_of::<T, 8>(src, out, done);
     let done = copy_blocks_of::<T, 4>(src, out, done);
@@ -230,14 +230,6 @@ fn copy_even_blocks<T: Element, const B: usize>(cells: &[T], out: &mut [T], done
         }
     }
     done + blocks * B
-}
-
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn copy_even_avx512<T: Element>(cells: &[T], out: &mut [T]) {
-    copy_even(cells, out)
 }
 
 /// Cut a tile into segments (one tap, consecutive positions of one output row, and

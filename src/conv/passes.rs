@@ -9,7 +9,7 @@
 //! Tiles are cut from the shape alone and every sum has a fixed order, so results do
 //! not depend on the thread count.
 
-use super::im2col::{gather_tap_rows, scatter_tile, IndexTables};
+use super::im2col::{copy_blocks, gather_tap_rows, scatter_tile, IndexTables};
 use super::shape::ConvGeometry;
 use super::{depthwise, direct, winograd};
 use crate::element::Element;
@@ -116,7 +116,7 @@ pub(crate) fn forward<T: Element>(
                 let dst = unsafe {
                     out_shared.range((n * geo.c_out + channel) * p_len + p0 + blk.col0, blk.cols)
                 };
-                dst.copy_from_slice(blk.row(r));
+                copy_blocks(blk.row(r), dst);
                 if let Some(bias) = bias {
                     dst.iter_mut().for_each(|v| *v += bias[channel]);
                 }
