@@ -158,6 +158,11 @@ BIG_CASES = {
     "depthwise_dilated_wide": (2, (2, 5, 13, 45), (5, 1, 5, 5), dict(padding=3, dilation=2, groups=5)),
     "depthwise_stride_h2": (2, (2, 4, 17, 33), (4, 1, 3, 3), dict(stride=(2, 1), padding=1, groups=4)),
     "depthwise_mult2_3d": (3, (1, 3, 5, 7, 20), (6, 1, 3, 3, 3), dict(padding=1, groups=3)),
+    # row kernels over several input channels: one or two output channels, and the
+    # input gradient of a LeNet first layer (its adjoint has six input channels)
+    "single_output_wide": (2, (2, 5, 9, 40), (1, 5, 3, 3), dict(padding=1)),
+    "two_outputs_dilated": (2, (1, 3, 8, 37), (2, 3, 3, 5), dict(padding=2, dilation=(1, 2))),
+    "lenet_first_layer": (2, (3, 1, 28, 28), (6, 1, 5, 5), dict()),
     "grouped_3x3": (2, (2, 12, 16, 16), (12, 4, 3, 3), dict(padding=1, groups=3)),
     "5x5_s2_pairs": (2, (2, 6, 31, 29), (10, 6, 5, 5), dict(stride=2, padding=((1, 2), (2, 0)))),
     "dilated_circular": (2, (2, 4, 25, 25), (8, 4, 3, 3), dict(padding=2, dilation=2, padding_mode="circular")),

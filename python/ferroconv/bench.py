@@ -141,6 +141,23 @@ def _timeit(fn: Callable[[], object], repeat: int, min_time: float = 0.0) -> flo
     return statistics.median(times)
 
 
+def matmul_gflops(threads: int, repeat: int = 5, n: int = 1024) -> float:
+    """NumPy's float32 ``n x n`` matmul rate in GFLOP/s: the machine's practical
+    peak, the yardstick of the GEMM-bound convolutions. BLAS is limited to
+    ``threads`` threads while it runs when ``threadpoolctl`` is installed."""
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((n, n)).astype(np.float32)
+    b = rng.standard_normal((n, n)).astype(np.float32)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        seconds = _timeit(lambda: a @ b, repeat)
+    else:
+        with threadpool_limits(limits=threads, user_api="blas"):
+            seconds = _timeit(lambda: a @ b, repeat)
+    return 2.0 * n**3 / seconds / 1e9
+
+
 def _torch() -> Optional[Any]:
     try:
         import torch  # type: ignore[import-not-found, unused-ignore]
@@ -158,6 +175,9 @@ def run(names: Optional[Sequence[str]] = None, repeat: int = 5, threads: Optiona
     torch = _torch()
     if torch is not None:
         torch.set_num_threads(threads)
+    peak = matmul_gflops(threads, repeat) if numpy_ref else None
+    if peak is not None:
+        print(f"NumPy float32 matmul (1024^3, {threads} threads): {peak:.1f} GFLOP/s", flush=True)
     rng = np.random.default_rng(0)
     rows = []
     for wl in WORKLOADS:
@@ -171,6 +191,9 @@ def run(names: Optional[Sequence[str]] = None, repeat: int = 5, threads: Optiona
         row["ferroconv_fwd_ms"] = 1e3 * _timeit(
             lambda: conv(x, w, stride=wl.stride, padding=wl.padding, groups=wl.groups), repeat)
         row["ferroconv_gflops"] = wl.flops() / row["ferroconv_fwd_ms"] / 1e6
+        if peak is not None:
+            row["numpy_matmul_gflops"] = peak
+            row["percent_of_matmul"] = 100.0 * row["ferroconv_gflops"] / peak
         if backward:
             row["ferroconv_fwd_bwd_ms"] = row["ferroconv_fwd_ms"] + 1e3 * _timeit(
                 lambda: conv_bwd(g, x, w, stride=wl.stride, padding=wl.padding, groups=wl.groups), repeat)
@@ -241,6 +264,8 @@ def _format_row(row: dict[str, Any]) -> str:
     parts = [f"{row['workload']:<44}", f"fwd {row['ferroconv_fwd_ms']:8.2f} ms"]
     if "ferroconv_gflops" in row:
         parts.append(f"{row['ferroconv_gflops']:6.1f} GFLOP/s")
+    if "percent_of_matmul" in row:
+        parts.append(f"{row['percent_of_matmul']:4.0f}% of matmul")
     if "ferroconv_gbps" in row:
         parts.append(f"{row['ferroconv_gbps']:6.1f} GB/s")
     if "ferroconv_fwd_bwd_ms" in row:
@@ -284,16 +309,16 @@ def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
 def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     """The rows as a Markdown table (times in ms; ratios > 1 mean ferroconv is faster)."""
     lines = [
-        "| workload | ferroconv fwd ms | GFLOP/s or GB/s | NumPy ms | x NumPy | PyTorch ms | x PyTorch "
-        "| ferroconv fwd+bwd ms | PyTorch fwd+bwd ms | x PyTorch fwd+bwd |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| workload | ferroconv fwd ms | GFLOP/s or GB/s | % of NumPy matmul | NumPy ms | x NumPy | PyTorch ms "
+        "| x PyTorch | ferroconv fwd+bwd ms | PyTorch fwd+bwd ms | x PyTorch fwd+bwd |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         rate = _cell(row, "ferroconv_gflops", ".0f") if "ferroconv_gflops" in row else (
             _cell(row, "ferroconv_gbps", ".1f") + " GB/s")
         lines.append(
             f"| {row['workload']} | {row['ferroconv_fwd_ms']:.2f} | {rate} | "
-            f"{_cell(row, 'numpy_fwd_ms', '.2f')} | {_cell(row, 'speedup_vs_numpy', '.2f')} | "
+            f"{_cell(row, 'percent_of_matmul', '.0f')} | {_cell(row, 'numpy_fwd_ms', '.2f')} | {_cell(row, 'speedup_vs_numpy', '.2f')} | "
             f"{_cell(row, 'torch_fwd_ms', '.2f')} | {_cell(row, 'speedup_vs_torch', '.2f')} | "
             f"{_cell(row, 'ferroconv_fwd_bwd_ms', '.2f')} | {_cell(row, 'torch_fwd_bwd_ms', '.2f')} | "
             f"{_cell(row, 'fwd_bwd_speedup_vs_torch', '.2f')} |"

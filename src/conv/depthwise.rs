@@ -1,5 +1,6 @@
-//! Row kernels for depthwise-style convolutions (one input channel per group,
-//! zero padding, unit stride along the last axis).
+//! Row kernels for depthwise-style convolutions (at most two output channels per
+//! group, e.g. depthwise layers and the input gradient of a first layer; zero
+//! padding, unit stride along the last axis).
 //!
 //! Each worker copies the input plane it works on into rows padded with zeros
 //! along the last axis, so every output block of a row reads whole vectors at a
@@ -8,7 +9,8 @@
 //! Rows along the leading axes that fall into the padding are skipped. The
 //! per-plane loops are compiled twice (plain and AVX-512).
 //!
-//! Every output sums the bias, then the taps in (kernel row, kernel column) order;
+//! Every output sums the bias, then the taps in (input channel, kernel row, kernel
+//! column) order;
 //! the weight gradient keeps vector-wide partial sums per tap over a whole output
 //! channel (one task per channel, fixed order) and adds them up at the end.
 
@@ -26,7 +28,6 @@ const BLOCK: usize = 16;
 /// Whether the row kernels serve this geometry.
 pub(crate) fn applies(geo: &ConvGeometry) -> bool {
     super::direct::applies(geo)
-        && geo.cig() == 1
         && geo.padding_mode == PaddingMode::Zeros
         && geo.stride[SPATIAL - 1] == 1
 }
@@ -128,7 +129,7 @@ pub(crate) fn forward<T: Element>(
         out,
         geo.out_vol(),
         geo.work(),
-        || vec![T::zero(); plan.padded_len()],
+        || vec![T::zero(); plan.padded_len() + geo.output[2]],
         |padded, plane_index, plane| {
             dispatch!(
                 forward_plane,
@@ -155,49 +156,60 @@ fn forward_plane<T: Element>(
     w: &[T],
     bias: Option<&[T]>,
     plane_index: usize,
-    padded: &mut [T],
+    workspace: &mut [T],
     plane: &mut [T],
 ) {
-    let (kvol, in_vol, ow) = (geo.kernel_vol(), geo.in_vol(), geo.output[2]);
+    let (kvol, in_vol, ow, cig) = (geo.kernel_vol(), geo.in_vol(), geo.output[2], geo.cig());
     let (n, channel) = (plane_index / geo.c_out, plane_index % geo.c_out);
     let group = channel / geo.cog();
-    plan.pad_rows(
-        &x[(n * geo.c_in + group) * in_vol..][..in_vol],
-        geo.input[2],
-        padded,
-    );
-    let rows = Rows {
-        taps: &w[channel * kvol..][..kvol],
-        padded,
-        width: plan.width,
-        kw: geo.kernel[2],
-        dilation: geo.dilation[2],
-        bias: bias.map_or(T::zero(), |b| b[channel]),
-    };
+    let (padded, before) = workspace.split_at_mut(plan.padded_len());
+    let before = &mut before[..ow];
     // Output rows without any input row are the bias alone.
-    plane.fill(rows.bias);
-    for group in plan.pairs.chunk_by(|a, b| a.row == b.row) {
-        let out = &mut plane[group[0].row * ow..][..ow];
-        if ow >= BLOCK {
-            rows.blocks::<BLOCK>(group, out);
-        } else if ow >= BLOCK / 2 {
-            rows.blocks::<{ BLOCK / 2 }>(group, out);
-        } else {
-            for (o, value) in out.iter_mut().enumerate() {
-                *value = rows.sum::<1, 1>(group, [o])[0][0];
+    let start = bias.map_or(T::zero(), |b| b[channel]);
+    plane.fill(start);
+    before.fill(start);
+    for ci in 0..cig {
+        plan.pad_rows(
+            &x[(n * geo.c_in + group * cig + ci) * in_vol..][..in_vol],
+            geo.input[2],
+            padded,
+        );
+        let rows = Rows {
+            taps: &w[(channel * cig + ci) * kvol..][..kvol],
+            padded,
+            width: plan.width,
+            kw: geo.kernel[2],
+            dilation: geo.dilation[2],
+        };
+        for group in plan.pairs.chunk_by(|a, b| a.row == b.row) {
+            let out = &mut plane[group[0].row * ow..][..ow];
+            // The sums continue from the row's values before this channel (blocks
+            // may overlap, so they are read from a copy; before the first channel
+            // every row holds the bias).
+            if ci > 0 {
+                before.copy_from_slice(out);
+            }
+            if ow >= BLOCK {
+                rows.blocks::<BLOCK>(group, before, out);
+            } else if ow >= BLOCK / 2 {
+                rows.blocks::<{ BLOCK / 2 }>(group, before, out);
+            } else {
+                for (o, value) in out.iter_mut().enumerate() {
+                    *value = rows.sum::<1, 1>(group, before, [o])[0][0];
+                }
             }
         }
     }
 }
 
-/// The taps of one output channel over the padded rows of its input plane.
+/// The taps of one (output channel, input channel) pair over the padded rows of
+/// the input plane.
 struct Rows<'a, T> {
     taps: &'a [T],
     padded: &'a [T],
     width: usize,
     kw: usize,
     dilation: usize,
-    bias: T,
 }
 
 impl<T: Element> Rows<'_, T> {
@@ -206,27 +218,32 @@ impl<T: Element> Rows<'_, T> {
     /// moved back to end at the row's end and recompute a few outputs to the same
     /// values.
     #[inline(always)]
-    fn blocks<const B: usize>(&self, group: &[RowPair], out: &mut [T]) {
+    fn blocks<const B: usize>(&self, group: &[RowPair], before: &[T], out: &mut [T]) {
         let ow = out.len();
         let blocks = ow.div_ceil(B);
         for first in (0..blocks).step_by(GROUP) {
             let at: [usize; GROUP] =
                 std::array::from_fn(|i| ((first + i).min(blocks - 1) * B).min(ow - B));
-            let sums = self.sum::<B, GROUP>(group, at);
+            let sums = self.sum::<B, GROUP>(group, before, at);
             for (&c, values) in at.iter().zip(&sums) {
                 out[c..c + B].copy_from_slice(values);
             }
         }
     }
 
-    /// The `B` outputs from each column of `at` of the output row of `group`.
+    /// The `B` outputs from each column of `at` of the output row of `group`,
+    /// continuing the sums in `before`.
     #[inline(always)]
     fn sum<const B: usize, const M: usize>(
         &self,
         group: &[RowPair],
+        before: &[T],
         at: [usize; M],
     ) -> [[T; B]; M] {
-        let mut acc = [[self.bias; B]; M];
+        let mut acc = [[T::zero(); B]; M];
+        for (block, &c) in acc.iter_mut().zip(&at) {
+            block.copy_from_slice(&before[c..c + B]);
+        }
         for pair in group {
             let row = &self.padded[pair.x_row * self.width..][..self.width];
             for kx in 0..self.kw {
@@ -259,10 +276,10 @@ unsafe fn forward_plane_avx512<T: Element>(
     w: &[T],
     bias: Option<&[T]>,
     plane_index: usize,
-    padded: &mut [T],
+    workspace: &mut [T],
     plane: &mut [T],
 ) {
-    forward_plane(geo, plan, x, w, bias, plane_index, padded, plane)
+    forward_plane(geo, plan, x, w, bias, plane_index, workspace, plane)
 }
 
 /// Per-worker buffers of the weight gradient: a padded input plane and the
@@ -283,11 +300,11 @@ pub(crate) fn backward_weight<T: Element>(
     let plan = Plan::new(geo);
     for_each_chunk_mut(
         grad_w,
-        kvol,
+        geo.cig() * kvol,
         geo.work(),
         || WeightWorkspace {
             padded: vec![T::zero(); plan.padded_len()],
-            lanes: vec![T::zero(); kvol * BLOCK],
+            lanes: vec![T::zero(); geo.cig() * kvol * BLOCK],
         },
         |ws, channel, taps| {
             dispatch!(
@@ -315,20 +332,22 @@ fn weight_channel<T: Element>(
     ws: &mut WeightWorkspace<T>,
     taps: &mut [T],
 ) {
-    let (in_vol, p_len, ow) = (geo.in_vol(), geo.out_vol(), geo.output[2]);
-    let (kw, dilation) = (geo.kernel[2], geo.dilation[2]);
+    let (in_vol, p_len, ow, cig) = (geo.in_vol(), geo.out_vol(), geo.output[2], geo.cig());
+    let (kw, dilation, kvol) = (geo.kernel[2], geo.dilation[2], geo.kernel_vol());
     let group = channel / geo.cog();
     ws.lanes.fill(T::zero());
     for n in 0..geo.n {
         let g_plane = &grad_out[(n * geo.c_out + channel) * p_len..][..p_len];
-        let x_plane = &x[(n * geo.c_in + group) * in_vol..][..in_vol];
-        plan.pad_rows(x_plane, geo.input[2], &mut ws.padded);
-        for pair in &plan.pairs {
-            let g_row = &g_plane[pair.row * ow..][..ow];
-            let row = &ws.padded[pair.x_row * plan.width..][..plan.width];
-            let lanes = &mut ws.lanes[pair.tap * BLOCK..][..kw * BLOCK];
-            for (kx, acc) in lanes.chunks_exact_mut(BLOCK).enumerate() {
-                dot_lanes(acc, g_row, &row[kx * dilation..][..ow]);
+        for ci in 0..cig {
+            let x_plane = &x[(n * geo.c_in + group * cig + ci) * in_vol..][..in_vol];
+            plan.pad_rows(x_plane, geo.input[2], &mut ws.padded);
+            for pair in &plan.pairs {
+                let g_row = &g_plane[pair.row * ow..][..ow];
+                let row = &ws.padded[pair.x_row * plan.width..][..plan.width];
+                let lanes = &mut ws.lanes[(ci * kvol + pair.tap) * BLOCK..][..kw * BLOCK];
+                for (kx, acc) in lanes.chunks_exact_mut(BLOCK).enumerate() {
+                    dot_lanes(acc, g_row, &row[kx * dilation..][..ow]);
+                }
             }
         }
     }
