@@ -145,7 +145,8 @@ pub fn gemm_rows<T: Element + MicroKernel>(
 ) {
     let nr = T::NR;
     for jp in 0..cols.div_ceil(nr) {
-        let b_panel = &b[jp * nr..];
+        // With k == 0 (no input channels) B is empty and nothing is read.
+        let b_panel = b.get(jp * nr..).unwrap_or(&[]);
         for ip in 0..rows.div_ceil(MR) {
             let a_panel = &a[ip * k * MR..(ip + 1) * k * MR];
             T::kernel(k, a_panel, b_panel, ldb, acc);
