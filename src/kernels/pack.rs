@@ -109,24 +109,12 @@ pub fn gemm_packed<T: Element + MicroKernel>(
     b: &[T],
     cols: usize,
     acc: &mut [T],
-    mut store: impl FnMut(&Block<'_, T>),
+    store: impl FnMut(&Block<'_, T>),
 ) {
     let nr = T::NR;
-    for jp in 0..cols.div_ceil(nr) {
-        let b_panel = &b[jp * k * nr..(jp + 1) * k * nr];
-        for ip in 0..rows.div_ceil(MR) {
-            let a_panel = &a[ip * k * MR..(ip + 1) * k * MR];
-            T::kernel(k, a_panel, b_panel, nr, acc);
-            store(&Block {
-                row0: ip * MR,
-                col0: jp * nr,
-                rows: MR.min(rows - ip * MR),
-                cols: nr.min(cols - jp * nr),
-                acc,
-                stride: nr,
-            });
-        }
-    }
+    gemm_panels(k, a, rows, cols, acc, store, |jp| {
+        (&b[jp * k * nr..(jp + 1) * k * nr], nr)
+    })
 }
 
 /// As [`gemm_packed`] with B a row-major `k x ldb` matrix read in place (`ldb` at
@@ -141,12 +129,27 @@ pub fn gemm_rows<T: Element + MicroKernel>(
     ldb: usize,
     cols: usize,
     acc: &mut [T],
+    store: impl FnMut(&Block<'_, T>),
+) {
+    // With k == 0 (no input channels) B is empty and nothing is read.
+    gemm_panels(k, a, rows, cols, acc, store, |jp| {
+        (b.get(jp * T::NR..).unwrap_or(&[]), ldb)
+    })
+}
+
+/// The shared loop: B panel `jp` and its row stride come from `panel(jp)`.
+fn gemm_panels<'b, T: Element + MicroKernel>(
+    k: usize,
+    a: &[T],
+    rows: usize,
+    cols: usize,
+    acc: &mut [T],
     mut store: impl FnMut(&Block<'_, T>),
+    panel: impl Fn(usize) -> (&'b [T], usize),
 ) {
     let nr = T::NR;
     for jp in 0..cols.div_ceil(nr) {
-        // With k == 0 (no input channels) B is empty and nothing is read.
-        let b_panel = b.get(jp * nr..).unwrap_or(&[]);
+        let (b_panel, ldb) = panel(jp);
         for ip in 0..rows.div_ceil(MR) {
             let a_panel = &a[ip * k * MR..(ip + 1) * k * MR];
             T::kernel(k, a_panel, b_panel, ldb, acc);

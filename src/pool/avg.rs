@@ -33,15 +33,7 @@ unsafe fn avg_plane_avx512<T: Element>(
 fn avg_plane_any<T: Element>(windows: &Windows, rule: Divisor, plane: &[T], out: &mut [T]) {
     let out_w = windows.output[2];
     let row_windows = &windows.axes[2];
-    let lanes = match windows.interior {
-        Some((lo, hi)) if hi - lo >= 16 => 16,
-        Some((lo, hi)) if hi - lo >= 8 => 8,
-        _ => 0,
-    };
-    let (lo, hi) = match windows.interior {
-        Some(range) if lanes > 0 => range,
-        _ => (0, 0),
-    };
+    let (lanes, lo, hi) = windows.vector_run(true);
     let pitch = windows.pitch.unwrap_or(1);
     let mut rows = Vec::new();
     let mut out_start = 0;

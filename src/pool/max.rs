@@ -59,16 +59,8 @@ fn max_plane_any<T: Element>(
     let step_w = windows.step[2];
     let row_windows = &windows.axes[2];
     // Winning taps are remembered as u32 offsets into the plane.
-    let lanes = match windows.interior {
-        Some(_) if u32::try_from(plane.len()).is_err() => 0,
-        Some((lo, hi)) if hi - lo >= 16 => 16,
-        Some((lo, hi)) if hi - lo >= 8 => 8,
-        _ => 0,
-    };
-    let (lo, hi) = match windows.interior {
-        Some(range) if lanes > 0 => range,
-        _ => (0, 0),
-    };
+    let vectors = u32::try_from(plane.len()).is_ok();
+    let (lanes, lo, hi) = windows.vector_run(vectors);
     let pitch = windows.pitch.unwrap_or(1);
     let mut rows = Vec::new();
     let mut out_start = 0;

@@ -128,6 +128,17 @@ impl Windows {
         }
     }
 
+    /// The output columns `lo..hi` the vector kernels compute, `lanes` (16 or 8)
+    /// at a time: the interior when `allowed` and at least 8 wide, else none
+    /// (`(0, 0, 0)`: every window goes through the scalar scan).
+    pub fn vector_run(&self, allowed: bool) -> (usize, usize, usize) {
+        match self.interior {
+            Some((lo, hi)) if allowed && hi - lo >= 16 => (16, lo, hi),
+            Some((lo, hi)) if allowed && hi - lo >= 8 => (8, lo, hi),
+            _ => (0, 0, 0),
+        }
+    }
+
     /// Chunks of `lanes` interior output columns: the start of each, the last one
     /// moved back to end at the interior's end (it overlaps its neighbour, which
     /// recomputes a few outputs instead of leaving a scalar tail). Empty when the
