@@ -10,7 +10,7 @@
 use super::shape::ConvGeometry;
 use crate::element::Element;
 use crate::error::{alloc_zeroed, Result};
-use crate::geometry::SPATIAL;
+use crate::geometry::{PaddingMode, SPATIAL};
 use crate::kernels::dispatch;
 use std::ops::Range;
 
@@ -380,6 +380,9 @@ fn gather_tap_rows_any<T: Element>(
             row[len..].fill(T::zero());
         }
     }
+    if geo.padding_mode == PaddingMode::Zeros {
+        return gather_zero_padded(geo, tables, x_group, taps, (p0, len, ld), dst);
+    }
     // Inlined so the copies are compiled with the caller's target features.
     for_each_segment_of_taps(
         geo,
@@ -393,6 +396,81 @@ fn gather_tap_rows_any<T: Element>(
             source.copy_to(x_group, &mut dst[(tap - first) * ld + j..][..run]);
         },
     );
+}
+
+/// [`gather_tap_rows`] for zero padding, without the generic segment walk: each
+/// (tap, output row) piece is zeros, one run read at the layer's stride, zeros
+/// (the run from the per-tap identity columns of the tables), or all zeros when
+/// the input row lies in the padding.
+#[inline(always)]
+fn gather_zero_padded<T: Element>(
+    geo: &ConvGeometry,
+    tables: &IndexTables,
+    x_group: &[T],
+    taps: Range<usize>,
+    (p0, len, ld): (usize, usize, usize),
+    dst: &mut [T],
+) {
+    let [od, oh, ow] = geo.output;
+    let [kd, kh, kw] = geo.kernel;
+    let [_, ih, iw] = geo.input;
+    let (stride, in_vol) = (geo.stride[2], geo.in_vol());
+    let start = (p0 / (oh * ow), (p0 / ow) % oh, p0 % ow);
+    let first_tap = taps.start;
+    for tap in taps {
+        let (ci, k) = (tap / (kd * kh * kw), tap % (kd * kh * kw));
+        let (kz, ky, kx) = (k / (kh * kw), (k / kw) % kh, k % kw);
+        let (tz, ty) = (tables.row(0, kz, od), tables.row(1, ky, oh));
+        let (lo, hi, first_lo) = tables.identity_w[kx];
+        let row = &mut dst[(tap - first_tap) * ld..][..len];
+        let (mut z, mut y, mut x) = start;
+        let mut j = 0;
+        while j < len {
+            let run = (ow - x).min(len - j);
+            let seg = &mut row[j..j + run];
+            let (iz, iy) = (tz[z], ty[y]);
+            if iz == ZERO || iy == ZERO {
+                fill_zero(seg);
+            } else {
+                let a = lo.clamp(x, x + run);
+                let b = hi.clamp(a, x + run);
+                let (left, rest) = seg.split_at_mut(a - x);
+                let (middle, right) = rest.split_at_mut(b - a);
+                fill_zero(left);
+                fill_zero(right);
+                let first = ci * in_vol + (iz * ih + iy) * iw + first_lo + (a - lo) * stride;
+                Source::Strided {
+                    first,
+                    step: stride,
+                }
+                .copy_to(x_group, middle);
+            }
+            j += run;
+            x += run;
+            if x == ow {
+                x = 0;
+                y += 1;
+                if y == oh {
+                    y = 0;
+                    z += 1;
+                }
+            }
+        }
+    }
+}
+
+/// `out.fill(0)` in fixed-size blocks (short runs: no call to `memset`).
+#[inline(always)]
+fn fill_zero<T: Element>(out: &mut [T]) {
+    let mut blocks = out.chunks_exact_mut(16);
+    for block in &mut blocks {
+        if let Ok(block) = <&mut [T; 16]>::try_from(block) {
+            *block = [T::zero(); 16];
+        }
+    }
+    for v in blocks.into_remainder() {
+        *v = T::zero();
+    }
 }
 
 /// Add the column-matrix gradient of a tile (`taps x len`, row-major) onto the input
