@@ -61,6 +61,9 @@ struct Plan {
     pad: usize,
     /// Input rows per plane.
     rows: usize,
+    /// Output rows (flattened over `(D, H)`) that no input row reaches: they are
+    /// the bias alone.
+    empty_rows: Vec<usize>,
 }
 
 impl Plan {
@@ -87,11 +90,17 @@ impl Plan {
                 }
             }
         }
+        let mut reached = vec![false; od * oh];
+        for pair in &pairs {
+            reached[pair.row] = true;
+        }
+        let empty_rows = (0..od * oh).filter(|&row| !reached[row]).collect();
         Self {
             pairs,
             width: ow + (kw - 1) * geo.dilation[2],
             pad: geo.pad_lo[2],
             rows: id * ih,
+            empty_rows,
         }
     }
 
@@ -164,9 +173,11 @@ fn forward_plane<T: Element>(
     let group = channel / geo.cog();
     let (padded, before) = workspace.split_at_mut(plan.padded_len());
     let before = &mut before[..ow];
-    // Output rows without any input row are the bias alone.
+    // Every other row is written whole by its first input channel's blocks.
     let start = bias.map_or(T::zero(), |b| b[channel]);
-    plane.fill(start);
+    for &row in &plan.empty_rows {
+        plane[row * ow..][..ow].fill(start);
+    }
     before.fill(start);
     for ci in 0..cig {
         plan.pad_rows(
