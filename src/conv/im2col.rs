@@ -381,7 +381,29 @@ fn gather_tap_rows_any<T: Element>(
         }
     }
     if geo.padding_mode == PaddingMode::Zeros {
-        return gather_zero_padded(geo, tables, x_group, taps, (p0, len, ld), dst);
+        let step = geo.stride[2];
+        let first_tap = taps.start;
+        for_each_zero_padded_run(
+            geo,
+            tables,
+            taps,
+            (p0, len),
+            #[inline(always)]
+            |tap, j, run, body| {
+                let seg = &mut dst[(tap - first_tap) * ld + j..][..run];
+                match body {
+                    Some((offset, count, first)) => {
+                        let (left, rest) = seg.split_at_mut(offset);
+                        let (middle, right) = rest.split_at_mut(count);
+                        fill_zero(left);
+                        Source::Strided { first, step }.copy_to(x_group, middle);
+                        fill_zero(right);
+                    }
+                    None => fill_zero(seg),
+                }
+            },
+        );
+        return;
     }
     // Inlined so the copies are compiled with the caller's target features.
     for_each_segment_of_taps(
@@ -398,52 +420,43 @@ fn gather_tap_rows_any<T: Element>(
     );
 }
 
-/// [`gather_tap_rows`] for zero padding, without the generic segment walk: each
-/// (tap, output row) piece is zeros, one run read at the layer's stride, zeros
-/// (the run from the per-tap identity columns of the tables), or all zeros when
-/// the input row lies in the padding.
+/// For zero padding, without the generic segment walk: call
+/// `visit(tap, j, run, body)` for each (tap, output row) piece of the tile
+/// (positions `j .. j + run` of the tile), in tap then position order. `body` is
+/// `None` when the piece reads only padding, else `(offset, count, first)`: the
+/// positions `offset .. offset + count` of the piece read the input from cell
+/// `first` at the layer's stride (the run of the per-tap identity columns of the
+/// tables) and the others read padding.
 #[inline(always)]
-fn gather_zero_padded<T: Element>(
+fn for_each_zero_padded_run(
     geo: &ConvGeometry,
     tables: &IndexTables,
-    x_group: &[T],
     taps: Range<usize>,
-    (p0, len, ld): (usize, usize, usize),
-    dst: &mut [T],
+    (p0, len): (usize, usize),
+    mut visit: impl FnMut(usize, usize, usize, Option<(usize, usize, usize)>),
 ) {
     let [od, oh, ow] = geo.output;
     let [kd, kh, kw] = geo.kernel;
     let [_, ih, iw] = geo.input;
     let (stride, in_vol) = (geo.stride[2], geo.in_vol());
     let start = (p0 / (oh * ow), (p0 / ow) % oh, p0 % ow);
-    let first_tap = taps.start;
     for tap in taps {
         let (ci, k) = (tap / (kd * kh * kw), tap % (kd * kh * kw));
         let (kz, ky, kx) = (k / (kh * kw), (k / kw) % kh, k % kw);
         let (tz, ty) = (tables.row(0, kz, od), tables.row(1, ky, oh));
         let (lo, hi, first_lo) = tables.identity_w[kx];
-        let row = &mut dst[(tap - first_tap) * ld..][..len];
         let (mut z, mut y, mut x) = start;
         let mut j = 0;
         while j < len {
             let run = (ow - x).min(len - j);
-            let seg = &mut row[j..j + run];
             let (iz, iy) = (tz[z], ty[y]);
             if iz == ZERO || iy == ZERO {
-                fill_zero(seg);
+                visit(tap, j, run, None);
             } else {
                 let a = lo.clamp(x, x + run);
                 let b = hi.clamp(a, x + run);
-                let (left, rest) = seg.split_at_mut(a - x);
-                let (middle, right) = rest.split_at_mut(b - a);
-                fill_zero(left);
-                fill_zero(right);
                 let first = ci * in_vol + (iz * ih + iy) * iw + first_lo + (a - lo) * stride;
-                Source::Strided {
-                    first,
-                    step: stride,
-                }
-                .copy_to(x_group, middle);
+                visit(tap, j, run, Some((a - x, b - a, first)));
             }
             j += run;
             x += run;
@@ -484,8 +497,72 @@ pub(crate) fn scatter_tile<T: Element>(
     len: usize,
     grad_group: &mut [T],
 ) {
-    for_each_segment(geo, tables, p0, len, len.max(1), |tap, j, run, source| {
-        // A scale of one is exact, so this is the plain fold-back.
-        source.axpy_from(&col[tap * len + j..][..run], T::one(), grad_group);
-    });
+    dispatch!(
+        scatter_tile_any,
+        scatter_tile_avx512,
+        geo,
+        tables,
+        col,
+        p0,
+        len,
+        grad_group
+    )
+}
+
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn scatter_tile_avx512<T: Element>(
+    geo: &ConvGeometry,
+    tables: &IndexTables,
+    col: &[T],
+    p0: usize,
+    len: usize,
+    grad_group: &mut [T],
+) {
+    scatter_tile_any(geo, tables, col, p0, len, grad_group)
+}
+
+#[inline(always)]
+fn scatter_tile_any<T: Element>(
+    geo: &ConvGeometry,
+    tables: &IndexTables,
+    col: &[T],
+    p0: usize,
+    len: usize,
+    grad_group: &mut [T],
+) {
+    // A scale of one is exact, so these are the plain fold-back.
+    if geo.padding_mode == PaddingMode::Zeros {
+        let step = geo.stride[2];
+        for_each_zero_padded_run(
+            geo,
+            tables,
+            0..geo.k_len(),
+            (p0, len),
+            #[inline(always)]
+            |tap, j, _, body| {
+                if let Some((offset, count, first)) = body {
+                    Source::Strided { first, step }.axpy_from(
+                        &col[tap * len + j + offset..][..count],
+                        T::one(),
+                        grad_group,
+                    );
+                }
+            },
+        );
+        return;
+    }
+    for_each_segment(
+        geo,
+        tables,
+        p0,
+        len,
+        len.max(1),
+        #[inline(always)]
+        |tap, j, run, source| {
+            source.axpy_from(&col[tap * len + j..][..run], T::one(), grad_group);
+        },
+    );
 }
