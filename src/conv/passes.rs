@@ -93,22 +93,38 @@ pub(crate) fn forward<T: Element>(
     // in rows of whole micro-kernel panels, which the kernel reads in place.
     let ld = tile_len.next_multiple_of(T::NR);
     let init = workspace::<T>(k_len * ld, 0);
+    // A 1x1, stride-1, unpadded layer's column matrix is its input itself (one row
+    // of positions per channel), which the kernel can read in place.
+    let in_place = geo.kernel_vol() == 1
+        && geo.stride == [1; 3]
+        && geo.pad_lo == [0; 3]
+        && geo.output == geo.input
+        && geo.in_vol() >= T::NR;
     for_each_task(tasks, geo.work(), init, |ws, task| {
         let (image_group, tile) = (task / tiles, task % tiles);
         let (n, g) = (image_group / geo.groups, image_group % geo.groups);
         let p0 = tile * tile_len;
         let len = tile_len.min(p_len - p0);
-        let x_group = &x[(n * geo.c_in + g * cig) * in_vol..][..cig * in_vol];
-        gather_tap_rows(
-            geo,
-            &tables,
-            x_group,
-            0..k_len,
-            (p0, len, ld),
-            &mut ws.packed,
-        );
+        let x_at = (n * geo.c_in + g * cig) * in_vol;
+        // The kernel reads whole panels: in place only while the last one of the
+        // last channel row stays inside `x` (its extra columns are dropped).
+        let readable = x_at + p0 + cig.saturating_sub(1) * in_vol + len.next_multiple_of(T::NR);
+        let (b, ldb) = if in_place && readable <= x.len() {
+            (&x[x_at + p0..], in_vol)
+        } else {
+            let x_group = &x[x_at..][..cig * in_vol];
+            gather_tap_rows(
+                geo,
+                &tables,
+                x_group,
+                0..k_len,
+                (p0, len, ld),
+                &mut ws.packed,
+            );
+            (&ws.packed[..], ld)
+        };
         let a = &weights[g * w_panel..(g + 1) * w_panel];
-        gemm_rows(k_len, a, cog, &ws.packed, ld, len, &mut ws.acc, |blk| {
+        gemm_rows(k_len, a, cog, b, ldb, len, &mut ws.acc, |blk| {
             for r in 0..blk.rows {
                 let channel = g * cog + blk.row0 + r;
                 // SAFETY: task (n, g, tile) is the only one writing output rows of
