@@ -9,10 +9,16 @@ use super::windows::{Divisor, Windows};
 use crate::element::Element;
 use crate::geometry::AxisWindow;
 use crate::kernels::dispatch;
+use std::mem::MaybeUninit;
 
 /// Mean of every window of `plane` into `out`: the sum of the input cells the
 /// window reads (padding adds zeros) divided by the divisor of `rule`.
-pub(crate) fn avg_plane<T: Element>(windows: &Windows, rule: Divisor, plane: &[T], out: &mut [T]) {
+pub(crate) fn avg_plane<T: Element>(
+    windows: &Windows,
+    rule: Divisor,
+    plane: &[T],
+    out: &mut [MaybeUninit<T>],
+) {
     dispatch!(avg_plane_any, avg_plane_avx512, windows, rule, plane, out)
 }
 
@@ -24,13 +30,18 @@ unsafe fn avg_plane_avx512<T: Element>(
     windows: &Windows,
     rule: Divisor,
     plane: &[T],
-    out: &mut [T],
+    out: &mut [MaybeUninit<T>],
 ) {
     avg_plane_any(windows, rule, plane, out)
 }
 
 #[inline(always)]
-fn avg_plane_any<T: Element>(windows: &Windows, rule: Divisor, plane: &[T], out: &mut [T]) {
+fn avg_plane_any<T: Element>(
+    windows: &Windows,
+    rule: Divisor,
+    plane: &[T],
+    out: &mut [MaybeUninit<T>],
+) {
     let out_w = windows.output[2];
     let row_windows = &windows.axes[2];
     let (lanes, lo, hi) = windows.vector_run(true);
@@ -43,7 +54,7 @@ fn avg_plane_any<T: Element>(windows: &Windows, rule: Divisor, plane: &[T], out:
             let out = &mut out[out_start..out_start + out_w];
             for ow in (0..lo).chain(hi..out_w) {
                 let ww = &row_windows[ow];
-                out[ow] = sum_of_window(plane, &rows, ww) / Windows::divisor(rule, wd, wh, ww);
+                out[ow].write(sum_of_window(plane, &rows, ww) / Windows::divisor(rule, wd, wh, ww));
             }
             for start in windows.interior_chunks(lanes) {
                 let ww = &row_windows[start];
@@ -84,7 +95,7 @@ fn avg_chunk<T: Element, const L: usize>(
     ww: &AxisWindow,
     pitch: usize,
     divisor: T,
-    out: &mut [T],
+    out: &mut [MaybeUninit<T>],
 ) {
     let span = (L - 1) * pitch + 1;
     let mut sum = [T::zero(); L];
@@ -97,7 +108,7 @@ fn avg_chunk<T: Element, const L: usize>(
         }
     }
     for (slot, &s) in out.iter_mut().zip(&sum) {
-        *slot = s / divisor;
+        slot.write(s / divisor);
     }
 }
 

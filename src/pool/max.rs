@@ -16,14 +16,15 @@ use super::windows::Windows;
 use crate::element::Element;
 use crate::geometry::AxisWindow;
 use crate::kernels::dispatch;
+use std::mem::MaybeUninit;
 
 /// Max of every window of `plane` into `values`, and the flat index (into the
 /// plane) of each maximum into `indices` unless it is empty.
 pub(crate) fn max_plane<T: Element>(
     windows: &Windows,
     plane: &[T],
-    values: &mut [T],
-    indices: &mut [i64],
+    values: &mut [MaybeUninit<T>],
+    indices: &mut [MaybeUninit<i64>],
 ) {
     dispatch!(
         max_plane_any,
@@ -42,8 +43,8 @@ pub(crate) fn max_plane<T: Element>(
 unsafe fn max_plane_avx512<T: Element>(
     windows: &Windows,
     plane: &[T],
-    values: &mut [T],
-    indices: &mut [i64],
+    values: &mut [MaybeUninit<T>],
+    indices: &mut [MaybeUninit<i64>],
 ) {
     max_plane_any(windows, plane, values, indices)
 }
@@ -52,8 +53,8 @@ unsafe fn max_plane_avx512<T: Element>(
 fn max_plane_any<T: Element>(
     windows: &Windows,
     plane: &[T],
-    values: &mut [T],
-    indices: &mut [i64],
+    values: &mut [MaybeUninit<T>],
+    indices: &mut [MaybeUninit<i64>],
 ) {
     let out_w = windows.output[2];
     let step_w = windows.step[2];
@@ -68,16 +69,16 @@ fn max_plane_any<T: Element>(
         for wh in &windows.axes[1] {
             windows.row_starts(wd, wh, &mut rows);
             let out = &mut values[out_start..out_start + out_w];
-            let at: &mut [i64] = if indices.is_empty() {
+            let at: &mut [MaybeUninit<i64>] = if indices.is_empty() {
                 &mut []
             } else {
                 &mut indices[out_start..out_start + out_w]
             };
             for ow in (0..lo).chain(hi..out_w) {
                 let (best, best_at) = max_of_window(plane, &rows, &row_windows[ow], step_w);
-                out[ow] = best;
+                out[ow].write(best);
                 if let Some(slot) = at.get_mut(ow) {
-                    *slot = best_at;
+                    slot.write(best_at);
                 }
             }
             for start in windows.interior_chunks(lanes) {
@@ -154,8 +155,8 @@ impl Run<'_> {
         &self,
         plane: &[T],
         pitch: usize,
-        values: &mut [T],
-        indices: &mut [i64],
+        values: &mut [MaybeUninit<T>],
+        indices: &mut [MaybeUninit<i64>],
     ) {
         let span = (L - 1) * pitch + 1;
         let mut best = [T::neg_infinity(); L];
@@ -172,10 +173,12 @@ impl Run<'_> {
                 }
             }
         }
-        values.copy_from_slice(&best);
+        for (slot, &value) in values.iter_mut().zip(&best) {
+            slot.write(value);
+        }
         if !indices.is_empty() {
             for (j, (slot, &at)) in indices.iter_mut().zip(&best_at).enumerate() {
-                *slot = (at as usize + self.first + j * pitch) as i64;
+                slot.write((at as usize + self.first + j * pitch) as i64);
             }
         }
     }

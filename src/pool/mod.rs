@@ -14,11 +14,12 @@ mod scatter;
 mod windows;
 
 use crate::element::Element;
-use crate::error::{alloc_zeroed, value_error, Error, Result};
+use crate::error::{alloc_uninit, alloc_zeroed, assume_init, value_error, Error, Result};
 use crate::geometry::{checked_product, fmt_dims, fmt_shape, PoolParams, UnpoolParams, SPATIAL};
 use crate::layout::{as_slice, standard};
 use ndarray::{Array5, ArrayView5};
 use scatter::{Combine, Target};
+use std::mem::MaybeUninit;
 use windows::{for_each_output_plane, for_each_target_plane, Divisor, Windows};
 
 type Dims = [usize; SPATIAL];
@@ -148,9 +149,9 @@ fn max_over<T: Element>(
     return_indices: bool,
 ) -> Result<MaxPooled<T>> {
     let len = checked_product(&out_shape)?;
-    let mut values = alloc_zeroed::<T>(len, "the output")?;
+    let mut values = alloc_uninit::<T>(len, "the output")?;
     let mut indices = if return_indices {
-        alloc_zeroed::<i64>(len, "indices")?
+        alloc_uninit::<i64>(len, "indices")?
     } else {
         Vec::new()
     };
@@ -164,6 +165,9 @@ fn max_over<T: Element>(
             max::max_plane(&windows, &x[p * in_vol..(p + 1) * in_vol], v, i);
         })?;
     }
+    // SAFETY: `max_plane` writes every output (and index, when requested) of its
+    // plane, and the planes cover both buffers; when `len` is 0 there is nothing.
+    let (values, indices) = unsafe { (assume_init(values), assume_init(indices)) };
     Ok(MaxPooled {
         values: into_array5(out_shape, values)?,
         indices: if return_indices {
@@ -182,18 +186,26 @@ fn avg_over<T: Element>(
     rule: Divisor,
 ) -> Result<Array5<T>> {
     let len = checked_product(&out_shape)?;
-    let mut out = alloc_zeroed::<T>(len, "the output")?;
+    let mut out = alloc_uninit::<T>(len, "the output")?;
     if len > 0 {
         let windows = windows()?;
         let x = standard(x)?;
         let x = as_slice(&x)?;
         let (in_vol, out_vol) = (windows.in_vol(), windows.out_vol());
         let plane_work = out_vol.saturating_mul(windows.max_window_vol());
-        for_each_output_plane(&mut out, &mut [], out_vol, plane_work, |p, v, _| {
-            avg::avg_plane(&windows, rule, &x[p * in_vol..(p + 1) * in_vol], v);
-        })?;
+        for_each_output_plane(
+            &mut out,
+            &mut [] as &mut [MaybeUninit<i64>],
+            out_vol,
+            plane_work,
+            |p, v, _| {
+                avg::avg_plane(&windows, rule, &x[p * in_vol..(p + 1) * in_vol], v);
+            },
+        )?;
     }
-    into_array5(out_shape, out)
+    // SAFETY: `avg_plane` writes every output of its plane, and the planes cover
+    // the buffer; when `len` is 0 there is nothing.
+    into_array5(out_shape, unsafe { assume_init(out) })
 }
 
 /// Gradient of [`avg_over`] with respect to its input of shape `input_shape`.

@@ -180,27 +180,28 @@ fn planes_per_task(plane_work: usize) -> usize {
 /// Run `body(plane, values, indices)` for every output plane: `values` is that
 /// plane's `out_vol` outputs and `indices` its `out_vol` indices, or empty when
 /// `indices` is empty (not requested).
-pub(crate) fn for_each_output_plane<T, F>(
-    values: &mut [T],
-    indices: &mut [i64],
+pub(crate) fn for_each_output_plane<V, I, F>(
+    values: &mut [V],
+    indices: &mut [I],
     out_vol: usize,
     plane_work: usize,
     body: F,
 ) -> Result<()>
 where
-    T: Send,
-    F: Fn(usize, &mut [T], &mut [i64]) + Sync + Send,
+    V: Send,
+    I: Send,
+    F: Fn(usize, &mut [V], &mut [I]) + Sync + Send,
 {
     if out_vol == 0 || values.is_empty() {
         return Ok(());
     }
     let planes = values.len() / out_vol;
-    let index_planes: Box<dyn Iterator<Item = &mut [i64]>> = if indices.is_empty() {
+    let index_planes: Box<dyn Iterator<Item = &mut [I]>> = if indices.is_empty() {
         Box::new(std::iter::repeat_with(|| &mut [][..]))
     } else {
         Box::new(indices.chunks_mut(out_vol))
     };
-    let mut jobs: Vec<(usize, &mut [T], &mut [i64])> = values
+    let mut jobs: Vec<(usize, &mut [V], &mut [I])> = values
         .chunks_mut(out_vol)
         .zip(index_planes)
         .enumerate()
