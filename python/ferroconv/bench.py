@@ -11,6 +11,7 @@ import argparse
 import json
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
@@ -158,6 +159,23 @@ def matmul_gflops(threads: int, repeat: int = 5, n: int = 1024) -> float:
     return 2.0 * n**3 / seconds / 1e9
 
 
+def copy_gbps(threads: int, repeat: int = 5, nbytes: int = 1 << 26) -> float:
+    """NumPy's copy rate in GB/s (bytes read plus bytes written) between two
+    ``nbytes`` float32 arrays, far larger than the caches, split into ``threads``
+    contiguous pieces copied side by side (``np.copyto`` releases the GIL): the
+    machine's practical memory bandwidth, the yardstick of pooling."""
+    src = np.random.default_rng(2).standard_normal(nbytes // 4).astype(np.float32)
+    dst = np.empty_like(src)
+    bounds = np.linspace(0, src.size, max(1, threads) + 1).astype(int)
+    pieces = [(dst[lo:hi], src[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    with ThreadPoolExecutor(max_workers=len(pieces)) as pool:
+        def copy() -> None:
+            for done in [pool.submit(np.copyto, d, s) for d, s in pieces]:
+                done.result()
+        seconds = _timeit(copy, repeat)
+    return 2.0 * src.nbytes / seconds / 1e9
+
+
 def _torch() -> Optional[Any]:
     try:
         import torch  # type: ignore[import-not-found, unused-ignore]
@@ -178,6 +196,9 @@ def run(names: Optional[Sequence[str]] = None, repeat: int = 5, threads: Optiona
     peak = matmul_gflops(threads, repeat) if numpy_ref else None
     if peak is not None:
         print(f"NumPy float32 matmul (1024^3, {threads} threads): {peak:.1f} GFLOP/s", flush=True)
+    bandwidth = copy_gbps(threads, repeat) if numpy_ref else None
+    if bandwidth is not None:
+        print(f"NumPy copy of 64 MiB ({threads} threads): {bandwidth:.1f} GB/s", flush=True)
     rng = np.random.default_rng(0)
     rows = []
     for wl in WORKLOADS:
@@ -224,6 +245,9 @@ def run(names: Optional[Sequence[str]] = None, repeat: int = 5, threads: Optiona
         if names and not any(n in pwl.name for n in names):
             continue
         rows.append(_run_pool(pwl, rng, repeat, threads, torch, numpy_ref))
+        if bandwidth is not None:
+            rows[-1]["numpy_copy_gbps"] = bandwidth
+            rows[-1]["percent_of_bandwidth"] = 100.0 * rows[-1]["ferroconv_gbps"] / bandwidth
         print(_format_row(rows[-1]), flush=True)
     return rows
 
@@ -268,6 +292,8 @@ def _format_row(row: dict[str, Any]) -> str:
         parts.append(f"{row['percent_of_matmul']:4.0f}% of matmul")
     if "ferroconv_gbps" in row:
         parts.append(f"{row['ferroconv_gbps']:6.1f} GB/s")
+    if "percent_of_bandwidth" in row:
+        parts.append(f"{row['percent_of_bandwidth']:4.0f}% of copy")
     if "ferroconv_fwd_bwd_ms" in row:
         parts.append(f"fwd+bwd {row['ferroconv_fwd_bwd_ms']:8.2f} ms")
     if "numpy_fwd_ms" in row:
@@ -309,7 +335,7 @@ def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
 def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     """The rows as a Markdown table (times in ms; ratios > 1 mean ferroconv is faster)."""
     lines = [
-        "| workload | ferroconv fwd ms | GFLOP/s or GB/s | % of NumPy matmul | NumPy ms | x NumPy | PyTorch ms "
+        "| workload | ferroconv fwd ms | GFLOP/s or GB/s | % of NumPy matmul or copy | NumPy ms | x NumPy | PyTorch ms "
         "| x PyTorch | ferroconv fwd+bwd ms | PyTorch fwd+bwd ms | x PyTorch fwd+bwd |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -318,7 +344,8 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
             _cell(row, "ferroconv_gbps", ".1f") + " GB/s")
         lines.append(
             f"| {row['workload']} | {row['ferroconv_fwd_ms']:.2f} | {rate} | "
-            f"{_cell(row, 'percent_of_matmul', '.0f')} | {_cell(row, 'numpy_fwd_ms', '.2f')} | {_cell(row, 'speedup_vs_numpy', '.2f')} | "
+            f"{_cell(row, 'percent_of_matmul' if 'percent_of_matmul' in row else 'percent_of_bandwidth', '.0f')} | "
+            f"{_cell(row, 'numpy_fwd_ms', '.2f')} | {_cell(row, 'speedup_vs_numpy', '.2f')} | "
             f"{_cell(row, 'torch_fwd_ms', '.2f')} | {_cell(row, 'speedup_vs_torch', '.2f')} | "
             f"{_cell(row, 'ferroconv_fwd_bwd_ms', '.2f')} | {_cell(row, 'torch_fwd_bwd_ms', '.2f')} | "
             f"{_cell(row, 'fwd_bwd_speedup_vs_torch', '.2f')} |"
