@@ -1,7 +1,7 @@
 //! The floating-point element types the core is generic over.
 
 use crate::error::ZeroBits;
-use crate::kernels::{DotKernel, MicroKernel};
+use crate::kernels::{CopyEven, DotKernel, MicroKernel};
 use num_traits::Float;
 use std::fmt::Debug;
 use std::iter::Sum;
@@ -19,6 +19,7 @@ pub trait Element:
     + Sync
     + MicroKernel
     + DotKernel
+    + CopyEven
     + ZeroBits
     + 'static
 {

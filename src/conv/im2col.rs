@@ -206,30 +206,10 @@ fn copy_blocks_of<T: Element, const B: usize>(src: &[T], out: &mut [T], done: us
     done + blocks * B
 }
 
-/// `out[r] = cells[2 * r]` (stride-2 layers), whole vectors at a time: blocks of
-/// 16, then 8 and 4, then single elements.
+/// `out[r] = cells[2 * r]` (stride-2 layers), whole vectors at a time.
 #[inline(always)]
-fn copy_even<T: Element>(cells: &[T], out: &mut [T]) {
-    let done = copy_even_blocks::<T, 16>(cells, out, 0);
-    let done = copy_even_blocks::<T, 8>(cells, out, done);
-    let done = copy_even_blocks::<T, 4>(cells, out, done);
-    for (r, o) in out.iter_mut().enumerate().skip(done) {
-        *o = cells[2 * r];
-    }
-}
-
-/// [`copy_even`] from `out[done..]` in blocks of `B` while `cells` holds their
-/// `2 * B` source cells; returns how much of `out` is done.
-#[inline(always)]
-fn copy_even_blocks<T: Element, const B: usize>(cells: &[T], out: &mut [T], done: usize) -> usize {
-    let blocks = ((out.len() - done) / B).min(cells.len().saturating_sub(2 * done) / (2 * B));
-    let dst = out[done..].chunks_exact_mut(B).take(blocks);
-    for (o, c) in dst.zip(cells[2 * done..].chunks_exact(2 * B)) {
-        for r in 0..B {
-            o[r] = c[2 * r];
-        }
-    }
-    done + blocks * B
+pub(crate) fn copy_even<T: Element>(cells: &[T], out: &mut [T]) {
+    T::copy_even(cells, out)
 }
 
 /// Cut a tile into segments (one tap, consecutive positions of one output row, and

@@ -4,6 +4,7 @@
 mod depthwise;
 mod direct;
 mod im2col;
+mod implicit;
 mod passes;
 mod shape;
 mod winograd;

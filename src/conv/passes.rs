@@ -11,7 +11,7 @@
 
 use super::im2col::{copy_blocks, gather_tap_rows, scatter_tile, IndexTables};
 use super::shape::ConvGeometry;
-use super::{depthwise, direct, winograd};
+use super::{depthwise, direct, implicit, winograd};
 use crate::element::Element;
 use crate::error::{alloc_zeroed, Result};
 use crate::kernels::{
@@ -81,8 +81,12 @@ pub(crate) fn forward<T: Element>(
     if winograd::applies(geo) {
         return winograd::forward(geo, x, w, bias, out);
     }
-    let tables = IndexTables::new(geo)?;
     let (k_len, cig, cog) = (geo.k_len(), geo.cig(), geo.cog());
+    if implicit::applies(geo) {
+        let weights = pack_weights(geo, w, false)?;
+        return implicit::forward(geo, x, &weights, packed_a_len(cog, k_len), bias, out);
+    }
+    let tables = IndexTables::new(geo)?;
     let (p_len, in_vol, tile_len, tiles) =
         (geo.out_vol(), geo.in_vol(), geo.tile_len(), geo.tiles());
     let weights = pack_weights(geo, w, false)?;

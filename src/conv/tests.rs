@@ -122,6 +122,32 @@ fn cases() -> Vec<([usize; 5], [usize; 5], ConvParams)> {
             ..ConvParams::new(2)
         },
     ));
+    // Zero-padded strided (and dilated) 2-D and 3-D layers: the implicit GEMM
+    // forward, whose phase planes split rows and columns by the stride.
+    out.push((
+        [2, 4, 1, 9, 11],
+        [6, 2, 1, 3, 3],
+        ConvParams {
+            rank: 2,
+            stride: [1, 2, 2],
+            pad_lo: [0, 1, 1],
+            pad_hi: [0, 1, 1],
+            groups: 2,
+            ..ConvParams::new(2)
+        },
+    ));
+    out.push((
+        [1, 2, 5, 8, 9],
+        [3, 2, 2, 3, 3],
+        ConvParams {
+            rank: 3,
+            stride: [2, 2, 2],
+            dilation: [1, 2, 1],
+            pad_lo: [1, 2, 1],
+            pad_hi: [0, 1, 1],
+            ..ConvParams::new(3)
+        },
+    ));
     // Depthwise (one input channel per group): the direct passes.
     for (mode, multiplier) in [
         (PaddingMode::Zeros, 1),

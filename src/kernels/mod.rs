@@ -2,13 +2,17 @@
 //! GEMM driver, plus bounds-checked shared output buffers.
 
 pub mod dot;
+pub mod even;
 pub mod microkernel;
 pub mod pack;
 pub mod shared;
 
 pub use dot::{dot_acc_len, DotKernel, DC, DR};
-pub use microkernel::{MicroKernel, MR};
-pub use pack::{gemm_packed, gemm_rows, pack_a, pack_b, packed_a_len, packed_b_len, Block};
+pub use even::CopyEven;
+pub use microkernel::{MicroKernel, RowTable, MR};
+pub use pack::{
+    gemm_indirect, gemm_packed, gemm_rows, pack_a, pack_b, packed_a_len, packed_b_len, Block,
+};
 pub use shared::SharedMut;
 
 /// Call `$plain(args)`, or its AVX-512 twin `$simd(args)` (the same generic body

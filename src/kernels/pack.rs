@@ -1,6 +1,6 @@
 //! Packing strided matrices into micro-kernel panels, and the packed GEMM driver.
 
-use super::microkernel::{MicroKernel, MR};
+use super::microkernel::{MicroKernel, RowTable, MR};
 use crate::element::Element;
 
 /// Elements of a `rows x k` matrix packed into `MR`-row panels.
@@ -112,8 +112,8 @@ pub fn gemm_packed<T: Element + MicroKernel>(
     store: impl FnMut(&Block<'_, T>),
 ) {
     let nr = T::NR;
-    gemm_panels(k, a, rows, cols, acc, store, |jp| {
-        (&b[jp * k * nr..(jp + 1) * k * nr], nr)
+    gemm_panels(k, a, rows, cols, acc, store, |jp, a_panel, acc| {
+        T::kernel(k, a_panel, &b[jp * k * nr..(jp + 1) * k * nr], nr, acc)
     })
 }
 
@@ -132,27 +132,46 @@ pub fn gemm_rows<T: Element + MicroKernel>(
     store: impl FnMut(&Block<'_, T>),
 ) {
     // With k == 0 (no input channels) B is empty and nothing is read.
-    gemm_panels(k, a, rows, cols, acc, store, |jp| {
-        (b.get(jp * T::NR..).unwrap_or(&[]), ldb)
+    gemm_panels(k, a, rows, cols, acc, store, |jp, a_panel, acc| {
+        T::kernel(k, a_panel, b.get(jp * T::NR..).unwrap_or(&[]), ldb, acc)
     })
 }
 
-/// The shared loop: B panel `jp` and its row stride come from `panel(jp)`.
-fn gemm_panels<'b, T: Element + MicroKernel>(
+/// As [`gemm_packed`] with row `p` of B read in place at `b[rows[p]..]` (an
+/// implicit GEMM: `rows` are the input taps); every row must have `cols` rounded
+/// up to `NR` finite elements (the extra columns are dropped).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_indirect<T: Element + MicroKernel>(
+    k: usize,
+    a: &[T],
+    rows: usize,
+    b: &[T],
+    b_rows: &RowTable,
+    cols: usize,
+    acc: &mut [T],
+    store: impl FnMut(&Block<'_, T>),
+) {
+    gemm_panels(k, a, rows, cols, acc, store, |jp, a_panel, acc| {
+        T::kernel_indirect(k, a_panel, b.get(jp * T::NR..).unwrap_or(&[]), b_rows, acc)
+    })
+}
+
+/// The shared loop: `kernel(jp, a_panel, acc)` multiplies an A panel by B panel
+/// `jp` into `acc`.
+fn gemm_panels<T: Element + MicroKernel>(
     k: usize,
     a: &[T],
     rows: usize,
     cols: usize,
     acc: &mut [T],
     mut store: impl FnMut(&Block<'_, T>),
-    panel: impl Fn(usize) -> (&'b [T], usize),
+    kernel: impl Fn(usize, &[T], &mut [T]),
 ) {
     let nr = T::NR;
     for jp in 0..cols.div_ceil(nr) {
-        let (b_panel, ldb) = panel(jp);
         for ip in 0..rows.div_ceil(MR) {
             let a_panel = &a[ip * k * MR..(ip + 1) * k * MR];
-            T::kernel(k, a_panel, b_panel, ldb, acc);
+            kernel(jp, a_panel, acc);
             store(&Block {
                 row0: ip * MR,
                 col0: jp * nr,
@@ -202,12 +221,26 @@ mod tests {
                 c_rows[dst..dst + blk.cols].copy_from_slice(blk.row(r));
             }
         });
+        // And with B's rows read through offsets, in reverse order with gaps.
+        let gap = ldb + 5;
+        let mut scattered = vec![T::zero(); k * gap + ldb];
+        let offsets = RowTable::new((0..k).map(|p| (k - 1 - p) * gap + 3).collect());
+        for (p, &at) in offsets.rows().iter().enumerate() {
+            scattered[at..at + n].copy_from_slice(&b[p * n..(p + 1) * n]);
+        }
+        let mut c_indirect = vec![T::zero(); m * n];
+        gemm_indirect(k, &pa, m, &scattered, &offsets, n, &mut acc, |blk| {
+            for r in 0..blk.rows {
+                let dst = (blk.row0 + r) * n + blk.col0;
+                c_indirect[dst..dst + blk.cols].copy_from_slice(blk.row(r));
+            }
+        });
         for i in 0..m {
             for j in 0..n {
                 let want: f64 = (0..k)
                     .map(|p| a[p * m + i].to_f64().unwrap() * b[p * n + j].to_f64().unwrap())
                     .sum();
-                for (name, got) in [("packed", &c), ("rows", &c_rows)] {
+                for (name, got) in [("packed", &c), ("rows", &c_rows), ("indirect", &c_indirect)] {
                     assert_eq!(
                         got[i * n + j].to_f64().unwrap(),
                         want,
