@@ -158,12 +158,14 @@ pub(crate) fn backward_input<T: Element>(
     if direct::applies(geo) && !(depthwise_adjoint && adjoint.is_some()) {
         return direct::backward_input(geo, grad_out, w, grad_x);
     }
-    // Through the im2col GEMM, the adjoint gathers C_out * K values per position
-    // for C_in output rows, col2im scatters C_in * K for C_in * K rows: with fewer
-    // input than output channels (e.g. 16 -> 32 3x3x3, measured 132 vs 109 ms)
-    // col2im is the cheaper one.
-    let adjoint =
-        adjoint.filter(|a| winograd::applies(a) || direct::applies(a) || geo.cig() >= geo.cog());
+    // The adjoint is a forward convolution; through the im2col GEMM it would
+    // gather C_out * K values per position for C_in output rows while col2im
+    // scatters C_in * K for C_in * K rows, so with fewer input than output channels
+    // col2im is cheaper (16 -> 32 3x3x3: 109 vs 132 ms) unless the adjoint runs on
+    // a path without a gather (implicit GEMM: 78 ms).
+    let adjoint = adjoint.filter(|a| {
+        winograd::applies(a) || direct::applies(a) || implicit::applies(a) || geo.cig() >= geo.cog()
+    });
     if let Some(adjoint) = adjoint {
         // A stride-1 zero-padded convolution's input gradient is itself a
         // convolution (of grad_out with the flipped, channel-swapped filters), so it
