@@ -202,7 +202,8 @@ fn fill_any<T: Element>(
                             let ih = ((h0 + a) * sh + ph)
                                 .checked_sub(geo.pad_lo[1])
                                 .filter(|&ih| ih < in_h);
-                            let Some(ih) = ih else {
+                            let Some(ih) = ih.filter(|_| c_lo < c_hi) else {
+                                // Outside the input (or no column of this phase is in).
                                 row.fill(T::zero());
                                 continue;
                             };

@@ -7,6 +7,7 @@ mod im2col;
 mod implicit;
 mod passes;
 mod shape;
+mod subpixel;
 mod winograd;
 
 use crate::element::Element;

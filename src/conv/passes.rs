@@ -11,7 +11,7 @@
 
 use super::im2col::{copy_blocks, gather_tap_rows, scatter_tile, IndexTables};
 use super::shape::ConvGeometry;
-use super::{depthwise, direct, implicit, winograd};
+use super::{depthwise, direct, implicit, subpixel, winograd};
 use crate::element::Element;
 use crate::error::{alloc_zeroed, Result};
 use crate::kernels::{
@@ -172,6 +172,9 @@ pub(crate) fn backward_input<T: Element>(
         // takes the fast forward paths (Winograd for 3x3) instead of col2im.
         let flipped = flip_weights(geo, w)?;
         return forward(&adjoint, grad_out, &flipped, None, grad_x);
+    }
+    if subpixel::applies(geo) {
+        return subpixel::backward_input(geo, grad_out, w, grad_x);
     }
     let tables = IndexTables::new(geo)?;
     let (k_len, cig, cog) = (geo.k_len(), geo.cig(), geo.cog());

@@ -148,6 +148,19 @@ fn cases() -> Vec<([usize; 5], [usize; 5], ConvParams)> {
             ..ConvParams::new(3)
         },
     ));
+    // Phase columns with no input cell in them (one input column, padding 2,
+    // stride 3): their plane rows are all zeros.
+    out.push((
+        [1, 2, 1, 3, 1],
+        [4, 2, 1, 1, 3],
+        ConvParams {
+            rank: 2,
+            stride: [1, 1, 3],
+            pad_lo: [0, 0, 2],
+            pad_hi: [0, 0, 2],
+            ..ConvParams::new(2)
+        },
+    ));
     // Depthwise (one input channel per group): the direct passes.
     for (mode, multiplier) in [
         (PaddingMode::Zeros, 1),
@@ -231,10 +244,8 @@ fn transpose_forward_is_conv_backward_input() {
         // output_padding recovers the input size the strided conv rounded away.
         let mut output_padding = [0; 3];
         for a in 0..3 {
-            output_padding[a] = input[a]
-                - ((out[a] - 1) * p.stride[a] - 2 * p.pad_lo[a]
-                    + p.dilation[a] * (kernel[a] - 1)
-                    + 1);
+            output_padding[a] = input[a] + 2 * p.pad_lo[a]
+                - ((out[a] - 1) * p.stride[a] + p.dilation[a] * (kernel[a] - 1) + 1);
         }
         let tp = TransposeParams {
             rank: p.rank,

@@ -33,6 +33,7 @@ mod avx512 {
     /// # Safety
     /// The CPU must support AVX-512F, and `cells` must hold at least
     /// `2 * out.len() - 1` elements.
+    #[inline]
     #[target_feature(enable = "avx512f")]
     pub unsafe fn copy_even_f32(cells: &[f32], out: &mut [f32]) {
         let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -57,6 +58,7 @@ mod avx512 {
 
     /// # Safety
     /// As [`copy_even_f32`].
+    #[inline]
     #[target_feature(enable = "avx512f")]
     pub unsafe fn copy_even_f64(cells: &[f64], out: &mut [f64]) {
         let even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
@@ -83,6 +85,7 @@ mod avx512 {
 macro_rules! copy_even_impl {
     ($t:ty, $simd:ident) => {
         impl CopyEven for $t {
+            #[inline]
             fn copy_even(cells: &[$t], out: &mut [$t]) {
                 check(cells.len(), out.len());
                 #[cfg(target_arch = "x86_64")]

@@ -1,0 +1,246 @@
+//! Input gradient of a strided, zero-padded 1-D or 2-D convolution by sub-pixel
+//! decomposition: no column matrix and no col2im scatter.
+//!
+//! Along an axis with stride `s`, input cell `i` receives `grad_out[o] * w[t]`
+//! exactly when `o * s + t * dilation == i + pad`, so the cells are split by
+//! `(i + pad) % s` into `s` *phases*: the cells `i = a * s + r - pad` of phase `r`
+//! see only the taps whose dilated reach is `r` modulo `s`, tap `t` reading
+//! `grad_out[a - (t * dilation) / s]`. Each phase is thus a stride-1 correlation of
+//! `grad_out` (zero-padded) with a sub-kernel of taps: one implicit GEMM
+//! (`grad_x phase (C_in x cells) = W_phase^T (C_in x C_out * taps) . grad_out`)
+//! whose B rows are runs of one padded copy of `grad_out`, shared by all phases.
+//! Every input cell is written once, by its phase's GEMM.
+
+use super::im2col::copy_blocks;
+use super::shape::ConvGeometry;
+use crate::element::Element;
+use crate::error::{alloc_zeroed, Result};
+use crate::geometry::PaddingMode;
+use crate::kernels::{gemm_indirect, pack_a, packed_a_len, RowTable};
+use crate::threads::for_each_chunk_mut;
+
+/// Whether the sub-pixel input gradient serves this layer: zero padding, a stride
+/// above 1, no depth axis (1-D and 2-D layers), at least one tap, and enough input
+/// channels to fill the micro-kernel's rows (they are the GEMM's rows here: the
+/// 3-channel 7x7 stride-2 stem measured 27 ms against col2im's 17).
+pub(crate) fn applies(geo: &ConvGeometry) -> bool {
+    geo.cig() >= 16
+        && geo.padding_mode == PaddingMode::Zeros
+        && geo.stride[1..] != [1, 1]
+        && geo.input[0] == 1
+        && geo.kernel[0] == 1
+        && geo.output[0] == 1
+        && geo.k_len() > 0
+        && geo.cog() > 0
+}
+
+/// One phase of one axis: cells `a * stride + r - pad` for `a` in `a0 .. a1`, and
+/// the taps (with their shifts) that reach them.
+struct AxisPhase {
+    r: usize,
+    a0: usize,
+    a1: usize,
+    taps: Vec<(usize, usize)>,
+}
+
+/// An axis split by its stride, and the length of the padded `grad_out` along it.
+struct AxisSplit {
+    stride: usize,
+    pad: usize,
+    max_shift: usize,
+    padded_len: usize,
+    phases: Vec<AxisPhase>,
+}
+
+impl AxisSplit {
+    fn new(geo: &ConvGeometry, axis: usize) -> Self {
+        let (input, output) = (geo.input[axis], geo.output[axis]);
+        let (stride, dilation, pad) = (
+            geo.stride[axis].max(1),
+            geo.dilation[axis],
+            geo.pad_lo[axis],
+        );
+        let max_shift = (geo.kernel[axis].saturating_sub(1) * dilation) / stride;
+        let phases: Vec<AxisPhase> = (0..stride)
+            .map(|r| AxisPhase {
+                r,
+                a0: pad.saturating_sub(r).div_ceil(stride),
+                a1: (input + pad).saturating_sub(r).div_ceil(stride),
+                taps: (0..geo.kernel[axis])
+                    .filter(|&t| (t * dilation) % stride == r)
+                    .map(|t| (t, (t * dilation) / stride))
+                    .collect(),
+            })
+            .filter(|p| p.a1 > p.a0 && !p.taps.is_empty())
+            .collect();
+        let reach = phases.iter().map(|p| p.a1).max().unwrap_or(0).max(output);
+        AxisSplit {
+            stride,
+            pad,
+            max_shift,
+            padded_len: reach + max_shift,
+            phases,
+        }
+    }
+}
+
+/// One 2-D phase: its packed weights per group and where its B rows start.
+struct Phase<'a, T> {
+    h: &'a AxisPhase,
+    w: &'a AxisPhase,
+    /// `W_phase[g]^T` (C_in/g x C_out/g * taps) packed, for every group.
+    weights: Vec<T>,
+    panel: usize,
+    rows: RowTable,
+}
+
+/// `grad_x = conv_backward_input(grad_out, w)` (overwrites every cell of
+/// `grad_x`, which must be zero-filled: cells no tap reaches stay zero).
+pub(crate) fn backward_input<T: Element>(
+    geo: &ConvGeometry,
+    grad_out: &[T],
+    w: &[T],
+    grad_x: &mut [T],
+) -> Result<()> {
+    let (sh, sw) = (AxisSplit::new(geo, 1), AxisSplit::new(geo, 2));
+    let (cig, cog) = (geo.cig(), geo.cog());
+    let [_, kh, kw] = geo.kernel;
+    let [_, in_h, in_w] = geo.input;
+    let [_, out_h, out_w] = geo.output;
+    let (gh, gw) = (sh.padded_len, sw.padded_len);
+    let plane = gh * gw;
+    let mut phases = Vec::new();
+    for ph in &sh.phases {
+        for pw in &sw.phases {
+            let k = cog * ph.taps.len() * pw.taps.len();
+            // W_phase[g]^T: row ci, column (co, tap_h, tap_w).
+            let mut dense = alloc_zeroed::<T>(cig * k, "sub-pixel weights")?;
+            let panel = packed_a_len(cig, k);
+            let mut weights = alloc_zeroed::<T>(geo.groups * panel, "sub-pixel weights")?;
+            for (g, packed) in weights
+                .chunks_exact_mut(panel.max(1))
+                .enumerate()
+                .take(geo.groups)
+            {
+                for ci in 0..cig {
+                    let mut column = 0;
+                    for co in 0..cog {
+                        let filter = ((g * cog + co) * cig + ci) * kh * kw;
+                        for &(th, _) in &ph.taps {
+                            for &(tw, _) in &pw.taps {
+                                dense[ci * k + column] = w[filter + th * kw + tw];
+                                column += 1;
+                            }
+                        }
+                    }
+                }
+                pack_a(&dense, 0, cig, k, k, 1, packed);
+            }
+            let mut rows = Vec::with_capacity(k);
+            for co in 0..cog {
+                for &(_, shift_h) in &ph.taps {
+                    for &(_, shift_w) in &pw.taps {
+                        let row = ph.a0 + sh.max_shift - shift_h;
+                        let col = pw.a0 + sw.max_shift - shift_w;
+                        rows.push(co * plane + row * gw + col);
+                    }
+                }
+            }
+            phases.push(Phase {
+                h: ph,
+                w: pw,
+                weights,
+                panel,
+                rows: RowTable::new(rows),
+            });
+        }
+    }
+    let padded_len = cog * plane + T::NR;
+    // Checked once here, so the workers' buffers cannot fail to allocate.
+    drop(alloc_zeroed::<T>(padded_len, "padded grad_output")?);
+    let (in_plane, p_len) = (in_h * in_w, out_h * out_w);
+    let init = || {
+        (
+            vec![T::zero(); padded_len],
+            vec![T::zero(); cig * in_plane],
+            crate::kernels::pack::accumulator::<T>(),
+        )
+    };
+    for_each_chunk_mut(
+        grad_x,
+        cig * in_plane,
+        geo.work(),
+        init,
+        |(padded, cells, acc), image_group, grad_group| {
+            let (n, g) = (image_group / geo.groups, image_group % geo.groups);
+            let gy = &grad_out[(n * geo.c_out + g * cog) * p_len..][..cog * p_len];
+            // grad_out of the group, `max_shift` zero rows and columns before it
+            // and zeros after it.
+            for (co, dst) in padded[..cog * plane].chunks_exact_mut(plane).enumerate() {
+                for (b, row) in dst.chunks_exact_mut(gw).enumerate() {
+                    match b.checked_sub(sh.max_shift).filter(|&o| o < out_h) {
+                        Some(o) => {
+                            row[..sw.max_shift].fill(T::zero());
+                            let cells = &gy[co * p_len + o * out_w..][..out_w];
+                            copy_blocks(cells, &mut row[sw.max_shift..sw.max_shift + out_w]);
+                            row[sw.max_shift + out_w..].fill(T::zero());
+                        }
+                        None => row.fill(T::zero()),
+                    }
+                }
+            }
+            // Each phase's GEMM writes its cells (channel-major, then rows) into
+            // `cells`; one pass then interleaves the phases into grad_x rows.
+            let mut base = 0;
+            for phase in &phases {
+                let (ph, pw) = (phase.h, phase.w);
+                let (rows_h, cells_w) = (ph.a1 - ph.a0, pw.a1 - pw.a0);
+                let phase_len = rows_h * cells_w;
+                let cols = (rows_h - 1) * gw + cells_w;
+                let a = &phase.weights[g * phase.panel..(g + 1) * phase.panel];
+                let k = phase.rows.rows().len();
+                let out = &mut cells[base * cig..][..cig * phase_len];
+                gemm_indirect(k, a, cig, padded, &phase.rows, cols, acc, |blk| {
+                    let end = blk.col0 + blk.cols;
+                    for r in 0..blk.rows {
+                        let target = &mut out[(blk.row0 + r) * phase_len..][..phase_len];
+                        let values = blk.row(r);
+                        // Positions col0 .. end, one row of the padded pitch at a time.
+                        let mut q = blk.col0;
+                        while q < end {
+                            let (row, col) = (q / gw, q % gw);
+                            let row_end = end.min((row + 1) * gw);
+                            let valid_end = row_end.min(row * gw + cells_w);
+                            if q < valid_end {
+                                copy_blocks(
+                                    &values[q - blk.col0..valid_end - blk.col0],
+                                    &mut target[row * cells_w + col..][..valid_end - q],
+                                );
+                            }
+                            q = row_end;
+                        }
+                    }
+                });
+                base += phase_len;
+            }
+            let mut base = 0;
+            for phase in &phases {
+                let (ph, pw) = (phase.h, phase.w);
+                let (rows_h, cells_w) = (ph.a1 - ph.a0, pw.a1 - pw.a0);
+                let phase_len = rows_h * cells_w;
+                let first_w = pw.a0 * sw.stride + pw.r - sw.pad;
+                for (ci, target) in grad_group.chunks_exact_mut(in_plane).enumerate() {
+                    let source = &cells[base * cig + ci * phase_len..][..phase_len];
+                    for (j, run) in source.chunks_exact(cells_w).enumerate() {
+                        let i_h = (ph.a0 + j) * sh.stride + ph.r - sh.pad;
+                        let row = &mut target[i_h * in_w + first_w..];
+                        for (cell, &value) in row.iter_mut().step_by(sw.stride).zip(run) {
+                            *cell = value;
+                        }
+                    }
+                }
+                base += phase_len;
+            }
+        },
+    )
+}
