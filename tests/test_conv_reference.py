@@ -170,6 +170,10 @@ BIG_CASES = {
     # long stride-2 rows: the vector gather's blocks of 16/8/4 and its tails
     "3x3_s2_wide_rows": (2, (1, 4, 9, 131), (8, 4, 3, 3), dict(stride=2, padding=1)),
     "1d_long": (1, (4, 16, 300), (32, 16, 5), dict(stride=2, padding=2)),
+    # strided layers with >= 16 input channels per group: the sub-pixel input gradient
+    # (asymmetric padding, a dilated kernel whose taps share a phase, groups)
+    "3x3_s2_16ch_groups": (2, (2, 32, 15, 18), (12, 16, 3, 3), dict(stride=2, padding=((1, 0), (2, 1)), groups=2)),
+    "4x3_s3_dilated_16ch": (2, (1, 16, 20, 17), (8, 16, 4, 3), dict(stride=(3, 2), dilation=(2, 1), padding=1)),
     "1d_depthwise_replicate": (1, (3, 10, 257), (20, 1, 7), dict(groups=10, padding="same", padding_mode="replicate")),
     "3d_3x3x3": (3, (1, 4, 10, 11, 12), (8, 4, 3, 3, 3), dict(padding=1)),
     "3d_1x1x1": (3, (2, 8, 6, 7, 8), (12, 8, 1, 1, 1), dict()),

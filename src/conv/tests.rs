@@ -161,6 +161,44 @@ fn cases() -> Vec<([usize; 5], [usize; 5], ConvParams)> {
             ..ConvParams::new(2)
         },
     ));
+    // Strided 2-D layers with 16 input channels per group: the sub-pixel input
+    // gradient (phases with one, two and four taps; a dilated one whose taps
+    // share a phase; a 1-D one).
+    out.push((
+        [2, 32, 1, 9, 10],
+        [6, 16, 1, 3, 3],
+        ConvParams {
+            rank: 2,
+            stride: [1, 2, 2],
+            pad_lo: [0, 1, 1],
+            pad_hi: [0, 1, 1],
+            groups: 2,
+            ..ConvParams::new(2)
+        },
+    ));
+    out.push((
+        [1, 16, 1, 11, 9],
+        [5, 16, 1, 3, 2],
+        ConvParams {
+            rank: 2,
+            stride: [1, 3, 2],
+            dilation: [1, 2, 2],
+            pad_lo: [0, 2, 0],
+            pad_hi: [0, 2, 0],
+            ..ConvParams::new(2)
+        },
+    ));
+    out.push((
+        [2, 16, 1, 1, 23],
+        [4, 16, 1, 1, 4],
+        ConvParams {
+            rank: 1,
+            stride: [1, 1, 3],
+            pad_lo: [0, 0, 1],
+            pad_hi: [0, 0, 1],
+            ..ConvParams::new(1)
+        },
+    ));
     // Depthwise (one input channel per group): the direct passes.
     for (mode, multiplier) in [
         (PaddingMode::Zeros, 1),
