@@ -19,6 +19,7 @@ use crate::kernels::{
     DR,
 };
 use crate::threads::{for_each_chunk_mut, for_each_task};
+use std::ops::Range;
 
 /// Taps per backward-weight task at most (a multiple of [`DC`]).
 const WEIGHT_TAP_CHUNK: usize = 48;
@@ -257,20 +258,16 @@ pub(crate) fn backward_weight<T: Element>(
     if direct::applies(geo) {
         return direct::backward_weight(geo, grad_out, x, grad_w);
     }
-    let (k_len, cig, cog) = (geo.k_len(), geo.cig(), geo.cog());
+    let (cig, cog) = (geo.cig(), geo.cog());
     let (p_len, in_vol) = (geo.out_vol(), geo.in_vol());
     if grad_w.is_empty() {
         return Ok(());
     }
+    if implicit::weight_applies::<T>(geo) {
+        return implicit::backward_weight(geo, grad_out, x, grad_w);
+    }
     let tables = IndexTables::new(geo)?;
-    // About four tasks per thread, in whole blocks of taps.
-    let threads = crate::threads::get_num_threads().max(1);
-    let tap_chunk = k_len
-        .div_ceil(4 * threads)
-        .next_multiple_of(DC)
-        .clamp(DC, WEIGHT_TAP_CHUNK);
-    let row_chunk = cog.clamp(1, WEIGHT_ROW_CHUNK);
-    let (tap_chunks, row_chunks) = (k_len.div_ceil(tap_chunk), cog.div_ceil(row_chunk));
+    let shape = WeightTasks::new(geo);
     // Equal tiles of at most the budget (a short last tile would run at a
     // fraction of a vector per step).
     let max_tile = (WEIGHT_TILE_BYTES / std::mem::size_of::<T>()).max(1);
@@ -279,17 +276,13 @@ pub(crate) fn backward_weight<T: Element>(
         .next_multiple_of(T::LANES)
         .clamp(1, p_len.max(1));
     let block = dot_acc_len::<T>();
-    let blocks = row_chunk.div_ceil(DR) * tap_chunk.div_ceil(DC);
-    let init = workspace::<T>(tap_chunk * tile, blocks * block);
-    let tasks = geo.groups * row_chunks * tap_chunks;
+    let sums_len = shape.sums_len::<T>();
+    let init = workspace::<T>(shape.tap_chunk * tile, sums_len);
     let shared = SharedMut::new(grad_w);
-    for_each_task(tasks, geo.work(), init, |ws, task| {
-        let g = task / (row_chunks * tap_chunks);
-        let (rc, tc) = ((task / tap_chunks) % row_chunks, task % tap_chunks);
-        let taps = tc * tap_chunk..((tc + 1) * tap_chunk).min(k_len);
-        let rows = rc * row_chunk..((rc + 1) * row_chunk).min(cog);
+    for_each_task(shape.tasks(geo), geo.work(), init, |ws, task| {
+        let (g, rows, taps) = shape.task(geo, task);
         let tap_blocks = taps.len().div_ceil(DC);
-        let sums = &mut ws.second[..blocks * block];
+        let sums = &mut ws.second[..sums_len];
         sums.fill(T::zero());
         for n in 0..geo.n {
             let x_group = &x[(n * geo.c_in + g * cig) * in_vol..][..cig * in_vol];
@@ -315,14 +308,86 @@ pub(crate) fn backward_weight<T: Element>(
                 }
             }
         }
+        // SAFETY: this task is the only one writing taps `taps` of the output
+        // channels `rows` of group `g`.
+        unsafe { shape.write_task(geo, task, sums, &shared) };
+    })
+}
+
+/// How the weight gradient is cut into tasks: blocks of output channels (rows)
+/// times blocks of taps, per group; a task sums its block over every image.
+pub(super) struct WeightTasks {
+    tap_chunk: usize,
+    row_chunk: usize,
+    tap_chunks: usize,
+    row_chunks: usize,
+}
+
+impl WeightTasks {
+    pub fn new(geo: &ConvGeometry) -> Self {
+        let (k_len, cog) = (geo.k_len(), geo.cog());
+        // About four tasks per thread, in whole blocks of taps.
+        let threads = crate::threads::get_num_threads().max(1);
+        let tap_chunk = k_len
+            .div_ceil(4 * threads)
+            .next_multiple_of(DC)
+            .clamp(DC, WEIGHT_TAP_CHUNK);
+        let row_chunk = cog.clamp(1, WEIGHT_ROW_CHUNK);
+        WeightTasks {
+            tap_chunk,
+            row_chunk,
+            tap_chunks: k_len.div_ceil(tap_chunk),
+            row_chunks: cog.div_ceil(row_chunk),
+        }
+    }
+
+    pub fn tasks(&self, geo: &ConvGeometry) -> usize {
+        geo.groups * self.row_chunks * self.tap_chunks
+    }
+
+    /// Elements of a task's lane sums.
+    pub fn sums_len<T: Element>(&self) -> usize {
+        self.row_chunk.div_ceil(DR) * self.tap_chunk.div_ceil(DC) * dot_acc_len::<T>()
+    }
+
+    /// Group, output channels (within the group) and taps of task `task`.
+    pub fn task(&self, geo: &ConvGeometry, task: usize) -> (usize, Range<usize>, Range<usize>) {
+        let (k_len, cog) = (geo.k_len(), geo.cog());
+        let g = task / (self.row_chunks * self.tap_chunks);
+        let (rc, tc) = (
+            (task / self.tap_chunks) % self.row_chunks,
+            task % self.tap_chunks,
+        );
+        let taps = tc * self.tap_chunk..((tc + 1) * self.tap_chunk).min(k_len);
+        let rows = rc * self.row_chunk..((rc + 1) * self.row_chunk).min(cog);
+        (g, rows, taps)
+    }
+
+    /// Add up the lane sums of task `task` (dot-kernel blocks, rows then taps)
+    /// into its weight gradients.
+    ///
+    /// # Safety
+    /// No other thread may be writing the task's weights (its taps of its output
+    /// channels) in `shared` meanwhile.
+    pub unsafe fn write_task<T: Element>(
+        &self,
+        geo: &ConvGeometry,
+        task: usize,
+        sums: &[T],
+        shared: &SharedMut<'_, T>,
+    ) {
+        let (k_len, cog) = (geo.k_len(), geo.cog());
+        let (g, rows, taps) = self.task(geo, task);
+        let tap_blocks = taps.len().div_ceil(DC);
+        let block = dot_acc_len::<T>();
         for (bi, r0) in rows.clone().step_by(DR).enumerate() {
             for (bj, t0) in taps.clone().step_by(DC).enumerate() {
                 let acc = &sums[(bi * tap_blocks + bj) * block..][..block];
                 for (r, co) in (r0..rows.end.min(r0 + DR)).enumerate() {
                     let start = (g * cog + co) * k_len + t0;
                     let count = taps.end.min(t0 + DC) - t0;
-                    // SAFETY: this task is the only one writing taps `taps` of the
-                    // output channels `rows` of group `g`.
+                    // SAFETY: the caller guarantees nobody else writes these
+                    // weights now.
                     let dst = unsafe { shared.range(start, count) };
                     for (c, total) in dst.iter_mut().enumerate() {
                         let lanes = &acc[(r * DC + c) * T::LANES..][..T::LANES];
@@ -331,7 +396,7 @@ pub(crate) fn backward_weight<T: Element>(
                 }
             }
         }
-    })
+    }
 }
 
 /// `grad_b[c] = sum over images and positions of grad_out[n, c, ...]`.

@@ -199,6 +199,42 @@ fn cases() -> Vec<([usize; 5], [usize; 5], ConvParams)> {
             ..ConvParams::new(1)
         },
     ));
+    // Zero-padded layers whose column matrix copies each input cell >= 4 times:
+    // the weight gradient on phase planes (stride 1 in 2-D and dilated 3-D, a 5x5
+    // stride-2 layer, groups).
+    out.push((
+        [2, 6, 1, 7, 8],
+        [6, 3, 1, 3, 3],
+        ConvParams {
+            rank: 2,
+            pad_lo: [0, 1, 1],
+            pad_hi: [0, 1, 1],
+            groups: 2,
+            ..ConvParams::new(2)
+        },
+    ));
+    out.push((
+        [1, 2, 4, 5, 9],
+        [3, 2, 3, 3, 2],
+        ConvParams {
+            rank: 3,
+            dilation: [1, 1, 2],
+            pad_lo: [1, 1, 1],
+            pad_hi: [1, 1, 1],
+            ..ConvParams::new(3)
+        },
+    ));
+    out.push((
+        [2, 3, 1, 15, 14],
+        [4, 3, 1, 5, 5],
+        ConvParams {
+            rank: 2,
+            stride: [1, 2, 2],
+            pad_lo: [0, 2, 2],
+            pad_hi: [0, 2, 2],
+            ..ConvParams::new(2)
+        },
+    ));
     // Depthwise (one input channel per group): the direct passes.
     for (mode, multiplier) in [
         (PaddingMode::Zeros, 1),
