@@ -176,6 +176,8 @@ BIG_CASES = {
     "4x3_s3_dilated_16ch": (2, (1, 16, 20, 17), (8, 16, 4, 3), dict(stride=(3, 2), dilation=(2, 1), padding=1)),
     "1d_depthwise_replicate": (1, (3, 10, 257), (20, 1, 7), dict(groups=10, padding="same", padding_mode="replicate")),
     "3d_3x3x3": (3, (1, 4, 10, 11, 12), (8, 4, 3, 3, 3), dict(padding=1)),
+    # enough work (>= 2^24 multiply-adds) for the weight gradient on phase planes
+    "3d_3x3x3_phase_planes": (3, (1, 8, 12, 24, 21), (16, 8, 3, 3, 3), dict(padding=(1, 2, 1))),
     "3d_1x1x1": (3, (2, 8, 6, 7, 8), (12, 8, 1, 1, 1), dict()),
     "3d_strided_dilated": (3, (2, 3, 12, 11, 10), (5, 3, 3, 2, 3), dict(stride=(2, 1, 2), dilation=(1, 2, 2), padding=(1, 0, 2))),
 }

@@ -13,7 +13,7 @@
 //! one offset per tap, the same for every output position.
 
 use super::im2col::{copy_blocks, copy_even};
-use super::passes::WeightTasks;
+use super::passes::{WeightTasks, WEIGHT_TAP_CHUNK};
 use super::shape::ConvGeometry;
 use crate::element::Element;
 use crate::error::{alloc_zeroed, Result};
@@ -305,22 +305,35 @@ const WAVE_BYTES: usize = 4 << 20;
 /// Elements of one chunk's phase planes at most (long rows amortise the dot
 /// kernel's lane sums).
 const WEIGHT_BAND_ELEMENTS: usize = 1 << 19;
+/// Multiply-adds below which the weight gradient keeps the gather (unit tests run
+/// the phase planes on their small shapes too).
+const WEIGHT_MIN_WORK: usize = if cfg!(test) { 1 } else { 1 << 24 };
 /// Bytes of lane sums the weight gradient may keep (one set per weight).
 const SUMS_BYTES: usize = 16 << 20;
 
 /// Whether the weight gradient runs on phase planes: where the forward does, while
-/// one set of lane sums per weight stays small, and when the column matrix would
-/// copy each input cell at least 4 times (kernel volume / stride volume): below
-/// that the per-task gather is as cheap, and its tasks share no data (3x3 stride
-/// 2 measured 6.5 ms on phase planes against 5.7 ms with the gather, 2 threads;
-/// 3x3x3 stride 1: 43 against 55 ms).
+/// one set of lane sums per weight stays small, and when it pays (measured on 2
+/// threads against the per-task gather):
+/// - the column matrix would copy each input cell at least 4 times (kernel volume
+///   / stride volume); below that the gather is as cheap and its tasks share no
+///   data (3x3 stride 2: 6.5 ms on phase planes against 5.7 ms);
+/// - at most 16 tasks' worth of taps, as every task re-reads the chunk's grad_out
+///   rows (3x3 128 channels, 24 tasks: 12.9 against 10.7 ms);
+/// - enough work to amortise the waves' two parallel phases (LeNet's 5x5 1 -> 6:
+///   0.46 against 0.34 ms).
+///
+/// 3x3x3 16 -> 32 gains 55 -> 43 ms, 3x3 64 channels 10.7 -> 10.2 ms.
 pub(crate) fn weight_applies<T: Element>(geo: &ConvGeometry) -> bool {
     let sums = geo
         .c_out
         .saturating_mul(geo.k_len())
         .saturating_mul(T::LANES * std::mem::size_of::<T>());
     let stride_vol: usize = geo.stride.iter().product();
-    applies(geo) && sums <= SUMS_BYTES && geo.kernel_vol() >= 4 * stride_vol
+    applies(geo)
+        && sums <= SUMS_BYTES
+        && geo.kernel_vol() >= 4 * stride_vol
+        && geo.k_len() <= 16 * WEIGHT_TAP_CHUNK
+        && geo.work() >= WEIGHT_MIN_WORK
 }
 
 /// `grad_w = sum_n grad_out[n] . col(x[n])^T` as dot products of contiguous rows

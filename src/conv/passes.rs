@@ -22,7 +22,7 @@ use crate::threads::{for_each_chunk_mut, for_each_task};
 use std::ops::Range;
 
 /// Taps per backward-weight task at most (a multiple of [`DC`]).
-const WEIGHT_TAP_CHUNK: usize = 48;
+pub(super) const WEIGHT_TAP_CHUNK: usize = 48;
 /// Output channels per backward-weight task at most.
 const WEIGHT_ROW_CHUNK: usize = 128;
 /// Bytes of one row of a backward-weight tile (long rows amortise the loads and
