@@ -200,7 +200,7 @@ pub(crate) fn backward_input<T: Element>(
                 let a = &phase.weights[g * phase.panel..(g + 1) * phase.panel];
                 let k = phase.rows.rows().len();
                 let out = &mut cells[base * cig..][..cig * phase_len];
-                gemm_indirect(k, a, cig, padded, &phase.rows, cols, acc, |blk| {
+                gemm_indirect(k, a, cig, padded, &phase.rows, cols, acc, false, |blk| {
                     let end = blk.col0 + blk.cols;
                     for r in 0..blk.rows {
                         let target = &mut out[(blk.row0 + r) * phase_len..][..phase_len];

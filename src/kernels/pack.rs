@@ -139,7 +139,8 @@ pub fn gemm_rows<T: Element + MicroKernel>(
 
 /// As [`gemm_packed`] with row `p` of B read in place at `b[rows[p]..]` (an
 /// implicit GEMM: `rows` are the input taps); every row must have `cols` rounded
-/// up to `NR` finite elements (the extra columns are dropped).
+/// up to `NR` finite elements (the extra columns are dropped). `rows_outer` picks
+/// the block order (see [`gemm_panels_in`]).
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_indirect<T: Element + MicroKernel>(
     k: usize,
@@ -149,11 +150,21 @@ pub fn gemm_indirect<T: Element + MicroKernel>(
     b_rows: &RowTable,
     cols: usize,
     acc: &mut [T],
-    store: impl FnMut(&Block<'_, T>),
+    rows_outer: bool,
+    mut store: impl FnMut(&Block<'_, T>),
 ) {
-    gemm_panels(k, a, rows, cols, acc, store, |jp, a_panel, acc| {
-        T::kernel_indirect(k, a_panel, b.get(jp * T::NR..).unwrap_or(&[]), b_rows, acc)
-    })
+    gemm_panels_in(
+        k,
+        a,
+        rows,
+        cols,
+        acc,
+        rows_outer,
+        &mut store,
+        |jp, a_panel, acc| {
+            T::kernel_indirect(k, a_panel, b.get(jp * T::NR..).unwrap_or(&[]), b_rows, acc)
+        },
+    )
 }
 
 /// The shared loop: `kernel(jp, a_panel, acc)` multiplies an A panel by B panel
@@ -167,9 +178,34 @@ fn gemm_panels<T: Element + MicroKernel>(
     mut store: impl FnMut(&Block<'_, T>),
     kernel: impl Fn(usize, &[T], &mut [T]),
 ) {
+    gemm_panels_in(k, a, rows, cols, acc, false, &mut store, kernel)
+}
+
+/// [`gemm_panels`] with the order of the blocks chosen: column panels outermost
+/// (each B panel read once, every output row's stream written a panel at a time),
+/// or row panels outermost (`rows_outer`: B panels re-read for every A panel, but
+/// the output written as `MR` long streams).
+#[allow(clippy::too_many_arguments)]
+fn gemm_panels_in<T: Element + MicroKernel>(
+    k: usize,
+    a: &[T],
+    rows: usize,
+    cols: usize,
+    acc: &mut [T],
+    rows_outer: bool,
+    store: &mut impl FnMut(&Block<'_, T>),
+    kernel: impl Fn(usize, &[T], &mut [T]),
+) {
     let nr = T::NR;
-    for jp in 0..cols.div_ceil(nr) {
-        for ip in 0..rows.div_ceil(MR) {
+    let (col_panels, row_panels) = (cols.div_ceil(nr), rows.div_ceil(MR));
+    let (outer, inner) = if rows_outer {
+        (row_panels, col_panels)
+    } else {
+        (col_panels, row_panels)
+    };
+    for o in 0..outer {
+        for i in 0..inner {
+            let (ip, jp) = if rows_outer { (o, i) } else { (i, o) };
             let a_panel = &a[ip * k * MR..(ip + 1) * k * MR];
             kernel(jp, a_panel, acc);
             store(&Block {
@@ -229,7 +265,7 @@ mod tests {
             scattered[at..at + n].copy_from_slice(&b[p * n..(p + 1) * n]);
         }
         let mut c_indirect = vec![T::zero(); m * n];
-        gemm_indirect(k, &pa, m, &scattered, &offsets, n, &mut acc, |blk| {
+        gemm_indirect(k, &pa, m, &scattered, &offsets, n, &mut acc, m > 8, |blk| {
             for r in 0..blk.rows {
                 let dst = (blk.row0 + r) * n + blk.col0;
                 c_indirect[dst..dst + blk.cols].copy_from_slice(blk.row(r));
