@@ -22,6 +22,7 @@ use crate::kernels::{
     dispatch, dot_acc_len, gemm_indirect, MicroKernel, RowTable, SharedMut, DC, DR,
 };
 use crate::threads::{for_each_chunk_mut, for_each_task};
+use std::mem::MaybeUninit;
 
 /// Elements of one task's phase planes at most, unless a single output row needs
 /// more (about the size of a column tile: the planes and a group's packed weights
@@ -241,7 +242,7 @@ pub(crate) fn forward<T: Element>(
     weights: &[T],
     w_panel: usize,
     bias: Option<&[T]>,
-    out: &mut [T],
+    out: &mut [MaybeUninit<T>],
 ) -> Result<()> {
     let plan = Plan::new(geo, BAND_ELEMENTS);
     let (k_len, cig, cog) = (geo.k_len(), geo.cig(), geo.cog());
@@ -300,9 +301,17 @@ pub(crate) fn forward<T: Element>(
                             // SAFETY: task (n, g, od, band) is the only one writing output
                             // rows h0 .. h0 + rows_here of slice od of image n, group g.
                             let dst = unsafe { out_shared.range(at, len) };
-                            copy_blocks(&values[q - blk.col0..][..len], dst);
-                            if let Some(bias) = bias {
-                                dst.iter_mut().for_each(|v| *v += bias[channel]);
+                            let src = &values[q - blk.col0..][..len];
+                            match bias {
+                                Some(bias) => {
+                                    let b = bias[channel];
+                                    dst.iter_mut().zip(src).for_each(|(d, &v)| {
+                                        d.write(v + b);
+                                    });
+                                }
+                                None => dst.iter_mut().zip(src).for_each(|(d, &v)| {
+                                    d.write(v);
+                                }),
                             }
                         }
                         q = row_end;

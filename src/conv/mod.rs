@@ -115,8 +115,7 @@ pub fn conv_forward<T: Element>(
     let (x, weight) = (standard(x)?, standard(weight)?);
     let bias = bias.map(standard).transpose()?;
     let bias = bias.as_ref().map(as_slice).transpose()?;
-    let mut out = new_array5(geo.out_shape(), "the output")?;
-    passes::forward(&geo, as_slice(&x)?, as_slice(&weight)?, bias, &mut out)?;
+    let out = passes::forward_new(&geo, as_slice(&x)?, as_slice(&weight)?, bias)?;
     into_array5(geo.out_shape(), out)
 }
 
