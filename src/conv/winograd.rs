@@ -12,6 +12,7 @@ use crate::element::Element;
 use crate::error::{alloc_zeroed, Result};
 use crate::kernels::{gemm_packed, pack_a, packed_a_len, SharedMut};
 use crate::threads::for_each_task;
+use std::mem::MaybeUninit;
 
 /// Output tile edge, input patch edge, and number of transformed points.
 const M: usize = 4;
@@ -244,7 +245,7 @@ struct Plan<'a, T> {
     x: &'a [T],
     filters: &'a [T],
     bias: Option<&'a [T]>,
-    out: &'a SharedMut<'a, T>,
+    out: &'a SharedMut<'a, MaybeUninit<T>>,
     rows: Vec<usize>,
     cols: Vec<usize>,
     tiles: usize,
@@ -263,13 +264,14 @@ impl<T> Plan<'_, T> {
     }
 }
 
-/// `out = conv(x, w) + bias` by Winograd F(4x4, 3x3).
+/// `out = conv(x, w) + bias` by Winograd F(4x4, 3x3); every element of `out` is
+/// written (once).
 pub(crate) fn forward<T: Element>(
     geo: &ConvGeometry,
     x: &[T],
     w: &[T],
     bias: Option<&[T]>,
-    out: &mut [T],
+    out: &mut [MaybeUninit<T>],
 ) -> Result<()> {
     let (cig, cog, nr) = (geo.cig(), geo.cog(), T::NR);
     let [_, oh, ow] = geo.output;
@@ -473,7 +475,7 @@ fn run_block<T: Element>(plan: &Plan<'_, T>, ws: &mut Workspace<T>, g: usize, bl
                 // its block (each tile belongs to one block) in group g.
                 let dst = unsafe { plan.out.range(start, width) };
                 for (s, slot) in dst.iter_mut().enumerate() {
-                    *slot = ws.y[(r * M + s) * nr + j] + offset;
+                    slot.write(ws.y[(r * M + s) * nr + j] + offset);
                 }
             }
         }
