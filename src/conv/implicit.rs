@@ -16,7 +16,7 @@ use super::im2col::{copy_blocks, copy_even};
 use super::passes::{WeightTasks, WEIGHT_TAP_CHUNK};
 use super::shape::ConvGeometry;
 use crate::element::Element;
-use crate::error::{alloc_zeroed, Result};
+use crate::error::{alloc_uninit, alloc_zeroed, Result};
 use crate::geometry::PaddingMode;
 use crate::kernels::{
     dispatch, dot_acc_len, gemm_indirect, MicroKernel, RowTable, SharedMut, DC, DR,
@@ -181,6 +181,19 @@ fn fill_any<T: Element>(
         let [sd, sh, sw] = geo.stride;
         let (kd, pitch) = (geo.kernel[0], plan.pitch);
         let plane_vol = in_h * in_w;
+        let pad_w = geo.pad_lo[2];
+        // Columns c of phase pw whose input column c * sw + pw - pad lies inside.
+        let column_range = |pw: usize| {
+            let c_lo = pad_w.saturating_sub(pw).div_ceil(sw).min(pitch);
+            let c_hi = (in_w + pad_w)
+                .saturating_sub(pw)
+                .div_ceil(sw)
+                .clamp(c_lo, pitch);
+            (c_lo, c_hi)
+        };
+        // Stride 2 with both column phases: the two planes are filled together.
+        let pairs = sw == 2 && plan.w.phases == [0, 1];
+        let columns = [column_range(0), column_range(1)];
         let mut planes = buffer.chunks_exact_mut(plan.plane_len);
         for ci in 0..x_channels.len() / (in_d * plane_vol).max(1) {
             for d in 0..kd {
@@ -189,6 +202,49 @@ fn fill_any<T: Element>(
                     .checked_sub(geo.pad_lo[0])
                     .filter(|&id| id < in_d);
                 for &ph in &plan.h.phases {
+                    if pairs {
+                        let (Some(p0), Some(p1)) = (planes.next(), planes.next()) else {
+                            return;
+                        };
+                        let Some(id) = id else {
+                            p0.fill(T::zero());
+                            p1.fill(T::zero());
+                            continue;
+                        };
+                        let slice = &x_channels[(ci * in_d + id) * plane_vol..][..plane_vol];
+                        // Phase pw reads input columns 2c + pw - pad: the even ones
+                        // when pw and pad have the same parity. Each plane's first
+                        // column inside the input reads column 0 (even) or 1 (odd),
+                        // so one split of the input row fills both.
+                        let ((even, (e_lo, e_hi)), (odd, (o_lo, o_hi))) = if pad_w % 2 == 0 {
+                            ((p0, columns[0]), (p1, columns[1]))
+                        } else {
+                            ((p1, columns[1]), (p0, columns[0]))
+                        };
+                        let rows = even
+                            .chunks_exact_mut(pitch)
+                            .zip(odd.chunks_exact_mut(pitch));
+                        for (a, (row_e, row_o)) in rows.enumerate() {
+                            let ih = ((h0 + a) * sh + ph)
+                                .checked_sub(geo.pad_lo[1])
+                                .filter(|&ih| ih < in_h);
+                            let Some(ih) = ih else {
+                                row_e.fill(T::zero());
+                                row_o.fill(T::zero());
+                                continue;
+                            };
+                            row_e[..e_lo].fill(T::zero());
+                            row_e[e_hi..].fill(T::zero());
+                            row_o[..o_lo].fill(T::zero());
+                            row_o[o_hi..].fill(T::zero());
+                            T::split_even_odd(
+                                &slice[ih * in_w..][..in_w],
+                                &mut row_e[e_lo..e_hi],
+                                &mut row_o[o_lo..o_hi],
+                            );
+                        }
+                        continue;
+                    }
                     for &pw in &plan.w.phases {
                         let Some(plane) = planes.next() else { return };
                         let Some(id) = id else {
@@ -196,13 +252,7 @@ fn fill_any<T: Element>(
                             continue;
                         };
                         let slice = &x_channels[(ci * in_d + id) * plane_vol..][..plane_vol];
-                        // Columns c whose input column c * sw + pw - pad lies inside.
-                        let pad_w = geo.pad_lo[2];
-                        let c_lo = pad_w.saturating_sub(pw).div_ceil(sw).min(pitch);
-                        let c_hi = (in_w + pad_w)
-                            .saturating_sub(pw)
-                            .div_ceil(sw)
-                            .clamp(c_lo, pitch);
+                        let (c_lo, c_hi) = column_range(pw);
                         for (a, row) in plane.chunks_exact_mut(pitch).enumerate() {
                             let ih = ((h0 + a) * sh + ph)
                                 .checked_sub(geo.pad_lo[1])
@@ -250,7 +300,7 @@ pub(crate) fn forward<T: Element>(
     let (p_len, in_vol, pitch) = (geo.out_vol(), geo.in_vol(), plan.pitch);
     let buffer_len = plan.buffer_len::<T>();
     // Checked once here, so the workers' buffers cannot fail to allocate.
-    drop(alloc_zeroed::<T>(buffer_len, "implicit GEMM planes")?);
+    drop(alloc_uninit::<T>(buffer_len, "implicit GEMM planes")?);
     let init = || {
         (
             vec![T::zero(); buffer_len],

@@ -14,7 +14,7 @@
 use super::im2col::copy_blocks;
 use super::shape::ConvGeometry;
 use crate::element::Element;
-use crate::error::{alloc_zeroed, Result};
+use crate::error::{alloc_uninit, alloc_zeroed, Result};
 use crate::geometry::PaddingMode;
 use crate::kernels::{gemm_indirect, pack_a, packed_a_len, RowTable};
 use crate::threads::for_each_chunk_mut;
@@ -157,7 +157,7 @@ pub(crate) fn backward_input<T: Element>(
     }
     let padded_len = cog * plane + T::NR;
     // Checked once here, so the workers' buffers cannot fail to allocate.
-    drop(alloc_zeroed::<T>(padded_len, "padded grad_output")?);
+    drop(alloc_uninit::<T>(padded_len, "padded grad_output")?);
     let (in_plane, p_len) = (in_h * in_w, out_h * out_w);
     let init = || {
         (

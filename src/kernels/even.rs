@@ -6,6 +6,26 @@
 /// `2 * out.len() - 1` elements).
 pub trait CopyEven: Sized + Copy {
     fn copy_even(cells: &[Self], out: &mut [Self]);
+
+    /// `evens[k] = cells[2 * k]` and `odds[k] = cells[2 * k + 1]` (`cells` must
+    /// hold at least `2 * evens.len() - 1` and `2 * odds.len()` elements).
+    fn split_even_odd(cells: &[Self], evens: &mut [Self], odds: &mut [Self]);
+}
+
+fn check_split(cells: usize, evens: usize, odds: usize) {
+    assert!(
+        (evens == 0 || cells >= 2 * evens - 1) && cells >= 2 * odds,
+        "split_even_odd: {cells} cells cannot fill {evens} even and {odds} odd outputs"
+    );
+}
+
+fn portable_split<T: Copy>(cells: &[T], evens: &mut [T], odds: &mut [T]) {
+    for (k, e) in evens.iter_mut().enumerate() {
+        *e = cells[2 * k];
+    }
+    for (k, o) in odds.iter_mut().enumerate() {
+        *o = cells[2 * k + 1];
+    }
 }
 
 fn check(cells: usize, out: usize) {
@@ -57,6 +77,70 @@ mod avx512 {
     }
 
     /// # Safety
+    /// The CPU must support AVX-512F, and `cells` must hold at least
+    /// `2 * evens.len() - 1` and `2 * odds.len()` elements.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn split_even_odd_f32(cells: &[f32], evens: &mut [f32], odds: &mut [f32]) {
+        let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        let mut i = 0;
+        while i < evens.len().max(odds.len()) {
+            let avail = (cells.len() - 2 * i).min(32);
+            let src = cells.as_ptr().wrapping_add(2 * i);
+            // SAFETY: the masks enable only cells inside `cells` (`avail` of them
+            // from `2 * i`) and outputs inside `evens` and `odds`.
+            unsafe {
+                let lo = _mm512_maskz_loadu_ps(mask16(avail), src);
+                let hi =
+                    _mm512_maskz_loadu_ps(mask16(avail.saturating_sub(16)), src.wrapping_add(16));
+                let e = _mm512_permutex2var_ps(lo, even, hi);
+                let o = _mm512_permutex2var_ps(lo, odd, hi);
+                let (ne, no) = (evens.len().saturating_sub(i), odds.len().saturating_sub(i));
+                _mm512_mask_storeu_ps(evens.as_mut_ptr().wrapping_add(i), mask16(ne), e);
+                _mm512_mask_storeu_ps(odds.as_mut_ptr().wrapping_add(i), mask16(no), o);
+            }
+            i += 16;
+        }
+    }
+
+    /// # Safety
+    /// As [`split_even_odd_f32`].
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn split_even_odd_f64(cells: &[f64], evens: &mut [f64], odds: &mut [f64]) {
+        let even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+        let odd = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
+        let mut i = 0;
+        while i < evens.len().max(odds.len()) {
+            let avail = (cells.len() - 2 * i).min(16);
+            let src = cells.as_ptr().wrapping_add(2 * i);
+            // SAFETY: as in `split_even_odd_f32`, with 8 lanes per register.
+            unsafe {
+                let lo = _mm512_maskz_loadu_pd(mask16(avail.min(8)) as __mmask8, src);
+                let hi = _mm512_maskz_loadu_pd(
+                    mask16(avail.saturating_sub(8)) as __mmask8,
+                    src.wrapping_add(8),
+                );
+                let e = _mm512_permutex2var_pd(lo, even, hi);
+                let o = _mm512_permutex2var_pd(lo, odd, hi);
+                let (ne, no) = (evens.len().saturating_sub(i), odds.len().saturating_sub(i));
+                _mm512_mask_storeu_pd(
+                    evens.as_mut_ptr().wrapping_add(i),
+                    mask16(ne.min(8)) as __mmask8,
+                    e,
+                );
+                _mm512_mask_storeu_pd(
+                    odds.as_mut_ptr().wrapping_add(i),
+                    mask16(no.min(8)) as __mmask8,
+                    o,
+                );
+            }
+            i += 8;
+        }
+    }
+
+    /// # Safety
     /// As [`copy_even_f32`].
     #[inline]
     #[target_feature(enable = "avx512f")]
@@ -83,7 +167,7 @@ mod avx512 {
 }
 
 macro_rules! copy_even_impl {
-    ($t:ty, $simd:ident) => {
+    ($t:ty, $simd:ident, $split:ident) => {
         impl CopyEven for $t {
             #[inline]
             fn copy_even(cells: &[$t], out: &mut [$t]) {
@@ -96,11 +180,23 @@ macro_rules! copy_even_impl {
                 }
                 portable(cells, out)
             }
+
+            #[inline]
+            fn split_even_odd(cells: &[$t], evens: &mut [$t], odds: &mut [$t]) {
+                check_split(cells.len(), evens.len(), odds.len());
+                #[cfg(target_arch = "x86_64")]
+                if super::microkernel::simd_kernel_in_use() {
+                    // SAFETY: AVX-512F is available and the lengths were checked.
+                    unsafe { avx512::$split(cells, evens, odds) };
+                    return;
+                }
+                portable_split(cells, evens, odds)
+            }
         }
     };
 }
-copy_even_impl!(f32, copy_even_f32);
-copy_even_impl!(f64, copy_even_f64);
+copy_even_impl!(f32, copy_even_f32, split_even_odd_f32);
+copy_even_impl!(f64, copy_even_f64, split_even_odd_f64);
 
 #[cfg(test)]
 mod tests {
@@ -120,6 +216,22 @@ mod tests {
                 assert!(
                     out[outputs..].iter().all(|&v| v == T::from(255)),
                     "wrote past the end"
+                );
+                // Splitting: as many odd outputs as the cells allow, or fewer.
+                let odd_count = (cells.len() / 2).min(outputs);
+                let mut evens: Vec<T> = (0..outputs + 2).map(|_| T::from(255)).collect();
+                let mut odds: Vec<T> = (0..odd_count + 2).map(|_| T::from(255)).collect();
+                T::split_even_odd(&cells, &mut evens[..outputs], &mut odds[..odd_count]);
+                for r in 0..outputs {
+                    assert_eq!(evens[r], cells[2 * r], "even {r} of {outputs}");
+                }
+                for r in 0..odd_count {
+                    assert_eq!(odds[r], cells[2 * r + 1], "odd {r} of {odd_count}");
+                }
+                let rest = evens[outputs..].iter().chain(&odds[odd_count..]);
+                assert!(
+                    rest.copied().all(|v| v == T::from(255)),
+                    "split past the end"
                 );
             }
         }
