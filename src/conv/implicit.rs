@@ -216,7 +216,8 @@ fn fill_any<T: Element>(
                         // when pw and pad have the same parity. Each plane's first
                         // column inside the input reads column 0 (even) or 1 (odd),
                         // so one split of the input row fills both.
-                        let ((even, (e_lo, e_hi)), (odd, (o_lo, o_hi))) = if pad_w % 2 == 0 {
+                        let ((even, (e_lo, e_hi)), (odd, (o_lo, o_hi))) = if pad_w.is_multiple_of(2)
+                        {
                             ((p0, columns[0]), (p1, columns[1]))
                         } else {
                             ((p1, columns[1]), (p0, columns[0]))
