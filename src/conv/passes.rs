@@ -484,11 +484,36 @@ pub(crate) fn backward_bias<T: Element>(
             let mut sum = T::zero();
             for image in 0..n {
                 let plane = &grad_out[(image * channels + c) * positions..][..positions];
-                sum += plane.iter().copied().sum::<T>();
+                sum += lane_sum(plane);
             }
             total[0] = sum;
         },
     )
+}
+
+/// Sum of `values` over 16 interleaved partial sums (combined in a fixed order),
+/// so the additions vectorise instead of waiting on one another: the 3x3 stride-2
+/// layer's bias gradient took 0.37 ms on 2 threads as one running sum.
+fn lane_sum<T: Element>(values: &[T]) -> T {
+    const LANES: usize = 16;
+    let mut lanes = [T::zero(); LANES];
+    let mut blocks = values.chunks_exact(LANES);
+    for block in &mut blocks {
+        for (lane, &v) in lanes.iter_mut().zip(block) {
+            *lane += v;
+        }
+    }
+    for (lane, &v) in lanes.iter_mut().zip(blocks.remainder()) {
+        *lane += v;
+    }
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            lanes[i] = lanes[i] + lanes[i + width];
+        }
+    }
+    lanes[0]
 }
 
 /// `out[n, c, ...] += bias[c]`.
