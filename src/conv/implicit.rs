@@ -30,17 +30,22 @@ use std::mem::MaybeUninit;
 const BAND_ELEMENTS: usize = 1 << 17;
 
 /// Whether the implicit GEMM serves this forward: zero padding, an output with
-/// several rows (1-D layers gather whole rows already), more than one tap, and
-/// positions past the output rows costing at most a quarter of the work.
+/// several rows (1-D layers gather whole rows already), more than one tap,
+/// positions past the output rows costing at most a quarter of the work, and
+/// planes at most about twice the height of the output.
 pub(crate) fn applies(geo: &ConvGeometry) -> bool {
+    let h = AxisPhases::new(geo.kernel[1], geo.dilation[1], geo.stride[1]);
     let w = AxisPhases::new(geo.kernel[2], geo.dilation[2], geo.stride[2]);
-    let out_w = geo.output[2];
+    let [_, out_h, out_w] = geo.output;
+    // The planes hold `max_shift` rows more than a band of output rows: bounded by
+    // the output's height, so a huge dilation cannot make them huge.
     geo.padding_mode == PaddingMode::Zeros
-        && geo.output[1] > 1
+        && out_h > 1
         && geo.kernel_vol() > 1
         && geo.k_len() > 0
         && out_w > 0
-        && w.max_shift * 4 <= out_w
+        && w.max_shift.saturating_mul(4) <= out_w
+        && h.max_shift <= out_h
 }
 
 /// One axis (H or W) seen through its stride.

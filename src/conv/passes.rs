@@ -101,6 +101,11 @@ pub(crate) fn forward_new<T: Element>(
     bias: Option<&[T]>,
 ) -> Result<Vec<T>> {
     let len = geo.n * geo.c_out * geo.out_vol();
+    if len == 0 {
+        // Nothing to compute (no plan is built: its tables grow with the
+        // spatial size, which can be huge when the batch is empty).
+        return Ok(Vec::new());
+    }
     let path = forward_path(geo);
     if matches!(path, ForwardPath::Winograd | ForwardPath::Implicit) {
         let mut out = alloc_uninit::<T>(len, "the output")?;
@@ -139,6 +144,9 @@ pub(crate) fn forward<T: Element>(
     bias: Option<&[T]>,
     out: &mut [T],
 ) -> Result<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
     match forward_path(geo) {
         ForwardPath::Depthwise => return depthwise::forward(geo, x, w, bias, out),
         ForwardPath::Direct => return direct::forward(geo, x, w, bias, out),
@@ -220,6 +228,10 @@ pub(crate) fn backward_input<T: Element>(
     w: &[T],
     grad_x: &mut [T],
 ) -> Result<()> {
+    if grad_x.is_empty() || geo.n == 0 || geo.c_out == 0 || geo.out_vol() == 0 {
+        // No input gradient, or nothing flows back into it (it stays zero).
+        return Ok(());
+    }
     let adjoint = geo.stride_one_adjoint();
     // A depthwise convolution's adjoint is depthwise again (row kernels).
     let depthwise_adjoint = depthwise::applies(geo) && geo.cog() == 1;
@@ -319,6 +331,10 @@ pub(crate) fn backward_weight<T: Element>(
     x: &[T],
     grad_w: &mut [T],
 ) -> Result<()> {
+    if grad_w.is_empty() || geo.n == 0 || geo.out_vol() == 0 || geo.in_vol() == 0 {
+        // No weights, or no product to sum (the gradient stays zero).
+        return Ok(());
+    }
     if depthwise::applies(geo) {
         return depthwise::backward_weight(geo, grad_out, x, grad_w);
     }
@@ -327,9 +343,6 @@ pub(crate) fn backward_weight<T: Element>(
     }
     let (cig, cog) = (geo.cig(), geo.cog());
     let (p_len, in_vol) = (geo.out_vol(), geo.in_vol());
-    if grad_w.is_empty() {
-        return Ok(());
-    }
     if implicit::weight_applies::<T>(geo) {
         return implicit::backward_weight(geo, grad_out, x, grad_w);
     }
@@ -510,7 +523,8 @@ fn lane_sum<T: Element>(values: &[T]) -> T {
     while width > 1 {
         width /= 2;
         for i in 0..width {
-            lanes[i] = lanes[i] + lanes[i + width];
+            let upper = lanes[i + width];
+            lanes[i] += upper;
         }
     }
     lanes[0]

@@ -24,7 +24,16 @@ use crate::threads::for_each_chunk_mut;
 /// channels to fill the micro-kernel's rows (they are the GEMM's rows here: the
 /// 3-channel 7x7 stride-2 stem measured 27 ms against col2im's 17).
 pub(crate) fn applies(geo: &ConvGeometry) -> bool {
-    geo.cig() >= 16
+    // The padded grad_out is `max_shift` longer than the output along each axis:
+    // bounded by the output, so a huge dilation cannot make it huge.
+    let shifts_fit = (1..3).all(|axis| {
+        let reach = geo.kernel[axis]
+            .saturating_sub(1)
+            .saturating_mul(geo.dilation[axis]);
+        reach / geo.stride[axis].max(1) <= geo.output[axis]
+    });
+    shifts_fit
+        && geo.cig() >= 16
         && geo.padding_mode == PaddingMode::Zeros
         && geo.stride[1..] != [1, 1]
         && geo.input[0] == 1

@@ -440,3 +440,93 @@ fn winograd_3x3_matches_direct_convolution_in_f64_and_within_1e4_in_f32() {
         );
     }
 }
+
+#[test]
+fn huge_dilation_in_2d_strided_layers_reads_only_the_centre_tap() {
+    // As below in 2-D with stride 2 and 16 input channels (the implicit GEMM and
+    // sub-pixel paths must not size their buffers by the dilated reach).
+    let dilation = 1usize << 62;
+    let x = filled([1, 16, 1, 5, 6], 5);
+    let w = filled([4, 16, 1, 3, 3], 6);
+    let p = ConvParams {
+        rank: 2,
+        stride: [1, 2, 2],
+        dilation: [1, dilation, dilation],
+        pad_lo: [0, dilation, dilation],
+        pad_hi: [0, dilation, dilation],
+        ..ConvParams::new(2)
+    };
+    let y = conv_forward(x.view(), w.view(), None, &p).unwrap();
+    assert_eq!(y.shape(), &[1, 4, 1, 3, 3]);
+    for ((_, co, _, i, j), &v) in y.indexed_iter() {
+        let want: f64 = (0..16)
+            .map(|ci| w[[co, ci, 0, 1, 1]] * x[[0, ci, 0, 2 * i, 2 * j]])
+            .sum();
+        assert!((v - want).abs() < 1e-12, "{v} vs {want}");
+    }
+    let g = filled([1, 4, 1, 3, 3], 7);
+    let grads = conv_backward(g.view(), x.view(), w.view(), &p, Needs::ALL).unwrap();
+    let grad_x = grads.input.unwrap();
+    for ((_, ci, _, i, j), &v) in grad_x.indexed_iter() {
+        let want: f64 = if i % 2 == 0 && j % 2 == 0 {
+            (0..4)
+                .map(|co| w[[co, ci, 0, 1, 1]] * g[[0, co, 0, i / 2, j / 2]])
+                .sum()
+        } else {
+            0.0
+        };
+        assert!((v - want).abs() < 1e-12, "{v} vs {want}");
+    }
+}
+
+#[test]
+fn huge_dilation_with_same_padding_reads_only_the_centre_tap() {
+    // 'same' padding of a kernel dilated by 2^62: only the centre tap lands in the
+    // input. The row kernels would pad rows to 2^63 columns; the direct passes
+    // take such layers (found by the fuzz test: it used to panic allocating).
+    let dilation = 1usize << 62;
+    for c_in in [0usize, 2] {
+        let x = filled([2, c_in, 1, 1, 7], 3);
+        let w = filled([4, c_in / 2, 1, 1, 3], 4);
+        let p = ConvParams {
+            rank: 1,
+            dilation: [1, 1, dilation],
+            pad_lo: [0, 0, dilation],
+            pad_hi: [0, 0, dilation],
+            groups: 2,
+            ..ConvParams::new(1)
+        };
+        let y = conv_forward(x.view(), w.view(), None, &p).unwrap();
+        assert_eq!(y.shape(), &[2, 4, 1, 1, 7]);
+        for ((n, co, _, _, j), &v) in y.indexed_iter() {
+            let g = co / 2;
+            let want: f64 = (0..c_in / 2)
+                .map(|ci| w[[co, ci, 0, 0, 1]] * x[[n, g * (c_in / 2) + ci, 0, 0, j]])
+                .sum();
+            assert!((v - want).abs() < 1e-12, "{v} vs {want}");
+        }
+    }
+}
+
+#[test]
+fn empty_batch_with_huge_spatial_size_builds_no_plan() {
+    // No image, but 2^31 input rows: nothing may be sized by the rows (the row
+    // kernels' plan used to allocate per output row and abort; found by fuzzing).
+    let x = Array5::<f64>::zeros([0, 6, 6, 1 << 31, 2]);
+    let w = filled([3, 2, 1, 4, 2], 9);
+    let p = ConvParams {
+        rank: 3,
+        stride: [2, 3, 1],
+        dilation: [3, 1, 3],
+        pad_lo: [3, 2, 2],
+        pad_hi: [3, 2, 2],
+        groups: 3,
+        ..ConvParams::new(3)
+    };
+    let y = conv_forward(x.view(), w.view(), None, &p).unwrap();
+    assert_eq!(y.len(), 0);
+    let grads = conv_backward(y.view(), x.view(), w.view(), &p, Needs::ALL).unwrap();
+    assert_eq!(grads.input.unwrap().len(), 0);
+    assert!(grads.weight.unwrap().iter().all(|&v| v == 0.0));
+    assert!(grads.bias.unwrap().iter().all(|&v| v == 0.0));
+}
