@@ -107,7 +107,7 @@ pub(crate) fn forward_new<T: Element>(
         return Ok(Vec::new());
     }
     let path = forward_path(geo);
-    if matches!(path, ForwardPath::Winograd | ForwardPath::Implicit) {
+    if geo.k_len() > 0 && matches!(path, ForwardPath::Winograd | ForwardPath::Implicit) {
         let mut out = alloc_uninit::<T>(len, "the output")?;
         forward_uninit(geo, path, x, w, bias, &mut out)?;
         // SAFETY: both paths write every output element (every tile or position
@@ -146,6 +146,12 @@ pub(crate) fn forward<T: Element>(
 ) -> Result<()> {
     if out.is_empty() {
         return Ok(());
+    }
+    if geo.k_len() == 0 {
+        // No input channels: the output is the bias (no plan is built; a kernel of
+        // 2^40 taps over no channels would take forever to walk).
+        out.fill(T::zero());
+        return bias.map_or(Ok(()), |bias| add_bias(geo.out_vol(), bias, out));
     }
     match forward_path(geo) {
         ForwardPath::Depthwise => return depthwise::forward(geo, x, w, bias, out),
@@ -331,7 +337,12 @@ pub(crate) fn backward_weight<T: Element>(
     x: &[T],
     grad_w: &mut [T],
 ) -> Result<()> {
-    if grad_w.is_empty() || geo.n == 0 || geo.out_vol() == 0 || geo.in_vol() == 0 {
+    if grad_w.is_empty()
+        || geo.n == 0
+        || geo.out_vol() == 0
+        || geo.in_vol() == 0
+        || geo.k_len() == 0
+    {
         // No weights, or no product to sum (the gradient stays zero).
         return Ok(());
     }

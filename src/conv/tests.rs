@@ -530,3 +530,25 @@ fn empty_batch_with_huge_spatial_size_builds_no_plan() {
     assert!(grads.weight.unwrap().iter().all(|&v| v == 0.0));
     assert!(grads.bias.unwrap().iter().all(|&v| v == 0.0));
 }
+
+#[test]
+fn no_input_channels_and_a_huge_kernel_give_the_bias() {
+    // 2^40 taps over no input channels (a broadcast weight): the output is the
+    // bias, found without walking the taps (it used to hang; found by fuzzing).
+    let x = Array5::<f32>::zeros([2, 0, 8, 1, 1]);
+    let w = Array5::<f32>::zeros([1, 0, 1 << 40, 4, 1]);
+    let bias = ndarray::Array1::from_vec(vec![1.5f32]);
+    let p = ConvParams {
+        rank: 3,
+        dilation: [2, 1, 3],
+        pad_lo: [(1 << 40) - 1, 1, 0],
+        pad_hi: [(1 << 40) - 1, 2, 0],
+        ..ConvParams::new(3)
+    };
+    let y = conv_forward(x.view(), w.view(), Some(bias.view()), &p).unwrap();
+    assert_eq!(y.shape(), &[2, 1, 8, 1, 1]);
+    assert!(y.iter().all(|&v| v == 1.5));
+    let grads = conv_backward(y.view(), x.view(), w.view(), &p, Needs::ALL).unwrap();
+    assert_eq!(grads.input.unwrap().len(), 0);
+    assert_eq!(grads.bias.unwrap()[0], 24.0);
+}
