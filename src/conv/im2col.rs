@@ -430,11 +430,13 @@ fn for_each_zero_padded_run(
         while j < len {
             let run = (ow - x).min(len - j);
             let (iz, iy) = (tz[z], ty[y]);
-            if iz == ZERO || iy == ZERO {
+            // The run's columns inside the input: a .. b (none when the run lies
+            // wholly in the padding, e.g. left of `lo`).
+            let a = lo.clamp(x, x + run);
+            let b = hi.clamp(a, x + run);
+            if iz == ZERO || iy == ZERO || a == b {
                 visit(tap, j, run, None);
             } else {
-                let a = lo.clamp(x, x + run);
-                let b = hi.clamp(a, x + run);
                 let first = ci * in_vol + (iz * ih + iy) * iw + first_lo + (a - lo) * stride;
                 visit(tap, j, run, Some((a - x, b - a, first)));
             }

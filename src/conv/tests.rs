@@ -552,3 +552,41 @@ fn no_input_channels_and_a_huge_kernel_give_the_bias() {
     assert_eq!(grads.input.unwrap().len(), 0);
     assert_eq!(grads.bias.unwrap()[0], 24.0);
 }
+
+#[test]
+fn padding_far_wider_than_the_input_matches_direct_convolution() {
+    // Output runs lying wholly in the left padding of a tap (padding 4096 around
+    // 7 inputs, dilation 3): the gather used to index before the input row
+    // (found by fuzzing). Forward and both gradients against the reference.
+    let (xs, ws) = ([1, 1, 1, 1, 7], [3, 1, 1, 1, 3]);
+    let p = ConvParams {
+        rank: 1,
+        dilation: [1, 1, 3],
+        pad_lo: [0, 0, 4096],
+        pad_hi: [0, 0, 4096],
+        ..ConvParams::new(1)
+    };
+    let (x, w) = (filled(xs, 10), filled(ws, 11));
+    let y = conv_forward(x.view(), w.view(), None, &p).unwrap();
+    let want = direct_conv(&x, &w, &p);
+    assert_eq!(y.shape(), want.shape());
+    for (a, b) in y.iter().zip(want.iter()) {
+        assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+    }
+    let g = filled(y.shape().try_into().unwrap(), 12);
+    let grads = conv_backward(g.view(), x.view(), w.view(), &p, Needs::ALL).unwrap();
+    // Adjointness: <conv(x), g> == <x, grad_x> and == <w, grad_w>.
+    let lhs: f64 = y.iter().zip(g.iter()).map(|(a, b)| a * b).sum();
+    let gx: f64 = x
+        .iter()
+        .zip(grads.input.unwrap().iter())
+        .map(|(a, b)| a * b)
+        .sum();
+    let gw: f64 = w
+        .iter()
+        .zip(grads.weight.unwrap().iter())
+        .map(|(a, b)| a * b)
+        .sum();
+    assert!((lhs - gx).abs() < 1e-9 * (1.0 + lhs.abs()), "{lhs} vs {gx}");
+    assert!((lhs - gw).abs() < 1e-9 * (1.0 + lhs.abs()), "{lhs} vs {gw}");
+}
