@@ -131,10 +131,42 @@ pub fn gemm_rows<T: Element + MicroKernel>(
     acc: &mut [T],
     store: impl FnMut(&Block<'_, T>),
 ) {
+    // B's rows may be far apart (a 1x1 layer's channel planes): more streams than
+    // the hardware prefetcher follows, so each new column panel starts by asking
+    // for the rows of the panel two ahead into L2 while it computes (1x1 256 -> 64
+    // 56x56 forward: 11.5 -> 10.6 ms on one thread; on two, memory-bound, 5.7 ms
+    // either way).
+    let prefetched = std::cell::Cell::new(usize::MAX);
     // With k == 0 (no input channels) B is empty and nothing is read.
     gemm_panels(k, a, rows, cols, acc, store, |jp, a_panel, acc| {
+        if prefetched.replace(jp) != jp {
+            let next = (jp + 2) * T::NR;
+            for p in 0..k {
+                for offset in [0, T::NR / 3, 2 * T::NR / 3, T::NR - 1] {
+                    prefetch(b, next + p * ldb + offset);
+                }
+            }
+        }
         T::kernel(k, a_panel, b.get(jp * T::NR..).unwrap_or(&[]), ldb, acc)
     })
+}
+
+/// Ask the CPU to bring `data[index]`'s cache line into L1 (nothing when `index`
+/// is past the end, or on other architectures).
+#[inline(always)]
+fn prefetch<T>(data: &[T], index: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(value) = data.get(index) {
+        // SAFETY: a prefetch only hints the cache and never faults; the pointer is
+        // to an element of `data`.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(
+                (value as *const T).cast::<i8>(),
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (data, index);
 }
 
 /// As [`gemm_packed`] with row `p` of B read in place at `b[rows[p]..]` (an
