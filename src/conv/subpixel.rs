@@ -233,11 +233,53 @@ pub(crate) fn backward_input<T: Element>(
                 base += phase_len;
             }
             let mut base = 0;
-            for phase in &phases {
+            let mut skip = false;
+            for (index, phase) in phases.iter().enumerate() {
                 let (ph, pw) = (phase.h, phase.w);
                 let (rows_h, cells_w) = (ph.a1 - ph.a0, pw.a1 - pw.a0);
                 let phase_len = rows_h * cells_w;
                 let first_w = pw.a0 * sw.stride + pw.r - sw.pad;
+                if std::mem::take(&mut skip) {
+                    // Interleaved with the phase before it.
+                    base += phase_len;
+                    continue;
+                }
+                // Stride 2 along W with this phase on the even input columns and the
+                // next one (same rows) on the odd ones: each grad_x row is one
+                // AVX-512 interleave of the two runs instead of strided stores.
+                let partner = phases.get(index + 1).filter(|next| {
+                    let next_first = next.w.a0 * sw.stride + next.w.r - sw.pad;
+                    sw.stride == 2 && std::ptr::eq(next.h, ph) && first_w + next_first == 1
+                });
+                if let Some(next) = partner {
+                    let next_cells = next.w.a1 - next.w.a0;
+                    let next_len = rows_h * next_cells;
+                    let (even_cells, odd_cells) = if first_w == 0 {
+                        (cells_w, next_cells)
+                    } else {
+                        (next_cells, cells_w)
+                    };
+                    for (ci, target) in grad_group.chunks_exact_mut(in_plane).enumerate() {
+                        let this = &cells[base * cig + ci * phase_len..][..phase_len];
+                        let other = &cells[(base + phase_len) * cig + ci * next_len..][..next_len];
+                        let (evens, odds) = if first_w == 0 {
+                            (this, other)
+                        } else {
+                            (other, this)
+                        };
+                        for j in 0..rows_h {
+                            let i_h = (ph.a0 + j) * sh.stride + ph.r - sh.pad;
+                            T::interleave(
+                                &evens[j * even_cells..][..even_cells],
+                                &odds[j * odd_cells..][..odd_cells],
+                                &mut target[i_h * in_w..][..in_w],
+                            );
+                        }
+                    }
+                    skip = true;
+                    base += phase_len;
+                    continue;
+                }
                 for (ci, target) in grad_group.chunks_exact_mut(in_plane).enumerate() {
                     let source = &cells[base * cig + ci * phase_len..][..phase_len];
                     for (j, run) in source.chunks_exact(cells_w).enumerate() {

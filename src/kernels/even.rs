@@ -10,6 +10,28 @@ pub trait CopyEven: Sized + Copy {
     /// `evens[k] = cells[2 * k]` and `odds[k] = cells[2 * k + 1]` (`cells` must
     /// hold at least `2 * evens.len() - 1` and `2 * odds.len()` elements).
     fn split_even_odd(cells: &[Self], evens: &mut [Self], odds: &mut [Self]);
+
+    /// The inverse of [`CopyEven::split_even_odd`]: `out[2 * k] = evens[k]` and
+    /// `out[2 * k + 1] = odds[k]` for every `out` element (`evens` must hold at
+    /// least `ceil(out.len() / 2)` and `odds` `floor(out.len() / 2)` elements).
+    fn interleave(evens: &[Self], odds: &[Self], out: &mut [Self]);
+}
+
+fn check_interleave(evens: usize, odds: usize, out: usize) {
+    assert!(
+        evens >= out.div_ceil(2) && odds >= out / 2,
+        "interleave: {evens} even and {odds} odd values cannot fill {out} outputs"
+    );
+}
+
+fn portable_interleave<T: Copy>(evens: &[T], odds: &[T], out: &mut [T]) {
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = if i % 2 == 0 {
+            evens[i / 2]
+        } else {
+            odds[i / 2]
+        };
+    }
 }
 
 fn check_split(cells: usize, evens: usize, odds: usize) {
@@ -141,6 +163,73 @@ mod avx512 {
     }
 
     /// # Safety
+    /// The CPU must support AVX-512F, `evens` must hold at least
+    /// `ceil(out.len() / 2)` and `odds` at least `floor(out.len() / 2)` elements.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn interleave_f32(evens: &[f32], odds: &[f32], out: &mut [f32]) {
+        let lo_index = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        let hi_index =
+            _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        let mut k = 0;
+        while 2 * k < out.len() {
+            let (ne, no) = (evens.len().saturating_sub(k), odds.len().saturating_sub(k));
+            let left = out.len() - 2 * k;
+            // SAFETY: the masks enable only values inside `evens` and `odds` and
+            // outputs inside `out` (`left` of them from `2 * k`).
+            unsafe {
+                let e = _mm512_maskz_loadu_ps(mask16(ne), evens.as_ptr().wrapping_add(k));
+                let o = _mm512_maskz_loadu_ps(mask16(no), odds.as_ptr().wrapping_add(k));
+                let dst = out.as_mut_ptr().wrapping_add(2 * k);
+                _mm512_mask_storeu_ps(dst, mask16(left), _mm512_permutex2var_ps(e, lo_index, o));
+                _mm512_mask_storeu_ps(
+                    dst.wrapping_add(16),
+                    mask16(left.saturating_sub(16)),
+                    _mm512_permutex2var_ps(e, hi_index, o),
+                );
+            }
+            k += 16;
+        }
+    }
+
+    /// # Safety
+    /// As [`interleave_f32`].
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn interleave_f64(evens: &[f64], odds: &[f64], out: &mut [f64]) {
+        let lo_index = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
+        let hi_index = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
+        let mut k = 0;
+        while 2 * k < out.len() {
+            let (ne, no) = (evens.len().saturating_sub(k), odds.len().saturating_sub(k));
+            let left = out.len() - 2 * k;
+            // SAFETY: as in `interleave_f32`, with 8 lanes per register.
+            unsafe {
+                let e = _mm512_maskz_loadu_pd(
+                    mask16(ne.min(8)) as __mmask8,
+                    evens.as_ptr().wrapping_add(k),
+                );
+                let o = _mm512_maskz_loadu_pd(
+                    mask16(no.min(8)) as __mmask8,
+                    odds.as_ptr().wrapping_add(k),
+                );
+                let dst = out.as_mut_ptr().wrapping_add(2 * k);
+                _mm512_mask_storeu_pd(
+                    dst,
+                    mask16(left.min(8)) as __mmask8,
+                    _mm512_permutex2var_pd(e, lo_index, o),
+                );
+                _mm512_mask_storeu_pd(
+                    dst.wrapping_add(8),
+                    mask16(left.saturating_sub(8).min(8)) as __mmask8,
+                    _mm512_permutex2var_pd(e, hi_index, o),
+                );
+            }
+            k += 8;
+        }
+    }
+
+    /// # Safety
     /// As [`copy_even_f32`].
     #[inline]
     #[target_feature(enable = "avx512f")]
@@ -167,7 +256,7 @@ mod avx512 {
 }
 
 macro_rules! copy_even_impl {
-    ($t:ty, $simd:ident, $split:ident) => {
+    ($t:ty, $simd:ident, $split:ident, $interleave:ident) => {
         impl CopyEven for $t {
             #[inline]
             fn copy_even(cells: &[$t], out: &mut [$t]) {
@@ -192,11 +281,23 @@ macro_rules! copy_even_impl {
                 }
                 portable_split(cells, evens, odds)
             }
+
+            #[inline]
+            fn interleave(evens: &[$t], odds: &[$t], out: &mut [$t]) {
+                check_interleave(evens.len(), odds.len(), out.len());
+                #[cfg(target_arch = "x86_64")]
+                if super::microkernel::simd_kernel_in_use() {
+                    // SAFETY: AVX-512F is available and the lengths were checked.
+                    unsafe { avx512::$interleave(evens, odds, out) };
+                    return;
+                }
+                portable_interleave(evens, odds, out)
+            }
         }
     };
 }
-copy_even_impl!(f32, copy_even_f32, split_even_odd_f32);
-copy_even_impl!(f64, copy_even_f64, split_even_odd_f64);
+copy_even_impl!(f32, copy_even_f32, split_even_odd_f32, interleave_f32);
+copy_even_impl!(f64, copy_even_f64, split_even_odd_f64, interleave_f64);
 
 #[cfg(test)]
 mod tests {
@@ -232,6 +333,15 @@ mod tests {
                 assert!(
                     rest.copied().all(|v| v == T::from(255)),
                     "split past the end"
+                );
+                // Interleaving the halves back gives the cells.
+                let n = (outputs + odd_count).min(cells.len());
+                let mut back: Vec<T> = (0..n + 3).map(|_| T::from(255)).collect();
+                T::interleave(&evens[..outputs], &odds[..odd_count], &mut back[..n]);
+                assert_eq!(&back[..n], &cells[..n], "interleave of {n}");
+                assert!(
+                    back[n..].iter().all(|&v| v == T::from(255)),
+                    "interleave past the end"
                 );
             }
         }
