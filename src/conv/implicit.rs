@@ -181,105 +181,102 @@ fn fill_any<T: Element>(
     h0: usize,
     buffer: &mut [T],
 ) {
-    {
-        let [in_d, in_h, in_w] = geo.input;
-        let [sd, sh, sw] = geo.stride;
-        let (kd, pitch) = (geo.kernel[0], plan.pitch);
-        let plane_vol = in_h * in_w;
-        let pad_w = geo.pad_lo[2];
-        // Columns c of phase pw whose input column c * sw + pw - pad lies inside.
-        let column_range = |pw: usize| {
-            let c_lo = pad_w.saturating_sub(pw).div_ceil(sw).min(pitch);
-            let c_hi = (in_w + pad_w)
-                .saturating_sub(pw)
-                .div_ceil(sw)
-                .clamp(c_lo, pitch);
-            (c_lo, c_hi)
-        };
-        // Stride 2 with both column phases: the two planes are filled together.
-        let pairs = sw == 2 && plan.w.phases == [0, 1];
-        let columns = [column_range(0), column_range(1)];
-        let mut planes = buffer.chunks_exact_mut(plan.plane_len);
-        for ci in 0..x_channels.len() / (in_d * plane_vol).max(1) {
-            for d in 0..kd {
-                // Input slice of this (od, kd), if inside the input.
-                let id = (od * sd + d * geo.dilation[0])
-                    .checked_sub(geo.pad_lo[0])
-                    .filter(|&id| id < in_d);
-                for &ph in &plan.h.phases {
-                    if pairs {
-                        let (Some(p0), Some(p1)) = (planes.next(), planes.next()) else {
-                            return;
-                        };
-                        let Some(id) = id else {
-                            p0.fill(T::zero());
-                            p1.fill(T::zero());
-                            continue;
-                        };
-                        let slice = &x_channels[(ci * in_d + id) * plane_vol..][..plane_vol];
-                        // Phase pw reads input columns 2c + pw - pad: the even ones
-                        // when pw and pad have the same parity. Each plane's first
-                        // column inside the input reads column 0 (even) or 1 (odd),
-                        // so one split of the input row fills both.
-                        let ((even, (e_lo, e_hi)), (odd, (o_lo, o_hi))) = if pad_w.is_multiple_of(2)
-                        {
-                            ((p0, columns[0]), (p1, columns[1]))
-                        } else {
-                            ((p1, columns[1]), (p0, columns[0]))
-                        };
-                        let rows = even
-                            .chunks_exact_mut(pitch)
-                            .zip(odd.chunks_exact_mut(pitch));
-                        for (a, (row_e, row_o)) in rows.enumerate() {
-                            let ih = ((h0 + a) * sh + ph)
-                                .checked_sub(geo.pad_lo[1])
-                                .filter(|&ih| ih < in_h);
-                            let Some(ih) = ih else {
-                                row_e.fill(T::zero());
-                                row_o.fill(T::zero());
-                                continue;
-                            };
-                            row_e[..e_lo].fill(T::zero());
-                            row_e[e_hi..].fill(T::zero());
-                            row_o[..o_lo].fill(T::zero());
-                            row_o[o_hi..].fill(T::zero());
-                            T::split_even_odd(
-                                &slice[ih * in_w..][..in_w],
-                                &mut row_e[e_lo..e_hi],
-                                &mut row_o[o_lo..o_hi],
-                            );
-                        }
+    let [in_d, in_h, in_w] = geo.input;
+    let [sd, sh, sw] = geo.stride;
+    let (kd, pitch) = (geo.kernel[0], plan.pitch);
+    let plane_vol = in_h * in_w;
+    let pad_w = geo.pad_lo[2];
+    // Columns c of phase pw whose input column c * sw + pw - pad lies inside.
+    let column_range = |pw: usize| {
+        let c_lo = pad_w.saturating_sub(pw).div_ceil(sw).min(pitch);
+        let c_hi = (in_w + pad_w)
+            .saturating_sub(pw)
+            .div_ceil(sw)
+            .clamp(c_lo, pitch);
+        (c_lo, c_hi)
+    };
+    // Stride 2 with both column phases: the two planes are filled together.
+    let pairs = sw == 2 && plan.w.phases == [0, 1];
+    let columns = [column_range(0), column_range(1)];
+    let mut planes = buffer.chunks_exact_mut(plan.plane_len);
+    for ci in 0..x_channels.len() / (in_d * plane_vol).max(1) {
+        for d in 0..kd {
+            // Input slice of this (od, kd), if inside the input.
+            let id = (od * sd + d * geo.dilation[0])
+                .checked_sub(geo.pad_lo[0])
+                .filter(|&id| id < in_d);
+            for &ph in &plan.h.phases {
+                if pairs {
+                    let (Some(p0), Some(p1)) = (planes.next(), planes.next()) else {
+                        return;
+                    };
+                    let Some(id) = id else {
+                        p0.fill(T::zero());
+                        p1.fill(T::zero());
                         continue;
-                    }
-                    for &pw in &plan.w.phases {
-                        let Some(plane) = planes.next() else { return };
-                        let Some(id) = id else {
-                            plane.fill(T::zero());
+                    };
+                    let slice = &x_channels[(ci * in_d + id) * plane_vol..][..plane_vol];
+                    // Phase pw reads input columns 2c + pw - pad: the even ones
+                    // when pw and pad have the same parity. Each plane's first
+                    // column inside the input reads column 0 (even) or 1 (odd),
+                    // so one split of the input row fills both.
+                    let ((even, (e_lo, e_hi)), (odd, (o_lo, o_hi))) = if pad_w.is_multiple_of(2) {
+                        ((p0, columns[0]), (p1, columns[1]))
+                    } else {
+                        ((p1, columns[1]), (p0, columns[0]))
+                    };
+                    let rows = even
+                        .chunks_exact_mut(pitch)
+                        .zip(odd.chunks_exact_mut(pitch));
+                    for (a, (row_e, row_o)) in rows.enumerate() {
+                        let ih = ((h0 + a) * sh + ph)
+                            .checked_sub(geo.pad_lo[1])
+                            .filter(|&ih| ih < in_h);
+                        let Some(ih) = ih else {
+                            row_e.fill(T::zero());
+                            row_o.fill(T::zero());
                             continue;
                         };
-                        let slice = &x_channels[(ci * in_d + id) * plane_vol..][..plane_vol];
-                        let (c_lo, c_hi) = column_range(pw);
-                        for (a, row) in plane.chunks_exact_mut(pitch).enumerate() {
-                            let ih = ((h0 + a) * sh + ph)
-                                .checked_sub(geo.pad_lo[1])
-                                .filter(|&ih| ih < in_h);
-                            let Some(ih) = ih.filter(|_| c_lo < c_hi) else {
-                                // Outside the input (or no column of this phase is in).
-                                row.fill(T::zero());
-                                continue;
-                            };
-                            row[..c_lo].fill(T::zero());
-                            row[c_hi..].fill(T::zero());
-                            let first = ih * in_w + c_lo * sw + pw - pad_w;
-                            let out = &mut row[c_lo..c_hi];
-                            let cells = &slice[first..];
-                            match sw {
-                                1 => copy_blocks(cells, out),
-                                2 => copy_even(cells, out),
-                                _ => {
-                                    for (c, o) in out.iter_mut().enumerate() {
-                                        *o = cells[c * sw];
-                                    }
+                        row_e[..e_lo].fill(T::zero());
+                        row_e[e_hi..].fill(T::zero());
+                        row_o[..o_lo].fill(T::zero());
+                        row_o[o_hi..].fill(T::zero());
+                        T::split_even_odd(
+                            &slice[ih * in_w..][..in_w],
+                            &mut row_e[e_lo..e_hi],
+                            &mut row_o[o_lo..o_hi],
+                        );
+                    }
+                    continue;
+                }
+                for &pw in &plan.w.phases {
+                    let Some(plane) = planes.next() else { return };
+                    let Some(id) = id else {
+                        plane.fill(T::zero());
+                        continue;
+                    };
+                    let slice = &x_channels[(ci * in_d + id) * plane_vol..][..plane_vol];
+                    let (c_lo, c_hi) = column_range(pw);
+                    for (a, row) in plane.chunks_exact_mut(pitch).enumerate() {
+                        let ih = ((h0 + a) * sh + ph)
+                            .checked_sub(geo.pad_lo[1])
+                            .filter(|&ih| ih < in_h);
+                        let Some(ih) = ih.filter(|_| c_lo < c_hi) else {
+                            // Outside the input (or no column of this phase is in).
+                            row.fill(T::zero());
+                            continue;
+                        };
+                        row[..c_lo].fill(T::zero());
+                        row[c_hi..].fill(T::zero());
+                        let first = ih * in_w + c_lo * sw + pw - pad_w;
+                        let out = &mut row[c_lo..c_hi];
+                        let cells = &slice[first..];
+                        match sw {
+                            1 => copy_blocks(cells, out),
+                            2 => copy_even(cells, out),
+                            _ => {
+                                for (c, o) in out.iter_mut().enumerate() {
+                                    *o = cells[c * sw];
                                 }
                             }
                         }
