@@ -172,3 +172,39 @@ def test_forked_child_can_convolve_after_parent_used_the_pool(restore_threads):
         pytest.fail("forked child deadlocked in conv2d (killed after 60 s)")
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, (
         f"forked child failed: status {status}")
+
+
+_WORKER_AFFINITY = """
+import glob, json, os, sys
+import numpy as np, ferroconv
+ferroconv.set_num_threads(int(sys.argv[1]))
+ferroconv.avg_pool2d(np.ones((8, 64, 128, 128), np.float32), 2)  # large enough to use the pool
+masks = {}
+for task in glob.glob("/proc/self/task/*"):
+    with open(task + "/comm") as f:
+        name = f.read().strip()
+    if name.startswith("ferroconv-"):
+        masks[name] = sorted(os.sched_getaffinity(int(task.rsplit("/", 1)[1])))
+print(json.dumps(masks))
+"""
+
+
+def _worker_masks(threads, **env):
+    import json
+    out = subprocess.run([sys.executable, "-c", _WORKER_AFFINITY, str(threads)], env=_child_env(**env),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs Linux and >= 2 usable CPUs")
+def test_workers_are_pinned_only_with_one_worker_per_usable_cpu():
+    cpus = sorted(os.sched_getaffinity(0))
+    pinned = _worker_masks(len(cpus))
+    assert sorted(pinned) == [f"ferroconv-{i}" for i in range(len(cpus))]
+    assert sorted(mask for masks in pinned.values() for mask in masks) == cpus
+    assert all(len(mask) == 1 for mask in pinned.values())
+    # More workers than CPUs, or pinning turned off: every worker may run anywhere.
+    for masks in (_worker_masks(len(cpus) + 1), _worker_masks(len(cpus), FERROCONV_PIN_THREADS="0")):
+        assert masks and all(mask == cpus for mask in masks.values())

@@ -513,7 +513,9 @@ def receptive_field(layers: Iterable[Union[int, Sequence[int]]]) -> int:
 def set_num_threads(threads: int) -> None:
     """Set the number of threads every later call uses (default: the number of
     cores, or the ``FERROCONV_NUM_THREADS`` environment variable). Results are
-    bit-identical for any thread count.
+    bit-identical for any thread count. When there is one worker per CPU the
+    process may run on, each worker is pinned to its CPU (steadier timing on
+    shared machines); ``FERROCONV_PIN_THREADS=0`` turns that off.
 
     Raises
     ------
