@@ -139,11 +139,15 @@ struct Workspace<T> {
     /// Output tiles `[4][4][NR]` of one channel.
     y: Vec<T>,
     acc: Vec<T>,
-    /// Interior runs of a block: first lane, tiles, image, plane index of the top
-    /// left cell of the first patch.
-    runs: Vec<(usize, usize, usize, usize)>,
+    /// Runs of a block whose patches read consecutive input columns: first lane,
+    /// tiles, image, padded top row, input column of the first patch.
+    runs: Vec<(usize, usize, usize, usize, usize)>,
     /// Other tiles of a block: lane, image, padded top-left coordinates.
     border: Vec<(usize, usize, usize, usize)>,
+    /// Runs of whole-width output tiles: first lane, tiles, image, top-left cell.
+    out_runs: Vec<(usize, usize, usize, usize, usize)>,
+    /// Narrower output tiles: lane, image, top-left cell.
+    out_tiles: Vec<(usize, usize, usize, usize)>,
 }
 
 /// `B^T d` for one column `d` of a patch (the interpolation points 0, -1, 1, -2,
@@ -253,14 +257,11 @@ struct Plan<'a, T> {
 }
 
 impl<T> Plan<'_, T> {
-    /// Whether the patch at padded `(r0, c0)` reads six consecutive input rows and
-    /// columns (no padding, no mapping).
-    fn interior(&self, r0: usize, c0: usize) -> bool {
-        let consecutive = |sources: &[usize], start: usize| {
-            let first = sources[start];
-            first != ZERO && (1..PATCH).all(|i| sources[start + i] == first + i)
-        };
-        consecutive(&self.rows, r0) && consecutive(&self.cols, c0)
+    /// Whether the patches from padded column `c0` read six consecutive input
+    /// columns (no padding, no mapping; their rows may be padding or mapped).
+    fn columns_inside(&self, c0: usize) -> bool {
+        let first = self.cols[c0];
+        first != ZERO && (1..PATCH).all(|i| self.cols[c0 + i] == first + i)
     }
 }
 
@@ -302,6 +303,8 @@ pub(crate) fn forward<T: Element>(
         acc: crate::kernels::pack::accumulator::<T>(),
         runs: Vec::with_capacity(nr),
         border: Vec::with_capacity(nr),
+        out_runs: Vec::with_capacity(nr),
+        out_tiles: Vec::with_capacity(nr),
     };
     let tasks = geo.groups * blocks;
     for_each_task(tasks, geo.work() / 4, init, |ws, task| {
@@ -346,15 +349,15 @@ fn run_block<T: Element>(plan: &Plan<'_, T>, ws: &mut Workspace<T>, g: usize, bl
         let (n, tile) = ((first + j) / plan.tiles, (first + j) % plan.tiles);
         (n, (tile / plan.tiles_w) * M, (tile % plan.tiles_w) * M)
     };
-    // Runs of neighbouring tiles whose patches lie inside the input (read with
-    // stride-4 loads straight into the lanes), and the other tiles (mapped one
-    // cell at a time); lanes past `count` stay zero.
+    // Runs of neighbouring tiles whose patches read consecutive input columns
+    // (each patch row split into the lanes four columns at a time), and the other
+    // tiles (mapped one cell at a time); lanes past `count` stay zero.
     ws.runs.clear();
     ws.border.clear();
     let mut j = 0;
     while j < count {
         let (n, r0, c0) = origin(j);
-        if !plan.interior(r0, c0) {
+        if !plan.columns_inside(c0) {
             ws.border.push((j, n, r0, c0));
             j += 1;
             continue;
@@ -362,14 +365,32 @@ fn run_block<T: Element>(plan: &Plan<'_, T>, ws: &mut Workspace<T>, g: usize, bl
         let mut len = 1;
         while j + len < count {
             let (n2, r2, c2) = origin(j + len);
-            if n2 != n || r2 != r0 || c2 != c0 + len * M || !plan.interior(r2, c2) {
+            if n2 != n || r2 != r0 || c2 != c0 + len * M || !plan.columns_inside(c2) {
                 break;
             }
             len += 1;
         }
-        ws.runs
-            .push((j, len, n, plan.rows[r0] * iw + plan.cols[c0]));
+        ws.runs.push((j, len, n, r0, plan.cols[c0]));
         j += len;
+    }
+    // Output runs: neighbouring whole-width tiles of one tile row (written a row
+    // of 4 * len cells at a time), and the narrower tiles of the right edge.
+    ws.out_runs.clear();
+    ws.out_tiles.clear();
+    for j in 0..count {
+        let (n, r0, c0) = origin(j);
+        if c0 + M > ow {
+            ws.out_tiles.push((j, n, r0, c0));
+            continue;
+        }
+        match ws.out_runs.last_mut() {
+            Some((j0, len, n0, r, c))
+                if *n0 == n && *r == r0 && *c + M * *len == c0 && *j0 + *len == j =>
+            {
+                *len += 1
+            }
+            _ => ws.out_runs.push((j, 1, n, r0, c0)),
+        }
     }
     for point in ws.patches.chunks_exact_mut(nr) {
         point[count..].fill(T::zero());
@@ -377,16 +398,29 @@ fn run_block<T: Element>(plan: &Plan<'_, T>, ws: &mut Workspace<T>, g: usize, bl
     // 1. V[point][ci][j] = B^T d B for the patch of tile j of channel ci.
     for ci in 0..cig {
         let channel = g * cig + ci;
-        for &(j0, len, n, top_left) in &ws.runs {
+        for &(j0, len, n, r0, first_col) in &ws.runs {
             let plane = &plan.x[(n * geo.c_in + channel) * in_vol..][..in_vol];
             for r in 0..PATCH {
-                let row = &plane[top_left + r * iw..][..M * (len - 1) + PATCH];
-                for c in 0..PATCH {
-                    let dst = &mut ws.patches[(r * PATCH + c) * nr + j0..][..len];
-                    for (t, slot) in dst.iter_mut().enumerate() {
-                        *slot = row[M * t + c];
-                    }
+                let mut columns = ws.patches[r * PATCH * nr..][..PATCH * nr].chunks_exact_mut(nr);
+                let src_row = plan.rows[r0 + r];
+                if src_row == ZERO {
+                    columns.for_each(|column| column[j0..j0 + len].fill(T::zero()));
+                    continue;
                 }
+                let row = &plane[src_row * iw + first_col..][..M * (len - 1) + PATCH];
+                let mut next = || columns.next().map(|column| &mut column[j0..j0 + len]);
+                let (Some(c0), Some(c1), Some(c2), Some(c3), Some(c4), Some(c5)) =
+                    (next(), next(), next(), next(), next(), next())
+                else {
+                    unreachable!("a patch row has {PATCH} columns")
+                };
+                // Columns 0-3 are the four phases of the row; columns 4 and 5 are
+                // columns 0 and 1 of the next tile.
+                T::split4(row, [&mut *c0, &mut *c1, c2, c3]);
+                c4[..len - 1].copy_from_slice(&c0[1..]);
+                c5[..len - 1].copy_from_slice(&c1[1..]);
+                c4[len - 1] = row[M * len];
+                c5[len - 1] = row[M * len + 1];
             }
         }
         for &(j, n, r0, c0) in &ws.border {
@@ -466,13 +500,21 @@ fn run_block<T: Element>(plan: &Plan<'_, T>, ws: &mut Workspace<T>, g: usize, bl
                 output_transform,
             );
         }
-        for j in 0..count {
-            let (n, r0, c0) = origin(j);
+        for &(j0, len, n, r0, c0) in &ws.out_runs {
+            for r in 0..M.min(oh - r0) {
+                let start = (n * geo.c_out + channel) * out_vol + (r0 + r) * ow + c0;
+                // SAFETY: task (g, block) is the only writer of the output tiles
+                // of its block (each tile belongs to one block) in group g.
+                let dst = unsafe { plan.out.range(start, M * len) };
+                let rows = std::array::from_fn(|s| &ws.y[(r * M + s) * nr + j0..][..len]);
+                T::interleave4(rows, offset, dst);
+            }
+        }
+        for &(j, n, r0, c0) in &ws.out_tiles {
             let width = M.min(ow - c0);
             for r in 0..M.min(oh - r0) {
                 let start = (n * geo.c_out + channel) * out_vol + (r0 + r) * ow + c0;
-                // SAFETY: task (g, block) is the only writer of the output tiles of
-                // its block (each tile belongs to one block) in group g.
+                // SAFETY: as for the runs above.
                 let dst = unsafe { plan.out.range(start, width) };
                 for (s, slot) in dst.iter_mut().enumerate() {
                     slot.write(ws.y[(r * M + s) * nr + j] + offset);

@@ -1,6 +1,10 @@
 //! `out[r] = cells[2 * r]`: the even cells of a stride-2 row, which the compiler
 //! leaves as scalar moves; on AVX-512 one two-register permute makes 16 (f32) or
-//! 8 (f64) outputs, with masked loads and stores at the row's end.
+//! 8 (f64) outputs, with masked loads and stores at the row's end. Also the
+//! splits and interleaves around it (two ways, and four ways for Winograd's
+//! 4-wide output tiles).
+
+use std::mem::MaybeUninit;
 
 /// Copy the even cells of `cells` into `out` (`cells` must hold at least
 /// `2 * out.len() - 1` elements).
@@ -15,6 +19,59 @@ pub trait CopyEven: Sized + Copy {
     /// `out[2 * k + 1] = odds[k]` for every `out` element (`evens` must hold at
     /// least `ceil(out.len() / 2)` and `odds` `floor(out.len() / 2)` elements).
     fn interleave(evens: &[Self], odds: &[Self], out: &mut [Self]);
+
+    /// `out[4 * t + s] = rows[s][t] + add` for every `out` element (every row must
+    /// hold at least `ceil(out.len() / 4)` elements): two rounds of
+    /// [`CopyEven::interleave`]'s permutes, straight into an uninitialised output.
+    fn interleave4(rows: [&[Self]; 4], add: Self, out: &mut [MaybeUninit<Self>]);
+
+    /// `outs[s][t] = cells[4 * t + s]` (`cells` must reach every such cell): the
+    /// four phases of a stride-4 row, as two rounds of even/odd splits.
+    fn split4(cells: &[Self], outs: [&mut [Self]; 4]);
+}
+
+fn check_split4<T>(cells: usize, outs: &[&mut [T]; 4]) {
+    let needed = outs
+        .iter()
+        .enumerate()
+        .map(|(s, out)| {
+            if out.is_empty() {
+                0
+            } else {
+                4 * (out.len() - 1) + s + 1
+            }
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(
+        cells >= needed,
+        "split4: {cells} cells cannot fill outputs that need {needed}"
+    );
+}
+
+fn portable_split4<T: Copy>(cells: &[T], outs: [&mut [T]; 4]) {
+    for (s, out) in outs.into_iter().enumerate() {
+        for (t, o) in out.iter_mut().enumerate() {
+            *o = cells[4 * t + s];
+        }
+    }
+}
+
+fn check_interleave4<T>(rows: &[&[T]; 4], out: usize) {
+    assert!(
+        rows.iter().all(|row| row.len() >= out.div_ceil(4)),
+        "interleave4: rows too short for {out} outputs"
+    );
+}
+
+fn portable_interleave4<T: Copy + std::ops::Add<Output = T>>(
+    rows: [&[T]; 4],
+    add: T,
+    out: &mut [MaybeUninit<T>],
+) {
+    for (i, o) in out.iter_mut().enumerate() {
+        o.write(rows[i % 4][i / 4] + add);
+    }
 }
 
 fn check_interleave(evens: usize, odds: usize, out: usize) {
@@ -66,6 +123,7 @@ fn portable<T: Copy>(cells: &[T], out: &mut [T]) {
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
+    use std::mem::MaybeUninit;
 
     /// Lanes `0 .. n` of a mask (`n <= 16`).
     fn mask16(n: usize) -> __mmask16 {
@@ -253,10 +311,186 @@ mod avx512 {
             i += 8;
         }
     }
+
+    /// # Safety
+    /// The CPU must support AVX-512F and every row must hold at least
+    /// `ceil(out.len() / 4)` elements.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn interleave4_f32(rows: [&[f32]; 4], add: f32, out: &mut [MaybeUninit<f32>]) {
+        let lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        let hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        let add = _mm512_set1_ps(add);
+        let values = out.len().div_ceil(4);
+        let mut t = 0;
+        while t < values {
+            let left = out.len() - 4 * t;
+            // SAFETY: the masks enable only values inside the rows (`values - t` of
+            // them from `t`) and outputs inside `out` (`left` from `4 * t`).
+            unsafe {
+                let v = rows.map(|row| {
+                    let v = _mm512_maskz_loadu_ps(mask16(values - t), row.as_ptr().wrapping_add(t));
+                    _mm512_add_ps(v, add)
+                });
+                // out = interleave(interleave(row 0, row 2), interleave(row 1, row 3)).
+                let (p_lo, p_hi) = (
+                    _mm512_permutex2var_ps(v[0], lo, v[2]),
+                    _mm512_permutex2var_ps(v[0], hi, v[2]),
+                );
+                let (q_lo, q_hi) = (
+                    _mm512_permutex2var_ps(v[1], lo, v[3]),
+                    _mm512_permutex2var_ps(v[1], hi, v[3]),
+                );
+                let quads = [
+                    _mm512_permutex2var_ps(p_lo, lo, q_lo),
+                    _mm512_permutex2var_ps(p_lo, hi, q_lo),
+                    _mm512_permutex2var_ps(p_hi, lo, q_hi),
+                    _mm512_permutex2var_ps(p_hi, hi, q_hi),
+                ];
+                let dst = out.as_mut_ptr().wrapping_add(4 * t) as *mut f32;
+                for (k, quad) in quads.into_iter().enumerate() {
+                    let mask = mask16(left.saturating_sub(16 * k));
+                    _mm512_mask_storeu_ps(dst.wrapping_add(16 * k), mask, quad);
+                }
+            }
+            t += 16;
+        }
+    }
+
+    /// # Safety
+    /// As [`interleave4_f32`].
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn interleave4_f64(rows: [&[f64]; 4], add: f64, out: &mut [MaybeUninit<f64>]) {
+        let lo = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
+        let hi = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
+        let add = _mm512_set1_pd(add);
+        let values = out.len().div_ceil(4);
+        let mut t = 0;
+        while t < values {
+            let left = out.len() - 4 * t;
+            // SAFETY: as in `interleave4_f32`, with 8 lanes per register.
+            unsafe {
+                let v = rows.map(|row| {
+                    let mask = mask16((values - t).min(8)) as __mmask8;
+                    let v = _mm512_maskz_loadu_pd(mask, row.as_ptr().wrapping_add(t));
+                    _mm512_add_pd(v, add)
+                });
+                let (p_lo, p_hi) = (
+                    _mm512_permutex2var_pd(v[0], lo, v[2]),
+                    _mm512_permutex2var_pd(v[0], hi, v[2]),
+                );
+                let (q_lo, q_hi) = (
+                    _mm512_permutex2var_pd(v[1], lo, v[3]),
+                    _mm512_permutex2var_pd(v[1], hi, v[3]),
+                );
+                let quads = [
+                    _mm512_permutex2var_pd(p_lo, lo, q_lo),
+                    _mm512_permutex2var_pd(p_lo, hi, q_lo),
+                    _mm512_permutex2var_pd(p_hi, lo, q_hi),
+                    _mm512_permutex2var_pd(p_hi, hi, q_hi),
+                ];
+                let dst = out.as_mut_ptr().wrapping_add(4 * t) as *mut f64;
+                for (k, quad) in quads.into_iter().enumerate() {
+                    let mask = mask16(left.saturating_sub(8 * k).min(8)) as __mmask8;
+                    _mm512_mask_storeu_pd(dst.wrapping_add(8 * k), mask, quad);
+                }
+            }
+            t += 8;
+        }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX-512F and `cells` must hold `cells[4 * t + s]` for
+    /// every `t < outs[s].len()`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn split4_f32(cells: &[f32], mut outs: [&mut [f32]; 4]) {
+        let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        let most = outs.iter().map(|out| out.len()).max().unwrap_or(0);
+        let mut t = 0;
+        while t < most {
+            let avail = cells.len() - 4 * t;
+            // SAFETY: the masks enable only cells inside `cells` (`avail` of them
+            // from `4 * t`) and outputs inside each `outs[s]`.
+            unsafe {
+                let src = cells.as_ptr().wrapping_add(4 * t);
+                let v: [__m512; 4] = std::array::from_fn(|k| {
+                    let mask = mask16(avail.saturating_sub(16 * k));
+                    _mm512_maskz_loadu_ps(mask, src.wrapping_add(16 * k))
+                });
+                let (e01, o01) = (
+                    _mm512_permutex2var_ps(v[0], even, v[1]),
+                    _mm512_permutex2var_ps(v[0], odd, v[1]),
+                );
+                let (e23, o23) = (
+                    _mm512_permutex2var_ps(v[2], even, v[3]),
+                    _mm512_permutex2var_ps(v[2], odd, v[3]),
+                );
+                let phases = [
+                    _mm512_permutex2var_ps(e01, even, e23),
+                    _mm512_permutex2var_ps(o01, even, o23),
+                    _mm512_permutex2var_ps(e01, odd, e23),
+                    _mm512_permutex2var_ps(o01, odd, o23),
+                ];
+                for (out, phase) in outs.iter_mut().zip(phases) {
+                    let mask = mask16(out.len().saturating_sub(t));
+                    if mask != 0 {
+                        _mm512_mask_storeu_ps(out.as_mut_ptr().wrapping_add(t), mask, phase);
+                    }
+                }
+            }
+            t += 16;
+        }
+    }
+
+    /// # Safety
+    /// As [`split4_f32`].
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn split4_f64(cells: &[f64], mut outs: [&mut [f64]; 4]) {
+        let even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+        let odd = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
+        let most = outs.iter().map(|out| out.len()).max().unwrap_or(0);
+        let mut t = 0;
+        while t < most {
+            let avail = cells.len() - 4 * t;
+            // SAFETY: as in `split4_f32`, with 8 lanes per register.
+            unsafe {
+                let src = cells.as_ptr().wrapping_add(4 * t);
+                let v: [__m512d; 4] = std::array::from_fn(|k| {
+                    let mask = mask16(avail.saturating_sub(8 * k).min(8)) as __mmask8;
+                    _mm512_maskz_loadu_pd(mask, src.wrapping_add(8 * k))
+                });
+                let (e01, o01) = (
+                    _mm512_permutex2var_pd(v[0], even, v[1]),
+                    _mm512_permutex2var_pd(v[0], odd, v[1]),
+                );
+                let (e23, o23) = (
+                    _mm512_permutex2var_pd(v[2], even, v[3]),
+                    _mm512_permutex2var_pd(v[2], odd, v[3]),
+                );
+                let phases = [
+                    _mm512_permutex2var_pd(e01, even, e23),
+                    _mm512_permutex2var_pd(o01, even, o23),
+                    _mm512_permutex2var_pd(e01, odd, e23),
+                    _mm512_permutex2var_pd(o01, odd, o23),
+                ];
+                for (out, phase) in outs.iter_mut().zip(phases) {
+                    let mask = mask16(out.len().saturating_sub(t).min(8)) as __mmask8;
+                    if mask != 0 {
+                        _mm512_mask_storeu_pd(out.as_mut_ptr().wrapping_add(t), mask, phase);
+                    }
+                }
+            }
+            t += 8;
+        }
+    }
 }
 
 macro_rules! copy_even_impl {
-    ($t:ty, $simd:ident, $split:ident, $interleave:ident) => {
+    ($t:ty, $simd:ident, $split:ident, $interleave:ident, $interleave4:ident, $split4:ident) => {
         impl CopyEven for $t {
             #[inline]
             fn copy_even(cells: &[$t], out: &mut [$t]) {
@@ -293,11 +527,49 @@ macro_rules! copy_even_impl {
                 }
                 portable_interleave(evens, odds, out)
             }
+
+            #[inline]
+            fn interleave4(rows: [&[$t]; 4], add: $t, out: &mut [MaybeUninit<$t>]) {
+                check_interleave4(&rows, out.len());
+                #[cfg(target_arch = "x86_64")]
+                if super::microkernel::simd_kernel_in_use() {
+                    // SAFETY: AVX-512F is available and the lengths were checked.
+                    unsafe { avx512::$interleave4(rows, add, out) };
+                    return;
+                }
+                portable_interleave4(rows, add, out)
+            }
+
+            #[inline]
+            fn split4(cells: &[$t], outs: [&mut [$t]; 4]) {
+                check_split4(cells.len(), &outs);
+                #[cfg(target_arch = "x86_64")]
+                if super::microkernel::simd_kernel_in_use() {
+                    // SAFETY: AVX-512F is available and the lengths were checked.
+                    unsafe { avx512::$split4(cells, outs) };
+                    return;
+                }
+                portable_split4(cells, outs)
+            }
         }
     };
 }
-copy_even_impl!(f32, copy_even_f32, split_even_odd_f32, interleave_f32);
-copy_even_impl!(f64, copy_even_f64, split_even_odd_f64, interleave_f64);
+copy_even_impl!(
+    f32,
+    copy_even_f32,
+    split_even_odd_f32,
+    interleave_f32,
+    interleave4_f32,
+    split4_f32
+);
+copy_even_impl!(
+    f64,
+    copy_even_f64,
+    split_even_odd_f64,
+    interleave_f64,
+    interleave4_f64,
+    split4_f64
+);
 
 #[cfg(test)]
 mod tests {
@@ -345,6 +617,83 @@ mod tests {
                 );
             }
         }
+    }
+
+    fn check_interleave4_type<T>()
+    where
+        T: CopyEven + From<u8> + PartialEq + std::fmt::Debug + std::ops::Add<Output = T>,
+    {
+        for outputs in 0..80usize {
+            let values = outputs.div_ceil(4);
+            let rows: Vec<Vec<T>> = (0..4)
+                .map(|s| {
+                    (0..values + s)
+                        .map(|t| T::from((t * 4 + s) as u8))
+                        .collect()
+                })
+                .collect();
+            let rows: [&[T]; 4] = std::array::from_fn(|s| &rows[s][..]);
+            let mut out = vec![MaybeUninit::new(T::from(255)); outputs + 5];
+            T::interleave4(rows, T::from(1), &mut out[..outputs]);
+            let mut want = vec![MaybeUninit::new(T::from(255)); outputs + 5];
+            portable_interleave4(rows, T::from(1), &mut want[..outputs]);
+            for (i, (o, w)) in out.iter().zip(&want).enumerate() {
+                // SAFETY: both buffers were initialised in full above.
+                let (o, w) = unsafe { (o.assume_init(), w.assume_init()) };
+                let expected = if i < outputs {
+                    T::from(i as u8 + 1)
+                } else {
+                    T::from(255)
+                };
+                assert_eq!((o, w), (expected, expected), "element {i} of {outputs}");
+            }
+        }
+    }
+
+    fn check_split4_type<T: CopyEven + From<u8> + PartialEq + std::fmt::Debug>() {
+        for cells_len in 0..90usize {
+            let cells: Vec<T> = (0..cells_len).map(|i| T::from(i as u8)).collect();
+            // Every phase as long as the cells allow, then each one shorter.
+            let full: [usize; 4] = std::array::from_fn(|s| cells_len.saturating_sub(s).div_ceil(4));
+            for shorten in 0..5 {
+                let lens: [usize; 4] =
+                    std::array::from_fn(|s| if s == shorten { full[s] / 2 } else { full[s] });
+                let mut bufs: Vec<Vec<T>> =
+                    lens.iter().map(|&n| vec![T::from(255); n + 3]).collect();
+                let [a, b, c, d] = &mut bufs[..] else {
+                    unreachable!()
+                };
+                let outs = [
+                    &mut a[..lens[0]],
+                    &mut b[..lens[1]],
+                    &mut c[..lens[2]],
+                    &mut d[..lens[3]],
+                ];
+                T::split4(&cells, outs);
+                for (s, buf) in bufs.iter().enumerate() {
+                    for (t, &v) in buf.iter().enumerate() {
+                        let want = if t < lens[s] {
+                            cells[4 * t + s]
+                        } else {
+                            T::from(255)
+                        };
+                        assert_eq!(v, want, "phase {s} value {t} of {cells_len} cells");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn split4_takes_every_fourth_cell_and_stops_at_the_end() {
+        check_split4_type::<f32>();
+        check_split4_type::<f64>();
+    }
+
+    #[test]
+    fn interleave4_puts_row_s_at_every_fourth_output_from_s() {
+        check_interleave4_type::<f32>();
+        check_interleave4_type::<f64>();
     }
 
     #[test]
