@@ -206,7 +206,12 @@ fn transform_lanes<T: Element, const L: usize, const R: usize>(
     f: impl Fn([T; PATCH]) -> [T; R],
 ) {
     for offset in (0..width - width % L).step_by(L) {
-        let input: [&[T]; PATCH] = std::array::from_fn(|k| &src[src_at(k) + offset..][..L]);
+        // Fixed-size copies: no bounds checks left in the lane loop, which the
+        // compiler then turns into whole-register arithmetic.
+        let mut input = [[T::zero(); L]; PATCH];
+        for (k, values) in input.iter_mut().enumerate() {
+            values.copy_from_slice(&src[src_at(k) + offset..][..L]);
+        }
         let mut out = [[T::zero(); L]; R];
         for i in 0..L {
             let column = f(std::array::from_fn(|k| input[k][i]));
