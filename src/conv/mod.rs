@@ -151,12 +151,11 @@ fn gradients<T: Element>(
         (geo.x_shape(), geo.out_shape())
     };
     let input = if needs.input {
-        let mut grad_x = new_array5(x_shape, "grad_input")?;
-        if transposed {
-            passes::forward(geo, grad_out, weight, None, &mut grad_x)?;
+        let grad_x = if transposed {
+            passes::forward_new(geo, grad_out, weight, None)?
         } else {
-            passes::backward_input(geo, grad_out, weight, &mut grad_x)?;
-        }
+            passes::backward_input_new(geo, grad_out, weight)?
+        };
         Some(into_array5(x_shape, grad_x)?)
     } else {
         None
@@ -197,8 +196,7 @@ pub fn conv_transpose_forward<T: Element>(
     let geo = ConvGeometry::for_transpose(shape5(&x), shape5(&weight), params)?;
     check_bias(bias.as_ref(), geo.c_in)?;
     let (x, weight) = (standard(x)?, standard(weight)?);
-    let mut out = new_array5(geo.x_shape(), "the output")?;
-    passes::backward_input(&geo, as_slice(&x)?, as_slice(&weight)?, &mut out)?;
+    let mut out = passes::backward_input_new(&geo, as_slice(&x)?, as_slice(&weight)?)?;
     add_bias(&mut out, bias, geo.in_vol())?;
     into_array5(geo.x_shape(), out)
 }

@@ -227,6 +227,56 @@ pub(crate) fn forward<T: Element>(
     })
 }
 
+/// How the input gradient is computed.
+enum InputPath {
+    /// Nothing flows back (the gradient stays zero).
+    Zero,
+    Direct,
+    /// The forward pass of this adjoint convolution, with flipped filters.
+    Adjoint(ConvGeometry),
+    Other,
+}
+
+fn input_path(geo: &ConvGeometry) -> InputPath {
+    if geo.n == 0 || geo.c_in == 0 || geo.in_vol() == 0 || geo.c_out == 0 || geo.out_vol() == 0 {
+        return InputPath::Zero;
+    }
+    let adjoint = geo.stride_one_adjoint();
+    // A depthwise convolution's adjoint is depthwise again (row kernels).
+    let depthwise_adjoint = depthwise::applies(geo) && geo.cog() == 1;
+    if direct::applies(geo) && !(depthwise_adjoint && adjoint.is_some()) {
+        return InputPath::Direct;
+    }
+    // The adjoint is a forward convolution; through the im2col GEMM it would
+    // gather C_out * K values per position for C_in output rows while col2im
+    // scatters C_in * K for C_in * K rows, so with fewer input than output channels
+    // col2im is cheaper (16 -> 32 3x3x3: 109 vs 132 ms) unless the adjoint runs on
+    // a path without a gather (implicit GEMM: 78 ms).
+    match adjoint.filter(|a| {
+        winograd::applies(a) || direct::applies(a) || implicit::applies(a) || geo.cig() >= geo.cog()
+    }) {
+        Some(adjoint) => InputPath::Adjoint(adjoint),
+        None => InputPath::Other,
+    }
+}
+
+/// `conv_backward_input(grad_out, w)` in a new buffer: through the adjoint's
+/// [`forward_new`] when it runs on a path that writes every element (no zeroing
+/// pass first), else zero-filled and [`backward_input`].
+pub(crate) fn backward_input_new<T: Element>(
+    geo: &ConvGeometry,
+    grad_out: &[T],
+    w: &[T],
+) -> Result<Vec<T>> {
+    if let InputPath::Adjoint(adjoint) = input_path(geo) {
+        let flipped = flip_weights(geo, w)?;
+        return forward_new(&adjoint, grad_out, &flipped, None);
+    }
+    let mut grad_x = alloc_zeroed(geo.n * geo.c_in * geo.in_vol(), "grad_input")?;
+    backward_input(geo, grad_out, w, &mut grad_x)?;
+    Ok(grad_x)
+}
+
 /// `grad_x = conv_backward_input(grad_out, w)`; `grad_x` must be zero-filled.
 pub(crate) fn backward_input<T: Element>(
     geo: &ConvGeometry,
@@ -234,30 +284,21 @@ pub(crate) fn backward_input<T: Element>(
     w: &[T],
     grad_x: &mut [T],
 ) -> Result<()> {
-    if grad_x.is_empty() || geo.n == 0 || geo.c_out == 0 || geo.out_vol() == 0 {
-        // No input gradient, or nothing flows back into it (it stays zero).
+    if grad_x.is_empty() {
         return Ok(());
     }
-    let adjoint = geo.stride_one_adjoint();
-    // A depthwise convolution's adjoint is depthwise again (row kernels).
-    let depthwise_adjoint = depthwise::applies(geo) && geo.cog() == 1;
-    if direct::applies(geo) && !(depthwise_adjoint && adjoint.is_some()) {
-        return direct::backward_input(geo, grad_out, w, grad_x);
-    }
-    // The adjoint is a forward convolution; through the im2col GEMM it would
-    // gather C_out * K values per position for C_in output rows while col2im
-    // scatters C_in * K for C_in * K rows, so with fewer input than output channels
-    // col2im is cheaper (16 -> 32 3x3x3: 109 vs 132 ms) unless the adjoint runs on
-    // a path without a gather (implicit GEMM: 78 ms).
-    let adjoint = adjoint.filter(|a| {
-        winograd::applies(a) || direct::applies(a) || implicit::applies(a) || geo.cig() >= geo.cog()
-    });
-    if let Some(adjoint) = adjoint {
-        // A stride-1 zero-padded convolution's input gradient is itself a
-        // convolution (of grad_out with the flipped, channel-swapped filters), so it
-        // takes the fast forward paths (Winograd for 3x3) instead of col2im.
-        let flipped = flip_weights(geo, w)?;
-        return forward(&adjoint, grad_out, &flipped, None, grad_x);
+    match input_path(geo) {
+        InputPath::Zero => return Ok(()),
+        InputPath::Direct => return direct::backward_input(geo, grad_out, w, grad_x),
+        InputPath::Adjoint(adjoint) => {
+            // A stride-1 zero-padded convolution's input gradient is itself a
+            // convolution (of grad_out with the flipped, channel-swapped filters),
+            // so it takes the fast forward paths (Winograd for 3x3) instead of
+            // col2im.
+            let flipped = flip_weights(geo, w)?;
+            return forward(&adjoint, grad_out, &flipped, None, grad_x);
+        }
+        InputPath::Other => {}
     }
     if subpixel::applies(geo) {
         return subpixel::backward_input(geo, grad_out, w, grad_x);
