@@ -2,6 +2,7 @@
 
 use crate::error::ZeroBits;
 use crate::kernels::{CopyEven, DotKernel, MicroKernel};
+use crate::pool::Stride2Max;
 use num_traits::Float;
 use std::fmt::Debug;
 use std::iter::Sum;
@@ -20,6 +21,7 @@ pub trait Element:
     + MicroKernel
     + DotKernel
     + CopyEven
+    + Stride2Max
     + ZeroBits
     + 'static
 {

@@ -140,7 +140,7 @@ fn max_of_window<T: Element>(
 
 /// Full-width windows of one output row: `rows` as in [`max_of_window`], each
 /// window `count` cells `step` apart from its first column.
-struct Run<'a> {
+pub struct Run<'a> {
     rows: &'a [usize],
     first: usize,
     count: usize,
@@ -158,6 +158,19 @@ impl Run<'_> {
         values: &mut [MaybeUninit<T>],
         indices: &mut [MaybeUninit<i64>],
     ) {
+        if pitch == 2 && L.is_multiple_of(T::MAX_LANES) && T::has_stride2_max() {
+            let lanes = T::MAX_LANES;
+            for part in 0..L / lanes {
+                let at = if indices.is_empty() {
+                    &mut []
+                } else {
+                    &mut indices[part * lanes..][..lanes]
+                };
+                let out = &mut values[part * lanes..][..lanes];
+                T::stride2_max(plane, self, self.first + 2 * lanes * part, out, at);
+            }
+            return;
+        }
         let span = (L - 1) * pitch + 1;
         let mut best = [T::neg_infinity(); L];
         // Offsets of the winning taps; the plane length fits u32 (checked by the
@@ -183,3 +196,197 @@ impl Run<'_> {
         }
     }
 }
+
+/// Max-pooling of windows two columns apart with AVX-512: each tap's cells are
+/// one load pair and an even-lane permute, then one compare pair and two selects,
+/// everything in registers from the first tap to the stores (the compiler's
+/// version of the generic loop took about three times the instructions, keeping
+/// the tap offsets in four registers).
+pub trait Stride2Max: Sized + Copy {
+    /// Windows per register.
+    const MAX_LANES: usize;
+
+    /// Whether [`Stride2Max::stride2_max`] has a SIMD kernel on this CPU.
+    fn has_stride2_max() -> bool;
+
+    /// The maxima of the `MAX_LANES` windows of `run` whose first columns are
+    /// `first, first + 2, ...` into `values`, and their plane indices into
+    /// `indices` unless it is empty (as `Run::max_chunk`).
+    fn stride2_max(
+        plane: &[Self],
+        run: &Run<'_>,
+        first: usize,
+        values: &mut [MaybeUninit<Self>],
+        indices: &mut [MaybeUninit<i64>],
+    );
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::Run;
+    use std::arch::x86_64::*;
+    use std::mem::MaybeUninit;
+
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn stride2_max_f32(
+        plane: &[f32],
+        run: &Run<'_>,
+        first: usize,
+        values: &mut [MaybeUninit<f32>],
+        indices: &mut [MaybeUninit<i64>],
+    ) {
+        assert!(values.len() == 16 && (indices.is_empty() || indices.len() == 16));
+        let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        let mut best = _mm512_set1_ps(f32::NEG_INFINITY);
+        let mut at = _mm512_set1_epi32(run.rows.first().copied().unwrap_or(0) as i32);
+        for &row in run.rows {
+            for c in 0..run.count {
+                let offset = row + c * run.step;
+                let cells = &plane[offset + first..][..31];
+                // SAFETY: `cells` holds 31 elements: 16 from its start, 15 more.
+                let v = unsafe {
+                    let lo = _mm512_loadu_ps(cells.as_ptr());
+                    let hi = _mm512_maskz_loadu_ps(0x7fff, cells.as_ptr().add(16));
+                    _mm512_permutex2var_ps(lo, even, hi)
+                };
+                // PyTorch's step: take `v` if it is larger or NaN.
+                let take = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best)
+                    | _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+                best = _mm512_mask_blend_ps(take, best, v);
+                at = _mm512_mask_blend_epi32(take, at, _mm512_set1_epi32(offset as i32));
+            }
+        }
+        // SAFETY: `values` holds 16 elements, `indices` 16 when not empty.
+        unsafe {
+            _mm512_storeu_ps(values.as_mut_ptr().cast(), best);
+            if !indices.is_empty() {
+                // Plane index = tap offset + first + 2 * lane (offsets are u32).
+                let base = _mm512_set1_epi64(first as i64);
+                let lanes_lo = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+                let lanes_hi = _mm512_setr_epi64(16, 18, 20, 22, 24, 26, 28, 30);
+                let lo = _mm512_cvtepu32_epi64(_mm512_castsi512_si256(at));
+                let hi = _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64::<1>(at));
+                let dst = indices.as_mut_ptr().cast::<i64>();
+                _mm512_storeu_si512(
+                    dst.cast(),
+                    _mm512_add_epi64(lo, _mm512_add_epi64(base, lanes_lo)),
+                );
+                _mm512_storeu_si512(
+                    dst.add(8).cast(),
+                    _mm512_add_epi64(hi, _mm512_add_epi64(base, lanes_hi)),
+                );
+            }
+        }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn stride2_max_f64(
+        plane: &[f64],
+        run: &Run<'_>,
+        first: usize,
+        values: &mut [MaybeUninit<f64>],
+        indices: &mut [MaybeUninit<i64>],
+    ) {
+        assert!(values.len() == 8 && (indices.is_empty() || indices.len() == 8));
+        let even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+        let mut best = _mm512_set1_pd(f64::NEG_INFINITY);
+        // Tap offsets as i64 lanes, one per window.
+        let mut at = _mm512_set1_epi64(run.rows.first().copied().unwrap_or(0) as i64);
+        for &row in run.rows {
+            for c in 0..run.count {
+                let offset = row + c * run.step;
+                let cells = &plane[offset + first..][..15];
+                // SAFETY: `cells` holds 15 elements: 8 from its start, 7 more.
+                let v = unsafe {
+                    let lo = _mm512_loadu_pd(cells.as_ptr());
+                    let hi = _mm512_maskz_loadu_pd(0x7f, cells.as_ptr().add(8));
+                    _mm512_permutex2var_pd(lo, even, hi)
+                };
+                let take = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(v, best)
+                    | _mm512_cmp_pd_mask::<_CMP_UNORD_Q>(v, v);
+                best = _mm512_mask_blend_pd(take, best, v);
+                at = _mm512_mask_blend_epi64(take, at, _mm512_set1_epi64(offset as i64));
+            }
+        }
+        // SAFETY: `values` holds 8 elements, `indices` 8 when not empty.
+        unsafe {
+            _mm512_storeu_pd(values.as_mut_ptr().cast(), best);
+            if !indices.is_empty() {
+                let lanes = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+                let index =
+                    _mm512_add_epi64(at, _mm512_add_epi64(_mm512_set1_epi64(first as i64), lanes));
+                _mm512_storeu_si512(indices.as_mut_ptr().cast(), index);
+            }
+        }
+    }
+}
+
+/// The scan of [`Stride2Max::stride2_max`] in plain Rust.
+fn portable_stride2_max<T: Element>(
+    plane: &[T],
+    run: &Run<'_>,
+    first: usize,
+    values: &mut [MaybeUninit<T>],
+    indices: &mut [MaybeUninit<i64>],
+) {
+    for (j, slot) in values.iter_mut().enumerate() {
+        let mut best = T::neg_infinity();
+        let mut best_at = run.rows.first().copied().unwrap_or(0);
+        for &row in run.rows {
+            for c in 0..run.count {
+                let offset = row + c * run.step;
+                update(
+                    plane[offset + first + 2 * j],
+                    offset,
+                    &mut best,
+                    &mut best_at,
+                );
+            }
+        }
+        slot.write(best);
+        if let Some(index) = indices.get_mut(j) {
+            index.write((best_at + first + 2 * j) as i64);
+        }
+    }
+}
+
+macro_rules! stride2_max_impl {
+    ($t:ty, $lanes:expr, $simd:ident) => {
+        impl Stride2Max for $t {
+            const MAX_LANES: usize = $lanes;
+
+            fn has_stride2_max() -> bool {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    crate::kernels::microkernel::simd_kernel_in_use()
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                {
+                    false
+                }
+            }
+
+            fn stride2_max(
+                plane: &[$t],
+                run: &Run<'_>,
+                first: usize,
+                values: &mut [MaybeUninit<$t>],
+                indices: &mut [MaybeUninit<i64>],
+            ) {
+                #[cfg(target_arch = "x86_64")]
+                if crate::kernels::microkernel::simd_kernel_in_use() {
+                    // SAFETY: AVX-512F is available; the kernel checks the lengths.
+                    unsafe { avx512::$simd(plane, run, first, values, indices) };
+                    return;
+                }
+                portable_stride2_max(plane, run, first, values, indices)
+            }
+        }
+    };
+}
+stride2_max_impl!(f32, 16, stride2_max_f32);
+stride2_max_impl!(f64, 8, stride2_max_f64);

@@ -10,6 +10,7 @@
 
 mod avg;
 mod max;
+pub use max::{Run, Stride2Max};
 mod scatter;
 mod windows;
 
