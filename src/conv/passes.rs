@@ -234,7 +234,8 @@ enum InputPath {
     Direct,
     /// The forward pass of this adjoint convolution, with flipped filters.
     Adjoint(ConvGeometry),
-    Other,
+    /// Sub-pixel or im2col GEMMs.
+    Gemm,
 }
 
 fn input_path(geo: &ConvGeometry) -> InputPath {
@@ -256,50 +257,44 @@ fn input_path(geo: &ConvGeometry) -> InputPath {
         winograd::applies(a) || direct::applies(a) || implicit::applies(a) || geo.cig() >= geo.cog()
     }) {
         Some(adjoint) => InputPath::Adjoint(adjoint),
-        None => InputPath::Other,
+        None => InputPath::Gemm,
     }
 }
 
-/// `conv_backward_input(grad_out, w)` in a new buffer: through the adjoint's
-/// [`forward_new`] when it runs on a path that writes every element (no zeroing
-/// pass first), else zero-filled and [`backward_input`].
+/// `conv_backward_input(grad_out, w)` in a new buffer. A stride-1 zero-padded
+/// convolution's input gradient is itself a convolution (of grad_out with the
+/// flipped, channel-swapped filters), so it takes the fast forward paths
+/// (Winograd for 3x3) through [`forward_new`], which writes every element (no
+/// zeroing pass first); the other paths add into a zero-filled buffer.
 pub(crate) fn backward_input_new<T: Element>(
     geo: &ConvGeometry,
     grad_out: &[T],
     w: &[T],
 ) -> Result<Vec<T>> {
-    if let InputPath::Adjoint(adjoint) = input_path(geo) {
-        let flipped = flip_weights(geo, w)?;
-        return forward_new(&adjoint, grad_out, &flipped, None);
-    }
-    let mut grad_x = alloc_zeroed(geo.n * geo.c_in * geo.in_vol(), "grad_input")?;
-    backward_input(geo, grad_out, w, &mut grad_x)?;
-    Ok(grad_x)
+    let adjoint = match input_path(geo) {
+        InputPath::Adjoint(adjoint) => adjoint,
+        path => {
+            let mut grad_x = alloc_zeroed(geo.n * geo.c_in * geo.in_vol(), "grad_input")?;
+            match path {
+                InputPath::Direct => direct::backward_input(geo, grad_out, w, &mut grad_x)?,
+                InputPath::Gemm => backward_input_gemm(geo, grad_out, w, &mut grad_x)?,
+                InputPath::Zero | InputPath::Adjoint(_) => {}
+            }
+            return Ok(grad_x);
+        }
+    };
+    let flipped = flip_weights(geo, w)?;
+    forward_new(&adjoint, grad_out, &flipped, None)
 }
 
-/// `grad_x = conv_backward_input(grad_out, w)`; `grad_x` must be zero-filled.
-pub(crate) fn backward_input<T: Element>(
+/// `grad_x = conv_backward_input(grad_out, w)` by the sub-pixel GEMMs or the
+/// im2col GEMM and col2im; `grad_x` must be zero-filled.
+fn backward_input_gemm<T: Element>(
     geo: &ConvGeometry,
     grad_out: &[T],
     w: &[T],
     grad_x: &mut [T],
 ) -> Result<()> {
-    if grad_x.is_empty() {
-        return Ok(());
-    }
-    match input_path(geo) {
-        InputPath::Zero => return Ok(()),
-        InputPath::Direct => return direct::backward_input(geo, grad_out, w, grad_x),
-        InputPath::Adjoint(adjoint) => {
-            // A stride-1 zero-padded convolution's input gradient is itself a
-            // convolution (of grad_out with the flipped, channel-swapped filters),
-            // so it takes the fast forward paths (Winograd for 3x3) instead of
-            // col2im.
-            let flipped = flip_weights(geo, w)?;
-            return forward(&adjoint, grad_out, &flipped, None, grad_x);
-        }
-        InputPath::Other => {}
-    }
     if subpixel::applies(geo) {
         return subpixel::backward_input(geo, grad_out, w, grad_x);
     }
