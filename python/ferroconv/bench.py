@@ -217,9 +217,7 @@ def run(names: Optional[Sequence[str]] = None, repeat: int = 5, threads: Optiona
         row["ferroconv_fwd_ms"] = 1e3 * _timeit(
             lambda: conv(x, w, stride=wl.stride, padding=wl.padding, groups=wl.groups), repeat)
         row["ferroconv_gflops"] = wl.flops() / row["ferroconv_fwd_ms"] / 1e6
-        if peak is not None:
-            row["numpy_matmul_gflops"] = peak
-            row["percent_of_matmul"] = 100.0 * row["ferroconv_gflops"] / peak
+        _set_yardsticks(row, peak, bandwidth)
         if backward:
             row["ferroconv_fwd_bwd_ms"] = row["ferroconv_fwd_ms"] + 1e3 * _timeit(
                 lambda: conv_bwd(g, x, w, stride=wl.stride, padding=wl.padding, groups=wl.groups), repeat)
@@ -250,9 +248,7 @@ def run(names: Optional[Sequence[str]] = None, repeat: int = 5, threads: Optiona
         if names and not any(n in pwl.name for n in names):
             continue
         rows.append(_run_pool(pwl, rng, repeat, threads, torch, numpy_ref))
-        if bandwidth is not None:
-            rows[-1]["numpy_copy_gbps"] = bandwidth
-            rows[-1]["percent_of_bandwidth"] = 100.0 * rows[-1]["ferroconv_gbps"] / bandwidth
+        _set_yardsticks(rows[-1], peak, bandwidth)
         print(_format_row(rows[-1]), flush=True)
     if numpy_ref and rows:
         peak = max(peak or 0.0, matmul_gflops(threads, repeat))
@@ -260,13 +256,19 @@ def run(names: Optional[Sequence[str]] = None, repeat: int = 5, threads: Optiona
         print(f"yardsticks, best of before and after: matmul {peak:.1f} GFLOP/s, "
               f"copy {bandwidth:.1f} GB/s", flush=True)
         for row in rows:
-            if "percent_of_matmul" in row:
-                row["numpy_matmul_gflops"] = peak
-                row["percent_of_matmul"] = 100.0 * row["ferroconv_gflops"] / peak
-            if "percent_of_bandwidth" in row:
-                row["numpy_copy_gbps"] = bandwidth
-                row["percent_of_bandwidth"] = 100.0 * row["ferroconv_gbps"] / bandwidth
+            _set_yardsticks(row, peak, bandwidth)
     return rows
+
+
+def _set_yardsticks(row: dict[str, Any], peak: Optional[float], bandwidth: Optional[float]) -> None:
+    """A convolution's share of the matmul ``peak``, or a pooling op's share of the
+    copy ``bandwidth`` (nothing when that yardstick was not measured)."""
+    if "ferroconv_gflops" in row and peak is not None:
+        row["numpy_matmul_gflops"] = peak
+        row["percent_of_matmul"] = 100.0 * row["ferroconv_gflops"] / peak
+    if "ferroconv_gbps" in row and bandwidth is not None:
+        row["numpy_copy_gbps"] = bandwidth
+        row["percent_of_bandwidth"] = 100.0 * row["ferroconv_gbps"] / bandwidth
 
 
 def _run_pool(wl: PoolWorkload, rng: np.random.Generator, repeat: int, threads: int,
