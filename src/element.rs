@@ -1,30 +1,11 @@
-//! The floating-point element types the core is generic over.
+//! The floating-point element types the operators are generic over: a kernel
+//! [`Scalar`] that has every kernel the operators call.
 
-use crate::error::ZeroBits;
-use crate::kernels::{CopyEven, DotKernel, MicroKernel};
-use crate::pool::Stride2Max;
-use num_traits::Float;
-use std::fmt::Debug;
-use std::iter::Sum;
-use std::ops::AddAssign;
+use crate::kernels::{DotKernel, MicroKernel, Permute, Scalar, Stride2Max};
 
-/// `f32` or `f64`: the arithmetic the kernels need plus the GEMM and dot-product
-/// micro-kernels.
-pub trait Element:
-    Float
-    + AddAssign
-    + Sum
-    + Default
-    + Debug
-    + Send
-    + Sync
-    + MicroKernel
-    + DotKernel
-    + CopyEven
-    + Stride2Max
-    + ZeroBits
-    + 'static
-{
+/// `f32` or `f64`: the arithmetic plus the GEMM, dot-product, permute and
+/// max-pooling kernels.
+pub trait Element: Scalar + MicroKernel + DotKernel + Permute + Stride2Max {
     /// NumPy's name for the type, used in messages.
     const NAME: &'static str;
 }

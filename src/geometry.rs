@@ -335,7 +335,7 @@ fn per_axis(f: impl Fn(usize) -> usize) -> [usize; SPATIAL] {
     [f(0), f(1), f(2)]
 }
 
-fn check_rank(rank: usize) -> Result<()> {
+pub(crate) fn check_rank(rank: usize) -> Result<()> {
     if !(1..=SPATIAL).contains(&rank) {
         return value_error!("rank must be 1, 2 or 3, got {rank}");
     }

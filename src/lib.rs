@@ -9,12 +9,13 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod alloc;
+pub mod arrays;
 pub mod conv;
 pub mod element;
 pub mod error;
 pub mod geometry;
 pub mod kernels;
-pub mod layout;
 pub mod pool;
 pub mod threads;
 
@@ -22,7 +23,8 @@ pub mod threads;
 pub mod python;
 
 pub use conv::{
-    conv_backward, conv_forward, conv_transpose_backward, conv_transpose_forward, ConvGrads, Needs,
+    conv_backward, conv_forward, conv_transpose_backward, conv_transpose_forward, explain_conv,
+    explain_conv_transpose, ConvGrads, Needs,
 };
 pub use element::Element;
 pub use error::{Error, Result};

@@ -123,8 +123,7 @@ fn pool() -> Result<Arc<ThreadPool>> {
 /// may run on (the default: the whole machine, or the whole `taskset`), so pinning
 /// never takes a CPU the process would not use anyway. Unpinned, the scheduler now
 /// and then stacked both workers on one core of a 2-core machine for a series of
-/// calls: a memory-bound pooling call ran at one-thread speed (max_pool3d 3.1 ms
-/// instead of 1.6) in about a third of the calls, pinned in none.
+/// calls, so a memory-bound call ran at one-thread speed (docs/performance.md).
 /// `FERROCONV_PIN_THREADS=0` turns pinning off.
 fn pinned_cpus(threads: usize) -> Vec<usize> {
     if std::env::var(PIN_ENV).is_ok_and(|v| v.trim() == "0") {
@@ -177,7 +176,7 @@ fn pin_current_thread(cpu: usize) {
 fn pin_current_thread(_cpu: usize) {}
 
 /// Whether work of this size should run on the calling thread.
-fn run_serially(work: usize) -> bool {
+pub fn runs_serially(work: usize) -> bool {
     work < SERIAL_WORK_THRESHOLD || get_num_threads() == 1
 }
 
@@ -189,7 +188,7 @@ where
     I: Fn() -> W + Sync + Send,
     F: Fn(&mut W, usize) + Sync + Send,
 {
-    if tasks <= 1 || run_serially(work) {
+    if tasks <= 1 || runs_serially(work) {
         let mut workspace = init();
         (0..tasks).for_each(|task| body(&mut workspace, task));
         return Ok(());
@@ -228,7 +227,7 @@ where
     if chunk_len == 0 || data.is_empty() {
         return Ok(());
     }
-    if data.len() <= chunk_len || run_serially(work) {
+    if data.len() <= chunk_len || runs_serially(work) {
         let mut workspace = init();
         data.chunks_mut(chunk_len)
             .enumerate()

@@ -14,10 +14,9 @@
 //! the weight gradient keeps vector-wide partial sums per tap over a whole output
 //! channel (one task per channel, fixed order) and adds them up at the end.
 
-use super::shape::ConvGeometry;
+use super::geometry::ConvGeometry;
 use crate::element::Element;
 use crate::error::Result;
-use crate::geometry::{PaddingMode, SPATIAL};
 use crate::kernels::dispatch;
 use crate::threads::for_each_chunk_mut;
 
@@ -25,21 +24,15 @@ use crate::threads::for_each_chunk_mut;
 /// weight gradient.
 const BLOCK: usize = 16;
 
-/// Whether the row kernels serve this geometry: zero padding, unit stride along W,
-/// and padded rows not much longer than the data (each worker allocates a padded
-/// plane; an absurd padding or dilation would not fit, and the direct passes need
-/// no such copy).
-pub(crate) fn applies(geo: &ConvGeometry) -> bool {
+/// Elements of the zero-padded copy of one input plane the row kernels read:
+/// `W_out + (k_w - 1) * dilation_w` columns for each of the plane's `D * H` rows
+/// (`None` on overflow).
+pub(crate) fn padded_plane_len(geo: &ConvGeometry) -> Option<usize> {
     let [_, _, ow] = geo.output;
     let width = (geo.kernel[2].saturating_sub(1))
         .checked_mul(geo.dilation[2])
         .and_then(|reach| reach.checked_add(ow));
-    let padded = width.and_then(|w| w.checked_mul(geo.input[0] * geo.input[1]));
-    let data = geo.in_vol().saturating_add(geo.out_vol());
-    super::direct::applies(geo)
-        && geo.padding_mode == PaddingMode::Zeros
-        && geo.stride[SPATIAL - 1] == 1
-        && padded.is_some_and(|len| len <= data.saturating_mul(4).saturating_add(1 << 12))
+    width.and_then(|w| w.checked_mul(geo.input[0] * geo.input[1]))
 }
 
 /// The input coordinate read by output coordinate `o` and tap `k` along axis `a`,

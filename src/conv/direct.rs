@@ -6,17 +6,12 @@
 //! runs of the input straight from memory. The per-plane loops are compiled twice,
 //! once for AVX-512, and the CPU picks one at run time.
 
-use super::im2col::{for_each_segment, IndexTables};
-use super::shape::ConvGeometry;
+use super::columns::{for_each_segment, IndexTables};
+use super::geometry::ConvGeometry;
 use crate::element::Element;
 use crate::error::Result;
 use crate::kernels::dispatch;
 use crate::threads::for_each_chunk_mut;
-
-/// Whether the direct passes serve this geometry.
-pub(crate) fn applies(geo: &ConvGeometry) -> bool {
-    geo.cog() <= 2
-}
 
 /// `out = conv(x, w) + bias`, one task per output plane.
 pub(crate) fn forward<T: Element>(

@@ -12,40 +12,50 @@
 //! `(oh, ow)` of tap `(kh, kw)` is cell `(oh + shift_h, ow + shift_w)` of its plane:
 //! one offset per tap, the same for every output position.
 
-use super::im2col::{copy_blocks, copy_even};
-use super::passes::{WeightTasks, WEIGHT_TAP_CHUNK};
-use super::shape::ConvGeometry;
+use super::geometry::ConvGeometry;
+use super::weight_tasks::WeightTasks;
+use crate::alloc::{alloc_uninit, alloc_zeroed};
 use crate::element::Element;
-use crate::error::{alloc_uninit, alloc_zeroed, Result};
-use crate::geometry::PaddingMode;
+use crate::error::Result;
 use crate::kernels::{
-    dispatch, dot_acc_len, gemm_indirect, MicroKernel, RowTable, SharedMut, DC, DR,
+    accumulator, copy_blocks, dispatch, dot_acc_len, gemm_indirect, MicroKernel, RowTable,
+    SharedMut, DC, DR,
 };
 use crate::threads::{for_each_chunk_mut, for_each_task};
 use std::mem::MaybeUninit;
 
-/// Elements of one task's phase planes at most, unless a single output row needs
-/// more (about the size of a column tile: the planes and a group's packed weights
-/// stay in L2).
-const BAND_ELEMENTS: usize = 1 << 17;
+/// What the plan needs to know of a layer's phase planes: the row pitch, the
+/// planes per band (all input channels of a group), and the widest tap shifts
+/// along H and W (rows and columns the planes hold beyond the output's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PhaseShape {
+    pub pitch: usize,
+    pub planes: usize,
+    pub max_shift_h: usize,
+    pub max_shift_w: usize,
+}
 
-/// Whether the implicit GEMM serves this forward: zero padding, more than one tap,
-/// positions past the output rows costing at most a quarter of the work, and
-/// planes at most about twice the height of the output. (1-D layers too: a plane
-/// per channel instead of 9 gathered copies of it, k9 64 -> 64 over 4096 samples
-/// 26.8 -> 23.2 ms on 2 threads.)
-pub(crate) fn applies(geo: &ConvGeometry) -> bool {
-    let h = AxisPhases::new(geo.kernel[1], geo.dilation[1], geo.stride[1]);
-    let w = AxisPhases::new(geo.kernel[2], geo.dilation[2], geo.stride[2]);
-    let [_, out_h, out_w] = geo.output;
-    // The planes hold `max_shift` rows more than a band of output rows: bounded by
-    // the output's height, so a huge dilation cannot make them huge.
-    geo.padding_mode == PaddingMode::Zeros
-        && geo.kernel_vol() > 1
-        && geo.k_len() > 0
-        && out_w > 0
-        && w.max_shift.saturating_mul(4) <= out_w
-        && h.max_shift <= out_h
+impl PhaseShape {
+    pub fn of(geo: &ConvGeometry) -> Self {
+        let h = AxisPhases::new(geo.kernel[1], geo.dilation[1], geo.stride[1]);
+        let w = AxisPhases::new(geo.kernel[2], geo.dilation[2], geo.stride[2]);
+        PhaseShape {
+            pitch: geo.output[2].saturating_add(w.max_shift),
+            planes: geo
+                .cig()
+                .saturating_mul(geo.kernel[0])
+                .saturating_mul(h.phases.len() * w.phases.len()),
+            max_shift_h: h.max_shift,
+            max_shift_w: w.max_shift,
+        }
+    }
+
+    /// Elements of the planes of a band of `band` output rows.
+    pub fn band_elements(&self, band: usize) -> usize {
+        self.planes
+            .saturating_mul(band.saturating_add(self.max_shift_h))
+            .saturating_mul(self.pitch)
+    }
 }
 
 /// One axis (H or W) seen through its stride.
@@ -80,9 +90,9 @@ impl AxisPhases {
     }
 }
 
-/// How a forward is cut into tasks and where each tap's row lies in a task's
-/// buffer (the same for every task).
-struct Plan {
+/// Where each tap's row lies in a task's buffer of phase planes (the same for
+/// every task of a layer), for bands of `band` output rows.
+struct Layout {
     h: AxisPhases,
     w: AxisPhases,
     /// Output rows per task (the last band of a plane may be shorter).
@@ -96,8 +106,8 @@ struct Plan {
     rows: RowTable,
 }
 
-impl Plan {
-    fn new(geo: &ConvGeometry, band_elements: usize) -> Self {
+impl Layout {
+    fn new(geo: &ConvGeometry, band: usize) -> Self {
         let h = AxisPhases::new(geo.kernel[1], geo.dilation[1], geo.stride[1]);
         let w = AxisPhases::new(geo.kernel[2], geo.dilation[2], geo.stride[2]);
         let [kd, kh, kw] = geo.kernel;
@@ -105,12 +115,8 @@ impl Plan {
         let pitch = geo.output[2] + w.max_shift;
         let per_channel = kd * h.phases.len() * w.phases.len();
         let planes = geo.cig() * per_channel;
-        let row_cost = planes.saturating_mul(pitch).max(1);
-        let band = (band_elements / row_cost)
-            .saturating_sub(h.max_shift)
-            .clamp(1, out_h.max(1));
+        let band = band.clamp(1, out_h.max(1));
         let bands = out_h.div_ceil(band).max(1);
-        let band = out_h.div_ceil(bands).max(1);
         let plane_len = (band + h.max_shift) * pitch;
         let (nh, nw) = (h.phases.len(), w.phases.len());
         let mut rows = Vec::with_capacity(geo.k_len());
@@ -124,7 +130,7 @@ impl Plan {
                 }
             }
         }
-        Plan {
+        Layout {
             h,
             w,
             band,
@@ -162,19 +168,19 @@ impl Plan {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn fill_avx512<T: Element>(
-    plan: &Plan,
+    layout: &Layout,
     geo: &ConvGeometry,
     x_channels: &[T],
     od: usize,
     h0: usize,
     buffer: &mut [T],
 ) {
-    fill_any(plan, geo, x_channels, od, h0, buffer)
+    fill_any(layout, geo, x_channels, od, h0, buffer)
 }
 
 #[inline(always)]
 fn fill_any<T: Element>(
-    plan: &Plan,
+    layout: &Layout,
     geo: &ConvGeometry,
     x_channels: &[T],
     od: usize,
@@ -183,7 +189,7 @@ fn fill_any<T: Element>(
 ) {
     let [in_d, in_h, in_w] = geo.input;
     let [sd, sh, sw] = geo.stride;
-    let (kd, pitch) = (geo.kernel[0], plan.pitch);
+    let (kd, pitch) = (geo.kernel[0], layout.pitch);
     let plane_vol = in_h * in_w;
     let pad_w = geo.pad_lo[2];
     // Columns c of phase pw whose input column c * sw + pw - pad lies inside.
@@ -196,16 +202,16 @@ fn fill_any<T: Element>(
         (c_lo, c_hi)
     };
     // Stride 2 with both column phases: the two planes are filled together.
-    let pairs = sw == 2 && plan.w.phases == [0, 1];
+    let pairs = sw == 2 && layout.w.phases == [0, 1];
     let columns = [column_range(0), column_range(1)];
-    let mut planes = buffer.chunks_exact_mut(plan.plane_len);
+    let mut planes = buffer.chunks_exact_mut(layout.plane_len);
     for ci in 0..x_channels.len() / (in_d * plane_vol).max(1) {
         for d in 0..kd {
             // Input slice of this (od, kd), if inside the input.
             let id = (od * sd + d * geo.dilation[0])
                 .checked_sub(geo.pad_lo[0])
                 .filter(|&id| id < in_d);
-            for &ph in &plan.h.phases {
+            for &ph in &layout.h.phases {
                 if pairs {
                     let (Some(p0), Some(p1)) = (planes.next(), planes.next()) else {
                         return;
@@ -249,7 +255,7 @@ fn fill_any<T: Element>(
                     }
                     continue;
                 }
-                for &pw in &plan.w.phases {
+                for &pw in &layout.w.phases {
                     let Some(plane) = planes.next() else { return };
                     let Some(id) = id else {
                         plane.fill(T::zero());
@@ -273,7 +279,7 @@ fn fill_any<T: Element>(
                         let cells = &slice[first..];
                         match sw {
                             1 => copy_blocks(cells, out),
-                            2 => copy_even(cells, out),
+                            2 => T::copy_even(cells, out),
                             _ => {
                                 for (c, o) in out.iter_mut().enumerate() {
                                     *o = cells[c * sw];
@@ -287,44 +293,45 @@ fn fill_any<T: Element>(
     }
 }
 
+/// How the implicit-GEMM forward is cut and ordered: `band` output rows per task,
+/// and whether the GEMM runs row panels outermost (the output written as `MR`
+/// long streams, B panels re-read from L2) instead of column panels outermost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bands {
+    pub band: usize,
+    pub rows_outer: bool,
+}
+
 /// `out = conv(x, w) + bias` through the implicit GEMM; `weights` are the packed
 /// `W[g]` A operands of every group (`w_panel` elements each).
 pub(crate) fn forward<T: Element>(
     geo: &ConvGeometry,
+    bands: Bands,
     x: &[T],
-    weights: &[T],
-    w_panel: usize,
+    (weights, w_panel): (&[T], usize),
     bias: Option<&[T]>,
     out: &mut [MaybeUninit<T>],
 ) -> Result<()> {
-    let plan = Plan::new(geo, BAND_ELEMENTS);
+    let layout = Layout::new(geo, bands.band);
     let (k_len, cig, cog) = (geo.k_len(), geo.cig(), geo.cog());
     let [out_d, out_h, out_w] = geo.output;
-    let (p_len, in_vol, pitch) = (geo.out_vol(), geo.in_vol(), plan.pitch);
-    let buffer_len = plan.buffer_len::<T>();
+    let (p_len, in_vol, pitch) = (geo.out_vol(), geo.in_vol(), layout.pitch);
+    let buffer_len = layout.buffer_len::<T>();
     // Checked once here, so the workers' buffers cannot fail to allocate.
     drop(alloc_uninit::<T>(buffer_len, "implicit GEMM planes")?);
-    let init = || {
-        (
-            vec![T::zero(); buffer_len],
-            crate::kernels::pack::accumulator::<T>(),
-        )
-    };
+    let init = || (vec![T::zero(); buffer_len], accumulator::<T>());
     let out_shared = SharedMut::new(out);
-    let tasks = geo.n * geo.groups * out_d * plan.bands;
-    // With short columns (the B panel of a block is cheap to re-read from L2) the
-    // output is written as few long streams: 7x7 stride-2 stem 11.5 -> 10.9 ms;
-    // 3x3 over 64 channels measured 2 % slower that way.
-    let rows_outer = k_len <= ROWS_OUTER_MAX_K;
+    let tasks = geo.n * geo.groups * out_d * layout.bands;
+    let rows_outer = bands.rows_outer;
     for_each_task(tasks, geo.work(), init, |(buffer, acc), task| {
-        let band_index = task % plan.bands;
-        let od = (task / plan.bands) % out_d;
-        let image_group = task / (plan.bands * out_d);
+        let band_index = task % layout.bands;
+        let od = (task / layout.bands) % out_d;
+        let image_group = task / (layout.bands * out_d);
         let (n, g) = (image_group / geo.groups, image_group % geo.groups);
-        let h0 = band_index * plan.band;
-        let rows_here = plan.band.min(out_h - h0);
+        let h0 = band_index * layout.band;
+        let rows_here = layout.band.min(out_h - h0);
         let x_group = &x[(n * geo.c_in + g * cig) * in_vol..][..cig * in_vol];
-        plan.fill(geo, x_group, od, h0, buffer);
+        layout.fill(geo, x_group, od, h0, buffer);
         let cols = (rows_here - 1) * pitch + out_w;
         let a = &weights[g * w_panel..(g + 1) * w_panel];
         gemm_indirect(
@@ -332,7 +339,7 @@ pub(crate) fn forward<T: Element>(
             a,
             cog,
             buffer,
-            &plan.rows,
+            &layout.rows,
             cols,
             acc,
             rows_outer,
@@ -375,47 +382,14 @@ pub(crate) fn forward<T: Element>(
     })
 }
 
-/// Reduction lengths up to which the forward GEMM runs row panels outermost.
-const ROWS_OUTER_MAX_K: usize = 256;
-
-/// Bytes of phase planes (and padded `grad_out` rows) prepared at once for the
-/// weight gradient.
-const WAVE_BYTES: usize = 4 << 20;
-/// Elements of one chunk's phase planes at most (long rows amortise the dot
-/// kernel's lane sums).
-const WEIGHT_BAND_ELEMENTS: usize = 1 << 19;
-/// Multiply-adds below which the weight gradient keeps the gather (unit tests run
-/// the phase planes on their small shapes too).
-const WEIGHT_MIN_WORK: usize = if cfg!(test) { 1 } else { 1 << 24 };
-/// Bytes of lane sums the weight gradient may keep (one set per weight).
-const SUMS_BYTES: usize = 16 << 20;
-
-/// Whether the weight gradient runs on phase planes: where the forward does, while
-/// one set of lane sums per weight stays small, and when it pays (measured on 2
-/// threads against the per-task gather):
-/// - the column matrix would copy each input cell at least 4 times (kernel volume
-///   / stride volume); below that the gather is as cheap and its tasks share no
-///   data (3x3 stride 2: 6.5 ms on phase planes against 5.7 ms);
-/// - at most 16 tasks' worth of taps, as every task re-reads the chunk's grad_out
-///   rows (3x3 128 channels, 24 tasks: 12.9 against 10.7 ms);
-/// - enough work to amortise the waves' two parallel phases (LeNet's 5x5 1 -> 6:
-///   0.46 against 0.34 ms);
-/// - an output with several rows: a 1-D chunk is one long row whose grad_out
-///   every task re-reads (k9 64 -> 64 over 4096 samples: 30.8 against 27.6 ms).
-///
-/// 3x3x3 16 -> 32 gains 55 -> 43 ms, 3x3 64 channels 10.7 -> 10.2 ms.
-pub(crate) fn weight_applies<T: Element>(geo: &ConvGeometry) -> bool {
-    let sums = geo
-        .c_out
-        .saturating_mul(geo.k_len())
-        .saturating_mul(T::LANES * std::mem::size_of::<T>());
-    let stride_vol: usize = geo.stride.iter().product();
-    applies(geo)
-        && geo.output[1] > 1
-        && sums <= SUMS_BYTES
-        && geo.kernel_vol() >= 4 * stride_vol
-        && geo.k_len() <= 16 * WEIGHT_TAP_CHUNK
-        && geo.work() >= WEIGHT_MIN_WORK
+/// How the phase-plane weight gradient is cut: `band` output rows per chunk
+/// (image, group, slice, band), `chunks_per_wave` chunks prepared at once, and the
+/// tasks that add each wave to their lane sums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Waves {
+    pub band: usize,
+    pub chunks_per_wave: usize,
+    pub tasks: WeightTasks,
 }
 
 /// `grad_w = sum_n grad_out[n] . col(x[n])^T` as dot products of contiguous rows
@@ -427,27 +401,27 @@ pub(crate) fn weight_applies<T: Element>(geo: &ConvGeometry) -> bool {
 /// lane sums in chunk order: the same order for any thread count.
 pub(crate) fn backward_weight<T: Element>(
     geo: &ConvGeometry,
+    waves: &Waves,
     grad_out: &[T],
     x: &[T],
     grad_w: &mut [T],
 ) -> Result<()> {
-    let plan = Plan::new(geo, WEIGHT_BAND_ELEMENTS);
+    let layout = Layout::new(geo, waves.band);
     let (cig, cog) = (geo.cig(), geo.cog());
     let [out_d, out_h, out_w] = geo.output;
-    let (p_len, in_vol, pitch, band) = (geo.out_vol(), geo.in_vol(), plan.pitch, plan.band);
-    let planes_len = plan.planes * plan.plane_len;
+    let (p_len, in_vol, pitch, band) = (geo.out_vol(), geo.in_vol(), layout.pitch, layout.band);
+    let planes_len = layout.planes * layout.plane_len;
     let chunk_len = planes_len + cog * band * pitch;
-    let chunks = geo.n * geo.groups * out_d * plan.bands;
-    let per_wave =
-        (WAVE_BYTES / (chunk_len * std::mem::size_of::<T>()).max(1)).clamp(1, chunks.max(1));
+    let chunks = geo.n * geo.groups * out_d * layout.bands;
+    let per_wave = waves.chunks_per_wave.clamp(1, chunks.max(1));
     let mut wave = alloc_zeroed::<T>(per_wave * chunk_len, "weight-gradient planes")?;
-    let shape = WeightTasks::new(geo);
+    let shape = &waves.tasks;
     let (tasks, sums_len) = (shape.tasks(geo), shape.sums_len::<T>());
     let mut sums = alloc_zeroed::<T>(tasks * sums_len, "weight-gradient sums")?;
     // Chunk `c` is (image, group, output slice, band of output rows), in order.
     let locate = |c: usize| {
-        let (band_index, od) = (c % plan.bands, (c / plan.bands) % out_d);
-        let image_group = c / (plan.bands * out_d);
+        let (band_index, od) = (c % layout.bands, (c / layout.bands) % out_d);
+        let image_group = c / (layout.bands * out_d);
         let h0 = band_index * band;
         (
             image_group / geo.groups,
@@ -479,7 +453,7 @@ pub(crate) fn backward_weight<T: Element>(
                     // planes of chunk i.
                     let planes =
                         unsafe { shared.range(i * chunk_len + part * channel_len, channel_len) };
-                    plan.fill(geo, x_channel, od, h0, planes);
+                    layout.fill(geo, x_channel, od, h0, planes);
                     return;
                 }
                 let co = part - cig;
@@ -525,7 +499,7 @@ pub(crate) fn backward_weight<T: Element>(
                         for (bj, t0) in (0..taps.len()).step_by(DC).enumerate() {
                             let b: [&[T]; DC] = std::array::from_fn(|c| {
                                 let tap = taps.start + (t0 + c).min(taps.len() - 1);
-                                &planes[plan.rows.rows()[tap]..][..len]
+                                &planes[layout.rows.rows()[tap]..][..len]
                             });
                             let acc = &mut task_sums[(bi * tap_blocks + bj) * block..][..block];
                             T::dot_block(len, a, b, acc);

@@ -1,21 +1,42 @@
 //! Convolution and transposed convolution, forward and backward, on 5-D arrays
 //! `(N, C, D, H, W)` (1-D and 2-D problems have unit leading spatial axes).
+//!
+//! A call goes: validate the shapes into a [`ConvGeometry`] -> [`plan`] chooses
+//! the algorithm of the pass -> the `run_*` function below executes the plan with
+//! one `match` -> the algorithm module computes. A transposed convolution is the
+//! adjoint of the convolution with the same arguments: its forward pass is that
+//! convolution's input gradient, and its input gradient that convolution's
+//! forward pass.
+//!
+//! Algorithms: [`direct`] and [`depthwise`] (tap by tap), [`winograd`],
+//! [`implicit`] (implicit GEMM over phase planes), [`im2col`] (GEMM over
+//! gathered column tiles, col2im), [`subpixel`] (strided input gradients).
 
+mod bias;
+mod columns;
 mod depthwise;
 mod direct;
+mod explain;
+mod geometry;
 mod im2col;
 mod implicit;
-mod passes;
-mod shape;
+mod plan;
 mod subpixel;
+mod weight_tasks;
+mod weights;
 mod winograd;
 
+pub use explain::{explain_conv, explain_conv_transpose, Cost, PassReport, Report};
+
+use crate::alloc::{alloc_uninit, alloc_zeroed, assume_init};
+use crate::arrays::{as_slice, into_array5, shape5, standard, user_shape, Shape5};
 use crate::element::Element;
-use crate::error::{alloc_zeroed, value_error, Error, Result};
-use crate::geometry::{fmt_shape, ConvParams, TransposeParams};
-use crate::layout::{as_slice, standard};
+use crate::error::{value_error, Result};
+use crate::geometry::{ConvParams, TransposeParams};
+use geometry::ConvGeometry;
 use ndarray::{Array1, Array5, ArrayView1, ArrayView5};
-use shape::ConvGeometry;
+use plan::{Forward, InputGrad, WeightGrad};
+use std::mem::MaybeUninit;
 
 /// Which gradients a backward call computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,19 +63,6 @@ pub struct ConvGrads<T> {
     pub bias: Option<Array1<T>>,
 }
 
-fn shape5<T>(a: &ArrayView5<'_, T>) -> [usize; 5] {
-    let s = a.shape();
-    [s[0], s[1], s[2], s[3], s[4]]
-}
-
-fn new_array5<T: Element>(shape: [usize; 5], what: &str) -> Result<Vec<T>> {
-    alloc_zeroed(shape.iter().product(), what)
-}
-
-fn into_array5<T>(shape: [usize; 5], data: Vec<T>) -> Result<Array5<T>> {
-    Array5::from_shape_vec(shape, data).map_err(|e| Error::Value(format!("internal error: {e}")))
-}
-
 fn check_bias<T>(bias: Option<&ArrayView1<'_, T>>, channels: usize) -> Result<()> {
     match bias {
         Some(b) if b.len() != channels => value_error!(
@@ -65,13 +73,7 @@ fn check_bias<T>(bias: Option<&ArrayView1<'_, T>>, channels: usize) -> Result<()
     }
 }
 
-/// A 5-D shape in the caller's rank: `(N, C, *spatial[rank])`.
-fn user_shape(shape: [usize; 5], rank: usize) -> String {
-    let spatial = &shape[5 - rank.clamp(1, 3)..];
-    fmt_shape(&[&shape[..2], spatial].concat())
-}
-
-fn check_grad_out(grad_out: [usize; 5], expected: [usize; 5], rank: usize) -> Result<()> {
+fn check_grad_out(grad_out: Shape5, expected: Shape5, rank: usize) -> Result<()> {
     if grad_out != expected {
         return value_error!(
             "grad_out has shape {} but the forward output has shape {}",
@@ -80,25 +82,6 @@ fn check_grad_out(grad_out: [usize; 5], expected: [usize; 5], rank: usize) -> Re
         );
     }
     Ok(())
-}
-
-fn add_bias<T: Element>(
-    out: &mut [T],
-    bias: Option<ArrayView1<'_, T>>,
-    positions: usize,
-) -> Result<()> {
-    if let Some(bias) = bias {
-        let bias = standard(bias)?;
-        passes::add_bias(positions, as_slice(&bias)?, out)?;
-    }
-    Ok(())
-}
-
-fn bias_grad<T: Element>(geo_out: [usize; 5], grad_out: &[T]) -> Result<Array1<T>> {
-    let positions = geo_out[2] * geo_out[3] * geo_out[4];
-    let mut grad_b = alloc_zeroed(geo_out[1], "grad_bias")?;
-    passes::backward_bias(geo_out[0], geo_out[1], positions, grad_out, &mut grad_b)?;
-    Ok(Array1::from_vec(grad_b))
 }
 
 /// Cross-correlation of `x (N, C_in, D, H, W)` with `weight (C_out, C_in/groups, kD,
@@ -115,7 +98,8 @@ pub fn conv_forward<T: Element>(
     let (x, weight) = (standard(x)?, standard(weight)?);
     let bias = bias.map(standard).transpose()?;
     let bias = bias.as_ref().map(as_slice).transpose()?;
-    let out = passes::forward_new(&geo, as_slice(&x)?, as_slice(&weight)?, bias)?;
+    let plan = plan::forward::<T>(&geo);
+    let out = run_forward(&plan, &geo, as_slice(&x)?, as_slice(&weight)?, bias)?;
     into_array5(geo.out_shape(), out)
 }
 
@@ -130,6 +114,41 @@ pub fn conv_backward<T: Element>(
     let geo = ConvGeometry::for_conv(shape5(&x), shape5(&weight), params)?;
     check_grad_out(shape5(&grad_out), geo.out_shape(), params.rank)?;
     gradients(&geo, grad_out, x, weight, needs, false)
+}
+
+/// Transposed convolution of `x (N, C_in, D, H, W)` with `weight (C_in,
+/// C_out/groups, kD, kH, kW)`, as PyTorch's `conv_transpose3d`: the adjoint
+/// (backward-input pass) of the convolution with the same arguments.
+pub fn conv_transpose_forward<T: Element>(
+    x: ArrayView5<'_, T>,
+    weight: ArrayView5<'_, T>,
+    bias: Option<ArrayView1<'_, T>>,
+    params: &TransposeParams,
+) -> Result<Array5<T>> {
+    let geo = ConvGeometry::for_transpose(shape5(&x), shape5(&weight), params)?;
+    check_bias(bias.as_ref(), geo.c_in)?;
+    let (x, weight) = (standard(x)?, standard(weight)?);
+    let plan = plan::input_grad::<T>(&geo);
+    let mut out = run_input_grad(&plan, &geo, as_slice(&x)?, as_slice(&weight)?)?;
+    if let Some(bias) = bias {
+        let bias = standard(bias)?;
+        bias::add_bias(geo.in_vol(), as_slice(&bias)?, &mut out)?;
+    }
+    into_array5(geo.x_shape(), out)
+}
+
+/// Gradients of [`conv_transpose_forward`] given the gradient of its output.
+pub fn conv_transpose_backward<T: Element>(
+    grad_out: ArrayView5<'_, T>,
+    x: ArrayView5<'_, T>,
+    weight: ArrayView5<'_, T>,
+    params: &TransposeParams,
+    needs: Needs,
+) -> Result<ConvGrads<T>> {
+    // `geo` is the adjoint convolution: its input is our output, its output our input.
+    let geo = ConvGeometry::for_transpose(shape5(&x), shape5(&weight), params)?;
+    check_grad_out(shape5(&grad_out), geo.x_shape(), params.rank)?;
+    gradients(&geo, grad_out, x, weight, needs, true)
 }
 
 /// The gradients of a convolution (`transposed == false`) or of the transposed
@@ -152,28 +171,31 @@ fn gradients<T: Element>(
     };
     let input = if needs.input {
         let grad_x = if transposed {
-            passes::forward_new(geo, grad_out, weight, None)?
+            run_forward(&plan::forward::<T>(geo), geo, grad_out, weight, None)?
         } else {
-            passes::backward_input_new(geo, grad_out, weight)?
+            run_input_grad(&plan::input_grad::<T>(geo), geo, grad_out, weight)?
         };
         Some(into_array5(x_shape, grad_x)?)
     } else {
         None
     };
     let weight = if needs.weight {
-        let mut grad_w = new_array5(geo.weight_shape(), "grad_weight")?;
         let (adjoint_grad, adjoint_x) = if transposed {
             (x, grad_out)
         } else {
             (grad_out, x)
         };
-        passes::backward_weight(geo, adjoint_grad, adjoint_x, &mut grad_w)?;
+        let plan = plan::weight_grad::<T>(geo);
+        let grad_w = run_weight_grad(&plan, geo, adjoint_grad, adjoint_x)?;
         Some(into_array5(geo.weight_shape(), grad_w)?)
     } else {
         None
     };
     let bias = if needs.bias {
-        Some(bias_grad(out_shape, grad_out)?)
+        let positions = out_shape[2] * out_shape[3] * out_shape[4];
+        let mut grad_b = alloc_zeroed(out_shape[1], "grad_bias")?;
+        bias::backward_bias(out_shape[0], out_shape[1], positions, grad_out, &mut grad_b)?;
+        Some(Array1::from_vec(grad_b))
     } else {
         None
     };
@@ -184,35 +206,119 @@ fn gradients<T: Element>(
     })
 }
 
-/// Transposed convolution of `x (N, C_in, D, H, W)` with `weight (C_in,
-/// C_out/groups, kD, kH, kW)`, as PyTorch's `conv_transpose3d`: the adjoint
-/// (backward-input pass) of the convolution with the same arguments.
-pub fn conv_transpose_forward<T: Element>(
-    x: ArrayView5<'_, T>,
-    weight: ArrayView5<'_, T>,
-    bias: Option<ArrayView1<'_, T>>,
-    params: &TransposeParams,
-) -> Result<Array5<T>> {
-    let geo = ConvGeometry::for_transpose(shape5(&x), shape5(&weight), params)?;
-    check_bias(bias.as_ref(), geo.c_in)?;
-    let (x, weight) = (standard(x)?, standard(weight)?);
-    let mut out = passes::backward_input_new(&geo, as_slice(&x)?, as_slice(&weight)?)?;
-    add_bias(&mut out, bias, geo.in_vol())?;
-    into_array5(geo.x_shape(), out)
+// ------------------------------------------------------------- executing plans
+
+/// A new zero-filled buffer of `len` elements that `fill` adds into or overwrites.
+fn zero_filled<T: Element>(
+    len: usize,
+    what: &str,
+    fill: impl FnOnce(&mut [T]) -> Result<()>,
+) -> Result<Vec<T>> {
+    let mut out = alloc_zeroed(len, what)?;
+    fill(&mut out)?;
+    Ok(out)
 }
 
-/// Gradients of [`conv_transpose_forward`] given the gradient of its output.
-pub fn conv_transpose_backward<T: Element>(
-    grad_out: ArrayView5<'_, T>,
-    x: ArrayView5<'_, T>,
-    weight: ArrayView5<'_, T>,
-    params: &TransposeParams,
-    needs: Needs,
-) -> Result<ConvGrads<T>> {
-    // `geo` is the adjoint convolution: its input is our output, its output our input.
-    let geo = ConvGeometry::for_transpose(shape5(&x), shape5(&weight), params)?;
-    check_grad_out(shape5(&grad_out), geo.x_shape(), params.rank)?;
-    gradients(&geo, grad_out, x, weight, needs, true)
+/// A new buffer of `len` elements for an algorithm that writes every element
+/// once: no zeroing pass first (`calloc` clears reused heap memory in a serial
+/// pass before the parallel work).
+fn written_once<T: Element>(
+    len: usize,
+    write: impl FnOnce(&mut [MaybeUninit<T>]) -> Result<()>,
+) -> Result<Vec<T>> {
+    let mut out = alloc_uninit::<T>(len, "the output")?;
+    write(&mut out)?;
+    // SAFETY: only the Winograd and implicit-GEMM forwards are run through here,
+    // and both write every output element (every tile or position of every
+    // channel and image).
+    Ok(unsafe { assume_init(out) })
+}
+
+/// `conv(x, w) + bias` of `geo` as `plan` says, in a new buffer.
+fn run_forward<T: Element>(
+    plan: &Forward,
+    geo: &ConvGeometry,
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+) -> Result<Vec<T>> {
+    let len = geo.n * geo.c_out * geo.out_vol();
+    match *plan {
+        Forward::Empty => Ok(Vec::new()),
+        Forward::BiasOnly => zero_filled(len, "the output", |out| match bias {
+            Some(bias) => bias::add_bias(geo.out_vol(), bias, out),
+            None => Ok(()),
+        }),
+        Forward::DepthwiseRows => zero_filled(len, "the output", |out| {
+            depthwise::forward(geo, x, w, bias, out)
+        }),
+        Forward::Direct => zero_filled(len, "the output", |out| {
+            direct::forward(geo, x, w, bias, out)
+        }),
+        Forward::Winograd => written_once(len, |out| winograd::forward(geo, x, w, bias, out)),
+        Forward::ImplicitGemm(bands) => {
+            let packed = weights::pack_weights(geo, w, false)?;
+            let weights = (&packed[..], weights::panel_len(geo, false));
+            written_once(len, |out| {
+                implicit::forward(geo, bands, x, weights, bias, out)
+            })
+        }
+        Forward::Im2col(tiles) => zero_filled(len, "the output", |out| {
+            im2col::forward(geo, tiles, x, w, bias, out)
+        }),
+    }
+}
+
+/// `conv_backward_input(grad_out, w)` of `geo` as `plan` says, in a new buffer.
+fn run_input_grad<T: Element>(
+    plan: &InputGrad,
+    geo: &ConvGeometry,
+    grad_out: &[T],
+    w: &[T],
+) -> Result<Vec<T>> {
+    let len = geo.n * geo.c_in * geo.in_vol();
+    match plan {
+        InputGrad::Zero => alloc_zeroed(len, "grad_input"),
+        InputGrad::Direct => zero_filled(len, "grad_input", |gx| {
+            direct::backward_input(geo, grad_out, w, gx)
+        }),
+        InputGrad::Adjoint { geometry, forward } => {
+            let flipped = weights::flip_weights(geo, w)?;
+            run_forward(forward, geometry, grad_out, &flipped, None)
+        }
+        InputGrad::SubPixel => zero_filled(len, "grad_input", |gx| {
+            subpixel::backward_input(geo, grad_out, w, gx)
+        }),
+        &InputGrad::Col2im { tile_len } => zero_filled(len, "grad_input", |gx| {
+            im2col::backward_input(geo, tile_len, grad_out, w, gx)
+        }),
+    }
+}
+
+/// `conv_backward_weight(grad_out, x)` of `geo` as `plan` says, in a new buffer
+/// of shape `(C_out, C_in / groups, *kernel)`.
+fn run_weight_grad<T: Element>(
+    plan: &WeightGrad,
+    geo: &ConvGeometry,
+    grad_out: &[T],
+    x: &[T],
+) -> Result<Vec<T>> {
+    let len = geo.weight_shape().iter().product();
+    match plan {
+        WeightGrad::Zero => alloc_zeroed(len, "grad_weight"),
+        WeightGrad::DepthwiseRows => zero_filled(len, "grad_weight", |gw| {
+            depthwise::backward_weight(geo, grad_out, x, gw)
+        }),
+        WeightGrad::Direct => zero_filled(len, "grad_weight", |gw| {
+            direct::backward_weight(geo, grad_out, x, gw)
+        }),
+        WeightGrad::PhasePlanes(waves) => zero_filled(len, "grad_weight", |gw| {
+            implicit::backward_weight(geo, waves, grad_out, x, gw)
+        }),
+        WeightGrad::Im2colDot { tasks, tile } => zero_filled(len, "grad_weight", |gw| {
+            im2col::backward_weight(geo, tasks, *tile, grad_out, x, gw)
+        }),
+    }
 }
 
 #[cfg(test)]

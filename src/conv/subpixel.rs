@@ -11,37 +11,12 @@
 //! whose B rows are runs of one padded copy of `grad_out`, shared by all phases.
 //! Every input cell is written once, by its phase's GEMM.
 
-use super::im2col::copy_blocks;
-use super::shape::ConvGeometry;
+use super::geometry::ConvGeometry;
+use crate::alloc::{alloc_uninit, alloc_zeroed};
 use crate::element::Element;
-use crate::error::{alloc_uninit, alloc_zeroed, Result};
-use crate::geometry::PaddingMode;
-use crate::kernels::{gemm_indirect, pack_a, packed_a_len, RowTable};
+use crate::error::Result;
+use crate::kernels::{accumulator, copy_blocks, gemm_indirect, pack_a, packed_a_len, RowTable};
 use crate::threads::for_each_chunk_mut;
-
-/// Whether the sub-pixel input gradient serves this layer: zero padding, a stride
-/// above 1, no depth axis (1-D and 2-D layers), at least one tap, and enough input
-/// channels to fill the micro-kernel's rows (they are the GEMM's rows here: the
-/// 3-channel 7x7 stride-2 stem measured 27 ms against col2im's 17).
-pub(crate) fn applies(geo: &ConvGeometry) -> bool {
-    // The padded grad_out is `max_shift` longer than the output along each axis:
-    // bounded by the output, so a huge dilation cannot make it huge.
-    let shifts_fit = (1..3).all(|axis| {
-        let reach = geo.kernel[axis]
-            .saturating_sub(1)
-            .saturating_mul(geo.dilation[axis]);
-        reach / geo.stride[axis].max(1) <= geo.output[axis]
-    });
-    shifts_fit
-        && geo.cig() >= 16
-        && geo.padding_mode == PaddingMode::Zeros
-        && geo.stride[1..] != [1, 1]
-        && geo.input[0] == 1
-        && geo.kernel[0] == 1
-        && geo.output[0] == 1
-        && geo.k_len() > 0
-        && geo.cog() > 0
-}
 
 /// One phase of one axis: cells `a * stride + r - pad` for `a` in `a0 .. a1`, and
 /// the taps (with their shifts) that reach them.
@@ -172,7 +147,7 @@ pub(crate) fn backward_input<T: Element>(
         (
             vec![T::zero(); padded_len],
             vec![T::zero(); cig * in_plane],
-            crate::kernels::pack::accumulator::<T>(),
+            accumulator::<T>(),
         )
     };
     for_each_chunk_mut(

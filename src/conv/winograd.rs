@@ -7,10 +7,11 @@
 //! of one micro-kernel panel (`NR` tiles) so the workspace stays in L2, with the
 //! same block decomposition whatever the thread count.
 
-use super::shape::ConvGeometry;
+use super::geometry::ConvGeometry;
+use crate::alloc::alloc_zeroed;
 use crate::element::Element;
-use crate::error::{alloc_zeroed, Result};
-use crate::kernels::{gemm_packed, pack_a, packed_a_len, SharedMut};
+use crate::error::Result;
+use crate::kernels::{accumulator, gemm_packed, pack_a, packed_a_len, SharedMut};
 use crate::threads::for_each_task;
 use std::mem::MaybeUninit;
 
@@ -49,24 +50,13 @@ const AT: [[f64; 6]; 4] = [
     [0.0, 1.0, -1.0, 8.0, -8.0, 1.0],
 ];
 
-/// Whether the Winograd pass serves this geometry (and is worth it: enough
-/// channels for the 36 GEMMs to amortise the transforms).
-pub(crate) fn applies(geo: &ConvGeometry) -> bool {
-    geo.kernel == [1, 3, 3]
-        && geo.input[0] == 1
-        && geo.stride == [1, 1, 1]
-        && geo.dilation == [1, 1, 1]
-        && geo.cig() >= 16
-        && geo.cog() >= 16
-        && geo.output[1] >= M
-        && geo.output[2] >= M
-        // Transformed filters are 4x the weights: keep them within the workspace
-        // budget (very wide layers fall back to the im2col GEMM).
-        && geo.c_out.saturating_mul(geo.cig()).saturating_mul(POINTS) <= MAX_FILTER_ELEMENTS
+/// Blocks of `nr` tiles the tiles of every image are cut into (a micro-kernel
+/// panel of tiles each, so small images still fill whole panels); a task is one
+/// block of one group.
+pub(crate) fn blocks(geo: &ConvGeometry, nr: usize) -> usize {
+    let [_, oh, ow] = geo.output;
+    (geo.n * oh.div_ceil(M) * ow.div_ceil(M)).div_ceil(nr)
 }
-
-/// Most transformed-filter elements one call may hold (16 MiB of f32).
-const MAX_FILTER_ELEMENTS: usize = 1 << 22;
 
 fn transpose<T: Copy + Default, const R: usize, const C: usize>(m: &[[T; C]; R]) -> [[T; R]; C] {
     let mut out = [[T::default(); R]; C];
@@ -283,9 +273,7 @@ pub(crate) fn forward<T: Element>(
     let [_, oh, ow] = geo.output;
     let (tiles_h, tiles_w) = (oh.div_ceil(M), ow.div_ceil(M));
     let tiles = tiles_h * tiles_w;
-    // Blocks run over the tiles of every image in a row, so small images still fill
-    // whole micro-kernel panels.
-    let blocks = (geo.n * tiles).div_ceil(nr);
+    let blocks = blocks(geo, nr);
     let filters = transform_filters(geo, w)?;
     let out_shared = SharedMut::new(out);
     let plan = Plan {
@@ -305,7 +293,7 @@ pub(crate) fn forward<T: Element>(
         v: vec![T::zero(); POINTS * cig * nr],
         m: vec![T::zero(); POINTS * cog * nr],
         y: vec![T::zero(); M * M * nr],
-        acc: crate::kernels::pack::accumulator::<T>(),
+        acc: accumulator::<T>(),
         runs: Vec::with_capacity(nr),
         border: Vec::with_capacity(nr),
         out_runs: Vec::with_capacity(nr),
@@ -315,7 +303,7 @@ pub(crate) fn forward<T: Element>(
     for_each_task(tasks, geo.work() / 4, init, |ws, task| {
         let (group, block) = (task / blocks, task % blocks);
         #[cfg(target_arch = "x86_64")]
-        if crate::kernels::microkernel::simd_kernel_in_use() {
+        if crate::kernels::isa::avx512() {
             // SAFETY: AVX-512F is available (checked just above).
             unsafe { run_block_avx512(&plan, ws, group, block) };
             return;

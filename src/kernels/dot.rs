@@ -12,7 +12,7 @@
 //! registers (4 + 1 more for the operands) and does 24 FMAs per 10 loads; elsewhere
 //! a portable kernel computes the same lane sums with separate multiply and add.
 
-use crate::element::Element;
+use super::scalar::Scalar;
 
 /// Rows of `grad_out` (output channels) per block.
 pub const DR: usize = 4;
@@ -20,7 +20,7 @@ pub const DR: usize = 4;
 pub const DC: usize = 6;
 
 /// A dot-product kernel for one element type.
-pub trait DotKernel: Sized + Copy {
+pub trait DotKernel: Scalar {
     /// Partial sums per dot product (the SIMD width).
     const LANES: usize;
 
@@ -43,7 +43,7 @@ fn check<T>(len: usize, lanes: usize, a: &[&[T]; DR], b: &[&[T]; DC], acc: &[T])
 }
 
 /// The kernel in plain Rust (CPUs without AVX-512, and the reference of the tests).
-pub fn portable_dot<T: Element, const LANES: usize>(
+pub fn portable_dot<T: Scalar, const LANES: usize>(
     len: usize,
     a: [&[T]; DR],
     b: [&[T]; DC],
@@ -150,7 +150,7 @@ impl DotKernel for f32 {
 
     fn dot_block(len: usize, a: [&[f32]; DR], b: [&[f32]; DC], acc: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
-        if super::microkernel::simd_kernel_in_use() {
+        if super::isa::avx512() {
             check(len, Self::LANES, &a, &b, acc);
             // SAFETY: AVX-512F was detected and the lengths were checked just above.
             unsafe {
@@ -172,7 +172,7 @@ impl DotKernel for f64 {
 
     fn dot_block(len: usize, a: [&[f64]; DR], b: [&[f64]; DC], acc: &mut [f64]) {
         #[cfg(target_arch = "x86_64")]
-        if super::microkernel::simd_kernel_in_use() {
+        if super::isa::avx512() {
             check(len, Self::LANES, &a, &b, acc);
             // SAFETY: AVX-512F was detected and the lengths were checked just above.
             unsafe {
@@ -193,7 +193,7 @@ impl DotKernel for f64 {
 mod tests {
     use super::*;
 
-    fn check_against_portable<T: Element + DotKernel, const LANES: usize>(tolerance: f64) {
+    fn check_against_portable<T: DotKernel, const LANES: usize>(tolerance: f64) {
         for len in [0usize, 1, 7, 16, 37, 100] {
             let rows = |seed: usize| -> Vec<Vec<T>> {
                 (0..DC)

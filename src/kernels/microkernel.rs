@@ -12,13 +12,13 @@
 //! a portable kernel computes the same sums (with separate multiply and add, so its
 //! last bits differ from the FMA kernel; one machine always uses the same kernel).
 
-use crate::element::Element;
+use super::scalar::Scalar;
 
 /// Rows of an A panel (output channels per micro-tile).
 pub const MR: usize = 8;
 
 /// Lanes of the widest vector register the kernel uses, per element type.
-pub trait MicroKernel: Sized + Copy {
+pub trait MicroKernel: Scalar {
     /// Columns of a B panel (output positions per micro-tile).
     const NR: usize;
 
@@ -75,7 +75,7 @@ fn check_lengths<T>(k: usize, nr: usize, a: &[T], b: &[T], ldb: usize, acc: &[T]
 
 /// The kernel in plain Rust, for CPUs without AVX-512 (and as the reference the
 /// SIMD kernel is tested against).
-pub fn portable_kernel<T: Element, const NR: usize>(
+pub fn portable_kernel<T: Scalar, const NR: usize>(
     k: usize,
     a: &[T],
     b: &[T],
@@ -99,7 +99,7 @@ pub fn portable_kernel<T: Element, const NR: usize>(
 
 /// [`MicroKernel::kernel_indirect`] in plain Rust (same order of sums as
 /// [`portable_kernel`]).
-pub fn portable_kernel_indirect<T: Element, const NR: usize>(
+pub fn portable_kernel_indirect<T: Scalar, const NR: usize>(
     k: usize,
     a: &[T],
     b: &[T],
@@ -275,22 +275,6 @@ mod avx512 {
             }
         }
     }
-
-    pub fn available() -> bool {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-}
-
-/// Whether the AVX-512 kernels run on this CPU.
-pub fn simd_kernel_in_use() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        avx512::available()
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -307,7 +291,7 @@ impl MicroKernel for f32 {
 
     fn kernel(k: usize, a: &[f32], b: &[f32], ldb: usize, acc: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
-        if avx512::available() {
+        if super::isa::avx512() {
             check_lengths(k, Self::NR, a, b, ldb, acc);
             // SAFETY: AVX-512F was detected and the lengths were checked just above.
             unsafe { avx512::kernel_f32(k, a.as_ptr(), b.as_ptr(), ldb, acc.as_mut_ptr()) };
@@ -318,7 +302,7 @@ impl MicroKernel for f32 {
 
     fn kernel_indirect(k: usize, a: &[f32], b: &[f32], rows: &RowTable, acc: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
-        if avx512::available() {
+        if super::isa::avx512() {
             check_indirect(k, Self::NR, a, b, rows, acc);
             // SAFETY: AVX-512F was detected and the lengths and row offsets were
             // checked just above.
@@ -342,7 +326,7 @@ impl MicroKernel for f64 {
 
     fn kernel(k: usize, a: &[f64], b: &[f64], ldb: usize, acc: &mut [f64]) {
         #[cfg(target_arch = "x86_64")]
-        if avx512::available() {
+        if super::isa::avx512() {
             check_lengths(k, Self::NR, a, b, ldb, acc);
             // SAFETY: AVX-512F was detected and the lengths were checked just above.
             unsafe { avx512::kernel_f64(k, a.as_ptr(), b.as_ptr(), ldb, acc.as_mut_ptr()) };
@@ -353,7 +337,7 @@ impl MicroKernel for f64 {
 
     fn kernel_indirect(k: usize, a: &[f64], b: &[f64], rows: &RowTable, acc: &mut [f64]) {
         #[cfg(target_arch = "x86_64")]
-        if avx512::available() {
+        if super::isa::avx512() {
             check_indirect(k, Self::NR, a, b, rows, acc);
             // SAFETY: AVX-512F was detected and the lengths and row offsets were
             // checked just above.
@@ -376,7 +360,7 @@ impl MicroKernel for f64 {
 mod tests {
     use super::*;
 
-    fn check<T: Element + MicroKernel, const NR: usize>(tolerance: f64) {
+    fn check<T: MicroKernel, const NR: usize>(tolerance: f64) {
         for (k, ldb) in [
             (0usize, NR),
             (1, NR),

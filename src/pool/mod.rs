@@ -10,14 +10,16 @@
 
 mod avg;
 mod max;
-pub use max::{Run, Stride2Max};
 mod scatter;
 mod windows;
 
+use crate::alloc::{alloc_uninit, alloc_zeroed, assume_init};
+use crate::arrays::{
+    as_slice, into_array5, shape5, spatial, standard, user_shape, with_spatial, Shape5,
+};
 use crate::element::Element;
-use crate::error::{alloc_uninit, alloc_zeroed, assume_init, value_error, Error, Result};
-use crate::geometry::{checked_product, fmt_dims, fmt_shape, PoolParams, UnpoolParams, SPATIAL};
-use crate::layout::{as_slice, standard};
+use crate::error::{value_error, Result};
+use crate::geometry::{check_rank, checked_product, fmt_dims, PoolParams, UnpoolParams, SPATIAL};
 use ndarray::{Array5, ArrayView5};
 use scatter::{Combine, Target};
 use std::mem::MaybeUninit;
@@ -50,42 +52,12 @@ pub struct MaxPooled<T> {
     pub indices: Option<Array5<i64>>,
 }
 
-fn shape5<T>(a: &ArrayView5<'_, T>) -> [usize; 5] {
-    let s = a.shape();
-    [s[0], s[1], s[2], s[3], s[4]]
-}
-
-fn spatial(shape: [usize; 5]) -> Dims {
-    [shape[2], shape[3], shape[4]]
-}
-
-fn with_spatial(shape: [usize; 5], dims: Dims) -> [usize; 5] {
-    [shape[0], shape[1], dims[0], dims[1], dims[2]]
-}
-
-/// A 5-D shape in the caller's rank: `(N, C, *spatial[rank])`.
-fn user_shape(shape: [usize; 5], rank: usize) -> String {
-    let tail = &shape[5 - rank.clamp(1, SPATIAL)..];
-    fmt_shape(&[&shape[..2], tail].concat())
-}
-
-fn check_rank(rank: usize) -> Result<()> {
-    if !(1..=SPATIAL).contains(&rank) {
-        return value_error!("rank must be 1, 2 or 3, got {rank}");
-    }
-    Ok(())
-}
-
-fn into_array5<T>(shape: [usize; 5], data: Vec<T>) -> Result<Array5<T>> {
-    Array5::from_shape_vec(shape, data).map_err(|e| Error::Value(format!("internal error: {e}")))
-}
-
 /// `a` must have `expected` shape (compared in the caller's rank).
 fn check_shape(
     name: &str,
-    actual: [usize; 5],
+    actual: Shape5,
     what: &str,
-    expected: [usize; 5],
+    expected: Shape5,
     rank: usize,
 ) -> Result<()> {
     if actual != expected {
@@ -99,7 +71,7 @@ fn check_shape(
 }
 
 /// `input_shape` must have the batch and channel sizes of `grad_out`.
-fn check_planes(input_shape: [usize; 5], grad_out: [usize; 5], rank: usize) -> Result<()> {
+fn check_planes(input_shape: Shape5, grad_out: Shape5, rank: usize) -> Result<()> {
     if input_shape[..2] != grad_out[..2] {
         return value_error!(
             "input_shape {} and grad_out {} differ in batch size or channels",
@@ -145,7 +117,7 @@ fn divisor_rule(options: AvgOptions) -> Divisor {
 /// Max over the windows of `windows` for every plane of `x`.
 fn max_over<T: Element>(
     x: ArrayView5<'_, T>,
-    out_shape: [usize; 5],
+    out_shape: Shape5,
     windows: impl FnOnce() -> Result<Windows>,
     return_indices: bool,
 ) -> Result<MaxPooled<T>> {
@@ -182,7 +154,7 @@ fn max_over<T: Element>(
 /// Average over the windows of `windows` for every plane of `x`.
 fn avg_over<T: Element>(
     x: ArrayView5<'_, T>,
-    out_shape: [usize; 5],
+    out_shape: Shape5,
     windows: impl FnOnce() -> Result<Windows>,
     rule: Divisor,
 ) -> Result<Array5<T>> {
@@ -212,7 +184,7 @@ fn avg_over<T: Element>(
 /// Gradient of [`avg_over`] with respect to its input of shape `input_shape`.
 fn avg_backward_over<T: Element>(
     grad_out: ArrayView5<'_, T>,
-    input_shape: [usize; 5],
+    input_shape: Shape5,
     windows: impl FnOnce() -> Result<Windows>,
     rule: Divisor,
 ) -> Result<Array5<T>> {
@@ -251,7 +223,7 @@ pub fn max_pool<T: Element>(
 pub fn max_pool_backward<T: Element>(
     grad_out: ArrayView5<'_, T>,
     indices: ArrayView5<'_, i64>,
-    input_shape: [usize; 5],
+    input_shape: Shape5,
     rank: usize,
 ) -> Result<Array5<T>> {
     check_rank(rank)?;
@@ -329,7 +301,7 @@ pub fn avg_pool<T: Element>(
 /// Gradient of [`avg_pool`] with respect to its input of shape `input_shape`.
 pub fn avg_pool_backward<T: Element>(
     grad_out: ArrayView5<'_, T>,
-    input_shape: [usize; 5],
+    input_shape: Shape5,
     params: &PoolParams,
     options: AvgOptions,
 ) -> Result<Array5<T>> {
@@ -368,7 +340,7 @@ pub fn adaptive_avg_pool<T: Element>(
 /// `input_shape` (the output size is that of `grad_out`).
 pub fn adaptive_avg_pool_backward<T: Element>(
     grad_out: ArrayView5<'_, T>,
-    input_shape: [usize; 5],
+    input_shape: Shape5,
     rank: usize,
 ) -> Result<Array5<T>> {
     check_rank(rank)?;

@@ -2,6 +2,7 @@
 //! per-window reference for every op, and the error paths.
 
 use super::*;
+use crate::error::Error;
 use ndarray::{Array, Array5};
 
 fn row(values: &[f64]) -> Array5<f64> {

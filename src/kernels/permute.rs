@@ -1,28 +1,29 @@
-//! `out[r] = cells[2 * r]`: the even cells of a stride-2 row, which the compiler
-//! leaves as scalar moves; on AVX-512 one two-register permute makes 16 (f32) or
-//! 8 (f64) outputs, with masked loads and stores at the row's end. Also the
-//! splits and interleaves around it (two ways, and four ways for Winograd's
-//! 4-wide output tiles).
+//! Lane permutes of rows: the even cells of a stride-2 row (`out[r] = cells[2 r]`,
+//! which the compiler leaves as scalar moves), the even/odd split and its inverse
+//! interleave, and the four-way split and interleave of Winograd's 4-wide tiles.
+//! On AVX-512 one two-register permute makes 16 (f32) or 8 (f64) outputs, with
+//! masked loads and stores at the row's end.
 
 use std::mem::MaybeUninit;
 
-/// Copy the even cells of `cells` into `out` (`cells` must hold at least
-/// `2 * out.len() - 1` elements).
-pub trait CopyEven: Sized + Copy {
+/// The row permutes of one element type.
+pub trait Permute: Sized + Copy {
+    /// Copy the even cells of `cells` into `out` (`cells` must hold at least
+    /// `2 * out.len() - 1` elements).
     fn copy_even(cells: &[Self], out: &mut [Self]);
 
     /// `evens[k] = cells[2 * k]` and `odds[k] = cells[2 * k + 1]` (`cells` must
     /// hold at least `2 * evens.len() - 1` and `2 * odds.len()` elements).
     fn split_even_odd(cells: &[Self], evens: &mut [Self], odds: &mut [Self]);
 
-    /// The inverse of [`CopyEven::split_even_odd`]: `out[2 * k] = evens[k]` and
+    /// The inverse of [`Permute::split_even_odd`]: `out[2 * k] = evens[k]` and
     /// `out[2 * k + 1] = odds[k]` for every `out` element (`evens` must hold at
     /// least `ceil(out.len() / 2)` and `odds` `floor(out.len() / 2)` elements).
     fn interleave(evens: &[Self], odds: &[Self], out: &mut [Self]);
 
     /// `out[4 * t + s] = rows[s][t] + add` for every `out` element (every row must
     /// hold at least `ceil(out.len() / 4)` elements): two rounds of
-    /// [`CopyEven::interleave`]'s permutes, straight into an uninitialised output.
+    /// [`Permute::interleave`]'s permutes, straight into an uninitialised output.
     fn interleave4(rows: [&[Self]; 4], add: Self, out: &mut [MaybeUninit<Self>]);
 
     /// `outs[s][t] = cells[4 * t + s]` (`cells` must reach every such cell): the
@@ -489,14 +490,14 @@ mod avx512 {
     }
 }
 
-macro_rules! copy_even_impl {
+macro_rules! permute_impl {
     ($t:ty, $simd:ident, $split:ident, $interleave:ident, $interleave4:ident, $split4:ident) => {
-        impl CopyEven for $t {
+        impl Permute for $t {
             #[inline]
             fn copy_even(cells: &[$t], out: &mut [$t]) {
                 check(cells.len(), out.len());
                 #[cfg(target_arch = "x86_64")]
-                if super::microkernel::simd_kernel_in_use() {
+                if super::isa::avx512() {
                     // SAFETY: AVX-512F is available and the lengths were checked.
                     unsafe { avx512::$simd(cells, out) };
                     return;
@@ -508,7 +509,7 @@ macro_rules! copy_even_impl {
             fn split_even_odd(cells: &[$t], evens: &mut [$t], odds: &mut [$t]) {
                 check_split(cells.len(), evens.len(), odds.len());
                 #[cfg(target_arch = "x86_64")]
-                if super::microkernel::simd_kernel_in_use() {
+                if super::isa::avx512() {
                     // SAFETY: AVX-512F is available and the lengths were checked.
                     unsafe { avx512::$split(cells, evens, odds) };
                     return;
@@ -520,7 +521,7 @@ macro_rules! copy_even_impl {
             fn interleave(evens: &[$t], odds: &[$t], out: &mut [$t]) {
                 check_interleave(evens.len(), odds.len(), out.len());
                 #[cfg(target_arch = "x86_64")]
-                if super::microkernel::simd_kernel_in_use() {
+                if super::isa::avx512() {
                     // SAFETY: AVX-512F is available and the lengths were checked.
                     unsafe { avx512::$interleave(evens, odds, out) };
                     return;
@@ -532,7 +533,7 @@ macro_rules! copy_even_impl {
             fn interleave4(rows: [&[$t]; 4], add: $t, out: &mut [MaybeUninit<$t>]) {
                 check_interleave4(&rows, out.len());
                 #[cfg(target_arch = "x86_64")]
-                if super::microkernel::simd_kernel_in_use() {
+                if super::isa::avx512() {
                     // SAFETY: AVX-512F is available and the lengths were checked.
                     unsafe { avx512::$interleave4(rows, add, out) };
                     return;
@@ -544,7 +545,7 @@ macro_rules! copy_even_impl {
             fn split4(cells: &[$t], outs: [&mut [$t]; 4]) {
                 check_split4(cells.len(), &outs);
                 #[cfg(target_arch = "x86_64")]
-                if super::microkernel::simd_kernel_in_use() {
+                if super::isa::avx512() {
                     // SAFETY: AVX-512F is available and the lengths were checked.
                     unsafe { avx512::$split4(cells, outs) };
                     return;
@@ -554,7 +555,7 @@ macro_rules! copy_even_impl {
         }
     };
 }
-copy_even_impl!(
+permute_impl!(
     f32,
     copy_even_f32,
     split_even_odd_f32,
@@ -562,7 +563,7 @@ copy_even_impl!(
     interleave4_f32,
     split4_f32
 );
-copy_even_impl!(
+permute_impl!(
     f64,
     copy_even_f64,
     split_even_odd_f64,
@@ -575,7 +576,7 @@ copy_even_impl!(
 mod tests {
     use super::*;
 
-    fn check_type<T: CopyEven + From<u8> + PartialEq + std::fmt::Debug>() {
+    fn check_type<T: Permute + From<u8> + PartialEq + std::fmt::Debug>() {
         for outputs in 0..40usize {
             for extra in [0usize, 1, 5] {
                 let cells: Vec<T> = (0..(2 * outputs).saturating_sub(1) + extra)
@@ -621,7 +622,7 @@ mod tests {
 
     fn check_interleave4_type<T>()
     where
-        T: CopyEven + From<u8> + PartialEq + std::fmt::Debug + std::ops::Add<Output = T>,
+        T: Permute + From<u8> + PartialEq + std::fmt::Debug + std::ops::Add<Output = T>,
     {
         for outputs in 0..80usize {
             let values = outputs.div_ceil(4);
@@ -650,7 +651,7 @@ mod tests {
         }
     }
 
-    fn check_split4_type<T: CopyEven + From<u8> + PartialEq + std::fmt::Debug>() {
+    fn check_split4_type<T: Permute + From<u8> + PartialEq + std::fmt::Debug>() {
         for cells_len in 0..90usize {
             let cells: Vec<T> = (0..cells_len).map(|i| T::from(i as u8)).collect();
             // Every phase as long as the cells allow, then each one shorter.

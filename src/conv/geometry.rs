@@ -1,6 +1,8 @@
-//! The fully resolved shape of one convolution problem, validated once.
+//! The fully resolved shape of one convolution problem, validated once: the one
+//! value the plan is chosen from and every algorithm reads.
 
-use crate::error::{value_error, Result};
+use crate::arrays::Shape5;
+use crate::error::{value_error, Error, Result};
 use crate::geometry::{
     checked_product, fmt_shape, ConvParams, PaddingMode, TransposeParams, SPATIAL,
 };
@@ -22,12 +24,6 @@ pub(crate) struct ConvGeometry {
     pub pad_lo: [usize; SPATIAL],
     pub padding_mode: PaddingMode,
 }
-
-/// Elements of column matrix one worker packs at a time (a few hundred KiB: the
-/// packed tile and the packed weights of a group stay in L2).
-const COL_TILE_ELEMENTS: usize = 1 << 17;
-/// Tiles are whole numbers of micro-kernel column panels (48 f32 / 24 f64 columns).
-const TILE_ALIGN: usize = 48;
 
 impl ConvGeometry {
     /// Input channels per group.
@@ -51,17 +47,6 @@ impl ConvGeometry {
     pub fn out_vol(&self) -> usize {
         self.output.iter().product()
     }
-    /// Output positions per tile: a fixed function of the shape (never of the
-    /// thread count), so every reduction has the same order on any machine load.
-    pub fn tile_len(&self) -> usize {
-        let per_budget = (COL_TILE_ELEMENTS / self.k_len().max(1)).clamp(TILE_ALIGN, 4096);
-        (per_budget / TILE_ALIGN * TILE_ALIGN)
-            .min(self.out_vol())
-            .max(1)
-    }
-    pub fn tiles(&self) -> usize {
-        self.out_vol().div_ceil(self.tile_len())
-    }
     /// Multiply-adds of one pass (forward, backward-input or backward-weight).
     pub fn work(&self) -> usize {
         self.n
@@ -69,7 +54,7 @@ impl ConvGeometry {
             .saturating_mul(self.out_vol())
             .saturating_mul(self.k_len())
     }
-    pub fn x_shape(&self) -> [usize; 5] {
+    pub fn x_shape(&self) -> Shape5 {
         [
             self.n,
             self.c_in,
@@ -78,7 +63,7 @@ impl ConvGeometry {
             self.input[2],
         ]
     }
-    pub fn out_shape(&self) -> [usize; 5] {
+    pub fn out_shape(&self) -> Shape5 {
         [
             self.n,
             self.c_out,
@@ -87,7 +72,7 @@ impl ConvGeometry {
             self.output[2],
         ]
     }
-    pub fn weight_shape(&self) -> [usize; 5] {
+    pub fn weight_shape(&self) -> Shape5 {
         [
             self.c_out,
             self.cig(),
@@ -98,7 +83,7 @@ impl ConvGeometry {
     }
 
     /// Validate a convolution of `x` with `weight` and derive its geometry.
-    pub fn for_conv(x: [usize; 5], weight: [usize; 5], params: &ConvParams) -> Result<Self> {
+    pub fn for_conv(x: Shape5, weight: Shape5, params: &ConvParams) -> Result<Self> {
         let groups = params.groups;
         if groups == 0 {
             return value_error!("groups must be >= 1, got 0");
@@ -143,11 +128,7 @@ impl ConvGeometry {
     /// Validate a transposed convolution of `x (N, C_in, *input)` with
     /// `weight (C_in, C_out / groups, *kernel)` and return the geometry of the
     /// convolution it is the adjoint of (whose input is the transposed output).
-    pub fn for_transpose(
-        x: [usize; 5],
-        weight: [usize; 5],
-        params: &TransposeParams,
-    ) -> Result<Self> {
+    pub fn for_transpose(x: Shape5, weight: Shape5, params: &TransposeParams) -> Result<Self> {
         let groups = params.groups;
         if groups == 0 {
             return value_error!("groups must be >= 1, got 0");
@@ -172,7 +153,7 @@ impl ConvGeometry {
         let geo = Self {
             n: x[0],
             c_in: weight[1].checked_mul(groups).ok_or_else(|| {
-                crate::error::Error::Value(format!("weight shape {} overflows", fmt_shape(&weight)))
+                Error::Value(format!("weight shape {} overflows", fmt_shape(&weight)))
             })?,
             c_out: c_in,
             groups,

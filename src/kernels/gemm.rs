@@ -1,81 +1,10 @@
-//! Packing strided matrices into micro-kernel panels, and the packed GEMM driver.
+//! The GEMM drivers: `A (rows x k) . B (k x cols)` as a loop over micro-kernel
+//! blocks, with A packed into panels and B either packed, read in place as
+//! row-major rows, or read through a table of row offsets (an implicit GEMM). Each
+//! block is handed to a store callback, so callers write results where they
+//! belong (with a bias, into uninitialised memory, across phases).
 
 use super::microkernel::{MicroKernel, RowTable, MR};
-use crate::element::Element;
-
-/// Elements of a `rows x k` matrix packed into `MR`-row panels.
-pub fn packed_a_len(rows: usize, k: usize) -> usize {
-    rows.div_ceil(MR) * MR * k
-}
-
-/// Elements of a `k x cols` matrix packed into `nr`-column panels.
-pub fn packed_b_len(k: usize, cols: usize, nr: usize) -> usize {
-    cols.div_ceil(nr) * nr * k
-}
-
-/// Pack `src[offset + r * rs + p * cs]` (`rows x k`) into `MR`-row panels: element
-/// `(r, p)` goes to `(r / MR) * k * MR + p * MR + r % MR`; missing rows are zero.
-pub fn pack_a<T: Element>(
-    src: &[T],
-    offset: usize,
-    rows: usize,
-    k: usize,
-    rs: usize,
-    cs: usize,
-    dst: &mut [T],
-) {
-    let dst = &mut dst[..packed_a_len(rows, k)];
-    if dst.is_empty() {
-        return;
-    }
-    for (panel, out) in dst.chunks_exact_mut(k * MR).enumerate() {
-        let r0 = panel * MR;
-        let valid = MR.min(rows - r0);
-        for (p, step) in out.chunks_exact_mut(MR).enumerate() {
-            for (r, slot) in step.iter_mut().enumerate() {
-                *slot = if r < valid {
-                    src[offset + (r0 + r) * rs + p * cs]
-                } else {
-                    T::zero()
-                };
-            }
-        }
-    }
-}
-
-/// Pack `src[offset + p * rs + j * cs]` (`k x cols`) into `NR`-column panels:
-/// element `(p, j)` goes to `(j / NR) * k * NR + p * NR + j % NR`; missing columns
-/// are zero.
-pub fn pack_b<T: Element + MicroKernel>(
-    src: &[T],
-    offset: usize,
-    k: usize,
-    cols: usize,
-    rs: usize,
-    cs: usize,
-    dst: &mut [T],
-) {
-    let nr = T::NR;
-    let dst = &mut dst[..packed_b_len(k, cols, nr)];
-    if dst.is_empty() {
-        return;
-    }
-    for (panel, out) in dst.chunks_exact_mut(k * nr).enumerate() {
-        let j0 = panel * nr;
-        let valid = nr.min(cols - j0);
-        for (p, step) in out.chunks_exact_mut(nr).enumerate() {
-            let row = offset + p * rs + j0 * cs;
-            if cs == 1 {
-                step[..valid].copy_from_slice(&src[row..row + valid]);
-            } else {
-                for (j, slot) in step[..valid].iter_mut().enumerate() {
-                    *slot = src[row + j * cs];
-                }
-            }
-            step[valid..].fill(T::zero());
-        }
-    }
-}
 
 /// A block of the product handed to a store callback: rows `row0 .. row0 + rows`,
 /// columns `col0 .. col0 + cols`, values `acc[r * NR + j]`.
@@ -96,13 +25,13 @@ impl<T: Copy> Block<'_, T> {
 }
 
 /// Workspace of one micro-tile.
-pub fn accumulator<T: Element + MicroKernel>() -> Vec<T> {
+pub fn accumulator<T: MicroKernel>() -> Vec<T> {
     vec![T::zero(); MR * T::NR]
 }
 
 /// `A (rows x k) . B (k x cols)` from packed panels, handing each `MR x NR` block to
 /// `store`. Every element is one in-order sum over `k`.
-pub fn gemm_packed<T: Element + MicroKernel>(
+pub fn gemm_packed<T: MicroKernel>(
     k: usize,
     a: &[T],
     rows: usize,
@@ -121,7 +50,7 @@ pub fn gemm_packed<T: Element + MicroKernel>(
 /// least `cols` rounded up to `NR`; columns past `cols` must be finite, e.g.
 /// zero, and are dropped).
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_rows<T: Element + MicroKernel>(
+pub fn gemm_rows<T: MicroKernel>(
     k: usize,
     a: &[T],
     rows: usize,
@@ -133,9 +62,8 @@ pub fn gemm_rows<T: Element + MicroKernel>(
 ) {
     // B's rows may be far apart (a 1x1 layer's channel planes): more streams than
     // the hardware prefetcher follows, so each new column panel starts by asking
-    // for the rows of the panel two ahead into L2 while it computes (1x1 256 -> 64
-    // 56x56 forward: 11.5 -> 10.6 ms on one thread; on two, memory-bound, 5.7 ms
-    // either way).
+    // for the rows of the panel two ahead into L2 while it computes
+    // (docs/performance.md).
     let prefetched = std::cell::Cell::new(usize::MAX);
     // With k == 0 (no input channels) B is empty and nothing is read.
     gemm_panels(k, a, rows, cols, acc, store, |jp, a_panel, acc| {
@@ -174,7 +102,7 @@ fn prefetch<T>(data: &[T], index: usize) {
 /// up to `NR` finite elements (the extra columns are dropped). `rows_outer` picks
 /// the block order (see [`gemm_panels_in`]).
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_indirect<T: Element + MicroKernel>(
+pub fn gemm_indirect<T: MicroKernel>(
     k: usize,
     a: &[T],
     rows: usize,
@@ -201,7 +129,7 @@ pub fn gemm_indirect<T: Element + MicroKernel>(
 
 /// The shared loop: `kernel(jp, a_panel, acc)` multiplies an A panel by B panel
 /// `jp` into `acc`.
-fn gemm_panels<T: Element + MicroKernel>(
+fn gemm_panels<T: MicroKernel>(
     k: usize,
     a: &[T],
     rows: usize,
@@ -218,7 +146,7 @@ fn gemm_panels<T: Element + MicroKernel>(
 /// or row panels outermost (`rows_outer`: B panels re-read for every A panel, but
 /// the output written as `MR` long streams).
 #[allow(clippy::too_many_arguments)]
-fn gemm_panels_in<T: Element + MicroKernel>(
+fn gemm_panels_in<T: MicroKernel>(
     k: usize,
     a: &[T],
     rows: usize,
@@ -255,8 +183,9 @@ fn gemm_panels_in<T: Element + MicroKernel>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::packing::{pack_a, pack_b, packed_a_len, packed_b_len};
 
-    fn product<T: Element + MicroKernel>(m: usize, k: usize, n: usize) {
+    fn product<T: MicroKernel>(m: usize, k: usize, n: usize) {
         // a is stored column-major, b row-major, to exercise both strides.
         let a: Vec<T> = (0..m * k)
             .map(|i| T::from((i * 7 % 11) as f64 - 5.0).unwrap())

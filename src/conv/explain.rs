@@ -1,0 +1,473 @@
+//! What a convolution's plan is and what it costs: the report behind
+//! `explain_conv`. For each pass it gives the algorithm [`super::plan`] chose,
+//! every other algorithm that could run the layer, and for each an estimate of
+//! the arithmetic the kernels execute (including the padding of their register
+//! blocks and, for Winograd, its transforms), the bytes copied into buffers, the
+//! buffer bytes held at once and the number of parallel tasks.
+//!
+//! The estimates are counts from the shapes, not timings: they explain a choice
+//! and show what an alternative would do; the choice itself follows the rules in
+//! `plan.rs`.
+
+use super::depthwise::padded_plane_len;
+use super::geometry::ConvGeometry;
+use super::im2col::ColumnTiles;
+use super::implicit::{Bands, PhaseShape, Waves};
+use super::plan::{self, Forward, InputGrad, WeightGrad};
+use super::weight_tasks::WeightTasks;
+use super::winograd;
+use crate::arrays::Shape5;
+use crate::element::Element;
+use crate::error::Result;
+use crate::geometry::{ConvParams, TransposeParams};
+use crate::kernels::{isa, packed_a_len, packed_b_len, DC, DR, MR};
+use crate::threads;
+
+/// The estimated cost of one algorithm for one pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cost {
+    /// Multiply-adds the kernels execute, counting the rows and columns their
+    /// register blocks pad to and the positions computed and dropped.
+    pub macs: u64,
+    /// Bytes copied into buffers (gathered columns, phase planes, padded rows,
+    /// transformed tiles); zero for an algorithm that reads its operands in place.
+    pub copied_bytes: u64,
+    /// Bytes of buffers held at once: the shared ones plus one set per worker.
+    pub workspace_bytes: u64,
+    /// Parallel tasks the pass is cut into.
+    pub tasks: u64,
+    /// Whether it runs on the calling thread (too little work to wake the pool,
+    /// a single task, or one thread).
+    pub serial: bool,
+}
+
+/// The plan of one pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassReport {
+    /// `"forward"`, `"input_grad"` or `"weight_grad"`.
+    pub pass: &'static str,
+    /// The algorithm that runs.
+    pub algorithm: String,
+    pub cost: Cost,
+    /// The other algorithms that could run this pass, with their estimates.
+    pub alternatives: Vec<(String, Cost)>,
+    /// Floating-point operations of the pass (two per useful multiply-add).
+    pub flops: u64,
+}
+
+/// The plan of every pass of one convolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Shapes as 5-D `(N, C, D, H, W)` (weights `(C_out, C_in / groups, kD, kH,
+    /// kW)`; for a transposed convolution `(C_in, C_out / groups, ...)`).
+    pub x_shape: Shape5,
+    pub weight_shape: Shape5,
+    pub out_shape: Shape5,
+    /// NumPy's name of the element type.
+    pub dtype: &'static str,
+    /// The instruction set the kernels run with (`"avx512"` or `"portable"`).
+    pub isa: &'static str,
+    /// Threads the pool uses.
+    pub threads: usize,
+    pub passes: Vec<PassReport>,
+}
+
+/// The plan of `conv_forward` / `conv_backward` for these shapes and parameters
+/// (the same validation as the call, so a bad argument is the same error).
+pub fn explain_conv<T: Element>(x: Shape5, weight: Shape5, params: &ConvParams) -> Result<Report> {
+    let geo = ConvGeometry::for_conv(x, weight, params)?;
+    Ok(Report {
+        x_shape: x,
+        weight_shape: weight,
+        out_shape: geo.out_shape(),
+        dtype: T::NAME,
+        isa: isa::active().name(),
+        threads: threads::get_num_threads(),
+        passes: vec![
+            forward_report::<T>(&geo, "forward"),
+            input_report::<T>(&geo, "input_grad"),
+            weight_report::<T>(&geo),
+        ],
+    })
+}
+
+/// The plan of `conv_transpose_forward` / `conv_transpose_backward`: its forward
+/// pass is the adjoint convolution's input gradient and vice versa.
+pub fn explain_conv_transpose<T: Element>(
+    x: Shape5,
+    weight: Shape5,
+    params: &TransposeParams,
+) -> Result<Report> {
+    let geo = ConvGeometry::for_transpose(x, weight, params)?;
+    Ok(Report {
+        x_shape: x,
+        weight_shape: weight,
+        out_shape: geo.x_shape(),
+        dtype: T::NAME,
+        isa: isa::active().name(),
+        threads: threads::get_num_threads(),
+        passes: vec![
+            input_report::<T>(&geo, "forward"),
+            forward_report::<T>(&geo, "input_grad"),
+            weight_report::<T>(&geo),
+        ],
+    })
+}
+
+fn report<P>(
+    pass: &'static str,
+    geo: &ConvGeometry,
+    chosen: P,
+    candidates: Vec<P>,
+    name: impl Fn(&P) -> String,
+    cost: impl Fn(&P) -> Cost,
+) -> PassReport
+where
+    P: PartialEq,
+{
+    PassReport {
+        pass,
+        algorithm: name(&chosen),
+        cost: cost(&chosen),
+        alternatives: candidates
+            .iter()
+            .filter(|c| **c != chosen)
+            .map(|c| (name(c), cost(c)))
+            .collect(),
+        flops: to_u64(2 * wide(geo.work())),
+    }
+}
+
+fn forward_report<T: Element>(geo: &ConvGeometry, pass: &'static str) -> PassReport {
+    report(
+        pass,
+        geo,
+        plan::forward::<T>(geo),
+        plan::forward_candidates::<T>(geo),
+        |p| p.name().to_string(),
+        |p| forward_cost::<T>(geo, p),
+    )
+}
+
+fn input_report<T: Element>(geo: &ConvGeometry, pass: &'static str) -> PassReport {
+    report(
+        pass,
+        geo,
+        Candidate(plan::input_grad::<T>(geo)),
+        plan::input_grad_candidates::<T>(geo)
+            .into_iter()
+            .map(Candidate)
+            .collect(),
+        |p| p.0.name(),
+        |p| input_cost::<T>(geo, &p.0),
+    )
+}
+
+fn weight_report<T: Element>(geo: &ConvGeometry) -> PassReport {
+    report(
+        "weight_grad",
+        geo,
+        plan::weight_grad::<T>(geo),
+        plan::weight_grad_candidates::<T>(geo),
+        |p| p.name().to_string(),
+        |p| weight_cost::<T>(geo, p),
+    )
+}
+
+/// Input-gradient plans compared by algorithm (an adjoint's geometry is a
+/// function of the layer's).
+struct Candidate(InputGrad);
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name() == other.0.name()
+    }
+}
+
+// ------------------------------------------------------------------ arithmetic
+
+/// Counts are products of sizes that fit `usize` one by one; their products
+/// are taken in `u128` and reported saturated to `u64`.
+fn wide(v: usize) -> u128 {
+    v as u128
+}
+
+fn to_u64(v: u128) -> u64 {
+    u64::try_from(v).unwrap_or(u64::MAX)
+}
+
+fn round_up(v: usize, multiple: usize) -> u128 {
+    wide(v.div_ceil(multiple.max(1))) * wide(multiple.max(1))
+}
+
+fn bytes<T>(elements: u128) -> u64 {
+    to_u64(elements * wide(std::mem::size_of::<T>()))
+}
+
+/// Elements of the per-axis index tables of the column walks.
+fn tables(geo: &ConvGeometry) -> u128 {
+    (0..3)
+        .map(|a| wide(geo.kernel[a]) * wide(geo.output[a]))
+        .sum()
+}
+
+/// A pass of `tasks` tasks and `work` multiply-adds: whether it runs serially,
+/// and how many workers hold a buffer.
+fn workers(tasks: u128, work: usize) -> (bool, u128) {
+    let serial = tasks <= 1 || threads::runs_serially(work);
+    let workers = if serial {
+        1
+    } else {
+        tasks.min(wide(threads::get_num_threads()))
+    };
+    (serial, workers)
+}
+
+/// Sum over the tiles of a `len`-long range cut into `tile`-long tiles of each
+/// tile's length rounded up to `multiple` (a GEMM computes whole panels).
+fn padded_tiles(len: usize, tile: usize, multiple: usize) -> u128 {
+    if len == 0 {
+        return 0;
+    }
+    let tile = tile.max(1);
+    let full = len / tile;
+    let rest = len % tile;
+    wide(full) * round_up(tile, multiple)
+        + if rest > 0 {
+            round_up(rest, multiple)
+        } else {
+            0
+        }
+}
+
+fn cost(macs: u128, copied: u64, workspace: u64, tasks: u128, serial: bool) -> Cost {
+    Cost {
+        macs: to_u64(macs),
+        copied_bytes: copied,
+        workspace_bytes: workspace,
+        tasks: to_u64(tasks),
+        serial,
+    }
+}
+
+// ---------------------------------------------------------------- estimates
+
+fn forward_cost<T: Element>(geo: &ConvGeometry, plan: &Forward) -> Cost {
+    let (n, groups, cig, cog) = (wide(geo.n), wide(geo.groups), geo.cig(), geo.cog());
+    let work = wide(geo.work());
+    let planes = n * wide(geo.c_out);
+    let nr = T::NR;
+    match *plan {
+        Forward::Empty => cost(0, 0, 0, 0, true),
+        Forward::BiasOnly => {
+            let (serial, _) = workers(planes, geo.n * geo.c_out * geo.out_vol());
+            cost(0, 0, 0, planes, serial)
+        }
+        Forward::DepthwiseRows => {
+            let padded = wide(padded_plane_len(geo).unwrap_or(usize::MAX));
+            let (serial, workers) = workers(planes, geo.work());
+            let buffer = padded + wide(geo.output[2]);
+            cost(
+                work,
+                bytes::<T>(planes * wide(cig) * padded),
+                bytes::<T>(workers * buffer),
+                planes,
+                serial,
+            )
+        }
+        Forward::Direct => {
+            let (serial, _) = workers(planes, geo.work());
+            cost(work, 0, to_u64(tables(geo) * 8), planes, serial)
+        }
+        Forward::Winograd => {
+            let blocks = wide(winograd::blocks(geo, nr));
+            let tiles = blocks * wide(nr);
+            let (cig, cog) = (wide(cig), wide(cog));
+            // 36 GEMMs per block; the input transform of a 6x6 patch and the
+            // output transform of a 4x4 tile take about 120 and 60 multiply-adds.
+            let macs = groups * tiles * (36 * round_up(geo.cog(), MR) * cig + 120 * cig + 60 * cog);
+            let tasks = groups * blocks;
+            let (serial, workers) = workers(tasks, geo.work() / 4);
+            let filters =
+                wide(geo.c_out) * cig * 36 + groups * 36 * wide(packed_a_len(geo.cog(), geo.cig()));
+            let per_worker = wide(36 * nr) * (2 + cig + cog) + wide(16 * nr + MR * nr);
+            cost(
+                macs,
+                bytes::<T>(groups * tiles * 36 * (cig + cog)),
+                bytes::<T>(filters + workers * per_worker),
+                tasks,
+                serial,
+            )
+        }
+        Forward::ImplicitGemm(Bands { band, .. }) => {
+            let phases = PhaseShape::of(geo);
+            let [out_d, out_h, out_w] = geo.output;
+            let bands = out_h.div_ceil(band.max(1)).max(1);
+            let last = out_h.saturating_sub(band * (bands - 1)).max(1);
+            let cols = |rows: usize| (rows.saturating_sub(1) * phases.pitch).saturating_add(out_w);
+            let positions = wide(bands - 1) * round_up(cols(band), nr) + round_up(cols(last), nr);
+            let chunks = n * groups * wide(out_d);
+            let tasks = chunks * wide(bands);
+            let planes_len = wide(phases.band_elements(band));
+            let (serial, workers) = workers(tasks, geo.work());
+            let packed = groups * wide(packed_a_len(cog, geo.k_len()));
+            cost(
+                chunks * round_up(cog, MR) * wide(geo.k_len()) * positions,
+                bytes::<T>(tasks * planes_len),
+                bytes::<T>(packed + workers * (planes_len + wide(nr + MR * nr))),
+                tasks,
+                serial,
+            )
+        }
+        Forward::Im2col(ColumnTiles { tile_len, in_place }) => {
+            let k_len = wide(geo.k_len());
+            let tiles = wide(geo.out_vol().div_ceil(tile_len.max(1)));
+            let tasks = n * groups * tiles;
+            let positions = padded_tiles(geo.out_vol(), tile_len, nr);
+            let (serial, workers) = workers(tasks, geo.work());
+            let gathered = if in_place {
+                0
+            } else {
+                n * groups * k_len * wide(geo.out_vol())
+            };
+            let packed = groups * wide(packed_a_len(cog, geo.k_len()));
+            let per_worker = k_len * round_up(tile_len, nr) + wide(MR * nr);
+            cost(
+                n * groups * round_up(cog, MR) * k_len * positions,
+                bytes::<T>(gathered),
+                bytes::<T>(packed + workers * per_worker) + to_u64(tables(geo) * 8),
+                tasks,
+                serial,
+            )
+        }
+    }
+}
+
+fn input_cost<T: Element>(geo: &ConvGeometry, plan: &InputGrad) -> Cost {
+    let (n, groups, cig, cog) = (wide(geo.n), wide(geo.groups), geo.cig(), geo.cog());
+    let work = wide(geo.work());
+    let nr = T::NR;
+    match plan {
+        InputGrad::Zero => cost(0, 0, 0, 0, true),
+        InputGrad::Direct => {
+            let tasks = n * groups;
+            let (serial, _) = workers(tasks, geo.work());
+            cost(work, 0, to_u64(tables(geo) * 8), tasks, serial)
+        }
+        InputGrad::Adjoint { geometry, forward } => {
+            let inner = forward_cost::<T>(geometry, forward);
+            let flipped = bytes::<T>(wide(geo.c_out) * wide(cig) * wide(geo.kernel_vol()));
+            Cost {
+                copied_bytes: inner.copied_bytes.saturating_add(flipped),
+                workspace_bytes: inner.workspace_bytes.saturating_add(flipped),
+                ..inner
+            }
+        }
+        InputGrad::SubPixel => {
+            let tasks = n * groups;
+            let (serial, workers) = workers(tasks, geo.work());
+            // grad_out of a group padded by the widest tap shift along H and W,
+            // and the cells of every phase before they are interleaved.
+            let shift = |axis: usize| {
+                geo.kernel[axis]
+                    .saturating_sub(1)
+                    .saturating_mul(geo.dilation[axis])
+                    / geo.stride[axis].max(1)
+            };
+            let padded = wide(cog)
+                * wide(geo.output[1].saturating_add(shift(1)))
+                * wide(geo.output[2].saturating_add(shift(2)));
+            let cells = wide(cig) * wide(geo.in_vol());
+            cost(
+                work * round_up(cig, MR) / wide(cig.max(1)),
+                bytes::<T>(tasks * (padded + cells)),
+                bytes::<T>(workers * (padded + cells + wide(nr + MR * nr))),
+                tasks,
+                serial,
+            )
+        }
+        &InputGrad::Col2im { tile_len } => {
+            let k_len = geo.k_len();
+            let tasks = n * groups;
+            let (serial, workers) = workers(tasks, geo.work());
+            let positions = padded_tiles(geo.out_vol(), tile_len, nr);
+            let per_worker = wide(packed_b_len(cog, tile_len, nr))
+                + wide(k_len) * wide(tile_len)
+                + wide(MR * nr);
+            let packed = groups * wide(packed_a_len(k_len, cog));
+            cost(
+                tasks * round_up(k_len, MR) * wide(cog) * positions,
+                bytes::<T>(tasks * (wide(cog) + wide(k_len)) * wide(geo.out_vol())),
+                bytes::<T>(packed + workers * per_worker) + to_u64(tables(geo) * 8),
+                tasks,
+                serial,
+            )
+        }
+    }
+}
+
+fn weight_cost<T: Element>(geo: &ConvGeometry, plan: &WeightGrad) -> Cost {
+    let (n, groups, cig, cog) = (wide(geo.n), wide(geo.groups), geo.cig(), geo.cog());
+    let work = wide(geo.work());
+    let blocks = |tasks: &WeightTasks| wide(tasks.sums_len::<T>()) * wide(tasks.tasks(geo));
+    match plan {
+        WeightGrad::Zero => cost(0, 0, 0, 0, true),
+        WeightGrad::DepthwiseRows => {
+            let tasks = wide(geo.c_out);
+            let padded = wide(padded_plane_len(geo).unwrap_or(usize::MAX));
+            let (serial, workers) = workers(tasks, geo.work());
+            let per_worker = padded + wide(cig) * wide(geo.kernel_vol()) * 16;
+            cost(
+                work,
+                bytes::<T>(n * wide(geo.c_out) * wide(cig) * padded),
+                bytes::<T>(workers * per_worker),
+                tasks,
+                serial,
+            )
+        }
+        WeightGrad::Direct => {
+            let tasks = wide(geo.c_out);
+            let (serial, _) = workers(tasks, geo.work());
+            cost(work, 0, to_u64(tables(geo) * 8), tasks, serial)
+        }
+        WeightGrad::PhasePlanes(Waves {
+            band,
+            chunks_per_wave,
+            tasks,
+        }) => {
+            let phases = PhaseShape::of(geo);
+            let [out_d, out_h, out_w] = geo.output;
+            let band = *band;
+            let bands = out_h.div_ceil(band.max(1)).max(1);
+            let last = out_h.saturating_sub(band * (bands - 1)).max(1);
+            let cols =
+                |rows: usize| wide((rows.saturating_sub(1) * phases.pitch).saturating_add(out_w));
+            let positions = n * wide(out_d) * (wide(bands - 1) * cols(band) + cols(last));
+            let chunk_len =
+                wide(phases.band_elements(band)) + wide(cog) * wide(band) * wide(phases.pitch);
+            let chunks = n * groups * wide(out_d) * wide(bands);
+            let (serial, _) = workers(wide(tasks.tasks(geo)), geo.work());
+            cost(
+                groups * round_up(cog, DR) * round_up(geo.k_len(), DC) * positions,
+                bytes::<T>(chunks * chunk_len),
+                bytes::<T>(wide(*chunks_per_wave) * chunk_len + blocks(tasks)),
+                wide(tasks.tasks(geo)),
+                serial,
+            )
+        }
+        WeightGrad::Im2colDot { tasks, tile } => {
+            let count = wide(tasks.tasks(geo));
+            let (serial, workers) = workers(count, geo.work());
+            let gathered =
+                n * groups * wide(tasks.row_chunks()) * wide(geo.k_len()) * wide(geo.out_vol());
+            let per_worker = wide(tasks.tap_chunk) * wide(*tile) + wide(tasks.sums_len::<T>());
+            cost(
+                n * groups * round_up(cog, DR) * round_up(geo.k_len(), DC) * wide(geo.out_vol()),
+                bytes::<T>(gathered),
+                bytes::<T>(workers * per_worker) + to_u64(tables(geo) * 8),
+                count,
+                serial,
+            )
+        }
+    }
+}

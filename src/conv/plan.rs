@@ -1,0 +1,512 @@
+//! The one place that decides how a convolution runs. From the validated
+//! [`ConvGeometry`] of a call (and its element type) it chooses, for each pass,
+//! the algorithm, the cut into parallel tasks and the size of the per-task
+//! buffers; the algorithm modules only execute what it chose, and
+//! [`super::explain`] reports it to users (`explain_conv`).
+//!
+//! Every algorithm has two kinds of rules here:
+//! - *can run*: what its implementation supports (padding mode, strides, kernel
+//!   shape, rank) and bounds on its buffers, so that a huge dilation or padding
+//!   never sizes one;
+//! - *pays*: the measured preferences that pick among those that can run, tried
+//!   in a fixed order (the measurements are in `docs/performance.md`).
+//!
+//! | pass            | tried in order                                          |
+//! |-----------------|---------------------------------------------------------|
+//! | forward         | depthwise rows / direct (<= 2 output channels per group), Winograd, implicit GEMM, im2col GEMM |
+//! | input gradient  | direct, the adjoint's forward (stride 1), sub-pixel, col2im |
+//! | weight gradient | depthwise rows / direct, phase planes, im2col dot products |
+//!
+//! Plans depend on the shape, the element type and (for the weight gradient's
+//! task grid) the thread count, never on the data; every choice computes the same
+//! sums in the same order for any thread count.
+
+use super::depthwise;
+use super::geometry::ConvGeometry;
+use super::im2col::ColumnTiles;
+use super::implicit::{Bands, PhaseShape, Waves};
+use super::weight_tasks::WeightTasks;
+use crate::element::Element;
+use crate::geometry::{PaddingMode, SPATIAL};
+use crate::kernels::DC;
+use crate::threads::get_num_threads;
+
+// ------------------------------------------------------------------ budgets
+
+/// Elements of a column-matrix tile one worker gathers at a time (with a group's
+/// packed weights it stays in L2).
+const COL_TILE_ELEMENTS: usize = 1 << 17;
+/// Tiles are whole numbers of micro-kernel column panels (48 f32 / 24 f64 columns).
+const TILE_ALIGN: usize = 48;
+/// Elements of one task's phase planes in the implicit-GEMM forward, unless a
+/// single output row needs more (about a column tile's size).
+const BAND_ELEMENTS: usize = 1 << 17;
+/// Reduction lengths up to which the implicit forward GEMM runs row panels
+/// outermost (short columns: re-reading a B panel from L2 is cheap, and the
+/// output is written as a few long streams).
+const ROWS_OUTER_MAX_K: usize = 256;
+/// Transformed-filter elements one Winograd call may hold at most (16 MiB of f32;
+/// very wide layers take another algorithm).
+const WINOGRAD_MAX_FILTER_ELEMENTS: usize = 1 << 22;
+/// Input and output channels per group from which Winograd's 36 GEMMs amortise
+/// its transforms.
+const WINOGRAD_MIN_CHANNELS: usize = 16;
+/// Input channels per group from which the sub-pixel input gradient fills the
+/// micro-kernel's rows (they are its GEMM's rows).
+const SUBPIXEL_MIN_CHANNELS: usize = 16;
+/// Taps per weight-gradient task at most (a multiple of the dot kernel's `DC`).
+const WEIGHT_TAP_CHUNK: usize = 48;
+/// Output channels per weight-gradient task at most.
+const WEIGHT_ROW_CHUNK: usize = 128;
+/// Bytes of one row of a gathered weight-gradient tile (long rows amortise the
+/// loads and stores of the lane sums per kernel call).
+const WEIGHT_TILE_BYTES: usize = 12288;
+/// Bytes of phase planes (and padded `grad_out` rows) the phase-plane weight
+/// gradient prepares at once.
+const WAVE_BYTES: usize = 4 << 20;
+/// Elements of one chunk's phase planes at most in the weight gradient (long
+/// rows amortise the dot kernel's lane sums).
+const WEIGHT_BAND_ELEMENTS: usize = 1 << 19;
+/// Multiply-adds below which the weight gradient keeps the gather (unit tests run
+/// the phase planes on their small shapes too).
+const WEIGHT_MIN_WORK: usize = if cfg!(test) { 1 } else { 1 << 24 };
+/// Bytes of lane sums the phase-plane weight gradient may keep (one set per weight).
+const SUMS_BYTES: usize = 16 << 20;
+
+// -------------------------------------------------------------------- plans
+
+/// How the forward pass runs (also the input gradient of a stride-1 layer, as
+/// its adjoint's forward, and a transposed convolution's input gradient).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Forward {
+    /// The output has no elements.
+    Empty,
+    /// No input channels: the output is the bias.
+    BiasOnly,
+    /// Row kernels over zero-padded input rows, one task per output plane.
+    DepthwiseRows,
+    /// Tap by tap into each output plane, one task per plane.
+    Direct,
+    /// Winograd F(4x4, 3x3): one task per block of tiles and group.
+    Winograd,
+    /// Implicit GEMM over phase planes, one task per band of output rows.
+    ImplicitGemm(Bands),
+    /// Packed GEMM over gathered column tiles, one task per tile.
+    Im2col(ColumnTiles),
+}
+
+/// How the input gradient runs.
+#[derive(Debug, Clone)]
+pub(crate) enum InputGrad {
+    /// Nothing flows back: the gradient is zero.
+    Zero,
+    /// Each output channel's taps folded back, one task per (image, group).
+    Direct,
+    /// The forward pass of the adjoint convolution `geometry` (flipped,
+    /// channel-swapped filters), run as `forward` plans it.
+    Adjoint {
+        geometry: Box<ConvGeometry>,
+        forward: Forward,
+    },
+    /// One implicit GEMM per stride phase, one task per (image, group).
+    SubPixel,
+    /// Transposed GEMM per column tile and col2im, one task per (image, group).
+    Col2im { tile_len: usize },
+}
+
+/// How the weight gradient runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WeightGrad {
+    /// No weights, or nothing to sum: the gradient is zero.
+    Zero,
+    /// Row kernels' lane sums per tap, one task per output channel.
+    DepthwiseRows,
+    /// Tap by tap, one task per output channel.
+    Direct,
+    /// Dot products over phase planes, prepared in waves.
+    PhasePlanes(Waves),
+    /// Dot products over gathered tap rows of `tile` positions.
+    Im2colDot { tasks: WeightTasks, tile: usize },
+}
+
+impl Forward {
+    /// The algorithm's name as users see it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Forward::Empty => "none",
+            Forward::BiasOnly => "bias_only",
+            Forward::DepthwiseRows => "depthwise_rows",
+            Forward::Direct => "direct",
+            Forward::Winograd => "winograd",
+            Forward::ImplicitGemm(_) => "implicit_gemm",
+            Forward::Im2col(_) => "im2col_gemm",
+        }
+    }
+}
+
+impl InputGrad {
+    pub fn name(&self) -> String {
+        match self {
+            InputGrad::Zero => "none".into(),
+            InputGrad::Direct => "direct".into(),
+            InputGrad::Adjoint { forward, .. } => format!("adjoint_{}", forward.name()),
+            InputGrad::SubPixel => "sub_pixel".into(),
+            InputGrad::Col2im { .. } => "col2im".into(),
+        }
+    }
+}
+
+impl WeightGrad {
+    pub fn name(&self) -> &'static str {
+        match self {
+            WeightGrad::Zero => "none",
+            WeightGrad::DepthwiseRows => "depthwise_rows",
+            WeightGrad::Direct => "direct",
+            WeightGrad::PhasePlanes(_) => "phase_planes",
+            WeightGrad::Im2colDot { .. } => "im2col_dot",
+        }
+    }
+}
+
+// ------------------------------------------------------------------ choices
+
+/// The forward plan of `geo`.
+pub(crate) fn forward<T: Element>(geo: &ConvGeometry) -> Forward {
+    if geo.n * geo.c_out * geo.out_vol() == 0 {
+        // No plan is built: tables grow with the spatial size, which can be huge
+        // when the batch is empty.
+        Forward::Empty
+    } else if geo.k_len() == 0 {
+        // A kernel of 2^40 taps over no channels would take forever to walk.
+        Forward::BiasOnly
+    } else if few_output_channels(geo) {
+        if depthwise_rows_can_run(geo) {
+            Forward::DepthwiseRows
+        } else {
+            Forward::Direct
+        }
+    } else if winograd_can_run(geo) && winograd_pays(geo) {
+        Forward::Winograd
+    } else if implicit_can_run(geo) && implicit_pays(geo) {
+        Forward::ImplicitGemm(bands(geo))
+    } else {
+        Forward::Im2col(column_tiles::<T>(geo))
+    }
+}
+
+/// The input-gradient plan of `geo`.
+pub(crate) fn input_grad<T: Element>(geo: &ConvGeometry) -> InputGrad {
+    if geo.n == 0 || geo.c_in == 0 || geo.in_vol() == 0 || geo.c_out == 0 || geo.out_vol() == 0 {
+        return InputGrad::Zero;
+    }
+    let adjoint = geo.stride_one_adjoint();
+    // A depthwise layer's adjoint is depthwise again, and runs on the row kernels.
+    let depthwise_adjoint = geo.cog() == 1 && depthwise_rows_can_run(geo) && adjoint.is_some();
+    if few_output_channels(geo) && !depthwise_adjoint {
+        return InputGrad::Direct;
+    }
+    // Through the im2col GEMM the adjoint would gather C_out * K values per
+    // position for C_in output rows while col2im scatters C_in * K for C_in * K
+    // rows: with fewer input than output channels col2im is cheaper, unless the
+    // adjoint runs on a path without a gather.
+    if let Some(adjoint) = adjoint {
+        let plan = forward::<T>(&adjoint);
+        if !matches!(plan, Forward::Im2col(_)) || geo.cig() >= geo.cog() {
+            return InputGrad::Adjoint {
+                geometry: Box::new(adjoint),
+                forward: plan,
+            };
+        }
+    }
+    if subpixel_can_run(geo) && subpixel_pays(geo) {
+        InputGrad::SubPixel
+    } else {
+        InputGrad::Col2im {
+            tile_len: tile_len(geo),
+        }
+    }
+}
+
+/// The weight-gradient plan of `geo`.
+pub(crate) fn weight_grad<T: Element>(geo: &ConvGeometry) -> WeightGrad {
+    if geo.c_out == 0
+        || geo.cig() == 0
+        || geo.n == 0
+        || geo.out_vol() == 0
+        || geo.in_vol() == 0
+        || geo.k_len() == 0
+    {
+        return WeightGrad::Zero;
+    }
+    if few_output_channels(geo) {
+        return if depthwise_rows_can_run(geo) {
+            WeightGrad::DepthwiseRows
+        } else {
+            WeightGrad::Direct
+        };
+    }
+    if phase_planes_can_run::<T>(geo) && phase_planes_pay(geo) {
+        WeightGrad::PhasePlanes(waves::<T>(geo))
+    } else {
+        im2col_dot::<T>(geo)
+    }
+}
+
+/// Every forward plan that can run `geo` (the chosen one among them), for reports.
+pub(crate) fn forward_candidates<T: Element>(geo: &ConvGeometry) -> Vec<Forward> {
+    match forward::<T>(geo) {
+        trivial @ (Forward::Empty | Forward::BiasOnly) => vec![trivial],
+        _ => {
+            let mut all = Vec::new();
+            if depthwise_rows_can_run(geo) {
+                all.push(Forward::DepthwiseRows);
+            }
+            all.push(Forward::Direct);
+            if winograd_can_run(geo) {
+                all.push(Forward::Winograd);
+            }
+            if implicit_can_run(geo) {
+                all.push(Forward::ImplicitGemm(bands(geo)));
+            }
+            all.push(Forward::Im2col(column_tiles::<T>(geo)));
+            all
+        }
+    }
+}
+
+/// Every input-gradient plan that can run `geo`, for reports.
+pub(crate) fn input_grad_candidates<T: Element>(geo: &ConvGeometry) -> Vec<InputGrad> {
+    match input_grad::<T>(geo) {
+        InputGrad::Zero => vec![InputGrad::Zero],
+        _ => {
+            let mut all = vec![InputGrad::Direct];
+            if let Some(adjoint) = geo.stride_one_adjoint() {
+                all.push(InputGrad::Adjoint {
+                    forward: forward::<T>(&adjoint),
+                    geometry: Box::new(adjoint),
+                });
+            }
+            if subpixel_can_run(geo) {
+                all.push(InputGrad::SubPixel);
+            }
+            all.push(InputGrad::Col2im {
+                tile_len: tile_len(geo),
+            });
+            all
+        }
+    }
+}
+
+/// Every weight-gradient plan that can run `geo`, for reports.
+pub(crate) fn weight_grad_candidates<T: Element>(geo: &ConvGeometry) -> Vec<WeightGrad> {
+    match weight_grad::<T>(geo) {
+        WeightGrad::Zero => vec![WeightGrad::Zero],
+        _ => {
+            let mut all = Vec::new();
+            if depthwise_rows_can_run(geo) {
+                all.push(WeightGrad::DepthwiseRows);
+            }
+            all.push(WeightGrad::Direct);
+            if phase_planes_can_run::<T>(geo) {
+                all.push(WeightGrad::PhasePlanes(waves::<T>(geo)));
+            }
+            all.push(im2col_dot::<T>(geo));
+            all
+        }
+    }
+}
+
+// -------------------------------------------------------------------- rules
+
+/// At most two output channels per group (depthwise layers, and the input
+/// gradient of a first layer): a GEMM would use one row in eight of its
+/// micro-kernel, so the tap-by-tap paths are chosen.
+fn few_output_channels(geo: &ConvGeometry) -> bool {
+    geo.cog() <= 2
+}
+
+/// Row kernels: zero padding, unit stride along W, and padded rows not much
+/// longer than the data (each worker copies a padded plane; an absurd padding or
+/// dilation would not fit).
+fn depthwise_rows_can_run(geo: &ConvGeometry) -> bool {
+    let data = geo.in_vol().saturating_add(geo.out_vol());
+    geo.padding_mode == PaddingMode::Zeros
+        && geo.stride[SPATIAL - 1] == 1
+        && depthwise::padded_plane_len(geo)
+            .is_some_and(|len| len <= data.saturating_mul(4).saturating_add(1 << 12))
+}
+
+/// Winograd F(4x4, 3x3): 3x3 2-D kernels at unit stride and dilation, an output
+/// of at least one tile, transformed filters within their budget.
+fn winograd_can_run(geo: &ConvGeometry) -> bool {
+    geo.kernel == [1, 3, 3]
+        && geo.input[0] == 1
+        && geo.stride == [1; SPATIAL]
+        && geo.dilation == [1; SPATIAL]
+        && geo.output[1] >= 4
+        && geo.output[2] >= 4
+        && geo.c_out.saturating_mul(geo.cig()).saturating_mul(36) <= WINOGRAD_MAX_FILTER_ELEMENTS
+}
+
+fn winograd_pays(geo: &ConvGeometry) -> bool {
+    geo.cig() >= WINOGRAD_MIN_CHANNELS && geo.cog() >= WINOGRAD_MIN_CHANNELS
+}
+
+/// Implicit GEMM: zero padding, and phase planes bounded by the output (their
+/// extra rows and columns are the widest tap shifts, which a huge dilation
+/// would otherwise make huge).
+fn implicit_can_run(geo: &ConvGeometry) -> bool {
+    let phases = PhaseShape::of(geo);
+    geo.padding_mode == PaddingMode::Zeros
+        && geo.k_len() > 0
+        && geo.output[2] > 0
+        && phases.max_shift_w <= geo.output[2]
+        && phases.max_shift_h <= geo.output[1]
+}
+
+/// More than one tap (a 1x1 layer's column matrix is its input, read in place by
+/// the im2col GEMM), and the positions computed past each output row costing at
+/// most a quarter of the work.
+fn implicit_pays(geo: &ConvGeometry) -> bool {
+    geo.kernel_vol() > 1 && PhaseShape::of(geo).max_shift_w.saturating_mul(4) <= geo.output[2]
+}
+
+/// Sub-pixel input gradient: zero-padded 1-D and 2-D layers with a stride above
+/// 1, and a padded `grad_out` bounded by the output along each axis.
+fn subpixel_can_run(geo: &ConvGeometry) -> bool {
+    let shifts_fit = (1..SPATIAL).all(|axis| {
+        let reach = geo.kernel[axis]
+            .saturating_sub(1)
+            .saturating_mul(geo.dilation[axis]);
+        reach / geo.stride[axis].max(1) <= geo.output[axis]
+    });
+    shifts_fit
+        && geo.padding_mode == PaddingMode::Zeros
+        && geo.stride[1..] != [1, 1]
+        && geo.input[0] == 1
+        && geo.kernel[0] == 1
+        && geo.output[0] == 1
+        && geo.k_len() > 0
+        && geo.cog() > 0
+}
+
+fn subpixel_pays(geo: &ConvGeometry) -> bool {
+    geo.cig() >= SUBPIXEL_MIN_CHANNELS
+}
+
+/// Phase-plane weight gradient: where the implicit GEMM can run, with one set of
+/// lane sums per weight within its budget.
+fn phase_planes_can_run<T: Element>(geo: &ConvGeometry) -> bool {
+    let sums = geo
+        .c_out
+        .saturating_mul(geo.k_len())
+        .saturating_mul(T::LANES * std::mem::size_of::<T>());
+    implicit_can_run(geo) && sums <= SUMS_BYTES
+}
+
+/// Where the implicit forward pays, and
+/// - the output has several rows (a 1-D chunk is one long row whose `grad_out`
+///   every task re-reads);
+/// - the column matrix would copy each input cell at least 4 times (kernel
+///   volume / stride volume; below that the gather is as cheap and its tasks
+///   share no data);
+/// - at most 16 tasks' worth of taps, as every task re-reads the chunk's
+///   `grad_out` rows;
+/// - enough work to amortise the waves' two parallel phases.
+fn phase_planes_pay(geo: &ConvGeometry) -> bool {
+    let stride_vol: usize = geo.stride.iter().product();
+    implicit_pays(geo)
+        && geo.output[1] > 1
+        && geo.kernel_vol() >= 4 * stride_vol
+        && geo.k_len() <= 16 * WEIGHT_TAP_CHUNK
+        && geo.work() >= WEIGHT_MIN_WORK
+}
+
+// ------------------------------------------------------------------- splits
+
+/// Output positions per column tile: a fixed function of the shape (never of the
+/// thread count), so every reduction has the same order on any machine load.
+pub(crate) fn tile_len(geo: &ConvGeometry) -> usize {
+    let per_budget = (COL_TILE_ELEMENTS / geo.k_len().max(1)).clamp(TILE_ALIGN, 4096);
+    (per_budget / TILE_ALIGN * TILE_ALIGN)
+        .min(geo.out_vol())
+        .max(1)
+}
+
+/// Column tiles of the im2col forward; a 1x1, stride-1, unpadded layer's column
+/// matrix is its input itself (one row of positions per channel), read in place.
+fn column_tiles<T: Element>(geo: &ConvGeometry) -> ColumnTiles {
+    ColumnTiles {
+        tile_len: tile_len(geo),
+        in_place: geo.kernel_vol() == 1
+            && geo.stride == [1; SPATIAL]
+            && geo.pad_lo == [0; SPATIAL]
+            && geo.output == geo.input
+            && geo.in_vol() >= T::NR,
+    }
+}
+
+/// Output rows per band of phase planes of at most `budget` elements (bands of
+/// equal height; at least one row).
+fn band_rows(geo: &ConvGeometry, budget: usize) -> usize {
+    let phases = PhaseShape::of(geo);
+    let out_h = geo.output[1];
+    let row_cost = phases.planes.saturating_mul(phases.pitch).max(1);
+    let band = (budget / row_cost)
+        .saturating_sub(phases.max_shift_h)
+        .clamp(1, out_h.max(1));
+    let bands = out_h.div_ceil(band).max(1);
+    out_h.div_ceil(bands).max(1)
+}
+
+fn bands(geo: &ConvGeometry) -> Bands {
+    Bands {
+        band: band_rows(geo, BAND_ELEMENTS),
+        rows_outer: geo.k_len() <= ROWS_OUTER_MAX_K,
+    }
+}
+
+/// The task grid of a weight gradient: about four tasks per thread, in whole
+/// blocks of the dot kernel's taps.
+fn weight_tasks(geo: &ConvGeometry) -> WeightTasks {
+    let threads = get_num_threads().max(1);
+    let tap_chunk = geo
+        .k_len()
+        .div_ceil(4 * threads)
+        .next_multiple_of(DC)
+        .clamp(DC, WEIGHT_TAP_CHUNK);
+    WeightTasks::new(geo, tap_chunk, geo.cog().clamp(1, WEIGHT_ROW_CHUNK))
+}
+
+fn waves<T: Element>(geo: &ConvGeometry) -> Waves {
+    let phases = PhaseShape::of(geo);
+    let band = band_rows(geo, WEIGHT_BAND_ELEMENTS);
+    let out_h = geo.output[1];
+    let bands = out_h.div_ceil(band).max(1);
+    let chunk_len = phases
+        .band_elements(band)
+        .saturating_add(geo.cog().saturating_mul(band).saturating_mul(phases.pitch));
+    let chunks = geo.n * geo.groups * geo.output[0] * bands;
+    let per_wave = (WAVE_BYTES / chunk_len.saturating_mul(std::mem::size_of::<T>()).max(1))
+        .clamp(1, chunks.max(1));
+    Waves {
+        band,
+        chunks_per_wave: per_wave,
+        tasks: weight_tasks(geo),
+    }
+}
+
+/// Equal position tiles of at most the row budget (a short last tile would run
+/// at a fraction of a vector per step).
+fn im2col_dot<T: Element>(geo: &ConvGeometry) -> WeightGrad {
+    let p_len = geo.out_vol();
+    let max_tile = (WEIGHT_TILE_BYTES / std::mem::size_of::<T>()).max(1);
+    let tile = p_len
+        .div_ceil(p_len.div_ceil(max_tile).max(1))
+        .next_multiple_of(T::LANES)
+        .clamp(1, p_len.max(1));
+    WeightGrad::Im2colDot {
+        tasks: weight_tasks(geo),
+        tile,
+    }
+}

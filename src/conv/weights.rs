@@ -1,0 +1,62 @@
+//! The filters in the forms the algorithms read: packed as GEMM A operands, and
+//! flipped with their channels swapped (the filters of the adjoint convolution).
+
+use super::geometry::ConvGeometry;
+use crate::alloc::alloc_zeroed;
+use crate::element::Element;
+use crate::error::Result;
+use crate::kernels::{pack_a, packed_a_len};
+
+/// `W[g]` (or its transpose) of every group packed as GEMM A operands, one panel
+/// set of [`panel_len`] elements per group.
+pub(crate) fn pack_weights<T: Element>(
+    geo: &ConvGeometry,
+    w: &[T],
+    transposed: bool,
+) -> Result<Vec<T>> {
+    let (k_len, cog) = (geo.k_len(), geo.cog());
+    let (rows, inner) = if transposed {
+        (k_len, cog)
+    } else {
+        (cog, k_len)
+    };
+    let per_group = packed_a_len(rows, inner);
+    let mut packed = alloc_zeroed(per_group * geo.groups, "packed weights")?;
+    for (g, dst) in packed
+        .chunks_exact_mut(per_group.max(1))
+        .enumerate()
+        .take(geo.groups)
+    {
+        let (rs, cs) = if transposed { (1, k_len) } else { (k_len, 1) };
+        pack_a(w, g * cog * k_len, rows, inner, rs, cs, dst);
+    }
+    Ok(packed)
+}
+
+/// Elements of one group's packed weights (`transposed` as in [`pack_weights`]).
+pub(crate) fn panel_len(geo: &ConvGeometry, transposed: bool) -> usize {
+    if transposed {
+        packed_a_len(geo.k_len(), geo.cog())
+    } else {
+        packed_a_len(geo.cog(), geo.k_len())
+    }
+}
+
+/// `w'[g * cig + ci, co, k] = w[g * cog + co, ci, K - 1 - k]`: the filters of the
+/// adjoint convolution, shape `(C_in, C_out / groups, *kernel)`.
+pub(crate) fn flip_weights<T: Element>(geo: &ConvGeometry, w: &[T]) -> Result<Vec<T>> {
+    let (cig, cog, kvol) = (geo.cig(), geo.cog(), geo.kernel_vol());
+    let mut flipped = alloc_zeroed(w.len(), "flipped weights")?;
+    for g in 0..geo.groups {
+        for co in 0..cog {
+            for ci in 0..cig {
+                let src = &w[((g * cog + co) * cig + ci) * kvol..][..kvol];
+                let dst = &mut flipped[((g * cig + ci) * cog + co) * kvol..][..kvol];
+                dst.iter_mut()
+                    .zip(src.iter().rev())
+                    .for_each(|(d, &v)| *d = v);
+            }
+        }
+    }
+    Ok(flipped)
+}
