@@ -43,6 +43,11 @@ CASES = {
     "conv2d groups 2**64": Case("conv2d", {"x": X2, "weight": W2, "groups": 2**64}, "mutated"),
     "conv2d_backward groups 2**64": Case("conv2d_backward", {"grad_out": Arr((2, 4, 4, 3), "float64"), "x": X2,
                                                              "weight": W2, "groups": 2**64}, "mutated"),
+    "conv2d_backward stride 2**40, 16 channels (sub-pixel input gradient)": Case("conv2d_backward", {
+        "grad_out": Arr((1, 4, 1, 1), "float32"), "x": Arr((1, 16, 5, 5), "float32"),
+        "weight": Arr((4, 16, 3, 3), "float32", seed=1), "stride": 2**40, "padding": 1}, "valid",
+        {"must_succeed": True, "st": (2**40, 2**40), "lo": (1, 1), "hi": (1, 1), "dil": (1, 1), "groups": 1,
+         "mode": "zeros"}),
     "conv_transpose1d groups 2**64": Case("conv_transpose1d", {"x": X1, "weight": TW1, "groups": 2**64},
                                           "mutated"),
     "conv_transpose1d stride 2**62": Case("conv_transpose1d", {"x": X1, "weight": TW1, "stride": 2**62},

@@ -414,10 +414,10 @@ fn phase_planes_can_run<T: Element>(geo: &ConvGeometry) -> bool {
 ///   `grad_out` rows;
 /// - enough work to amortise the waves' two parallel phases.
 fn phase_planes_pay(geo: &ConvGeometry) -> bool {
-    let stride_vol: usize = geo.stride.iter().product();
+    let stride_vol = geo.stride.iter().fold(1usize, |v, &s| v.saturating_mul(s));
     implicit_pays(geo)
         && geo.output[1] > 1
-        && geo.kernel_vol() >= 4 * stride_vol
+        && geo.kernel_vol() >= stride_vol.saturating_mul(4)
         && geo.k_len() <= 16 * WEIGHT_TAP_CHUNK
         && geo.work() >= WEIGHT_MIN_WORK
 }

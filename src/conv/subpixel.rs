@@ -45,7 +45,15 @@ impl AxisSplit {
             geo.pad_lo[axis],
         );
         let max_shift = (geo.kernel[axis].saturating_sub(1) * dilation) / stride;
-        let phases: Vec<AxisPhase> = (0..stride)
+        // Only the phases some tap reaches have cells to compute (at most one per
+        // tap: a stride of 2^40 must not mean 2^40 phases), in ascending order.
+        let mut reached: Vec<usize> = (0..geo.kernel[axis])
+            .map(|t| (t * dilation) % stride)
+            .collect();
+        reached.sort_unstable();
+        reached.dedup();
+        let phases: Vec<AxisPhase> = reached
+            .into_iter()
             .map(|r| AxisPhase {
                 r,
                 a0: pad.saturating_sub(r).div_ceil(stride),

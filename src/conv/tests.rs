@@ -593,3 +593,38 @@ fn padding_far_wider_than_the_input_matches_direct_convolution() {
     assert!((lhs - gx).abs() < 1e-9 * (1.0 + lhs.abs()), "{lhs} vs {gx}");
     assert!((lhs - gw).abs() < 1e-9 * (1.0 + lhs.abs()), "{lhs} vs {gw}");
 }
+
+#[test]
+fn huge_stride_input_gradient_visits_only_the_phases_taps_reach() {
+    // A stride of 2^40 with 16 input channels takes the sub-pixel input gradient,
+    // which used to walk all 2^40 phases (a hang). Each input cell then gets at
+    // most the centre tap of the one window: compare with the adjoint identity.
+    let stride = 1usize << 40;
+    let (xs, ws) = ([1, 16, 1, 5, 5], [4, 16, 1, 3, 3]);
+    let p = ConvParams {
+        rank: 2,
+        stride: [1, stride, stride],
+        pad_lo: [0, 1, 1],
+        pad_hi: [0, 1, 1],
+        ..ConvParams::new(2)
+    };
+    let (x, w) = (filled(xs, 13), filled(ws, 14));
+    let y = conv_forward(x.view(), w.view(), None, &p).unwrap();
+    let want = direct_conv(&x, &w, &p);
+    assert_eq!(y.shape(), want.shape());
+    assert!(y.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-12));
+    let g = filled(y.shape().try_into().unwrap(), 15);
+    let grads = conv_backward(g.view(), x.view(), w.view(), &p, Needs::ALL).unwrap();
+    let grad_x = grads.input.unwrap();
+    for ((_, ci, _, i, j), &v) in grad_x.indexed_iter() {
+        // Output (0, 0) reads input (i, j) through tap (i + 1, j + 1).
+        let want: f64 = if i < 2 && j < 2 {
+            (0..4)
+                .map(|co| w[[co, ci, 0, i + 1, j + 1]] * g[[0, co, 0, 0, 0]])
+                .sum()
+        } else {
+            0.0
+        };
+        assert!((v - want).abs() < 1e-12, "({ci}, {i}, {j}): {v} vs {want}");
+    }
+}
