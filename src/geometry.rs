@@ -6,6 +6,7 @@
 //! caller's terms (a 2-D caller sees `(3, 3)`, not `(1, 3, 3)`).
 
 use crate::error::{value_error, Error, Result};
+use std::fmt;
 
 mod pool;
 pub use pool::{adaptive_window, AxisWindow, PoolParams, UnpoolParams};
@@ -228,16 +229,7 @@ impl TransposeParams {
         if self.groups == 0 {
             return value_error!("groups must be >= 1, got 0");
         }
-        for axis in 0..SPATIAL {
-            if self.output_padding[axis] >= self.stride[axis].max(self.dilation[axis]) {
-                return value_error!(
-                    "output_padding {} must be smaller than either stride {} or dilation {}",
-                    fmt_dims(&self.output_padding, self.rank),
-                    fmt_dims(&self.stride, self.rank),
-                    fmt_dims(&self.dilation, self.rank)
-                );
-            }
-        }
+        self.check_output_padding()?;
         if input.contains(&0) {
             return value_error!(
                 "x has spatial size {}: a transposed convolution needs a non-empty input",
@@ -263,6 +255,22 @@ impl TransposeParams {
             out[axis] = grown - removed;
         }
         Ok(out)
+    }
+
+    /// `output_padding < max(stride, dilation)` on every axis (PyTorch's rule: it
+    /// picks among the output sizes a strided convolution maps to one size).
+    pub fn check_output_padding(&self) -> Result<()> {
+        for axis in 0..SPATIAL {
+            if self.output_padding[axis] >= self.stride[axis].max(self.dilation[axis]) {
+                return value_error!(
+                    "output_padding {} must be smaller than either stride {} or dilation {}",
+                    fmt_dims(&self.output_padding, self.rank),
+                    fmt_dims(&self.stride, self.rank),
+                    fmt_dims(&self.dilation, self.rank)
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The convolution whose backward-input pass is this transposed convolution.
@@ -293,19 +301,25 @@ pub fn same_padding(kernel: usize, dilation: usize) -> Result<(usize, usize)> {
 }
 
 /// Receptive field of a stack of layers, each `(kernel, stride, dilation)`:
-/// `1 + sum_i (k_i - 1) * d_i * prod_{j < i} s_j`.
-pub fn receptive_field(layers: &[(usize, usize, usize)]) -> Result<usize> {
+/// `1 + sum_i (k_i - 1) * d_i * prod_{j < i} s_j`. Every entry must be at least
+/// 1 (any integer type: a negative one is reported as given).
+pub fn receptive_field<I>(layers: &[(I, I, I)]) -> Result<usize>
+where
+    I: Copy + TryInto<usize> + fmt::Display,
+{
     let mut field = 1usize;
     let mut jump = 1usize;
     for (i, &(kernel, stride, dilation)) in layers.iter().enumerate() {
-        if kernel == 0 || stride == 0 || dilation == 0 {
+        let positive = |v: I| v.try_into().ok().filter(|&v: &usize| v >= 1);
+        let (Some(k), Some(s), Some(d)) = (positive(kernel), positive(stride), positive(dilation))
+        else {
             return value_error!(
                 "layers[{i}] = (kernel={kernel}, stride={stride}, dilation={dilation}): every entry must be >= 1"
             );
-        }
-        let grow = checked_product(&[kernel - 1, dilation, jump])?;
+        };
+        let grow = checked_product(&[k - 1, d, jump])?;
         field = checked_sum(&[field, grow])?;
-        jump = checked_product(&[jump, stride])?;
+        jump = checked_product(&[jump, s])?;
     }
     Ok(field)
 }
@@ -500,5 +514,9 @@ mod tests {
         };
         assert!(p.output_dims([1, 1, 10], [1, 1, 3]).is_err());
         assert!(receptive_field(&[(usize::MAX, usize::MAX, 2), (3, 1, 1)]).is_err());
+        assert!(receptive_field(&[(3i64, -1, 1)])
+            .unwrap_err()
+            .to_string()
+            .contains("stride=-1"));
     }
 }

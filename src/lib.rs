@@ -17,6 +17,7 @@ pub mod error;
 pub mod geometry;
 pub mod kernels;
 pub mod pool;
+pub mod report;
 pub mod threads;
 
 #[cfg(feature = "python")]
@@ -31,5 +32,5 @@ pub use error::{Error, Result};
 pub use geometry::{ConvParams, PaddingMode, PoolParams, TransposeParams, UnpoolParams};
 pub use pool::{
     adaptive_avg_pool, adaptive_avg_pool_backward, adaptive_max_pool, avg_pool, avg_pool_backward,
-    max_pool, max_pool_backward, max_unpool, AvgOptions, MaxPooled,
+    explain_pool, max_pool, max_pool_backward, max_unpool, AvgOptions, MaxPooled, Pooling,
 };

@@ -265,7 +265,7 @@ def family(name):
         if m:
             return fam, int(m.group(1))
     if name in ("convolve", "conv_output_shape", "conv_transpose_output_shape", "same_padding",
-                "receptive_field", "set_num_threads", "get_num_threads"):
+                "receptive_field", "set_num_threads", "get_num_threads", "explain_conv", "explain_pool"):
         return name, None
     m = re.search(r"([123])d(?:_|$)", name)
     return "generic", int(m.group(1)) if m else None
@@ -612,6 +612,28 @@ def _derived_unpool(d, name, pool, fns, rank, big, depth):
     return args, {}
 
 
+def valid_explain(d, name, fns, big=False, depth=0):
+    """``explain_conv`` / ``explain_pool`` of the shapes and arguments of a valid
+    convolution or pooling call (the explanation validates as the call does)."""
+    rank = d.int(1, 3)
+    if name == "explain_conv":
+        transposed = d.chance(30)
+        if transposed:
+            args, _ = valid_transpose(d, f"conv_transpose{rank}d", rank, False, big)
+        else:
+            args, _ = valid_conv(d, f"conv{rank}d", rank, False, big)
+        x, w = args.pop("x"), args.pop("weight")
+        args.pop("bias", None)
+        args.update(x_shape=x.shape, weight_shape=w.shape, dtype=x.dtype, transposed=transposed)
+        return args, {}
+    kind = d.pick(("max", "avg"))
+    args, _ = valid_generic(d, f"{kind}_pool{rank}d", fns, rank, big, depth)
+    x = args.pop("x")
+    args.pop("return_indices", None)
+    x_shape = x.shape if len(x.shape) == rank + 2 else (1,) + x.shape
+    return dict(args, kind=kind, x_shape=x_shape, dtype=x.dtype), {}
+
+
 def valid_args(d, name, fns, big=False, depth=0):
     """(args, meta) of a valid call of ``name`` (a best guess for unknown functions)."""
     fam, rank = family(name)
@@ -621,6 +643,8 @@ def valid_args(d, name, fns, big=False, depth=0):
         return valid_transpose(d, name, rank, fam == "transpose_backward", big)
     if fam == "convolve":
         return valid_convolve(d, big)
+    if fam in ("explain_conv", "explain_pool"):
+        return valid_explain(d, name, fns, big, depth)
     if fam != "generic":
         return valid_geometry(d, name)
     return valid_generic(d, name, fns, rank, big, depth)

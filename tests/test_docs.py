@@ -10,7 +10,7 @@ import pytest
 
 import ferroconv
 
-MODULES = ["ferroconv", "ferroconv.functional", "ferroconv._pooling"]
+MODULES = ["ferroconv", "ferroconv.functional"]
 
 
 @pytest.mark.parametrize("name", MODULES)

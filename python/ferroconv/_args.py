@@ -1,25 +1,30 @@
-"""Argument normalisation shared by every public function.
+"""Argument normalisation shared by every public function: the *types and
+arities* of arguments.
 
 One place turns user input (ints, tuples, array-likes of any layout and byte
-order) into what the native module takes: native-endian float arrays with five
-axes ``(N, C, D, H, W)`` and per-axis tuples of three ints. Value checks
-(positivity, shapes, sizes) live in the Rust core; this module only checks
-types and arities, which Rust cannot see.
+order) into what the native module takes: native-endian arrays, batched
+``(N, C, *spatial)``, and per-axis tuples of ``rank`` ints. The *values*
+(positivity, padding limits, shapes that fit together, output sizes) are
+checked once, by the native module and the Rust core, whose messages name the
+argument; this module only checks what Rust cannot see (Python types, tuple
+lengths, the unbatched form).
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
-from typing import Any, Optional, Union
+from collections.abc import Iterable, Sequence
+from typing import Any, Optional, Union, cast
 
 import numpy as np
 
 IntOrTuple = Union[int, Sequence[int]]
 
-# Sizes beyond this cannot describe a real array; refusing them here keeps Python
+# Ints beyond this cannot describe a real array; refusing them here keeps Python
 # ints that do not fit a machine word away from the native module.
 MAX_SIZE = 2**62
+
+SPATIAL_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
 def type_name(value: object) -> str:
@@ -28,33 +33,58 @@ def type_name(value: object) -> str:
 
 
 def as_int(value: object, name: str) -> int:
-    """``value`` as a Python int (bools and floats are refused with a TypeError)."""
+    """``value`` as a Python int that fits a machine word (bools and floats are
+    refused with a TypeError)."""
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be an int, got bool {value!r}")
     try:
-        return operator.index(value)  # type: ignore[arg-type]
+        number = operator.index(value)  # type: ignore[arg-type]
     except TypeError:
         raise TypeError(f"{name} must be an int, got {type_name(value)} {value!r}") from None
+    if abs(number) > MAX_SIZE:
+        raise ValueError(f"{name} is too large: {number!r}")
+    return number
 
 
-def int_tuple(value: object, rank: int, name: str, minimum: int) -> tuple[int, ...]:
-    """An int or a length-``rank`` sequence of ints as a ``rank``-tuple, each >= minimum."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) and not isinstance(
-        value, np.ndarray
-    ):
-        items = (as_int(value, name),) * rank
-    else:
-        seq = list(value)
-        if len(seq) != rank:
-            raise ValueError(
-                f"{name} must be an int or a tuple of {rank} ints, got {tuple(seq)!r}"
-            )
-        items = tuple(as_int(v, name) for v in seq)
-    if any(v < minimum for v in items):
-        raise ValueError(f"{name} must be >= {minimum} in every dimension, got {items!r}")
-    if any(v > MAX_SIZE for v in items):
-        raise ValueError(f"{name} is too large: {items!r}")
-    return items
+def is_sequence(value: object) -> bool:
+    """Whether ``value`` is a tuple-like of items (a str is not)."""
+    return isinstance(value, (Sequence, np.ndarray)) and not isinstance(value, (str, bytes))
+
+
+def items_of(value: object) -> list[Any]:
+    """The items of a tuple-like (:func:`is_sequence`)."""
+    return list(cast(Iterable[Any], value))
+
+
+def int_tuple(value: object, rank: int, name: str) -> tuple[int, ...]:
+    """An int or a length-``rank`` sequence of ints as a ``rank``-tuple."""
+    if not is_sequence(value):
+        return (as_int(value, name),) * rank
+    items = items_of(value)
+    if len(items) != rank:
+        raise ValueError(f"{name} must be an int or a tuple of {rank} ints, got {tuple(items)!r}")
+    return tuple(as_int(v, name) for v in items)
+
+
+def int_list(value: object, name: str) -> list[int]:
+    """A sequence of ints (a shape)."""
+    if not is_sequence(value):
+        raise TypeError(f"{name} must be a tuple of ints, got {type_name(value)} {value!r}")
+    return [as_int(v, name) for v in items_of(value)]
+
+
+def flag(value: object, name: str) -> bool:
+    """A bool argument (numpy bools accepted; ints and other truthy values refused)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type_name(value)} {value!r}")
+    return bool(value)
+
+
+def text(value: object, name: str) -> str:
+    """A str argument (its value is checked by the native module)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type_name(value)}")
+    return value
 
 
 def float_array(value: Any, name: str) -> np.ndarray:
@@ -72,6 +102,14 @@ def float_array(value: Any, name: str) -> np.ndarray:
             f"{name} must have dtype float32 or float64, got {array.dtype} "
             f"(convert with {name}.astype(np.float32))"
         )
+    return native_aligned(array)
+
+
+def int64_array(value: object, name: str) -> np.ndarray:
+    """``value`` as an aligned int64 ndarray in native byte order (any strides kept)."""
+    array = value if isinstance(value, np.ndarray) else np.asarray(value)
+    if array.dtype.kind != "i" or array.dtype.itemsize != 8:
+        raise TypeError(f"{name} must have dtype int64, got {array.dtype}")
     return native_aligned(array)
 
 
@@ -97,64 +135,34 @@ def same_dtype(reference: np.ndarray, reference_name: str, **arrays: Optional[np
             )
 
 
-def batched(x: np.ndarray, rank: int, op: str, name: str = "x") -> tuple[np.ndarray, bool]:
+def batched(x: np.ndarray, rank: int, name: str = "x") -> tuple[np.ndarray, bool]:
     """``x`` with a batch axis, and whether it had one: ``(N, C, *S)`` or ``(C, *S)``."""
     if x.ndim == rank + 2:
         return x, True
     if x.ndim == rank + 1:
         return x[np.newaxis], False
-    spatial = ("L",) if rank == 1 else ("H", "W") if rank == 2 else ("D", "H", "W")
+    spatial = ", ".join(SPATIAL_NAMES[rank])
     raise ValueError(
-        f"{op}: {name} must be {rank + 2}-D (N, C, {', '.join(spatial)}) or "
-        f"{rank + 1}-D (C, {', '.join(spatial)}), got shape {x.shape}"
+        f"{name} must be {rank + 2}-D (N, C, {spatial}) or {rank + 1}-D (C, {spatial}), got shape {x.shape}"
     )
 
 
-def check_ndim(array: np.ndarray, ndim: int, op: str, name: str, layout: str) -> None:
+def unbatched(array: np.ndarray, was_batched: bool) -> np.ndarray:
+    """``array`` without the batch axis :func:`batched` added."""
+    return array if was_batched else array[0]
+
+
+def check_ndim(array: np.ndarray, ndim: int, name: str, layout: str) -> None:
     """ValueError unless ``array`` has ``ndim`` axes."""
     if array.ndim != ndim:
-        raise ValueError(f"{op}: {name} must be {ndim}-D {layout}, got shape {array.shape}")
-
-
-def to_5d(array: np.ndarray, rank: int) -> np.ndarray:
-    """Insert unit spatial axes after the first two so that ``rank`` spatial axes
-    become three (a view, never a copy)."""
-    return array[(slice(None), slice(None)) + (np.newaxis,) * (3 - rank)]
-
-
-def from_5d(array: np.ndarray, rank: int, keep_batch: bool = True) -> np.ndarray:
-    """Drop the unit spatial axes added by :func:`to_5d` (and the batch axis when
-    ``keep_batch`` is false)."""
-    out = array.reshape(array.shape[:2] + array.shape[5 - rank :])
-    return out if keep_batch else out[0]
-
-
-def dims3(values: tuple[int, ...], fill: int) -> tuple[int, int, int]:
-    """Per-axis values of a rank-1/2/3 problem, padded in front to three axes."""
-    padded = (fill,) * (3 - len(values)) + tuple(values)
-    return (padded[0], padded[1], padded[2])
+        raise ValueError(f"{name} must be {ndim}-D {layout}, got shape {array.shape}")
 
 
 def spatial_shape(value: object, name: str) -> tuple[int, ...]:
-    """A spatial shape given as an int (1-D) or a sequence of 1 to 3 ints >= 0."""
+    """A spatial shape given as an int (1-D) or a sequence of 1 to 3 ints."""
     if isinstance(value, (str, bytes)):
         raise TypeError(f"{name} must be an int or a tuple of ints, got {value!r}")
-    if isinstance(value, (Sequence, np.ndarray)):
-        items = tuple(as_int(v, name) for v in value)
-    else:
-        items = (as_int(value, name),)
+    items = tuple(int_list(value, name)) if is_sequence(value) else (as_int(value, name),)
     if not 1 <= len(items) <= 3:
         raise ValueError(f"{name} must have 1 to 3 spatial sizes, got {items!r}")
-    if any(v < 0 for v in items):
-        raise ValueError(f"{name} must be >= 0 in every dimension, got {items!r}")
-    if any(v > MAX_SIZE for v in items):
-        raise ValueError(f"{name} is too large: {items!r}")
     return items
-
-
-def with_op(op: str, call: Any, *args: Any) -> Any:
-    """Call the native ``call(*args)``, prefixing its error messages with ``op``."""
-    try:
-        return call(*args)
-    except (ValueError, TypeError, MemoryError) as exc:
-        raise type(exc)(f"{op}: {exc}") from None

@@ -1,4 +1,5 @@
-"""Docstring templates shared by the per-rank public functions."""
+"""Docstring templates of the per-rank public functions (``conv1d``, ``conv2d``,
+``conv3d``, ...), filled in for each rank by :func:`fill_doc`."""
 
 from __future__ import annotations
 
@@ -11,14 +12,441 @@ KERNEL = {1: "(kL,)", 2: "(kH, kW)", 3: "(kD, kH, kW)"}
 TUPLE = {1: "int or tuple of 1 int", 2: "int or tuple of 2 ints", 3: "int or tuple of 3 ints"}
 
 
-def fill_doc(template: str, rank: int, example: str = "") -> Callable[[F], F]:
+def fill_doc(template: str, rank: int) -> Callable[[F], F]:
     """Decorator: the function's docstring is ``template`` filled in for ``rank``
-    (fields ``rank``, ``layout``, ``kernel``, ``tuple`` and ``example``)."""
+    (fields ``rank``, ``layout``, ``kernel``, ``tuple`` and ``example``: the
+    example of the function's name, if any)."""
 
     def attach(func: F) -> F:
+        example = EXAMPLES.get(func.__name__, "")
         func.__doc__ = template.format(
             rank=rank, layout=LAYOUT[rank], kernel=KERNEL[rank], tuple=TUPLE[rank], example=example
         )
         return func
 
     return attach
+
+
+# ------------------------------------------------------------ convolution
+
+CONV_DOC = """{rank}-D cross-correlation, as ``torch.nn.functional.conv{rank}d``.
+
+Parameters
+----------
+x : ndarray
+    Input of shape ``{layout}``, or unbatched without the ``N`` axis.
+weight : ndarray
+    Filters of shape ``(C_out, C_in / groups, *{kernel})``, same dtype as ``x``.
+bias : ndarray, optional
+    ``(C_out,)`` values added to each output channel.
+stride, dilation : int or tuple of {rank} ints
+    Step between windows, and spacing between kernel taps (>= 1).
+padding : int, tuple, "same", "valid" or tuple of (lo, hi) pairs
+    Implicit padding per axis; ``"same"`` (stride 1 only) keeps the size and puts
+    an odd extra cell at the end; per-side pairs allow asymmetric padding.
+groups : int
+    Split channels into groups convolved independently (``groups == C_in`` is a
+    depthwise convolution).
+padding_mode : {{"zeros", "reflect", "replicate", "circular"}}
+    How padded cells are filled.
+
+Returns
+-------
+ndarray
+    ``(N, C_out, *out)`` (unbatched if ``x`` was), with ``out = (S + lo + hi -
+    dilation * (k - 1) - 1) // stride + 1`` per axis.
+
+Raises
+------
+ValueError
+    Shapes, sizes or values that do not fit together (the message names them).
+TypeError
+    Non-float or mismatched dtypes, arguments of the wrong type.
+{example}"""
+
+CONV_BACKWARD_DOC = """Gradients of :func:`conv{rank}d` with respect to its input, weight and bias.
+
+Parameters
+----------
+grad_out : ndarray
+    Gradient of the loss with respect to the output of ``conv{rank}d(x, weight, ...)``.
+x, weight : ndarray
+    The forward call's input and weight.
+stride, padding, dilation, groups, padding_mode
+    The forward call's arguments (see :func:`conv{rank}d`).
+needs : tuple of three bools
+    Which of ``(grad_x, grad_weight, grad_bias)`` to compute.
+
+Returns
+-------
+tuple
+    ``(grad_x, grad_weight, grad_bias)``, each ``None`` where ``needs`` says False.
+    Padding modes other than zeros fold the gradient of padded cells back onto the
+    input cells they copied.
+
+Raises
+------
+ValueError, TypeError
+    As :func:`conv{rank}d`, and when ``grad_out`` does not have the output's shape.
+"""
+
+TRANSPOSE_DOC = """{rank}-D transposed convolution, as ``torch.nn.functional.conv_transpose{rank}d``:
+the adjoint (backward-input pass) of :func:`conv{rank}d`.
+
+Parameters
+----------
+x : ndarray
+    Input of shape ``{layout}``, or unbatched.
+weight : ndarray
+    ``(C_in, C_out / groups, *{kernel})``.
+bias : ndarray, optional
+    ``(C_out,)``.
+stride, padding, dilation : int or tuple of {rank} ints
+output_padding : int or tuple of {rank} ints
+    Cells added at the end of each axis; must be smaller than stride or dilation.
+groups : int
+
+Returns
+-------
+ndarray
+    ``(N, C_out, *out)`` with ``out = (L - 1) * stride - 2 * padding + dilation *
+    (k - 1) + output_padding + 1``.
+
+Raises
+------
+ValueError, TypeError
+    Bad shapes, values or dtypes (the message names the argument).
+"""
+
+TRANSPOSE_BACKWARD_DOC = """Gradients of :func:`conv_transpose{rank}d` with respect to its input, weight and bias.
+
+Returns
+-------
+tuple
+    ``(grad_x, grad_weight, grad_bias)``, each ``None`` where ``needs`` says False.
+
+Raises
+------
+ValueError, TypeError
+    As :func:`conv_transpose{rank}d`, and when ``grad_out`` has the wrong shape.
+"""
+
+_CONV2D_EXAMPLE = """
+Examples
+--------
+>>> import numpy as np, ferroconv as fc
+>>> x = np.ones((1, 3, 32, 32), np.float32)
+>>> w = np.ones((6, 3, 5, 5), np.float32)
+>>> fc.conv2d(x, w).shape
+(1, 6, 28, 28)
+>>> fc.conv2d(x, w, padding="same").shape
+(1, 6, 32, 32)
+"""
+
+
+# ---------------------------------------------------------------- pooling
+
+MAX_POOL_DOC = """{rank}-D max pooling, as ``torch.nn.functional.max_pool{rank}d``.
+
+Parameters
+----------
+x : ndarray
+    float32 or float64 input of shape ``{layout}``, or unbatched without ``N``.
+kernel_size : {tuple}
+    Window size (>= 1).
+stride : {tuple}, optional
+    Step between windows (>= 1); None (the default) means ``kernel_size``.
+padding : {tuple}
+    Implicit padding on both sides, at most ``kernel_size // 2``; padded cells
+    act as -inf, so they are never selected.
+dilation : {tuple}
+    Spacing between the cells of a window (>= 1).
+ceil_mode : bool
+    Round the output size up instead of down; a window that would start in the
+    right padding is dropped (PyTorch's rule).
+return_indices : bool
+    Also return, for every output, the flat index of its maximum within its
+    ``(n, c)`` plane of the unpadded input (row-major over the spatial axes).
+
+Returns
+-------
+ndarray or (ndarray, ndarray)
+    The pooled values of shape ``(N, C, *out)`` with ``out = floor_or_ceil((S +
+    2 padding - dilation (kernel_size - 1) - 1) / stride) + 1``, and the int64
+    indices of the same shape when ``return_indices``. Ties select the first
+    maximum in scan order; a window holding NaN gives NaN (with the index of
+    its last NaN, as PyTorch's CPU kernel).
+
+Raises
+------
+ValueError
+    Wrong number of axes, a zero kernel/stride/dilation, padding above
+    ``kernel_size // 2``, or an empty output (the message names the argument).
+TypeError
+    Integer or boolean input, or arguments of the wrong type.
+{example}"""
+
+MAX_POOL_BACKWARD_DOC = """Gradient of :func:`max_pool{rank}d` (and :func:`adaptive_max_pool{rank}d`)
+with respect to its input.
+
+Parameters
+----------
+grad_out : ndarray
+    Gradient with respect to the pooled values, ``(N, C, *out)`` or unbatched.
+indices : ndarray of int64
+    The indices the forward call returned (same shape as ``grad_out``).
+input_shape : tuple of ints
+    Shape of the forward input (batched like ``grad_out``), or its spatial size.
+
+Returns
+-------
+ndarray
+    Zeros of ``input_shape`` with every gradient added at its index; gradients
+    of overlapping windows that chose the same cell accumulate. The result is
+    the same for any thread count.
+
+Raises
+------
+ValueError
+    ``indices`` not of ``grad_out``'s shape, an index outside the input plane,
+    or an ``input_shape`` whose batch/channels differ from ``grad_out``'s.
+TypeError
+    ``indices`` not int64, ``grad_out`` not float32/float64.
+"""
+
+MAX_UNPOOL_DOC = """{rank}-D max unpooling, as ``torch.nn.functional.max_unpool{rank}d``: the
+partial inverse of :func:`max_pool{rank}d`.
+
+Parameters
+----------
+x : ndarray
+    Pooled values, ``{layout}`` or unbatched.
+indices : ndarray of int64
+    The indices :func:`max_pool{rank}d` returned with ``x`` (same shape).
+kernel_size, stride, padding : {tuple}
+    The pooling's arguments (``stride`` defaults to ``kernel_size``).
+output_size : tuple of ints, optional
+    Spatial size of the result (or the full shape of the pooling's input). By
+    default ``(L - 1) * stride - 2 padding + kernel_size``; a given size must lie
+    strictly between that default minus and plus the stride (PyTorch's range).
+
+Returns
+-------
+ndarray
+    Zeros of shape ``(N, C, *output_size)`` with each value of ``x`` at its index
+    (where indices repeat, the last value wins).
+
+Raises
+------
+ValueError
+    ``indices`` not of ``x``'s shape, an index outside the output plane, or an
+    ``output_size`` out of range.
+TypeError
+    ``indices`` not int64, ``x`` not float32/float64.
+{example}"""
+
+AVG_POOL_DOC = """{rank}-D average pooling, as ``torch.nn.functional.avg_pool{rank}d``.
+
+Parameters
+----------
+x : ndarray
+    float32 or float64 input of shape ``{layout}``, or unbatched without ``N``.
+kernel_size : {tuple}
+    Window size (>= 1).
+stride : {tuple}, optional
+    Step between windows; None (the default) means ``kernel_size``.
+padding : {tuple}
+    Implicit zero padding on both sides, at most ``kernel_size // 2``.
+ceil_mode : bool
+    Round the output size up instead of down (PyTorch's rule).
+count_include_pad : bool
+    Divide by the window clipped to the padded input ``[-padding, S + padding)``
+    (True, the default), or by the number of input cells in the window (False).
+divisor_override : int, optional
+    A nonzero divisor used for every window instead. (PyTorch's ``avg_pool1d``
+    has no such argument; it is accepted here for uniformity.)
+
+Returns
+-------
+ndarray
+    ``(N, C, *out)`` with the same output size as :func:`max_pool{rank}d`
+    (dilation 1).
+
+Raises
+------
+ValueError
+    Wrong number of axes, a zero kernel or stride, padding above
+    ``kernel_size // 2``, ``divisor_override=0`` or an empty output.
+TypeError
+    Integer or boolean input, or arguments of the wrong type.
+{example}"""
+
+AVG_POOL_BACKWARD_DOC = """Gradient of :func:`avg_pool{rank}d` with respect to its input (the adjoint
+of the forward map).
+
+Parameters
+----------
+grad_out : ndarray
+    Gradient with respect to the output, ``(N, C, *out)`` or unbatched.
+input_shape : tuple of ints
+    Shape of the forward input (batched like ``grad_out``), or its spatial size.
+kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+    The forward call's arguments (see :func:`avg_pool{rank}d`).
+
+Returns
+-------
+ndarray
+    Gradient of shape ``input_shape``: each output gradient divided by its
+    window's divisor, added to every input cell of the window.
+
+Raises
+------
+ValueError
+    ``grad_out`` not of the forward output's shape, or the forward's errors.
+TypeError
+    Non-float ``grad_out`` or arguments of the wrong type.
+"""
+
+ADAPTIVE_AVG_DOC = """{rank}-D adaptive average pooling, as ``torch.nn.functional.adaptive_avg_pool{rank}d``.
+
+Output cell ``i`` of an axis of input size ``L`` averages the input cells
+``floor(i L / out) <= j < ceil((i + 1) L / out)``.
+
+Parameters
+----------
+x : ndarray
+    ``{layout}`` or unbatched, with a non-empty spatial size.
+output_size : {tuple}
+    Target size per axis (>= 0); an entry None keeps that axis' size.
+
+Returns
+-------
+ndarray
+    ``(N, C, *output_size)``.
+
+Raises
+------
+ValueError
+    Wrong number of axes, an empty input or a negative size.
+TypeError
+    Integer or boolean input, or an ``output_size`` of the wrong type.
+"""
+
+ADAPTIVE_AVG_BACKWARD_DOC = """Gradient of :func:`adaptive_avg_pool{rank}d` with respect to its input.
+
+Parameters
+----------
+grad_out : ndarray
+    Gradient with respect to the output (its spatial size is the output size).
+input_shape : tuple of ints
+    Shape of the forward input (batched like ``grad_out``), or its spatial size.
+
+Returns
+-------
+ndarray
+    Gradient of shape ``input_shape``.
+
+Raises
+------
+ValueError, TypeError
+    As :func:`adaptive_avg_pool{rank}d`, or an ``input_shape`` whose batch or
+    channels differ from ``grad_out``'s.
+"""
+
+ADAPTIVE_MAX_DOC = """{rank}-D adaptive max pooling, as ``torch.nn.functional.adaptive_max_pool{rank}d``
+(windows as :func:`adaptive_avg_pool{rank}d`, maxima as :func:`max_pool{rank}d`).
+
+Parameters
+----------
+x : ndarray
+    ``{layout}`` or unbatched, with a non-empty spatial size.
+output_size : {tuple}
+    Target size per axis (>= 0); an entry None keeps that axis' size.
+return_indices : bool
+    Also return the flat per-plane index of every maximum (int64).
+
+Returns
+-------
+ndarray or (ndarray, ndarray)
+    ``(N, C, *output_size)`` values, and indices when ``return_indices``.
+
+Raises
+------
+ValueError, TypeError
+    As :func:`adaptive_avg_pool{rank}d`.
+"""
+
+ADAPTIVE_MAX_BACKWARD_DOC = """Gradient of :func:`adaptive_max_pool{rank}d` with respect to its input: the
+same scatter as :func:`max_pool{rank}d_backward`.
+
+Parameters
+----------
+grad_out : ndarray
+    Gradient with respect to the pooled values.
+indices : ndarray of int64
+    The indices the forward call returned (same shape as ``grad_out``).
+input_shape : tuple of ints
+    Shape of the forward input (batched like ``grad_out``), or its spatial size.
+
+Returns
+-------
+ndarray
+    Gradient of shape ``input_shape``.
+
+Raises
+------
+ValueError, TypeError
+    As :func:`max_pool{rank}d_backward`.
+"""
+
+_POOL_EXAMPLES = {
+    "max_pool2d": """
+Examples
+--------
+>>> import numpy as np, ferroconv as fc
+>>> x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+>>> fc.max_pool2d(x, 2)
+array([[[[ 5.,  7.],
+         [13., 15.]]]], dtype=float32)
+>>> values, indices = fc.max_pool2d(x, 3, stride=2, padding=1, return_indices=True)
+>>> indices
+array([[[[ 5,  7],
+         [13, 15]]]])
+>>> fc.max_pool2d(np.ones((8, 3, 32, 32)), 2).shape   # 2x2, stride 2: halves H and W
+(8, 3, 16, 16)
+""",
+    "avg_pool2d": """
+Examples
+--------
+>>> import numpy as np, ferroconv as fc
+>>> x = np.arange(16, dtype=np.float64).reshape(1, 1, 4, 4)
+>>> fc.avg_pool2d(x, 2)
+array([[[[ 2.5,  4.5],
+         [10.5, 12.5]]]])
+>>> ones = np.ones((1, 3, 3))                       # unbatched (C, H, W)
+>>> fc.avg_pool2d(ones, 3, stride=1, padding=1)     # padded zeros count
+array([[[0.44444444, 0.66666667, 0.44444444],
+        [0.66666667, 1.        , 0.66666667],
+        [0.44444444, 0.66666667, 0.44444444]]])
+>>> fc.avg_pool2d(ones, 3, stride=1, padding=1, count_include_pad=False)
+array([[[1., 1., 1.],
+        [1., 1., 1.],
+        [1., 1., 1.]]])
+""",
+    "max_unpool2d": """
+Examples
+--------
+>>> import numpy as np, ferroconv as fc
+>>> x = np.array([[[[1., 2.], [3., 4.]]]])
+>>> values, indices = fc.max_pool2d(x, 2, return_indices=True)
+>>> fc.max_unpool2d(values, indices, 2)
+array([[[[0., 0.],
+         [0., 4.]]]])
+""",
+}
+
+
+EXAMPLES = {
+    "conv2d": _CONV2D_EXAMPLE,
+    **_POOL_EXAMPLES,
+}

@@ -1,8 +1,23 @@
-"""Stubs of the native module. Arrays are 5-D ``(N, C, D, H, W)``; the public
-wrappers in :mod:`ferroconv.functional` add and remove unit axes and normalise
-arguments to per-axis 3-tuples."""
+"""Stubs of the native module.
 
-from typing import Any, Optional
+What crosses the boundary, and who checks what:
+
+- Arrays are batched ``(N, C, *spatial)`` in the caller's rank (1 to 3 spatial
+  axes; ``ferroconv._args.batched`` adds the batch axis of unbatched input) and
+  come back in the same rank; dtypes are float32/float64 (indices int64), checked
+  in Python with messages that suggest a fix.
+- One spec per op family, :class:`ConvSpec` or :class:`PoolSpec`, built with
+  keyword arguments by the family's normaliser in ``ferroconv._spec``. Python
+  checks *types and arities*: per-axis values are tuples of ``rank`` ints, options
+  are str/bool/int, ints fit a machine word. The spec's constructor and the Rust
+  core check *values*: ranges (``stride >= 1``, ``padding >= 0``), the padding
+  mode and ``"same"``/``"valid"``, ``"same"`` with a stride, ``output_padding``,
+  then at call time channels, sizes, padding limits and output sizes.
+- Errors are ``ValueError``/``TypeError``/``MemoryError`` naming the argument;
+  the public function adds its own name (``ferroconv._errors``).
+"""
+
+from typing import Any, Optional, Union, final
 
 import numpy as np
 import numpy.typing as npt
@@ -10,21 +25,22 @@ import numpy.typing as npt
 __version__: str
 __all__ = [
     "__version__",
+    "ConvSpec",
+    "PoolSpec",
+    "adaptive_avg_pool",
     "adaptive_avg_pool_backward",
-    "adaptive_avg_pool_forward",
-    "adaptive_max_pool_forward",
+    "adaptive_max_pool",
+    "avg_pool",
     "avg_pool_backward",
-    "avg_pool_forward",
     "build_info",
     "conv_backward",
     "conv_forward",
     "conv_output_shape",
-    "conv_transpose_backward",
-    "conv_transpose_forward",
-    "conv_transpose_output_shape",
+    "explain_conv",
+    "explain_pool",
     "get_num_threads",
+    "max_pool",
     "max_pool_backward",
-    "max_pool_forward",
     "max_unpool",
     "pool_output_shape",
     "receptive_field",
@@ -32,135 +48,87 @@ __all__ = [
     "set_num_threads",
 ]
 
-_Dims = tuple[int, int, int]
+_Ints = tuple[int, ...]
 _Array = npt.NDArray[np.floating]
 _Grads = tuple[Optional[_Array], Optional[_Array], Optional[_Array]]
-_Shape = tuple[int, int, int, int, int]
 _Indices = npt.NDArray[np.int64]
 _Pooled = tuple[_Array, Optional[_Indices]]
 
-def conv_forward(
-    x: _Array,
-    weight: _Array,
-    bias: Optional[_Array],
-    stride: _Dims,
-    dilation: _Dims,
-    pad_lo: _Dims,
-    pad_hi: _Dims,
-    groups: int,
-    padding_mode: str,
-    rank: int,
-) -> _Array: ...
+@final
+class ConvSpec:
+    """A convolution (``output_padding`` None) or transposed convolution, validated.
+
+    ``padding`` is ``"same"``, ``"valid"`` or ``rank`` ``(lo, hi)`` pairs (equal
+    pairs for a transposed convolution)."""
+
+    def __new__(
+        cls,
+        *,
+        rank: int,
+        stride: _Ints,
+        padding: Union[str, tuple[tuple[int, int], ...]],
+        dilation: _Ints,
+        groups: int,
+        padding_mode: str,
+        output_padding: Optional[_Ints] = None,
+        kernel_size: Optional[_Ints] = None,
+    ) -> ConvSpec: ...
+    @property
+    def rank(self) -> int: ...
+    @property
+    def transposed(self) -> bool: ...
+    @property
+    def stride(self) -> list[int]: ...
+    @property
+    def dilation(self) -> list[int]: ...
+    @property
+    def groups(self) -> int: ...
+    def padding_for(self, kernel: _Ints) -> tuple[list[int], list[int]]: ...
+    def __getnewargs_ex__(self) -> tuple[tuple[()], dict[str, Any]]: ...
+
+@final
+class PoolSpec:
+    """A pooling call's window (``kernel_size`` given: max, average, unpooling),
+    averaging options, and ``output_size`` (adaptive pooling, unpooling); ``stride``
+    None means ``kernel_size``."""
+
+    def __new__(
+        cls,
+        *,
+        rank: int,
+        kernel_size: Optional[_Ints] = None,
+        stride: Optional[_Ints] = None,
+        padding: Optional[_Ints] = None,
+        dilation: Optional[_Ints] = None,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        divisor_override: Optional[int] = None,
+        output_size: Optional[_Ints] = None,
+    ) -> PoolSpec: ...
+    @property
+    def rank(self) -> int: ...
+    @property
+    def window_sizes(self) -> Optional[tuple[list[int], list[int], list[int], list[int]]]: ...
+    def __getnewargs_ex__(self) -> tuple[tuple[()], dict[str, Any]]: ...
+
+def conv_forward(x: _Array, weight: _Array, bias: Optional[_Array], spec: ConvSpec) -> _Array: ...
 def conv_backward(
-    grad_out: _Array,
-    x: _Array,
-    weight: _Array,
-    stride: _Dims,
-    dilation: _Dims,
-    pad_lo: _Dims,
-    pad_hi: _Dims,
-    groups: int,
-    padding_mode: str,
-    rank: int,
-    needed: tuple[bool, bool, bool],
+    grad_out: _Array, x: _Array, weight: _Array, spec: ConvSpec, needs: tuple[bool, bool, bool]
 ) -> _Grads: ...
-def conv_transpose_forward(
-    x: _Array,
-    weight: _Array,
-    bias: Optional[_Array],
-    stride: _Dims,
-    dilation: _Dims,
-    padding: _Dims,
-    output_padding: _Dims,
-    groups: int,
-    rank: int,
-) -> _Array: ...
-def conv_transpose_backward(
-    grad_out: _Array,
-    x: _Array,
-    weight: _Array,
-    stride: _Dims,
-    dilation: _Dims,
-    padding: _Dims,
-    output_padding: _Dims,
-    groups: int,
-    rank: int,
-    needed: tuple[bool, bool, bool],
-) -> _Grads: ...
+def conv_output_shape(input: _Ints, kernel: _Ints, spec: ConvSpec) -> list[int]: ...
+def max_pool(x: _Array, spec: PoolSpec, return_indices: bool) -> _Pooled: ...
+def max_pool_backward(grad_out: _Array, indices: _Indices, input_shape: _Ints) -> _Array: ...
+def max_unpool(x: _Array, indices: _Indices, spec: PoolSpec) -> _Array: ...
+def avg_pool(x: _Array, spec: PoolSpec) -> _Array: ...
+def avg_pool_backward(grad_out: _Array, input_shape: _Ints, spec: PoolSpec) -> _Array: ...
+def adaptive_avg_pool(x: _Array, spec: PoolSpec) -> _Array: ...
+def adaptive_avg_pool_backward(grad_out: _Array, input_shape: _Ints) -> _Array: ...
+def adaptive_max_pool(x: _Array, spec: PoolSpec, return_indices: bool) -> _Pooled: ...
+def pool_output_shape(input: _Ints, spec: PoolSpec) -> list[int]: ...
+def explain_conv(x_shape: _Ints, weight_shape: _Ints, spec: ConvSpec, dtype: str) -> dict[str, Any]: ...
+def explain_pool(kind: str, x_shape: _Ints, spec: PoolSpec, dtype: str) -> dict[str, Any]: ...
 def set_num_threads(threads: int) -> None: ...
 def get_num_threads() -> int: ...
-def conv_output_shape(
-    input: _Dims,
-    kernel: _Dims,
-    stride: _Dims,
-    dilation: _Dims,
-    pad_lo: _Dims,
-    pad_hi: _Dims,
-    padding_mode: str,
-    rank: int,
-) -> _Dims: ...
-def conv_transpose_output_shape(
-    input: _Dims,
-    kernel: _Dims,
-    stride: _Dims,
-    dilation: _Dims,
-    padding: _Dims,
-    output_padding: _Dims,
-    rank: int,
-) -> _Dims: ...
 def receptive_field(layers: list[tuple[int, int, int]]) -> int: ...
 def same_padding(kernel: int, dilation: int) -> tuple[int, int]: ...
 def build_info() -> dict[str, Any]: ...
-def max_pool_forward(
-    x: _Array,
-    kernel: _Dims,
-    stride: _Dims,
-    padding: _Dims,
-    dilation: _Dims,
-    ceil_mode: bool,
-    rank: int,
-    return_indices: bool,
-) -> _Pooled: ...
-def max_pool_backward(grad_out: _Array, indices: _Indices, input_shape: _Shape, rank: int) -> _Array: ...
-def max_unpool(
-    x: _Array,
-    indices: _Indices,
-    kernel: _Dims,
-    stride: _Dims,
-    padding: _Dims,
-    output_size: Optional[_Dims],
-    rank: int,
-) -> _Array: ...
-def avg_pool_forward(
-    x: _Array,
-    kernel: _Dims,
-    stride: _Dims,
-    padding: _Dims,
-    ceil_mode: bool,
-    count_include_pad: bool,
-    divisor_override: Optional[int],
-    rank: int,
-) -> _Array: ...
-def avg_pool_backward(
-    grad_out: _Array,
-    input_shape: _Shape,
-    kernel: _Dims,
-    stride: _Dims,
-    padding: _Dims,
-    ceil_mode: bool,
-    count_include_pad: bool,
-    divisor_override: Optional[int],
-    rank: int,
-) -> _Array: ...
-def adaptive_avg_pool_forward(x: _Array, output_size: _Dims, rank: int) -> _Array: ...
-def adaptive_avg_pool_backward(grad_out: _Array, input_shape: _Shape, rank: int) -> _Array: ...
-def adaptive_max_pool_forward(x: _Array, output_size: _Dims, rank: int, return_indices: bool) -> _Pooled: ...
-def pool_output_shape(
-    input: _Dims,
-    kernel: _Dims,
-    stride: _Dims,
-    padding: _Dims,
-    dilation: _Dims,
-    ceil_mode: bool,
-    rank: int,
-) -> _Dims: ...

@@ -1,40 +1,62 @@
-"""The functional API: PyTorch's ``torch.nn.functional`` convolution semantics on
-NumPy arrays, computed by the multithreaded Rust core.
+"""The functional API: PyTorch's ``torch.nn.functional`` convolution and pooling
+semantics on NumPy arrays, computed by the multithreaded Rust core.
 
 Every function accepts float32 or float64 arrays of any memory layout (strided,
-negative strides, Fortran order, read-only, either byte order) and returns a new
-C-contiguous array of the input's dtype. Bad arguments raise ``ValueError`` or
-``TypeError`` with a message naming the argument.
+negative strides, Fortran order, read-only, either byte order), batched
+``(N, C, *S)`` or unbatched ``(C, *S)``, and returns new C-contiguous arrays of
+the input's dtype (indices are int64). Bad arguments raise ``ValueError`` or
+``TypeError`` with a message that starts with the function's name and names the
+argument.
+
+Each public function here is one line over a rank-generic helper: arguments go
+through the normaliser of their family (:mod:`ferroconv._spec`) into one spec
+value, arrays through :mod:`ferroconv._conv` or :mod:`ferroconv._pool`, and
+:func:`ferroconv._errors.public` names the errors.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Callable, Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
+from . import _conv, _pool
 from . import _ferroconv as _native
 from ._args import (
     IntOrTuple,
     as_int,
-    dims3,
+    flag,
     float_array,
+    int_list,
     int_tuple,
+    is_sequence,
     same_dtype,
     spatial_shape,
-    with_op,
 )
-from ._docs import F, fill_doc
-from ._conv import (
-    Grads,
-    Padding,
-    _conv,
-    _conv_backward,
-    _conv_transpose,
-    _conv_transpose_backward,
-    resolve_padding,
+from ._conv import Grads, conv_arrays, needs_triple
+from ._docs import (
+    ADAPTIVE_AVG_BACKWARD_DOC,
+    ADAPTIVE_AVG_DOC,
+    ADAPTIVE_MAX_BACKWARD_DOC,
+    ADAPTIVE_MAX_DOC,
+    AVG_POOL_BACKWARD_DOC,
+    AVG_POOL_DOC,
+    CONV_BACKWARD_DOC,
+    CONV_DOC,
+    MAX_POOL_BACKWARD_DOC,
+    MAX_POOL_DOC,
+    MAX_UNPOOL_DOC,
+    TRANSPOSE_BACKWARD_DOC,
+    TRANSPOSE_DOC,
+    fill_doc,
 )
+from ._errors import public
+from ._explain import AlgorithmCost, PassPlan, Plan
+from ._explain import explain_conv as _explain_conv
+from ._explain import explain_pool as _explain_pool
+from ._pool import Pooled
+from ._spec import OutputSize, Padding, conv_spec, pool_spec, transpose_spec
 
 __all__ = [
     "conv1d",
@@ -56,240 +78,208 @@ __all__ = [
     "receptive_field",
     "set_num_threads",
     "get_num_threads",
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+    "max_pool1d_backward",
+    "max_pool2d_backward",
+    "max_pool3d_backward",
+    "max_unpool1d",
+    "max_unpool2d",
+    "max_unpool3d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool3d",
+    "avg_pool1d_backward",
+    "avg_pool2d_backward",
+    "avg_pool3d_backward",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
+    "adaptive_avg_pool1d_backward",
+    "adaptive_avg_pool2d_backward",
+    "adaptive_avg_pool3d_backward",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool3d",
+    "adaptive_max_pool1d_backward",
+    "adaptive_max_pool2d_backward",
+    "adaptive_max_pool3d_backward",
+    "global_avg_pool",
+    "global_max_pool",
+    "pool_output_shape",
+    "explain_conv",
+    "explain_pool",
 ]
 
+NeedsArg = tuple[bool, bool, bool]
+ALL = (True, True, True)
 
 
-_CONV_DOC = """{rank}-D cross-correlation, as ``torch.nn.functional.conv{rank}d``.
-
-Parameters
-----------
-x : ndarray
-    Input of shape ``{layout}``, or unbatched without the ``N`` axis.
-weight : ndarray
-    Filters of shape ``(C_out, C_in / groups, *{kernel})``, same dtype as ``x``.
-bias : ndarray, optional
-    ``(C_out,)`` values added to each output channel.
-stride, dilation : int or tuple of {rank} ints
-    Step between windows, and spacing between kernel taps (>= 1).
-padding : int, tuple, "same", "valid" or tuple of (lo, hi) pairs
-    Implicit padding per axis; ``"same"`` (stride 1 only) keeps the size and puts
-    an odd extra cell at the end; per-side pairs allow asymmetric padding.
-groups : int
-    Split channels into groups convolved independently (``groups == C_in`` is a
-    depthwise convolution).
-padding_mode : {{"zeros", "reflect", "replicate", "circular"}}
-    How padded cells are filled.
-
-Returns
--------
-ndarray
-    ``(N, C_out, *out)`` (unbatched if ``x`` was), with ``out = (S + lo + hi -
-    dilation * (k - 1) - 1) // stride + 1`` per axis.
-
-Raises
-------
-ValueError
-    Shapes, sizes or values that do not fit together (the message names them).
-TypeError
-    Non-float or mismatched dtypes, arguments of the wrong type.
-{example}"""
-
-_CONV_BACKWARD_DOC = """Gradients of :func:`conv{rank}d` with respect to its input, weight and bias.
-
-Parameters
-----------
-grad_out : ndarray
-    Gradient of the loss with respect to the output of ``conv{rank}d(x, weight, ...)``.
-x, weight : ndarray
-    The forward call's input and weight.
-stride, padding, dilation, groups, padding_mode
-    The forward call's arguments (see :func:`conv{rank}d`).
-needs : tuple of three bools
-    Which of ``(grad_x, grad_weight, grad_bias)`` to compute.
-
-Returns
--------
-tuple
-    ``(grad_x, grad_weight, grad_bias)``, each ``None`` where ``needs`` says False.
-    Padding modes other than zeros fold the gradient of padded cells back onto the
-    input cells they copied.
-
-Raises
-------
-ValueError, TypeError
-    As :func:`conv{rank}d`, and when ``grad_out`` does not have the output's shape.
-"""
-
-_TRANSPOSE_DOC = """{rank}-D transposed convolution, as ``torch.nn.functional.conv_transpose{rank}d``:
-the adjoint (backward-input pass) of :func:`conv{rank}d`.
-
-Parameters
-----------
-x : ndarray
-    Input of shape ``{layout}``, or unbatched.
-weight : ndarray
-    ``(C_in, C_out / groups, *{kernel})``.
-bias : ndarray, optional
-    ``(C_out,)``.
-stride, padding, dilation : int or tuple of {rank} ints
-output_padding : int or tuple of {rank} ints
-    Cells added at the end of each axis; must be smaller than stride or dilation.
-groups : int
-
-Returns
--------
-ndarray
-    ``(N, C_out, *out)`` with ``out = (L - 1) * stride - 2 * padding + dilation *
-    (k - 1) + output_padding + 1``.
-
-Raises
-------
-ValueError, TypeError
-    Bad shapes, values or dtypes (the message names the argument).
-"""
-
-_TRANSPOSE_BACKWARD_DOC = """Gradients of :func:`conv_transpose{rank}d` with respect to its input, weight and bias.
-
-Returns
--------
-tuple
-    ``(grad_x, grad_weight, grad_bias)``, each ``None`` where ``needs`` says False.
-
-Raises
-------
-ValueError, TypeError
-    As :func:`conv_transpose{rank}d`, and when ``grad_out`` has the wrong shape.
-"""
-
-_EXAMPLES = {
-    1: "",
-    2: """
-Examples
---------
->>> import numpy as np, ferroconv as fc
->>> x = np.ones((1, 3, 32, 32), np.float32)
->>> w = np.ones((6, 3, 5, 5), np.float32)
->>> fc.conv2d(x, w).shape
-(1, 6, 28, 28)
->>> fc.conv2d(x, w, padding="same").shape
-(1, 6, 32, 32)
-""",
-    3: "",
-}
+# ------------------------------------------------------ rank-generic bodies
 
 
-def _doc(template: str, rank: int) -> Callable[[F], F]:
-    return fill_doc(template, rank, _EXAMPLES[rank])
+def _convolution(rank: int, x: object, weight: object, bias: object, stride: IntOrTuple, padding: Padding,
+          dilation: IntOrTuple, groups: object, padding_mode: object) -> np.ndarray:
+    arrays = conv_arrays(rank, x, weight, bias)
+    return _conv.forward(arrays, conv_spec(rank, stride, padding, dilation, groups, padding_mode))
+
+
+def _convolution_backward(rank: int, grad_out: object, x: object, weight: object, stride: IntOrTuple,
+                   padding: Padding, dilation: IntOrTuple, groups: object, padding_mode: object,
+                   needs: object) -> Grads:
+    arrays = conv_arrays(rank, x, weight, grad_out=grad_out, backward=True)
+    spec = conv_spec(rank, stride, padding, dilation, groups, padding_mode)
+    return _conv.backward(arrays, spec, needs_triple(needs))
+
+
+def _transpose(rank: int, x: object, weight: object, bias: object, stride: IntOrTuple, padding: IntOrTuple,
+               output_padding: IntOrTuple, groups: object, dilation: IntOrTuple) -> np.ndarray:
+    arrays = conv_arrays(rank, x, weight, bias, transposed=True)
+    return _conv.forward(arrays, transpose_spec(rank, stride, padding, output_padding, groups, dilation))
+
+
+def _transpose_backward(rank: int, grad_out: object, x: object, weight: object, stride: IntOrTuple,
+                        padding: IntOrTuple, output_padding: IntOrTuple, groups: object,
+                        dilation: IntOrTuple, needs: object) -> Grads:
+    arrays = conv_arrays(rank, x, weight, grad_out=grad_out, backward=True, transposed=True)
+    spec = transpose_spec(rank, stride, padding, output_padding, groups, dilation)
+    return _conv.backward(arrays, spec, needs_triple(needs))
+
+
+def _max_pool(rank: int, x: object, kernel_size: IntOrTuple, stride: Optional[IntOrTuple],
+              padding: IntOrTuple, dilation: IntOrTuple, ceil_mode: object, return_indices: object) -> Pooled:
+    spec = pool_spec(rank, kernel_size, stride, padding, dilation, ceil_mode)
+    return _pool.max_pool(rank, x, spec, flag(return_indices, "return_indices"))
+
+
+def _avg_pool(rank: int, x: object, kernel_size: IntOrTuple, stride: Optional[IntOrTuple],
+              padding: IntOrTuple, ceil_mode: object, count_include_pad: object,
+              divisor_override: object) -> np.ndarray:
+    spec = pool_spec(rank, kernel_size, stride, padding, 1, ceil_mode, count_include_pad, divisor_override)
+    return _pool.avg_pool(rank, x, spec)
+
+
+def _avg_pool_backward(rank: int, grad_out: object, input_shape: object, kernel_size: IntOrTuple,
+                       stride: Optional[IntOrTuple], padding: IntOrTuple, ceil_mode: object,
+                       count_include_pad: object, divisor_override: object) -> np.ndarray:
+    spec = pool_spec(rank, kernel_size, stride, padding, 1, ceil_mode, count_include_pad, divisor_override)
+    return _pool.avg_pool_backward(rank, grad_out, input_shape, spec)
+
+
+def _adaptive_max_pool(rank: int, x: object, output_size: object, return_indices: object) -> Pooled:
+    return _pool.adaptive_max_pool(rank, x, output_size, flag(return_indices, "return_indices"))
 
 
 # ---------------------------------------------------------------- convolution
 
 
-@_doc(_CONV_DOC, 1)
+@public
+@fill_doc(CONV_DOC, 1)
 def conv1d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None, stride: IntOrTuple = 1,
            padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1,
            padding_mode: str = "zeros") -> np.ndarray:
-    return _conv(1, "conv1d", x, weight, bias, stride, padding, dilation, groups, padding_mode)
+    return _convolution(1, x, weight, bias, stride, padding, dilation, groups, padding_mode)
 
 
-@_doc(_CONV_DOC, 2)
+@public
+@fill_doc(CONV_DOC, 2)
 def conv2d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None, stride: IntOrTuple = 1,
            padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1,
            padding_mode: str = "zeros") -> np.ndarray:
-    return _conv(2, "conv2d", x, weight, bias, stride, padding, dilation, groups, padding_mode)
+    return _convolution(2, x, weight, bias, stride, padding, dilation, groups, padding_mode)
 
 
-@_doc(_CONV_DOC, 3)
+@public
+@fill_doc(CONV_DOC, 3)
 def conv3d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None, stride: IntOrTuple = 1,
            padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1,
            padding_mode: str = "zeros") -> np.ndarray:
-    return _conv(3, "conv3d", x, weight, bias, stride, padding, dilation, groups, padding_mode)
+    return _convolution(3, x, weight, bias, stride, padding, dilation, groups, padding_mode)
 
 
-@_doc(_CONV_BACKWARD_DOC, 1)
+@public
+@fill_doc(CONV_BACKWARD_DOC, 1)
 def conv1d_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray, stride: IntOrTuple = 1,
                     padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1,
-                    padding_mode: str = "zeros", needs: tuple[bool, bool, bool] = (True, True, True)) -> Grads:
-    return _conv_backward(1, "conv1d_backward", grad_out, x, weight, stride, padding, dilation, groups,
-                          padding_mode, needs)
+                    padding_mode: str = "zeros", needs: NeedsArg = ALL) -> Grads:
+    return _convolution_backward(1, grad_out, x, weight, stride, padding, dilation, groups, padding_mode, needs)
 
 
-@_doc(_CONV_BACKWARD_DOC, 2)
+@public
+@fill_doc(CONV_BACKWARD_DOC, 2)
 def conv2d_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray, stride: IntOrTuple = 1,
                     padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1,
-                    padding_mode: str = "zeros", needs: tuple[bool, bool, bool] = (True, True, True)) -> Grads:
-    return _conv_backward(2, "conv2d_backward", grad_out, x, weight, stride, padding, dilation, groups,
-                          padding_mode, needs)
+                    padding_mode: str = "zeros", needs: NeedsArg = ALL) -> Grads:
+    return _convolution_backward(2, grad_out, x, weight, stride, padding, dilation, groups, padding_mode, needs)
 
 
-@_doc(_CONV_BACKWARD_DOC, 3)
+@public
+@fill_doc(CONV_BACKWARD_DOC, 3)
 def conv3d_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray, stride: IntOrTuple = 1,
                     padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1,
-                    padding_mode: str = "zeros", needs: tuple[bool, bool, bool] = (True, True, True)) -> Grads:
-    return _conv_backward(3, "conv3d_backward", grad_out, x, weight, stride, padding, dilation, groups,
-                          padding_mode, needs)
+                    padding_mode: str = "zeros", needs: NeedsArg = ALL) -> Grads:
+    return _convolution_backward(3, grad_out, x, weight, stride, padding, dilation, groups, padding_mode, needs)
 
 
-# ----------------------------------------------------- transposed convolution
+# ------------------------------------------------------ transposed convolution
 
 
-@_doc(_TRANSPOSE_DOC, 1)
+@public
+@fill_doc(TRANSPOSE_DOC, 1)
 def conv_transpose1d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
                      stride: IntOrTuple = 1, padding: IntOrTuple = 0, output_padding: IntOrTuple = 0,
                      groups: int = 1, dilation: IntOrTuple = 1) -> np.ndarray:
-    return _conv_transpose(1, "conv_transpose1d", x, weight, bias, stride, padding, output_padding, groups,
-                           dilation)
+    return _transpose(1, x, weight, bias, stride, padding, output_padding, groups, dilation)
 
 
-@_doc(_TRANSPOSE_DOC, 2)
+@public
+@fill_doc(TRANSPOSE_DOC, 2)
 def conv_transpose2d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
                      stride: IntOrTuple = 1, padding: IntOrTuple = 0, output_padding: IntOrTuple = 0,
                      groups: int = 1, dilation: IntOrTuple = 1) -> np.ndarray:
-    return _conv_transpose(2, "conv_transpose2d", x, weight, bias, stride, padding, output_padding, groups,
-                           dilation)
+    return _transpose(2, x, weight, bias, stride, padding, output_padding, groups, dilation)
 
 
-@_doc(_TRANSPOSE_DOC, 3)
+@public
+@fill_doc(TRANSPOSE_DOC, 3)
 def conv_transpose3d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
                      stride: IntOrTuple = 1, padding: IntOrTuple = 0, output_padding: IntOrTuple = 0,
                      groups: int = 1, dilation: IntOrTuple = 1) -> np.ndarray:
-    return _conv_transpose(3, "conv_transpose3d", x, weight, bias, stride, padding, output_padding, groups,
-                           dilation)
+    return _transpose(3, x, weight, bias, stride, padding, output_padding, groups, dilation)
 
 
-@_doc(_TRANSPOSE_BACKWARD_DOC, 1)
+@public
+@fill_doc(TRANSPOSE_BACKWARD_DOC, 1)
 def conv_transpose1d_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray, stride: IntOrTuple = 1,
                               padding: IntOrTuple = 0, output_padding: IntOrTuple = 0, groups: int = 1,
-                              dilation: IntOrTuple = 1,
-                              needs: tuple[bool, bool, bool] = (True, True, True)) -> Grads:
-    return _conv_transpose_backward(1, "conv_transpose1d_backward", grad_out, x, weight, stride, padding,
-                                    output_padding, groups, dilation, needs)
+                              dilation: IntOrTuple = 1, needs: NeedsArg = ALL) -> Grads:
+    return _transpose_backward(1, grad_out, x, weight, stride, padding, output_padding, groups, dilation,
+                               needs)
 
 
-@_doc(_TRANSPOSE_BACKWARD_DOC, 2)
+@public
+@fill_doc(TRANSPOSE_BACKWARD_DOC, 2)
 def conv_transpose2d_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray, stride: IntOrTuple = 1,
                               padding: IntOrTuple = 0, output_padding: IntOrTuple = 0, groups: int = 1,
-                              dilation: IntOrTuple = 1,
-                              needs: tuple[bool, bool, bool] = (True, True, True)) -> Grads:
-    return _conv_transpose_backward(2, "conv_transpose2d_backward", grad_out, x, weight, stride, padding,
-                                    output_padding, groups, dilation, needs)
+                              dilation: IntOrTuple = 1, needs: NeedsArg = ALL) -> Grads:
+    return _transpose_backward(2, grad_out, x, weight, stride, padding, output_padding, groups, dilation,
+                               needs)
 
 
-@_doc(_TRANSPOSE_BACKWARD_DOC, 3)
+@public
+@fill_doc(TRANSPOSE_BACKWARD_DOC, 3)
 def conv_transpose3d_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray, stride: IntOrTuple = 1,
                               padding: IntOrTuple = 0, output_padding: IntOrTuple = 0, groups: int = 1,
-                              dilation: IntOrTuple = 1,
-                              needs: tuple[bool, bool, bool] = (True, True, True)) -> Grads:
-    return _conv_transpose_backward(3, "conv_transpose3d_backward", grad_out, x, weight, stride, padding,
-                                    output_padding, groups, dilation, needs)
+                              dilation: IntOrTuple = 1, needs: NeedsArg = ALL) -> Grads:
+    return _transpose_backward(3, grad_out, x, weight, stride, padding, output_padding, groups, dilation,
+                               needs)
 
 
 # ------------------------------------------------------------ true convolution
 
-_CONV_BY_RANK = {1: conv1d, 2: conv2d, 3: conv3d}
 
-
+@public
 def convolve(x: np.ndarray, kernel: np.ndarray, mode: str = "full", *, multichannel: bool = False) -> np.ndarray:
     """True (flipped-kernel) convolution of signal processing, in 1, 2 or 3 dimensions.
 
@@ -333,33 +323,34 @@ def convolve(x: np.ndarray, kernel: np.ndarray, mode: str = "full", *, multichan
     kern = float_array(kernel, "kernel")
     same_dtype(signal, "x", kernel=kern)
     if not isinstance(mode, str) or mode not in ("full", "same", "valid"):
-        raise ValueError(f"convolve: mode must be 'full', 'same' or 'valid', got {mode!r}")
+        raise ValueError(f"mode must be 'full', 'same' or 'valid', got {mode!r}")
     if multichannel:
         rank = signal.ndim - 1
         if not 1 <= rank <= 3:
             raise ValueError(
-                f"convolve: with multichannel=True x must be (C, *S) with 1 to 3 spatial axes, got shape {signal.shape}"
+                f"with multichannel=True x must be (C, *S) with 1 to 3 spatial axes, got shape {signal.shape}"
             )
         channels = signal.shape[0]
         if kern.ndim == rank:
             kern = np.broadcast_to(kern, (channels,) + kern.shape)
         elif kern.ndim != rank + 1 or kern.shape[0] != channels:
             raise ValueError(
-                f"convolve: kernel must be {rank}-D or ({channels}, ...) {rank + 1}-D for x of shape {signal.shape}, got shape {kern.shape}"
+                f"kernel must be {rank}-D or ({channels}, ...) {rank + 1}-D for x of shape {signal.shape}, "
+                f"got shape {kern.shape}"
             )
     else:
         rank = signal.ndim
         if not 1 <= rank <= 3 or kern.ndim != rank:
             raise ValueError(
-                f"convolve: x and kernel must have the same number of axes (1 to 3), got shapes {signal.shape} and {kern.shape}"
+                f"x and kernel must have the same number of axes (1 to 3), got shapes {signal.shape} and {kern.shape}"
             )
         signal, kern = signal[np.newaxis], kern[np.newaxis]
     ksize = kern.shape[1:]
     if 0 in ksize:
-        raise ValueError(f"convolve: kernel must not be empty, got shape {kern.shape}")
+        raise ValueError(f"kernel must not be empty, got shape {kern.shape}")
     if mode == "valid" and any(k > s for k, s in zip(ksize, signal.shape[1:])):
         raise ValueError(
-            f"convolve: in 'valid' mode the kernel {ksize} must not be larger than the signal {signal.shape[1:]}"
+            f"in 'valid' mode the kernel {ksize} must not be larger than the signal {signal.shape[1:]}"
         )
     if mode == "full":
         pads: Any = tuple((k - 1, k - 1) for k in ksize)
@@ -368,13 +359,14 @@ def convolve(x: np.ndarray, kernel: np.ndarray, mode: str = "full", *, multichan
     else:
         pads = 0
     flipped = kern[(slice(None),) + (slice(None, None, -1),) * rank][:, np.newaxis]
-    out = _CONV_BY_RANK[rank](signal, flipped, padding=pads, groups=signal.shape[0])
+    out = _convolution(rank, signal, flipped, None, 1, pads, 1, signal.shape[0], "zeros")
     return out if multichannel else out[0]
 
 
 # ---------------------------------------------------------------- geometry
 
 
+@public
 def conv_output_shape(input_shape: IntOrTuple, kernel_size: IntOrTuple, stride: IntOrTuple = 1,
                       padding: Padding = 0, dilation: IntOrTuple = 1,
                       padding_mode: str = "zeros") -> tuple[int, ...]:
@@ -406,23 +398,13 @@ def conv_output_shape(input_shape: IntOrTuple, kernel_size: IntOrTuple, stride: 
     >>> fc.conv_output_shape((224, 224), 7, stride=2, padding=3)
     (112, 112)
     """
-    op = "conv_output_shape"
-    try:
-        spatial = spatial_shape(input_shape, "input_shape")
-        rank = len(spatial)
-        kernel = int_tuple(kernel_size, rank, "kernel_size", 1)
-        strides = int_tuple(stride, rank, "stride", 1)
-        dilations = int_tuple(dilation, rank, "dilation", 1)
-        lo, hi = resolve_padding(padding, rank, kernel, strides, dilations)
-        if not isinstance(padding_mode, str):
-            raise TypeError(f"padding_mode must be a str, got {type(padding_mode).__name__}")
-    except (TypeError, ValueError) as exc:
-        raise type(exc)(f"{op}: {exc}") from None
-    out = with_op(op, _native.conv_output_shape, dims3(spatial, 1), dims3(kernel, 1), dims3(strides, 1),
-                  dims3(dilations, 1), dims3(lo, 0), dims3(hi, 0), padding_mode, rank)
-    return tuple(int(v) for v in out[3 - rank:])
+    spatial = spatial_shape(input_shape, "input_shape")
+    rank = len(spatial)
+    kernel = int_tuple(kernel_size, rank, "kernel_size")
+    return _conv.output_shape(spatial, kernel, conv_spec(rank, stride, padding, dilation, 1, padding_mode))
 
 
+@public
 def conv_transpose_output_shape(input_shape: IntOrTuple, kernel_size: IntOrTuple, stride: IntOrTuple = 1,
                                 padding: IntOrTuple = 0, output_padding: IntOrTuple = 0,
                                 dilation: IntOrTuple = 1) -> tuple[int, ...]:
@@ -435,22 +417,14 @@ def conv_transpose_output_shape(input_shape: IntOrTuple, kernel_size: IntOrTuple
     >>> fc.conv_transpose_output_shape((28, 28), 4, stride=2, padding=1)
     (56, 56)
     """
-    op = "conv_transpose_output_shape"
-    try:
-        spatial = spatial_shape(input_shape, "input_shape")
-        rank = len(spatial)
-        kernel = int_tuple(kernel_size, rank, "kernel_size", 1)
-        strides = int_tuple(stride, rank, "stride", 1)
-        dilations = int_tuple(dilation, rank, "dilation", 1)
-        pads = int_tuple(padding, rank, "padding", 0)
-        extra = int_tuple(output_padding, rank, "output_padding", 0)
-    except (TypeError, ValueError) as exc:
-        raise type(exc)(f"{op}: {exc}") from None
-    out = with_op(op, _native.conv_transpose_output_shape, dims3(spatial, 1), dims3(kernel, 1),
-                  dims3(strides, 1), dims3(dilations, 1), dims3(pads, 0), dims3(extra, 0), rank)
-    return tuple(int(v) for v in out[3 - rank:])
+    spatial = spatial_shape(input_shape, "input_shape")
+    rank = len(spatial)
+    kernel = int_tuple(kernel_size, rank, "kernel_size")
+    spec = transpose_spec(rank, stride, padding, output_padding, 1, dilation)
+    return _conv.output_shape(spatial, kernel, spec)
 
 
+@public
 def same_padding(kernel_size: int, dilation: int = 1) -> tuple[int, int]:
     """Padding ``(lo, hi)`` that keeps the size of a stride-1 convolution: the total
     ``dilation * (kernel_size - 1)`` with an odd extra cell at the end (PyTorch's rule).
@@ -463,15 +437,11 @@ def same_padding(kernel_size: int, dilation: int = 1) -> tuple[int, int]:
     >>> fc.same_padding(4)
     (1, 2)
     """
-    try:
-        kernel = int_tuple(kernel_size, 1, "kernel_size", 1)[0]
-        dil = int_tuple(dilation, 1, "dilation", 1)[0]
-    except (TypeError, ValueError) as exc:
-        raise type(exc)(f"same_padding: {exc}") from None
-    lo, hi = with_op("same_padding", _native.same_padding, kernel, dil)
+    lo, hi = _native.same_padding(as_int(kernel_size, "kernel_size"), as_int(dilation, "dilation"))
     return int(lo), int(hi)
 
 
+@public
 def receptive_field(layers: Iterable[Union[int, Sequence[int]]]) -> int:
     """Receptive field (along one axis) of a stack of convolution/pooling layers.
 
@@ -489,27 +459,18 @@ def receptive_field(layers: Iterable[Union[int, Sequence[int]]]) -> int:
     parsed = []
     for i, layer in enumerate(layers):
         name = f"layers[{i}]"
-        try:
-            if isinstance(layer, (Sequence, np.ndarray)) and not isinstance(layer, str):
-                values = [as_int(v, name) for v in layer]
-                if not 1 <= len(values) <= 3:
-                    raise ValueError(f"{name} must be (kernel, stride, dilation), got {tuple(values)}")
-            else:
-                values = [as_int(layer, name)]
-            values += [1] * (3 - len(values))
-            if any(v < 1 for v in values):
-                raise ValueError(f"{name} = {tuple(values)}: kernel, stride and dilation must be >= 1")
-            if any(v > 2**62 for v in values):
-                raise ValueError(f"{name} = {tuple(values)} is too large")
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"receptive_field: {exc}") from None
+        values = int_list(layer, name) if is_sequence(layer) else [as_int(layer, name)]
+        if not 1 <= len(values) <= 3:
+            raise ValueError(f"{name} must be (kernel, stride, dilation), got {tuple(values)}")
+        values += [1] * (3 - len(values))
         parsed.append((values[0], values[1], values[2]))
-    return int(with_op("receptive_field", _native.receptive_field, parsed))
+    return int(_native.receptive_field(parsed))
 
 
 # ------------------------------------------------------------------ threads
 
 
+@public
 def set_num_threads(threads: int) -> None:
     """Set the number of threads every later call uses (default: the number of
     cores, or the ``FERROCONV_NUM_THREADS`` environment variable). Results are
@@ -522,16 +483,323 @@ def set_num_threads(threads: int) -> None:
     ValueError
         If ``threads < 1``.
     """
-    count = as_int(threads, "threads")
-    if not 1 <= count <= 4096:
-        raise ValueError(f"set_num_threads: threads must be between 1 and 4096, got {count}")
-    with_op("set_num_threads", _native.set_num_threads, count)
+    _native.set_num_threads(as_int(threads, "threads"))
 
 
 def get_num_threads() -> int:
     """The number of threads the next call will use."""
     return int(_native.get_num_threads())
 
-from . import _pooling  # noqa: E402
-from ._pooling import *  # noqa: E402,F401,F403
-__all__ += _pooling.__all__
+
+# ------------------------------------------------------------- max pooling
+
+
+@public
+@fill_doc(MAX_POOL_DOC, 1)
+def max_pool1d(x: np.ndarray, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
+               padding: IntOrTuple = 0, dilation: IntOrTuple = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Pooled:
+    return _max_pool(1, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+@public
+@fill_doc(MAX_POOL_DOC, 2)
+def max_pool2d(x: np.ndarray, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
+               padding: IntOrTuple = 0, dilation: IntOrTuple = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Pooled:
+    return _max_pool(2, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+@public
+@fill_doc(MAX_POOL_DOC, 3)
+def max_pool3d(x: np.ndarray, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
+               padding: IntOrTuple = 0, dilation: IntOrTuple = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Pooled:
+    return _max_pool(3, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+@public
+@fill_doc(MAX_POOL_BACKWARD_DOC, 1)
+def max_pool1d_backward(grad_out: np.ndarray, indices: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
+    return _pool.max_pool_backward(1, grad_out, indices, input_shape)
+
+
+@public
+@fill_doc(MAX_POOL_BACKWARD_DOC, 2)
+def max_pool2d_backward(grad_out: np.ndarray, indices: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
+    return _pool.max_pool_backward(2, grad_out, indices, input_shape)
+
+
+@public
+@fill_doc(MAX_POOL_BACKWARD_DOC, 3)
+def max_pool3d_backward(grad_out: np.ndarray, indices: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
+    return _pool.max_pool_backward(3, grad_out, indices, input_shape)
+
+
+@public
+@fill_doc(MAX_UNPOOL_DOC, 1)
+def max_unpool1d(x: np.ndarray, indices: np.ndarray, kernel_size: IntOrTuple,
+                 stride: Optional[IntOrTuple] = None, padding: IntOrTuple = 0,
+                 output_size: Optional[IntOrTuple] = None) -> np.ndarray:
+    return _pool.max_unpool(1, x, indices, kernel_size, stride, padding, output_size)
+
+
+@public
+@fill_doc(MAX_UNPOOL_DOC, 2)
+def max_unpool2d(x: np.ndarray, indices: np.ndarray, kernel_size: IntOrTuple,
+                 stride: Optional[IntOrTuple] = None, padding: IntOrTuple = 0,
+                 output_size: Optional[IntOrTuple] = None) -> np.ndarray:
+    return _pool.max_unpool(2, x, indices, kernel_size, stride, padding, output_size)
+
+
+@public
+@fill_doc(MAX_UNPOOL_DOC, 3)
+def max_unpool3d(x: np.ndarray, indices: np.ndarray, kernel_size: IntOrTuple,
+                 stride: Optional[IntOrTuple] = None, padding: IntOrTuple = 0,
+                 output_size: Optional[IntOrTuple] = None) -> np.ndarray:
+    return _pool.max_unpool(3, x, indices, kernel_size, stride, padding, output_size)
+
+
+# --------------------------------------------------------- average pooling
+
+
+@public
+@fill_doc(AVG_POOL_DOC, 1)
+def avg_pool1d(x: np.ndarray, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
+               padding: IntOrTuple = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: Optional[int] = None) -> np.ndarray:
+    return _avg_pool(1, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+@public
+@fill_doc(AVG_POOL_DOC, 2)
+def avg_pool2d(x: np.ndarray, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
+               padding: IntOrTuple = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: Optional[int] = None) -> np.ndarray:
+    return _avg_pool(2, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+@public
+@fill_doc(AVG_POOL_DOC, 3)
+def avg_pool3d(x: np.ndarray, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
+               padding: IntOrTuple = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: Optional[int] = None) -> np.ndarray:
+    return _avg_pool(3, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+@public
+@fill_doc(AVG_POOL_BACKWARD_DOC, 1)
+def avg_pool1d_backward(grad_out: np.ndarray, input_shape: tuple[int, ...], kernel_size: IntOrTuple,
+                        stride: Optional[IntOrTuple] = None, padding: IntOrTuple = 0, ceil_mode: bool = False,
+                        count_include_pad: bool = True, divisor_override: Optional[int] = None) -> np.ndarray:
+    return _avg_pool_backward(1, grad_out, input_shape, kernel_size, stride, padding, ceil_mode,
+                              count_include_pad, divisor_override)
+
+
+@public
+@fill_doc(AVG_POOL_BACKWARD_DOC, 2)
+def avg_pool2d_backward(grad_out: np.ndarray, input_shape: tuple[int, ...], kernel_size: IntOrTuple,
+                        stride: Optional[IntOrTuple] = None, padding: IntOrTuple = 0, ceil_mode: bool = False,
+                        count_include_pad: bool = True, divisor_override: Optional[int] = None) -> np.ndarray:
+    return _avg_pool_backward(2, grad_out, input_shape, kernel_size, stride, padding, ceil_mode,
+                              count_include_pad, divisor_override)
+
+
+@public
+@fill_doc(AVG_POOL_BACKWARD_DOC, 3)
+def avg_pool3d_backward(grad_out: np.ndarray, input_shape: tuple[int, ...], kernel_size: IntOrTuple,
+                        stride: Optional[IntOrTuple] = None, padding: IntOrTuple = 0, ceil_mode: bool = False,
+                        count_include_pad: bool = True, divisor_override: Optional[int] = None) -> np.ndarray:
+    return _avg_pool_backward(3, grad_out, input_shape, kernel_size, stride, padding, ceil_mode,
+                              count_include_pad, divisor_override)
+
+
+# -------------------------------------------------------- adaptive pooling
+
+
+@public
+@fill_doc(ADAPTIVE_AVG_DOC, 1)
+def adaptive_avg_pool1d(x: np.ndarray, output_size: OutputSize) -> np.ndarray:
+    return _pool.adaptive_avg_pool(1, x, output_size)
+
+
+@public
+@fill_doc(ADAPTIVE_AVG_DOC, 2)
+def adaptive_avg_pool2d(x: np.ndarray, output_size: OutputSize) -> np.ndarray:
+    return _pool.adaptive_avg_pool(2, x, output_size)
+
+
+@public
+@fill_doc(ADAPTIVE_AVG_DOC, 3)
+def adaptive_avg_pool3d(x: np.ndarray, output_size: OutputSize) -> np.ndarray:
+    return _pool.adaptive_avg_pool(3, x, output_size)
+
+
+@public
+@fill_doc(ADAPTIVE_AVG_BACKWARD_DOC, 1)
+def adaptive_avg_pool1d_backward(grad_out: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
+    return _pool.adaptive_avg_pool_backward(1, grad_out, input_shape)
+
+
+@public
+@fill_doc(ADAPTIVE_AVG_BACKWARD_DOC, 2)
+def adaptive_avg_pool2d_backward(grad_out: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
+    return _pool.adaptive_avg_pool_backward(2, grad_out, input_shape)
+
+
+@public
+@fill_doc(ADAPTIVE_AVG_BACKWARD_DOC, 3)
+def adaptive_avg_pool3d_backward(grad_out: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
+    return _pool.adaptive_avg_pool_backward(3, grad_out, input_shape)
+
+
+@public
+@fill_doc(ADAPTIVE_MAX_DOC, 1)
+def adaptive_max_pool1d(x: np.ndarray, output_size: OutputSize, return_indices: bool = False) -> Pooled:
+    return _adaptive_max_pool(1, x, output_size, return_indices)
+
+
+@public
+@fill_doc(ADAPTIVE_MAX_DOC, 2)
+def adaptive_max_pool2d(x: np.ndarray, output_size: OutputSize, return_indices: bool = False) -> Pooled:
+    return _adaptive_max_pool(2, x, output_size, return_indices)
+
+
+@public
+@fill_doc(ADAPTIVE_MAX_DOC, 3)
+def adaptive_max_pool3d(x: np.ndarray, output_size: OutputSize, return_indices: bool = False) -> Pooled:
+    return _adaptive_max_pool(3, x, output_size, return_indices)
+
+
+@public
+@fill_doc(ADAPTIVE_MAX_BACKWARD_DOC, 1)
+def adaptive_max_pool1d_backward(grad_out: np.ndarray, indices: np.ndarray,
+                                 input_shape: tuple[int, ...]) -> np.ndarray:
+    return _pool.max_pool_backward(1, grad_out, indices, input_shape)
+
+
+@public
+@fill_doc(ADAPTIVE_MAX_BACKWARD_DOC, 2)
+def adaptive_max_pool2d_backward(grad_out: np.ndarray, indices: np.ndarray,
+                                 input_shape: tuple[int, ...]) -> np.ndarray:
+    return _pool.max_pool_backward(2, grad_out, indices, input_shape)
+
+
+@public
+@fill_doc(ADAPTIVE_MAX_BACKWARD_DOC, 3)
+def adaptive_max_pool3d_backward(grad_out: np.ndarray, indices: np.ndarray,
+                                 input_shape: tuple[int, ...]) -> np.ndarray:
+    return _pool.max_pool_backward(3, grad_out, indices, input_shape)
+
+
+# ---------------------------------------------------------- global pooling
+
+
+@public
+def global_avg_pool(x: np.ndarray) -> np.ndarray:
+    """Mean over all spatial axes of a batched input, keeping them as size-1 axes
+    (adaptive average pooling to size 1).
+
+    Parameters
+    ----------
+    x : ndarray
+        ``(N, C, L)``, ``(N, C, H, W)`` or ``(N, C, D, H, W)``, float32 or float64.
+        Only batched input: the number of spatial axes is read from ``x.ndim``.
+
+    Returns
+    -------
+    ndarray
+        ``(N, C, 1, ...)`` with one unit axis per spatial axis.
+
+    Raises
+    ------
+    ValueError
+        ``x`` with fewer than 3 or more than 5 axes, or an empty spatial size.
+    TypeError
+        Integer or boolean input.
+
+    Examples
+    --------
+    >>> import numpy as np, ferroconv as fc
+    >>> fc.global_avg_pool(np.arange(8.0).reshape(1, 2, 2, 2))
+    array([[[[1.5]],
+    <BLANKLINE>
+            [[5.5]]]])
+    """
+    return _pool.global_avg_pool(x)
+
+
+@public
+def global_max_pool(x: np.ndarray, return_indices: bool = False) -> Pooled:
+    """Max over all spatial axes of a batched input, keeping them as size-1 axes
+    (adaptive max pooling to size 1).
+
+    Parameters
+    ----------
+    x : ndarray
+        ``(N, C, L)``, ``(N, C, H, W)`` or ``(N, C, D, H, W)``, float32 or float64.
+    return_indices : bool
+        Also return the flat index of each maximum within its ``(n, c)`` plane
+        (int64; usable with ``adaptive_max_pool{1,2,3}d_backward``).
+
+    Returns
+    -------
+    ndarray or (ndarray, ndarray)
+        ``(N, C, 1, ...)`` values, and indices when ``return_indices``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`global_avg_pool`.
+    """
+    return _pool.global_max_pool(x, flag(return_indices, "return_indices"))
+
+
+# ---------------------------------------------------------------- geometry
+
+
+@public
+def pool_output_shape(input_shape: IntOrTuple, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
+                      padding: IntOrTuple = 0, dilation: IntOrTuple = 1,
+                      ceil_mode: bool = False) -> tuple[int, ...]:
+    """Spatial output size of max or average pooling:
+    ``floor_or_ceil((S + 2 padding - dilation (kernel_size - 1) - 1) / stride) + 1``,
+    and in ceil mode one less where the last window would start in the right
+    padding (PyTorch's rule).
+
+    Parameters
+    ----------
+    input_shape : int or tuple of ints
+        Spatial input size (1 to 3 axes; no batch or channel axes).
+    kernel_size, stride, padding, dilation : int or tuple of ints
+        As :func:`max_pool2d` (``stride`` defaults to ``kernel_size``).
+    ceil_mode : bool
+
+    Returns
+    -------
+    tuple of ints
+
+    Raises
+    ------
+    ValueError
+        An argument out of range (e.g. padding above ``kernel_size // 2``) or an
+        empty output.
+
+    Examples
+    --------
+    >>> import ferroconv as fc
+    >>> fc.pool_output_shape((32, 32), 2)        # 2x2 max pooling, stride 2
+    (16, 16)
+    >>> fc.pool_output_shape((112, 112), 3, stride=2, padding=1)
+    (56, 56)
+    >>> fc.pool_output_shape(5, 2, ceil_mode=True)
+    (3,)
+    """
+    spatial = spatial_shape(input_shape, "input_shape")
+    return _pool.output_shape(spatial, pool_spec(len(spatial), kernel_size, stride, padding, dilation, ceil_mode))
+
+
+# ------------------------------------------------------------------ plans
+
+explain_conv = public(_explain_conv)
+explain_pool = public(_explain_pool)

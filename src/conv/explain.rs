@@ -1,7 +1,7 @@
 //! What a convolution's plan is and what it costs: the report behind
 //! `explain_conv`. For each pass it gives the algorithm [`super::plan`] chose,
 //! every other algorithm that could run the layer, and for each an estimate of
-//! the arithmetic the kernels execute (including the padding of their register
+//! the multiply-adds the kernels execute (including the padding of their register
 //! blocks and, for Winograd, its transforms), the bytes copied into buffers, the
 //! buffer bytes held at once and the number of parallel tasks.
 //!
@@ -21,56 +21,8 @@ use crate::element::Element;
 use crate::error::Result;
 use crate::geometry::{ConvParams, TransposeParams};
 use crate::kernels::{isa, packed_a_len, packed_b_len, DC, DR, MR};
+use crate::report::{Cost, PassReport, Report};
 use crate::threads;
-
-/// The estimated cost of one algorithm for one pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cost {
-    /// Multiply-adds the kernels execute, counting the rows and columns their
-    /// register blocks pad to and the positions computed and dropped.
-    pub macs: u64,
-    /// Bytes copied into buffers (gathered columns, phase planes, padded rows,
-    /// transformed tiles); zero for an algorithm that reads its operands in place.
-    pub copied_bytes: u64,
-    /// Bytes of buffers held at once: the shared ones plus one set per worker.
-    pub workspace_bytes: u64,
-    /// Parallel tasks the pass is cut into.
-    pub tasks: u64,
-    /// Whether it runs on the calling thread (too little work to wake the pool,
-    /// a single task, or one thread).
-    pub serial: bool,
-}
-
-/// The plan of one pass.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PassReport {
-    /// `"forward"`, `"input_grad"` or `"weight_grad"`.
-    pub pass: &'static str,
-    /// The algorithm that runs.
-    pub algorithm: String,
-    pub cost: Cost,
-    /// The other algorithms that could run this pass, with their estimates.
-    pub alternatives: Vec<(String, Cost)>,
-    /// Floating-point operations of the pass (two per useful multiply-add).
-    pub flops: u64,
-}
-
-/// The plan of every pass of one convolution.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Report {
-    /// Shapes as 5-D `(N, C, D, H, W)` (weights `(C_out, C_in / groups, kD, kH,
-    /// kW)`; for a transposed convolution `(C_in, C_out / groups, ...)`).
-    pub x_shape: Shape5,
-    pub weight_shape: Shape5,
-    pub out_shape: Shape5,
-    /// NumPy's name of the element type.
-    pub dtype: &'static str,
-    /// The instruction set the kernels run with (`"avx512"` or `"portable"`).
-    pub isa: &'static str,
-    /// Threads the pool uses.
-    pub threads: usize,
-    pub passes: Vec<PassReport>,
-}
 
 /// The plan of `conv_forward` / `conv_backward` for these shapes and parameters
 /// (the same validation as the call, so a bad argument is the same error).
@@ -78,7 +30,7 @@ pub fn explain_conv<T: Element>(x: Shape5, weight: Shape5, params: &ConvParams) 
     let geo = ConvGeometry::for_conv(x, weight, params)?;
     Ok(Report {
         x_shape: x,
-        weight_shape: weight,
+        weight_shape: Some(weight),
         out_shape: geo.out_shape(),
         dtype: T::NAME,
         isa: isa::active().name(),
@@ -101,7 +53,7 @@ pub fn explain_conv_transpose<T: Element>(
     let geo = ConvGeometry::for_transpose(x, weight, params)?;
     Ok(Report {
         x_shape: x,
-        weight_shape: weight,
+        weight_shape: Some(weight),
         out_shape: geo.x_shape(),
         dtype: T::NAME,
         isa: isa::active().name(),
@@ -242,7 +194,7 @@ fn padded_tiles(len: usize, tile: usize, multiple: usize) -> u128 {
 
 fn cost(macs: u128, copied: u64, workspace: u64, tasks: u128, serial: bool) -> Cost {
     Cost {
-        macs: to_u64(macs),
+        ops: to_u64(macs),
         copied_bytes: copied,
         workspace_bytes: workspace,
         tasks: to_u64(tasks),

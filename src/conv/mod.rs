@@ -26,7 +26,7 @@ mod weight_tasks;
 mod weights;
 mod winograd;
 
-pub use explain::{explain_conv, explain_conv_transpose, Cost, PassReport, Report};
+pub use explain::{explain_conv, explain_conv_transpose};
 
 use crate::alloc::{alloc_uninit, alloc_zeroed, assume_init};
 use crate::arrays::{as_slice, into_array5, shape5, standard, user_shape, Shape5};

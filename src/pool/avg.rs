@@ -5,6 +5,7 @@
 //! a time (every lane sums its cells in the scalar scan order, so the results are
 //! those of the scalar loop), border windows one by one.
 
+use super::plan::RowRuns;
 use super::windows::{Divisor, Windows};
 use crate::element::Element;
 use crate::geometry::AxisWindow;
@@ -15,11 +16,20 @@ use std::mem::MaybeUninit;
 /// window reads (padding adds zeros) divided by the divisor of `rule`.
 pub(crate) fn avg_plane<T: Element>(
     windows: &Windows,
+    rows: RowRuns,
     rule: Divisor,
     plane: &[T],
     out: &mut [MaybeUninit<T>],
 ) {
-    dispatch!(avg_plane_any, avg_plane_avx512, windows, rule, plane, out)
+    dispatch!(
+        avg_plane_any,
+        avg_plane_avx512,
+        windows,
+        rows,
+        rule,
+        plane,
+        out
+    )
 }
 
 /// # Safety
@@ -28,23 +38,25 @@ pub(crate) fn avg_plane<T: Element>(
 #[target_feature(enable = "avx512f")]
 unsafe fn avg_plane_avx512<T: Element>(
     windows: &Windows,
+    rows: RowRuns,
     rule: Divisor,
     plane: &[T],
     out: &mut [MaybeUninit<T>],
 ) {
-    avg_plane_any(windows, rule, plane, out)
+    avg_plane_any(windows, rows, rule, plane, out)
 }
 
 #[inline(always)]
 fn avg_plane_any<T: Element>(
     windows: &Windows,
+    RowRuns { kernel, lo, hi }: RowRuns,
     rule: Divisor,
     plane: &[T],
     out: &mut [MaybeUninit<T>],
 ) {
     let out_w = windows.output[2];
     let row_windows = &windows.axes[2];
-    let (lanes, lo, hi) = windows.vector_run(true);
+    let lanes = kernel.lanes();
     let pitch = windows.pitch.unwrap_or(1);
     let mut rows = Vec::new();
     let mut out_start = 0;

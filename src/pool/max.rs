@@ -12,6 +12,7 @@
 //! of its winning tap (one `u32` select per tap), so the compiler turns the chunk
 //! into vector compares and blends. Border windows use the scalar scan.
 
+use super::plan::{RowKernel, RowRuns};
 use super::windows::Windows;
 use crate::element::Element;
 use crate::geometry::AxisWindow;
@@ -19,9 +20,11 @@ use crate::kernels::{dispatch, update_max, Run};
 use std::mem::MaybeUninit;
 
 /// Max of every window of `plane` into `values`, and the flat index (into the
-/// plane) of each maximum into `indices` unless it is empty.
+/// plane) of each maximum into `indices` unless it is empty; the interior of
+/// every row is computed as `rows` says.
 pub(crate) fn max_plane<T: Element>(
     windows: &Windows,
+    rows: RowRuns,
     plane: &[T],
     values: &mut [MaybeUninit<T>],
     indices: &mut [MaybeUninit<i64>],
@@ -30,6 +33,7 @@ pub(crate) fn max_plane<T: Element>(
         max_plane_any,
         max_plane_avx512,
         windows,
+        rows,
         plane,
         values,
         indices
@@ -42,16 +46,18 @@ pub(crate) fn max_plane<T: Element>(
 #[target_feature(enable = "avx512f")]
 unsafe fn max_plane_avx512<T: Element>(
     windows: &Windows,
+    rows: RowRuns,
     plane: &[T],
     values: &mut [MaybeUninit<T>],
     indices: &mut [MaybeUninit<i64>],
 ) {
-    max_plane_any(windows, plane, values, indices)
+    max_plane_any(windows, rows, plane, values, indices)
 }
 
 #[inline(always)]
 fn max_plane_any<T: Element>(
     windows: &Windows,
+    RowRuns { kernel, lo, hi }: RowRuns,
     plane: &[T],
     values: &mut [MaybeUninit<T>],
     indices: &mut [MaybeUninit<i64>],
@@ -59,9 +65,7 @@ fn max_plane_any<T: Element>(
     let out_w = windows.output[2];
     let step_w = windows.step[2];
     let row_windows = &windows.axes[2];
-    // Winning taps are remembered as u32 offsets into the plane.
-    let vectors = u32::try_from(plane.len()).is_ok();
-    let (lanes, lo, hi) = windows.vector_run(vectors);
+    let lanes = kernel.lanes();
     let pitch = windows.pitch.unwrap_or(1);
     let mut rows = Vec::new();
     let mut out_start = 0;
@@ -94,10 +98,11 @@ fn max_plane_any<T: Element>(
                     &mut at[start..start + lanes]
                 };
                 let out = &mut out[start..start + lanes];
-                match (lanes, pitch) {
-                    (16, 1) => run.max_chunk::<T, 16>(plane, 1, out, at),
-                    (16, 2) => run.max_chunk::<T, 16>(plane, 2, out, at),
-                    (16, p) => run.max_chunk::<T, 16>(plane, p, out, at),
+                match (kernel, pitch) {
+                    (RowKernel::Stride2Simd(_), _) => run.stride2_chunk(plane, out, at),
+                    (_, 1) if lanes == 16 => run.max_chunk::<T, 16>(plane, 1, out, at),
+                    (_, 2) if lanes == 16 => run.max_chunk::<T, 16>(plane, 2, out, at),
+                    (_, p) if lanes == 16 => run.max_chunk::<T, 16>(plane, p, out, at),
                     (_, 1) => run.max_chunk::<T, 8>(plane, 1, out, at),
                     (_, 2) => run.max_chunk::<T, 8>(plane, 2, out, at),
                     (_, p) => run.max_chunk::<T, 8>(plane, p, out, at),
@@ -129,6 +134,27 @@ fn max_of_window<T: Element>(
 }
 
 impl Run<'_> {
+    /// As [`Run::max_chunk`] for windows two columns apart, through the SIMD
+    /// kernel: one register of `T::MAX_LANES` windows after another.
+    #[inline(always)]
+    fn stride2_chunk<T: Element>(
+        &self,
+        plane: &[T],
+        values: &mut [MaybeUninit<T>],
+        indices: &mut [MaybeUninit<i64>],
+    ) {
+        let lanes = T::MAX_LANES;
+        for part in 0..values.len() / lanes {
+            let at = if indices.is_empty() {
+                &mut []
+            } else {
+                &mut indices[part * lanes..][..lanes]
+            };
+            let out = &mut values[part * lanes..][..lanes];
+            T::stride2_max(plane, self, self.first + 2 * lanes * part, out, at);
+        }
+    }
+
     /// `L` neighbouring windows, the `j`-th starting `j * pitch` columns after the
     /// first (`pitch` is a constant after inlining for the common strides).
     #[inline(always)]
@@ -139,19 +165,6 @@ impl Run<'_> {
         values: &mut [MaybeUninit<T>],
         indices: &mut [MaybeUninit<i64>],
     ) {
-        if pitch == 2 && L.is_multiple_of(T::MAX_LANES) && T::has_stride2_max() {
-            let lanes = T::MAX_LANES;
-            for part in 0..L / lanes {
-                let at = if indices.is_empty() {
-                    &mut []
-                } else {
-                    &mut indices[part * lanes..][..lanes]
-                };
-                let out = &mut values[part * lanes..][..lanes];
-                T::stride2_max(plane, self, self.first + 2 * lanes * part, out, at);
-            }
-            return;
-        }
         let span = (L - 1) * pitch + 1;
         let mut best = [T::neg_infinity(); L];
         // Offsets of the winning taps; the plane length fits u32 (checked by the

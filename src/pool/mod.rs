@@ -9,7 +9,9 @@
 //! Indices are flat per plane into the unpadded input, as PyTorch's.
 
 mod avg;
+mod explain;
 mod max;
+mod plan;
 mod scatter;
 mod windows;
 
@@ -20,7 +22,9 @@ use crate::arrays::{
 use crate::element::Element;
 use crate::error::{value_error, Result};
 use crate::geometry::{check_rank, checked_product, fmt_dims, PoolParams, UnpoolParams, SPATIAL};
+pub use explain::{explain_pool, Pooling};
 use ndarray::{Array5, ArrayView5};
+use plan::PlaneSplit;
 use scatter::{Combine, Target};
 use std::mem::MaybeUninit;
 use windows::{for_each_output_plane, for_each_target_plane, Divisor, Windows};
@@ -83,7 +87,7 @@ fn check_planes(input_shape: Shape5, grad_out: Shape5, rank: usize) -> Result<()
     Ok(())
 }
 
-fn check_adaptive_input(input: Dims, rank: usize) -> Result<()> {
+pub(crate) fn check_adaptive_input(input: Dims, rank: usize) -> Result<()> {
     if input.contains(&0) {
         return value_error!(
             "the input has spatial size {}: adaptive pooling needs at least one element along every axis",
@@ -93,7 +97,7 @@ fn check_adaptive_input(input: Dims, rank: usize) -> Result<()> {
     Ok(())
 }
 
-fn check_avg(params: &PoolParams, options: AvgOptions) -> Result<()> {
+pub(crate) fn check_avg(params: &PoolParams, options: AvgOptions) -> Result<()> {
     if params.dilation != [1; SPATIAL] {
         return value_error!(
             "average pooling has no dilation, got {}",
@@ -133,9 +137,11 @@ fn max_over<T: Element>(
         let x = standard(x)?;
         let x = as_slice(&x)?;
         let (in_vol, out_vol) = (windows.in_vol(), windows.out_vol());
-        let plane_work = out_vol.saturating_mul(windows.max_window_vol());
-        for_each_output_plane(&mut values, &mut indices, out_vol, plane_work, |p, v, i| {
-            max::max_plane(&windows, &x[p * in_vol..(p + 1) * in_vol], v, i);
+        let planes = len / out_vol.max(1);
+        let split = PlaneSplit::new(planes, out_vol.saturating_mul(windows.max_window_vol()));
+        let rows = plan::max_rows::<T>(&windows, in_vol);
+        for_each_output_plane(&mut values, &mut indices, out_vol, split, |p, v, i| {
+            max::max_plane(&windows, rows, &x[p * in_vol..(p + 1) * in_vol], v, i);
         })?;
     }
     // SAFETY: `max_plane` writes every output (and index, when requested) of its
@@ -165,14 +171,16 @@ fn avg_over<T: Element>(
         let x = standard(x)?;
         let x = as_slice(&x)?;
         let (in_vol, out_vol) = (windows.in_vol(), windows.out_vol());
-        let plane_work = out_vol.saturating_mul(windows.max_window_vol());
+        let planes = len / out_vol.max(1);
+        let split = PlaneSplit::new(planes, out_vol.saturating_mul(windows.max_window_vol()));
+        let rows = plan::avg_rows(&windows);
         for_each_output_plane(
             &mut out,
             &mut [] as &mut [MaybeUninit<i64>],
             out_vol,
-            plane_work,
+            split,
             |p, v, _| {
-                avg::avg_plane(&windows, rule, &x[p * in_vol..(p + 1) * in_vol], v);
+                avg::avg_plane(&windows, rows, rule, &x[p * in_vol..(p + 1) * in_vol], v);
             },
         )?;
     }
@@ -195,8 +203,9 @@ fn avg_backward_over<T: Element>(
         let grad_out = standard(grad_out)?;
         let grad_out = as_slice(&grad_out)?;
         let (in_vol, out_vol) = (windows.in_vol(), windows.out_vol());
-        let plane_work = out_vol.saturating_mul(windows.max_window_vol());
-        for_each_target_plane(&mut grad_in, in_vol, plane_work, |p, g| {
+        let planes = len / in_vol.max(1);
+        let split = PlaneSplit::new(planes, out_vol.saturating_mul(windows.max_window_vol()));
+        for_each_target_plane(&mut grad_in, in_vol, split, |p, g| {
             let grad_plane = &grad_out[p * out_vol..(p + 1) * out_vol];
             avg::avg_backward_plane(&windows, rule, grad_plane, g);
         })?;

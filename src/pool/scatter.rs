@@ -2,6 +2,7 @@
 //! (accumulate) and max-unpooling (assign). Every index is checked before it is
 //! used, so a bad index is an error, never an out-of-bounds write.
 
+use super::plan::PlaneSplit;
 use super::windows::for_each_target_plane;
 use crate::element::Element;
 use crate::error::{value_error, Result};
@@ -50,7 +51,8 @@ pub(crate) fn scatter<T: Element>(
             first_bad.store(0, Ordering::Relaxed);
         }
     } else {
-        for_each_target_plane(target, target_len, source_len, |plane, target| {
+        let split = PlaneSplit::new(target.len() / target_len.max(1), source_len);
+        for_each_target_plane(target, target_len, split, |plane, target| {
             let offset = plane * source_len;
             let values = &values[offset..offset + source_len];
             let indices = &indices[offset..offset + source_len];

@@ -6,16 +6,13 @@
 //! independent and each is computed serially in a fixed order, so results do not
 //! depend on the thread count.
 
+use super::plan::PlaneSplit;
 use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::geometry::{adaptive_window, AxisWindow, PoolParams, SPATIAL};
 use crate::threads::for_each_chunk_mut;
 
 type Dims = [usize; SPATIAL];
-
-/// Element visits one parallel task should cover at least: planes are grouped so
-/// that many tiny planes do not become many tiny tasks.
-const TASK_WORK: usize = 1 << 14;
 
 /// How an average divides the sum of a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,17 +125,6 @@ impl Windows {
         }
     }
 
-    /// The output columns `lo..hi` the vector kernels compute, `lanes` (16 or 8)
-    /// at a time: the interior when `allowed` and at least 8 wide, else none
-    /// (`(0, 0, 0)`: every window goes through the scalar scan).
-    pub fn vector_run(&self, allowed: bool) -> (usize, usize, usize) {
-        match self.interior {
-            Some((lo, hi)) if allowed && hi - lo >= 16 => (16, lo, hi),
-            Some((lo, hi)) if allowed && hi - lo >= 8 => (8, lo, hi),
-            _ => (0, 0, 0),
-        }
-    }
-
     /// Chunks of `lanes` interior output columns: the start of each, the last one
     /// moved back to end at the interior's end (it overlaps its neighbour, which
     /// recomputes a few outputs instead of leaving a scalar tail). Empty when the
@@ -173,10 +159,6 @@ impl Windows {
     }
 }
 
-fn planes_per_task(plane_work: usize) -> usize {
-    (TASK_WORK / plane_work.max(1)).max(1)
-}
-
 /// Run `body(plane, values, indices)` for every output plane: `values` is that
 /// plane's `out_vol` outputs and `indices` its `out_vol` indices, or empty when
 /// `indices` is empty (not requested).
@@ -184,7 +166,7 @@ pub(crate) fn for_each_output_plane<V, I, F>(
     values: &mut [V],
     indices: &mut [I],
     out_vol: usize,
-    plane_work: usize,
+    split: PlaneSplit,
     body: F,
 ) -> Result<()>
 where
@@ -195,7 +177,6 @@ where
     if out_vol == 0 || values.is_empty() {
         return Ok(());
     }
-    let planes = values.len() / out_vol;
     let index_planes: Box<dyn Iterator<Item = &mut [I]>> = if indices.is_empty() {
         Box::new(std::iter::repeat_with(|| &mut [][..]))
     } else {
@@ -207,11 +188,10 @@ where
         .enumerate()
         .map(|(plane, (v, i))| (plane, v, i))
         .collect();
-    let work = planes.saturating_mul(plane_work);
     for_each_chunk_mut(
         &mut jobs,
-        planes_per_task(plane_work),
-        work,
+        split.per_task,
+        split.work,
         || (),
         |_, _, chunk| {
             for (plane, values, indices) in chunk.iter_mut() {
@@ -226,7 +206,7 @@ where
 pub(crate) fn for_each_target_plane<T, F>(
     target: &mut [T],
     plane_len: usize,
-    plane_work: usize,
+    split: PlaneSplit,
     body: F,
 ) -> Result<()>
 where
@@ -236,13 +216,11 @@ where
     if plane_len == 0 || target.is_empty() {
         return Ok(());
     }
-    let per_task = planes_per_task(plane_work);
-    let planes = target.len() / plane_len;
-    let work = planes.saturating_mul(plane_work);
+    let per_task = split.per_task;
     for_each_chunk_mut(
         target,
         per_task.saturating_mul(plane_len),
-        work,
+        split.work,
         || (),
         |_, task, chunk| {
             for (i, plane) in chunk.chunks_mut(plane_len).enumerate() {

@@ -1,16 +1,16 @@
-//! Bindings of convolution and transposed convolution (5-D arrays; the Python layer
-//! adds and removes the unit axes of 1-D and 2-D problems).
+//! Bindings of convolution and transposed convolution: arrays in the caller's
+//! rank, and one [`ConvSpec`] saying which of the two and with what arguments.
 
+use super::spec::{dims, ConvSpec, Dims};
 use super::{borrow, to_numpy, view5, with_float_type};
 use crate::conv::{self, ConvGrads, Needs};
 use crate::element::Element;
-use crate::geometry::{ConvParams, PaddingMode, TransposeParams, SPATIAL};
-use ndarray::{ArrayView1, Ix1};
+use crate::geometry::SPATIAL;
+use ndarray::{ArrayView1, ArrayView5, Ix1};
 use numpy::{PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-type Dims = [usize; SPATIAL];
 type Grads<'py> = (
     Option<Bound<'py, PyAny>>,
     Option<Bound<'py, PyAny>>,
@@ -26,163 +26,114 @@ fn view1<'a, T: Element + numpy::Element>(
     })
 }
 
-fn grads_to_py<'py, T: Element + numpy::Element>(
-    py: Python<'py>,
-    grads: ConvGrads<T>,
-) -> PyResult<Grads<'py>> {
-    Ok((
-        grads.input.map(|a| to_numpy(py, a)).transpose()?,
-        grads.weight.map(|a| to_numpy(py, a)).transpose()?,
-        grads.bias.map(|a| to_numpy(py, a)).transpose()?,
-    ))
+/// The spatial kernel size of a 5-D weight.
+fn kernel<T>(weight: &ArrayView5<'_, T>) -> Dims {
+    let s = weight.shape();
+    [s[2], s[3], s[4]]
 }
 
-fn needs((input, weight, bias): (bool, bool, bool)) -> Needs {
-    Needs {
-        input,
-        weight,
-        bias,
-    }
-}
-
+/// The output of `conv(x, weight) + bias`, or of the transposed convolution when
+/// `spec` is one.
 #[pyfunction]
-#[allow(clippy::too_many_arguments)]
 fn conv_forward<'py>(
     py: Python<'py>,
     x: &Bound<'py, PyAny>,
     weight: &Bound<'py, PyAny>,
     bias: Option<&Bound<'py, PyAny>>,
-    stride: Dims,
-    dilation: Dims,
-    pad_lo: Dims,
-    pad_hi: Dims,
-    groups: usize,
-    padding_mode: &str,
-    rank: usize,
+    spec: &Bound<'py, ConvSpec>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let padding_mode = PaddingMode::parse(padding_mode)?;
-    let params = ConvParams {
-        rank,
-        stride,
-        dilation,
-        pad_lo,
-        pad_hi,
-        groups,
-        padding_mode,
-    };
+    let spec = spec.get();
+    let rank = spec.rank();
     with_float_type!(x, "x", T => {
         let (x, weight) = (borrow::<T>(x, "x")?, borrow::<T>(weight, "weight")?);
         let bias = bias.map(|b| borrow::<T>(b, "bias")).transpose()?;
-        let (x, weight) = (view5(&x, "x")?, view5(&weight, "weight")?);
+        let (x, weight) = (view5(&x, "x", rank)?, view5(&weight, "weight", rank)?);
         let bias = bias.as_ref().map(|b| view1(b, "bias")).transpose()?;
-        let out = py.detach(|| conv::conv_forward(x, weight, bias, &params))?;
-        to_numpy(py, out)
+        let out = if spec.is_transposed() {
+            let params = spec.transpose_params()?;
+            py.detach(|| conv::conv_transpose_forward(x, weight, bias, &params))?
+        } else {
+            let params = spec.params(kernel(&weight))?;
+            py.detach(|| conv::conv_forward(x, weight, bias, &params))?
+        };
+        to_numpy(py, out, Some(rank))
     })
 }
 
+/// `(grad_x, grad_weight, grad_bias)` of [`conv_forward`] with `spec`, each `None` where
+/// `needs` says `False`.
 #[pyfunction]
-#[allow(clippy::too_many_arguments)]
 fn conv_backward<'py>(
     py: Python<'py>,
     grad_out: &Bound<'py, PyAny>,
     x: &Bound<'py, PyAny>,
     weight: &Bound<'py, PyAny>,
-    stride: Dims,
-    dilation: Dims,
-    pad_lo: Dims,
-    pad_hi: Dims,
-    groups: usize,
-    padding_mode: &str,
-    rank: usize,
-    needed: (bool, bool, bool),
+    spec: &Bound<'py, ConvSpec>,
+    needs: (bool, bool, bool),
 ) -> PyResult<Grads<'py>> {
-    let padding_mode = PaddingMode::parse(padding_mode)?;
-    let params = ConvParams {
-        rank,
-        stride,
-        dilation,
-        pad_lo,
-        pad_hi,
-        groups,
-        padding_mode,
+    let spec = spec.get();
+    let rank = spec.rank();
+    let needs = Needs {
+        input: needs.0,
+        weight: needs.1,
+        bias: needs.2,
     };
     with_float_type!(x, "x", T => {
         let grad_out = borrow::<T>(grad_out, "grad_out")?;
         let (x, weight) = (borrow::<T>(x, "x")?, borrow::<T>(weight, "weight")?);
-        let (grad_out, x, weight) = (view5(&grad_out, "grad_out")?, view5(&x, "x")?, view5(&weight, "weight")?);
-        let grads = py.detach(|| conv::conv_backward(grad_out, x, weight, &params, needs(needed)))?;
-        grads_to_py(py, grads)
+        let grad_out = view5(&grad_out, "grad_out", rank)?;
+        let (x, weight) = (view5(&x, "x", rank)?, view5(&weight, "weight", rank)?);
+        let grads = if spec.is_transposed() {
+            let params = spec.transpose_params()?;
+            py.detach(|| conv::conv_transpose_backward(grad_out, x, weight, &params, needs))?
+        } else {
+            let params = spec.params(kernel(&weight))?;
+            py.detach(|| conv::conv_backward(grad_out, x, weight, &params, needs))?
+        };
+        grads_to_py(py, grads, rank)
     })
 }
 
-#[pyfunction]
-#[allow(clippy::too_many_arguments)]
-fn conv_transpose_forward<'py>(
+fn grads_to_py<'py, T: Element + numpy::Element>(
     py: Python<'py>,
-    x: &Bound<'py, PyAny>,
-    weight: &Bound<'py, PyAny>,
-    bias: Option<&Bound<'py, PyAny>>,
-    stride: Dims,
-    dilation: Dims,
-    padding: Dims,
-    output_padding: Dims,
-    groups: usize,
+    grads: ConvGrads<T>,
     rank: usize,
-) -> PyResult<Bound<'py, PyAny>> {
-    let params = TransposeParams {
-        rank,
-        stride,
-        dilation,
-        padding,
-        output_padding,
-        groups,
-    };
-    with_float_type!(x, "x", T => {
-        let (x, weight) = (borrow::<T>(x, "x")?, borrow::<T>(weight, "weight")?);
-        let bias = bias.map(|b| borrow::<T>(b, "bias")).transpose()?;
-        let (x, weight) = (view5(&x, "x")?, view5(&weight, "weight")?);
-        let bias = bias.as_ref().map(|b| view1(b, "bias")).transpose()?;
-        let out = py.detach(|| conv::conv_transpose_forward(x, weight, bias, &params))?;
-        to_numpy(py, out)
-    })
-}
-
-#[pyfunction]
-#[allow(clippy::too_many_arguments)]
-fn conv_transpose_backward<'py>(
-    py: Python<'py>,
-    grad_out: &Bound<'py, PyAny>,
-    x: &Bound<'py, PyAny>,
-    weight: &Bound<'py, PyAny>,
-    stride: Dims,
-    dilation: Dims,
-    padding: Dims,
-    output_padding: Dims,
-    groups: usize,
-    rank: usize,
-    needed: (bool, bool, bool),
 ) -> PyResult<Grads<'py>> {
-    let params = TransposeParams {
-        rank,
-        stride,
-        dilation,
-        padding,
-        output_padding,
-        groups,
+    Ok((
+        grads
+            .input
+            .map(|a| to_numpy(py, a, Some(rank)))
+            .transpose()?,
+        grads
+            .weight
+            .map(|a| to_numpy(py, a, Some(rank)))
+            .transpose()?,
+        grads.bias.map(|a| to_numpy(py, a, None)).transpose()?,
+    ))
+}
+
+/// The spatial output size for a spatial input size and kernel size.
+#[pyfunction]
+fn conv_output_shape(
+    input: Vec<i64>,
+    kernel: Vec<i64>,
+    spec: &Bound<'_, ConvSpec>,
+) -> PyResult<Vec<usize>> {
+    let spec = spec.get();
+    let rank = spec.rank();
+    let input = dims("input_shape", &input, rank, 0, 1)?;
+    let kernel = dims("kernel_size", &kernel, rank, 1, 1)?;
+    let output = if spec.is_transposed() {
+        spec.transpose_params()?.output_dims(input, kernel)?
+    } else {
+        spec.params(kernel)?.output_dims(input, kernel)?
     };
-    with_float_type!(x, "x", T => {
-        let grad_out = borrow::<T>(grad_out, "grad_out")?;
-        let (x, weight) = (borrow::<T>(x, "x")?, borrow::<T>(weight, "weight")?);
-        let (grad_out, x, weight) = (view5(&grad_out, "grad_out")?, view5(&x, "x")?, view5(&weight, "weight")?);
-        let grads = py.detach(|| conv::conv_transpose_backward(grad_out, x, weight, &params, needs(needed)))?;
-        grads_to_py(py, grads)
-    })
+    Ok(output[SPATIAL - rank..].to_vec())
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(conv_forward, m)?)?;
     m.add_function(wrap_pyfunction!(conv_backward, m)?)?;
-    m.add_function(wrap_pyfunction!(conv_transpose_forward, m)?)?;
-    m.add_function(wrap_pyfunction!(conv_transpose_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(conv_output_shape, m)?)?;
     Ok(())
 }

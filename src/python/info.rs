@@ -1,15 +1,15 @@
 //! Threads, geometry helpers and build information.
 
-use crate::geometry::{self, ConvParams, PaddingMode, TransposeParams, SPATIAL};
+use super::spec::at_least;
+use crate::geometry;
+use crate::kernels::isa;
 use crate::threads;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-type Dims = [usize; SPATIAL];
-
 #[pyfunction]
-fn set_num_threads(threads: usize) -> PyResult<()> {
-    Ok(threads::set_num_threads(threads)?)
+fn set_num_threads(threads: i64) -> PyResult<()> {
+    Ok(threads::set_num_threads(at_least("threads", threads, 1)?)?)
 }
 
 #[pyfunction]
@@ -18,57 +18,14 @@ fn get_num_threads() -> usize {
 }
 
 #[pyfunction]
-#[allow(clippy::too_many_arguments)]
-fn conv_output_shape(
-    input: Dims,
-    kernel: Dims,
-    stride: Dims,
-    dilation: Dims,
-    pad_lo: Dims,
-    pad_hi: Dims,
-    padding_mode: &str,
-    rank: usize,
-) -> PyResult<Dims> {
-    let params = ConvParams {
-        rank,
-        stride,
-        dilation,
-        pad_lo,
-        pad_hi,
-        groups: 1,
-        padding_mode: PaddingMode::parse(padding_mode)?,
-    };
-    Ok(params.output_dims(input, kernel)?)
-}
-
-#[pyfunction]
-fn conv_transpose_output_shape(
-    input: Dims,
-    kernel: Dims,
-    stride: Dims,
-    dilation: Dims,
-    padding: Dims,
-    output_padding: Dims,
-    rank: usize,
-) -> PyResult<Dims> {
-    let params = TransposeParams {
-        rank,
-        stride,
-        dilation,
-        padding,
-        output_padding,
-        groups: 1,
-    };
-    Ok(params.output_dims(input, kernel)?)
-}
-
-#[pyfunction]
-fn receptive_field(layers: Vec<(usize, usize, usize)>) -> PyResult<usize> {
+fn receptive_field(layers: Vec<(i64, i64, i64)>) -> PyResult<usize> {
     Ok(geometry::receptive_field(&layers)?)
 }
 
 #[pyfunction]
-fn same_padding(kernel: usize, dilation: usize) -> PyResult<(usize, usize)> {
+fn same_padding(kernel: i64, dilation: i64) -> PyResult<(usize, usize)> {
+    let kernel = at_least("kernel_size", kernel, 1)?;
+    let dilation = at_least("dilation", dilation, 1)?;
     Ok(geometry::same_padding(kernel, dilation)?)
 }
 
@@ -114,6 +71,7 @@ fn build_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
         },
     )?;
     info.set_item("simd", simd_features())?;
+    info.set_item("simd_path", isa::active().name())?;
     info.set_item("dtypes", vec!["float32", "float64"])?;
     info.set_item("default_threads", threads::default_num_threads())?;
     Ok(info)
@@ -122,8 +80,6 @@ fn build_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
-    m.add_function(wrap_pyfunction!(conv_output_shape, m)?)?;
-    m.add_function(wrap_pyfunction!(conv_transpose_output_shape, m)?)?;
     m.add_function(wrap_pyfunction!(receptive_field, m)?)?;
     m.add_function(wrap_pyfunction!(same_padding, m)?)?;
     m.add_function(wrap_pyfunction!(build_info, m)?)?;

@@ -1,14 +1,29 @@
 //! The thin PyO3 layer: borrow NumPy arrays, release the GIL, call the core, wrap
-//! the result. Argument normalisation (ints to tuples, "same" to pads, unbatched
-//! input) lives in `python/ferroconv/functional.py`; every value check lives in the
-//! core, whose errors become `ValueError` / `TypeError` / `MemoryError` here.
+//! the result.
+//!
+//! What crosses the boundary, and who checks what (the same table is in
+//! `python/ferroconv/_ferroconv.pyi` and `docs/architecture.md`):
+//! - arrays in the caller's rank, batched `(N, C, *spatial)`: Python has added the
+//!   batch axis of unbatched input and checked dtypes; here they gain the unit
+//!   spatial axes of the core's 5-D layout, and results lose them again;
+//! - one spec value per op family ([`spec::ConvSpec`], [`spec::PoolSpec`]), built
+//!   by one Python normaliser per family: Python checks *types and arities* (ints,
+//!   tuples of `rank` ints, strings, bools), the spec and the core check *values*
+//!   (ranges, padding modes, `"same"` with a stride, output sizes);
+//! - core errors become `ValueError` / `TypeError` / `MemoryError`; Python adds
+//!   the function's name to every message, once.
 
 mod conv;
+mod explain;
 mod info;
 mod pool;
+mod spec;
 
+use crate::arrays::Shape5;
 use crate::element::Element;
 use crate::error::Error;
+use crate::geometry::{fmt_shape, SPATIAL};
+use ndarray::{Array, ArrayView5, Axis, Dimension, IxDyn};
 use numpy::{PyArrayDescrMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -23,35 +38,54 @@ impl From<Error> for PyErr {
     }
 }
 
-/// The element types arrays can hold.
+/// The float element types, as NumPy names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DType {
     F32,
     F64,
 }
 
-/// The dtype of `obj`, which must be a float32 or float64 ndarray in native byte order.
-pub(crate) fn float_dtype(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<DType> {
-    let array = obj.cast::<PyUntypedArray>().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "{name} must be a numpy.ndarray, got {}",
-            obj.get_type()
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_default()
-        ))
-    })?;
-    let dtype = array.dtype();
-    let py = obj.py();
-    if dtype.is_equiv_to(&numpy::dtype::<f32>(py)) {
-        Ok(DType::F32)
-    } else if dtype.is_equiv_to(&numpy::dtype::<f64>(py)) {
-        Ok(DType::F64)
-    } else {
-        Err(PyTypeError::new_err(format!(
-            "{name} must be a float32 or float64 array in native byte order, got dtype {}",
-            dtype.str().map(|s| s.to_string()).unwrap_or_default()
-        )))
+impl DType {
+    /// The dtype of `obj`, which must be a float32 or float64 ndarray in native
+    /// byte order.
+    fn of(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<DType> {
+        let array = obj.cast::<PyUntypedArray>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{name} must be a numpy.ndarray, got {}",
+                obj.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        })?;
+        let dtype = array.dtype();
+        let py = obj.py();
+        if dtype.is_equiv_to(&numpy::dtype::<f32>(py)) {
+            Ok(DType::F32)
+        } else if dtype.is_equiv_to(&numpy::dtype::<f64>(py)) {
+            Ok(DType::F64)
+        } else {
+            Err(PyTypeError::new_err(format!(
+                "{name} must be a float32 or float64 array in native byte order, got dtype {}",
+                dtype.str().map(|s| s.to_string()).unwrap_or_default()
+            )))
+        }
+    }
+}
+
+/// A dtype given by NumPy's name (`"float32"`, `"float64"`).
+impl<'a, 'py> FromPyObject<'a, 'py> for DType {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let name: String = obj.extract()?;
+        match name.as_str() {
+            "float32" => Ok(DType::F32),
+            "float64" => Ok(DType::F64),
+            other => Err(PyTypeError::new_err(format!(
+                "dtype must be float32 or float64, got {other}"
+            ))),
+        }
     }
 }
 
@@ -73,49 +107,103 @@ pub(crate) fn borrow<'py, T: Element + numpy::Element>(
     })
 }
 
-/// Hand an owned array to NumPy, refusing shapes NumPy cannot represent (their byte
-/// size, counting empty axes as 1, must fit an `isize`) with a `ValueError` instead of
-/// the null array NumPy would return.
-pub(crate) fn to_numpy<'py, T: numpy::Element, D: ndarray::Dimension>(
-    py: Python<'py>,
-    array: ndarray::Array<T, D>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let bytes = array
-        .shape()
-        .iter()
-        .try_fold(std::mem::size_of::<T>(), |acc, &d| {
-            acc.checked_mul(d.max(1))
-        });
-    match bytes {
-        Some(bytes) if isize::try_from(bytes).is_ok() => {
-            Ok(numpy::PyArray::from_owned_array(py, array).into_any())
-        }
-        _ => Err(PyValueError::new_err(format!(
-            "the result would have shape {}, too large for a NumPy array",
-            crate::geometry::fmt_shape(array.shape())
-        ))),
-    }
+/// Borrow `obj` as an int64 array, or a `TypeError` naming it.
+pub(crate) fn borrow_indices<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &str,
+) -> PyResult<PyReadonlyArrayDyn<'py, i64>> {
+    obj.extract::<PyReadonlyArrayDyn<'py, i64>>().map_err(|_| {
+        let got = obj
+            .cast::<PyUntypedArray>()
+            .ok()
+            .and_then(|a| a.dtype().str().ok().map(|s| s.to_string()))
+            .unwrap_or_else(|| "a non-array".to_string());
+        PyTypeError::new_err(format!("{name} must be an int64 array, got {got}"))
+    })
 }
 
-/// `a` as a 5-D view (the Python layer always passes five axes).
+/// A batched array of `rank` spatial axes, `(N, C, *spatial)`, as the core's 5-D
+/// view (unit leading spatial axes inserted; no copy).
 pub(crate) fn view5<'a, T: numpy::Element>(
     a: &'a PyReadonlyArrayDyn<'_, T>,
     name: &str,
-) -> PyResult<ndarray::ArrayView5<'a, T>> {
-    a.as_array()
-        .into_dimensionality::<ndarray::Ix5>()
-        .map_err(|_| {
-            PyValueError::new_err(format!(
-                "{name} must have 5 dimensions here, got {}",
-                a.ndim()
-            ))
-        })
+    rank: usize,
+) -> PyResult<ArrayView5<'a, T>> {
+    let mut view = a.as_array();
+    if view.ndim() != rank + 2 {
+        return Err(PyValueError::new_err(format!(
+            "{name} must have {} dimensions for a {rank}-D operator, got {}",
+            rank + 2,
+            a.ndim()
+        )));
+    }
+    for _ in rank..SPATIAL {
+        view = view.insert_axis(Axis(2));
+    }
+    view.into_dimensionality::<ndarray::Ix5>()
+        .map_err(|e| PyValueError::new_err(format!("internal error: {e}")))
+}
+
+/// A batched shape in the caller's rank, `(N, C, *spatial)`, as the core's 5-D
+/// shape, and its rank.
+pub(crate) fn shape5(shape: &[i64], name: &str) -> PyResult<(Shape5, usize)> {
+    let rank = shape.len().wrapping_sub(2);
+    if !(1..=SPATIAL).contains(&rank) {
+        return Err(PyValueError::new_err(format!(
+            "{name} must have 3 to 5 entries (N, C, *spatial), got {} entries",
+            shape.len()
+        )));
+    }
+    if shape.iter().any(|&v| v < 0) {
+        let shown: Vec<String> = shape.iter().map(|v| v.to_string()).collect();
+        return Err(PyValueError::new_err(format!(
+            "{name} must hold sizes >= 0, got ({})",
+            shown.join(", ")
+        )));
+    }
+    let size = |v: i64| usize::try_from(v).unwrap_or(usize::MAX);
+    let mut full = [1; 5];
+    full[0] = size(shape[0]);
+    full[1] = size(shape[1]);
+    for (slot, &v) in full[5 - rank..].iter_mut().zip(&shape[2..]) {
+        *slot = size(v);
+    }
+    Ok((full, rank))
+}
+
+/// Hand an owned array to NumPy in the caller's rank (the core's unit spatial
+/// axes dropped, no copy), refusing shapes NumPy cannot represent (their byte size,
+/// counting empty axes as 1, must fit an `isize`) with a `ValueError` instead of
+/// the null array NumPy would return.
+pub(crate) fn to_numpy<'py, T: numpy::Element, D: Dimension>(
+    py: Python<'py>,
+    array: Array<T, D>,
+    rank: Option<usize>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let shape = array.shape().to_vec();
+    let bytes = shape.iter().try_fold(std::mem::size_of::<T>(), |acc, &d| {
+        acc.checked_mul(d.max(1))
+    });
+    if bytes.is_none_or(|b| isize::try_from(b).is_err()) {
+        return Err(PyValueError::new_err(format!(
+            "the result would have shape {}, too large for a NumPy array",
+            fmt_shape(&shape)
+        )));
+    }
+    let Some(rank) = rank.filter(|_| shape.len() == 5) else {
+        return Ok(numpy::PyArray::from_owned_array(py, array).into_any());
+    };
+    let dims: Vec<usize> = [&shape[..2], &shape[5 - rank..]].concat();
+    let array = array
+        .into_shape_with_order(IxDyn(&dims))
+        .map_err(|e| PyValueError::new_err(format!("internal error: {e}")))?;
+    Ok(numpy::PyArray::from_owned_array(py, array).into_any())
 }
 
 /// Run `$body` with `$t` bound to `f32` or `f64` according to the dtype of `$x`.
 macro_rules! with_float_type {
     ($x:expr, $name:expr, $t:ident => $body:expr) => {
-        match $crate::python::float_dtype($x, $name)? {
+        match $crate::python::DType::of($x, $name)? {
             $crate::python::DType::F32 => {
                 type $t = f32;
                 $body
@@ -132,8 +220,10 @@ pub(crate) use with_float_type;
 #[pymodule]
 fn _ferroconv(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    spec::register(m)?;
     conv::register(m)?;
-    info::register(m)?;
     pool::register(m)?;
+    explain::register(m)?;
+    info::register(m)?;
     Ok(())
 }

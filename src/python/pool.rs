@@ -1,250 +1,192 @@
-//! Bindings of pooling (5-D arrays; the Python layer adds and removes the unit axes
-//! of 1-D and 2-D problems and the batch axis of unbatched input).
+//! Bindings of pooling: arrays in the caller's rank, and one [`PoolSpec`] for
+//! the window, the averaging options and the adaptive or unpooled size. A
+//! backward call that only scatters takes the forward input's shape instead.
 
-use super::{borrow, to_numpy, view5, with_float_type};
+use super::spec::{dims, PoolSpec};
+use super::{borrow, borrow_indices, shape5, to_numpy, view5, with_float_type};
 use crate::element::Element;
-use crate::geometry::{PoolParams, UnpoolParams, SPATIAL};
-use crate::pool::{self, AvgOptions, MaxPooled};
-use numpy::{PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
-use pyo3::exceptions::PyTypeError;
+use crate::geometry::SPATIAL;
+use crate::pool::{self, MaxPooled};
 use pyo3::prelude::*;
 
-type Dims = [usize; SPATIAL];
-type Shape = [usize; 5];
 type Pooled<'py> = (Bound<'py, PyAny>, Option<Bound<'py, PyAny>>);
-
-/// Borrow `obj` as an int64 array, or a `TypeError` naming it.
-fn borrow_indices<'py>(
-    obj: &Bound<'py, PyAny>,
-    name: &str,
-) -> PyResult<PyReadonlyArrayDyn<'py, i64>> {
-    obj.extract::<PyReadonlyArrayDyn<'py, i64>>().map_err(|_| {
-        let got = obj
-            .cast::<PyUntypedArray>()
-            .ok()
-            .and_then(|a| a.dtype().str().ok().map(|s| s.to_string()))
-            .unwrap_or_else(|| "a non-array".to_string());
-        PyTypeError::new_err(format!("{name} must be an int64 array, got {got}"))
-    })
-}
 
 fn pooled_to_py<'py, T: Element + numpy::Element>(
     py: Python<'py>,
     pooled: MaxPooled<T>,
+    rank: usize,
 ) -> PyResult<Pooled<'py>> {
     Ok((
-        to_numpy(py, pooled.values)?,
-        pooled.indices.map(|i| to_numpy(py, i)).transpose()?,
+        to_numpy(py, pooled.values, Some(rank))?,
+        pooled
+            .indices
+            .map(|i| to_numpy(py, i, Some(rank)))
+            .transpose()?,
     ))
 }
 
-fn pool_params(
-    rank: usize,
-    kernel: Dims,
-    stride: Dims,
-    padding: Dims,
-    dilation: Dims,
-    ceil_mode: bool,
-) -> PoolParams {
-    PoolParams {
-        rank,
-        kernel,
-        stride,
-        padding,
-        dilation,
-        ceil_mode,
-    }
-}
-
+/// Max pooling, and the flat per-plane index of every maximum if asked.
 #[pyfunction]
-#[allow(clippy::too_many_arguments)]
-fn max_pool_forward<'py>(
+fn max_pool<'py>(
     py: Python<'py>,
     x: &Bound<'py, PyAny>,
-    kernel: Dims,
-    stride: Dims,
-    padding: Dims,
-    dilation: Dims,
-    ceil_mode: bool,
-    rank: usize,
+    spec: &Bound<'py, PoolSpec>,
     return_indices: bool,
 ) -> PyResult<Pooled<'py>> {
-    let params = pool_params(rank, kernel, stride, padding, dilation, ceil_mode);
+    let spec = spec.get();
+    let (rank, params) = (spec.rank(), spec.window()?);
     with_float_type!(x, "x", T => {
         let x = borrow::<T>(x, "x")?;
-        let x = view5(&x, "x")?;
-        let pooled = py.detach(|| pool::max_pool(x, &params, return_indices))?;
-        pooled_to_py(py, pooled)
+        let x = view5(&x, "x", rank)?;
+        let pooled = py.detach(|| pool::max_pool(x, params, return_indices))?;
+        pooled_to_py(py, pooled, rank)
     })
 }
 
+/// Gradient of max pooling (strided, adaptive or global): `grad_out` scattered
+/// into zeros of `input_shape` at `indices`.
 #[pyfunction]
 fn max_pool_backward<'py>(
     py: Python<'py>,
     grad_out: &Bound<'py, PyAny>,
     indices: &Bound<'py, PyAny>,
-    input_shape: Shape,
-    rank: usize,
+    input_shape: Vec<i64>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let (input_shape, rank) = shape5(&input_shape, "input_shape")?;
     with_float_type!(grad_out, "grad_out", T => {
         let grad_out = borrow::<T>(grad_out, "grad_out")?;
         let indices = borrow_indices(indices, "indices")?;
-        let (grad_out, indices) = (view5(&grad_out, "grad_out")?, view5(&indices, "indices")?);
+        let (grad_out, indices) = (view5(&grad_out, "grad_out", rank)?, view5(&indices, "indices", rank)?);
         let grad = py.detach(|| pool::max_pool_backward(grad_out, indices, input_shape, rank))?;
-        to_numpy(py, grad)
+        to_numpy(py, grad, Some(rank))
     })
 }
 
+/// Max unpooling: zeros of the output size with each value of `x` at its index.
 #[pyfunction]
-#[allow(clippy::too_many_arguments)]
 fn max_unpool<'py>(
     py: Python<'py>,
     x: &Bound<'py, PyAny>,
     indices: &Bound<'py, PyAny>,
-    kernel: Dims,
-    stride: Dims,
-    padding: Dims,
-    output_size: Option<Dims>,
-    rank: usize,
+    spec: &Bound<'py, PoolSpec>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let params = UnpoolParams {
-        rank,
-        kernel,
-        stride,
-        padding,
-        output_size,
-    };
+    let spec = spec.get();
+    let (rank, params) = (spec.rank(), spec.unpool()?);
     with_float_type!(x, "x", T => {
         let x = borrow::<T>(x, "x")?;
         let indices = borrow_indices(indices, "indices")?;
-        let (x, indices) = (view5(&x, "x")?, view5(&indices, "indices")?);
+        let (x, indices) = (view5(&x, "x", rank)?, view5(&indices, "indices", rank)?);
         let out = py.detach(|| pool::max_unpool(x, indices, &params))?;
-        to_numpy(py, out)
+        to_numpy(py, out, Some(rank))
     })
 }
 
+/// Average pooling.
 #[pyfunction]
-#[allow(clippy::too_many_arguments)]
-fn avg_pool_forward<'py>(
+fn avg_pool<'py>(
     py: Python<'py>,
     x: &Bound<'py, PyAny>,
-    kernel: Dims,
-    stride: Dims,
-    padding: Dims,
-    ceil_mode: bool,
-    count_include_pad: bool,
-    divisor_override: Option<i64>,
-    rank: usize,
+    spec: &Bound<'py, PoolSpec>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let params = pool_params(rank, kernel, stride, padding, [1; SPATIAL], ceil_mode);
-    let options = AvgOptions {
-        count_include_pad,
-        divisor_override,
-    };
+    let spec = spec.get();
+    let (rank, params, options) = (spec.rank(), spec.window()?, spec.avg());
     with_float_type!(x, "x", T => {
         let x = borrow::<T>(x, "x")?;
-        let x = view5(&x, "x")?;
-        let out = py.detach(|| pool::avg_pool(x, &params, options))?;
-        to_numpy(py, out)
+        let x = view5(&x, "x", rank)?;
+        let out = py.detach(|| pool::avg_pool(x, params, options))?;
+        to_numpy(py, out, Some(rank))
     })
 }
 
+/// Gradient of average pooling with respect to its input of shape `input_shape`.
 #[pyfunction]
-#[allow(clippy::too_many_arguments)]
 fn avg_pool_backward<'py>(
     py: Python<'py>,
     grad_out: &Bound<'py, PyAny>,
-    input_shape: Shape,
-    kernel: Dims,
-    stride: Dims,
-    padding: Dims,
-    ceil_mode: bool,
-    count_include_pad: bool,
-    divisor_override: Option<i64>,
-    rank: usize,
+    input_shape: Vec<i64>,
+    spec: &Bound<'py, PoolSpec>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let params = pool_params(rank, kernel, stride, padding, [1; SPATIAL], ceil_mode);
-    let options = AvgOptions {
-        count_include_pad,
-        divisor_override,
-    };
+    let spec = spec.get();
+    let (input_shape, rank) = shape5(&input_shape, "input_shape")?;
+    let (params, options) = (spec.window()?, spec.avg());
     with_float_type!(grad_out, "grad_out", T => {
         let grad_out = borrow::<T>(grad_out, "grad_out")?;
-        let grad_out = view5(&grad_out, "grad_out")?;
-        let grad = py.detach(|| pool::avg_pool_backward(grad_out, input_shape, &params, options))?;
-        to_numpy(py, grad)
+        let grad_out = view5(&grad_out, "grad_out", rank)?;
+        let grad = py.detach(|| pool::avg_pool_backward(grad_out, input_shape, params, options))?;
+        to_numpy(py, grad, Some(rank))
     })
 }
 
+/// Adaptive average pooling to `spec`'s output size.
 #[pyfunction]
-fn adaptive_avg_pool_forward<'py>(
+fn adaptive_avg_pool<'py>(
     py: Python<'py>,
     x: &Bound<'py, PyAny>,
-    output_size: Dims,
-    rank: usize,
+    spec: &Bound<'py, PoolSpec>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let spec = spec.get();
+    let (rank, size) = (spec.rank(), spec.output_size()?);
     with_float_type!(x, "x", T => {
         let x = borrow::<T>(x, "x")?;
-        let x = view5(&x, "x")?;
-        let out = py.detach(|| pool::adaptive_avg_pool(x, output_size, rank))?;
-        to_numpy(py, out)
+        let x = view5(&x, "x", rank)?;
+        let out = py.detach(|| pool::adaptive_avg_pool(x, size, rank))?;
+        to_numpy(py, out, Some(rank))
     })
 }
 
+/// Gradient of adaptive average pooling (the output size is `grad_out`'s).
 #[pyfunction]
 fn adaptive_avg_pool_backward<'py>(
     py: Python<'py>,
     grad_out: &Bound<'py, PyAny>,
-    input_shape: Shape,
-    rank: usize,
+    input_shape: Vec<i64>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let (input_shape, rank) = shape5(&input_shape, "input_shape")?;
     with_float_type!(grad_out, "grad_out", T => {
         let grad_out = borrow::<T>(grad_out, "grad_out")?;
-        let grad_out = view5(&grad_out, "grad_out")?;
+        let grad_out = view5(&grad_out, "grad_out", rank)?;
         let grad = py.detach(|| pool::adaptive_avg_pool_backward(grad_out, input_shape, rank))?;
-        to_numpy(py, grad)
+        to_numpy(py, grad, Some(rank))
     })
 }
 
+/// Adaptive max pooling to `spec`'s output size, with indices if asked.
 #[pyfunction]
-fn adaptive_max_pool_forward<'py>(
+fn adaptive_max_pool<'py>(
     py: Python<'py>,
     x: &Bound<'py, PyAny>,
-    output_size: Dims,
-    rank: usize,
+    spec: &Bound<'py, PoolSpec>,
     return_indices: bool,
 ) -> PyResult<Pooled<'py>> {
+    let spec = spec.get();
+    let (rank, size) = (spec.rank(), spec.output_size()?);
     with_float_type!(x, "x", T => {
         let x = borrow::<T>(x, "x")?;
-        let x = view5(&x, "x")?;
-        let pooled = py.detach(|| pool::adaptive_max_pool(x, output_size, rank, return_indices))?;
-        pooled_to_py(py, pooled)
+        let x = view5(&x, "x", rank)?;
+        let pooled = py.detach(|| pool::adaptive_max_pool(x, size, rank, return_indices))?;
+        pooled_to_py(py, pooled, rank)
     })
 }
 
+/// The spatial output size of max or average pooling for a spatial input size.
 #[pyfunction]
-fn pool_output_shape(
-    input: Dims,
-    kernel: Dims,
-    stride: Dims,
-    padding: Dims,
-    dilation: Dims,
-    ceil_mode: bool,
-    rank: usize,
-) -> PyResult<Dims> {
-    let params = pool_params(rank, kernel, stride, padding, dilation, ceil_mode);
-    Ok(params.output_dims(input)?)
+fn pool_output_shape(input: Vec<i64>, spec: &Bound<'_, PoolSpec>) -> PyResult<Vec<usize>> {
+    let spec = spec.get();
+    let rank = spec.rank();
+    let input = dims("input_shape", &input, rank, 0, 1)?;
+    let output = spec.window()?.output_dims(input)?;
+    Ok(output[SPATIAL - rank..].to_vec())
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(max_pool_forward, m)?)?;
+    m.add_function(wrap_pyfunction!(max_pool, m)?)?;
     m.add_function(wrap_pyfunction!(max_pool_backward, m)?)?;
     m.add_function(wrap_pyfunction!(max_unpool, m)?)?;
-    m.add_function(wrap_pyfunction!(avg_pool_forward, m)?)?;
+    m.add_function(wrap_pyfunction!(avg_pool, m)?)?;
     m.add_function(wrap_pyfunction!(avg_pool_backward, m)?)?;
-    m.add_function(wrap_pyfunction!(adaptive_avg_pool_forward, m)?)?;
+    m.add_function(wrap_pyfunction!(adaptive_avg_pool, m)?)?;
     m.add_function(wrap_pyfunction!(adaptive_avg_pool_backward, m)?)?;
-    m.add_function(wrap_pyfunction!(adaptive_max_pool_forward, m)?)?;
+    m.add_function(wrap_pyfunction!(adaptive_max_pool, m)?)?;
     m.add_function(wrap_pyfunction!(pool_output_shape, m)?)?;
     Ok(())
 }

@@ -40,7 +40,8 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
     ) from exc
 
 from .._args import IntOrTuple
-from .._conv import Padding
+from .._errors import public
+from .._spec import Padding
 from . import _ops
 from ._network import apply_network
 
@@ -103,6 +104,7 @@ _AVG = ("{rank}-D average pooling of a dask array, block by block; each window i
 _NO_INDICES = "; ``return_indices=True`` (indices are not supported on dask arrays)"
 
 
+@public
 @_doc("conv1d", _CONV.format(rank=1))
 def conv1d(x: _da.Array, weight: object, bias: object = None, stride: IntOrTuple = 1, padding: Padding = 0,
            dilation: IntOrTuple = 1, groups: int = 1, padding_mode: str = "zeros", *,
@@ -110,6 +112,7 @@ def conv1d(x: _da.Array, weight: object, bias: object = None, stride: IntOrTuple
     return _ops.conv(1, "conv1d", x, weight, bias, stride, padding, dilation, groups, padding_mode, rechunk)
 
 
+@public
 @_doc("conv2d", _CONV.format(rank=2))
 def conv2d(x: _da.Array, weight: object, bias: object = None, stride: IntOrTuple = 1, padding: Padding = 0,
            dilation: IntOrTuple = 1, groups: int = 1, padding_mode: str = "zeros", *,
@@ -117,6 +120,7 @@ def conv2d(x: _da.Array, weight: object, bias: object = None, stride: IntOrTuple
     return _ops.conv(2, "conv2d", x, weight, bias, stride, padding, dilation, groups, padding_mode, rechunk)
 
 
+@public
 @_doc("conv3d", _CONV.format(rank=3))
 def conv3d(x: _da.Array, weight: object, bias: object = None, stride: IntOrTuple = 1, padding: Padding = 0,
            dilation: IntOrTuple = 1, groups: int = 1, padding_mode: str = "zeros", *,
@@ -124,6 +128,7 @@ def conv3d(x: _da.Array, weight: object, bias: object = None, stride: IntOrTuple
     return _ops.conv(3, "conv3d", x, weight, bias, stride, padding, dilation, groups, padding_mode, rechunk)
 
 
+@public
 @_doc("max_pool1d", _MAX.format(rank=1), _NO_INDICES)
 def max_pool1d(x: _da.Array, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
                padding: IntOrTuple = 0, dilation: IntOrTuple = 1, ceil_mode: bool = False,
@@ -132,6 +137,7 @@ def max_pool1d(x: _da.Array, kernel_size: IntOrTuple, stride: Optional[IntOrTupl
                          rechunk)
 
 
+@public
 @_doc("max_pool2d", _MAX.format(rank=2), _NO_INDICES)
 def max_pool2d(x: _da.Array, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
                padding: IntOrTuple = 0, dilation: IntOrTuple = 1, ceil_mode: bool = False,
@@ -140,6 +146,7 @@ def max_pool2d(x: _da.Array, kernel_size: IntOrTuple, stride: Optional[IntOrTupl
                          rechunk)
 
 
+@public
 @_doc("max_pool3d", _MAX.format(rank=3), _NO_INDICES)
 def max_pool3d(x: _da.Array, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
                padding: IntOrTuple = 0, dilation: IntOrTuple = 1, ceil_mode: bool = False,
@@ -148,6 +155,7 @@ def max_pool3d(x: _da.Array, kernel_size: IntOrTuple, stride: Optional[IntOrTupl
                          rechunk)
 
 
+@public
 @_doc("avg_pool1d", _AVG.format(rank=1))
 def avg_pool1d(x: _da.Array, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
                padding: IntOrTuple = 0, ceil_mode: bool = False, count_include_pad: bool = True,
@@ -156,6 +164,7 @@ def avg_pool1d(x: _da.Array, kernel_size: IntOrTuple, stride: Optional[IntOrTupl
                          divisor_override, rechunk)
 
 
+@public
 @_doc("avg_pool2d", _AVG.format(rank=2))
 def avg_pool2d(x: _da.Array, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
                padding: IntOrTuple = 0, ceil_mode: bool = False, count_include_pad: bool = True,
@@ -164,6 +173,7 @@ def avg_pool2d(x: _da.Array, kernel_size: IntOrTuple, stride: Optional[IntOrTupl
                          divisor_override, rechunk)
 
 
+@public
 @_doc("avg_pool3d", _AVG.format(rank=3))
 def avg_pool3d(x: _da.Array, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
                padding: IntOrTuple = 0, ceil_mode: bool = False, count_include_pad: bool = True,

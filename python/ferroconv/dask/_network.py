@@ -26,8 +26,8 @@ import numpy as np
 import dask.array as da
 
 from .. import functional, nn
-from .._conv import resolve_padding
-from .._pool import flag, prefixed
+from .._args import flag
+from .._errors import public
 from ._tiling import (
     SPATIAL_NAMES,
     check_kept,
@@ -70,7 +70,7 @@ def flatten(layers: Any) -> Iterator[Any]:
 
 
 def cannot_tile(index: int, layer: Any, why: str) -> ValueError:
-    return ValueError(f"{OP}: layer {index} ({layer!r}) cannot be applied block by block: {why}")
+    return ValueError(f"layer {index} ({layer!r}) cannot be applied block by block: {why}")
 
 
 def layer_halo(index: int, layer: Any) -> Optional[LayerHalo]:
@@ -94,7 +94,10 @@ def layer_halo(index: int, layer: Any) -> Optional[LayerHalo]:
             raise cannot_tile(index, layer, f"stride {stride} changes the size (only stride 1 is supported)")
         if isinstance(layer, _MAX_POOL) and layer.return_indices:
             raise cannot_tile(index, layer, "return_indices=True")
-        before, after = resolve_padding(layer.padding, rank, kernel, stride, dilation)
+        if isinstance(layer, _CONV):  # "same" padding resolved as the layer's spec resolves it
+            before, after = (tuple(side) for side in layer.spec.padding_for(kernel))
+        else:
+            before = after = tuple(layer.padding)
         spans = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
         if tuple(lo + hi for lo, hi in zip(before, after)) != spans:
             raise cannot_tile(index, layer, f"padding {layer.padding!r} does not keep the size "
@@ -114,7 +117,7 @@ def network_halo(layers: Sequence[Any], rank: int) -> tuple[tuple[int, ...], tup
         halo = layer_halo(index, layer)
         if halo is not None:
             if halo.rank != rank:
-                raise ValueError(f"{OP}: layer {index} ({layer!r}) is {halo.rank}-D but x has {rank} spatial axes")
+                raise ValueError(f"layer {index} ({layer!r}) is {halo.rank}-D but x has {rank} spatial axes")
             halos.append(halo)
             for axis in range(rank):
                 if halo.wraps and halo.before[axis] + halo.after[axis]:
@@ -150,6 +153,7 @@ def too_short(minimum: int, previous: int, boundary: int, following: int) -> str
     return f"the chunk [{start}, {end}) is shorter than {minimum} cells (the network's halo + 1)"
 
 
+@public
 def apply_network(net: Any, x: Any, *, rechunk: bool = True) -> da.Array:
     """Run a trained fully-convolutional network on a dask array, block by block.
 
@@ -197,16 +201,15 @@ def apply_network(net: Any, x: Any, *, rechunk: bool = True) -> da.Array:
     True
     """
     layers = list(flatten(net))
-    with prefixed(OP):
-        tile = flag(rechunk, "rechunk")
+    tile = flag(rechunk, "rechunk")
     spatial_ranks = {layer.rank for layer in layers if isinstance(layer, _CONV + _MAX_POOL + _AVG_POOL)}
     if len(spatial_ranks) > 1:
-        raise ValueError(f"{OP}: the network mixes layers of {sorted(spatial_ranks)} spatial dimensions")
+        raise ValueError(f"the network mixes layers of {sorted(spatial_ranks)} spatial dimensions")
     # without spatial layers the rank only decides how many axes are spatial
     rank = spatial_ranks.pop() if spatial_ranks else max(getattr(x, "ndim", 3) - 2, 1)
     x5, was_batched = dask_input(OP, rank, x, in_memory="net(x)")
     before, after, wrapping = network_halo(layers, rank)
-    x5 = single_channel_chunk(OP, x5, tile)
+    x5 = single_channel_chunk(x5, tile)
 
     # one small forward checks channels and dtypes now (not in a worker later) and
     # gives the output channels and dtype
@@ -215,10 +218,10 @@ def apply_network(net: Any, x: Any, *, rechunk: bool = True) -> da.Array:
     try:
         probe = forward(layers, np.zeros(probe_shape, x5.dtype))
     except (TypeError, ValueError) as exc:
-        raise type(exc)(f"{OP}: x of shape {x.shape} and dtype {x5.dtype} does not fit the network "
+        raise type(exc)(f"x of shape {x.shape} and dtype {x5.dtype} does not fit the network "
                         f"(tried on a probe of shape {probe_shape}): {exc}") from None
     if probe.shape[2:] != probe_size:
-        raise ValueError(f"{OP}: the network changes the spatial size {probe_size} -> {probe.shape[2:]}")
+        raise ValueError(f"the network changes the spatial size {probe_size} -> {probe.shape[2:]}")
 
     chunks: list[tuple[int, ...]] = [x5.chunks[0], x5.chunks[1]]
     depth: dict[int, Any] = {0: 0, 1: 0}
@@ -232,7 +235,7 @@ def apply_network(net: Any, x: Any, *, rechunk: bool = True) -> da.Array:
         cuts = cut_axis(interior_boundaries(x5.chunks[axis]), length, first=minimum, minimum=minimum,
                         last=minimum)
         if not tile:
-            check_kept(OP, axis, rank, x5.chunks[axis], cuts, length, partial(too_short, minimum))
+            check_kept(axis, rank, x5.chunks[axis], cuts, length, partial(too_short, minimum))
         if cuts and axis - 2 in wrapping:
             index = wrapping[axis - 2]
             raise cannot_tile(index, layers[index], "circular padding reads the far end of the array, so it "

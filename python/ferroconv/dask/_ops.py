@@ -1,16 +1,15 @@
 """Convolution and pooling of dask arrays: argument checks, window geometry, and
 the NumPy block functions that :func:`ferroconv.dask._tiling.map_windows` runs.
 
-Arguments are checked before any graph is built, by the functional API itself:
-its argument normalisation (``_ConvCall``, ``window_args``), one call on a tiny
-block (channels, groups, dtypes, option values) and its geometry helpers (padding
-limits and output sizes of the full array), so messages are the functional API's.
+Arguments are checked before any graph is built, by the functional API's own
+helpers: the family's spec normaliser (types, arities, values), the arrays of
+one call on a tiny block (channels, groups, dtypes) and the spec's output size
+for the full array (padding limits, empty outputs), so messages are the
+functional API's; the public dask function names them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from typing import Any, Callable, Optional
 
@@ -18,25 +17,10 @@ import numpy as np
 
 import dask.array as da
 
-from .. import functional
-from .._args import IntOrTuple, int_tuple
-from .._conv import Padding, _ConvCall
-from .._pool import divisor, flag, prefixed, window_args
+from .. import _conv, _pool, functional
+from .._args import IntOrTuple, flag
+from .._spec import Padding, PoolSpec, conv_spec, pool_spec
 from ._tiling import PAD_MODES, AxisWindows, dask_input, map_windows, restore_batch
-
-
-@contextmanager
-def renamed(op: str, helper: str = "") -> Iterator[None]:
-    """Report an error raised inside (e.g. by the geometry helper ``helper``) as an
-    error of ``op``: the message starts with ``op``, once."""
-    try:
-        yield
-    except (TypeError, ValueError) as exc:
-        message = str(exc)
-        for prefix in (f"{helper}: ", f"{op}: "):
-            if message.startswith(prefix):
-                message = message[len(prefix):]
-        raise type(exc)(f"{op}: {message}") from None
 
 
 def extents(kernel: tuple[int, ...], dilation: tuple[int, ...]) -> tuple[int, ...]:
@@ -77,51 +61,54 @@ def window_sum_block(block: np.ndarray, *, pool: Callable[..., np.ndarray], kern
 def conv(rank: int, op: str, x: object, weight: object, bias: object, stride: IntOrTuple, padding: Padding,
          dilation: IntOrTuple, groups: int, padding_mode: str, rechunk: object) -> da.Array:
     x5, was_batched = dask_input(op, rank, x)
-    with prefixed(op):
-        tile = flag(rechunk, "rechunk")
+    tile = flag(rechunk, "rechunk")
+    spec = conv_spec(rank, stride, padding, dilation, groups, padding_mode)
     tiny = np.zeros((1, x5.shape[1]) + (1,) * rank, x5.dtype)
-    with renamed(op):
-        call = _ConvCall(op, rank, tiny, weight_array(weight), weight_array(bias), stride, padding, dilation,
-                         groups, padding_mode)
-    kernel = tuple(int(k) for k in call.weight.shape[2:])
-    span = extents(kernel, call.dilation)
-    conv_fn = getattr(functional, f"conv{rank}d")
+    arrays = _conv.conv_arrays(rank, tiny, weight_array(weight), weight_array(bias))
+    kernel = tuple(int(k) for k in arrays.weight.shape[2:])
+    strides, dilations = tuple(spec.stride), tuple(spec.dilation)
+    span = extents(kernel, dilations)
     # channels, groups and bias length, on one window's worth of input
-    conv_fn(np.zeros((1, x5.shape[1]) + span, x5.dtype), call.weight, call.bias, call.stride, 0,
-            call.dilation, call.groups)
-    pairs = tuple(zip(call.pad_lo, call.pad_hi))
-    with renamed(op, "conv_output_shape"):
-        out_size = functional.conv_output_shape(tuple(x5.shape[2:]), kernel, call.stride, pairs, call.dilation,
-                                                call.padding_mode)
-    windows = [AxisWindows(e, s, lo, o) for e, s, lo, o in zip(span, call.stride, call.pad_lo, out_size)]
-    block = partial(conv_block, conv=conv_fn, weight=np.ascontiguousarray(call.weight),
-                    bias=None if call.bias is None else np.ascontiguousarray(call.bias),
-                    stride=call.stride, dilation=call.dilation, groups=call.groups)
-    out = map_windows(op, x5, windows, block, int(call.weight.shape[0]), tile,
-                      pad_mode=PAD_MODES[call.padding_mode], pad_value=0.0)
+    window = np.zeros((1, x5.shape[1]) + span, x5.dtype)
+    _conv.forward(arrays._replace(x=window), conv_spec(rank, strides, 0, dilations, spec.groups))
+    pad_lo, _ = spec.padding_for(kernel)
+    out_size = _conv.output_shape(tuple(int(s) for s in x5.shape[2:]), kernel, spec)
+    windows = [AxisWindows(e, s, lo, o) for e, s, lo, o in zip(span, strides, pad_lo, out_size)]
+    block = partial(conv_block, conv=getattr(functional, f"conv{rank}d"),
+                    weight=np.ascontiguousarray(arrays.weight),
+                    bias=None if arrays.bias is None else np.ascontiguousarray(arrays.bias),
+                    stride=strides, dilation=dilations, groups=spec.groups)
+    out = map_windows(op, x5, windows, block, int(arrays.weight.shape[0]), tile,
+                      pad_mode=PAD_MODES[padding_mode], pad_value=0.0)
     return restore_batch(out, was_batched)
+
+
+def window(spec: PoolSpec) -> tuple[tuple[int, ...], ...]:
+    """A pooling spec's kernel size, stride, padding and dilation."""
+    sizes = spec.window_sizes
+    assert sizes is not None
+    kernel, strides, pads, dilations = (tuple(v) for v in sizes)
+    return kernel, strides, pads, dilations
 
 
 def max_pool(rank: int, op: str, x: object, kernel_size: IntOrTuple, stride: Optional[IntOrTuple],
              padding: IntOrTuple, dilation: IntOrTuple, ceil_mode: object, return_indices: object,
              rechunk: object) -> da.Array:
     x5, was_batched = dask_input(op, rank, x)
-    kernel, strides, pads = window_args(op, rank, kernel_size, stride, padding)
-    with prefixed(op):
-        dilations = int_tuple(dilation, rank, "dilation", 1)
-        ceil, tile = flag(ceil_mode, "ceil_mode"), flag(rechunk, "rechunk")
-        if flag(return_indices, "return_indices"):
-            raise ValueError(
-                "return_indices=True is not supported on dask arrays (indices are flat positions in whole "
-                f"planes, which blocks do not see); call ferroconv.{op} on in-memory arrays for indices"
-            )
+    spec = pool_spec(rank, kernel_size, stride, padding, dilation, ceil_mode)
+    tile = flag(rechunk, "rechunk")
+    if flag(return_indices, "return_indices"):
+        raise ValueError(
+            "return_indices=True is not supported on dask arrays (indices are flat positions in whole "
+            f"planes, which blocks do not see); call ferroconv.{op} on in-memory arrays for indices"
+        )
+    kernel, strides, pads, dilations = window(spec)
     span = extents(kernel, dilations)
-    pool_fn = getattr(functional, f"max_pool{rank}d")
     # every option value, on the real size (windows entirely in the padding included)
-    with renamed(op, "pool_output_shape"):
-        out_size = functional.pool_output_shape(tuple(x5.shape[2:]), kernel, strides, pads, dilations, ceil)
+    out_size = _pool.output_shape(tuple(int(s) for s in x5.shape[2:]), spec)
     windows = [AxisWindows(e, s, p, o) for e, s, p, o in zip(span, strides, pads, out_size)]
-    block = partial(max_pool_block, pool=pool_fn, kernel=kernel, stride=strides, dilation=dilations)
+    block = partial(max_pool_block, pool=getattr(functional, f"max_pool{rank}d"), kernel=kernel, stride=strides,
+                    dilation=dilations)
     # -inf padding never wins a window: every window holds at least one input cell
     out = map_windows(op, x5, windows, block, int(x5.shape[1]), tile, pad_value=-np.inf)
     return restore_batch(out, was_batched)
@@ -145,18 +132,18 @@ def avg_pool(rank: int, op: str, x: object, kernel_size: IntOrTuple, stride: Opt
              padding: IntOrTuple, ceil_mode: object, count_include_pad: object, divisor_override: object,
              rechunk: object) -> da.Array:
     x5, was_batched = dask_input(op, rank, x)
-    kernel, strides, pads = window_args(op, rank, kernel_size, stride, padding)
-    with prefixed(op):
-        ceil, include_pad = flag(ceil_mode, "ceil_mode"), flag(count_include_pad, "count_include_pad")
-        fixed, tile = divisor(divisor_override), flag(rechunk, "rechunk")
-    pool_fn = getattr(functional, f"avg_pool{rank}d")
-    # option values pool_output_shape does not see (divisor_override), on one window
-    pool_fn(np.zeros((1, 1) + kernel, x5.dtype), kernel, strides, pads, ceil, include_pad, fixed)
+    spec = pool_spec(rank, kernel_size, stride, padding, 1, ceil_mode, count_include_pad, divisor_override)
+    tile = flag(rechunk, "rechunk")
+    ceil, include_pad = bool(ceil_mode), bool(count_include_pad)
+    fixed = None if divisor_override is None else int(divisor_override)  # type: ignore[call-overload]
+    kernel, strides, pads, _ = window(spec)
+    # option values the output size does not see (divisor_override), on one window
+    _pool.avg_pool(rank, np.zeros((1, 1) + kernel, x5.dtype), spec)
     spatial = tuple(int(s) for s in x5.shape[2:])
-    with renamed(op, "pool_output_shape"):
-        out_size = functional.pool_output_shape(spatial, kernel, strides, pads, 1, ceil)
+    out_size = _pool.output_shape(spatial, spec)
     windows = [AxisWindows(k, s, p, o) for k, s, p, o in zip(kernel, strides, pads, out_size)]
-    block = partial(window_sum_block, pool=pool_fn, kernel=kernel, stride=strides)
+    block = partial(window_sum_block, pool=getattr(functional, f"avg_pool{rank}d"), kernel=kernel,
+                    stride=strides)
     sums = map_windows(op, x5, windows, block, int(x5.shape[1]), tile, pad_value=0.0)
     dtype = sums.dtype
     if fixed is not None:

@@ -70,17 +70,17 @@ def dask_input(op: str, rank: int, x: object, in_memory: str = "") -> tuple[da.A
     ``in_memory`` names what to call on a NumPy array instead."""
     if not isinstance(x, da.Array):
         raise TypeError(
-            f"{op}: x must be a dask.array.Array, got {type_name(x)}; wrap an in-memory array with "
+            f"x must be a dask.array.Array, got {type_name(x)}; wrap an in-memory array with "
             f"dask.array.from_array(x, chunks=...) or call {in_memory or f'ferroconv.{op}(x, ...)'} on it directly"
         )
     try:
         float_array(np.empty(0, x.dtype), "x")
     except TypeError as exc:
-        raise TypeError(f"{op}: {exc}") from None
+        raise TypeError(str(exc)) from None
     if any(math.isnan(c) for axis in x.chunks for c in axis):
-        raise ValueError(f"{op}: x has unknown chunk sizes {x.chunks}; call x.compute_chunk_sizes() first")
+        raise ValueError(f"x has unknown chunk sizes {x.chunks}; call x.compute_chunk_sizes() first")
     # batched() only reads .ndim and indexes with np.newaxis, which dask arrays share
-    array, was_batched = batched(x, rank, op)  # type: ignore[arg-type]
+    array, was_batched = batched(x, rank)  # type: ignore[arg-type]
     return array, was_batched  # type: ignore[return-value]
 
 
@@ -112,7 +112,7 @@ def sizes(cuts: Sequence[int], length: int) -> tuple[int, ...]:
     return tuple(end - start for start, end in zip(edges, edges[1:]))
 
 
-def check_kept(op: str, axis: int, rank: int, chunks: Sequence[int], kept: Sequence[int], used: int,
+def check_kept(axis: int, rank: int, chunks: Sequence[int], kept: Sequence[int], used: int,
                why: Callable[[int, int, int], str]) -> None:
     """ValueError (for ``rechunk=False``) unless every boundary of ``chunks`` before
     ``used`` (the cells the blocks read) is one of the ``kept`` cuts.
@@ -127,7 +127,7 @@ def check_kept(op: str, axis: int, rank: int, chunks: Sequence[int], kept: Seque
             previous = boundary
             continue
         raise ValueError(
-            f"{op}: x's chunks {tuple(chunks)} along {SPATIAL_NAMES[rank][axis - 2]} do not line up: "
+            f"x's chunks {tuple(chunks)} along {SPATIAL_NAMES[rank][axis - 2]} do not line up: "
             f"{why(previous, boundary, following)}. Chunks {sizes(kept, length)} would; pass "
             f"rechunk=True (the default) or rechunk x"
         )
@@ -137,13 +137,13 @@ def cells(count: int) -> str:
     return f"{count} cell" if count == 1 else f"{count} cells"
 
 
-def single_channel_chunk(op: str, x: da.Array, rechunk: bool, axis: int = 1) -> da.Array:
+def single_channel_chunk(x: da.Array, rechunk: bool, axis: int = 1) -> da.Array:
     """``x`` with its channel axis in one chunk (every output needs every channel)."""
     if len(x.chunks[axis]) == 1:
         return x
     if not rechunk:
         raise ValueError(
-            f"{op}: x's channel axis C is split into chunks {x.chunks[axis]}; it must be one chunk. "
+            f"x's channel axis C is split into chunks {x.chunks[axis]}; it must be one chunk. "
             f"Pass rechunk=True (the default) or rechunk x"
         )
     merged: da.Array = x.rechunk({axis: -1})  # type: ignore[no-untyped-call]
@@ -231,7 +231,7 @@ def map_windows(op: str, x: da.Array, windows: Sequence[AxisWindows], compute: C
     the batched ``x (N, C, *S)`` with the given per-axis windows and padding, as one
     lazy array of shape ``(N, out_channels, *out_size)``."""
     rank = len(windows)
-    x = single_channel_chunk(op, x, rechunk)
+    x = single_channel_chunk(x, rechunk)
     if pad_mode == "wrap":  # circular: the padding of one end is the other end of the array
         widths = [(0, 0), (0, 0)] + [(w.pad_lo, max(w.used - w.pad_lo - n, 0))
                                      for w, n in zip(windows, x.shape[2:])]
@@ -240,7 +240,7 @@ def map_windows(op: str, x: da.Array, windows: Sequence[AxisWindows], compute: C
     plans = [plan_axis(w, int(n), c, pad_mode) for w, n, c in zip(windows, x.shape[2:], x.chunks[2:])]
     if not rechunk:
         for axis, plan in enumerate(plans, start=2):
-            check_kept(op, axis, rank, x.chunks[axis], plan.cuts, plan.keep, plan.why)
+            check_kept(axis, rank, x.chunks[axis], plan.cuts, plan.keep, plan.why)
     x = x[(slice(None), slice(None)) + tuple(slice(0, plan.keep) for plan in plans)]
     spatial_chunks = [sizes(plan.cuts, plan.keep) for plan in plans]
     x = x.rechunk((x.chunks[0], x.chunks[1], *spatial_chunks))  # type: ignore[no-untyped-call]

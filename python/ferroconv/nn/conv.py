@@ -6,12 +6,19 @@ from typing import Any, ClassVar, Optional
 
 import numpy as np
 
-from .. import functional
-from .._args import IntOrTuple, as_int, int_tuple
-from .._conv import Padding, _padding_mode, resolve_padding
+from .. import _conv
+from .._args import IntOrTuple, as_int, int_tuple, text
+from .._errors import named
+from .._spec import ConvSpec, Padding, conv_spec, transpose_spec
 from .module import DTypeLike, Module, Parameter, RngLike, float_dtype, generator, kaiming_uniform
 
 SPATIAL = {1: "L", 2: "H, W", 3: "D, H, W"}
+
+
+def _is_pairs(padding: Any) -> bool:
+    """Per-side padding: a sequence of ``(lo, hi)`` pairs."""
+    return not isinstance(padding, (str, int, np.integer)) and any(
+        isinstance(p, (tuple, list, np.ndarray)) for p in padding)
 
 
 def check_channels_first(layer: Module, x: Any, rank: int, channels: Optional[int]) -> np.ndarray:
@@ -27,22 +34,17 @@ def check_channels_first(layer: Module, x: Any, rank: int, channels: Optional[in
     )
 
 
-def _is_pairs(padding: Any) -> bool:
-    """Per-side padding: a sequence of ``(lo, hi)`` pairs."""
-    return not isinstance(padding, (str, int, np.integer)) and any(
-        isinstance(p, (tuple, list, np.ndarray)) for p in padding)
-
-
-def _positive(value: object, name: str, owner: str) -> int:
-    number = as_int(value, f"{owner}: {name}")
+def _positive(value: object, name: str) -> int:
+    number = as_int(value, name)
     if number < 1:
-        raise ValueError(f"{owner}: {name} must be >= 1, got {number}")
+        raise ValueError(f"{name} must be >= 1, got {number}")
     return number
 
 
 class _ConvBase(Module):
     """What convolutions and transposed convolutions share: channels, groups, the
-    weight/bias parameters with PyTorch's default init, and the cached input."""
+    weight/bias parameters with PyTorch's default init, the spec of the call
+    (built and checked once, here), and the cached input."""
 
     rank: ClassVar[int]
     transposed: ClassVar[bool] = False
@@ -52,21 +54,19 @@ class _ConvBase(Module):
                  rng: RngLike) -> None:
         super().__init__()
         owner = type(self).__name__
-        self.in_channels = _positive(in_channels, "in_channels", owner)
-        self.out_channels = _positive(out_channels, "out_channels", owner)
-        self.groups = _positive(groups, "groups", owner)
-        if self.in_channels % self.groups or self.out_channels % self.groups:
-            raise ValueError(
-                f"{owner}: in_channels ({self.in_channels}) and out_channels ({self.out_channels}) "
-                f"must be divisible by groups ({self.groups})"
-            )
-        try:
-            self.kernel_size = int_tuple(kernel_size, self.rank, "kernel_size", 1)
-            self.stride = int_tuple(stride, self.rank, "stride", 1)
-            self.dilation = int_tuple(dilation, self.rank, "dilation", 1)
-            self.padding_mode = _padding_mode(padding_mode)
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"{owner}: {exc}") from None
+        with named(owner):
+            self.in_channels = _positive(in_channels, "in_channels")
+            self.out_channels = _positive(out_channels, "out_channels")
+            self.groups = _positive(groups, "groups")
+            if self.in_channels % self.groups or self.out_channels % self.groups:
+                raise ValueError(
+                    f"in_channels ({self.in_channels}) and out_channels ({self.out_channels}) "
+                    f"must be divisible by groups ({self.groups})"
+                )
+            self.kernel_size = int_tuple(kernel_size, self.rank, "kernel_size")
+            self.stride = int_tuple(stride, self.rank, "stride")
+            self.dilation = int_tuple(dilation, self.rank, "dilation")
+            self.padding_mode = text(padding_mode, "padding_mode")
         dtype = float_dtype(dtype, owner)
         rng = generator(rng)
         if self.transposed:  # PyTorch's fan_in is weight.shape[1] * prod(kernel) either way
@@ -78,9 +78,15 @@ class _ConvBase(Module):
         self.bias: Optional[Parameter] = (
             Parameter(kaiming_uniform((self.out_channels,), fan_in, rng, dtype)) if bias else None
         )
+        self._spec: Optional[ConvSpec] = None
         self._cache: Optional[tuple[np.ndarray, tuple[int, ...]]] = None
-        self._forward_fn: Any = None
-        self._backward_fn: Any = None
+
+    @property
+    def spec(self) -> ConvSpec:
+        """The layer's arguments as the native module takes them (checked when
+        the layer was made)."""
+        assert self._spec is not None
+        return self._spec
 
     def _input(self, x: Any) -> np.ndarray:
         array = check_channels_first(self, x, self.rank, self.in_channels)
@@ -91,26 +97,27 @@ class _ConvBase(Module):
             )
         return array
 
-    def _geometry(self) -> dict[str, Any]:
-        raise NotImplementedError
-
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._input(x)
         bias = None if self.bias is None else self.bias.data
-        out: np.ndarray = self._call(self._forward_fn, x, self.weight.data, bias, **self._geometry())
+        with named(repr(self)):
+            arrays = _conv.conv_arrays(self.rank, x, self.weight.data, bias, transposed=self.transposed)
+            out = _conv.forward(arrays, self.spec)
         self._cache = (x, out.shape)
         return out
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         x, out_shape = self._cached(self._cache)
         grad = self._grad_out(grad_out, out_shape, x.dtype)
-        grad_x: np.ndarray
-        grad_x, grad_weight, grad_bias = self._call(
-            self._backward_fn, grad, x, self.weight.data, **self._geometry(),
-            needs=(True, True, self.bias is not None))
+        with named(repr(self)):
+            arrays = _conv.conv_arrays(self.rank, x, self.weight.data, grad_out=grad, backward=True,
+                                       transposed=self.transposed)
+            grad_x, grad_weight, grad_bias = _conv.backward(arrays, self.spec,
+                                                            (True, True, self.bias is not None))
         self.weight.grad += grad_weight
         if self.bias is not None:
             self.bias.grad += grad_bias
+        assert grad_x is not None
         return grad_x
 
     def _common_repr(self) -> list[str]:
@@ -133,21 +140,14 @@ class _ConvNd(_ConvBase):
                  padding_mode: str = "zeros", *, dtype: DTypeLike = np.float32, rng: RngLike = None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, dilation, groups, bias,
                          padding_mode, dtype, rng)
-        try:  # validate now (e.g. "same" with stride > 1), as PyTorch does
-            resolve_padding(padding, self.rank, self.kernel_size, self.stride, self.dilation)
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"{type(self).__name__}: {exc}") from None
+        with named(type(self).__name__):  # checked now (e.g. "same" with stride > 1), as PyTorch does
+            self._spec = conv_spec(self.rank, self.stride, padding, self.dilation, self.groups,
+                                   self.padding_mode, kernel_size=self.kernel_size)
         self.padding: Padding = (
             padding if isinstance(padding, str)
             else tuple(tuple(int(v) for v in pair) for pair in padding)  # type: ignore[union-attr]
-            if _is_pairs(padding) else int_tuple(padding, self.rank, "padding", 0)
+            if _is_pairs(padding) else int_tuple(padding, self.rank, "padding")
         )
-        self._forward_fn = getattr(functional, f"conv{self.rank}d")
-        self._backward_fn = getattr(functional, f"conv{self.rank}d_backward")
-
-    def _geometry(self) -> dict[str, Any]:
-        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups,
-                    padding_mode=self.padding_mode)
 
     def extra_repr(self) -> str:
         parts = self._common_repr()
@@ -219,22 +219,11 @@ class _ConvTransposeNd(_ConvBase):
             raise ValueError(f'{owner}: only padding_mode="zeros" is supported, got {padding_mode!r}')
         super().__init__(in_channels, out_channels, kernel_size, stride, dilation, groups, bias,
                          padding_mode, dtype, rng)
-        try:
-            self.padding = int_tuple(padding, self.rank, "padding", 0)
-            self.output_padding = int_tuple(output_padding, self.rank, "output_padding", 0)
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"{owner}: {exc}") from None
-        if any(op >= max(s, d) for op, s, d in zip(self.output_padding, self.stride, self.dilation)):
-            raise ValueError(
-                f"{owner}: output_padding {self.output_padding} must be smaller than stride {self.stride} "
-                f"or dilation {self.dilation}"
-            )
-        self._forward_fn = getattr(functional, f"conv_transpose{self.rank}d")
-        self._backward_fn = getattr(functional, f"conv_transpose{self.rank}d_backward")
-
-    def _geometry(self) -> dict[str, Any]:
-        return dict(stride=self.stride, padding=self.padding, output_padding=self.output_padding,
-                    groups=self.groups, dilation=self.dilation)
+        with named(owner):
+            self.padding = int_tuple(padding, self.rank, "padding")
+            self.output_padding = int_tuple(output_padding, self.rank, "output_padding")
+            self._spec = transpose_spec(self.rank, self.stride, self.padding, self.output_padding, self.groups,
+                                        self.dilation, kernel_size=self.kernel_size)
 
     def extra_repr(self) -> str:
         parts = self._common_repr()

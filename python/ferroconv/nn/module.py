@@ -261,13 +261,6 @@ class Module:
             )
         return grad
 
-    def _call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
-        """Call a functional op, naming this layer in its ValueError/TypeError messages."""
-        try:
-            return function(*args, **kwargs)
-        except (ValueError, TypeError) as exc:
-            raise type(exc)(f"{self!r}: {exc}") from None
-
     def _float_input(self, x: Any) -> np.ndarray:
         array = np.asarray(x)
         if array.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):

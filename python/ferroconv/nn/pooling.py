@@ -3,20 +3,16 @@ functional pooling ops, and ``GlobalAvgPool`` (a mean over every spatial axis)."
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Optional, Union
+from typing import Any, ClassVar, Optional, Union
 
 import numpy as np
 
-from .. import functional
+from .. import _pool
 from .._args import IntOrTuple, int_tuple
+from .._errors import named
+from .._spec import PoolSpec, pool_spec
 from .conv import SPATIAL, check_channels_first
 from .module import Module
-
-
-def _op(name: str) -> Callable[..., Any]:
-    """The functional op ``name`` (e.g. ``max_pool2d`` for a 2-D layer)."""
-    function: Callable[..., Any] = getattr(functional, name)
-    return function
 
 
 class _PoolNd(Module):
@@ -28,11 +24,15 @@ class _PoolNd(Module):
         super().__init__()
         self._cache: Optional[tuple[Any, ...]] = None
 
-    def _tuple(self, value: IntOrTuple, name: str, minimum: int) -> tuple[int, ...]:
-        try:
-            return int_tuple(value, self.rank, name, minimum)
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"{type(self).__name__}: {exc}") from None
+    def _tuple(self, value: IntOrTuple, name: str) -> tuple[int, ...]:
+        with named(type(self).__name__):
+            return int_tuple(value, self.rank, name)
+
+    def _window(self, kernel_size: tuple[int, ...], stride: tuple[int, ...], padding: tuple[int, ...],
+                **options: Any) -> PoolSpec:
+        """The layer's spec, checked now (as PyTorch checks at construction)."""
+        with named(type(self).__name__):
+            return pool_spec(self.rank, kernel_size, stride, padding, **options)
 
     def _input(self, x: Any) -> np.ndarray:
         return check_channels_first(self, x, self.rank, None)
@@ -42,26 +42,27 @@ class _MaxPoolNd(_PoolNd):
     def __init__(self, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None, padding: IntOrTuple = 0,
                  dilation: IntOrTuple = 1, return_indices: bool = False, ceil_mode: bool = False) -> None:
         super().__init__()
-        self.kernel_size = self._tuple(kernel_size, "kernel_size", 1)
-        self.stride = self.kernel_size if stride is None else self._tuple(stride, "stride", 1)
-        self.padding = self._tuple(padding, "padding", 0)
-        self.dilation = self._tuple(dilation, "dilation", 1)
+        self.kernel_size = self._tuple(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else self._tuple(stride, "stride")
+        self.padding = self._tuple(padding, "padding")
+        self.dilation = self._tuple(dilation, "dilation")
         self.return_indices = bool(return_indices)
         self.ceil_mode = bool(ceil_mode)
+        self._spec = self._window(self.kernel_size, self.stride, self.padding, dilation=self.dilation,
+                                  ceil_mode=self.ceil_mode)
 
     def forward(self, x: np.ndarray) -> Union[np.ndarray, tuple[np.ndarray, np.ndarray]]:  # type: ignore[override]
         x = self._input(x)
-        out, indices = self._call(
-            _op(f"max_pool{self.rank}d"), x, self.kernel_size, stride=self.stride, padding=self.padding,
-            dilation=self.dilation, ceil_mode=self.ceil_mode, return_indices=True)
+        with named(repr(self)):
+            out, indices = _pool.max_pool(self.rank, x, self._spec, True)
         self._cache = (indices, x.shape, out.shape, x.dtype)
         return (out, indices) if self.return_indices else out
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         indices, in_shape, out_shape, dtype = self._cached(self._cache)
         grad = self._grad_out(grad_out, out_shape, dtype)
-        grad_x: np.ndarray = self._call(_op(f"max_pool{self.rank}d_backward"), grad, indices, in_shape)
-        return grad_x
+        with named(repr(self)):
+            return _pool.max_pool_backward(self.rank, grad, indices, in_shape)
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -106,31 +107,29 @@ class _AvgPoolNd(_PoolNd):
                  ceil_mode: bool = False, count_include_pad: bool = True,
                  divisor_override: Optional[int] = None) -> None:
         super().__init__()
-        self.kernel_size = self._tuple(kernel_size, "kernel_size", 1)
-        self.stride = self.kernel_size if stride is None else self._tuple(stride, "stride", 1)
-        self.padding = self._tuple(padding, "padding", 0)
+        self.kernel_size = self._tuple(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else self._tuple(stride, "stride")
+        self.padding = self._tuple(padding, "padding")
         self.ceil_mode = bool(ceil_mode)
         self.count_include_pad = bool(count_include_pad)
         if divisor_override is not None and (isinstance(divisor_override, bool) or int(divisor_override) < 1):
             raise ValueError(f"{type(self).__name__}: divisor_override must be >= 1, got {divisor_override!r}")
         self.divisor_override = divisor_override
-
-    def _geometry(self) -> dict[str, Any]:
-        return dict(stride=self.stride, padding=self.padding, ceil_mode=self.ceil_mode,
-                    count_include_pad=self.count_include_pad, divisor_override=self.divisor_override)
+        self._spec = self._window(self.kernel_size, self.stride, self.padding, ceil_mode=self.ceil_mode,
+                                  count_include_pad=self.count_include_pad, divisor_override=divisor_override)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._input(x)
-        out: np.ndarray = self._call(_op(f"avg_pool{self.rank}d"), x, self.kernel_size, **self._geometry())
+        with named(repr(self)):
+            out = _pool.avg_pool(self.rank, x, self._spec)
         self._cache = (x.shape, out.shape, x.dtype)
         return out
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         in_shape, out_shape, dtype = self._cached(self._cache)
         grad = self._grad_out(grad_out, out_shape, dtype)
-        grad_x: np.ndarray = self._call(_op(f"avg_pool{self.rank}d_backward"), grad, in_shape, self.kernel_size,
-                                        **self._geometry())
-        return grad_x
+        with named(repr(self)):
+            return _pool.avg_pool_backward(self.rank, grad, in_shape, self._spec)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -171,19 +170,22 @@ class AvgPool3d(_AvgPoolNd):
 class _AdaptiveAvgPoolNd(_PoolNd):
     def __init__(self, output_size: IntOrTuple) -> None:
         super().__init__()
-        self.output_size = self._tuple(output_size, "output_size", 1)
+        self.output_size = self._tuple(output_size, "output_size")
+        if min(self.output_size) < 1:
+            raise ValueError(f"{type(self).__name__}: output_size must be >= 1, got {self.output_size}")
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._input(x)
-        out: np.ndarray = self._call(_op(f"adaptive_avg_pool{self.rank}d"), x, self.output_size)
+        with named(repr(self)):
+            out = _pool.adaptive_avg_pool(self.rank, x, self.output_size)
         self._cache = (x.shape, out.shape, x.dtype)
         return out
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         in_shape, out_shape, dtype = self._cached(self._cache)
         grad = self._grad_out(grad_out, out_shape, dtype)
-        grad_x: np.ndarray = self._call(_op(f"adaptive_avg_pool{self.rank}d_backward"), grad, in_shape)
-        return grad_x
+        with named(repr(self)):
+            return _pool.adaptive_avg_pool_backward(self.rank, grad, in_shape)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"

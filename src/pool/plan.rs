@@ -1,0 +1,120 @@
+//! How a pooling call runs, decided once per call from its windows: the kernel
+//! of each output row's interior (the windows that read their full kernel
+//! width, evenly spaced) and the cut of the `(n, c)` planes into parallel tasks.
+//! Border windows always take the scalar scan; planes are independent and each
+//! is computed serially in a fixed order, so results do not depend on the
+//! thread count.
+
+use super::windows::Windows;
+use crate::element::Element;
+use crate::threads;
+
+/// Element visits one parallel task should cover at least: planes are grouped so
+/// that many tiny planes do not become many tiny tasks.
+const TASK_WORK: usize = 1 << 14;
+
+/// The kernel of the interior windows of every output row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RowKernel {
+    /// Every window through the scalar scan (no interior of at least 8 windows).
+    Scalar,
+    /// Runs of `lanes` (16 or 8) neighbouring windows computed together: every
+    /// lane follows the scalar scan order, so the compiler makes vector compares
+    /// (or adds) and blends of them.
+    Lanes(usize),
+    /// Runs of `lanes` windows two columns apart through the hand-written SIMD
+    /// max kernel (`kernels::stride2_max`), in registers of its own width.
+    Stride2Simd(usize),
+}
+
+impl RowKernel {
+    /// Windows computed per chunk of the interior (0: none).
+    pub fn lanes(self) -> usize {
+        match self {
+            RowKernel::Scalar => 0,
+            RowKernel::Lanes(lanes) | RowKernel::Stride2Simd(lanes) => lanes,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RowKernel::Scalar => "scalar",
+            RowKernel::Lanes(16) => "vector_runs_16",
+            RowKernel::Lanes(_) => "vector_runs_8",
+            RowKernel::Stride2Simd(_) => "stride2_simd",
+        }
+    }
+}
+
+/// The output columns `lo..hi` of every row that the row kernel computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RowRuns {
+    pub kernel: RowKernel,
+    pub lo: usize,
+    pub hi: usize,
+}
+
+/// How the `(n, c)` planes are cut into tasks: `per_task` planes each, for
+/// `work` element visits in all (the pool runs only above a threshold).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PlaneSplit {
+    pub per_task: usize,
+    pub work: usize,
+}
+
+impl PlaneSplit {
+    /// The split of `planes` planes that cost `plane_work` element visits each.
+    pub fn new(planes: usize, plane_work: usize) -> Self {
+        PlaneSplit {
+            per_task: (TASK_WORK / plane_work.max(1)).max(1),
+            work: planes.saturating_mul(plane_work),
+        }
+    }
+
+    pub fn tasks(&self, planes: usize) -> usize {
+        planes.div_ceil(self.per_task)
+    }
+
+    /// Whether the tasks run on the calling thread.
+    pub fn serial(&self, planes: usize) -> bool {
+        self.tasks(planes) <= 1 || threads::runs_serially(self.work)
+    }
+}
+
+/// The interior runs `lanes` windows at a time: 16 when at least 16 wide, else 8
+/// when at least 8, else none.
+fn interior_runs(windows: &Windows, allowed: bool) -> (usize, usize, usize) {
+    match windows.interior {
+        Some((lo, hi)) if allowed && hi - lo >= 16 => (16, lo, hi),
+        Some((lo, hi)) if allowed && hi - lo >= 8 => (8, lo, hi),
+        _ => (0, 0, 0),
+    }
+}
+
+/// The row kernel of max pooling over planes of `plane_len` cells. A lane
+/// remembers its winning tap as a `u32` offset, so planes beyond 2^32 cells take
+/// the scalar scan; windows two columns apart take the SIMD kernel where the CPU
+/// has one and the run fills its registers.
+pub(crate) fn max_rows<T: Element>(windows: &Windows, plane_len: usize) -> RowRuns {
+    let (lanes, lo, hi) = interior_runs(windows, u32::try_from(plane_len).is_ok());
+    let kernel = if lanes == 0 {
+        RowKernel::Scalar
+    } else if windows.pitch == Some(2) && lanes.is_multiple_of(T::MAX_LANES) && T::has_stride2_max()
+    {
+        RowKernel::Stride2Simd(lanes)
+    } else {
+        RowKernel::Lanes(lanes)
+    };
+    RowRuns { kernel, lo, hi }
+}
+
+/// The row kernel of average pooling.
+pub(crate) fn avg_rows(windows: &Windows) -> RowRuns {
+    let (lanes, lo, hi) = interior_runs(windows, true);
+    let kernel = if lanes == 0 {
+        RowKernel::Scalar
+    } else {
+        RowKernel::Lanes(lanes)
+    };
+    RowRuns { kernel, lo, hi }
+}
