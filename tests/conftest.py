@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, settings
 
 import ferroconv as fc
 
-# the helper modules (reference.py, strategies.py) live beside the tests
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# the helper modules (NumPy references, hypothesis strategies, the fuzz worker)
+# live in tests/support/ and are imported by their bare names
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 
 _common = dict(
     deadline=None,
@@ -55,5 +56,5 @@ def restore_threads():
     assert fc.get_num_threads() == before
 
 
-# the session's dask.distributed cluster (tests/dask_support.py; skips without dask)
+# the session's dask.distributed cluster (tests/support/dask_support.py; skips without dask)
 from dask_support import dask_client  # noqa: E402,F401

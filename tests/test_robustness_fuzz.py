@@ -24,7 +24,7 @@ Two tests share the worker:
 
 A call taking longer than ``FERROCONV_FUZZ_TIMEOUT`` seconds (5 under CI, else
 10) is a hang. The last test prints how many argument sets ran. Reproduce a failure with
-``python tests/fuzz_args.py "<Case(...) repr from the message>"``.
+``python tests/support/fuzz_args.py "<Case(...) repr from the message>"``.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def report(case_src, call_src, res):
         lines.append(f"call: {call_src}")
     if res.get("args"):
         lines.append("objects: " + ", ".join(f"{k}={v}" for k, v in res["args"].items()))
-    lines.append(f'reproduce: python tests/fuzz_args.py "{case_src}"')
+    lines.append(f'reproduce: python tests/support/fuzz_args.py "{case_src}"')
     if res.get("traceback"):
         lines.append(res["traceback"].rstrip())
     if res.get("stderr"):

@@ -35,7 +35,7 @@ ARRAY_FUNCTIONS = sorted(name for name, fn in FUNCTIONS.items()
 _COMMON = r"""
 import gc, json, os, sys
 import numpy as np
-sys.path.insert(0, TESTS_DIR)
+sys.path.insert(0, TESTS_DIR)  # tests/support
 import ferroconv as fc
 
 def status(key):
@@ -105,7 +105,8 @@ print(json.dumps(report))
 
 
 def _run(script, *args, timeout=300, exact_rss=False):
-    code = script.replace("TESTS_DIR", repr(os.path.dirname(os.path.abspath(__file__))))
+    support = os.path.join(os.path.dirname(os.path.abspath(__file__)), "support")
+    code = script.replace("TESTS_DIR", repr(support))
     env = dict(os.environ)
     if exact_rss:
         # glibc: serve every block above 64 KiB with mmap, so freed memory leaves RSS

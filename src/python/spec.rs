@@ -519,7 +519,7 @@ impl<'py> Options<'_, 'py> {
 
     fn finish(self) -> PyResult<()> {
         match self.0.and_then(|dict| dict.keys().iter().next()) {
-            Some(key) => Err(PyTypeError::new_err(format!("unexpected option {key}"))),
+            Some(key) => Err(PyTypeError::new_err(format!("unexpected option {}", key.repr()?))),
             None => Ok(()),
         }
     }

@@ -22,7 +22,7 @@ one of the nodes below, which the worker turns into objects:
     values without a literal (``object()``, a generator, an ``__index__`` object).
 
 ``repr(case)`` is valid Python in this module's namespace, so a failure prints a
-reproducer: ``python tests/fuzz_args.py "<repr>"``.
+reproducer: ``python tests/support/fuzz_args.py "<repr>"``.
 
 Draws go through a tiny interface (:class:`RandomDraw` for seeded bulk runs in
 the worker, :class:`HypothesisDraw` for hypothesis with shrinking) so both share
@@ -1658,5 +1658,5 @@ def reproduce(case_src):
 if __name__ == "__main__":
     sys.path.insert(0, TESTS_DIR)
     if len(sys.argv) != 2:
-        sys.exit('usage: python tests/fuzz_args.py "Case(...)"')
+        sys.exit('usage: python tests/support/fuzz_args.py "Case(...)"')
     reproduce(sys.argv[1])
