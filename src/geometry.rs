@@ -14,6 +14,9 @@ pub use pool::{adaptive_window, AxisWindow, PoolParams, UnpoolParams};
 /// Number of spatial axes every operator works on.
 pub const SPATIAL: usize = 3;
 
+/// One value per spatial axis `(D, H, W)`.
+pub type Dims = [usize; SPATIAL];
+
 /// How the border of the input is extended before a convolution (PyTorch's
 /// `padding_mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

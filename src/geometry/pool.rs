@@ -2,10 +2,8 @@
 //! included), the input cells each window reads, adaptive windows and the output
 //! size of max-unpooling.
 
-use super::{check_all_positive, check_rank, dilated_extent, fmt_dims, SPATIAL};
+use super::{check_all_positive, check_rank, dilated_extent, fmt_dims, Dims, SPATIAL};
 use crate::error::{value_error, Result};
-
-type Dims = [usize; SPATIAL];
 
 /// The input cells one pooling window reads along one axis: `count` cells from
 /// `first`, one dilation apart (padded cells are not listed), and `padded`, the

@@ -11,12 +11,10 @@ use super::{check_adaptive_input, check_avg, AvgOptions};
 use crate::arrays::{spatial, with_spatial, Shape5};
 use crate::element::Element;
 use crate::error::Result;
-use crate::geometry::{check_rank, AxisWindow, PoolParams, SPATIAL};
+use crate::geometry::{check_rank, AxisWindow, Dims, PoolParams};
 use crate::kernels::isa;
 use crate::report::{Cost, PassReport, Report};
 use crate::threads;
-
-type Dims = [usize; SPATIAL];
 
 /// The pooling a report is asked for.
 #[derive(Debug, Clone, Copy)]

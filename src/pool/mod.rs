@@ -21,15 +21,15 @@ use crate::arrays::{
 };
 use crate::element::Element;
 use crate::error::{value_error, Result};
-use crate::geometry::{check_rank, checked_product, fmt_dims, PoolParams, UnpoolParams, SPATIAL};
+use crate::geometry::{
+    check_rank, checked_product, fmt_dims, Dims, PoolParams, UnpoolParams, SPATIAL,
+};
 pub use explain::{explain_pool, Pooling};
 use ndarray::{Array5, ArrayView5};
 use plan::PlaneSplit;
 use scatter::{Combine, Target};
 use std::mem::MaybeUninit;
 use windows::{for_each_output_plane, for_each_target_plane, Divisor, Windows};
-
-type Dims = [usize; SPATIAL];
 
 /// Options of average pooling beyond the window geometry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

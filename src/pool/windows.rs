@@ -9,10 +9,8 @@
 use super::plan::PlaneSplit;
 use crate::element::Element;
 use crate::error::{Error, Result};
-use crate::geometry::{adaptive_window, AxisWindow, PoolParams, SPATIAL};
+use crate::geometry::{adaptive_window, AxisWindow, Dims, PoolParams, SPATIAL};
 use crate::threads::for_each_chunk_mut;
-
-type Dims = [usize; SPATIAL];
 
 /// How an average divides the sum of a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,11 +1,11 @@
 //! Bindings of convolution and transposed convolution: arrays in the caller's
 //! rank, and one [`ConvSpec`] saying which of the two and with what arguments.
 
-use super::spec::{dims, ConvSpec, Dims};
+use super::spec::{dims, ConvSpec};
 use super::{borrow, to_numpy, view5, with_float_type};
 use crate::conv::{self, ConvGrads, Needs};
 use crate::element::Element;
-use crate::geometry::SPATIAL;
+use crate::geometry::{Dims, SPATIAL};
 use ndarray::{ArrayView1, ArrayView5, Ix1};
 use numpy::{PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;

@@ -2,7 +2,7 @@
 //! that `ferroconv._explain` turns into frozen dataclasses.
 
 use super::spec::{ConvSpec, PoolSpec};
-use super::{shape5, DType};
+use super::{batched_shape, DType};
 use crate::conv;
 use crate::element::Element;
 use crate::pool::{self, Pooling};
@@ -23,8 +23,8 @@ fn explain_conv<'py>(
     dtype: DType,
 ) -> PyResult<Bound<'py, PyDict>> {
     let spec = spec.get();
-    let (x, rank) = shape5(&x_shape, "x_shape")?;
-    let (weight, _) = shape5(&weight_shape, "weight_shape")?;
+    let (x, rank) = batched_shape(&x_shape, "x_shape")?;
+    let (weight, _) = batched_shape(&weight_shape, "weight_shape")?;
     let report = match dtype {
         DType::F32 => conv_report::<f32>(spec, x, weight)?,
         DType::F64 => conv_report::<f64>(spec, x, weight)?,
@@ -52,7 +52,7 @@ fn explain_pool<'py>(
     dtype: DType,
 ) -> PyResult<Bound<'py, PyDict>> {
     let spec = spec.get();
-    let (x, rank) = shape5(&x_shape, "x_shape")?;
+    let (x, rank) = batched_shape(&x_shape, "x_shape")?;
     let pooling = match kind {
         "max" => Pooling::Max(spec.window()?),
         "avg" => Pooling::Avg(spec.window()?, spec.avg()),

@@ -89,19 +89,23 @@ impl<'a, 'py> FromPyObject<'a, 'py> for DType {
     }
 }
 
+/// NumPy's name of the dtype of `obj`, or "a non-array".
+fn dtype_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.cast::<PyUntypedArray>()
+        .ok()
+        .and_then(|a| a.dtype().str().ok().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a non-array".to_string())
+}
+
 /// Borrow `obj` as an array of `T`, or a `TypeError` naming it.
 pub(crate) fn borrow<'py, T: Element + numpy::Element>(
     obj: &Bound<'py, PyAny>,
     name: &str,
 ) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
     obj.extract::<PyReadonlyArrayDyn<'py, T>>().map_err(|_| {
-        let got = obj
-            .cast::<PyUntypedArray>()
-            .ok()
-            .and_then(|a| a.dtype().str().ok().map(|s| s.to_string()))
-            .unwrap_or_else(|| "a non-array".to_string());
         PyTypeError::new_err(format!(
-            "{name} has dtype {got} but {} was expected (all arrays of one call share the dtype of x)",
+            "{name} has dtype {} but {} was expected (all arrays of one call share the dtype of x)",
+            dtype_name(obj),
             T::NAME
         ))
     })
@@ -113,12 +117,10 @@ pub(crate) fn borrow_indices<'py>(
     name: &str,
 ) -> PyResult<PyReadonlyArrayDyn<'py, i64>> {
     obj.extract::<PyReadonlyArrayDyn<'py, i64>>().map_err(|_| {
-        let got = obj
-            .cast::<PyUntypedArray>()
-            .ok()
-            .and_then(|a| a.dtype().str().ok().map(|s| s.to_string()))
-            .unwrap_or_else(|| "a non-array".to_string());
-        PyTypeError::new_err(format!("{name} must be an int64 array, got {got}"))
+        PyTypeError::new_err(format!(
+            "{name} must be an int64 array, got {}",
+            dtype_name(obj)
+        ))
     })
 }
 
@@ -146,7 +148,7 @@ pub(crate) fn view5<'a, T: numpy::Element>(
 
 /// A batched shape in the caller's rank, `(N, C, *spatial)`, as the core's 5-D
 /// shape, and its rank.
-pub(crate) fn shape5(shape: &[i64], name: &str) -> PyResult<(Shape5, usize)> {
+pub(crate) fn batched_shape(shape: &[i64], name: &str) -> PyResult<(Shape5, usize)> {
     let rank = shape.len().wrapping_sub(2);
     if !(1..=SPATIAL).contains(&rank) {
         return Err(PyValueError::new_err(format!(

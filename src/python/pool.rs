@@ -3,7 +3,7 @@
 //! backward call that only scatters takes the forward input's shape instead.
 
 use super::spec::{dims, PoolSpec};
-use super::{borrow, borrow_indices, shape5, to_numpy, view5, with_float_type};
+use super::{batched_shape, borrow, borrow_indices, to_numpy, view5, with_float_type};
 use crate::element::Element;
 use crate::geometry::SPATIAL;
 use crate::pool::{self, MaxPooled};
@@ -52,7 +52,7 @@ fn max_pool_backward<'py>(
     indices: &Bound<'py, PyAny>,
     input_shape: Vec<i64>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let (input_shape, rank) = shape5(&input_shape, "input_shape")?;
+    let (input_shape, rank) = batched_shape(&input_shape, "input_shape")?;
     with_float_type!(grad_out, "grad_out", T => {
         let grad_out = borrow::<T>(grad_out, "grad_out")?;
         let indices = borrow_indices(indices, "indices")?;
@@ -107,7 +107,7 @@ fn avg_pool_backward<'py>(
     spec: &Bound<'py, PoolSpec>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let spec = spec.get();
-    let (input_shape, rank) = shape5(&input_shape, "input_shape")?;
+    let (input_shape, rank) = batched_shape(&input_shape, "input_shape")?;
     let (params, options) = (spec.window()?, spec.avg());
     with_float_type!(grad_out, "grad_out", T => {
         let grad_out = borrow::<T>(grad_out, "grad_out")?;
@@ -141,7 +141,7 @@ fn adaptive_avg_pool_backward<'py>(
     grad_out: &Bound<'py, PyAny>,
     input_shape: Vec<i64>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let (input_shape, rank) = shape5(&input_shape, "input_shape")?;
+    let (input_shape, rank) = batched_shape(&input_shape, "input_shape")?;
     with_float_type!(grad_out, "grad_out", T => {
         let grad_out = borrow::<T>(grad_out, "grad_out")?;
         let grad_out = view5(&grad_out, "grad_out", rank)?;

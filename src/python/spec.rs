@@ -10,15 +10,13 @@
 //! the arrays (channels, sizes, padding limits).
 
 use crate::geometry::{
-    check_rank, fmt_dims, same_padding, ConvParams, PaddingMode, PoolParams, TransposeParams,
+    check_rank, fmt_dims, same_padding, ConvParams, Dims, PaddingMode, PoolParams, TransposeParams,
     UnpoolParams, SPATIAL,
 };
 use crate::pool::AvgOptions;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyDictMethods, PyString, PyTuple};
-
-pub(crate) type Dims = [usize; SPATIAL];
 
 /// A padding mode by PyTorch's name (`"zeros"`, `"reflect"`, `"replicate"`,
 /// `"circular"`).
@@ -519,7 +517,10 @@ impl<'py> Options<'_, 'py> {
 
     fn finish(self) -> PyResult<()> {
         match self.0.and_then(|dict| dict.keys().iter().next()) {
-            Some(key) => Err(PyTypeError::new_err(format!("unexpected option {}", key.repr()?))),
+            Some(key) => Err(PyTypeError::new_err(format!(
+                "unexpected option {}",
+                key.repr()?
+            ))),
             None => Ok(()),
         }
     }

@@ -26,10 +26,9 @@ import numpy as np
 import dask.array as da
 
 from .. import functional, nn
-from .._args import flag
+from .._args import SPATIAL_NAMES, flag
 from .._errors import public
 from ._tiling import (
-    SPATIAL_NAMES,
     check_kept,
     cut_axis,
     dask_input,

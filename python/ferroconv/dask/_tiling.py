@@ -30,11 +30,10 @@ import numpy as np
 
 import dask.array as da
 
-from .._args import batched, float_array, type_name
+from .._args import SPATIAL_NAMES, batched, float_array, type_name
 
 # numpy.pad / dask.array.pad mode of each padding_mode of the convolutions
 PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
-SPATIAL_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
 @dataclass(frozen=True)

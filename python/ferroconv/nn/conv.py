@@ -7,12 +7,11 @@ from typing import Any, ClassVar, Optional
 import numpy as np
 
 from .. import _conv
-from .._args import IntOrTuple, as_int, int_tuple, text
+from .._args import SPATIAL_NAMES, IntOrTuple, as_int, int_tuple, text
 from .._errors import named
 from .._spec import ConvSpec, Padding, conv_spec, transpose_spec
 from .module import DTypeLike, Module, Parameter, RngLike, float_dtype, generator, kaiming_uniform
 
-SPATIAL = {1: "L", 2: "H, W", 3: "D, H, W"}
 
 
 def _is_pairs(padding: Any) -> bool:
@@ -28,8 +27,9 @@ def check_channels_first(layer: Module, x: Any, rank: int, channels: Optional[in
     if array.ndim in (rank + 1, rank + 2) and (channels is None or array.shape[-rank - 1] == channels):
         return array
     c = "C" if channels is None else str(channels)
+    spatial = ", ".join(SPATIAL_NAMES[rank])
     raise ValueError(
-        f"{layer!r}: expected input of shape (N, {c}, {SPATIAL[rank]}) or ({c}, {SPATIAL[rank]}), "
+        f"{layer!r}: expected input of shape (N, {c}, {spatial}) or ({c}, {spatial}), "
         f"got shape {array.shape}"
     )
 

@@ -11,7 +11,7 @@ from .. import _pool
 from .._args import IntOrTuple, int_tuple
 from .._errors import named
 from .._spec import PoolSpec, pool_spec
-from .conv import SPATIAL, check_channels_first
+from .conv import check_channels_first
 from .module import Module
 
 
@@ -226,8 +226,8 @@ class GlobalAvgPool(Module):
         x = self._float_input(x)
         if not 3 <= x.ndim <= 5:
             raise ValueError(
-                f"{self!r}: expected input of shape (N, C, {SPATIAL[1]}), (N, C, {SPATIAL[2]}) or "
-                f"(N, C, {SPATIAL[3]}), got shape {x.shape}"
+                f"{self!r}: expected input of shape (N, C, L), (N, C, H, W) or (N, C, D, H, W), "
+                f"got shape {x.shape}"
             )
         out: np.ndarray = x.mean(axis=tuple(range(2, x.ndim)), keepdims=True)
         self._cache = (x.shape, out.shape, x.dtype)
