@@ -12,6 +12,7 @@ mod avg;
 mod explain;
 mod max;
 mod plan;
+mod planes;
 mod scatter;
 mod windows;
 
@@ -27,9 +28,10 @@ use crate::geometry::{
 pub use explain::{explain_pool, Pooling};
 use ndarray::{Array5, ArrayView5};
 use plan::PlaneSplit;
+use planes::{for_each_output_plane, for_each_target_plane};
 use scatter::{Combine, Target};
 use std::mem::MaybeUninit;
-use windows::{for_each_output_plane, for_each_target_plane, Divisor, Windows};
+use windows::{Divisor, Windows};
 
 /// Options of average pooling beyond the window geometry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

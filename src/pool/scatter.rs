@@ -3,7 +3,7 @@
 //! used, so a bad index is an error, never an out-of-bounds write.
 
 use super::plan::PlaneSplit;
-use super::windows::for_each_target_plane;
+use super::planes::for_each_target_plane;
 use crate::element::Element;
 use crate::error::{value_error, Result};
 use crate::geometry::{fmt_dims, SPATIAL};

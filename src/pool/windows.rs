@@ -1,16 +1,11 @@
-//! The windows of one pooling problem as per-axis tables, and the drivers that run
-//! a per-plane kernel over every `(n, c)` plane, in parallel when the work is large.
+//! The windows of one pooling problem as per-axis tables.
 //!
 //! A window is the product of its three per-axis windows, so the tables hold
-//! `D_out + H_out + W_out` entries instead of one per output element. Planes are
-//! independent and each is computed serially in a fixed order, so results do not
-//! depend on the thread count.
+//! `D_out + H_out + W_out` entries instead of one per output element.
 
-use super::plan::PlaneSplit;
 use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::geometry::{adaptive_window, AxisWindow, Dims, PoolParams, SPATIAL};
-use crate::threads::for_each_chunk_mut;
 
 /// How an average divides the sum of a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,75 +150,4 @@ impl Windows {
         let product = cells.iter().fold(1usize, |acc, &c| acc.saturating_mul(c));
         T::from(product).unwrap_or_else(T::infinity)
     }
-}
-
-/// Run `body(plane, values, indices)` for every output plane: `values` is that
-/// plane's `out_vol` outputs and `indices` its `out_vol` indices, or empty when
-/// `indices` is empty (not requested).
-pub(crate) fn for_each_output_plane<V, I, F>(
-    values: &mut [V],
-    indices: &mut [I],
-    out_vol: usize,
-    split: PlaneSplit,
-    body: F,
-) -> Result<()>
-where
-    V: Send,
-    I: Send,
-    F: Fn(usize, &mut [V], &mut [I]) + Sync + Send,
-{
-    if out_vol == 0 || values.is_empty() {
-        return Ok(());
-    }
-    let index_planes: Box<dyn Iterator<Item = &mut [I]>> = if indices.is_empty() {
-        Box::new(std::iter::repeat_with(|| &mut [][..]))
-    } else {
-        Box::new(indices.chunks_mut(out_vol))
-    };
-    let mut jobs: Vec<(usize, &mut [V], &mut [I])> = values
-        .chunks_mut(out_vol)
-        .zip(index_planes)
-        .enumerate()
-        .map(|(plane, (v, i))| (plane, v, i))
-        .collect();
-    for_each_chunk_mut(
-        &mut jobs,
-        split.per_task,
-        split.work,
-        || (),
-        |_, _, chunk| {
-            for (plane, values, indices) in chunk.iter_mut() {
-                body(*plane, values, indices);
-            }
-        },
-    )
-}
-
-/// Run `body(plane, target)` for every plane of `target`, which holds planes of
-/// `plane_len` elements (e.g. an input gradient being accumulated).
-pub(crate) fn for_each_target_plane<T, F>(
-    target: &mut [T],
-    plane_len: usize,
-    split: PlaneSplit,
-    body: F,
-) -> Result<()>
-where
-    T: Send,
-    F: Fn(usize, &mut [T]) + Sync + Send,
-{
-    if plane_len == 0 || target.is_empty() {
-        return Ok(());
-    }
-    let per_task = split.per_task;
-    for_each_chunk_mut(
-        target,
-        per_task.saturating_mul(plane_len),
-        split.work,
-        || (),
-        |_, task, chunk| {
-            for (i, plane) in chunk.chunks_mut(plane_len).enumerate() {
-                body(task * per_task + i, plane);
-            }
-        },
-    )
 }

@@ -1,0 +1,79 @@
+//! The drivers that run a per-plane kernel over every `(n, c)` plane, as many
+//! planes per task as the plan's [`PlaneSplit`] says, in parallel when the work
+//! is large. Planes are independent and each is computed serially in a fixed
+//! order, so results do not depend on the thread count.
+
+use super::plan::PlaneSplit;
+use crate::error::Result;
+use crate::threads::for_each_chunk_mut;
+
+/// Run `body(plane, values, indices)` for every output plane: `values` is that
+/// plane's `out_vol` outputs and `indices` its `out_vol` indices, or empty when
+/// `indices` is empty (not requested).
+pub(crate) fn for_each_output_plane<V, I, F>(
+    values: &mut [V],
+    indices: &mut [I],
+    out_vol: usize,
+    split: PlaneSplit,
+    body: F,
+) -> Result<()>
+where
+    V: Send,
+    I: Send,
+    F: Fn(usize, &mut [V], &mut [I]) + Sync + Send,
+{
+    if out_vol == 0 || values.is_empty() {
+        return Ok(());
+    }
+    let index_planes: Box<dyn Iterator<Item = &mut [I]>> = if indices.is_empty() {
+        Box::new(std::iter::repeat_with(|| &mut [][..]))
+    } else {
+        Box::new(indices.chunks_mut(out_vol))
+    };
+    let mut jobs: Vec<(usize, &mut [V], &mut [I])> = values
+        .chunks_mut(out_vol)
+        .zip(index_planes)
+        .enumerate()
+        .map(|(plane, (v, i))| (plane, v, i))
+        .collect();
+    for_each_chunk_mut(
+        &mut jobs,
+        split.per_task,
+        split.work,
+        || (),
+        |_, _, chunk| {
+            for (plane, values, indices) in chunk.iter_mut() {
+                body(*plane, values, indices);
+            }
+        },
+    )
+}
+
+/// Run `body(plane, target)` for every plane of `target`, which holds planes of
+/// `plane_len` elements (e.g. an input gradient being accumulated).
+pub(crate) fn for_each_target_plane<T, F>(
+    target: &mut [T],
+    plane_len: usize,
+    split: PlaneSplit,
+    body: F,
+) -> Result<()>
+where
+    T: Send,
+    F: Fn(usize, &mut [T]) + Sync + Send,
+{
+    if plane_len == 0 || target.is_empty() {
+        return Ok(());
+    }
+    let per_task = split.per_task;
+    for_each_chunk_mut(
+        target,
+        per_task.saturating_mul(plane_len),
+        split.work,
+        || (),
+        |_, task, chunk| {
+            for (i, plane) in chunk.chunks_mut(plane_len).enumerate() {
+                body(task * per_task + i, plane);
+            }
+        },
+    )
+}
