@@ -12,6 +12,8 @@
 //! a portable kernel computes the same sums (with separate multiply and add, so its
 //! last bits differ from the FMA kernel; one machine always uses the same kernel).
 
+#[cfg(target_arch = "x86_64")]
+use super::lanes::Lanes;
 use super::scalar::Scalar;
 
 /// Rows of an A panel (output channels per micro-tile).
@@ -121,79 +123,106 @@ pub fn portable_kernel_indirect<T: Scalar, const NR: usize>(
     }
 }
 
+/// Accumulator registers per row of the SIMD micro-tile: `NR = ROW_REGS * LANES`.
+#[cfg(target_arch = "x86_64")]
+const ROW_REGS: usize = 3;
+
+/// The SIMD micro-kernel, written once for any [`Lanes`]: the whole `MR x NR`
+/// accumulator block stays in registers for all `k` steps and is stored once.
+///
+/// ```text
+///                  B row p: NR = ROW_REGS x LANES columns, ROW_REGS loads
+///                  +-----------+-----------+-----------+
+///                  |   b[0]    |   b[1]    |   b[2]    |
+///                  +-----------+-----------+-----------+
+///  splat(a[p, 0])  |  c[0][0]  |  c[0][1]  |  c[0][2]  |
+///  splat(a[p, 1])  |  c[1][0]  |  c[1][1]  |  c[1][2]  |
+///       ...        |    ...    |    ...    |    ...    |   MR = 8 rows
+///  splat(a[p, 7])  |  c[7][0]  |  c[7][1]  |  c[7][2]  |
+///                  +-----------+-----------+-----------+
+///
+///  each step of k:  c[r][j] = mul_add(splat(a[p, r]), b[j], c[r][j])
+/// ```
+///
+/// On AVX-512 (`LANES` 16 for f32, 8 for f64) that is 24 accumulators, 3 B
+/// registers and 1 broadcast: 28 of the 32 zmm registers, 24 FMAs per 3 loads
+/// and 8 broadcasts. B's row `p` starts at `b + b_row(p)`, which covers a packed
+/// or row-major B (`p * ldb`) and an indirect one (a table of row offsets).
+///
+/// # Safety
+/// The CPU must support `V`'s instruction set; `a` must be readable for `k * MR`
+/// elements and `acc` writable for `MR * ROW_REGS * V::LANES`; for every `p < k`
+/// (the only arguments `b_row` is called with), `b + b_row(p)` must be readable
+/// for `ROW_REGS * V::LANES` elements.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn kernel_body<V: Lanes>(
+    k: usize,
+    a: *const V::Elem,
+    b: *const V::Elem,
+    b_row: impl Fn(usize) -> usize,
+    acc: *mut V::Elem,
+) {
+    // SAFETY: zeroing registers needs only the instruction set (the caller's
+    // contract).
+    let zero = unsafe { V::zero() };
+    let mut c = [[zero; ROW_REGS]; MR];
+    for p in 0..k {
+        // SAFETY: p < k, so B's row `p` holds ROW_REGS * LANES readable elements
+        // from `bp` and A's step `p` holds MR from `ap` (the caller's contract).
+        unsafe {
+            let bp = b.add(b_row(p));
+            let mut bv = [zero; ROW_REGS];
+            for (j, v) in bv.iter_mut().enumerate() {
+                *v = V::load(bp.add(j * V::LANES));
+            }
+            let ap = a.add(p * MR);
+            for (r, row) in c.iter_mut().enumerate() {
+                let av = V::splat(*ap.add(r));
+                for (sum, &bj) in row.iter_mut().zip(&bv) {
+                    *sum = V::mul_add(av, bj, *sum);
+                }
+            }
+        }
+    }
+    for (r, row) in c.iter().enumerate() {
+        // SAFETY: r < MR and each store covers LANES of the row's ROW_REGS * LANES
+        // elements inside `acc` (the caller's contract).
+        unsafe {
+            let dst = acc.add(r * ROW_REGS * V::LANES);
+            for (j, &sum) in row.iter().enumerate() {
+                V::store(dst.add(j * V::LANES), sum);
+            }
+        }
+    }
+}
+
+/// [`kernel_body`] instantiated for AVX-512F, per element type and B layout.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::MR;
-    use std::arch::x86_64::*;
+    use super::{kernel_body, ROW_REGS};
+    use crate::kernels::lanes::avx512::{F32x16, F64x8};
+    use crate::kernels::lanes::Lanes;
 
-    pub const NR_F32: usize = 48;
-    pub const NR_F64: usize = 24;
+    pub const NR_F32: usize = ROW_REGS * F32x16::LANES;
+    pub const NR_F64: usize = ROW_REGS * F64x8::LANES;
 
     /// # Safety
     /// The CPU must support AVX-512F; `a` and `acc` must hold at least `k * MR`
     /// and `MR * NR_F32` elements, `b` at least `(k - 1) * ldb + NR_F32`.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn kernel_f32(k: usize, a: *const f32, b: *const f32, ldb: usize, acc: *mut f32) {
-        let mut c = [[_mm512_setzero_ps(); 3]; MR];
-        for p in 0..k {
-            // SAFETY: p < k, so the reads (p * ldb + NR at most) stay inside the
-            // lengths promised above.
-            unsafe {
-                let bp = b.add(p * ldb);
-                let b0 = _mm512_loadu_ps(bp);
-                let b1 = _mm512_loadu_ps(bp.add(16));
-                let b2 = _mm512_loadu_ps(bp.add(32));
-                let ap = a.add(p * MR);
-                for (r, row) in c.iter_mut().enumerate() {
-                    let av = _mm512_set1_ps(*ap.add(r));
-                    row[0] = _mm512_fmadd_ps(av, b0, row[0]);
-                    row[1] = _mm512_fmadd_ps(av, b1, row[1]);
-                    row[2] = _mm512_fmadd_ps(av, b2, row[2]);
-                }
-            }
-        }
-        for (r, row) in c.iter().enumerate() {
-            // SAFETY: r < MR and each store covers 16 of the row's NR_F32 elements.
-            unsafe {
-                let dst = acc.add(r * NR_F32);
-                _mm512_storeu_ps(dst, row[0]);
-                _mm512_storeu_ps(dst.add(16), row[1]);
-                _mm512_storeu_ps(dst.add(32), row[2]);
-            }
-        }
+        // SAFETY: AVX-512F is enabled, and row `p < k` of B at `p * ldb` holds
+        // NR_F32 elements (the lengths promised above).
+        unsafe { kernel_body::<F32x16>(k, a, b, |p| p * ldb, acc) }
     }
 
     /// # Safety
     /// As [`kernel_f32`] with `NR_F64`.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn kernel_f64(k: usize, a: *const f64, b: *const f64, ldb: usize, acc: *mut f64) {
-        let mut c = [[_mm512_setzero_pd(); 3]; MR];
-        for p in 0..k {
-            // SAFETY: p < k, so the reads (p * ldb + NR at most) stay inside the
-            // lengths promised above.
-            unsafe {
-                let bp = b.add(p * ldb);
-                let b0 = _mm512_loadu_pd(bp);
-                let b1 = _mm512_loadu_pd(bp.add(8));
-                let b2 = _mm512_loadu_pd(bp.add(16));
-                let ap = a.add(p * MR);
-                for (r, row) in c.iter_mut().enumerate() {
-                    let av = _mm512_set1_pd(*ap.add(r));
-                    row[0] = _mm512_fmadd_pd(av, b0, row[0]);
-                    row[1] = _mm512_fmadd_pd(av, b1, row[1]);
-                    row[2] = _mm512_fmadd_pd(av, b2, row[2]);
-                }
-            }
-        }
-        for (r, row) in c.iter().enumerate() {
-            // SAFETY: r < MR and each store covers 8 of the row's NR_F64 elements.
-            unsafe {
-                let dst = acc.add(r * NR_F64);
-                _mm512_storeu_pd(dst, row[0]);
-                _mm512_storeu_pd(dst.add(8), row[1]);
-                _mm512_storeu_pd(dst.add(16), row[2]);
-            }
-        }
+        // SAFETY: as in `kernel_f32`, with NR_F64.
+        unsafe { kernel_body::<F64x8>(k, a, b, |p| p * ldb, acc) }
     }
 
     /// # Safety
@@ -208,33 +237,9 @@ mod avx512 {
         rows: *const usize,
         acc: *mut f32,
     ) {
-        let mut c = [[_mm512_setzero_ps(); 3]; MR];
-        for p in 0..k {
-            // SAFETY: p < k, so `rows[p]` exists and the row it names has NR_F32
-            // elements inside `b` (promised above).
-            unsafe {
-                let bp = b.add(*rows.add(p));
-                let b0 = _mm512_loadu_ps(bp);
-                let b1 = _mm512_loadu_ps(bp.add(16));
-                let b2 = _mm512_loadu_ps(bp.add(32));
-                let ap = a.add(p * MR);
-                for (r, row) in c.iter_mut().enumerate() {
-                    let av = _mm512_set1_ps(*ap.add(r));
-                    row[0] = _mm512_fmadd_ps(av, b0, row[0]);
-                    row[1] = _mm512_fmadd_ps(av, b1, row[1]);
-                    row[2] = _mm512_fmadd_ps(av, b2, row[2]);
-                }
-            }
-        }
-        for (r, row) in c.iter().enumerate() {
-            // SAFETY: r < MR and each store covers 16 of the row's NR_F32 elements.
-            unsafe {
-                let dst = acc.add(r * NR_F32);
-                _mm512_storeu_ps(dst, row[0]);
-                _mm512_storeu_ps(dst.add(16), row[1]);
-                _mm512_storeu_ps(dst.add(32), row[2]);
-            }
-        }
+        // SAFETY: AVX-512F is enabled; the body asks only for rows `p < k`, which
+        // `rows` holds, and each names NR_F32 elements inside `b` (promised above).
+        unsafe { kernel_body::<F32x16>(k, a, b, |p| *rows.add(p), acc) }
     }
 
     /// # Safety
@@ -247,33 +252,8 @@ mod avx512 {
         rows: *const usize,
         acc: *mut f64,
     ) {
-        let mut c = [[_mm512_setzero_pd(); 3]; MR];
-        for p in 0..k {
-            // SAFETY: p < k, so `rows[p]` exists and the row it names has NR_F64
-            // elements inside `b` (promised above).
-            unsafe {
-                let bp = b.add(*rows.add(p));
-                let b0 = _mm512_loadu_pd(bp);
-                let b1 = _mm512_loadu_pd(bp.add(8));
-                let b2 = _mm512_loadu_pd(bp.add(16));
-                let ap = a.add(p * MR);
-                for (r, row) in c.iter_mut().enumerate() {
-                    let av = _mm512_set1_pd(*ap.add(r));
-                    row[0] = _mm512_fmadd_pd(av, b0, row[0]);
-                    row[1] = _mm512_fmadd_pd(av, b1, row[1]);
-                    row[2] = _mm512_fmadd_pd(av, b2, row[2]);
-                }
-            }
-        }
-        for (r, row) in c.iter().enumerate() {
-            // SAFETY: r < MR and each store covers 8 of the row's NR_F64 elements.
-            unsafe {
-                let dst = acc.add(r * NR_F64);
-                _mm512_storeu_pd(dst, row[0]);
-                _mm512_storeu_pd(dst.add(8), row[1]);
-                _mm512_storeu_pd(dst.add(16), row[2]);
-            }
-        }
+        // SAFETY: as in `kernel_indirect_f32`, with NR_F64.
+        unsafe { kernel_body::<F64x8>(k, a, b, |p| *rows.add(p), acc) }
     }
 }
 

@@ -3,6 +3,8 @@
 //!
 //! - `isa`: which instruction set the kernels run with, detected in one place;
 //! - `scalar`: the element types (`f32`, `f64`) as the kernels see them;
+//! - `lanes`: the vector-register trait every SIMD kernel body is written over
+//!   once, and its AVX-512 implementations;
 //! - `microkernel`, `gemm`, `packing`: the register-blocked GEMM micro-kernel,
 //!   the drivers that loop it over blocks, and the panels they read;
 //! - `dot`: the dot-product kernel of weight gradients;
@@ -14,6 +16,9 @@ pub mod copy;
 pub mod dot;
 pub mod gemm;
 pub mod isa;
+// Only x86-64 implements the lane traits so far; elsewhere every kernel is portable.
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod lanes;
 pub mod microkernel;
 pub mod packing;
 pub mod permute;

@@ -1,0 +1,92 @@
+//! [`Lanes`] on AVX-512F: 16 `f32` lanes in a `__m512`, 8 `f64` lanes in a
+//! `__m512d`, 32 registers.
+//!
+//! Every unsafe block below calls AVX-512F intrinsics, which the traits' contract
+//! allows: the caller guarantees the CPU supports AVX-512F.
+
+use super::Lanes;
+use std::arch::x86_64::*;
+
+/// 16 `f32` lanes in one zmm register.
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub(crate) struct F32x16(__m512);
+
+/// 8 `f64` lanes in one zmm register.
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub(crate) struct F64x8(__m512d);
+
+impl Lanes for F32x16 {
+    type Elem = f32;
+    const LANES: usize = 16;
+
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        // SAFETY: AVX-512F is available (the trait's contract).
+        Self(unsafe { _mm512_setzero_ps() })
+    }
+
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> Self {
+        // SAFETY: AVX-512F is available (the trait's contract).
+        Self(unsafe { _mm512_set1_ps(x) })
+    }
+
+    #[inline(always)]
+    unsafe fn load(ptr: *const f32) -> Self {
+        // SAFETY: AVX-512F is available and `ptr` is readable for 16 elements (the
+        // trait's contract).
+        Self(unsafe { _mm512_loadu_ps(ptr) })
+    }
+
+    #[inline(always)]
+    unsafe fn store(ptr: *mut f32, v: Self) {
+        // SAFETY: AVX-512F is available and `ptr` is writable for 16 elements (the
+        // trait's contract).
+        unsafe { _mm512_storeu_ps(ptr, v.0) }
+    }
+
+    #[inline(always)]
+    unsafe fn mul_add(a: Self, b: Self, c: Self) -> Self {
+        // SAFETY: AVX-512F is available (the trait's contract).
+        Self(unsafe { _mm512_fmadd_ps(a.0, b.0, c.0) })
+    }
+}
+
+impl Lanes for F64x8 {
+    type Elem = f64;
+    const LANES: usize = 8;
+
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        // SAFETY: AVX-512F is available (the trait's contract).
+        Self(unsafe { _mm512_setzero_pd() })
+    }
+
+    #[inline(always)]
+    unsafe fn splat(x: f64) -> Self {
+        // SAFETY: AVX-512F is available (the trait's contract).
+        Self(unsafe { _mm512_set1_pd(x) })
+    }
+
+    #[inline(always)]
+    unsafe fn load(ptr: *const f64) -> Self {
+        // SAFETY: AVX-512F is available and `ptr` is readable for 8 elements (the
+        // trait's contract).
+        Self(unsafe { _mm512_loadu_pd(ptr) })
+    }
+
+    #[inline(always)]
+    unsafe fn store(ptr: *mut f64, v: Self) {
+        // SAFETY: AVX-512F is available and `ptr` is writable for 8 elements (the
+        // trait's contract).
+        unsafe { _mm512_storeu_pd(ptr, v.0) }
+    }
+
+    #[inline(always)]
+    unsafe fn mul_add(a: Self, b: Self, c: Self) -> Self {
+        // SAFETY: AVX-512F is available (the trait's contract).
+        Self(unsafe { _mm512_fmadd_pd(a.0, b.0, c.0) })
+    }
+}
