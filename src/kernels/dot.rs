@@ -12,6 +12,8 @@
 //! registers (4 + 1 more for the operands) and does 24 FMAs per 10 loads; elsewhere
 //! a portable kernel computes the same lane sums with separate multiply and add.
 
+#[cfg(target_arch = "x86_64")]
+use super::lanes::Lanes;
 use super::scalar::Scalar;
 
 /// Rows of `grad_out` (output channels) per block.
@@ -60,93 +62,125 @@ pub fn portable_dot<T: Scalar, const LANES: usize>(
     }
 }
 
+/// The SIMD dot-product block, written once for any [`Lanes`]: the `DR x DC`
+/// lane sums stay in registers over the whole length, each step loading `DR + DC`
+/// vectors and doing `DR * DC` FMAs; the last partial vector reads only the
+/// positions below `len` (zeros in its other lanes add nothing).
+///
+/// # Safety
+/// The CPU must support `V`'s instruction set; every `a[r]` and `b[c]` must be
+/// readable for `len` elements and `acc` readable and writable for
+/// `DR * DC * V::LANES`.
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use super::{DC, DR};
-    use std::arch::x86_64::*;
-
-    /// # Safety
-    /// The CPU must support AVX-512F; every `a[r]` and `b[c]` must be readable for
-    /// `len` elements and `acc` for `DR * DC * 16`.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn dot_f32(len: usize, a: [*const f32; DR], b: [*const f32; DC], acc: *mut f32) {
-        let mut sums = [[_mm512_setzero_ps(); DC]; DR];
-        for (r, row) in sums.iter_mut().enumerate() {
-            for (c, sum) in row.iter_mut().enumerate() {
-                // SAFETY: (r * DC + c) * 16 + 16 <= DR * DC * 16 (promised above).
-                *sum = unsafe { _mm512_loadu_ps(acc.add((r * DC + c) * 16)) };
-            }
-        }
-        // Full vectors use an all-ones mask (as fast as a plain load).
-        let mut step = |offset: usize, mask: __mmask16| {
-            // SAFETY: the caller's mask covers only positions below `len`.
-            let load = |row: *const f32| unsafe { _mm512_maskz_loadu_ps(mask, row.add(offset)) };
-            let av = a.map(load);
-            for (c, &row) in b.iter().enumerate() {
-                let bv = load(row);
-                for r in 0..DR {
-                    sums[r][c] = _mm512_fmadd_ps(av[r], bv, sums[r][c]);
-                }
-            }
-        };
-        let whole = len / 16;
-        for i in 0..whole {
-            step(i * 16, u16::MAX);
-        }
-        let rest = len % 16;
-        if rest > 0 {
-            step(whole * 16, (1_u16 << rest) - 1);
-        }
-        for (r, row) in sums.iter().enumerate() {
-            for (c, sum) in row.iter().enumerate() {
-                // SAFETY: as for the loads above.
-                unsafe { _mm512_storeu_ps(acc.add((r * DC + c) * 16), *sum) };
-            }
+#[inline(always)]
+unsafe fn dot_body<V: Lanes>(
+    len: usize,
+    a: [*const V::Elem; DR],
+    b: [*const V::Elem; DC],
+    acc: *mut V::Elem,
+) {
+    // SAFETY: zeroing registers needs only the instruction set (the caller's
+    // contract).
+    let mut sums = [[unsafe { V::zero() }; DC]; DR];
+    for (r, row) in sums.iter_mut().enumerate() {
+        for (c, sum) in row.iter_mut().enumerate() {
+            // SAFETY: (r * DC + c + 1) * LANES <= DR * DC * LANES (promised above).
+            *sum = unsafe { V::load(acc.add((r * DC + c) * V::LANES)) };
         }
     }
+    let whole = len / V::LANES;
+    for i in 0..whole {
+        // SAFETY: positions `i * LANES ..` up to `whole * LANES <= len`. Whole
+        // vectors ask for all LANES lanes, a constant mask that compiles to a
+        // plain load.
+        unsafe { dot_step(&mut sums, &a, &b, i * V::LANES, V::LANES) };
+    }
+    let rest = len % V::LANES;
+    if rest > 0 {
+        // SAFETY: positions `whole * LANES .. len`.
+        unsafe { dot_step(&mut sums, &a, &b, whole * V::LANES, rest) };
+    }
+    for (r, row) in sums.iter().enumerate() {
+        for (c, sum) in row.iter().enumerate() {
+            // SAFETY: as for the loads from `acc` above.
+            unsafe { V::store(acc.add((r * DC + c) * V::LANES), *sum) };
+        }
+    }
+}
 
-    /// # Safety
-    /// As [`dot_f32`], with `acc` readable for `DR * DC * 8` elements.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn dot_f64(len: usize, a: [*const f64; DR], b: [*const f64; DC], acc: *mut f64) {
-        let mut sums = [[_mm512_setzero_pd(); DC]; DR];
-        for (r, row) in sums.iter_mut().enumerate() {
-            for (c, sum) in row.iter_mut().enumerate() {
-                // SAFETY: (r * DC + c) * 8 + 8 <= DR * DC * 8 (promised above).
-                *sum = unsafe { _mm512_loadu_pd(acc.add((r * DC + c) * 8)) };
-            }
+/// One step of [`dot_body`]: the positions `offset .. offset + min(n, LANES)` of
+/// every row, multiplied into the lane sums. A function rather than a closure
+/// (which would not inherit the wrapper's `#[target_feature]` and would stay a
+/// call).
+///
+/// # Safety
+/// The CPU must support `V`'s instruction set, and every `a[r]` and `b[c]` must be
+/// readable at the positions `offset .. offset + min(n, LANES)`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn dot_step<V: Lanes>(
+    sums: &mut [[V; DC]; DR],
+    a: &[*const V::Elem; DR],
+    b: &[*const V::Elem; DC],
+    offset: usize,
+    n: usize,
+) {
+    // SAFETY: the positions read are those the caller promised are readable.
+    unsafe {
+        let mut av = [V::zero(); DR];
+        for (v, &row) in av.iter_mut().zip(a) {
+            *v = V::load_first(row.add(offset), n);
         }
-        // Full vectors use an all-ones mask (as fast as a plain load).
-        let mut step = |offset: usize, mask: __mmask8| {
-            // SAFETY: the caller's mask covers only positions below `len`.
-            let load = |row: *const f64| unsafe { _mm512_maskz_loadu_pd(mask, row.add(offset)) };
-            let av = a.map(load);
-            for (c, &row) in b.iter().enumerate() {
-                let bv = load(row);
-                for r in 0..DR {
-                    sums[r][c] = _mm512_fmadd_pd(av[r], bv, sums[r][c]);
-                }
-            }
-        };
-        let whole = len / 8;
-        for i in 0..whole {
-            step(i * 8, u8::MAX);
-        }
-        let rest = len % 8;
-        if rest > 0 {
-            step(whole * 8, (1_u8 << rest) - 1);
-        }
-        for (r, row) in sums.iter().enumerate() {
-            for (c, sum) in row.iter().enumerate() {
-                // SAFETY: as for the loads above.
-                unsafe { _mm512_storeu_pd(acc.add((r * DC + c) * 8), *sum) };
+        for (c, &row) in b.iter().enumerate() {
+            let bv = V::load_first(row.add(offset), n);
+            for r in 0..DR {
+                sums[r][c] = V::mul_add(av[r], bv, sums[r][c]);
             }
         }
     }
 }
 
+/// [`dot_body`] instantiated for AVX-512F, per element type.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{dot_body, DC, DR};
+    use crate::kernels::lanes::avx512::{F32x16, F64x8};
+    use crate::kernels::lanes::Lanes;
+
+    pub const LANES_F32: usize = F32x16::LANES;
+    pub const LANES_F64: usize = F64x8::LANES;
+
+    /// # Safety
+    /// The CPU must support AVX-512F; every `a[r]` and `b[c]` must be readable for
+    /// `len` elements and `acc` for `DR * DC * LANES_F32`.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn dot_f32(len: usize, a: [*const f32; DR], b: [*const f32; DC], acc: *mut f32) {
+        // SAFETY: AVX-512F is enabled and the lengths are those promised above.
+        unsafe { dot_body::<F32x16>(len, a, b, acc) }
+    }
+
+    /// # Safety
+    /// As [`dot_f32`], with `acc` readable for `DR * DC * LANES_F64` elements.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn dot_f64(len: usize, a: [*const f64; DR], b: [*const f64; DC], acc: *mut f64) {
+        // SAFETY: as in `dot_f32`.
+        unsafe { dot_body::<F64x8>(len, a, b, acc) }
+    }
+}
+
+/// Lane sums per dot product: the AVX-512 register width, kept on other CPUs so
+/// one accumulator layout serves both kernels.
+#[cfg(target_arch = "x86_64")]
+const LANES_F32: usize = avx512::LANES_F32;
+#[cfg(not(target_arch = "x86_64"))]
+const LANES_F32: usize = 16;
+#[cfg(target_arch = "x86_64")]
+const LANES_F64: usize = avx512::LANES_F64;
+#[cfg(not(target_arch = "x86_64"))]
+const LANES_F64: usize = 8;
+
 impl DotKernel for f32 {
-    const LANES: usize = 16;
+    const LANES: usize = LANES_F32;
 
     fn dot_block(len: usize, a: [&[f32]; DR], b: [&[f32]; DC], acc: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
@@ -163,12 +197,12 @@ impl DotKernel for f32 {
             };
             return;
         }
-        portable_dot::<f32, 16>(len, a, b, acc)
+        portable_dot::<f32, LANES_F32>(len, a, b, acc)
     }
 }
 
 impl DotKernel for f64 {
-    const LANES: usize = 8;
+    const LANES: usize = LANES_F64;
 
     fn dot_block(len: usize, a: [&[f64]; DR], b: [&[f64]; DC], acc: &mut [f64]) {
         #[cfg(target_arch = "x86_64")]
@@ -185,7 +219,7 @@ impl DotKernel for f64 {
             };
             return;
         }
-        portable_dot::<f64, 8>(len, a, b, acc)
+        portable_dot::<f64, LANES_F64>(len, a, b, acc)
     }
 }
 

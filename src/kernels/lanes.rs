@@ -1,6 +1,7 @@
 //! The seam between the SIMD kernels and an instruction set: [`Lanes`], a vector
 //! register of `LANES` elements and the few operations the kernels are written in
-//! (so far load, store and fused multiply-add, what the GEMM micro-kernel needs).
+//! (so far whole and partial loads, stores and fused multiply-add, what the GEMM
+//! and dot-product kernels need).
 //!
 //! Each SIMD kernel body is written once, generic over these traits, and each
 //! instruction set instantiates it in a thin `#[target_feature]` wrapper:
@@ -16,6 +17,10 @@
 //! in turn: the wrapper compiles to the same code as a kernel written with the
 //! intrinsics directly. A method left as a call would cost a call per vector
 //! operation (and pass its registers through memory).
+//!
+//! The signatures use no mask types: partial vectors are "the first `n` lanes",
+//! which AVX-512 turns into a lane mask and an AVX2 implementation could build
+//! for `maskload`/`maskstore` or blends.
 //!
 //! Implementations: [`avx512`] (`F32x16` over `__m512`, `F64x8` over `__m512d`).
 
@@ -59,6 +64,15 @@ pub(crate) trait Lanes: Copy {
     /// The CPU must support the implementation's instruction set, and `ptr` must be
     /// valid for reading `LANES` elements.
     unsafe fn load(ptr: *const Self::Elem) -> Self;
+
+    /// Lanes `0 .. min(n, LANES)` from `ptr`, zero in the lanes after them. Memory
+    /// past the first `min(n, LANES)` elements is not read, so `ptr` may point
+    /// anywhere when `n == 0`.
+    ///
+    /// # Safety
+    /// The CPU must support the implementation's instruction set, and `ptr` must be
+    /// valid for reading `min(n, LANES)` elements.
+    unsafe fn load_first(ptr: *const Self::Elem, n: usize) -> Self;
 
     /// `v` into `ptr .. ptr + LANES`.
     ///

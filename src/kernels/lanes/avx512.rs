@@ -1,6 +1,9 @@
 //! [`Lanes`] on AVX-512F: 16 `f32` lanes in a `__m512`, 8 `f64` lanes in a
 //! `__m512d`, 32 registers.
 //!
+//! Partial vectors use lane masks (`first16`, `first8`); a full-width mask that is
+//! a constant, as in `load_first(ptr, LANES)`, folds into a plain load.
+//!
 //! Every unsafe block below calls AVX-512F intrinsics, which the traits' contract
 //! allows: the caller guarantees the CPU supports AVX-512F.
 
@@ -16,6 +19,18 @@ pub(crate) struct F32x16(__m512);
 #[derive(Clone, Copy)]
 #[repr(transparent)]
 pub(crate) struct F64x8(__m512d);
+
+/// The mask of lanes `0 .. min(n, 16)`.
+#[inline(always)]
+fn first16(n: usize) -> __mmask16 {
+    ((1u32 << n.min(16)) - 1) as __mmask16
+}
+
+/// The mask of lanes `0 .. min(n, 8)`.
+#[inline(always)]
+fn first8(n: usize) -> __mmask8 {
+    ((1u32 << n.min(8)) - 1) as __mmask8
+}
 
 impl Lanes for F32x16 {
     type Elem = f32;
@@ -38,6 +53,14 @@ impl Lanes for F32x16 {
         // SAFETY: AVX-512F is available and `ptr` is readable for 16 elements (the
         // trait's contract).
         Self(unsafe { _mm512_loadu_ps(ptr) })
+    }
+
+    #[inline(always)]
+    unsafe fn load_first(ptr: *const f32, n: usize) -> Self {
+        // SAFETY: AVX-512F is available; the mask enables only the first
+        // `min(n, 16)` lanes, which the caller promised are readable, and masked-off
+        // lanes are not read.
+        Self(unsafe { _mm512_maskz_loadu_ps(first16(n), ptr) })
     }
 
     #[inline(always)]
@@ -75,6 +98,14 @@ impl Lanes for F64x8 {
         // SAFETY: AVX-512F is available and `ptr` is readable for 8 elements (the
         // trait's contract).
         Self(unsafe { _mm512_loadu_pd(ptr) })
+    }
+
+    #[inline(always)]
+    unsafe fn load_first(ptr: *const f64, n: usize) -> Self {
+        // SAFETY: AVX-512F is available; the mask enables only the first
+        // `min(n, 8)` lanes, which the caller promised are readable, and masked-off
+        // lanes are not read.
+        Self(unsafe { _mm512_maskz_loadu_pd(first8(n), ptr) })
     }
 
     #[inline(always)]
