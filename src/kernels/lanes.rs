@@ -1,7 +1,6 @@
 //! The seam between the SIMD kernels and an instruction set: [`Lanes`], a vector
 //! register of `LANES` elements and the few operations the kernels are written in
-//! (so far whole and partial loads, stores and fused multiply-add, what the GEMM
-//! and dot-product kernels need).
+//! (load, store, fused multiply-add, even/odd and interleave permutes).
 //!
 //! Each SIMD kernel body is written once, generic over these traits, and each
 //! instruction set instantiates it in a thin `#[target_feature]` wrapper:
@@ -81,9 +80,52 @@ pub(crate) trait Lanes: Copy {
     /// valid for writing `LANES` elements.
     unsafe fn store(ptr: *mut Self::Elem, v: Self);
 
+    /// Lanes `0 .. min(n, LANES)` of `v` into `ptr`; memory past them is not
+    /// touched.
+    ///
+    /// # Safety
+    /// The CPU must support the implementation's instruction set, and `ptr` must be
+    /// valid for writing `min(n, LANES)` elements.
+    unsafe fn store_first(ptr: *mut Self::Elem, n: usize, v: Self);
+
+    /// `a + b` per lane.
+    ///
+    /// # Safety
+    /// The CPU must support the implementation's instruction set.
+    unsafe fn add(a: Self, b: Self) -> Self;
+
     /// `a * b + c` per lane, rounded once (a fused multiply-add).
     ///
     /// # Safety
     /// The CPU must support the implementation's instruction set.
     unsafe fn mul_add(a: Self, b: Self, c: Self) -> Self;
+
+    /// The even lanes of the pair `lo, hi` read as one `2 * LANES` row:
+    /// `[lo[0], lo[2], .., hi[0], hi[2], ..]`.
+    ///
+    /// # Safety
+    /// The CPU must support the implementation's instruction set.
+    unsafe fn even(lo: Self, hi: Self) -> Self;
+
+    /// The odd lanes of the pair `lo, hi`: `[lo[1], lo[3], .., hi[1], hi[3], ..]`.
+    ///
+    /// # Safety
+    /// The CPU must support the implementation's instruction set.
+    unsafe fn odd(lo: Self, hi: Self) -> Self;
+
+    /// The first half of the lanes of `a` and `b`, interleaved:
+    /// `[a[0], b[0], a[1], b[1], .., a[LANES / 2 - 1], b[LANES / 2 - 1]]` (across
+    /// the whole register, not within 128-bit blocks).
+    ///
+    /// # Safety
+    /// The CPU must support the implementation's instruction set.
+    unsafe fn interleave_low(a: Self, b: Self) -> Self;
+
+    /// The second half of the lanes of `a` and `b`, interleaved:
+    /// `[a[LANES / 2], b[LANES / 2], .., a[LANES - 1], b[LANES - 1]]`.
+    /// `interleave_low` and `interleave_high` invert `even` and `odd`.
+    ///
+    /// # Safety
+    /// The CPU must support the implementation's instruction set.
+    unsafe fn interleave_high(a: Self, b: Self) -> Self;
 }

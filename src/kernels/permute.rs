@@ -1,9 +1,12 @@
 //! Lane permutes of rows: the even cells of a stride-2 row (`out[r] = cells[2 r]`,
 //! which the compiler leaves as scalar moves), the even/odd split and its inverse
 //! interleave, and the four-way split and interleave of Winograd's 4-wide tiles.
-//! On AVX-512 one two-register permute makes 16 (f32) or 8 (f64) outputs, with
+//! The SIMD versions are written once over [`Lanes`](super::lanes::Lanes); on
+//! AVX-512 one two-register permute makes 16 (f32) or 8 (f64) outputs, with
 //! masked loads and stores at the row's end.
 
+#[cfg(target_arch = "x86_64")]
+use super::lanes::Lanes;
 use std::mem::MaybeUninit;
 
 /// The row permutes of one element type.
@@ -121,373 +124,271 @@ fn portable<T: Copy>(cells: &[T], out: &mut [T]) {
     }
 }
 
+// The SIMD permutes, each written once for any [`Lanes`] and instantiated per
+// element type for AVX-512F in `avx512` below. Every loop step moves one or two
+// registers of outputs; the row's last step loads and stores only the lanes
+// inside the slices (`load_first`/`store_first`), so nothing past a row's end is
+// read or written.
+
+/// [`Permute::copy_even`] over [`Lanes`].
+///
+/// # Safety
+/// The CPU must support `V`'s instruction set, and `cells` must hold at least
+/// `2 * out.len() - 1` elements.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn copy_even_body<V: Lanes>(cells: &[V::Elem], out: &mut [V::Elem]) {
+    let mut i = 0;
+    while i < out.len() {
+        let outputs = (out.len() - i).min(V::LANES);
+        let avail = (cells.len() - 2 * i).min(2 * V::LANES);
+        let src = cells.as_ptr().wrapping_add(2 * i);
+        // SAFETY: the loads take only cells inside `cells` (`avail` of them from
+        // `2 * i`) and the store only outputs inside `out`.
+        unsafe {
+            let lo = V::load_first(src, avail);
+            let hi = V::load_first(src.wrapping_add(V::LANES), avail.saturating_sub(V::LANES));
+            V::store_first(out.as_mut_ptr().add(i), outputs, V::even(lo, hi));
+        }
+        i += V::LANES;
+    }
+}
+
+/// [`Permute::split_even_odd`] over [`Lanes`].
+///
+/// # Safety
+/// The CPU must support `V`'s instruction set, and `cells` must hold at least
+/// `2 * evens.len() - 1` and `2 * odds.len()` elements.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn split_even_odd_body<V: Lanes>(
+    cells: &[V::Elem],
+    evens: &mut [V::Elem],
+    odds: &mut [V::Elem],
+) {
+    let mut i = 0;
+    while i < evens.len().max(odds.len()) {
+        let avail = (cells.len() - 2 * i).min(2 * V::LANES);
+        let src = cells.as_ptr().wrapping_add(2 * i);
+        // SAFETY: the loads take only cells inside `cells` (`avail` of them from
+        // `2 * i`) and the stores only outputs inside `evens` and `odds`.
+        unsafe {
+            let lo = V::load_first(src, avail);
+            let hi = V::load_first(src.wrapping_add(V::LANES), avail.saturating_sub(V::LANES));
+            let (e, o) = (V::even(lo, hi), V::odd(lo, hi));
+            let (ne, no) = (evens.len().saturating_sub(i), odds.len().saturating_sub(i));
+            V::store_first(evens.as_mut_ptr().wrapping_add(i), ne, e);
+            V::store_first(odds.as_mut_ptr().wrapping_add(i), no, o);
+        }
+        i += V::LANES;
+    }
+}
+
+/// [`Permute::interleave`] over [`Lanes`].
+///
+/// # Safety
+/// The CPU must support `V`'s instruction set, `evens` must hold at least
+/// `ceil(out.len() / 2)` and `odds` at least `floor(out.len() / 2)` elements.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn interleave_body<V: Lanes>(evens: &[V::Elem], odds: &[V::Elem], out: &mut [V::Elem]) {
+    let mut k = 0;
+    while 2 * k < out.len() {
+        let (ne, no) = (evens.len().saturating_sub(k), odds.len().saturating_sub(k));
+        let left = out.len() - 2 * k;
+        // SAFETY: the loads take only values inside `evens` and `odds` and the
+        // stores only outputs inside `out` (`left` of them from `2 * k`).
+        unsafe {
+            let e = V::load_first(evens.as_ptr().wrapping_add(k), ne);
+            let o = V::load_first(odds.as_ptr().wrapping_add(k), no);
+            let dst = out.as_mut_ptr().wrapping_add(2 * k);
+            V::store_first(dst, left, V::interleave_low(e, o));
+            V::store_first(
+                dst.wrapping_add(V::LANES),
+                left.saturating_sub(V::LANES),
+                V::interleave_high(e, o),
+            );
+        }
+        k += V::LANES;
+    }
+}
+
+/// [`Permute::interleave4`] over [`Lanes`]: each step interleaves rows 0 and 2
+/// and rows 1 and 3, then the two results, into four registers of outputs.
+///
+/// # Safety
+/// The CPU must support `V`'s instruction set, and every row must hold at least
+/// `ceil(out.len() / 4)` elements.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn interleave4_body<V: Lanes>(
+    rows: [&[V::Elem]; 4],
+    add: V::Elem,
+    out: &mut [MaybeUninit<V::Elem>],
+) {
+    // SAFETY: a broadcast needs only the instruction set.
+    let add = unsafe { V::splat(add) };
+    let values = out.len().div_ceil(4);
+    let mut t = 0;
+    while t < values {
+        let left = out.len() - 4 * t;
+        // SAFETY: the loads take only values inside the rows (`values - t` of them
+        // from `t`) and the stores only outputs inside `out` (`left` from `4 * t`).
+        unsafe {
+            let mut v = [add; 4];
+            for (v, row) in v.iter_mut().zip(rows) {
+                *v = V::add(V::load_first(row.as_ptr().wrapping_add(t), values - t), add);
+            }
+            // out = interleave(interleave(row 0, row 2), interleave(row 1, row 3)).
+            let (p_lo, p_hi) = (
+                V::interleave_low(v[0], v[2]),
+                V::interleave_high(v[0], v[2]),
+            );
+            let (q_lo, q_hi) = (
+                V::interleave_low(v[1], v[3]),
+                V::interleave_high(v[1], v[3]),
+            );
+            let quads = [
+                V::interleave_low(p_lo, q_lo),
+                V::interleave_high(p_lo, q_lo),
+                V::interleave_low(p_hi, q_hi),
+                V::interleave_high(p_hi, q_hi),
+            ];
+            let dst = out.as_mut_ptr().wrapping_add(4 * t) as *mut V::Elem;
+            for (k, quad) in quads.into_iter().enumerate() {
+                let n = left.saturating_sub(V::LANES * k);
+                V::store_first(dst.wrapping_add(V::LANES * k), n, quad);
+            }
+        }
+        t += V::LANES;
+    }
+}
+
+/// [`Permute::split4`] over [`Lanes`]: each step splits four registers of cells
+/// into even and odd halves, then splits those again into the four phases.
+///
+/// # Safety
+/// The CPU must support `V`'s instruction set, and `cells` must hold
+/// `cells[4 * t + s]` for every `t < outs[s].len()`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn split4_body<V: Lanes>(cells: &[V::Elem], mut outs: [&mut [V::Elem]; 4]) {
+    let most = outs.iter().map(|out| out.len()).max().unwrap_or(0);
+    let mut t = 0;
+    while t < most {
+        let avail = cells.len() - 4 * t;
+        // SAFETY: the loads take only cells inside `cells` (`avail` of them from
+        // `4 * t`) and the stores only outputs inside each `outs[s]`.
+        unsafe {
+            let src = cells.as_ptr().wrapping_add(4 * t);
+            let mut v = [V::zero(); 4];
+            for (k, v) in v.iter_mut().enumerate() {
+                let n = avail.saturating_sub(V::LANES * k);
+                *v = V::load_first(src.wrapping_add(V::LANES * k), n);
+            }
+            let (e01, o01) = (V::even(v[0], v[1]), V::odd(v[0], v[1]));
+            let (e23, o23) = (V::even(v[2], v[3]), V::odd(v[2], v[3]));
+            let phases = [
+                V::even(e01, e23),
+                V::even(o01, o23),
+                V::odd(e01, e23),
+                V::odd(o01, o23),
+            ];
+            for (out, phase) in outs.iter_mut().zip(phases) {
+                let n = out.len().saturating_sub(t);
+                if n > 0 {
+                    V::store_first(out.as_mut_ptr().wrapping_add(t), n, phase);
+                }
+            }
+        }
+        t += V::LANES;
+    }
+}
+
+/// The permute bodies instantiated for AVX-512F, per element type.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use std::arch::x86_64::*;
+    use super::{
+        copy_even_body, interleave4_body, interleave_body, split4_body, split_even_odd_body,
+    };
+    use crate::kernels::lanes::avx512::{F32x16, F64x8};
     use std::mem::MaybeUninit;
 
-    /// Lanes `0 .. n` of a mask (`n <= 16`).
-    fn mask16(n: usize) -> __mmask16 {
-        ((1u32 << n.min(16)) - 1) as __mmask16
+    /// The five wrappers of one element type `$t` with lanes `$v`.
+    macro_rules! wrappers {
+        ($v:ty, $t:ty, $copy_even:ident, $split:ident, $interleave:ident,
+         $interleave4:ident, $split4:ident) => {
+            /// # Safety
+            /// The CPU must support AVX-512F, and `cells` must hold at least
+            /// `2 * out.len() - 1` elements.
+            #[inline]
+            #[target_feature(enable = "avx512f")]
+            pub unsafe fn $copy_even(cells: &[$t], out: &mut [$t]) {
+                // SAFETY: AVX-512F is enabled; the lengths are as promised above.
+                unsafe { copy_even_body::<$v>(cells, out) }
+            }
+
+            /// # Safety
+            /// The CPU must support AVX-512F, and `cells` must hold at least
+            /// `2 * evens.len() - 1` and `2 * odds.len()` elements.
+            #[inline]
+            #[target_feature(enable = "avx512f")]
+            pub unsafe fn $split(cells: &[$t], evens: &mut [$t], odds: &mut [$t]) {
+                // SAFETY: AVX-512F is enabled; the lengths are as promised above.
+                unsafe { split_even_odd_body::<$v>(cells, evens, odds) }
+            }
+
+            /// # Safety
+            /// The CPU must support AVX-512F, `evens` must hold at least
+            /// `ceil(out.len() / 2)` and `odds` at least `floor(out.len() / 2)`
+            /// elements.
+            #[inline]
+            #[target_feature(enable = "avx512f")]
+            pub unsafe fn $interleave(evens: &[$t], odds: &[$t], out: &mut [$t]) {
+                // SAFETY: AVX-512F is enabled; the lengths are as promised above.
+                unsafe { interleave_body::<$v>(evens, odds, out) }
+            }
+
+            /// # Safety
+            /// The CPU must support AVX-512F and every row must hold at least
+            /// `ceil(out.len() / 4)` elements.
+            #[inline]
+            #[target_feature(enable = "avx512f")]
+            pub unsafe fn $interleave4(rows: [&[$t]; 4], add: $t, out: &mut [MaybeUninit<$t>]) {
+                // SAFETY: AVX-512F is enabled; the lengths are as promised above.
+                unsafe { interleave4_body::<$v>(rows, add, out) }
+            }
+
+            /// # Safety
+            /// The CPU must support AVX-512F and `cells` must hold `cells[4 * t + s]`
+            /// for every `t < outs[s].len()`.
+            #[inline]
+            #[target_feature(enable = "avx512f")]
+            pub unsafe fn $split4(cells: &[$t], outs: [&mut [$t]; 4]) {
+                // SAFETY: AVX-512F is enabled; the lengths are as promised above.
+                unsafe { split4_body::<$v>(cells, outs) }
+            }
+        };
     }
 
-    /// # Safety
-    /// The CPU must support AVX-512F, and `cells` must hold at least
-    /// `2 * out.len() - 1` elements.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn copy_even_f32(cells: &[f32], out: &mut [f32]) {
-        let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-        let mut i = 0;
-        while i < out.len() {
-            let outputs = (out.len() - i).min(16);
-            let avail = (cells.len() - 2 * i).min(32);
-            let src = cells.as_ptr().wrapping_add(2 * i);
-            // SAFETY: the masks enable only cells inside `cells` (`avail` of them
-            // from `2 * i`) and outputs inside `out`; masked-off lanes are not read
-            // or written.
-            unsafe {
-                let lo = _mm512_maskz_loadu_ps(mask16(avail), src);
-                let hi =
-                    _mm512_maskz_loadu_ps(mask16(avail.saturating_sub(16)), src.wrapping_add(16));
-                let packed = _mm512_permutex2var_ps(lo, even, hi);
-                _mm512_mask_storeu_ps(out.as_mut_ptr().add(i), mask16(outputs), packed);
-            }
-            i += 16;
-        }
-    }
-
-    /// # Safety
-    /// The CPU must support AVX-512F, and `cells` must hold at least
-    /// `2 * evens.len() - 1` and `2 * odds.len()` elements.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn split_even_odd_f32(cells: &[f32], evens: &mut [f32], odds: &mut [f32]) {
-        let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-        let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-        let mut i = 0;
-        while i < evens.len().max(odds.len()) {
-            let avail = (cells.len() - 2 * i).min(32);
-            let src = cells.as_ptr().wrapping_add(2 * i);
-            // SAFETY: the masks enable only cells inside `cells` (`avail` of them
-            // from `2 * i`) and outputs inside `evens` and `odds`.
-            unsafe {
-                let lo = _mm512_maskz_loadu_ps(mask16(avail), src);
-                let hi =
-                    _mm512_maskz_loadu_ps(mask16(avail.saturating_sub(16)), src.wrapping_add(16));
-                let e = _mm512_permutex2var_ps(lo, even, hi);
-                let o = _mm512_permutex2var_ps(lo, odd, hi);
-                let (ne, no) = (evens.len().saturating_sub(i), odds.len().saturating_sub(i));
-                _mm512_mask_storeu_ps(evens.as_mut_ptr().wrapping_add(i), mask16(ne), e);
-                _mm512_mask_storeu_ps(odds.as_mut_ptr().wrapping_add(i), mask16(no), o);
-            }
-            i += 16;
-        }
-    }
-
-    /// # Safety
-    /// As [`split_even_odd_f32`].
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn split_even_odd_f64(cells: &[f64], evens: &mut [f64], odds: &mut [f64]) {
-        let even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
-        let odd = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
-        let mut i = 0;
-        while i < evens.len().max(odds.len()) {
-            let avail = (cells.len() - 2 * i).min(16);
-            let src = cells.as_ptr().wrapping_add(2 * i);
-            // SAFETY: as in `split_even_odd_f32`, with 8 lanes per register.
-            unsafe {
-                let lo = _mm512_maskz_loadu_pd(mask16(avail.min(8)) as __mmask8, src);
-                let hi = _mm512_maskz_loadu_pd(
-                    mask16(avail.saturating_sub(8)) as __mmask8,
-                    src.wrapping_add(8),
-                );
-                let e = _mm512_permutex2var_pd(lo, even, hi);
-                let o = _mm512_permutex2var_pd(lo, odd, hi);
-                let (ne, no) = (evens.len().saturating_sub(i), odds.len().saturating_sub(i));
-                _mm512_mask_storeu_pd(
-                    evens.as_mut_ptr().wrapping_add(i),
-                    mask16(ne.min(8)) as __mmask8,
-                    e,
-                );
-                _mm512_mask_storeu_pd(
-                    odds.as_mut_ptr().wrapping_add(i),
-                    mask16(no.min(8)) as __mmask8,
-                    o,
-                );
-            }
-            i += 8;
-        }
-    }
-
-    /// # Safety
-    /// The CPU must support AVX-512F, `evens` must hold at least
-    /// `ceil(out.len() / 2)` and `odds` at least `floor(out.len() / 2)` elements.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn interleave_f32(evens: &[f32], odds: &[f32], out: &mut [f32]) {
-        let lo_index = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-        let hi_index =
-            _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-        let mut k = 0;
-        while 2 * k < out.len() {
-            let (ne, no) = (evens.len().saturating_sub(k), odds.len().saturating_sub(k));
-            let left = out.len() - 2 * k;
-            // SAFETY: the masks enable only values inside `evens` and `odds` and
-            // outputs inside `out` (`left` of them from `2 * k`).
-            unsafe {
-                let e = _mm512_maskz_loadu_ps(mask16(ne), evens.as_ptr().wrapping_add(k));
-                let o = _mm512_maskz_loadu_ps(mask16(no), odds.as_ptr().wrapping_add(k));
-                let dst = out.as_mut_ptr().wrapping_add(2 * k);
-                _mm512_mask_storeu_ps(dst, mask16(left), _mm512_permutex2var_ps(e, lo_index, o));
-                _mm512_mask_storeu_ps(
-                    dst.wrapping_add(16),
-                    mask16(left.saturating_sub(16)),
-                    _mm512_permutex2var_ps(e, hi_index, o),
-                );
-            }
-            k += 16;
-        }
-    }
-
-    /// # Safety
-    /// As [`interleave_f32`].
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn interleave_f64(evens: &[f64], odds: &[f64], out: &mut [f64]) {
-        let lo_index = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
-        let hi_index = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
-        let mut k = 0;
-        while 2 * k < out.len() {
-            let (ne, no) = (evens.len().saturating_sub(k), odds.len().saturating_sub(k));
-            let left = out.len() - 2 * k;
-            // SAFETY: as in `interleave_f32`, with 8 lanes per register.
-            unsafe {
-                let e = _mm512_maskz_loadu_pd(
-                    mask16(ne.min(8)) as __mmask8,
-                    evens.as_ptr().wrapping_add(k),
-                );
-                let o = _mm512_maskz_loadu_pd(
-                    mask16(no.min(8)) as __mmask8,
-                    odds.as_ptr().wrapping_add(k),
-                );
-                let dst = out.as_mut_ptr().wrapping_add(2 * k);
-                _mm512_mask_storeu_pd(
-                    dst,
-                    mask16(left.min(8)) as __mmask8,
-                    _mm512_permutex2var_pd(e, lo_index, o),
-                );
-                _mm512_mask_storeu_pd(
-                    dst.wrapping_add(8),
-                    mask16(left.saturating_sub(8).min(8)) as __mmask8,
-                    _mm512_permutex2var_pd(e, hi_index, o),
-                );
-            }
-            k += 8;
-        }
-    }
-
-    /// # Safety
-    /// As [`copy_even_f32`].
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn copy_even_f64(cells: &[f64], out: &mut [f64]) {
-        let even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
-        let mut i = 0;
-        while i < out.len() {
-            let outputs = (out.len() - i).min(8);
-            let avail = (cells.len() - 2 * i).min(16);
-            let src = cells.as_ptr().wrapping_add(2 * i);
-            // SAFETY: as in `copy_even_f32`, with 8 lanes per register.
-            unsafe {
-                let lo = _mm512_maskz_loadu_pd(mask16(avail.min(8)) as __mmask8, src);
-                let hi = _mm512_maskz_loadu_pd(
-                    mask16(avail.saturating_sub(8)) as __mmask8,
-                    src.wrapping_add(8),
-                );
-                let packed = _mm512_permutex2var_pd(lo, even, hi);
-                _mm512_mask_storeu_pd(out.as_mut_ptr().add(i), mask16(outputs) as __mmask8, packed);
-            }
-            i += 8;
-        }
-    }
-
-    /// # Safety
-    /// The CPU must support AVX-512F and every row must hold at least
-    /// `ceil(out.len() / 4)` elements.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn interleave4_f32(rows: [&[f32]; 4], add: f32, out: &mut [MaybeUninit<f32>]) {
-        let lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-        let hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-        let add = _mm512_set1_ps(add);
-        let values = out.len().div_ceil(4);
-        let mut t = 0;
-        while t < values {
-            let left = out.len() - 4 * t;
-            // SAFETY: the masks enable only values inside the rows (`values - t` of
-            // them from `t`) and outputs inside `out` (`left` from `4 * t`).
-            unsafe {
-                let v = rows.map(|row| {
-                    let v = _mm512_maskz_loadu_ps(mask16(values - t), row.as_ptr().wrapping_add(t));
-                    _mm512_add_ps(v, add)
-                });
-                // out = interleave(interleave(row 0, row 2), interleave(row 1, row 3)).
-                let (p_lo, p_hi) = (
-                    _mm512_permutex2var_ps(v[0], lo, v[2]),
-                    _mm512_permutex2var_ps(v[0], hi, v[2]),
-                );
-                let (q_lo, q_hi) = (
-                    _mm512_permutex2var_ps(v[1], lo, v[3]),
-                    _mm512_permutex2var_ps(v[1], hi, v[3]),
-                );
-                let quads = [
-                    _mm512_permutex2var_ps(p_lo, lo, q_lo),
-                    _mm512_permutex2var_ps(p_lo, hi, q_lo),
-                    _mm512_permutex2var_ps(p_hi, lo, q_hi),
-                    _mm512_permutex2var_ps(p_hi, hi, q_hi),
-                ];
-                let dst = out.as_mut_ptr().wrapping_add(4 * t) as *mut f32;
-                for (k, quad) in quads.into_iter().enumerate() {
-                    let mask = mask16(left.saturating_sub(16 * k));
-                    _mm512_mask_storeu_ps(dst.wrapping_add(16 * k), mask, quad);
-                }
-            }
-            t += 16;
-        }
-    }
-
-    /// # Safety
-    /// As [`interleave4_f32`].
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn interleave4_f64(rows: [&[f64]; 4], add: f64, out: &mut [MaybeUninit<f64>]) {
-        let lo = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
-        let hi = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
-        let add = _mm512_set1_pd(add);
-        let values = out.len().div_ceil(4);
-        let mut t = 0;
-        while t < values {
-            let left = out.len() - 4 * t;
-            // SAFETY: as in `interleave4_f32`, with 8 lanes per register.
-            unsafe {
-                let v = rows.map(|row| {
-                    let mask = mask16((values - t).min(8)) as __mmask8;
-                    let v = _mm512_maskz_loadu_pd(mask, row.as_ptr().wrapping_add(t));
-                    _mm512_add_pd(v, add)
-                });
-                let (p_lo, p_hi) = (
-                    _mm512_permutex2var_pd(v[0], lo, v[2]),
-                    _mm512_permutex2var_pd(v[0], hi, v[2]),
-                );
-                let (q_lo, q_hi) = (
-                    _mm512_permutex2var_pd(v[1], lo, v[3]),
-                    _mm512_permutex2var_pd(v[1], hi, v[3]),
-                );
-                let quads = [
-                    _mm512_permutex2var_pd(p_lo, lo, q_lo),
-                    _mm512_permutex2var_pd(p_lo, hi, q_lo),
-                    _mm512_permutex2var_pd(p_hi, lo, q_hi),
-                    _mm512_permutex2var_pd(p_hi, hi, q_hi),
-                ];
-                let dst = out.as_mut_ptr().wrapping_add(4 * t) as *mut f64;
-                for (k, quad) in quads.into_iter().enumerate() {
-                    let mask = mask16(left.saturating_sub(8 * k).min(8)) as __mmask8;
-                    _mm512_mask_storeu_pd(dst.wrapping_add(8 * k), mask, quad);
-                }
-            }
-            t += 8;
-        }
-    }
-
-    /// # Safety
-    /// The CPU must support AVX-512F and `cells` must hold `cells[4 * t + s]` for
-    /// every `t < outs[s].len()`.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn split4_f32(cells: &[f32], mut outs: [&mut [f32]; 4]) {
-        let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-        let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-        let most = outs.iter().map(|out| out.len()).max().unwrap_or(0);
-        let mut t = 0;
-        while t < most {
-            let avail = cells.len() - 4 * t;
-            // SAFETY: the masks enable only cells inside `cells` (`avail` of them
-            // from `4 * t`) and outputs inside each `outs[s]`.
-            unsafe {
-                let src = cells.as_ptr().wrapping_add(4 * t);
-                let v: [__m512; 4] = std::array::from_fn(|k| {
-                    let mask = mask16(avail.saturating_sub(16 * k));
-                    _mm512_maskz_loadu_ps(mask, src.wrapping_add(16 * k))
-                });
-                let (e01, o01) = (
-                    _mm512_permutex2var_ps(v[0], even, v[1]),
-                    _mm512_permutex2var_ps(v[0], odd, v[1]),
-                );
-                let (e23, o23) = (
-                    _mm512_permutex2var_ps(v[2], even, v[3]),
-                    _mm512_permutex2var_ps(v[2], odd, v[3]),
-                );
-                let phases = [
-                    _mm512_permutex2var_ps(e01, even, e23),
-                    _mm512_permutex2var_ps(o01, even, o23),
-                    _mm512_permutex2var_ps(e01, odd, e23),
-                    _mm512_permutex2var_ps(o01, odd, o23),
-                ];
-                for (out, phase) in outs.iter_mut().zip(phases) {
-                    let mask = mask16(out.len().saturating_sub(t));
-                    if mask != 0 {
-                        _mm512_mask_storeu_ps(out.as_mut_ptr().wrapping_add(t), mask, phase);
-                    }
-                }
-            }
-            t += 16;
-        }
-    }
-
-    /// # Safety
-    /// As [`split4_f32`].
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn split4_f64(cells: &[f64], mut outs: [&mut [f64]; 4]) {
-        let even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
-        let odd = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
-        let most = outs.iter().map(|out| out.len()).max().unwrap_or(0);
-        let mut t = 0;
-        while t < most {
-            let avail = cells.len() - 4 * t;
-            // SAFETY: as in `split4_f32`, with 8 lanes per register.
-            unsafe {
-                let src = cells.as_ptr().wrapping_add(4 * t);
-                let v: [__m512d; 4] = std::array::from_fn(|k| {
-                    let mask = mask16(avail.saturating_sub(8 * k).min(8)) as __mmask8;
-                    _mm512_maskz_loadu_pd(mask, src.wrapping_add(8 * k))
-                });
-                let (e01, o01) = (
-                    _mm512_permutex2var_pd(v[0], even, v[1]),
-                    _mm512_permutex2var_pd(v[0], odd, v[1]),
-                );
-                let (e23, o23) = (
-                    _mm512_permutex2var_pd(v[2], even, v[3]),
-                    _mm512_permutex2var_pd(v[2], odd, v[3]),
-                );
-                let phases = [
-                    _mm512_permutex2var_pd(e01, even, e23),
-                    _mm512_permutex2var_pd(o01, even, o23),
-                    _mm512_permutex2var_pd(e01, odd, e23),
-                    _mm512_permutex2var_pd(o01, odd, o23),
-                ];
-                for (out, phase) in outs.iter_mut().zip(phases) {
-                    let mask = mask16(out.len().saturating_sub(t).min(8)) as __mmask8;
-                    if mask != 0 {
-                        _mm512_mask_storeu_pd(out.as_mut_ptr().wrapping_add(t), mask, phase);
-                    }
-                }
-            }
-            t += 8;
-        }
-    }
+    wrappers!(
+        F32x16,
+        f32,
+        copy_even_f32,
+        split_even_odd_f32,
+        interleave_f32,
+        interleave4_f32,
+        split4_f32
+    );
+    wrappers!(
+        F64x8,
+        f64,
+        copy_even_f64,
+        split_even_odd_f64,
+        interleave_f64,
+        interleave4_f64,
+        split4_f64
+    );
 }
 
 macro_rules! permute_impl {

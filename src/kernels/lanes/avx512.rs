@@ -2,7 +2,9 @@
 //! `__m512d`, 32 registers.
 //!
 //! Partial vectors use lane masks (`first16`, `first8`); a full-width mask that is
-//! a constant, as in `load_first(ptr, LANES)`, folds into a plain load.
+//! a constant, as in `load_first(ptr, LANES)`, folds into a plain load. The
+//! permutes are one two-register `vpermt2ps`/`vpermt2pd` each, whose index vector
+//! is a constant the compiler keeps in a register across a kernel's loop.
 //!
 //! Every unsafe block below calls AVX-512F intrinsics, which the traits' contract
 //! allows: the caller guarantees the CPU supports AVX-512F.
@@ -71,9 +73,62 @@ impl Lanes for F32x16 {
     }
 
     #[inline(always)]
+    unsafe fn store_first(ptr: *mut f32, n: usize, v: Self) {
+        // SAFETY: AVX-512F is available; the mask enables only the first
+        // `min(n, 16)` lanes, which the caller promised are writable, and
+        // masked-off lanes are not written.
+        unsafe { _mm512_mask_storeu_ps(ptr, first16(n), v.0) }
+    }
+
+    #[inline(always)]
+    unsafe fn add(a: Self, b: Self) -> Self {
+        // SAFETY: AVX-512F is available (the trait's contract).
+        Self(unsafe { _mm512_add_ps(a.0, b.0) })
+    }
+
+    #[inline(always)]
     unsafe fn mul_add(a: Self, b: Self, c: Self) -> Self {
         // SAFETY: AVX-512F is available (the trait's contract).
         Self(unsafe { _mm512_fmadd_ps(a.0, b.0, c.0) })
+    }
+
+    #[inline(always)]
+    unsafe fn even(lo: Self, hi: Self) -> Self {
+        // SAFETY: AVX-512F is available (the trait's contract).
+        Self(unsafe {
+            let index =
+                _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            _mm512_permutex2var_ps(lo.0, index, hi.0)
+        })
+    }
+
+    #[inline(always)]
+    unsafe fn odd(lo: Self, hi: Self) -> Self {
+        // SAFETY: AVX-512F is available (the trait's contract).
+        Self(unsafe {
+            let index =
+                _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+            _mm512_permutex2var_ps(lo.0, index, hi.0)
+        })
+    }
+
+    #[inline(always)]
+    unsafe fn interleave_low(a: Self, b: Self) -> Self {
+        // SAFETY: AVX-512F is available (the trait's contract).
+        Self(unsafe {
+            let index = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+            _mm512_permutex2var_ps(a.0, index, b.0)
+        })
+    }
+
+    #[inline(always)]
+    unsafe fn interleave_high(a: Self, b: Self) -> Self {
+        // SAFETY: AVX-512F is available (the trait's contract).
+        Self(unsafe {
+            let index =
+                _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+            _mm512_permutex2var_ps(a.0, index, b.0)
+        })
     }
 }
 
@@ -116,8 +171,58 @@ impl Lanes for F64x8 {
     }
 
     #[inline(always)]
+    unsafe fn store_first(ptr: *mut f64, n: usize, v: Self) {
+        // SAFETY: AVX-512F is available; the mask enables only the first
+        // `min(n, 8)` lanes, which the caller promised are writable, and masked-off
+        // lanes are not written.
+        unsafe { _mm512_mask_storeu_pd(ptr, first8(n), v.0) }
+    }
+
+    #[inline(always)]
+    unsafe fn add(a: Self, b: Self) -> Self {
+        // SAFETY: AVX-512F is available (the trait's contract).
+        Self(unsafe { _mm512_add_pd(a.0, b.0) })
+    }
+
+    #[inline(always)]
     unsafe fn mul_add(a: Self, b: Self, c: Self) -> Self {
         // SAFETY: AVX-512F is available (the trait's contract).
         Self(unsafe { _mm512_fmadd_pd(a.0, b.0, c.0) })
+    }
+
+    #[inline(always)]
+    unsafe fn even(lo: Self, hi: Self) -> Self {
+        // SAFETY: AVX-512F is available (the trait's contract).
+        Self(unsafe {
+            let index = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+            _mm512_permutex2var_pd(lo.0, index, hi.0)
+        })
+    }
+
+    #[inline(always)]
+    unsafe fn odd(lo: Self, hi: Self) -> Self {
+        // SAFETY: AVX-512F is available (the trait's contract).
+        Self(unsafe {
+            let index = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
+            _mm512_permutex2var_pd(lo.0, index, hi.0)
+        })
+    }
+
+    #[inline(always)]
+    unsafe fn interleave_low(a: Self, b: Self) -> Self {
+        // SAFETY: AVX-512F is available (the trait's contract).
+        Self(unsafe {
+            let index = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
+            _mm512_permutex2var_pd(a.0, index, b.0)
+        })
+    }
+
+    #[inline(always)]
+    unsafe fn interleave_high(a: Self, b: Self) -> Self {
+        // SAFETY: AVX-512F is available (the trait's contract).
+        Self(unsafe {
+            let index = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
+            _mm512_permutex2var_pd(a.0, index, b.0)
+        })
     }
 }
