@@ -247,15 +247,21 @@ mod tests {
                 let mut slow_at = fast_at.clone();
                 T::stride2_max(&plane, &run, 3, &mut fast, &mut fast_at);
                 portable_stride2_max(&plane, &run, 3, &mut slow, &mut slow_at);
-                // SAFETY: every element was initialised above.
                 let read = |v: &[MaybeUninit<T>]| -> Vec<u64> {
                     v.iter()
-                        .map(|x| unsafe { x.assume_init() }.to_f64().unwrap_or(0.0).to_bits())
+                        .map(|x| {
+                            // SAFETY: every element was initialised above.
+                            unsafe { x.assume_init() }.to_f64().unwrap_or(0.0).to_bits()
+                        })
                         .collect()
                 };
-                // SAFETY: as above.
                 let read_at = |v: &[MaybeUninit<i64>]| -> Vec<i64> {
-                    v.iter().map(|x| unsafe { x.assume_init() }).collect()
+                    v.iter()
+                        .map(|x| {
+                            // SAFETY: as above.
+                            unsafe { x.assume_init() }
+                        })
+                        .collect()
                 };
                 assert_eq!(
                     read(&fast),
