@@ -1,6 +1,7 @@
 //! The seam between the SIMD kernels and an instruction set: [`Lanes`], a vector
 //! register of `LANES` elements and the few operations the kernels are written in
-//! (load, store, fused multiply-add, even/odd and interleave permutes).
+//! (load, store, fused multiply-add, even/odd and interleave permutes), and
+//! [`MaxLanes`], the compare-and-select steps of the max-pooling kernel.
 //!
 //! Each SIMD kernel body is written once, generic over these traits, and each
 //! instruction set instantiates it in a thin `#[target_feature]` wrapper:
@@ -128,4 +129,54 @@ pub(crate) trait Lanes: Copy {
     /// # Safety
     /// The CPU must support the implementation's instruction set.
     unsafe fn interleave_high(a: Self, b: Self) -> Self;
+}
+
+/// The steps of the stride-2 max-pooling kernel on top of [`Lanes`]: PyTorch's
+/// "larger or NaN" choice per lane and the tap offsets each lane remembers.
+///
+/// The offsets live in a register of their own type so that each element type
+/// can keep them as narrow as its lanes allow: `f32` lanes keep 32-bit offsets
+/// (the caller checks the plane fits), `f64` lanes 64-bit ones, and both widen
+/// to `i64` plane indices only when storing.
+pub(crate) trait MaxLanes: Lanes {
+    /// The lanes a comparison chose (a mask register on AVX-512; a vector of
+    /// all-ones lanes elsewhere).
+    type Take: Copy;
+
+    /// One tap offset per lane.
+    type Taps: Copy;
+
+    /// The lanes where `v` replaces `best` under PyTorch's rule: `v > best`, or `v`
+    /// is NaN.
+    ///
+    /// # Safety
+    /// The CPU must support the implementation's instruction set.
+    unsafe fn greater_or_nan(v: Self, best: Self) -> Self::Take;
+
+    /// `new` in the lanes of `take`, `keep` in the others.
+    ///
+    /// # Safety
+    /// The CPU must support the implementation's instruction set.
+    unsafe fn select(take: Self::Take, keep: Self, new: Self) -> Self;
+
+    /// Every lane the tap offset `offset` (offsets the caller has checked to fit
+    /// the lanes: below `2^32` for `f32`).
+    ///
+    /// # Safety
+    /// The CPU must support the implementation's instruction set.
+    unsafe fn splat_tap(offset: usize) -> Self::Taps;
+
+    /// `new` in the lanes of `take`, `keep` in the others.
+    ///
+    /// # Safety
+    /// The CPU must support the implementation's instruction set.
+    unsafe fn select_taps(take: Self::Take, keep: Self::Taps, new: Self::Taps) -> Self::Taps;
+
+    /// The plane index of each lane's winning tap in a stride-2 window run,
+    /// `dst[l] = taps[l] + first + 2 * l` for `l < LANES`, as `i64`.
+    ///
+    /// # Safety
+    /// The CPU must support the implementation's instruction set, and `dst` must be
+    /// valid for writing `LANES` elements.
+    unsafe fn store_stride2_indices(dst: *mut i64, taps: Self::Taps, first: usize);
 }

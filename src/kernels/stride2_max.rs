@@ -6,6 +6,8 @@
 //! wins (and a later NaN replaces an earlier one), and a window of -inf keeps its
 //! first cell.
 
+#[cfg(target_arch = "x86_64")]
+use super::lanes::MaxLanes;
 use super::scalar::Scalar;
 use std::mem::MaybeUninit;
 
@@ -52,11 +54,71 @@ pub trait Stride2Max: Scalar {
     );
 }
 
+/// [`Stride2Max::stride2_max`], written once for any [`MaxLanes`]: lane `j`
+/// follows the window whose first column is `first + 2 * j`. Each tap is one
+/// whole and one partial load of the `2 * LANES - 1` cells from the tap's first
+/// column and an even-lane permute, then the "larger or NaN" compare and two
+/// selects; the maxima and the winning taps stay in registers from the first tap
+/// to the stores.
+///
+/// # Safety
+/// The CPU must support `V`'s instruction set (the plane and output lengths are
+/// checked here).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn stride2_max_body<V: MaxLanes>(
+    plane: &[V::Elem],
+    run: &Run<'_>,
+    first: usize,
+    values: &mut [MaybeUninit<V::Elem>],
+    indices: &mut [MaybeUninit<i64>],
+) {
+    assert!(values.len() == V::LANES && (indices.is_empty() || indices.len() == V::LANES));
+    // SAFETY: setting registers needs only the instruction set (the caller's
+    // contract).
+    let (mut best, mut at) = unsafe {
+        (
+            V::splat(num_traits::Float::neg_infinity()),
+            V::splat_tap(run.rows.first().copied().unwrap_or(0)),
+        )
+    };
+    for &row in run.rows {
+        for c in 0..run.count {
+            let offset = row + c * run.step;
+            let cells = &plane[offset + first..][..2 * V::LANES - 1];
+            // SAFETY: `cells` holds 2 * LANES - 1 elements: LANES from its start,
+            // LANES - 1 more; the rest is register arithmetic.
+            unsafe {
+                let lo = V::load(cells.as_ptr());
+                let hi = V::load_first(cells.as_ptr().add(V::LANES), V::LANES - 1);
+                let v = V::even(lo, hi);
+                // PyTorch's step: take `v` if it is larger or NaN.
+                let take = V::greater_or_nan(v, best);
+                best = V::select(take, best, v);
+                at = V::select_taps(take, at, V::splat_tap(offset));
+            }
+        }
+    }
+    // SAFETY: `values` holds LANES elements, `indices` LANES when not empty
+    // (asserted above).
+    unsafe {
+        V::store(values.as_mut_ptr().cast(), best);
+        if !indices.is_empty() {
+            V::store_stride2_indices(indices.as_mut_ptr().cast(), at, first);
+        }
+    }
+}
+
+/// [`stride2_max_body`] instantiated for AVX-512F, per element type.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::Run;
-    use std::arch::x86_64::*;
+    use super::{stride2_max_body, Run};
+    use crate::kernels::lanes::avx512::{F32x16, F64x8};
+    use crate::kernels::lanes::Lanes;
     use std::mem::MaybeUninit;
+
+    pub const LANES_F32: usize = F32x16::LANES;
+    pub const LANES_F64: usize = F64x8::LANES;
 
     /// # Safety
     /// The CPU must support AVX-512F.
@@ -68,48 +130,8 @@ mod avx512 {
         values: &mut [MaybeUninit<f32>],
         indices: &mut [MaybeUninit<i64>],
     ) {
-        assert!(values.len() == 16 && (indices.is_empty() || indices.len() == 16));
-        let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-        let mut best = _mm512_set1_ps(f32::NEG_INFINITY);
-        let mut at = _mm512_set1_epi32(run.rows.first().copied().unwrap_or(0) as i32);
-        for &row in run.rows {
-            for c in 0..run.count {
-                let offset = row + c * run.step;
-                let cells = &plane[offset + first..][..31];
-                // SAFETY: `cells` holds 31 elements: 16 from its start, 15 more.
-                let v = unsafe {
-                    let lo = _mm512_loadu_ps(cells.as_ptr());
-                    let hi = _mm512_maskz_loadu_ps(0x7fff, cells.as_ptr().add(16));
-                    _mm512_permutex2var_ps(lo, even, hi)
-                };
-                // PyTorch's step: take `v` if it is larger or NaN.
-                let take = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best)
-                    | _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
-                best = _mm512_mask_blend_ps(take, best, v);
-                at = _mm512_mask_blend_epi32(take, at, _mm512_set1_epi32(offset as i32));
-            }
-        }
-        // SAFETY: `values` holds 16 elements, `indices` 16 when not empty.
-        unsafe {
-            _mm512_storeu_ps(values.as_mut_ptr().cast(), best);
-            if !indices.is_empty() {
-                // Plane index = tap offset + first + 2 * lane (offsets are u32).
-                let base = _mm512_set1_epi64(first as i64);
-                let lanes_lo = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
-                let lanes_hi = _mm512_setr_epi64(16, 18, 20, 22, 24, 26, 28, 30);
-                let lo = _mm512_cvtepu32_epi64(_mm512_castsi512_si256(at));
-                let hi = _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64::<1>(at));
-                let dst = indices.as_mut_ptr().cast::<i64>();
-                _mm512_storeu_si512(
-                    dst.cast(),
-                    _mm512_add_epi64(lo, _mm512_add_epi64(base, lanes_lo)),
-                );
-                _mm512_storeu_si512(
-                    dst.add(8).cast(),
-                    _mm512_add_epi64(hi, _mm512_add_epi64(base, lanes_hi)),
-                );
-            }
-        }
+        // SAFETY: AVX-512F is enabled; the body checks every length it relies on.
+        unsafe { stride2_max_body::<F32x16>(plane, run, first, values, indices) }
     }
 
     /// # Safety
@@ -122,39 +144,21 @@ mod avx512 {
         values: &mut [MaybeUninit<f64>],
         indices: &mut [MaybeUninit<i64>],
     ) {
-        assert!(values.len() == 8 && (indices.is_empty() || indices.len() == 8));
-        let even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
-        let mut best = _mm512_set1_pd(f64::NEG_INFINITY);
-        // Tap offsets as i64 lanes, one per window.
-        let mut at = _mm512_set1_epi64(run.rows.first().copied().unwrap_or(0) as i64);
-        for &row in run.rows {
-            for c in 0..run.count {
-                let offset = row + c * run.step;
-                let cells = &plane[offset + first..][..15];
-                // SAFETY: `cells` holds 15 elements: 8 from its start, 7 more.
-                let v = unsafe {
-                    let lo = _mm512_loadu_pd(cells.as_ptr());
-                    let hi = _mm512_maskz_loadu_pd(0x7f, cells.as_ptr().add(8));
-                    _mm512_permutex2var_pd(lo, even, hi)
-                };
-                let take = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(v, best)
-                    | _mm512_cmp_pd_mask::<_CMP_UNORD_Q>(v, v);
-                best = _mm512_mask_blend_pd(take, best, v);
-                at = _mm512_mask_blend_epi64(take, at, _mm512_set1_epi64(offset as i64));
-            }
-        }
-        // SAFETY: `values` holds 8 elements, `indices` 8 when not empty.
-        unsafe {
-            _mm512_storeu_pd(values.as_mut_ptr().cast(), best);
-            if !indices.is_empty() {
-                let lanes = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
-                let index =
-                    _mm512_add_epi64(at, _mm512_add_epi64(_mm512_set1_epi64(first as i64), lanes));
-                _mm512_storeu_si512(indices.as_mut_ptr().cast(), index);
-            }
-        }
+        // SAFETY: as in `stride2_max_f32`.
+        unsafe { stride2_max_body::<F64x8>(plane, run, first, values, indices) }
     }
 }
+
+/// Windows per call: the AVX-512 register width, also on other CPUs (where the
+/// kernel is the portable scan) so callers see one chunk size.
+#[cfg(target_arch = "x86_64")]
+const LANES_F32: usize = avx512::LANES_F32;
+#[cfg(not(target_arch = "x86_64"))]
+const LANES_F32: usize = 16;
+#[cfg(target_arch = "x86_64")]
+const LANES_F64: usize = avx512::LANES_F64;
+#[cfg(not(target_arch = "x86_64"))]
+const LANES_F64: usize = 8;
 
 /// The scan of [`Stride2Max::stride2_max`] in plain Rust.
 fn portable_stride2_max<T: Scalar>(
@@ -212,8 +216,8 @@ macro_rules! stride2_max_impl {
         }
     };
 }
-stride2_max_impl!(f32, 16, stride2_max_f32);
-stride2_max_impl!(f64, 8, stride2_max_f64);
+stride2_max_impl!(f32, LANES_F32, stride2_max_f32);
+stride2_max_impl!(f64, LANES_F64, stride2_max_f64);
 
 #[cfg(test)]
 mod tests {
