@@ -180,3 +180,115 @@ pub(crate) trait MaxLanes: Lanes {
     /// valid for writing `LANES` elements.
     unsafe fn store_stride2_indices(dst: *mut i64, taps: Self::Taps, first: usize);
 }
+
+#[cfg(test)]
+mod tests {
+    //! What every implementation must do, lane by lane (the kernels' own tests
+    //! compare whole kernels with their portable twins).
+
+    use super::{Lanes, MaxLanes};
+    use num_traits::{Float, NumCast};
+
+    fn elem<V: Lanes>(x: f64) -> V::Elem {
+        <V::Elem as NumCast>::from(x).unwrap()
+    }
+
+    /// The lanes of `v`.
+    ///
+    /// # Safety
+    /// The CPU must support `V`'s instruction set.
+    unsafe fn lanes<V: Lanes>(v: V) -> Vec<V::Elem> {
+        let mut out = vec![elem::<V>(0.0); V::LANES];
+        // SAFETY: `out` holds LANES elements; the instruction set is the caller's.
+        unsafe { V::store(out.as_mut_ptr(), v) };
+        out
+    }
+
+    /// # Safety
+    /// The CPU must support `V`'s instruction set.
+    unsafe fn check_lanes<V: Lanes>() {
+        let l = V::LANES;
+        let row: Vec<V::Elem> = (0..2 * l).map(|i| elem::<V>(i as f64 + 1.0)).collect();
+        let (zero, unset) = (elem::<V>(0.0), elem::<V>(-1.0));
+        // SAFETY: every pointer below is read or written within its buffer, and the
+        // instruction set is the caller's contract.
+        unsafe {
+            let (lo, hi) = (V::load(row.as_ptr()), V::load(row.as_ptr().add(l)));
+            assert_eq!(lanes(lo), row[..l]);
+            assert_eq!(lanes(V::zero()), vec![zero; l]);
+            for n in 0..=l + 1 {
+                // From a buffer holding only the lanes asked for.
+                let src = row[..n.min(l)].to_vec();
+                let got = lanes(V::load_first(src.as_ptr(), n));
+                let want: Vec<_> = (0..l).map(|i| if i < n { row[i] } else { zero }).collect();
+                assert_eq!(got, want, "load_first {n}");
+                let mut dst = vec![unset; l + 1];
+                V::store_first(dst.as_mut_ptr(), n, lo);
+                let want: Vec<_> = (0..=l)
+                    .map(|i| if i < n.min(l) { row[i] } else { unset })
+                    .collect();
+                assert_eq!(dst, want, "store_first {n}");
+            }
+            let (e, o) = (V::even(lo, hi), V::odd(lo, hi));
+            assert_eq!(lanes(e), (0..l).map(|i| row[2 * i]).collect::<Vec<_>>());
+            assert_eq!(lanes(o), (0..l).map(|i| row[2 * i + 1]).collect::<Vec<_>>());
+            assert_eq!(lanes(V::interleave_low(e, o)), row[..l]);
+            assert_eq!(lanes(V::interleave_high(e, o)), row[l..]);
+            let half = elem::<V>(0.5);
+            let sum: Vec<_> = row[..l].iter().map(|&x| x + half).collect();
+            assert_eq!(lanes(V::add(lo, V::splat(half))), sum);
+            // Small integers: the fused result is exact.
+            let fma: Vec<_> = (0..l).map(|i| row[i] * row[l + i] + half).collect();
+            assert_eq!(lanes(V::mul_add(lo, hi, V::splat(half))), fma);
+        }
+    }
+
+    /// # Safety
+    /// The CPU must support `V`'s instruction set.
+    unsafe fn check_max<V: MaxLanes>() {
+        let l = V::LANES;
+        let best: Vec<V::Elem> = (0..l).map(|i| elem::<V>(i as f64)).collect();
+        // Larger, tied, smaller, NaN, in turn.
+        let v: Vec<V::Elem> = (0..l)
+            .map(|i| match i % 4 {
+                0 => elem::<V>(i as f64 + 1.0),
+                1 => elem::<V>(i as f64),
+                2 => elem::<V>(i as f64 - 1.0),
+                _ => V::Elem::nan(),
+            })
+            .collect();
+        let takes = |i: usize| matches!(i % 4, 0 | 3);
+        // SAFETY: `best` and `v` hold LANES elements, `indices` LANES, and the
+        // instruction set is the caller's contract.
+        unsafe {
+            let take = V::greater_or_nan(V::load(v.as_ptr()), V::load(best.as_ptr()));
+            let got = lanes(V::select(take, V::load(best.as_ptr()), V::load(v.as_ptr())));
+            for (i, &x) in got.iter().enumerate() {
+                let want = if takes(i) { v[i] } else { best[i] };
+                assert!(x == want || (x.is_nan() && want.is_nan()), "lane {i}");
+            }
+            let taps = V::select_taps(take, V::splat_tap(10), V::splat_tap(20));
+            let mut indices = vec![-1i64; l];
+            V::store_stride2_indices(indices.as_mut_ptr(), taps, 3);
+            let want: Vec<i64> = (0..l as i64)
+                .map(|i| if takes(i as usize) { 20 } else { 10 } + 3 + 2 * i)
+                .collect();
+            assert_eq!(indices, want);
+        }
+    }
+
+    #[test]
+    fn avx512_lanes_do_what_the_traits_say() {
+        use super::avx512::{F32x16, F64x8};
+        if !crate::kernels::isa::avx512() {
+            return;
+        }
+        // SAFETY: AVX-512F was detected just above.
+        unsafe {
+            check_lanes::<F32x16>();
+            check_lanes::<F64x8>();
+            check_max::<F32x16>();
+            check_max::<F64x8>();
+        }
+    }
+}
