@@ -1,7 +1,7 @@
 //! Lane permutes of rows: the even cells of a stride-2 row (`out[r] = cells[2 r]`,
 //! which the compiler leaves as scalar moves), the even/odd split and its inverse
 //! interleave, and the four-way split and interleave of Winograd's 4-wide tiles.
-//! The SIMD versions are written once over [`Lanes`](super::lanes::Lanes); on
+//! The SIMD versions are written once over the `Lanes` trait (`super::lanes`); on
 //! AVX-512 one two-register permute makes 16 (f32) or 8 (f64) outputs, with
 //! masked loads and stores at the row's end.
 
