@@ -4,10 +4,13 @@
 //! The core is pure Rust over `ndarray` views. Every operator works on 5-D arrays
 //! `(N, C, D, H, W)`: 1-D and 2-D data are 3-D data with unit leading spatial axes,
 //! so one code path serves every rank. The Python binding layer (feature `python`)
-//! is a thin wrapper in [`python`](crate::python) that borrows NumPy arrays,
+//! is a thin wrapper in `python` that borrows NumPy arrays,
 //! releases the GIL and calls the functions re-exported here.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+// Every unsafe block says why it is sound, and an unsafe fn's body is no licence
+// for unmarked unsafe operations.
+#![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
 pub mod alloc;
 pub mod arrays;

@@ -1,16 +1,16 @@
 //! Convolution and transposed convolution, forward and backward, on 5-D arrays
 //! `(N, C, D, H, W)` (1-D and 2-D problems have unit leading spatial axes).
 //!
-//! A call goes: validate the shapes into a [`ConvGeometry`] -> [`plan`] chooses
+//! A call goes: validate the shapes into a `ConvGeometry` -> `plan` chooses
 //! the algorithm of the pass -> the `run_*` function below executes the plan with
 //! one `match` -> the algorithm module computes. A transposed convolution is the
 //! adjoint of the convolution with the same arguments: its forward pass is that
 //! convolution's input gradient, and its input gradient that convolution's
 //! forward pass.
 //!
-//! Algorithms: [`direct`] and [`depthwise`] (tap by tap), [`winograd`],
-//! [`implicit`] (implicit GEMM over phase planes), [`im2col`] (GEMM over
-//! gathered column tiles, col2im), [`subpixel`] (strided input gradients).
+//! Algorithms: `direct` and `depthwise` (tap by tap), `winograd`,
+//! `implicit` (implicit GEMM over phase planes), `im2col` (GEMM over
+//! gathered column tiles, col2im), `subpixel` (strided input gradients).
 
 mod bias;
 mod columns;

@@ -100,7 +100,7 @@ fn prefetch<T>(data: &[T], index: usize) {
 /// As [`gemm_packed`] with row `p` of B read in place at `b[rows[p]..]` (an
 /// implicit GEMM: `rows` are the input taps); every row must have `cols` rounded
 /// up to `NR` finite elements (the extra columns are dropped). `rows_outer` picks
-/// the block order (see [`gemm_panels_in`]).
+/// the block order (see `gemm_panels_in`).
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_indirect<T: MicroKernel>(
     k: usize,

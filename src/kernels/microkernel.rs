@@ -2,7 +2,7 @@
 //! packed panels, summing over `k` in order (so the result of an element never
 //! depends on how the problem was tiled or threaded).
 //!
-//! Packed layouts (see [`super::pack`]):
+//! Packed layouts (see [`super::packing`]):
 //! - an A panel holds `MR` rows: element `(r, p)` at `p * MR + r`;
 //! - a B panel holds `NR` columns: element `(p, j)` at `p * ldb + j` (`ldb == NR`
 //!   for a packed panel; a row-major matrix of `ldb`-long rows is read in place).

@@ -21,7 +21,7 @@ pub fn update_max<T: Scalar, I: Copy>(value: T, at: I, best: &mut T, best_at: &m
     *best_at = if take { at } else { *best_at };
 }
 
-/// Full-width windows of one output row: `rows` as in [`max_of_window`], each
+/// Full-width windows of one output row: `rows` as in `max_of_window`, each
 /// window `count` cells `step` apart from its first column.
 pub struct Run<'a> {
     pub rows: &'a [usize],
