@@ -44,7 +44,9 @@ pub trait Stride2Max: Scalar {
 
     /// The maxima of the `MAX_LANES` windows of `run` whose first columns are
     /// `first, first + 2, ...` into `values`, and their plane indices into
-    /// `indices` unless it is empty (as `Run::max_chunk`).
+    /// `indices` unless it is empty (as `Run::max_chunk`). The plane must hold
+    /// fewer than 2^32 cells: the f32 kernel keeps tap offsets in 32-bit lanes
+    /// (the pooling plan sends larger planes to the scalar scan).
     fn stride2_max(
         plane: &[Self],
         run: &Run<'_>,
