@@ -66,6 +66,7 @@ fn max_plane_any<T: Element>(
     let step_w = windows.step[2];
     let row_windows = &windows.axes[2];
     let lanes = kernel.lanes();
+    let stride2 = matches!(kernel, RowKernel::Stride2Simd(_));
     let pitch = windows.pitch.unwrap_or(1);
     let mut rows = Vec::new();
     let mut out_start = 0;
@@ -98,14 +99,13 @@ fn max_plane_any<T: Element>(
                     &mut at[start..start + lanes]
                 };
                 let out = &mut out[start..start + lanes];
-                match (kernel, pitch) {
-                    (RowKernel::Stride2Simd(_), _) => run.stride2_chunk(plane, out, at),
-                    (_, 1) if lanes == 16 => run.max_chunk::<T, 16>(plane, 1, out, at),
-                    (_, 2) if lanes == 16 => run.max_chunk::<T, 16>(plane, 2, out, at),
-                    (_, p) if lanes == 16 => run.max_chunk::<T, 16>(plane, p, out, at),
-                    (_, 1) => run.max_chunk::<T, 8>(plane, 1, out, at),
-                    (_, 2) => run.max_chunk::<T, 8>(plane, 2, out, at),
-                    (_, p) => run.max_chunk::<T, 8>(plane, p, out, at),
+                match (lanes, pitch) {
+                    (16, 1) => run.max_chunk::<T, 16>(plane, 1, stride2, out, at),
+                    (16, 2) => run.max_chunk::<T, 16>(plane, 2, stride2, out, at),
+                    (16, p) => run.max_chunk::<T, 16>(plane, p, stride2, out, at),
+                    (_, 1) => run.max_chunk::<T, 8>(plane, 1, stride2, out, at),
+                    (_, 2) => run.max_chunk::<T, 8>(plane, 2, stride2, out, at),
+                    (_, p) => run.max_chunk::<T, 8>(plane, p, stride2, out, at),
                 }
             }
             out_start += out_w;
@@ -134,37 +134,33 @@ fn max_of_window<T: Element>(
 }
 
 impl Run<'_> {
-    /// As [`Run::max_chunk`] for windows two columns apart, through the SIMD
-    /// kernel: one register of `T::MAX_LANES` windows after another.
-    #[inline(always)]
-    fn stride2_chunk<T: Element>(
-        &self,
-        plane: &[T],
-        values: &mut [MaybeUninit<T>],
-        indices: &mut [MaybeUninit<i64>],
-    ) {
-        let lanes = T::MAX_LANES;
-        for part in 0..values.len() / lanes {
-            let at = if indices.is_empty() {
-                &mut []
-            } else {
-                &mut indices[part * lanes..][..lanes]
-            };
-            let out = &mut values[part * lanes..][..lanes];
-            T::stride2_max(plane, self, self.first + 2 * lanes * part, out, at);
-        }
-    }
-
     /// `L` neighbouring windows, the `j`-th starting `j * pitch` columns after the
-    /// first (`pitch` is a constant after inlining for the common strides).
+    /// first (`pitch` is a constant after inlining for the common strides); windows
+    /// two columns apart go through the SIMD kernel when the plan chose it
+    /// (`stride2`).
     #[inline(always)]
     fn max_chunk<T: Element, const L: usize>(
         &self,
         plane: &[T],
         pitch: usize,
+        stride2: bool,
         values: &mut [MaybeUninit<T>],
         indices: &mut [MaybeUninit<i64>],
     ) {
+        if pitch == 2 && stride2 {
+            // The plan chose the SIMD kernel: one register of windows after another.
+            let lanes = T::MAX_LANES;
+            for part in 0..L / lanes {
+                let at = if indices.is_empty() {
+                    &mut []
+                } else {
+                    &mut indices[part * lanes..][..lanes]
+                };
+                let out = &mut values[part * lanes..][..lanes];
+                T::stride2_max(plane, self, self.first + 2 * lanes * part, out, at);
+            }
+            return;
+        }
         let span = (L - 1) * pitch + 1;
         let mut best = [T::neg_infinity(); L];
         // Offsets of the winning taps; the plane length fits u32 (checked by the
