@@ -125,6 +125,7 @@ mod avx512 {
     /// # Safety
     /// The CPU must support AVX-512F.
     #[target_feature(enable = "avx512f")]
+    #[inline(never)]
     pub unsafe fn stride2_max_f32(
         plane: &[f32],
         run: &Run<'_>,
@@ -139,6 +140,7 @@ mod avx512 {
     /// # Safety
     /// The CPU must support AVX-512F.
     #[target_feature(enable = "avx512f")]
+    #[inline(never)]
     pub unsafe fn stride2_max_f64(
         plane: &[f64],
         run: &Run<'_>,

@@ -114,6 +114,7 @@ fn max_plane_any<T: Element>(
 }
 
 /// Max of one window whose rows start at `rows` (plane indices of column 0).
+#[inline(never)]
 fn max_of_window<T: Element>(
     plane: &[T],
     rows: &[usize],
