@@ -41,8 +41,15 @@ pub fn gemm_packed<T: MicroKernel>(
     store: impl FnMut(&Block<'_, T>),
 ) {
     let nr = T::NR;
-    gemm_panels(k, a, rows, cols, acc, store, |jp, a_panel, acc| {
-        T::kernel(k, a_panel, &b[jp * k * nr..(jp + 1) * k * nr], nr, acc)
+    gemm_panels(k, a, rows, cols, acc, store, |jp, a_panel, acc, width| {
+        T::kernel(
+            k,
+            a_panel,
+            &b[jp * k * nr..(jp + 1) * k * nr],
+            nr,
+            acc,
+            width,
+        )
     })
 }
 
@@ -66,7 +73,7 @@ pub fn gemm_rows<T: MicroKernel>(
     // (docs/performance.md).
     let prefetched = std::cell::Cell::new(usize::MAX);
     // With k == 0 (no input channels) B is empty and nothing is read.
-    gemm_panels(k, a, rows, cols, acc, store, |jp, a_panel, acc| {
+    gemm_panels(k, a, rows, cols, acc, store, |jp, a_panel, acc, width| {
         if prefetched.replace(jp) != jp {
             let next = (jp + 2) * T::NR;
             for p in 0..k {
@@ -75,7 +82,14 @@ pub fn gemm_rows<T: MicroKernel>(
                 }
             }
         }
-        T::kernel(k, a_panel, b.get(jp * T::NR..).unwrap_or(&[]), ldb, acc)
+        T::kernel(
+            k,
+            a_panel,
+            b.get(jp * T::NR..).unwrap_or(&[]),
+            ldb,
+            acc,
+            width,
+        )
     })
 }
 
@@ -121,14 +135,21 @@ pub fn gemm_indirect<T: MicroKernel>(
         acc,
         rows_outer,
         &mut store,
-        |jp, a_panel, acc| {
-            T::kernel_indirect(k, a_panel, b.get(jp * T::NR..).unwrap_or(&[]), b_rows, acc)
+        |jp, a_panel, acc, width| {
+            T::kernel_indirect(
+                k,
+                a_panel,
+                b.get(jp * T::NR..).unwrap_or(&[]),
+                b_rows,
+                acc,
+                width,
+            )
         },
     )
 }
 
-/// The shared loop: `kernel(jp, a_panel, acc)` multiplies an A panel by B panel
-/// `jp` into `acc`.
+/// The shared loop: `kernel(jp, a_panel, acc, cols)` multiplies an A panel by
+/// B panel `jp` (of `cols` valid columns) into `acc`.
 fn gemm_panels<T: MicroKernel>(
     k: usize,
     a: &[T],
@@ -136,7 +157,7 @@ fn gemm_panels<T: MicroKernel>(
     cols: usize,
     acc: &mut [T],
     mut store: impl FnMut(&Block<'_, T>),
-    kernel: impl Fn(usize, &[T], &mut [T]),
+    kernel: impl Fn(usize, &[T], &mut [T], usize),
 ) {
     gemm_panels_in(k, a, rows, cols, acc, false, &mut store, kernel)
 }
@@ -154,7 +175,7 @@ fn gemm_panels_in<T: MicroKernel>(
     acc: &mut [T],
     rows_outer: bool,
     store: &mut impl FnMut(&Block<'_, T>),
-    kernel: impl Fn(usize, &[T], &mut [T]),
+    kernel: impl Fn(usize, &[T], &mut [T], usize),
 ) {
     let nr = T::NR;
     let (col_panels, row_panels) = (cols.div_ceil(nr), rows.div_ceil(MR));
@@ -167,12 +188,13 @@ fn gemm_panels_in<T: MicroKernel>(
         for i in 0..inner {
             let (ip, jp) = if rows_outer { (o, i) } else { (i, o) };
             let a_panel = &a[ip * k * MR..(ip + 1) * k * MR];
-            kernel(jp, a_panel, acc);
+            let width = nr.min(cols - jp * nr);
+            kernel(jp, a_panel, acc, width);
             store(&Block {
                 row0: ip * MR,
                 col0: jp * nr,
                 rows: MR.min(rows - ip * MR),
-                cols: nr.min(cols - jp * nr),
+                cols: width,
                 acc,
                 stride: nr,
             });
