@@ -179,6 +179,13 @@ BIG_CASES = {
     # enough work (>= 2^24 multiply-adds) for the weight gradient on phase planes
     "3d_3x3x3_phase_planes": (3, (1, 8, 12, 24, 21), (16, 8, 3, 3, 3), dict(padding=(1, 2, 1))),
     "3d_1x1x1": (3, (2, 8, 6, 7, 8), (12, 8, 1, 1, 1), dict()),
+    # batch 1, small planes, many output channels: the forward passes cut along
+    # output channels (Winograd with narrow tile blocks, implicit GEMM, im2col), and
+    # GEMM panels narrower than the micro-kernel's
+    "3x3_n1_7x7_many_outputs": (2, (1, 24, 7, 7), (200, 24, 3, 3), dict(padding=1)),
+    "3x3_n1_13x9_many_outputs": (2, (1, 16, 13, 9), (136, 16, 3, 3), dict(padding=1)),
+    "5x5_n1_small_plane": (2, (1, 16, 9, 20), (80, 16, 5, 5), dict(padding=2)),
+    "1x1_s2_n1_small_plane": (2, (1, 32, 13, 13), (120, 32, 1, 1), dict(stride=2)),
     "3d_strided_dilated": (3, (2, 3, 12, 11, 10), (5, 3, 3, 2, 3), dict(stride=(2, 1, 2), dilation=(1, 2, 2), padding=(1, 0, 2))),
 }
 

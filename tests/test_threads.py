@@ -56,6 +56,13 @@ WORKLOADS = {
     "conv2d_grouped_reflect_f32": lambda: _conv_fwd_bwd(2, (4, 16, 26, 26), (16, 4, 3, 3), np.float32, padding=1, groups=4, padding_mode="reflect"),
     "conv1d_f32": lambda: _conv_fwd_bwd(1, (16, 16, 500), (32, 16, 7), np.float32, padding=3),
     "conv3d_f32": lambda: _conv_fwd_bwd(3, (2, 8, 14, 14, 14), (16, 8, 3, 3, 3), np.float32, padding=1),
+    # Batch 1, small planes, many output channels: few tasks per image, so the
+    # forward passes are cut along the output channels, into a number of chunks
+    # that follows the thread count (Winograd, implicit GEMM, im2col; f32 and f64).
+    "conv2d_3x3_small_plane_n1_f32": lambda: _conv_fwd_bwd(2, (1, 32, 9, 11), (256, 32, 3, 3), np.float32, padding=1),
+    "conv2d_3x3_small_plane_n1_f64": lambda: _conv_fwd_bwd(2, (1, 24, 7, 7), (200, 24, 3, 3), np.float64, padding=1),
+    "conv2d_5x5_small_plane_n1_f32": lambda: _conv_fwd_bwd(2, (1, 16, 12, 12), (264, 16, 5, 5), np.float32, padding=2),
+    "conv2d_1x1_s2_small_plane_n1_f32": lambda: _conv_fwd_bwd(2, (1, 64, 14, 14), (512, 64, 1, 1), np.float32, stride=2),
     "conv_transpose2d_f32": lambda: _tconv_fwd_bwd(2, (4, 32, 16, 16), (32, 16, 4, 4), np.float32, stride=2, padding=1),
     "conv_transpose3d_f64": lambda: _tconv_fwd_bwd(3, (2, 8, 8, 8, 8), (8, 8, 3, 3, 3), np.float64, stride=2, padding=1, output_padding=1),
 }

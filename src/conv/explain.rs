@@ -178,18 +178,30 @@ fn workers(tasks: u128, work: usize) -> (bool, u128) {
 /// Sum over the tiles of a `len`-long range cut into `tile`-long tiles of each
 /// tile's length rounded up to `multiple` (a GEMM computes whole panels).
 fn padded_tiles(len: usize, tile: usize, multiple: usize) -> u128 {
+    tiled(len, tile, |t| round_up(t, multiple))
+}
+
+/// Sum over the tiles of a `len`-long range cut into `tile`-long tiles of
+/// `size(tile length)`.
+fn tiled(len: usize, tile: usize, size: impl Fn(usize) -> u128) -> u128 {
     if len == 0 {
         return 0;
     }
     let tile = tile.max(1);
-    let full = len / tile;
-    let rest = len % tile;
-    wide(full) * round_up(tile, multiple)
-        + if rest > 0 {
-            round_up(rest, multiple)
-        } else {
-            0
-        }
+    let (full, rest) = (len / tile, len % tile);
+    wide(full) * size(tile) + if rest > 0 { size(rest) } else { 0 }
+}
+
+/// Columns the micro-kernel computes for a GEMM of `cols` columns: whole panels,
+/// and the last one in whole vector registers.
+fn gemm_cols<T: Element>(cols: usize) -> u128 {
+    let nr = T::NR;
+    wide(cols / nr * nr) + round_up(cols % nr, T::LANES)
+}
+
+/// [`gemm_cols`] summed over the GEMMs of `tile`-long tiles of `len` columns.
+fn tiled_gemm_cols<T: Element>(len: usize, tile: usize) -> u128 {
+    tiled(len, tile, gemm_cols::<T>)
 }
 
 fn cost(macs: u128, copied: u64, workspace: u64, tasks: u128, serial: bool) -> Cost {
@@ -231,18 +243,23 @@ fn forward_cost<T: Element>(geo: &ConvGeometry, plan: &Forward) -> Cost {
             let (serial, _) = workers(planes, geo.work());
             cost(work, 0, to_u64(tables(geo) * 8), planes, serial)
         }
-        Forward::Winograd => {
-            let blocks = wide(winograd::blocks(geo, nr));
-            let tiles = blocks * wide(nr);
+        Forward::Winograd(split) => {
+            // Lanes computed: each block's tiles in whole vector registers.
+            let tiles = padded_tiles(winograd::tiles(geo), split.block, T::LANES);
+            let chunks = wide(split.chunks(geo));
             let (cig, cog) = (wide(cig), wide(cog));
-            // 36 GEMMs per block; the input transform of a 6x6 patch and the
-            // output transform of a 4x4 tile take about 120 and 60 multiply-adds.
-            let macs = groups * tiles * (36 * round_up(geo.cog(), MR) * cig + 120 * cig + 60 * cog);
-            let tasks = groups * blocks;
+            // 36 GEMMs per block; the input transform of a 6x6 patch (repeated
+            // for every chunk of output channels) and the output transform of a
+            // 4x4 tile take about 120 and 60 multiply-adds.
+            let macs = groups
+                * tiles
+                * (36 * round_up(geo.cog(), MR) * cig + 120 * cig * chunks + 60 * cog);
+            let tasks = wide(split.tasks(geo));
             let (serial, workers) = workers(tasks, geo.work() / 4);
             let filters =
                 wide(geo.c_out) * cig * 36 + groups * 36 * wide(packed_a_len(geo.cog(), geo.cig()));
-            let per_worker = wide(36 * nr) * (2 + cig + cog) + wide(16 * nr + MR * nr);
+            let channels = wide(split.channels.clamp(1, geo.cog().max(1)));
+            let per_worker = wide(36 * nr) * (2 + cig + channels) + wide(16 * nr + MR * nr);
             cost(
                 macs,
                 bytes::<T>(groups * tiles * 36 * (cig + cog)),
@@ -251,15 +268,18 @@ fn forward_cost<T: Element>(geo: &ConvGeometry, plan: &Forward) -> Cost {
                 serial,
             )
         }
-        Forward::ImplicitGemm(Bands { band, .. }) => {
+        Forward::ImplicitGemm(Bands { band, channels, .. }) => {
             let phases = PhaseShape::of(geo);
             let [out_d, out_h, out_w] = geo.output;
             let bands = out_h.div_ceil(band.max(1)).max(1);
             let last = out_h.saturating_sub(band * (bands - 1)).max(1);
             let cols = |rows: usize| (rows.saturating_sub(1) * phases.pitch).saturating_add(out_w);
-            let positions = wide(bands - 1) * round_up(cols(band), nr) + round_up(cols(last), nr);
+            let positions =
+                wide(bands - 1) * gemm_cols::<T>(cols(band)) + gemm_cols::<T>(cols(last));
             let chunks = n * groups * wide(out_d);
-            let tasks = chunks * wide(bands);
+            // Every chunk of output channels of a band fills its planes.
+            let channel_chunks = wide(geo.cog().div_ceil(channels.max(1)).max(1));
+            let tasks = chunks * wide(bands) * channel_chunks;
             let planes_len = wide(phases.band_elements(band));
             let (serial, workers) = workers(tasks, geo.work());
             let packed = groups * wide(packed_a_len(cog, geo.k_len()));
@@ -271,16 +291,22 @@ fn forward_cost<T: Element>(geo: &ConvGeometry, plan: &Forward) -> Cost {
                 serial,
             )
         }
-        Forward::Im2col(ColumnTiles { tile_len, in_place }) => {
+        Forward::Im2col(ColumnTiles {
+            tile_len,
+            channels,
+            in_place,
+        }) => {
             let k_len = wide(geo.k_len());
             let tiles = wide(geo.out_vol().div_ceil(tile_len.max(1)));
-            let tasks = n * groups * tiles;
-            let positions = padded_tiles(geo.out_vol(), tile_len, nr);
+            let channel_chunks = wide(geo.cog().div_ceil(channels.max(1)).max(1));
+            let tasks = n * groups * tiles * channel_chunks;
+            let positions = tiled_gemm_cols::<T>(geo.out_vol(), tile_len);
             let (serial, workers) = workers(tasks, geo.work());
+            // Every chunk of output channels of a tile gathers its columns.
             let gathered = if in_place {
                 0
             } else {
-                n * groups * k_len * wide(geo.out_vol())
+                n * groups * channel_chunks * k_len * wide(geo.out_vol())
             };
             let packed = groups * wide(packed_a_len(cog, geo.k_len()));
             let per_worker = k_len * round_up(tile_len, nr) + wide(MR * nr);
@@ -342,7 +368,7 @@ fn input_cost<T: Element>(geo: &ConvGeometry, plan: &InputGrad) -> Cost {
             let k_len = geo.k_len();
             let tasks = n * groups;
             let (serial, workers) = workers(tasks, geo.work());
-            let positions = padded_tiles(geo.out_vol(), tile_len, nr);
+            let positions = tiled_gemm_cols::<T>(geo.out_vol(), tile_len);
             let per_worker = wide(packed_b_len(cog, tile_len, nr))
                 + wide(k_len) * wide(tile_len)
                 + wide(MR * nr);

@@ -18,7 +18,7 @@ use crate::element::Element;
 use crate::error::Result;
 use crate::kernels::{
     accumulator, copy_blocks, dot_acc_len, gemm_packed, gemm_rows, pack_b, packed_b_len, SharedMut,
-    DC, DR,
+    DC, DR, MR,
 };
 use crate::threads::{for_each_chunk_mut, for_each_task};
 
@@ -37,12 +37,15 @@ fn workspace<T: Element>(packed: usize, second: usize) -> impl Fn() -> Workspace
     }
 }
 
-/// How the im2col forward is cut: `tile_len` output positions per task, and
-/// whether the column matrix is the input itself, read in place (a 1x1, stride-1,
-/// unpadded layer) wherever the kernel's whole panels fit inside `x`.
+/// How the im2col forward is cut: `tile_len` output positions and `channels`
+/// output channels per task (a multiple of the micro-kernel's rows; each chunk
+/// of a tile gathers its columns again), and whether the column matrix is the
+/// input itself, read in place (a 1x1, stride-1, unpadded layer) wherever the
+/// kernel's whole panels fit inside `x`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ColumnTiles {
     pub tile_len: usize,
+    pub channels: usize,
     pub in_place: bool,
 }
 
@@ -55,7 +58,11 @@ pub(crate) fn forward<T: Element>(
     bias: Option<&[T]>,
     out: &mut [T],
 ) -> Result<()> {
-    let ColumnTiles { tile_len, in_place } = tiles;
+    let ColumnTiles {
+        tile_len,
+        channels,
+        in_place,
+    } = tiles;
     let (k_len, cig, cog) = (geo.k_len(), geo.cig(), geo.cog());
     let tables = IndexTables::new(geo)?;
     let (p_len, in_vol) = (geo.out_vol(), geo.in_vol());
@@ -63,12 +70,15 @@ pub(crate) fn forward<T: Element>(
     let weights = pack_weights(geo, w, false)?;
     let w_panel = panel_len(geo, false);
     let out_shared = SharedMut::new(out);
-    let tasks = geo.n * geo.groups * tiles;
+    let channels = channels.clamp(1, cog.max(1));
+    let chunks = cog.div_ceil(channels).max(1);
+    let tasks = geo.n * geo.groups * tiles * chunks;
     // The column tile is gathered row-major (one row per tap, long contiguous runs)
     // in rows of whole micro-kernel panels, which the kernel reads in place.
     let ld = tile_len.next_multiple_of(T::NR);
     let init = workspace::<T>(k_len * ld, 0);
     for_each_task(tasks, geo.work(), init, |ws, task| {
+        let (task, chunk) = (task / chunks, task % chunks);
         let (image_group, tile) = (task / tiles, task % tiles);
         let (n, g) = (image_group / geo.groups, image_group % geo.groups);
         let p0 = tile * tile_len;
@@ -91,12 +101,15 @@ pub(crate) fn forward<T: Element>(
             );
             (&ws.packed[..], ld)
         };
-        let a = &weights[g * w_panel..(g + 1) * w_panel];
-        gemm_rows(k_len, a, cog, b, ldb, len, &mut ws.acc, |blk| {
+        // The chunk's rows of W[g]: whole A panels from output channel c0.
+        let c0 = chunk * channels;
+        let rows = channels.min(cog - c0);
+        let a = &weights[g * w_panel + c0 * k_len..][..rows.next_multiple_of(MR) * k_len];
+        gemm_rows(k_len, a, rows, b, ldb, len, &mut ws.acc, |blk| {
             for r in 0..blk.rows {
-                let channel = g * cog + blk.row0 + r;
-                // SAFETY: task (n, g, tile) is the only one writing output rows of
-                // group g of image n at positions p0 .. p0 + len.
+                let channel = g * cog + c0 + blk.row0 + r;
+                // SAFETY: task (n, g, tile, chunk) is the only one writing the
+                // chunk's output rows of group g of image n at positions p0 .. p0 + len.
                 let dst = unsafe {
                     out_shared.range((n * geo.c_out + channel) * p_len + p0 + blk.col0, blk.cols)
                 };

@@ -19,7 +19,7 @@ use crate::element::Element;
 use crate::error::Result;
 use crate::kernels::{
     accumulator, copy_blocks, dispatch, dot_acc_len, gemm_indirect, MicroKernel, RowTable,
-    SharedMut, DC, DR,
+    SharedMut, DC, DR, MR,
 };
 use crate::threads::{for_each_chunk_mut, for_each_task};
 use std::mem::MaybeUninit;
@@ -294,11 +294,14 @@ fn fill_any<T: Element>(
 }
 
 /// How the implicit-GEMM forward is cut and ordered: `band` output rows per task,
-/// and whether the GEMM runs row panels outermost (the output written as `MR`
-/// long streams, B panels re-read from L2) instead of column panels outermost.
+/// `channels` output channels per task (a multiple of the micro-kernel's rows;
+/// each chunk of a band fills its phase planes again), and whether the GEMM runs
+/// row panels outermost (the output written as `MR` long streams, B panels
+/// re-read from L2) instead of column panels outermost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Bands {
     pub band: usize,
+    pub channels: usize,
     pub rows_outer: bool,
 }
 
@@ -321,9 +324,12 @@ pub(crate) fn forward<T: Element>(
     drop(alloc_uninit::<T>(buffer_len, "implicit GEMM planes")?);
     let init = || (vec![T::zero(); buffer_len], accumulator::<T>());
     let out_shared = SharedMut::new(out);
-    let tasks = geo.n * geo.groups * out_d * layout.bands;
+    let channels = bands.channels.clamp(1, cog.max(1));
+    let chunks = cog.div_ceil(channels).max(1);
+    let tasks = geo.n * geo.groups * out_d * layout.bands * chunks;
     let rows_outer = bands.rows_outer;
     for_each_task(tasks, geo.work(), init, |(buffer, acc), task| {
+        let (task, chunk) = (task / chunks, task % chunks);
         let band_index = task % layout.bands;
         let od = (task / layout.bands) % out_d;
         let image_group = task / (layout.bands * out_d);
@@ -333,11 +339,14 @@ pub(crate) fn forward<T: Element>(
         let x_group = &x[(n * geo.c_in + g * cig) * in_vol..][..cig * in_vol];
         layout.fill(geo, x_group, od, h0, buffer);
         let cols = (rows_here - 1) * pitch + out_w;
-        let a = &weights[g * w_panel..(g + 1) * w_panel];
+        // The chunk's rows of W[g]: whole A panels from output channel c0.
+        let c0 = chunk * channels;
+        let rows = channels.min(cog - c0);
+        let a = &weights[g * w_panel + c0 * k_len..][..rows.next_multiple_of(MR) * k_len];
         gemm_indirect(
             k_len,
             a,
-            cog,
+            rows,
             buffer,
             &layout.rows,
             cols,
@@ -345,7 +354,7 @@ pub(crate) fn forward<T: Element>(
             rows_outer,
             |blk| {
                 for r in 0..blk.rows {
-                    let channel = g * cog + blk.row0 + r;
+                    let channel = g * cog + c0 + blk.row0 + r;
                     let values = blk.row(r);
                     let plane_at = (n * geo.c_out + channel) * p_len + od * out_h * out_w;
                     // Positions col0 .. col0 + cols, one output row (of `pitch`) at a time.
@@ -358,8 +367,9 @@ pub(crate) fn forward<T: Element>(
                         if q < valid_end {
                             let len = valid_end - q;
                             let at = plane_at + (h0 + row) * out_w + ow;
-                            // SAFETY: task (n, g, od, band) is the only one writing output
-                            // rows h0 .. h0 + rows_here of slice od of image n, group g.
+                            // SAFETY: task (n, g, od, band, chunk) is the only one writing
+                            // output rows h0 .. h0 + rows_here of slice od of image n in
+                            // the chunk's channels of group g.
                             let dst = unsafe { out_shared.range(at, len) };
                             let src = &values[q - blk.col0..][..len];
                             match bias {

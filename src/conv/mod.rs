@@ -27,6 +27,7 @@ mod weights;
 mod winograd;
 
 pub use explain::{explain_conv, explain_conv_transpose};
+pub use plan::{set_override as set_plan_override, PASSES as PLAN_PASSES};
 
 use crate::alloc::{alloc_uninit, alloc_zeroed, assume_init};
 use crate::arrays::{as_slice, into_array5, shape5, standard, user_shape, Shape5};
@@ -255,7 +256,9 @@ fn run_forward<T: Element>(
         Forward::Direct => zero_filled(len, "the output", |out| {
             direct::forward(geo, x, w, bias, out)
         }),
-        Forward::Winograd => written_once(len, |out| winograd::forward(geo, x, w, bias, out)),
+        Forward::Winograd(split) => {
+            written_once(len, |out| winograd::forward(geo, split, x, w, bias, out))
+        }
         Forward::ImplicitGemm(bands) => {
             let packed = weights::pack_weights(geo, w, false)?;
             let weights = (&packed[..], weights::panel_len(geo, false));

@@ -26,10 +26,13 @@ use super::geometry::ConvGeometry;
 use super::im2col::ColumnTiles;
 use super::implicit::{Bands, PhaseShape, Waves};
 use super::weight_tasks::WeightTasks;
+use super::winograd::{self, TileBlocks};
 use crate::element::Element;
+use crate::error::{value_error, Result};
 use crate::geometry::{PaddingMode, SPATIAL};
-use crate::kernels::DC;
+use crate::kernels::{DC, MR};
 use crate::threads::get_num_threads;
+use std::sync::Mutex;
 
 // ------------------------------------------------------------------ budgets
 
@@ -38,6 +41,12 @@ use crate::threads::get_num_threads;
 const COL_TILE_ELEMENTS: usize = 1 << 17;
 /// Tiles are whole numbers of micro-kernel column panels (48 f32 / 24 f64 columns).
 const TILE_ALIGN: usize = 48;
+/// Parallel tasks per thread from which a forward pass is not cut further
+/// along its output channels (uneven tasks even out among that many).
+const TASKS_PER_THREAD: usize = 4;
+/// Output channels per task at least when a forward pass is cut along them
+/// (each task prepares its input operand again: transforms or gathers).
+const MIN_TASK_CHANNELS: usize = 32;
 /// Elements of one task's phase planes in the implicit-GEMM forward, unless a
 /// single output row needs more (about a column tile's size).
 const BAND_ELEMENTS: usize = 1 << 17;
@@ -87,8 +96,9 @@ pub(crate) enum Forward {
     DepthwiseRows,
     /// Tap by tap into each output plane, one task per plane.
     Direct,
-    /// Winograd F(4x4, 3x3): one task per block of tiles and group.
-    Winograd,
+    /// Winograd F(4x4, 3x3): one task per block of tiles, group and chunk of
+    /// output channels.
+    Winograd(TileBlocks),
     /// Implicit GEMM over phase planes, one task per band of output rows.
     ImplicitGemm(Bands),
     /// Packed GEMM over gathered column tiles, one task per tile.
@@ -137,7 +147,7 @@ impl Forward {
             Forward::BiasOnly => "bias_only",
             Forward::DepthwiseRows => "depthwise_rows",
             Forward::Direct => "direct",
-            Forward::Winograd => "winograd",
+            Forward::Winograd(_) => "winograd",
             Forward::ImplicitGemm(_) => "implicit_gemm",
             Forward::Im2col(_) => "im2col_gemm",
         }
@@ -170,8 +180,66 @@ impl WeightGrad {
 
 // ------------------------------------------------------------------ choices
 
-/// The forward plan of `geo`.
+// ---------------------------------------------------------------- overrides
+
+/// The passes a plan can be overridden for, in the order of the override table.
+pub const PASSES: [&str; 3] = ["forward", "input_grad", "weight_grad"];
+
+/// Algorithms forced per pass (by name, as reports show them), for measuring
+/// the alternatives the rules did not choose (`bench --all-algorithms`). A forced
+/// algorithm that cannot run a layer is ignored for it; results stay correct
+/// whichever algorithm runs.
+static OVERRIDES: Mutex<[Option<String>; 3]> = Mutex::new([None, None, None]);
+
+/// Force `algorithm` for `pass` in every later call (`None`: back to the rules).
+pub fn set_override(pass: &str, algorithm: Option<&str>) -> Result<()> {
+    let Some(index) = PASSES.iter().position(|&p| p == pass) else {
+        return value_error!("pass must be one of {PASSES:?}, got {pass:?}");
+    };
+    let mut overrides = OVERRIDES.lock().unwrap_or_else(|e| e.into_inner());
+    overrides[index] = algorithm.map(str::to_string);
+    Ok(())
+}
+
+/// The candidate named by the override of pass `index`, if one is set and can run.
+fn overridden<P>(index: usize, candidates: Vec<P>, name: impl Fn(&P) -> String) -> Option<P> {
+    let overrides = OVERRIDES.lock().unwrap_or_else(|e| e.into_inner());
+    let wanted = overrides[index].as_deref()?;
+    candidates.into_iter().find(|c| name(c) == wanted)
+}
+
+/// The forward plan of `geo`: the rules' choice, unless overridden.
 pub(crate) fn forward<T: Element>(geo: &ConvGeometry) -> Forward {
+    let chosen = forward_by_rules::<T>(geo);
+    if matches!(chosen, Forward::Empty | Forward::BiasOnly) {
+        return chosen;
+    }
+    overridden(0, forward_candidates::<T>(geo), |p| p.name().to_string()).unwrap_or(chosen)
+}
+
+/// The input-gradient plan of `geo`: the rules' choice, unless overridden.
+pub(crate) fn input_grad<T: Element>(geo: &ConvGeometry) -> InputGrad {
+    let chosen = input_grad_by_rules::<T>(geo);
+    if matches!(chosen, InputGrad::Zero) {
+        return chosen;
+    }
+    overridden(1, input_grad_candidates::<T>(geo), InputGrad::name).unwrap_or(chosen)
+}
+
+/// The weight-gradient plan of `geo`: the rules' choice, unless overridden.
+pub(crate) fn weight_grad<T: Element>(geo: &ConvGeometry) -> WeightGrad {
+    let chosen = weight_grad_by_rules::<T>(geo);
+    if matches!(chosen, WeightGrad::Zero) {
+        return chosen;
+    }
+    overridden(2, weight_grad_candidates::<T>(geo), |p| {
+        p.name().to_string()
+    })
+    .unwrap_or(chosen)
+}
+
+/// The forward plan the rules choose for `geo`.
+fn forward_by_rules<T: Element>(geo: &ConvGeometry) -> Forward {
     if geo.n * geo.c_out * geo.out_vol() == 0 {
         // No plan is built: tables grow with the spatial size, which can be huge
         // when the batch is empty.
@@ -186,7 +254,7 @@ pub(crate) fn forward<T: Element>(geo: &ConvGeometry) -> Forward {
             Forward::Direct
         }
     } else if winograd_can_run(geo) && winograd_pays(geo) {
-        Forward::Winograd
+        Forward::Winograd(tile_blocks::<T>(geo))
     } else if implicit_can_run(geo) && implicit_pays(geo) {
         Forward::ImplicitGemm(bands(geo))
     } else {
@@ -194,8 +262,8 @@ pub(crate) fn forward<T: Element>(geo: &ConvGeometry) -> Forward {
     }
 }
 
-/// The input-gradient plan of `geo`.
-pub(crate) fn input_grad<T: Element>(geo: &ConvGeometry) -> InputGrad {
+/// The input-gradient plan the rules choose for `geo`.
+fn input_grad_by_rules<T: Element>(geo: &ConvGeometry) -> InputGrad {
     if geo.n == 0 || geo.c_in == 0 || geo.in_vol() == 0 || geo.c_out == 0 || geo.out_vol() == 0 {
         return InputGrad::Zero;
     }
@@ -210,7 +278,7 @@ pub(crate) fn input_grad<T: Element>(geo: &ConvGeometry) -> InputGrad {
     // rows: with fewer input than output channels col2im is cheaper, unless the
     // adjoint runs on a path without a gather.
     if let Some(adjoint) = adjoint {
-        let plan = forward::<T>(&adjoint);
+        let plan = forward_by_rules::<T>(&adjoint);
         if !matches!(plan, Forward::Im2col(_)) || geo.cig() >= geo.cog() {
             return InputGrad::Adjoint {
                 geometry: Box::new(adjoint),
@@ -227,8 +295,8 @@ pub(crate) fn input_grad<T: Element>(geo: &ConvGeometry) -> InputGrad {
     }
 }
 
-/// The weight-gradient plan of `geo`.
-pub(crate) fn weight_grad<T: Element>(geo: &ConvGeometry) -> WeightGrad {
+/// The weight-gradient plan the rules choose for `geo`.
+fn weight_grad_by_rules<T: Element>(geo: &ConvGeometry) -> WeightGrad {
     if geo.c_out == 0
         || geo.cig() == 0
         || geo.n == 0
@@ -254,7 +322,7 @@ pub(crate) fn weight_grad<T: Element>(geo: &ConvGeometry) -> WeightGrad {
 
 /// Every forward plan that can run `geo` (the chosen one among them), for reports.
 pub(crate) fn forward_candidates<T: Element>(geo: &ConvGeometry) -> Vec<Forward> {
-    match forward::<T>(geo) {
+    match forward_by_rules::<T>(geo) {
         trivial @ (Forward::Empty | Forward::BiasOnly) => vec![trivial],
         _ => {
             let mut all = Vec::new();
@@ -263,7 +331,7 @@ pub(crate) fn forward_candidates<T: Element>(geo: &ConvGeometry) -> Vec<Forward>
             }
             all.push(Forward::Direct);
             if winograd_can_run(geo) {
-                all.push(Forward::Winograd);
+                all.push(Forward::Winograd(tile_blocks::<T>(geo)));
             }
             if implicit_can_run(geo) {
                 all.push(Forward::ImplicitGemm(bands(geo)));
@@ -276,13 +344,13 @@ pub(crate) fn forward_candidates<T: Element>(geo: &ConvGeometry) -> Vec<Forward>
 
 /// Every input-gradient plan that can run `geo`, for reports.
 pub(crate) fn input_grad_candidates<T: Element>(geo: &ConvGeometry) -> Vec<InputGrad> {
-    match input_grad::<T>(geo) {
+    match input_grad_by_rules::<T>(geo) {
         InputGrad::Zero => vec![InputGrad::Zero],
         _ => {
             let mut all = vec![InputGrad::Direct];
             if let Some(adjoint) = geo.stride_one_adjoint() {
                 all.push(InputGrad::Adjoint {
-                    forward: forward::<T>(&adjoint),
+                    forward: forward_by_rules::<T>(&adjoint),
                     geometry: Box::new(adjoint),
                 });
             }
@@ -299,7 +367,7 @@ pub(crate) fn input_grad_candidates<T: Element>(geo: &ConvGeometry) -> Vec<Input
 
 /// Every weight-gradient plan that can run `geo`, for reports.
 pub(crate) fn weight_grad_candidates<T: Element>(geo: &ConvGeometry) -> Vec<WeightGrad> {
-    match weight_grad::<T>(geo) {
+    match weight_grad_by_rules::<T>(geo) {
         WeightGrad::Zero => vec![WeightGrad::Zero],
         _ => {
             let mut all = Vec::new();
@@ -436,13 +504,50 @@ pub(crate) fn tile_len(geo: &ConvGeometry) -> usize {
 /// Column tiles of the im2col forward; a 1x1, stride-1, unpadded layer's column
 /// matrix is its input itself (one row of positions per channel), read in place.
 fn column_tiles<T: Element>(geo: &ConvGeometry) -> ColumnTiles {
+    let tile_len = tile_len(geo);
+    let tasks = geo.n * geo.groups * geo.out_vol().div_ceil(tile_len);
     ColumnTiles {
-        tile_len: tile_len(geo),
+        tile_len,
+        channels: channel_chunk(geo, tasks),
         in_place: geo.kernel_vol() == 1
             && geo.stride == [1; SPATIAL]
             && geo.pad_lo == [0; SPATIAL]
             && geo.output == geo.input
             && geo.in_vol() >= T::NR,
+    }
+}
+
+/// Output channels per task of a forward pass that has `tasks` tasks when each
+/// takes all the output channels of its group (a small image at batch 1 has a
+/// task or two). With fewer tasks than [`TASKS_PER_THREAD`] per thread, they
+/// are cut into the fewest chunks that keep every thread busy to the end (a
+/// task count that is a multiple of the thread count, or that many tasks), in
+/// whole micro-kernel row panels of at least [`MIN_TASK_CHANNELS`]: every chunk
+/// prepares its input operand again, so more chunks than that cost time. Which
+/// task computes an output never changes its sums, so this may follow the
+/// thread count.
+fn channel_chunk(geo: &ConvGeometry, tasks: usize) -> usize {
+    let cog = geo.cog().max(1);
+    let threads = get_num_threads().max(1);
+    let tasks = tasks.max(1);
+    let most = cog.div_ceil(MIN_TASK_CHANNELS).max(1);
+    let chunks = (1..=most)
+        .find(|&c| (tasks * c).is_multiple_of(threads) || tasks * c >= TASKS_PER_THREAD * threads)
+        .unwrap_or(most);
+    cog.div_ceil(chunks).next_multiple_of(MR).min(cog)
+}
+
+/// Winograd blocks: the tiles of all images cut into blocks of equal width (in
+/// whole vector registers, at most a micro-kernel panel), then output channels
+/// cut as [`channel_chunk`] says.
+fn tile_blocks<T: Element>(geo: &ConvGeometry) -> TileBlocks {
+    let tiles = winograd::tiles(geo).max(1);
+    let blocks = tiles.div_ceil(T::NR);
+    let block = tiles.div_ceil(blocks).next_multiple_of(T::LANES).min(T::NR);
+    let tasks = tiles.div_ceil(block) * geo.groups;
+    TileBlocks {
+        block,
+        channels: channel_chunk(geo, tasks),
     }
 }
 
@@ -460,8 +565,11 @@ fn band_rows(geo: &ConvGeometry, budget: usize) -> usize {
 }
 
 fn bands(geo: &ConvGeometry) -> Bands {
+    let band = band_rows(geo, BAND_ELEMENTS);
+    let tasks = geo.n * geo.groups * geo.output[0] * geo.output[1].div_ceil(band);
     Bands {
-        band: band_rows(geo, BAND_ELEMENTS),
+        band,
+        channels: channel_chunk(geo, tasks),
         rows_outer: geo.k_len() <= ROWS_OUTER_MAX_K,
     }
 }

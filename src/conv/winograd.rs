@@ -8,10 +8,10 @@
 //! same block decomposition whatever the thread count.
 
 use super::geometry::ConvGeometry;
-use crate::alloc::alloc_zeroed;
+use crate::alloc::{alloc_uninit, assume_init};
 use crate::element::Element;
 use crate::error::Result;
-use crate::kernels::{accumulator, gemm_packed, pack_a, packed_a_len, SharedMut};
+use crate::kernels::{accumulator, gemm_rows, packed_a_len, SharedMut, MR};
 use crate::threads::for_each_task;
 use std::mem::MaybeUninit;
 
@@ -50,60 +50,191 @@ const AT: [[f64; 6]; 4] = [
     [0.0, 1.0, -1.0, 8.0, -8.0, 1.0],
 ];
 
-/// Blocks of `nr` tiles the tiles of every image are cut into (a micro-kernel
-/// panel of tiles each, so small images still fill whole panels); a task is one
-/// block of one group.
-pub(crate) fn blocks(geo: &ConvGeometry, nr: usize) -> usize {
-    let [_, oh, ow] = geo.output;
-    (geo.n * oh.div_ceil(M) * ow.div_ceil(M)).div_ceil(nr)
+/// How the Winograd forward is cut into tasks: the tiles of all images, in
+/// order, into blocks of `block` tiles (the lanes of its transforms and the
+/// columns of its GEMMs: at most a micro-kernel panel, whole vector registers, so
+/// a small image at batch 1 does not pay for a full panel), and each group's
+/// output channels into chunks of `channels` (a multiple of the micro-kernel's
+/// rows; every chunk transforms its block's inputs again). A task is one block,
+/// group and chunk. Neither changes any sum: results are the same for any split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TileBlocks {
+    pub block: usize,
+    pub channels: usize,
 }
 
-fn transpose<T: Copy + Default, const R: usize, const C: usize>(m: &[[T; C]; R]) -> [[T; R]; C] {
-    let mut out = [[T::default(); R]; C];
-    for (r, row) in m.iter().enumerate() {
-        for (c, &v) in row.iter().enumerate() {
-            out[c][r] = v;
-        }
+impl TileBlocks {
+    /// Blocks the tiles are cut into.
+    pub fn blocks(&self, geo: &ConvGeometry) -> usize {
+        tiles(geo).div_ceil(self.block.max(1))
     }
-    out
+
+    /// Chunks each group's output channels are cut into.
+    pub fn chunks(&self, geo: &ConvGeometry) -> usize {
+        geo.cog().div_ceil(self.channels.max(1)).max(1)
+    }
+
+    /// Parallel tasks: blocks x groups x chunks.
+    pub fn tasks(&self, geo: &ConvGeometry) -> usize {
+        self.blocks(geo) * geo.groups * self.chunks(geo)
+    }
 }
+
+/// Output tiles of all images.
+pub(crate) fn tiles(geo: &ConvGeometry) -> usize {
+    let [_, oh, ow] = geo.output;
+    geo.n * oh.div_ceil(M) * ow.div_ceil(M)
+}
+
+/// Input channels per lane block of [`transform_filters`]: `MR` filters each
+/// (a panel's rows), so a block's 36 results are contiguous runs of the packed
+/// A operands and its buffers stay in L1/L2.
+const FILTER_BLOCK_CHANNELS: usize = 32;
+/// Lanes of one block: `(ci, r)` for `FILTER_BLOCK_CHANNELS` input channels
+/// and the `MR` rows of a panel.
+const FILTER_LANES: usize = FILTER_BLOCK_CHANNELS * MR;
 
 /// `U = G g G^T` for every filter, packed per group and point as GEMM A operands
-/// (`cog x cig`).
+/// (`cog x cig`): `packed[(g * POINTS + xi) * per_point ..]`. One task per A
+/// panel (`MR` output channels) of a group, in parallel; the filters of a block
+/// of input channels are the lanes of the arithmetic, laid out as the packed
+/// panel is (`ci * MR + r`), so each point's results are copied out as one run
+/// (a call at batch 1 would otherwise spend longer here than in its GEMMs).
+/// Each value is the same sum in the same order as the matrix product
+/// `sum_c G[s][c] (sum_k G[r][k] g[k][c])`, terms added from zero; the rows past
+/// `cog` of a last panel transform zero taps, which gives the zeros packing needs.
 fn transform_filters<T: Element>(geo: &ConvGeometry, w: &[T]) -> Result<Vec<T>> {
     let (cig, cog) = (geo.cig(), geo.cog());
-    let g_matrix: [[T; 3]; 6] = G.map(|row| row.map(|v| T::from(v).unwrap_or_else(T::zero)));
-    let mut u = alloc_zeroed::<T>(geo.c_out * cig * POINTS, "Winograd filters")?;
-    for (filter, out) in w.chunks_exact(9).zip(u.chunks_exact_mut(POINTS)) {
-        let g = [
-            [filter[0], filter[1], filter[2]],
-            [filter[3], filter[4], filter[5]],
-            [filter[6], filter[7], filter[8]],
-        ];
-        let gg = small_product_t(&g_matrix, &g); // 6 x 3
-        let u_t = small_product_t(&g_matrix, &transpose(&gg)); // (G (G g)^T) = (G g G^T)^T
-        for (xi, slot) in out.iter_mut().enumerate() {
-            *slot = u_t[xi % PATCH][xi / PATCH];
-        }
-    }
-    // u is [c_out][cig][point]; pack [group][point] as cog x cig matrices.
     let per_point = packed_a_len(cog, cig);
-    let mut packed = alloc_zeroed::<T>(geo.groups * POINTS * per_point, "packed Winograd filters")?;
-    for g in 0..geo.groups {
-        for xi in 0..POINTS {
-            let dst = &mut packed[(g * POINTS + xi) * per_point..][..per_point];
-            pack_a(
-                &u,
-                g * cog * cig * POINTS + xi,
-                cog,
-                cig,
-                cig * POINTS,
-                POINTS,
-                dst,
-            );
+    let panels = cog.div_ceil(MR);
+    let mut packed = alloc_uninit::<T>(geo.groups * POINTS * per_point, "Winograd filters")?;
+    let shared = SharedMut::new(&mut packed);
+    let init = || vec![T::zero(); (9 + 18 + POINTS) * FILTER_LANES];
+    let work = geo.c_out.saturating_mul(cig).saturating_mul(162);
+    for_each_task(geo.groups * panels, work, init, |ws, task| {
+        let (g, panel) = (task / panels, task % panels);
+        let block = FilterPanel {
+            geo,
+            w,
+            g,
+            panel,
+            per_point,
+            out: &shared,
+        };
+        #[cfg(target_arch = "x86_64")]
+        if crate::kernels::isa::avx512() {
+            // SAFETY: AVX-512F is available (checked just above).
+            unsafe { block.transform_avx512(ws) };
+            return;
+        }
+        block.transform(ws);
+    })?;
+    // SAFETY: every element was written: the tasks cover every (group, panel),
+    // their blocks every input channel, and each block all `MR` rows of its
+    // channels at every point, which is `groups * POINTS * per_point` elements.
+    Ok(unsafe { assume_init(packed) })
+}
+
+/// One task of [`transform_filters`]: A panel `panel` of group `g`.
+struct FilterPanel<'a, T> {
+    geo: &'a ConvGeometry,
+    w: &'a [T],
+    g: usize,
+    panel: usize,
+    per_point: usize,
+    out: &'a SharedMut<'a, MaybeUninit<T>>,
+}
+
+impl<T: Element> FilterPanel<'_, T> {
+    /// [`FilterPanel::transform`] compiled for AVX-512, so its lane loops use
+    /// 512-bit vectors.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn transform_avx512(&self, ws: &mut [T]) {
+        self.transform(ws)
+    }
+
+    /// Transform and pack the panel's filters, a block of input channels at a time.
+    #[inline(always)]
+    fn transform(&self, ws: &mut [T]) {
+        let (cig, cog) = (self.geo.cig(), self.geo.cog());
+        let valid = MR.min(cog - self.panel * MR);
+        for ci0 in (0..cig).step_by(FILTER_BLOCK_CHANNELS) {
+            let channels = FILTER_BLOCK_CHANNELS.min(cig - ci0);
+            let lanes = channels * MR;
+            // taps[k][ci * MR + r] = tap k of filter (row panel * MR + r, ci0 + ci);
+            // rows past `cog` are zero.
+            let taps = &mut ws[..9 * FILTER_LANES];
+            for r in 0..MR {
+                if r >= valid {
+                    for k in 0..9 {
+                        taps[k * FILTER_LANES..][..lanes]
+                            .iter_mut()
+                            .skip(r)
+                            .step_by(MR)
+                            .for_each(|t| *t = T::zero());
+                    }
+                    continue;
+                }
+                let row = self.g * cog + self.panel * MR + r;
+                let src = &self.w[(row * cig + ci0) * 9..][..channels * 9];
+                for (ci, filter) in src.chunks_exact(9).enumerate() {
+                    for (k, &v) in filter.iter().enumerate() {
+                        taps[k * FILTER_LANES + ci * MR + r] = v;
+                    }
+                }
+            }
+            filter_transform(lanes, ws);
+            let u = &ws[27 * FILTER_LANES..];
+            for xi in 0..POINTS {
+                let at = (self.g * POINTS + xi) * self.per_point + (self.panel * cig + ci0) * MR;
+                // SAFETY: task (g, panel) is the only writer of A panel `panel` of
+                // group g at every point, and each block writes its own input
+                // channels' run of it.
+                let dst = unsafe { self.out.range(at, lanes) };
+                for (d, &v) in dst.iter_mut().zip(&u[xi * FILTER_LANES..][..lanes]) {
+                    d.write(v);
+                }
+            }
         }
     }
-    Ok(packed)
+}
+
+/// `U = G g G^T` over the first `lanes` lanes of `ws`: taps `[9][FILTER_LANES]`
+/// in, `G g` `[18][FILTER_LANES]` and then `U` `[36][FILTER_LANES]` after them.
+#[inline(always)]
+fn filter_transform<T: Element>(lanes: usize, ws: &mut [T]) {
+    let g_matrix: [[T; 3]; 6] = G.map(|row| row.map(|v| T::from(v).unwrap_or_else(T::zero)));
+    let (taps, rest) = ws.split_at_mut(9 * FILTER_LANES);
+    let (gg, u) = rest.split_at_mut(18 * FILTER_LANES);
+    let row = |data: &[T], i: usize| -> [T; FILTER_LANES] {
+        let mut out = [T::zero(); FILTER_LANES];
+        out[..lanes].copy_from_slice(&data[i * FILTER_LANES..][..lanes]);
+        out
+    };
+    // (G g)[r][c] = sum_k G[r][k] g[k][c], with g[k][c] the tap k * 3 + c.
+    for c in 0..3 {
+        let (t0, t1, t2) = (row(taps, c), row(taps, 3 + c), row(taps, 6 + c));
+        for (r, g_row) in g_matrix.iter().enumerate() {
+            let out = &mut gg[(r * 3 + c) * FILTER_LANES..][..lanes];
+            for (f, o) in out.iter_mut().enumerate() {
+                *o = T::zero() + g_row[0] * t0[f] + g_row[1] * t1[f] + g_row[2] * t2[f];
+            }
+        }
+    }
+    // U[r][s] = sum_c G[s][c] (G g)[r][c], at point r * 6 + s.
+    for r in 0..6 {
+        let (t0, t1, t2) = (row(gg, r * 3), row(gg, r * 3 + 1), row(gg, r * 3 + 2));
+        for (s, g_row) in g_matrix.iter().enumerate() {
+            let out = &mut u[(r * PATCH + s) * FILTER_LANES..][..lanes];
+            for (f, o) in out.iter_mut().enumerate() {
+                *o = T::zero() + g_row[0] * t0[f] + g_row[1] * t1[f] + g_row[2] * t2[f];
+            }
+        }
+    }
 }
 
 /// Input cell of each padded coordinate `0 .. tiles * M + 2` along one axis, or ZERO.
@@ -122,9 +253,9 @@ struct Workspace<T> {
     /// Input patches `[6][6][NR]`, then their transforms through `t1`.
     patches: Vec<T>,
     t1: Vec<T>,
-    /// Transformed inputs: `[point][cig][NR]` (one packed B panel per point).
+    /// Transformed inputs: `[point][cig][block]` (one row-major GEMM B per point).
     v: Vec<T>,
-    /// GEMM results: `[point][cog][NR]`.
+    /// GEMM results: `[point][channels][block]`.
     m: Vec<T>,
     /// Output tiles `[4][4][NR]` of one channel.
     y: Vec<T>,
@@ -249,6 +380,9 @@ struct Plan<'a, T> {
     cols: Vec<usize>,
     tiles: usize,
     tiles_w: usize,
+    /// Tiles per block and output channels per chunk (see [`TileBlocks`]).
+    block: usize,
+    channels: usize,
 }
 
 impl<T> Plan<'_, T> {
@@ -264,16 +398,19 @@ impl<T> Plan<'_, T> {
 /// written (once).
 pub(crate) fn forward<T: Element>(
     geo: &ConvGeometry,
+    split: TileBlocks,
     x: &[T],
     w: &[T],
     bias: Option<&[T]>,
     out: &mut [MaybeUninit<T>],
 ) -> Result<()> {
-    let (cig, cog, nr) = (geo.cig(), geo.cog(), T::NR);
+    let (cig, nr) = (geo.cig(), T::NR);
     let [_, oh, ow] = geo.output;
     let (tiles_h, tiles_w) = (oh.div_ceil(M), ow.div_ceil(M));
     let tiles = tiles_h * tiles_w;
-    let blocks = blocks(geo, nr);
+    let (blocks, chunks) = (split.blocks(geo), split.chunks(geo));
+    let channels = split.channels.clamp(1, geo.cog().max(1));
+    let block = split.block.clamp(1, nr);
     let filters = transform_filters(geo, w)?;
     let out_shared = SharedMut::new(out);
     let plan = Plan {
@@ -286,12 +423,14 @@ pub(crate) fn forward<T: Element>(
         cols: axis_sources(geo, 2, tiles_w),
         tiles,
         tiles_w,
+        block,
+        channels,
     };
     let init = || Workspace {
         patches: vec![T::zero(); POINTS * nr],
         t1: vec![T::zero(); POINTS * nr],
-        v: vec![T::zero(); POINTS * cig * nr],
-        m: vec![T::zero(); POINTS * cog * nr],
+        v: vec![T::zero(); POINTS * cig * block],
+        m: vec![T::zero(); POINTS * channels * block],
         y: vec![T::zero(); M * M * nr],
         acc: accumulator::<T>(),
         runs: Vec::with_capacity(nr),
@@ -299,17 +438,31 @@ pub(crate) fn forward<T: Element>(
         out_runs: Vec::with_capacity(nr),
         out_tiles: Vec::with_capacity(nr),
     };
-    let tasks = geo.groups * blocks;
+    let tasks = geo.groups * blocks * chunks;
     for_each_task(tasks, geo.work() / 4, init, |ws, task| {
-        let (group, block) = (task / blocks, task % blocks);
+        let (group, rest) = (task / (blocks * chunks), task % (blocks * chunks));
+        let (block, chunk) = (rest / chunks, rest % chunks);
+        let task = Task {
+            group,
+            block,
+            chunk,
+        };
         #[cfg(target_arch = "x86_64")]
         if crate::kernels::isa::avx512() {
             // SAFETY: AVX-512F is available (checked just above).
-            unsafe { run_block_avx512(&plan, ws, group, block) };
+            unsafe { run_block_avx512(&plan, ws, task) };
             return;
         }
-        run_block(&plan, ws, group, block);
+        run_block(&plan, ws, task);
     })
+}
+
+/// One task: a block of tiles of one group, for one chunk of its output channels.
+#[derive(Clone, Copy)]
+struct Task {
+    group: usize,
+    block: usize,
+    chunk: usize,
 }
 
 /// [`run_block`] compiled for AVX-512, so its tile loops use 512-bit vectors.
@@ -318,25 +471,29 @@ pub(crate) fn forward<T: Element>(
 /// The CPU must support AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn run_block_avx512<T: Element>(
-    plan: &Plan<'_, T>,
-    ws: &mut Workspace<T>,
-    group: usize,
-    block: usize,
-) {
-    run_block(plan, ws, group, block)
+unsafe fn run_block_avx512<T: Element>(plan: &Plan<'_, T>, ws: &mut Workspace<T>, task: Task) {
+    run_block(plan, ws, task)
 }
 
-/// One block of `NR` tiles of one image and group: transform, 36 GEMMs, inverse.
+/// One block of tiles of one group, for one chunk of its output channels:
+/// transform, 36 GEMMs, inverse.
 #[inline(always)]
-fn run_block<T: Element>(plan: &Plan<'_, T>, ws: &mut Workspace<T>, g: usize, block: usize) {
+fn run_block<T: Element>(plan: &Plan<'_, T>, ws: &mut Workspace<T>, task: Task) {
     let geo = plan.geo;
+    let g = task.group;
     let (cig, cog, nr) = (geo.cig(), geo.cog(), T::NR);
     let [_, oh, ow] = geo.output;
     let [_, ih, iw] = geo.input;
     let (in_vol, out_vol) = (ih * iw, oh * ow);
-    let first = block * nr;
-    let count = nr.min(geo.n * plan.tiles - first);
+    let first = task.block * plan.block;
+    let count = plan.block.min(geo.n * plan.tiles - first);
+    // Lanes the transforms run over: the block's tiles in whole vector registers
+    // (the lanes past `count` hold zero patches and are never written out).
+    let width = count.next_multiple_of(T::LANES).min(nr);
+    // Row stride of the transformed inputs and GEMM results: the block's width.
+    let ld = plan.block;
+    let c0 = task.chunk * plan.channels;
+    let rows = plan.channels.min(cog - c0);
     // Image and top-left output cell of tile j of the block.
     let origin = |j: usize| {
         let (n, tile) = ((first + j) / plan.tiles, (first + j) % plan.tiles);
@@ -441,7 +598,7 @@ fn run_block<T: Element>(plan: &Plan<'_, T>, ws: &mut Workspace<T>, g: usize, bl
                 |k| (k * PATCH + c) * nr,
                 &mut ws.t1,
                 |r| (r * PATCH + c) * nr,
-                nr,
+                width,
                 input_transform,
             );
         }
@@ -450,36 +607,38 @@ fn run_block<T: Element>(plan: &Plan<'_, T>, ws: &mut Workspace<T>, g: usize, bl
                 &ws.t1,
                 |c| (r * PATCH + c) * nr,
                 &mut ws.v,
-                |s| ((r * PATCH + s) * cig + ci) * nr,
-                nr,
+                |s| ((r * PATCH + s) * cig + ci) * ld,
+                width,
                 input_transform,
             );
         }
     }
-    // 2. M[point] = U[point] . V[point].
+    // 2. M[point] = U[point] . V[point] for the chunk's rows of U (whole A
+    // panels: the chunk starts at a multiple of MR).
     let per_point = packed_a_len(cog, cig);
     for xi in 0..POINTS {
-        let a = &plan.filters[(g * POINTS + xi) * per_point..][..per_point];
-        let b = &ws.v[xi * cig * nr..][..cig * nr];
-        let m = &mut ws.m[xi * cog * nr..][..cog * nr];
-        gemm_packed(cig, a, cog, b, count, &mut ws.acc, |blk| {
+        let a = &plan.filters[(g * POINTS + xi) * per_point + c0 * cig..]
+            [..rows.next_multiple_of(MR) * cig];
+        let b = &ws.v[xi * cig * ld..][..cig * ld];
+        let m = &mut ws.m[xi * rows * ld..][..rows * ld];
+        gemm_rows(cig, a, rows, b, ld, count, &mut ws.acc, |blk| {
             for r in 0..blk.rows {
-                let dst = (blk.row0 + r) * nr + blk.col0;
+                let dst = (blk.row0 + r) * ld + blk.col0;
                 m[dst..dst + blk.cols].copy_from_slice(blk.row(r));
             }
         });
     }
     // 3. Y = A^T M A, cropped to the output, plus bias.
-    for co in 0..cog {
-        let channel = g * cog + co;
+    for co in 0..rows {
+        let channel = g * cog + c0 + co;
         let offset = plan.bias.map_or(T::zero(), |b| b[channel]);
         for c in 0..PATCH {
             transform(
                 &ws.m,
-                |k| ((k * PATCH + c) * cog + co) * nr,
+                |k| ((k * PATCH + c) * rows + co) * ld,
                 &mut ws.t1,
                 |r| (r * PATCH + c) * nr,
-                nr,
+                width,
                 output_transform,
             );
         }
@@ -489,15 +648,16 @@ fn run_block<T: Element>(plan: &Plan<'_, T>, ws: &mut Workspace<T>, g: usize, bl
                 |c| (r * PATCH + c) * nr,
                 &mut ws.y,
                 |s| (r * M + s) * nr,
-                nr,
+                width,
                 output_transform,
             );
         }
         for &(j0, len, n, r0, c0) in &ws.out_runs {
             for r in 0..M.min(oh - r0) {
                 let start = (n * geo.c_out + channel) * out_vol + (r0 + r) * ow + c0;
-                // SAFETY: task (g, block) is the only writer of the output tiles
-                // of its block (each tile belongs to one block) in group g.
+                // SAFETY: task (g, block, chunk) is the only writer of the output
+                // tiles of its block (each tile belongs to one block) in the
+                // chunk's channels of group g.
                 let dst = unsafe { plan.out.range(start, M * len) };
                 let rows = std::array::from_fn(|s| &ws.y[(r * M + s) * nr + j0..][..len]);
                 T::interleave4(rows, offset, dst);
@@ -515,22 +675,6 @@ fn run_block<T: Element>(plan: &Plan<'_, T>, ws: &mut Workspace<T>, g: usize, bl
             }
         }
     }
-}
-
-/// `left (R x C) . right (C x I)` for small fixed-size matrices.
-fn small_product_t<T: Element, const R: usize, const C: usize, const I: usize>(
-    left: &[[T; C]; R],
-    right: &[[T; I]; C],
-) -> [[T; I]; R] {
-    let mut out = [[T::zero(); I]; R];
-    for (out_row, left_row) in out.iter_mut().zip(left) {
-        for (&c, right_row) in left_row.iter().zip(right) {
-            for (o, &r) in out_row.iter_mut().zip(right_row) {
-                *o += c * r;
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

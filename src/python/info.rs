@@ -12,6 +12,14 @@ fn set_num_threads(threads: i64) -> PyResult<()> {
     Ok(threads::set_num_threads(at_least("threads", threads, 1)?)?)
 }
 
+/// Force a convolution algorithm for one pass (`None`: the plan's rules again);
+/// for benchmarking the alternatives, not part of the public API.
+#[pyfunction]
+#[pyo3(signature = (pass_name, algorithm=None))]
+fn _set_plan_override(pass_name: &str, algorithm: Option<&str>) -> PyResult<()> {
+    Ok(crate::conv::set_plan_override(pass_name, algorithm)?)
+}
+
 #[pyfunction]
 fn get_num_threads() -> usize {
     threads::get_num_threads()
@@ -80,6 +88,7 @@ fn build_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(_set_plan_override, m)?)?;
     m.add_function(wrap_pyfunction!(receptive_field, m)?)?;
     m.add_function(wrap_pyfunction!(same_padding, m)?)?;
     m.add_function(wrap_pyfunction!(build_info, m)?)?;
