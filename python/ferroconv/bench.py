@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -125,10 +126,11 @@ def numpy_conv(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: 
 _SETTLE_SECONDS = 0.5
 
 
-def _timeit(fn: Callable[[], object], repeat: int, min_time: float = 0.0, best: bool = False) -> float:
+def _timeit(fn: Callable[[], object], repeat: int, min_time: float = 0.0, best: bool = False,
+            settle: float = _SETTLE_SECONDS) -> float:
     # Let the previous library's worker threads stop spinning (OpenBLAS and OpenMP
     # busy-wait after a call and would steal the cores from this measurement).
-    time.sleep(_SETTLE_SECONDS)
+    time.sleep(settle)
     for _ in range(3):  # warm-up (first calls also pay lazy initialisation, e.g. oneDNN kernels)
         fn()
     times: list[float] = []
@@ -325,7 +327,18 @@ def _format_row(row: dict[str, Any]) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--suite" in argv:
+        at = argv.index("--suite")
+        suite = argv[at + 1] if at + 1 < len(argv) else ""
+        if suite != "networks":
+            raise SystemExit(f"--suite: the only suite is 'networks', got {suite!r}")
+        from . import bench_networks
+
+        return bench_networks.main(argv[:at] + argv[at + 2:])
     parser = argparse.ArgumentParser(prog="python -m ferroconv bench", description=__doc__)
+    parser.add_argument("--suite", choices=["networks"], default=None,
+                        help="time every layer of standard CNNs instead (see --suite networks --help)")
     parser.add_argument("names", nargs="*", help="run only workloads whose name contains one of these")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)
