@@ -87,6 +87,94 @@ fn avg_plane_any<T: Element>(
     }
 }
 
+/// Means of whole planes (the one window of global pooling): `out[p]` is the
+/// sum of the `plane_len` cells of plane `p` of `x` divided by `divisor`. Each
+/// sum is taken in `L` lane sums (`L` the element type's vector lanes: cell `i`
+/// goes to lane `i % L`) added pairwise at the end: a vector add per `L` cells
+/// instead of a chain of scalar adds, in an order fixed by the plane's length.
+pub(crate) fn plane_means<T: Element>(
+    x: &[T],
+    plane_len: usize,
+    divisor: T,
+    out: &mut [MaybeUninit<T>],
+) {
+    dispatch!(
+        plane_means_any,
+        plane_means_avx512,
+        x,
+        plane_len,
+        divisor,
+        out
+    )
+}
+
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn plane_means_avx512<T: Element>(
+    x: &[T],
+    plane_len: usize,
+    divisor: T,
+    out: &mut [MaybeUninit<T>],
+) {
+    plane_means_any(x, plane_len, divisor, out)
+}
+
+#[inline(always)]
+fn plane_means_any<T: Element>(x: &[T], plane_len: usize, divisor: T, out: &mut [MaybeUninit<T>]) {
+    for (slot, plane) in out.iter_mut().zip(x.chunks_exact(plane_len.max(1))) {
+        let sum = if T::LANES >= 16 {
+            lane_sum::<T, 16>(plane)
+        } else {
+            lane_sum::<T, 8>(plane)
+        };
+        slot.write(sum / divisor);
+    }
+}
+
+#[inline(always)]
+fn lane_sum<T: Element, const L: usize>(plane: &[T]) -> T {
+    let mut sums = [T::zero(); L];
+    let mut chunks = plane.chunks_exact(L);
+    for chunk in &mut chunks {
+        for (s, &v) in sums.iter_mut().zip(chunk) {
+            *s += v;
+        }
+    }
+    // The remainder through a zero-padded copy, so the lane sums stay one
+    // fixed-length vector (a loop of the remainder's length kept them in memory).
+    let mut tail = [T::zero(); L];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    for (s, &v) in sums.iter_mut().zip(&tail) {
+        *s += v;
+    }
+    let mut width = L;
+    while width > 1 {
+        width /= 2;
+        for j in 0..width {
+            sums[j] += sums[j + width];
+        }
+    }
+    sums[0]
+}
+
+/// Gradient of [`plane_means`]: every cell of plane `p` of `grad_in` gets
+/// `grad_out[p] / divisor` (added to zero, as the general adjoint does).
+pub(crate) fn plane_means_backward<T: Element>(
+    grad_out: &[T],
+    plane_len: usize,
+    divisor: T,
+    grad_in: &mut [MaybeUninit<T>],
+) {
+    for (plane, &g) in grad_in.chunks_exact_mut(plane_len.max(1)).zip(grad_out) {
+        let value = T::zero() + g / divisor;
+        plane.iter_mut().for_each(|cell| {
+            cell.write(value);
+        });
+    }
+}
+
 /// Sum of one window whose rows start at `rows` (plane indices of column 0).
 fn sum_of_window<T: Element>(plane: &[T], rows: &[usize], ww: &AxisWindow) -> T {
     let mut sum = T::zero();

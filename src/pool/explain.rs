@@ -111,7 +111,7 @@ pub fn explain_pool<T: Element>(x: Shape5, pooling: Pooling<'_>) -> Result<Repor
 fn narrower(rows: RowRuns) -> Vec<RowKernel> {
     match rows.kernel {
         RowKernel::Stride2Simd(lanes) => vec![RowKernel::Lanes(lanes), RowKernel::Scalar],
-        RowKernel::Lanes(_) => vec![RowKernel::Scalar],
+        RowKernel::Lanes(_) | RowKernel::PlaneSum => vec![RowKernel::Scalar],
         RowKernel::Scalar => Vec::new(),
     }
 }

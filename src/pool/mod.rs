@@ -25,9 +25,10 @@ use crate::error::{value_error, Result};
 use crate::geometry::{
     check_rank, checked_product, fmt_dims, Dims, PoolParams, UnpoolParams, SPATIAL,
 };
+use crate::threads::for_each_chunk_mut;
 pub use explain::{explain_pool, Pooling};
 use ndarray::{Array5, ArrayView5};
-use plan::PlaneSplit;
+use plan::{PlaneSplit, RowKernel};
 use planes::{for_each_output_plane, for_each_target_plane};
 use scatter::{Combine, Target};
 use std::mem::MaybeUninit;
@@ -176,6 +177,26 @@ fn avg_over<T: Element>(
         let planes = len / out_vol.max(1);
         let split = PlaneSplit::new(planes, out_vol.saturating_mul(windows.max_window_vol()));
         let rows = plan::avg_rows(&windows);
+        if rows.kernel == RowKernel::PlaneSum {
+            // One window over each whole plane (global pooling): a reduction of
+            // each contiguous plane, a chunk of planes per task.
+            let divisor = windows.first_divisor::<T>(rule);
+            let per_task = split.per_task;
+            for_each_chunk_mut(
+                &mut out,
+                per_task,
+                split.work,
+                || (),
+                |_, task, chunk| {
+                    let first = task * per_task;
+                    let x = &x[first * in_vol..(first + chunk.len()) * in_vol];
+                    avg::plane_means(x, in_vol, divisor, chunk);
+                },
+            )?;
+            // SAFETY: the chunks cover the buffer and `plane_means` writes every
+            // slot of its chunk (one per plane of its part of `x`).
+            return into_array5(out_shape, unsafe { assume_init(out) });
+        }
         for_each_output_plane(
             &mut out,
             &mut [] as &mut [MaybeUninit<i64>],
@@ -199,19 +220,43 @@ fn avg_backward_over<T: Element>(
     rule: Divisor,
 ) -> Result<Array5<T>> {
     let len = checked_product(&input_shape)?;
-    let mut grad_in = alloc_zeroed::<T>(len, "grad_input")?;
-    if len > 0 && !grad_out.is_empty() {
-        let windows = windows()?;
-        let grad_out = standard(grad_out)?;
-        let grad_out = as_slice(&grad_out)?;
-        let (in_vol, out_vol) = (windows.in_vol(), windows.out_vol());
-        let planes = len / in_vol.max(1);
-        let split = PlaneSplit::new(planes, out_vol.saturating_mul(windows.max_window_vol()));
-        for_each_target_plane(&mut grad_in, in_vol, split, |p, g| {
-            let grad_plane = &grad_out[p * out_vol..(p + 1) * out_vol];
-            avg::avg_backward_plane(&windows, rule, grad_plane, g);
-        })?;
+    if len == 0 || grad_out.is_empty() {
+        return into_array5(input_shape, alloc_zeroed::<T>(len, "grad_input")?);
     }
+    let windows = windows()?;
+    let grad_out = standard(grad_out)?;
+    let grad_out = as_slice(&grad_out)?;
+    let (in_vol, out_vol) = (windows.in_vol(), windows.out_vol());
+    let planes = len / in_vol.max(1);
+    if plan::avg_rows(&windows).kernel == RowKernel::PlaneSum {
+        // Global pooling: each plane's cells all get its one gradient, whole
+        // planes per task, into a buffer that needs no zeroing first.
+        let split = PlaneSplit::new(planes, in_vol);
+        let divisor = windows.first_divisor::<T>(rule);
+        let mut grad_in = alloc_uninit::<T>(len, "grad_input")?;
+        let per_task = split.per_task;
+        let chunk_len = per_task.saturating_mul(in_vol);
+        for_each_chunk_mut(
+            &mut grad_in,
+            chunk_len,
+            split.work,
+            || (),
+            |_, task, chunk| {
+                let first = task * per_task;
+                let grads = &grad_out[first..first + chunk.len() / in_vol.max(1)];
+                avg::plane_means_backward(grads, in_vol, divisor, chunk);
+            },
+        )?;
+        // SAFETY: the chunks (whole planes) cover the buffer and
+        // `plane_means_backward` writes every cell of each of its planes.
+        return into_array5(input_shape, unsafe { assume_init(grad_in) });
+    }
+    let mut grad_in = alloc_zeroed::<T>(len, "grad_input")?;
+    let split = PlaneSplit::new(planes, out_vol.saturating_mul(windows.max_window_vol()));
+    for_each_target_plane(&mut grad_in, in_vol, split, |p, g| {
+        let grad_plane = &grad_out[p * out_vol..(p + 1) * out_vol];
+        avg::avg_backward_plane(&windows, rule, grad_plane, g);
+    })?;
     into_array5(input_shape, grad_in)
 }
 

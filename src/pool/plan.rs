@@ -25,13 +25,16 @@ pub(crate) enum RowKernel {
     /// Runs of `lanes` windows two columns apart through the hand-written SIMD
     /// max kernel (`kernels::stride2_max`), in registers of its own width.
     Stride2Simd(usize),
+    /// One window over the whole plane (global average pooling): a vector
+    /// reduction of each contiguous plane, many planes per task.
+    PlaneSum,
 }
 
 impl RowKernel {
     /// Windows computed per chunk of the interior (0: none).
     pub fn lanes(self) -> usize {
         match self {
-            RowKernel::Scalar => 0,
+            RowKernel::Scalar | RowKernel::PlaneSum => 0,
             RowKernel::Lanes(lanes) | RowKernel::Stride2Simd(lanes) => lanes,
         }
     }
@@ -42,6 +45,7 @@ impl RowKernel {
             RowKernel::Lanes(16) => "vector_runs_16",
             RowKernel::Lanes(_) => "vector_runs_8",
             RowKernel::Stride2Simd(_) => "stride2_simd",
+            RowKernel::PlaneSum => "plane_sum",
         }
     }
 }
@@ -110,6 +114,13 @@ pub(crate) fn max_rows<T: Element>(windows: &Windows, plane_len: usize) -> RowRu
 
 /// The row kernel of average pooling.
 pub(crate) fn avg_rows(windows: &Windows) -> RowRuns {
+    if windows.is_whole_plane() {
+        return RowRuns {
+            kernel: RowKernel::PlaneSum,
+            lo: 0,
+            hi: 0,
+        };
+    }
     let (lanes, lo, hi) = interior_runs(windows, true);
     let kernel = if lanes == 0 {
         RowKernel::Scalar

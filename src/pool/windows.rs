@@ -97,6 +97,27 @@ impl Windows {
         self.output.iter().product()
     }
 
+    /// Whether there is one window and it reads every cell of the plane (global
+    /// pooling, or a kernel the size of the unpadded input).
+    pub fn is_whole_plane(&self) -> bool {
+        (0..SPATIAL).all(|axis| match self.axes[axis].as_slice() {
+            [only] => only.first == 0 && only.count == self.input[axis],
+            _ => false,
+        })
+    }
+
+    /// The divisor of the first window under `rule` (of the only window when
+    /// [`Windows::is_whole_plane`]).
+    pub fn first_divisor<T: Element>(&self, rule: Divisor) -> T {
+        let empty = AxisWindow {
+            first: 0,
+            count: 0,
+            padded: 0,
+        };
+        let first = |axis: usize| self.axes[axis].first().copied().unwrap_or(empty);
+        Self::divisor(rule, &first(0), &first(1), &first(2))
+    }
+
     /// Input cells the largest window reads: the per-element cost of a plane.
     pub fn max_window_vol(&self) -> usize {
         self.axes
