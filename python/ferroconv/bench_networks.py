@@ -152,6 +152,58 @@ def torch_call(torch: Any, layer: Layer, a: Arrays, backward: bool) -> Call:
     return step
 
 
+def algorithm_times(layer: Layer, batch: int, repeat: int,
+                    rng: np.random.Generator) -> tuple[str, dict[str, float]]:
+    """The plan's forward algorithm for ``layer`` at ``batch``, and the forward
+    time in ms of every algorithm it could run (forced one at a time).
+    Tap-by-tap algorithms are left out for layers with more than two output
+    channels per group (the plan never picks them there, and they take long)."""
+    from . import _ferroconv as native
+
+    arrays = make_arrays(layer, batch, rng)
+    plan = F.explain_conv(arrays.x.shape, layer.weight_shape(), stride=layer.stride, padding=_pairs(layer),
+                          dilation=layer.dilation, groups=layer.groups)
+    forward = plan.passes[0]
+    names = [forward.algorithm] + [alt.algorithm for alt in forward.alternatives]
+    few_outputs = layer.out_channels // layer.groups <= 2
+    times: dict[str, float] = {}
+    try:
+        for name in names:
+            if name in ("direct", "depthwise_rows") and not few_outputs and name != forward.algorithm:
+                continue
+            native._set_plan_override("forward", name)
+            times[name] = 1e3 * _timeit(ferroconv_call(layer, arrays, False), repeat, min_time=0.05,
+                                        settle=SETTLE_SECONDS)
+    finally:
+        native._set_plan_override("forward", None)
+    return forward.algorithm, times
+
+
+def run_algorithms(networks: Optional[Sequence[str]] = None, repeat: int = 5, threads: Optional[int] = None,
+                   names: Optional[Sequence[str]] = None) -> list[dict[str, Any]]:
+    """Every forward algorithm of every conv layer at N=1 and N=8: how much slower
+    the plan's choice is than the fastest (``--all-algorithms``)."""
+    if threads is not None:
+        F.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    rows = []
+    for layer in layers(networks):
+        if layer.op != "conv" or (names and not any(n in layer.name for n in names)):
+            continue
+        for batch in (1, 8):
+            chosen, times = algorithm_times(layer, batch, repeat, rng)
+            chosen_ms = times[chosen]
+            fastest = min(times, key=lambda k: times[k])
+            slowdown = chosen_ms / times[fastest]
+            rows.append({"network": layer.network, "layer": layer.name, "batch": batch, "chosen": chosen,
+                         "chosen_ms": chosen_ms, "fastest": fastest, "fastest_ms": times[fastest],
+                         "slowdown": slowdown, "times_ms": times})
+            flag = "  <-- plan > 10% slower than fastest" if slowdown > 1.10 else ""
+            print(f"{layer.network:<12} {layer.name:<46} N={batch} chosen {chosen} {chosen_ms:.3f} ms, fastest "
+                  f"{fastest} {times[fastest]:.3f} ms (x{slowdown:.2f}){flag}", flush=True)
+    return rows
+
+
 def _geomean(values: Sequence[float]) -> float:
     good = [v for v in values if v > 0 and math.isfinite(v)]
     return math.exp(sum(map(math.log, good)) / len(good)) if good else float("nan")
@@ -301,7 +353,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--json", default=None, help="write the rows to this JSON file")
     parser.add_argument("--markdown", default=None, help="write Markdown tables to this file")
     parser.add_argument("--chart", default=None, help="write a PNG chart of the ratios (needs matplotlib)")
+    parser.add_argument("--all-algorithms", action="store_true",
+                        help="instead: time every forward algorithm of every conv layer at N=1 and N=8 and "
+                             "report where the plan's choice is more than 10%% slower than the fastest")
     args = parser.parse_args(argv)
+    if args.all_algorithms:
+        algo_rows = run_algorithms([n for n in args.networks.split(",") if n], args.repeat, args.threads,
+                                   args.names)
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump(algo_rows, fh, indent=1)
+        return 0
     rows = run([n for n in args.networks.split(",") if n], args.repeat, args.threads, not args.no_backward,
                not args.no_batch1, args.names)
     if args.json:
