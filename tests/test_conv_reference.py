@@ -148,7 +148,7 @@ def test_functional_module_exports_the_same_ops():
 BIG_CASES = {
     "3x3_s1_p1": (2, (2, 8, 23, 19), (16, 8, 3, 3), dict(padding=1)),
     "3x3_s1_same_reflect": (2, (2, 5, 17, 20), (7, 5, 3, 3), dict(padding="same", padding_mode="reflect")),
-    "3x3_s1_valid_32ch": (2, (1, 32, 14, 14), (32, 32, 3, 3), dict()),
+    "3x3_s1_valid_32ch": (2, (4, 32, 14, 14), (32, 32, 3, 3), dict()),
     "1x1": (2, (2, 16, 17, 15), (24, 16, 1, 1), dict()),
     "1x1_stride2": (2, (2, 16, 17, 15), (24, 16, 1, 1), dict(stride=2)),
     "depthwise_3x3": (2, (2, 12, 21, 18), (12, 1, 3, 3), dict(padding=1, groups=12)),
@@ -184,6 +184,7 @@ BIG_CASES = {
     # GEMM panels narrower than the micro-kernel's
     "3x3_n1_7x7_many_outputs": (2, (1, 24, 7, 7), (200, 24, 3, 3), dict(padding=1)),
     "3x3_n1_13x9_many_outputs": (2, (1, 16, 13, 9), (136, 16, 3, 3), dict(padding=1)),
+    "3x3_n1_winograd_narrow_blocks": (2, (1, 16, 27, 29), (72, 16, 3, 3), dict(padding=1)),
     "5x5_n1_small_plane": (2, (1, 16, 9, 20), (80, 16, 5, 5), dict(padding=2)),
     "1x1_s2_n1_small_plane": (2, (1, 32, 13, 13), (120, 32, 1, 1), dict(stride=2)),
     "3d_strided_dilated": (3, (2, 3, 12, 11, 10), (5, 3, 3, 2, 3), dict(stride=(2, 1, 2), dilation=(1, 2, 2), padding=(1, 0, 2))),

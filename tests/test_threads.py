@@ -59,8 +59,9 @@ WORKLOADS = {
     # Batch 1, small planes, many output channels: few tasks per image, so the
     # forward passes are cut along the output channels, into a number of chunks
     # that follows the thread count (Winograd, implicit GEMM, im2col; f32 and f64).
-    "conv2d_3x3_small_plane_n1_f32": lambda: _conv_fwd_bwd(2, (1, 32, 9, 11), (256, 32, 3, 3), np.float32, padding=1),
-    "conv2d_3x3_small_plane_n1_f64": lambda: _conv_fwd_bwd(2, (1, 24, 7, 7), (200, 24, 3, 3), np.float64, padding=1),
+    "conv2d_3x3_small_plane_n1_f32": lambda: _conv_fwd_bwd(2, (1, 32, 28, 27), (256, 32, 3, 3), np.float32, padding=1),
+    "conv2d_3x3_small_plane_n1_f64": lambda: _conv_fwd_bwd(2, (1, 24, 26, 26), (200, 24, 3, 3), np.float64, padding=1),
+    "conv2d_3x3_7x7_n1_f32": lambda: _conv_fwd_bwd(2, (1, 24, 7, 7), (200, 24, 3, 3), np.float32, padding=1),
     "conv2d_5x5_small_plane_n1_f32": lambda: _conv_fwd_bwd(2, (1, 16, 12, 12), (264, 16, 5, 5), np.float32, padding=2),
     "conv2d_1x1_s2_small_plane_n1_f32": lambda: _conv_fwd_bwd(2, (1, 64, 14, 14), (512, 64, 1, 1), np.float32, stride=2),
     "conv_transpose2d_f32": lambda: _tconv_fwd_bwd(2, (4, 32, 16, 16), (32, 16, 4, 4), np.float32, stride=2, padding=1),

@@ -60,6 +60,9 @@ const WINOGRAD_MAX_FILTER_ELEMENTS: usize = 1 << 22;
 /// Input and output channels per group from which Winograd's 36 GEMMs amortise
 /// its transforms.
 const WINOGRAD_MIN_CHANNELS: usize = 16;
+/// Output tiles (of all images) from which the Winograd filter transform is
+/// amortised.
+const WINOGRAD_MIN_TILES: usize = 32;
 /// Input channels per group from which the sub-pixel input gradient fills the
 /// micro-kernel's rows (they are its GEMM's rows).
 const SUBPIXEL_MIN_CHANNELS: usize = 16;
@@ -416,8 +419,16 @@ fn winograd_can_run(geo: &ConvGeometry) -> bool {
         && geo.c_out.saturating_mul(geo.cig()).saturating_mul(36) <= WINOGRAD_MAX_FILTER_ELEMENTS
 }
 
+/// Enough channels for the 36 GEMMs to amortise the input and output
+/// transforms, and enough tiles for them to amortise the filter transform: it
+/// writes and the GEMMs read 36 values per filter tap pair whatever the batch,
+/// so with few tiles (a 14x14 image at batch 1 has 16) it costs more than the
+/// multiply-adds Winograd saves (3x3 256->256 14x14 N=1: 2.2 ms against 1.2 ms
+/// by implicit GEMM, `bench --suite networks --all-algorithms`).
 fn winograd_pays(geo: &ConvGeometry) -> bool {
-    geo.cig() >= WINOGRAD_MIN_CHANNELS && geo.cog() >= WINOGRAD_MIN_CHANNELS
+    geo.cig() >= WINOGRAD_MIN_CHANNELS
+        && geo.cog() >= WINOGRAD_MIN_CHANNELS
+        && winograd::tiles(geo) >= WINOGRAD_MIN_TILES
 }
 
 /// Implicit GEMM: zero padding, and phase planes bounded by the output (their

@@ -415,8 +415,20 @@ fn winograd_3x3_matches_direct_convolution_in_f64_and_within_1e4_in_f32() {
             ..ConvParams::new(2)
         };
         let height = if width > 100 { 5 } else { 13 };
-        let x = filled([2, 16 * groups, 1, height, width], 11);
+        // Six images: enough tiles for the plan to pay for Winograd's filter
+        // transform (checked, so the test cannot drift onto another algorithm).
+        let x = filled([6, 16 * groups, 1, height, width], 11);
         let w = filled([17 * groups, 16, 1, 3, 3], 12);
+        let geo = ConvGeometry::for_conv(shape5(&x.view()), shape5(&w.view()), &p).unwrap();
+        assert!(
+            matches!(
+                super::plan::forward::<f64>(&geo),
+                super::plan::Forward::Winograd(_)
+            ),
+            "{mode:?} {width}: not planned as Winograd: {:?} {:?}",
+            super::plan::forward::<f64>(&geo),
+            geo.output
+        );
         let want = direct_conv(&x, &w, &p);
         let got = conv_forward(x.view(), w.view(), None, &p).unwrap();
         let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
