@@ -24,6 +24,7 @@ import argparse
 import io
 import statistics
 import time
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -208,8 +209,12 @@ def onnx_session(torch: Any, model: Any, x: Any, threads: int) -> Any:
     except ImportError:
         return None
     buffer = io.BytesIO()
-    torch.onnx.export(model, (x,), buffer, input_names=["x"], output_names=["logits"],
-                      dynamic_axes={"x": {0: "batch"}}, dynamo=False)
+    with warnings.catch_warnings():
+        # The TorchScript exporter needs no extra package (the torch.export one
+        # needs onnxscript); its deprecation notice is not for our users.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(model, (x,), buffer, input_names=["x"], output_names=["logits"],
+                          dynamic_axes={"x": {0: "batch"}}, dynamo=False)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1

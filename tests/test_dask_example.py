@@ -3,29 +3,22 @@ its result equals the same filters applied in memory."""
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
 import sys
 
 import pytest
+
+from example_scripts import load_example
 
 pytest.importorskip("dask.array")
 pytest.importorskip("distributed")
 zarr = pytest.importorskip("zarr")
 
-EXAMPLE = pathlib.Path(__file__).resolve().parent.parent / "examples" / "dask_big_volume.py"
-
 
 @pytest.fixture(scope="module")
 def example():
-    if not EXAMPLE.exists():
-        pytest.skip("examples/ is not shipped with an installed package")
-    spec = importlib.util.spec_from_file_location("dask_big_volume", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = load_example("dask_big_volume")
     yield module
-    del sys.modules[spec.name]
+    del sys.modules[module.__name__]
 
 
 def test_the_example_filters_a_stored_volume_and_checks_it(example, tmp_path, capsys):
