@@ -24,9 +24,38 @@ pub fn alloc_zeroed<T: ZeroBits>(len: usize, what: &str) -> Result<Vec<T>> {
     if ptr.is_null() {
         return Err(refuse());
     }
+    huge_pages(ptr.cast::<u8>(), layout.size());
     // SAFETY: `ptr` was allocated by the global allocator with the layout of `len`
     // values of `T`, and all-zero bytes are a valid `T` (the `ZeroBits` contract).
     Ok(unsafe { Vec::from_raw_parts(ptr, len, len) })
+}
+
+/// Buffers from this size on ask for transparent huge pages.
+const HUGE_PAGE_MIN_BYTES: usize = 4 << 20;
+const HUGE_PAGE: usize = 2 << 20;
+
+/// Ask the kernel to back the 2 MiB-aligned part of a large buffer with
+/// transparent huge pages. Buffers this large are a fresh `mmap` on every call
+/// (glibc stops reusing freed blocks above 32 MiB), so their first touch faults
+/// in every 4 KiB page: on a virtual machine that was most of a large pooling
+/// backward (docs/performance.md). One fault per 2 MiB instead. Only a hint:
+/// where THP is off, or on other systems, nothing changes.
+fn huge_pages(ptr: *mut u8, bytes: usize) {
+    #[cfg(target_os = "linux")]
+    if bytes >= HUGE_PAGE_MIN_BYTES {
+        let start = (ptr as usize).next_multiple_of(HUGE_PAGE);
+        let end = (ptr as usize + bytes) / HUGE_PAGE * HUGE_PAGE;
+        if end > start {
+            // SAFETY: the range lies inside the caller's live allocation, and
+            // MADV_HUGEPAGE only changes how its pages are backed, never their
+            // contents; a failure (THP unavailable) is harmless and ignored.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (ptr, bytes);
 }
 
 /// A vector of `len` uninitialised elements for an output that its kernel writes
@@ -36,7 +65,7 @@ pub fn alloc_zeroed<T: ZeroBits>(len: usize, what: &str) -> Result<Vec<T>> {
 /// an element a kernel forgets to write shows up in tests instead of passing by
 /// luck. Turn it into a `Vec<T>` with [`assume_init`].
 pub fn alloc_uninit<T>(len: usize, what: &str) -> Result<Vec<MaybeUninit<T>>> {
-    let mut buffer = Vec::new();
+    let mut buffer: Vec<MaybeUninit<T>> = Vec::new();
     buffer.try_reserve_exact(len).map_err(|_| {
         Error::Memory(format!(
             "cannot allocate {what}: {len} elements of {} bytes",
@@ -46,6 +75,10 @@ pub fn alloc_uninit<T>(len: usize, what: &str) -> Result<Vec<MaybeUninit<T>>> {
     // SAFETY: the capacity is at least `len`, and `MaybeUninit<T>` needs no
     // initialisation.
     unsafe { buffer.set_len(len) };
+    huge_pages(
+        buffer.as_mut_ptr().cast::<u8>(),
+        len * std::mem::size_of::<T>(),
+    );
     #[cfg(debug_assertions)]
     // SAFETY: the first `len` elements are inside the allocation, and any bytes
     // are a valid `MaybeUninit<T>`.
