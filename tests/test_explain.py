@@ -184,3 +184,28 @@ def test_cli_prints_a_conv_and_a_pool_plan(capsys):
     assert "scatter" in capsys.readouterr().out
     assert main(["explain", "conv", "1,4,8,8", "2,3,3,3"]) == 2
     assert "input channels" in capsys.readouterr().err
+
+
+def test_forcing_an_algorithm_changes_the_plan_not_the_result():
+    # The hidden override behind `bench --suite networks --all-algorithms`: every
+    # algorithm that can run a layer gives the reference result; a name that
+    # cannot run it leaves the rules' choice; a bad pass name is a ValueError.
+    from ferroconv import _ferroconv as native
+    from reference import conv_nd
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 16, 9, 10)).astype(np.float64)
+    w = rng.standard_normal((20, 16, 3, 3)).astype(np.float64)
+    want = conv_nd(x, w, None, stride=(1, 1), pad_lo=(1, 1), pad_hi=(1, 1), dilation=(1, 1), groups=1)
+    chosen = fc.explain_conv(x.shape, w.shape, dtype="float64", padding=1).passes[0].algorithm
+    try:
+        for name in ("winograd", "implicit_gemm", "im2col_gemm", "direct", "depthwise_rows", "no_such"):
+            native._set_plan_override("forward", name)
+            plan = fc.explain_conv(x.shape, w.shape, dtype="float64", padding=1).passes[0].algorithm
+            assert plan == (chosen if name == "no_such" else name)
+            np.testing.assert_allclose(fc.conv2d(x, w, padding=1), want, rtol=1e-10, atol=1e-10)
+    finally:
+        native._set_plan_override("forward", None)
+    assert fc.explain_conv(x.shape, w.shape, dtype="float64", padding=1).passes[0].algorithm == chosen
+    with pytest.raises(ValueError, match="pass must be one of"):
+        native._set_plan_override("backward", "direct")

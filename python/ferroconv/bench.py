@@ -188,15 +188,22 @@ def _torch() -> Optional[Any]:
     return torch
 
 
-def run(names: Optional[Sequence[str]] = None, repeat: int = 5, threads: Optional[int] = None,
-        backward: bool = True, numpy_ref: bool = True) -> list[dict[str, Any]]:
-    """Time the workloads whose name contains any of ``names`` (all by default)."""
+def same_threads(threads: Optional[int]) -> tuple[int, Optional[Any]]:
+    """Set ferroconv's thread count (when given) and PyTorch's to the same value;
+    the count and the ``torch`` module (None when it is not installed)."""
     if threads is not None:
         F.set_num_threads(threads)
     threads = F.get_num_threads()
     torch = _torch()
     if torch is not None:
         torch.set_num_threads(threads)
+    return threads, torch
+
+
+def run(names: Optional[Sequence[str]] = None, repeat: int = 5, threads: Optional[int] = None,
+        backward: bool = True, numpy_ref: bool = True) -> list[dict[str, Any]]:
+    """Time the workloads whose name contains any of ``names`` (all by default)."""
+    threads, torch = same_threads(threads)
     # The yardsticks are measured before and after the workloads and the better
     # value kept, so a burst of load on a shared machine during one measurement
     # does not inflate every percentage.

@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from . import functional as F
-from .bench import _timeit, _torch
+from .bench import _timeit, same_threads
 from .networks import NETWORKS, Layer, layers
 
 # (label, batch, with backward): the three measurements of every layer.
@@ -212,12 +212,7 @@ def _geomean(values: Sequence[float]) -> float:
 def run(networks: Optional[Sequence[str]] = None, repeat: int = 5, threads: Optional[int] = None,
         backward: bool = True, batch1: bool = True, names: Optional[Sequence[str]] = None) -> list[dict[str, Any]]:
     """Time every distinct layer of ``networks`` (all by default); one row per layer."""
-    if threads is not None:
-        F.set_num_threads(threads)
-    threads = F.get_num_threads()
-    torch = _torch()
-    if torch is not None:
-        torch.set_num_threads(threads)
+    threads, torch = same_threads(threads)
     configs = [c for c in CONFIGS if (backward or not c[2]) and (batch1 or c[1] != 1)]
     rng = np.random.default_rng(0)
     rows = []
