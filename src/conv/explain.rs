@@ -256,10 +256,16 @@ fn forward_cost<T: Element>(geo: &ConvGeometry, plan: &Forward) -> Cost {
                 * (36 * round_up(geo.cog(), MR) * cig + 120 * cig * chunks + 60 * cog);
             let tasks = wide(split.tasks(geo));
             let (serial, workers) = workers(tasks, geo.work() / 4);
-            let filters =
-                wide(geo.c_out) * cig * 36 + groups * 36 * wide(packed_a_len(geo.cog(), geo.cig()));
+            // The packed transformed filters (written in place, one transform
+            // buffer per worker), and per worker: patches and their first
+            // transform (36 x NR each), transformed inputs and GEMM results at
+            // the block's width, output tiles and the micro-tile.
+            let filters = groups * 36 * wide(packed_a_len(geo.cog(), geo.cig()))
+                + workers * wide(winograd::FILTER_WORKSPACE);
             let channels = wide(split.channels.clamp(1, geo.cog().max(1)));
-            let per_worker = wide(36 * nr) * (2 + cig + channels) + wide(16 * nr + MR * nr);
+            let per_worker = wide(2 * 36 * nr)
+                + wide(36 * split.block.clamp(1, nr)) * (cig + channels)
+                + wide(16 * nr + MR * nr);
             cost(
                 macs,
                 bytes::<T>(groups * tiles * 36 * (cig + cog)),

@@ -93,6 +93,9 @@ const FILTER_BLOCK_CHANNELS: usize = 32;
 /// Lanes of one block: `(ci, r)` for `FILTER_BLOCK_CHANNELS` input channels
 /// and the `MR` rows of a panel.
 const FILTER_LANES: usize = FILTER_BLOCK_CHANNELS * MR;
+/// Elements of one filter-transform worker's buffer: taps `[9]`, `G g` `[18]`
+/// and `U` `[36]`, each `FILTER_LANES` long.
+pub(crate) const FILTER_WORKSPACE: usize = (9 + 18 + POINTS) * FILTER_LANES;
 
 /// `U = G g G^T` for every filter, packed per group and point as GEMM A operands
 /// (`cog x cig`): `packed[(g * POINTS + xi) * per_point ..]`. One task per A
@@ -109,7 +112,7 @@ fn transform_filters<T: Element>(geo: &ConvGeometry, w: &[T]) -> Result<Vec<T>> 
     let panels = cog.div_ceil(MR);
     let mut packed = alloc_uninit::<T>(geo.groups * POINTS * per_point, "Winograd filters")?;
     let shared = SharedMut::new(&mut packed);
-    let init = || vec![T::zero(); (9 + 18 + POINTS) * FILTER_LANES];
+    let init = || vec![T::zero(); FILTER_WORKSPACE];
     let work = geo.c_out.saturating_mul(cig).saturating_mul(162);
     for_each_task(geo.groups * panels, work, init, |ws, task| {
         let (g, panel) = (task / panels, task % panels);
