@@ -27,8 +27,10 @@ pub mod threads;
 pub mod python;
 
 pub use conv::{
-    conv_backward, conv_forward, conv_transpose_backward, conv_transpose_forward, explain_conv,
-    explain_conv_transpose, ConvGrads, Needs,
+    conv_backward, conv_backward_with, conv_forward, conv_forward_fused, conv_transpose_backward,
+    conv_transpose_backward_with, conv_transpose_forward, conv_transpose_forward_fused,
+    explain_conv, explain_conv_transpose, process_precision, set_process_precision, Activation,
+    ConvGrads, Fused, Needs, Precision, ResidualArg,
 };
 pub use element::Element;
 pub use error::{Error, Result};

@@ -50,6 +50,8 @@ pub struct Report {
     pub out_shape: Shape5,
     /// NumPy's name of the element type.
     pub dtype: &'static str,
+    /// Convolutions: the precision the plan respects (`"default"`, `"highest"`).
+    pub precision: Option<&'static str>,
     /// The instruction set the kernels run with (`"avx512"` or `"portable"`).
     pub isa: &'static str,
     /// Threads the pool uses.

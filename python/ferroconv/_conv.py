@@ -60,10 +60,54 @@ def needs_triple(needs: object) -> Needs:
     return (bool(needs[0]), bool(needs[1]), bool(needs[2]))
 
 
-def forward(arrays: ConvArrays, spec: ConvSpec) -> np.ndarray:
-    """The output of the convolution (or transposed convolution) ``spec``."""
-    out = _native.conv_forward(arrays.x, arrays.weight, arrays.bias, spec)
-    return unbatched(out, arrays.was_batched)
+def forward(arrays: ConvArrays, spec: ConvSpec, residual: object = None, out: object = None) -> np.ndarray:
+    """The output of the convolution (or transposed convolution) ``spec``, with
+    ``residual`` added before the spec's activation, written into ``out`` when
+    given (and then returned)."""
+    if residual is None and out is None:
+        result = _native.conv_forward(arrays.x, arrays.weight, arrays.bias, spec)
+        return unbatched(result, arrays.was_batched)
+    dtype = arrays.x.dtype
+    out_arr = None if out is None else _out_array(out, dtype, arrays)
+    res = None if residual is None else np.asarray(residual)
+    residual_is_out = out_arr is not None and res is not None and _same_view(res, out_arr)
+    if res is not None and not residual_is_out:
+        if res.dtype != dtype:
+            raise TypeError(f"residual has dtype {res.dtype} but x has dtype {dtype}")
+        if out_arr is not None and np.may_share_memory(res, out_arr):
+            raise ValueError("residual overlaps out without being the same array: pass out=residual "
+                             "to accumulate in place, or separate arrays")
+        res = res if arrays.was_batched else res[np.newaxis]
+    native_out = None if out_arr is None else (out_arr if arrays.was_batched else out_arr[np.newaxis])
+    result = _native.conv_forward(arrays.x, arrays.weight, arrays.bias, spec,
+                                  None if residual_is_out else res, native_out, residual_is_out)
+    if out_arr is not None:
+        return out_arr
+    assert result is not None
+    return unbatched(result, arrays.was_batched)
+
+
+def _out_array(out: object, dtype: np.dtype, arrays: ConvArrays) -> np.ndarray:
+    """``out`` checked: a writeable C-contiguous ndarray of the call's dtype that
+    shares no memory with the call's inputs (its shape is checked natively)."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"out has dtype {out.dtype} but x has dtype {dtype}")
+    if not out.flags.c_contiguous:
+        raise ValueError("out must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError("out must be writeable")
+    for name, arr in (("x", arrays.x), ("weight", arrays.weight), ("bias", arrays.bias)):
+        if arr is not None and np.may_share_memory(out, arr):
+            raise ValueError(f"out must not share memory with {name}")
+    return out
+
+
+def _same_view(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two arrays are views of exactly the same elements in the same layout."""
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+            and a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype)
 
 
 def backward(arrays: ConvArrays, spec: ConvSpec, needs: Needs) -> Grads:

@@ -49,6 +49,24 @@ groups : int
     depthwise convolution).
 padding_mode : {{"zeros", "reflect", "replicate", "circular"}}
     How padded cells are filled.
+activation : {{"relu", "relu6", "leaky_relu", "sigmoid", "silu"}}, optional
+    Fused epilogue: applied to ``conv + bias + residual`` while each output run
+    is still in cache (None: no activation).
+negative_slope : float
+    Slope of ``leaky_relu`` for negative values (default 0.01).
+residual : ndarray, optional
+    Array of the output's shape and dtype (any layout) added before the
+    activation, e.g. a ResNet block's shortcut.
+out : ndarray, optional
+    C-contiguous array of the output's shape and dtype to write the result into
+    (and return) instead of a new array. It may be ``residual`` itself (the
+    result then overwrites it) but must not share memory with any other argument.
+    The epilogue is for inference: for training, call without ``activation`` and
+    apply the activation and its gradient yourself (as ``ferroconv.nn`` does).
+precision : {{"default", "highest"}}, optional
+    ``"highest"`` never uses Winograd or other transforms that add rounding
+    beyond direct summation; None uses the process default
+    (:func:`set_precision`).
 
 Returns
 -------
@@ -76,6 +94,9 @@ stride, padding, dilation, groups, padding_mode
     The forward call's arguments (see :func:`conv{rank}d`).
 needs : tuple of three bools
     Which of ``(grad_x, grad_weight, grad_bias)`` to compute.
+precision : {{"default", "highest"}}, optional
+    As :func:`conv{rank}d` (the input gradient of a stride-1 3x3 layer may run
+    Winograd under ``"default"``).
 
 Returns
 -------
@@ -105,6 +126,24 @@ stride, padding, dilation : int or tuple of {rank} ints
 output_padding : int or tuple of {rank} ints
     Cells added at the end of each axis; must be smaller than stride or dilation.
 groups : int
+activation : {{"relu", "relu6", "leaky_relu", "sigmoid", "silu"}}, optional
+    Fused epilogue: applied to ``conv + bias + residual`` in one pass after the
+    transposed convolution's scatter (None: no activation).
+negative_slope : float
+    Slope of ``leaky_relu`` for negative values (default 0.01).
+residual : ndarray, optional
+    Array of the output's shape and dtype (any layout) added before the
+    activation, e.g. a ResNet block's shortcut.
+out : ndarray, optional
+    C-contiguous array of the output's shape and dtype to write the result into
+    (and return) instead of a new array. It may be ``residual`` itself (the
+    result then overwrites it) but must not share memory with any other argument.
+    The epilogue is for inference: for training, call without ``activation`` and
+    apply the activation and its gradient yourself (as ``ferroconv.nn`` does).
+precision : {{"default", "highest"}}, optional
+    ``"highest"`` never uses Winograd or other transforms that add rounding
+    beyond direct summation; None uses the process default
+    (:func:`set_precision`).
 
 Returns
 -------
@@ -119,6 +158,19 @@ ValueError, TypeError
 """
 
 TRANSPOSE_BACKWARD_DOC = """Gradients of :func:`conv_transpose{rank}d` with respect to its input, weight and bias.
+
+Parameters
+----------
+grad_out : ndarray
+    Gradient of the loss with respect to the output of ``conv_transpose{rank}d``.
+x, weight : ndarray
+    The forward call's input and weight.
+stride, padding, output_padding, groups, dilation
+    The forward call's arguments.
+needs : tuple of three bools
+    Which of ``(grad_x, grad_weight, grad_bias)`` to compute.
+precision : {{"default", "highest"}}, optional
+    As :func:`conv_transpose{rank}d`.
 
 Returns
 -------

@@ -94,6 +94,9 @@ class Plan:
     simd: str
     threads: int
     passes: tuple[PassPlan, ...]
+    #: Convolutions: the precision the plan respects (``"default"`` or
+    #: ``"highest"``); None for pooling.
+    precision: Optional[str] = None
 
     def pass_named(self, name: str) -> PassPlan:
         """The plan of pass ``name`` (``"forward"``, ``"input_grad"``, ``"weight_grad"``)."""
@@ -106,7 +109,8 @@ class Plan:
         shapes = f"x {self.x_shape}" + (f" * weight {self.weight_shape}" if self.weight_shape else "")
         lines = [
             f"{self.op}: {shapes} -> {self.out_shape}, {self.dtype}",
-            f"simd {self.simd}, {self.threads} threads",
+            f"simd {self.simd}, {self.threads} threads"
+            + (f", precision {self.precision}" if self.precision else ""),
             "",
             f"{'pass':<12}{'algorithm':<26}{'GFLOP':>8}{'Gops':>9}{'copied MB':>11}"
             f"{'workspace MB':>14}{'tasks':>8}  run",
@@ -136,7 +140,8 @@ def _plan(op: str, report: dict[str, Any]) -> Plan:
     )
     weight = report["weight_shape"]
     return Plan(op, tuple(report["x_shape"]), None if weight is None else tuple(weight),
-                tuple(report["out_shape"]), report["dtype"], report["simd"], int(report["threads"]), passes)
+                tuple(report["out_shape"]), report["dtype"], report["simd"], int(report["threads"]), passes,
+                report.get("precision"))
 
 
 def _batched_shape(shape: object, name: str, rank: Optional[int] = None) -> tuple[int, ...]:
@@ -153,7 +158,7 @@ def _batched_shape(shape: object, name: str, rank: Optional[int] = None) -> tupl
 def explain_conv(x_shape: tuple[int, ...], weight_shape: tuple[int, ...], *, dtype: object = "float32",
                  stride: IntOrTuple = 1, padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1,
                  padding_mode: str = "zeros", transposed: bool = False,
-                 output_padding: IntOrTuple = 0) -> Plan:
+                 output_padding: IntOrTuple = 0, precision: Optional[str] = None) -> Plan:
     """The plan of a convolution: which algorithm runs each pass, and why it is
     fast or slow.
 
@@ -172,6 +177,9 @@ def explain_conv(x_shape: tuple[int, ...], weight_shape: tuple[int, ...], *, dty
         Explain ``conv_transpose{1,2,3}d`` instead.
     output_padding : int or tuple of ints
         Of a transposed convolution.
+    precision : {"default", "highest"}, optional
+        The call's precision (None: the process default, see
+        :func:`ferroconv.set_precision`); ``"highest"`` excludes Winograd.
 
     Returns
     -------
@@ -202,9 +210,10 @@ def explain_conv(x_shape: tuple[int, ...], weight_shape: tuple[int, ...], *, dty
     x = _batched_shape(x_shape, "x_shape", rank)
     if flag(transposed, "transposed"):
         # transpose_spec refuses the per-side and string forms of a convolution's padding
-        spec = transpose_spec(rank, stride, cast(IntOrTuple, padding), output_padding, groups, dilation)
+        spec = transpose_spec(rank, stride, cast(IntOrTuple, padding), output_padding, groups, dilation,
+                              precision=precision)
     else:
-        spec = conv_spec(rank, stride, padding, dilation, groups, padding_mode)
+        spec = conv_spec(rank, stride, padding, dilation, groups, padding_mode, precision=precision)
     report = _native.explain_conv(x, weight, spec, dtype_name(dtype))
     return _plan(f"conv_transpose{rank}d" if transposed else f"conv{rank}d", report)
 

@@ -38,11 +38,24 @@ def conv_padding(padding: Padding, rank: int) -> Union[str, tuple[tuple[int, int
     return tuple((p, p) for p in int_tuple(padding, rank, "padding"))
 
 
+def _options(precision: object, activation: object, negative_slope: object) -> dict[str, object]:
+    """The precision and epilogue options of a spec (None: not given)."""
+    if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float, np.floating, np.integer)):
+        raise TypeError(f"negative_slope must be a number, got {type(negative_slope).__name__}")
+    return {
+        "precision": None if precision is None else text(precision, "precision"),
+        "activation": None if activation is None else text(activation, "activation"),
+        "negative_slope": float(negative_slope),
+    }
+
+
 def conv_spec(rank: int, stride: IntOrTuple = 1, padding: Padding = 0, dilation: IntOrTuple = 1,
               groups: object = 1, padding_mode: object = "zeros", *,
-              kernel_size: Optional[tuple[int, ...]] = None) -> ConvSpec:
+              kernel_size: Optional[tuple[int, ...]] = None, precision: object = None,
+              activation: object = None, negative_slope: object = 0.01) -> ConvSpec:
     """The spec of a ``conv{rank}d`` call (with the ``kernel_size`` of a layer,
-    which the spec checks too; a functional call's comes with its weight)."""
+    which the spec checks too; a functional call's comes with its weight), its
+    ``precision`` and its forward epilogue's ``activation``."""
     return ConvSpec(
         rank=rank,
         stride=int_tuple(stride, rank, "stride"),
@@ -51,12 +64,15 @@ def conv_spec(rank: int, stride: IntOrTuple = 1, padding: Padding = 0, dilation:
         groups=as_int(groups, "groups"),
         padding_mode=text(padding_mode, "padding_mode"),
         kernel_size=kernel_size,
+        **_options(precision, activation, negative_slope),
     )
 
 
 def transpose_spec(rank: int, stride: IntOrTuple = 1, padding: IntOrTuple = 0,
                    output_padding: IntOrTuple = 0, groups: object = 1,
-                   dilation: IntOrTuple = 1, *, kernel_size: Optional[tuple[int, ...]] = None) -> ConvSpec:
+                   dilation: IntOrTuple = 1, *, kernel_size: Optional[tuple[int, ...]] = None,
+                   precision: object = None, activation: object = None,
+                   negative_slope: object = 0.01) -> ConvSpec:
     """The spec of a ``conv_transpose{rank}d`` call (symmetric integer padding,
     as PyTorch)."""
     if isinstance(padding, str):
@@ -71,6 +87,7 @@ def transpose_spec(rank: int, stride: IntOrTuple = 1, padding: IntOrTuple = 0,
         padding_mode="zeros",
         output_padding=int_tuple(output_padding, rank, "output_padding"),
         kernel_size=kernel_size,
+        **_options(precision, activation, negative_slope),
     )
 
 

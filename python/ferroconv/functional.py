@@ -33,6 +33,7 @@ from ._args import (
     is_sequence,
     same_dtype,
     spatial_shape,
+    text,
 )
 from ._conv import Grads, conv_arrays, needs_triple
 from ._docs import (
@@ -78,6 +79,8 @@ __all__ = [
     "receptive_field",
     "set_num_threads",
     "get_num_threads",
+    "set_precision",
+    "get_precision",
     "max_pool1d",
     "max_pool2d",
     "max_pool3d",
@@ -120,30 +123,37 @@ ALL = (True, True, True)
 
 
 def _convolution(rank: int, x: object, weight: object, bias: object, stride: IntOrTuple, padding: Padding,
-          dilation: IntOrTuple, groups: object, padding_mode: object) -> np.ndarray:
+                 dilation: IntOrTuple, groups: object, padding_mode: object, activation: object = None,
+                 negative_slope: object = 0.01, residual: object = None, out: object = None,
+                 precision: object = None) -> np.ndarray:
     arrays = conv_arrays(rank, x, weight, bias)
-    return _conv.forward(arrays, conv_spec(rank, stride, padding, dilation, groups, padding_mode))
+    spec = conv_spec(rank, stride, padding, dilation, groups, padding_mode, precision=precision,
+                     activation=activation, negative_slope=negative_slope)
+    return _conv.forward(arrays, spec, residual, out)
 
 
 def _convolution_backward(rank: int, grad_out: object, x: object, weight: object, stride: IntOrTuple,
-                   padding: Padding, dilation: IntOrTuple, groups: object, padding_mode: object,
-                   needs: object) -> Grads:
+                          padding: Padding, dilation: IntOrTuple, groups: object, padding_mode: object,
+                          needs: object, precision: object) -> Grads:
     arrays = conv_arrays(rank, x, weight, grad_out=grad_out, backward=True)
-    spec = conv_spec(rank, stride, padding, dilation, groups, padding_mode)
+    spec = conv_spec(rank, stride, padding, dilation, groups, padding_mode, precision=precision)
     return _conv.backward(arrays, spec, needs_triple(needs))
 
 
 def _transpose(rank: int, x: object, weight: object, bias: object, stride: IntOrTuple, padding: IntOrTuple,
-               output_padding: IntOrTuple, groups: object, dilation: IntOrTuple) -> np.ndarray:
+               output_padding: IntOrTuple, groups: object, dilation: IntOrTuple, activation: object,
+               negative_slope: object, residual: object, out: object, precision: object) -> np.ndarray:
     arrays = conv_arrays(rank, x, weight, bias, transposed=True)
-    return _conv.forward(arrays, transpose_spec(rank, stride, padding, output_padding, groups, dilation))
+    spec = transpose_spec(rank, stride, padding, output_padding, groups, dilation, precision=precision,
+                          activation=activation, negative_slope=negative_slope)
+    return _conv.forward(arrays, spec, residual, out)
 
 
 def _transpose_backward(rank: int, grad_out: object, x: object, weight: object, stride: IntOrTuple,
                         padding: IntOrTuple, output_padding: IntOrTuple, groups: object,
-                        dilation: IntOrTuple, needs: object) -> Grads:
+                        dilation: IntOrTuple, needs: object, precision: object) -> Grads:
     arrays = conv_arrays(rank, x, weight, grad_out=grad_out, backward=True, transposed=True)
-    spec = transpose_spec(rank, stride, padding, output_padding, groups, dilation)
+    spec = transpose_spec(rank, stride, padding, output_padding, groups, dilation, precision=precision)
     return _conv.backward(arrays, spec, needs_triple(needs))
 
 
@@ -178,48 +188,63 @@ def _adaptive_max_pool(rank: int, x: object, output_size: object, return_indices
 @fill_doc(CONV_DOC, 1)
 def conv1d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None, stride: IntOrTuple = 1,
            padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1,
-           padding_mode: str = "zeros") -> np.ndarray:
-    return _convolution(1, x, weight, bias, stride, padding, dilation, groups, padding_mode)
+           padding_mode: str = "zeros", *, activation: Optional[str] = None, negative_slope: float = 0.01,
+           residual: Optional[np.ndarray] = None, out: Optional[np.ndarray] = None,
+           precision: Optional[str] = None) -> np.ndarray:
+    return _convolution(1, x, weight, bias, stride, padding, dilation, groups, padding_mode, activation,
+                        negative_slope, residual, out, precision)
 
 
 @public
 @fill_doc(CONV_DOC, 2)
 def conv2d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None, stride: IntOrTuple = 1,
            padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1,
-           padding_mode: str = "zeros") -> np.ndarray:
-    return _convolution(2, x, weight, bias, stride, padding, dilation, groups, padding_mode)
+           padding_mode: str = "zeros", *, activation: Optional[str] = None, negative_slope: float = 0.01,
+           residual: Optional[np.ndarray] = None, out: Optional[np.ndarray] = None,
+           precision: Optional[str] = None) -> np.ndarray:
+    return _convolution(2, x, weight, bias, stride, padding, dilation, groups, padding_mode, activation,
+                        negative_slope, residual, out, precision)
 
 
 @public
 @fill_doc(CONV_DOC, 3)
 def conv3d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None, stride: IntOrTuple = 1,
            padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1,
-           padding_mode: str = "zeros") -> np.ndarray:
-    return _convolution(3, x, weight, bias, stride, padding, dilation, groups, padding_mode)
+           padding_mode: str = "zeros", *, activation: Optional[str] = None, negative_slope: float = 0.01,
+           residual: Optional[np.ndarray] = None, out: Optional[np.ndarray] = None,
+           precision: Optional[str] = None) -> np.ndarray:
+    return _convolution(3, x, weight, bias, stride, padding, dilation, groups, padding_mode, activation,
+                        negative_slope, residual, out, precision)
 
 
 @public
 @fill_doc(CONV_BACKWARD_DOC, 1)
 def conv1d_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray, stride: IntOrTuple = 1,
                     padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1,
-                    padding_mode: str = "zeros", needs: NeedsArg = ALL) -> Grads:
-    return _convolution_backward(1, grad_out, x, weight, stride, padding, dilation, groups, padding_mode, needs)
+                    padding_mode: str = "zeros", needs: NeedsArg = ALL, *,
+                    precision: Optional[str] = None) -> Grads:
+    return _convolution_backward(1, grad_out, x, weight, stride, padding, dilation, groups, padding_mode, needs,
+                                 precision)
 
 
 @public
 @fill_doc(CONV_BACKWARD_DOC, 2)
 def conv2d_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray, stride: IntOrTuple = 1,
                     padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1,
-                    padding_mode: str = "zeros", needs: NeedsArg = ALL) -> Grads:
-    return _convolution_backward(2, grad_out, x, weight, stride, padding, dilation, groups, padding_mode, needs)
+                    padding_mode: str = "zeros", needs: NeedsArg = ALL, *,
+                    precision: Optional[str] = None) -> Grads:
+    return _convolution_backward(2, grad_out, x, weight, stride, padding, dilation, groups, padding_mode, needs,
+                                 precision)
 
 
 @public
 @fill_doc(CONV_BACKWARD_DOC, 3)
 def conv3d_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray, stride: IntOrTuple = 1,
                     padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1,
-                    padding_mode: str = "zeros", needs: NeedsArg = ALL) -> Grads:
-    return _convolution_backward(3, grad_out, x, weight, stride, padding, dilation, groups, padding_mode, needs)
+                    padding_mode: str = "zeros", needs: NeedsArg = ALL, *,
+                    precision: Optional[str] = None) -> Grads:
+    return _convolution_backward(3, grad_out, x, weight, stride, padding, dilation, groups, padding_mode, needs,
+                                 precision)
 
 
 # ------------------------------------------------------ transposed convolution
@@ -229,51 +254,63 @@ def conv3d_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray, str
 @fill_doc(TRANSPOSE_DOC, 1)
 def conv_transpose1d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
                      stride: IntOrTuple = 1, padding: IntOrTuple = 0, output_padding: IntOrTuple = 0,
-                     groups: int = 1, dilation: IntOrTuple = 1) -> np.ndarray:
-    return _transpose(1, x, weight, bias, stride, padding, output_padding, groups, dilation)
+                     groups: int = 1, dilation: IntOrTuple = 1, *, activation: Optional[str] = None,
+                     negative_slope: float = 0.01, residual: Optional[np.ndarray] = None,
+                     out: Optional[np.ndarray] = None, precision: Optional[str] = None) -> np.ndarray:
+    return _transpose(1, x, weight, bias, stride, padding, output_padding, groups, dilation, activation,
+                      negative_slope, residual, out, precision)
 
 
 @public
 @fill_doc(TRANSPOSE_DOC, 2)
 def conv_transpose2d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
                      stride: IntOrTuple = 1, padding: IntOrTuple = 0, output_padding: IntOrTuple = 0,
-                     groups: int = 1, dilation: IntOrTuple = 1) -> np.ndarray:
-    return _transpose(2, x, weight, bias, stride, padding, output_padding, groups, dilation)
+                     groups: int = 1, dilation: IntOrTuple = 1, *, activation: Optional[str] = None,
+                     negative_slope: float = 0.01, residual: Optional[np.ndarray] = None,
+                     out: Optional[np.ndarray] = None, precision: Optional[str] = None) -> np.ndarray:
+    return _transpose(2, x, weight, bias, stride, padding, output_padding, groups, dilation, activation,
+                      negative_slope, residual, out, precision)
 
 
 @public
 @fill_doc(TRANSPOSE_DOC, 3)
 def conv_transpose3d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
                      stride: IntOrTuple = 1, padding: IntOrTuple = 0, output_padding: IntOrTuple = 0,
-                     groups: int = 1, dilation: IntOrTuple = 1) -> np.ndarray:
-    return _transpose(3, x, weight, bias, stride, padding, output_padding, groups, dilation)
+                     groups: int = 1, dilation: IntOrTuple = 1, *, activation: Optional[str] = None,
+                     negative_slope: float = 0.01, residual: Optional[np.ndarray] = None,
+                     out: Optional[np.ndarray] = None, precision: Optional[str] = None) -> np.ndarray:
+    return _transpose(3, x, weight, bias, stride, padding, output_padding, groups, dilation, activation,
+                      negative_slope, residual, out, precision)
 
 
 @public
 @fill_doc(TRANSPOSE_BACKWARD_DOC, 1)
 def conv_transpose1d_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray, stride: IntOrTuple = 1,
                               padding: IntOrTuple = 0, output_padding: IntOrTuple = 0, groups: int = 1,
-                              dilation: IntOrTuple = 1, needs: NeedsArg = ALL) -> Grads:
+                              dilation: IntOrTuple = 1, needs: NeedsArg = ALL, *,
+                              precision: Optional[str] = None) -> Grads:
     return _transpose_backward(1, grad_out, x, weight, stride, padding, output_padding, groups, dilation,
-                               needs)
+                               needs, precision)
 
 
 @public
 @fill_doc(TRANSPOSE_BACKWARD_DOC, 2)
 def conv_transpose2d_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray, stride: IntOrTuple = 1,
                               padding: IntOrTuple = 0, output_padding: IntOrTuple = 0, groups: int = 1,
-                              dilation: IntOrTuple = 1, needs: NeedsArg = ALL) -> Grads:
+                              dilation: IntOrTuple = 1, needs: NeedsArg = ALL, *,
+                              precision: Optional[str] = None) -> Grads:
     return _transpose_backward(2, grad_out, x, weight, stride, padding, output_padding, groups, dilation,
-                               needs)
+                               needs, precision)
 
 
 @public
 @fill_doc(TRANSPOSE_BACKWARD_DOC, 3)
 def conv_transpose3d_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray, stride: IntOrTuple = 1,
                               padding: IntOrTuple = 0, output_padding: IntOrTuple = 0, groups: int = 1,
-                              dilation: IntOrTuple = 1, needs: NeedsArg = ALL) -> Grads:
+                              dilation: IntOrTuple = 1, needs: NeedsArg = ALL, *,
+                              precision: Optional[str] = None) -> Grads:
     return _transpose_backward(3, grad_out, x, weight, stride, padding, output_padding, groups, dilation,
-                               needs)
+                               needs, precision)
 
 
 # ------------------------------------------------------------ true convolution
@@ -489,6 +526,39 @@ def set_num_threads(threads: int) -> None:
 def get_num_threads() -> int:
     """The number of threads the next call will use."""
     return int(_native.get_num_threads())
+
+
+# ------------------------------------------------------------------ precision
+
+
+@public
+def set_precision(precision: str) -> None:
+    """Set the precision of every later convolution that does not pass its own
+    ``precision=`` (the default is ``"default"``, or the ``FERROCONV_PRECISION``
+    environment variable, read when ferroconv is imported).
+
+    Parameters
+    ----------
+    precision : {"default", "highest"}
+        ``"default"`` lets the plan pick the fastest algorithm, including
+        Winograd F(4x4, 3x3) for 3x3 layers, whose transforms add rounding (an
+        RMS relative error of a few 1e-6 in float32); ``"highest"`` allows only
+        algorithms that sum each output's products directly (the accuracy of
+        PyTorch's direct convolution). The README lists each algorithm's error
+        budget.
+
+    Raises
+    ------
+    ValueError
+        If ``precision`` is not one of the two names.
+    """
+    _native.set_precision(text(precision, "precision"))
+
+
+def get_precision() -> str:
+    """The precision of convolutions that do not pass their own: ``"default"``
+    or ``"highest"`` (see :func:`set_precision`)."""
+    return str(_native.get_precision())
 
 
 # ------------------------------------------------------------- max pooling

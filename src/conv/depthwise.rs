@@ -14,11 +14,13 @@
 //! the weight gradient keeps vector-wide partial sums per tap over a whole output
 //! channel (one task per channel, fixed order) and adds them up at the end.
 
+use super::epilogue::{zeroed, Epilogue};
 use super::geometry::ConvGeometry;
 use crate::element::Element;
 use crate::error::Result;
 use crate::kernels::dispatch;
 use crate::threads::for_each_chunk_mut;
+use std::mem::MaybeUninit;
 
 /// Output columns summed together in registers, and partial sums per tap of the
 /// weight gradient.
@@ -128,21 +130,33 @@ impl Plan {
     }
 }
 
-/// `out = conv(x, w) + bias`, one task per output plane.
+/// `out = epilogue(conv(x, w) + bias)`, one task per output plane (every element
+/// of `out` is written).
 pub(crate) fn forward<T: Element>(
     geo: &ConvGeometry,
     x: &[T],
     w: &[T],
     bias: Option<&[T]>,
-    out: &mut [T],
+    epilogue: &Epilogue<'_, T>,
+    out: &mut [MaybeUninit<T>],
 ) -> Result<()> {
     let plan = Plan::new(geo);
+    let p_len = geo.out_vol();
     for_each_chunk_mut(
         out,
-        geo.out_vol(),
+        p_len,
         geo.work(),
-        || vec![T::zero(); plan.padded_len() + geo.output[2]],
-        |padded, plane_index, plane| {
+        || {
+            (
+                vec![T::zero(); plan.padded_len() + geo.output[2]],
+                Vec::new(),
+            )
+        },
+        |(padded, saved), plane_index, plane| {
+            // SAFETY: `out` is initialised whenever the epilogue reads it
+            // (run_forward).
+            unsafe { epilogue.save_uninit(plane, saved) };
+            let plane = zeroed(plane);
             dispatch!(
                 forward_plane,
                 forward_plane_avx512,
@@ -154,7 +168,8 @@ pub(crate) fn forward<T: Element>(
                 plane_index,
                 padded,
                 plane
-            )
+            );
+            epilogue.finish(plane_index * p_len, plane, saved);
         },
     )
 }

@@ -7,19 +7,23 @@
 //! once for AVX-512, and the CPU picks one at run time.
 
 use super::columns::{for_each_segment, IndexTables};
+use super::epilogue::{zeroed, Epilogue};
 use super::geometry::ConvGeometry;
 use crate::element::Element;
 use crate::error::Result;
 use crate::kernels::dispatch;
 use crate::threads::for_each_chunk_mut;
+use std::mem::MaybeUninit;
 
-/// `out = conv(x, w) + bias`, one task per output plane.
+/// `out = epilogue(conv(x, w) + bias)`, one task per output plane (every element
+/// of `out` is written).
 pub(crate) fn forward<T: Element>(
     geo: &ConvGeometry,
     x: &[T],
     w: &[T],
     bias: Option<&[T]>,
-    out: &mut [T],
+    epilogue: &Epilogue<'_, T>,
+    out: &mut [MaybeUninit<T>],
 ) -> Result<()> {
     let tables = IndexTables::new(geo)?;
     let p_len = geo.out_vol();
@@ -27,8 +31,11 @@ pub(crate) fn forward<T: Element>(
         out,
         p_len,
         geo.work(),
-        || (),
-        |_, plane_index, plane| {
+        Vec::new,
+        |saved, plane_index, plane| {
+            // SAFETY: `out` is initialised whenever the epilogue reads it (run_forward).
+            unsafe { epilogue.save_uninit(plane, saved) };
+            let plane = zeroed(plane);
             dispatch!(
                 forward_plane,
                 forward_plane_avx512,
@@ -39,7 +46,8 @@ pub(crate) fn forward<T: Element>(
                 bias,
                 plane_index,
                 plane
-            )
+            );
+            epilogue.finish(plane_index * p_len, plane, saved);
         },
     )
 }

@@ -14,6 +14,7 @@ use super::geometry::ConvGeometry;
 use super::im2col::ColumnTiles;
 use super::implicit::{Bands, PhaseShape, Waves};
 use super::plan::{self, Forward, InputGrad, WeightGrad};
+use super::precision::Precision;
 use super::weight_tasks::WeightTasks;
 use super::winograd;
 use crate::arrays::Shape5;
@@ -26,13 +27,19 @@ use crate::threads;
 
 /// The plan of `conv_forward` / `conv_backward` for these shapes and parameters
 /// (the same validation as the call, so a bad argument is the same error).
-pub fn explain_conv<T: Element>(x: Shape5, weight: Shape5, params: &ConvParams) -> Result<Report> {
-    let geo = ConvGeometry::for_conv(x, weight, params)?;
+pub fn explain_conv<T: Element>(
+    x: Shape5,
+    weight: Shape5,
+    params: &ConvParams,
+    precision: Option<Precision>,
+) -> Result<Report> {
+    let geo = ConvGeometry::for_conv(x, weight, params)?.with_precision(precision);
     Ok(Report {
         x_shape: x,
         weight_shape: Some(weight),
         out_shape: geo.out_shape(),
         dtype: T::NAME,
+        precision: Some(geo.precision.name()),
         isa: isa::active().name(),
         threads: threads::get_num_threads(),
         passes: vec![
@@ -49,13 +56,15 @@ pub fn explain_conv_transpose<T: Element>(
     x: Shape5,
     weight: Shape5,
     params: &TransposeParams,
+    precision: Option<Precision>,
 ) -> Result<Report> {
-    let geo = ConvGeometry::for_transpose(x, weight, params)?;
+    let geo = ConvGeometry::for_transpose(x, weight, params)?.with_precision(precision);
     Ok(Report {
         x_shape: x,
         weight_shape: Some(weight),
         out_shape: geo.x_shape(),
         dtype: T::NAME,
+        precision: Some(geo.precision.name()),
         isa: isa::active().name(),
         threads: threads::get_num_threads(),
         passes: vec![

@@ -1,6 +1,7 @@
 //! The fully resolved shape of one convolution problem, validated once: the one
 //! value the plan is chosen from and every algorithm reads.
 
+use super::precision::{process_precision, Precision};
 use crate::arrays::Shape5;
 use crate::error::{value_error, Error, Result};
 use crate::geometry::{
@@ -23,6 +24,9 @@ pub(crate) struct ConvGeometry {
     pub dilation: [usize; SPATIAL],
     pub pad_lo: [usize; SPATIAL],
     pub padding_mode: PaddingMode,
+    /// Which algorithms the plan may choose (the process default unless the call
+    /// passes one: see [`ConvGeometry::with_precision`]).
+    pub precision: Precision,
 }
 
 impl ConvGeometry {
@@ -120,6 +124,7 @@ impl ConvGeometry {
             dilation: params.dilation,
             pad_lo: params.pad_lo,
             padding_mode: params.padding_mode,
+            precision: process_precision(),
         };
         geo.check_sizes()?;
         Ok(geo)
@@ -164,6 +169,7 @@ impl ConvGeometry {
             dilation: conv.dilation,
             pad_lo: conv.pad_lo,
             padding_mode: conv.padding_mode,
+            precision: process_precision(),
         };
         geo.check_sizes()?;
         Ok(geo)
@@ -198,7 +204,16 @@ impl ConvGeometry {
             dilation: self.dilation,
             pad_lo,
             padding_mode: PaddingMode::Zeros,
+            precision: self.precision,
         })
+    }
+
+    /// This geometry computed with `precision` (the process default when `None`).
+    pub fn with_precision(mut self, precision: Option<Precision>) -> Self {
+        if let Some(precision) = precision {
+            self.precision = precision;
+        }
+        self
     }
 
     /// Refuse problems whose arrays could not even be addressed (checked before any

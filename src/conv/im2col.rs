@@ -11,16 +11,17 @@
 //!   than a GEMM, so neither operand is packed or transposed.
 
 use super::columns::{gather_tap_rows, scatter_tile, IndexTables};
+use super::epilogue::Epilogue;
 use super::geometry::ConvGeometry;
 use super::weight_tasks::WeightTasks;
 use super::weights::{pack_weights, panel_len};
 use crate::element::Element;
 use crate::error::Result;
 use crate::kernels::{
-    accumulator, copy_blocks, dot_acc_len, gemm_packed, gemm_rows, pack_b, packed_b_len, SharedMut,
-    DC, DR, MR,
+    accumulator, dot_acc_len, gemm_packed, gemm_rows, pack_b, packed_b_len, SharedMut, DC, DR, MR,
 };
 use crate::threads::{for_each_chunk_mut, for_each_task};
+use std::mem::MaybeUninit;
 
 /// Per-worker buffers: a packed operand, a second one, and the micro-tile.
 struct Workspace<T> {
@@ -49,14 +50,17 @@ pub(crate) struct ColumnTiles {
     pub in_place: bool,
 }
 
-/// `out = conv(x, w) + bias` over the column tiles of `tiles`.
+/// `out = epilogue(conv(x, w) + bias)` over the column tiles of `tiles`; every
+/// element of `out` is written (once).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn forward<T: Element>(
     geo: &ConvGeometry,
     tiles: ColumnTiles,
     x: &[T],
     w: &[T],
     bias: Option<&[T]>,
-    out: &mut [T],
+    epilogue: &Epilogue<'_, T>,
+    out: &mut [MaybeUninit<T>],
 ) -> Result<()> {
     let ColumnTiles {
         tile_len,
@@ -108,15 +112,19 @@ pub(crate) fn forward<T: Element>(
         gemm_rows(k_len, a, rows, b, ldb, len, &mut ws.acc, |blk| {
             for r in 0..blk.rows {
                 let channel = g * cog + c0 + blk.row0 + r;
+                let at = (n * geo.c_out + channel) * p_len + p0 + blk.col0;
                 // SAFETY: task (n, g, tile, chunk) is the only one writing the
                 // chunk's output rows of group g of image n at positions p0 .. p0 + len.
-                let dst = unsafe {
-                    out_shared.range((n * geo.c_out + channel) * p_len + p0 + blk.col0, blk.cols)
-                };
-                copy_blocks(blk.row(r), dst);
-                if let Some(bias) = bias {
-                    dst.iter_mut().for_each(|v| *v += bias[channel]);
-                }
+                let dst = unsafe { out_shared.range(at, blk.cols) };
+                // SAFETY: `out` is initialised whenever the epilogue reads it
+                // (run_forward).
+                unsafe { epilogue.save_uninit(dst, &mut ws.second) };
+                let b = bias.map_or(T::zero(), |b| b[channel]);
+                dst.iter_mut().zip(blk.row(r)).for_each(|(d, &v)| {
+                    d.write(v + b);
+                });
+                // SAFETY: every element of `dst` was just written.
+                unsafe { epilogue.finish_uninit(at, dst, &ws.second) };
             }
         });
     })

@@ -12,6 +12,7 @@
 //! `(oh, ow)` of tap `(kh, kw)` is cell `(oh + shift_h, ow + shift_w)` of its plane:
 //! one offset per tap, the same for every output position.
 
+use super::epilogue::Epilogue;
 use super::geometry::ConvGeometry;
 use super::weight_tasks::WeightTasks;
 use crate::alloc::{alloc_uninit, alloc_zeroed};
@@ -305,14 +306,15 @@ pub(crate) struct Bands {
     pub rows_outer: bool,
 }
 
-/// `out = conv(x, w) + bias` through the implicit GEMM; `weights` are the packed
-/// `W[g]` A operands of every group (`w_panel` elements each).
+/// `out = epilogue(conv(x, w) + bias)` through the implicit GEMM; `weights` are
+/// the packed `W[g]` A operands of every group (`w_panel` elements each). Every
+/// element of `out` is written (once).
 pub(crate) fn forward<T: Element>(
     geo: &ConvGeometry,
     bands: Bands,
     x: &[T],
     (weights, w_panel): (&[T], usize),
-    bias: Option<&[T]>,
+    (bias, epilogue): (Option<&[T]>, &Epilogue<'_, T>),
     out: &mut [MaybeUninit<T>],
 ) -> Result<()> {
     let layout = Layout::new(geo, bands.band);
@@ -322,13 +324,13 @@ pub(crate) fn forward<T: Element>(
     let buffer_len = layout.buffer_len::<T>();
     // Checked once here, so the workers' buffers cannot fail to allocate.
     drop(alloc_uninit::<T>(buffer_len, "implicit GEMM planes")?);
-    let init = || (vec![T::zero(); buffer_len], accumulator::<T>());
+    let init = || (vec![T::zero(); buffer_len], accumulator::<T>(), Vec::new());
     let out_shared = SharedMut::new(out);
     let channels = bands.channels.clamp(1, cog.max(1));
     let chunks = cog.div_ceil(channels).max(1);
     let tasks = geo.n * geo.groups * out_d * layout.bands * chunks;
     let rows_outer = bands.rows_outer;
-    for_each_task(tasks, geo.work(), init, |(buffer, acc), task| {
+    for_each_task(tasks, geo.work(), init, |(buffer, acc, saved), task| {
         let (task, chunk) = (task / chunks, task % chunks);
         let band_index = task % layout.bands;
         let od = (task / layout.bands) % out_d;
@@ -372,17 +374,15 @@ pub(crate) fn forward<T: Element>(
                             // the chunk's channels of group g.
                             let dst = unsafe { out_shared.range(at, len) };
                             let src = &values[q - blk.col0..][..len];
-                            match bias {
-                                Some(bias) => {
-                                    let b = bias[channel];
-                                    dst.iter_mut().zip(src).for_each(|(d, &v)| {
-                                        d.write(v + b);
-                                    });
-                                }
-                                None => dst.iter_mut().zip(src).for_each(|(d, &v)| {
-                                    d.write(v);
-                                }),
-                            }
+                            // SAFETY: `out` is initialised whenever the epilogue
+                            // reads it (run_forward).
+                            unsafe { epilogue.save_uninit(dst, saved) };
+                            let b = bias.map_or(T::zero(), |b| b[channel]);
+                            dst.iter_mut().zip(src).for_each(|(d, &v)| {
+                                d.write(v + b);
+                            });
+                            // SAFETY: every element of `dst` was just written.
+                            unsafe { epilogue.finish_uninit(at, dst, saved) };
                         }
                         q = row_end;
                     }

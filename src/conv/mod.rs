@@ -16,26 +16,32 @@ mod bias;
 mod columns;
 mod depthwise;
 mod direct;
+mod epilogue;
 mod explain;
 mod geometry;
 mod im2col;
 mod implicit;
 mod plan;
+mod precision;
 mod subpixel;
 mod weight_tasks;
 mod weights;
 mod winograd;
 
+pub use epilogue::Activation;
 pub use explain::{explain_conv, explain_conv_transpose};
 pub use plan::{set_override as set_plan_override, PASSES as PLAN_PASSES};
+pub use precision::{process_precision, set_process_precision, Precision};
 
 use crate::alloc::{alloc_uninit, alloc_zeroed, assume_init};
 use crate::arrays::{as_slice, into_array5, shape5, standard, user_shape, Shape5};
 use crate::element::Element;
 use crate::error::{value_error, Result};
 use crate::geometry::{ConvParams, TransposeParams};
+use crate::threads::for_each_chunk_mut;
+use epilogue::{Epilogue, Residual};
 use geometry::ConvGeometry;
-use ndarray::{Array1, Array5, ArrayView1, ArrayView5};
+use ndarray::{Array1, Array5, ArrayView1, ArrayView5, ArrayViewMut5};
 use plan::{Forward, InputGrad, WeightGrad};
 use std::mem::MaybeUninit;
 
@@ -94,14 +100,9 @@ pub fn conv_forward<T: Element>(
     bias: Option<ArrayView1<'_, T>>,
     params: &ConvParams,
 ) -> Result<Array5<T>> {
-    let geo = ConvGeometry::for_conv(shape5(&x), shape5(&weight), params)?;
-    check_bias(bias.as_ref(), geo.c_out)?;
-    let (x, weight) = (standard(x)?, standard(weight)?);
-    let bias = bias.map(standard).transpose()?;
-    let bias = bias.as_ref().map(as_slice).transpose()?;
-    let plan = plan::forward::<T>(&geo);
-    let out = run_forward(&plan, &geo, as_slice(&x)?, as_slice(&weight)?, bias)?;
-    into_array5(geo.out_shape(), out)
+    let fused = Fused::default();
+    let out = conv_forward_fused(x, weight, bias, params, &fused, None)?;
+    out.map_or_else(|| value_error!("no output array was returned"), Ok)
 }
 
 /// Gradients of [`conv_forward`] given the gradient of its output.
@@ -112,7 +113,20 @@ pub fn conv_backward<T: Element>(
     params: &ConvParams,
     needs: Needs,
 ) -> Result<ConvGrads<T>> {
-    let geo = ConvGeometry::for_conv(shape5(&x), shape5(&weight), params)?;
+    conv_backward_with(grad_out, x, weight, params, needs, None)
+}
+
+/// [`conv_backward`] computed with `precision` (the process default when `None`).
+pub fn conv_backward_with<T: Element>(
+    grad_out: ArrayView5<'_, T>,
+    x: ArrayView5<'_, T>,
+    weight: ArrayView5<'_, T>,
+    params: &ConvParams,
+    needs: Needs,
+    precision: Option<Precision>,
+) -> Result<ConvGrads<T>> {
+    let geo =
+        ConvGeometry::for_conv(shape5(&x), shape5(&weight), params)?.with_precision(precision);
     check_grad_out(shape5(&grad_out), geo.out_shape(), params.rank)?;
     gradients(&geo, grad_out, x, weight, needs, false)
 }
@@ -126,16 +140,9 @@ pub fn conv_transpose_forward<T: Element>(
     bias: Option<ArrayView1<'_, T>>,
     params: &TransposeParams,
 ) -> Result<Array5<T>> {
-    let geo = ConvGeometry::for_transpose(shape5(&x), shape5(&weight), params)?;
-    check_bias(bias.as_ref(), geo.c_in)?;
-    let (x, weight) = (standard(x)?, standard(weight)?);
-    let plan = plan::input_grad::<T>(&geo);
-    let mut out = run_input_grad(&plan, &geo, as_slice(&x)?, as_slice(&weight)?)?;
-    if let Some(bias) = bias {
-        let bias = standard(bias)?;
-        bias::add_bias(geo.in_vol(), as_slice(&bias)?, &mut out)?;
-    }
-    into_array5(geo.x_shape(), out)
+    let fused = Fused::default();
+    let out = conv_transpose_forward_fused(x, weight, bias, params, &fused, None)?;
+    out.map_or_else(|| value_error!("no output array was returned"), Ok)
 }
 
 /// Gradients of [`conv_transpose_forward`] given the gradient of its output.
@@ -146,10 +153,187 @@ pub fn conv_transpose_backward<T: Element>(
     params: &TransposeParams,
     needs: Needs,
 ) -> Result<ConvGrads<T>> {
+    conv_transpose_backward_with(grad_out, x, weight, params, needs, None)
+}
+
+/// [`conv_transpose_backward`] computed with `precision` (the process default
+/// when `None`).
+pub fn conv_transpose_backward_with<T: Element>(
+    grad_out: ArrayView5<'_, T>,
+    x: ArrayView5<'_, T>,
+    weight: ArrayView5<'_, T>,
+    params: &TransposeParams,
+    needs: Needs,
+    precision: Option<Precision>,
+) -> Result<ConvGrads<T>> {
     // `geo` is the adjoint convolution: its input is our output, its output our input.
-    let geo = ConvGeometry::for_transpose(shape5(&x), shape5(&weight), params)?;
+    let geo =
+        ConvGeometry::for_transpose(shape5(&x), shape5(&weight), params)?.with_precision(precision);
     check_grad_out(shape5(&grad_out), geo.x_shape(), params.rank)?;
     gradients(&geo, grad_out, x, weight, needs, true)
+}
+
+// ------------------------------------------------------------ fused forward
+
+/// Where a fused forward's residual comes from.
+#[derive(Debug, Clone, Default)]
+pub enum ResidualArg<'a, T> {
+    #[default]
+    None,
+    /// An array of the output's shape (any layout).
+    Array(ArrayView5<'a, T>),
+    /// The output array passed to the call holds it on entry.
+    Out,
+}
+
+/// What a forward call does besides the convolution and its bias: the precision
+/// the plan respects, and the epilogue `activation(conv + bias + residual)`.
+#[derive(Debug, Clone)]
+pub struct Fused<'a, T> {
+    /// The process default when `None`.
+    pub precision: Option<Precision>,
+    pub activation: Activation,
+    pub residual: ResidualArg<'a, T>,
+}
+
+impl<T> Default for Fused<'_, T> {
+    fn default() -> Self {
+        Fused {
+            precision: None,
+            activation: Activation::Identity,
+            residual: ResidualArg::None,
+        }
+    }
+}
+
+/// `activation(conv(x, weight) + bias + residual)` with the epilogue applied to
+/// each output run as it is written. Into `out` when given (C-contiguous, the
+/// output's shape; then `None` is returned), else into a new array.
+pub fn conv_forward_fused<T: Element>(
+    x: ArrayView5<'_, T>,
+    weight: ArrayView5<'_, T>,
+    bias: Option<ArrayView1<'_, T>>,
+    params: &ConvParams,
+    fused: &Fused<'_, T>,
+    out: Option<ArrayViewMut5<'_, T>>,
+) -> Result<Option<Array5<T>>> {
+    let geo = ConvGeometry::for_conv(shape5(&x), shape5(&weight), params)?
+        .with_precision(fused.precision);
+    check_bias(bias.as_ref(), geo.c_out)?;
+    let (x, weight) = (standard(x)?, standard(weight)?);
+    let bias = bias.map(standard).transpose()?;
+    let bias = bias.as_ref().map(as_slice).transpose()?;
+    let plan = plan::forward::<T>(&geo);
+    let (x, w) = (as_slice(&x)?, as_slice(&weight)?);
+    with_output(
+        geo.out_shape(),
+        params.rank,
+        fused,
+        out,
+        |epilogue, dest| run_forward(&plan, &geo, x, w, bias, epilogue, dest),
+    )
+}
+
+/// The transposed convolution with the epilogue of `fused` (see
+/// [`conv_forward_fused`]). Its forward pass scatters (or runs the adjoint's
+/// forward), so bias and epilogue are applied in one pass after it.
+pub fn conv_transpose_forward_fused<T: Element>(
+    x: ArrayView5<'_, T>,
+    weight: ArrayView5<'_, T>,
+    bias: Option<ArrayView1<'_, T>>,
+    params: &TransposeParams,
+    fused: &Fused<'_, T>,
+    out: Option<ArrayViewMut5<'_, T>>,
+) -> Result<Option<Array5<T>>> {
+    let geo = ConvGeometry::for_transpose(shape5(&x), shape5(&weight), params)?
+        .with_precision(fused.precision);
+    check_bias(bias.as_ref(), geo.c_in)?;
+    let (x, weight) = (standard(x)?, standard(weight)?);
+    let bias = bias.map(standard).transpose()?;
+    let bias = bias.as_ref().map(as_slice).transpose()?;
+    let plan = plan::input_grad::<T>(&geo);
+    let mut values = run_input_grad(&plan, &geo, as_slice(&x)?, as_slice(&weight)?)?;
+    let plain =
+        matches!(fused.residual, ResidualArg::None) && fused.activation == Activation::Identity;
+    if out.is_none() && plain {
+        if let Some(bias) = bias {
+            bias::add_bias(geo.in_vol(), bias, &mut values)?;
+        }
+        return Ok(Some(into_array5(geo.x_shape(), values)?));
+    }
+    with_output(geo.x_shape(), params.rank, fused, out, |epilogue, dest| {
+        // Every element is written by `finish_planes`: it overwrites each plane.
+        // SAFETY: `MaybeUninit<T>` has `T`'s layout; the planes are written with
+        // initialised values before anything reads them (the epilogue reads the
+        // output's own values only when it is the caller's initialised array).
+        let dest = unsafe { &mut *(dest as *mut [MaybeUninit<T>] as *mut [T]) };
+        epilogue::finish_planes(geo.in_vol(), bias, epilogue, &values, dest)
+    })
+}
+
+/// Run `write(epilogue, dest)` into the caller's `out` or a new buffer of
+/// `shape`, with the epilogue of `fused` (its residual checked against `shape`).
+fn with_output<T: Element>(
+    shape: Shape5,
+    rank: usize,
+    fused: &Fused<'_, T>,
+    out: Option<ArrayViewMut5<'_, T>>,
+    write: impl FnOnce(&Epilogue<'_, T>, &mut [MaybeUninit<T>]) -> Result<()>,
+) -> Result<Option<Array5<T>>> {
+    let residual_array = match &fused.residual {
+        ResidualArg::Array(r) => {
+            if shape5(r) != shape {
+                return value_error!(
+                    "residual has shape {} but the output has shape {}",
+                    user_shape(shape5(r), rank),
+                    user_shape(shape, rank)
+                );
+            }
+            Some(standard(r.view())?)
+        }
+        _ => None,
+    };
+    let residual = match (&fused.residual, &residual_array) {
+        (ResidualArg::Array(_), Some(r)) => Residual::Array(as_slice(r)?),
+        (ResidualArg::Out, _) if out.is_some() => Residual::Out,
+        (ResidualArg::Out, _) => {
+            return value_error!("residual is the output, but no out array was given")
+        }
+        _ => Residual::None,
+    };
+    let epilogue = Epilogue {
+        residual,
+        activation: fused.activation,
+    };
+    match out {
+        Some(mut out) => {
+            let out_shape = shape5(&out.view());
+            if out_shape != shape {
+                return value_error!(
+                    "out has shape {} but the output has shape {}",
+                    user_shape(out_shape, rank),
+                    user_shape(shape, rank)
+                );
+            }
+            let Some(dest) = out.as_slice_mut() else {
+                return value_error!("out must be C-contiguous");
+            };
+            // SAFETY: `MaybeUninit<T>` has `T`'s layout, and the algorithms write
+            // only initialised values into `dest`, so `out` stays initialised.
+            let dest = unsafe { &mut *(dest as *mut [T] as *mut [MaybeUninit<T>]) };
+            write(&epilogue, dest)?;
+            Ok(None)
+        }
+        None => {
+            let len = shape.iter().product();
+            let mut dest = alloc_uninit::<T>(len, "the output")?;
+            write(&epilogue, &mut dest)?;
+            // SAFETY: every forward algorithm writes every element of its output
+            // (see `run_forward`), as does the transposed epilogue pass.
+            let values = unsafe { assume_init(dest) };
+            Ok(Some(into_array5(shape, values)?))
+        }
+    }
 }
 
 /// The gradients of a convolution (`transposed == false`) or of the transposed
@@ -172,7 +356,7 @@ fn gradients<T: Element>(
     };
     let input = if needs.input {
         let grad_x = if transposed {
-            run_forward(&plan::forward::<T>(geo), geo, grad_out, weight, None)?
+            forward_new(&plan::forward::<T>(geo), geo, grad_out, weight)?
         } else {
             run_input_grad(&plan::input_grad::<T>(geo), geo, grad_out, weight)?
         };
@@ -220,55 +404,51 @@ fn zero_filled<T: Element>(
     Ok(out)
 }
 
-/// A new buffer of `len` elements for an algorithm that writes every element
-/// once: no zeroing pass first (`calloc` clears reused heap memory in a serial
-/// pass before the parallel work).
-fn written_once<T: Element>(
-    len: usize,
-    write: impl FnOnce(&mut [MaybeUninit<T>]) -> Result<()>,
-) -> Result<Vec<T>> {
-    let mut out = alloc_uninit::<T>(len, "the output")?;
-    write(&mut out)?;
-    // SAFETY: only the Winograd and implicit-GEMM forwards are run through here,
-    // and both write every output element (every tile or position of every
-    // channel and image).
+/// `conv(x, w) + bias` of `geo` as `plan` says, in a new buffer.
+fn forward_new<T: Element>(plan: &Forward, geo: &ConvGeometry, x: &[T], w: &[T]) -> Result<Vec<T>> {
+    let mut out = alloc_uninit::<T>(geo.n * geo.c_out * geo.out_vol(), "the output")?;
+    run_forward(plan, geo, x, w, None, &Epilogue::NONE, &mut out)?;
+    // SAFETY: `run_forward` writes every element of its output.
     Ok(unsafe { assume_init(out) })
 }
 
-/// `conv(x, w) + bias` of `geo` as `plan` says, in a new buffer.
+/// `epilogue(conv(x, w) + bias)` of `geo` as `plan` says, into `out`: every
+/// algorithm writes every element of `out` (none reads it first, except through
+/// the epilogue when it is [`Residual::Out`], which only the caller's own,
+/// initialised output array can be).
 fn run_forward<T: Element>(
     plan: &Forward,
     geo: &ConvGeometry,
     x: &[T],
     w: &[T],
     bias: Option<&[T]>,
-) -> Result<Vec<T>> {
-    let len = geo.n * geo.c_out * geo.out_vol();
+    epilogue: &Epilogue<'_, T>,
+    out: &mut [MaybeUninit<T>],
+) -> Result<()> {
     match *plan {
-        Forward::Empty => Ok(Vec::new()),
-        Forward::BiasOnly => zero_filled(len, "the output", |out| match bias {
-            Some(bias) => bias::add_bias(geo.out_vol(), bias, out),
-            None => Ok(()),
-        }),
-        Forward::DepthwiseRows => zero_filled(len, "the output", |out| {
-            depthwise::forward(geo, x, w, bias, out)
-        }),
-        Forward::Direct => zero_filled(len, "the output", |out| {
-            direct::forward(geo, x, w, bias, out)
-        }),
-        Forward::Winograd(split) => {
-            written_once(len, |out| winograd::forward(geo, split, x, w, bias, out))
+        Forward::Empty => Ok(()),
+        Forward::BiasOnly => {
+            let positions = geo.out_vol();
+            for_each_chunk_mut(out, positions, out.len(), Vec::new, |saved, plane, dst| {
+                // SAFETY: initialised whenever the epilogue reads it (above).
+                unsafe { epilogue.save_uninit(dst, saved) };
+                let b = bias.map_or(T::zero(), |b| b[plane % geo.c_out]);
+                dst.iter_mut().for_each(|d| {
+                    d.write(b);
+                });
+                // SAFETY: every element of `dst` was just written.
+                unsafe { epilogue.finish_uninit(plane * positions, dst, saved) };
+            })
         }
+        Forward::DepthwiseRows => depthwise::forward(geo, x, w, bias, epilogue, out),
+        Forward::Direct => direct::forward(geo, x, w, bias, epilogue, out),
+        Forward::Winograd(split) => winograd::forward(geo, split, x, w, bias, epilogue, out),
         Forward::ImplicitGemm(bands) => {
             let packed = weights::pack_weights(geo, w, false)?;
             let weights = (&packed[..], weights::panel_len(geo, false));
-            written_once(len, |out| {
-                implicit::forward(geo, bands, x, weights, bias, out)
-            })
+            implicit::forward(geo, bands, x, weights, (bias, epilogue), out)
         }
-        Forward::Im2col(tiles) => zero_filled(len, "the output", |out| {
-            im2col::forward(geo, tiles, x, w, bias, out)
-        }),
+        Forward::Im2col(tiles) => im2col::forward(geo, tiles, x, w, bias, epilogue, out),
     }
 }
 
@@ -287,7 +467,7 @@ fn run_input_grad<T: Element>(
         }),
         InputGrad::Adjoint { geometry, forward } => {
             let flipped = weights::flip_weights(geo, w)?;
-            run_forward(forward, geometry, grad_out, &flipped, None)
+            forward_new(forward, geometry, grad_out, &flipped)
         }
         InputGrad::SubPixel => zero_filled(len, "grad_input", |gx| {
             subpixel::backward_input(geo, grad_out, w, gx)

@@ -17,6 +17,9 @@
 //! | input gradient  | direct, the adjoint's forward (stride 1), sub-pixel, col2im |
 //! | weight gradient | depthwise rows / direct, phase planes, im2col dot products |
 //!
+//! Under `precision="highest"` ([`super::precision`]) Winograd cannot run, so
+//! every pass sums its products directly.
+//!
 //! Plans depend on the shape, the element type and (for the weight gradient's
 //! task grid) the thread count, never on the data; every choice computes the same
 //! sums in the same order for any thread count.
@@ -408,9 +411,11 @@ fn depthwise_rows_can_run(geo: &ConvGeometry) -> bool {
 }
 
 /// Winograd F(4x4, 3x3): 3x3 2-D kernels at unit stride and dilation, an output
-/// of at least one tile, transformed filters within their budget.
+/// of at least one tile, transformed filters within their budget, and a
+/// precision that allows its transforms' rounding.
 fn winograd_can_run(geo: &ConvGeometry) -> bool {
-    geo.kernel == [1, 3, 3]
+    geo.precision.allows_transforms()
+        && geo.kernel == [1, 3, 3]
         && geo.input[0] == 1
         && geo.stride == [1; SPATIAL]
         && geo.dilation == [1; SPATIAL]

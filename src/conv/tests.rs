@@ -640,3 +640,137 @@ fn huge_stride_input_gradient_visits_only_the_phases_taps_reach() {
         assert!((v - want).abs() < 1e-12, "({ci}, {i}, {j}): {v} vs {want}");
     }
 }
+
+/// Every forward algorithm (the shapes of `cases()` and a Winograd layer) with
+/// each epilogue equals the unfused composition `act(conv + bias + residual)`,
+/// bit for bit for the piecewise-linear activations, and the output may be the
+/// residual itself.
+#[test]
+fn fused_epilogues_equal_the_unfused_composition() {
+    let mut shapes = cases();
+    shapes.push((
+        [2, 16, 1, 17, 16],
+        [16, 16, 1, 3, 3],
+        ConvParams {
+            pad_lo: [0, 1, 1],
+            pad_hi: [0, 1, 1],
+            ..ConvParams::new(2)
+        },
+    ));
+    shapes.push(([1, 0, 1, 3, 3], [4, 0, 1, 2, 2], ConvParams::new(2)));
+    shapes.push((
+        [2, 6, 1, 9, 20],
+        [6, 1, 1, 3, 3],
+        ConvParams {
+            pad_lo: [0, 1, 1],
+            pad_hi: [0, 1, 1],
+            groups: 6,
+            ..ConvParams::new(2)
+        },
+    ));
+    let activations = [
+        Activation::Identity,
+        Activation::Relu,
+        Activation::Relu6,
+        Activation::LeakyRelu(0.2),
+        Activation::Sigmoid,
+        Activation::Silu,
+    ];
+    let mut algorithms: Vec<String> = shapes
+        .iter()
+        .map(|(xs, ws, p)| {
+            let report = explain_conv::<f64>(*xs, *ws, p, None).unwrap();
+            report.passes[0].algorithm.clone()
+        })
+        .collect();
+    algorithms.sort();
+    algorithms.dedup();
+    for algorithm in [
+        "bias_only",
+        "depthwise_rows",
+        "direct",
+        "im2col_gemm",
+        "implicit_gemm",
+        "winograd",
+    ] {
+        assert!(algorithms.iter().any(|a| a == algorithm), "{algorithms:?}");
+    }
+    for (i, (xs, ws, p)) in shapes.iter().enumerate() {
+        let x = filled(*xs, 3 * i as u64).mapv(|v| v * 4.0);
+        let w = filled(*ws, 3 * i as u64 + 1);
+        let bias = filled([1, 1, 1, 1, ws[0]], 7)
+            .into_shape_with_order(ws[0])
+            .unwrap();
+        let plain = conv_forward(x.view(), w.view(), Some(bias.view()), p).unwrap();
+        let residual = filled(plain.dim().into(), 3 * i as u64 + 2).mapv(|v| v * 3.0);
+        for &activation in &activations {
+            let expected = (&plain + &residual).mapv(|v| match activation {
+                Activation::Identity => v,
+                Activation::Relu => v.max(0.0),
+                Activation::Relu6 => v.clamp(0.0, 6.0),
+                Activation::LeakyRelu(s) => {
+                    if v < 0.0 {
+                        v * s
+                    } else {
+                        v
+                    }
+                }
+                Activation::Sigmoid => 1.0 / (1.0 + (-v).exp()),
+                Activation::Silu => v / (1.0 + (-v).exp()),
+            });
+            let fused = Fused {
+                precision: None,
+                activation,
+                residual: ResidualArg::Array(residual.view()),
+            };
+            let got = conv_forward_fused(x.view(), w.view(), Some(bias.view()), p, &fused, None)
+                .unwrap()
+                .unwrap();
+            let mut out = residual.clone();
+            let in_place = Fused {
+                residual: ResidualArg::Out,
+                ..fused.clone()
+            };
+            let none = conv_forward_fused(
+                x.view(),
+                w.view(),
+                Some(bias.view()),
+                p,
+                &in_place,
+                Some(out.view_mut()),
+            )
+            .unwrap();
+            assert!(none.is_none());
+            for ((&e, &g), &o) in expected.iter().zip(&got).zip(&out) {
+                let close = |v: f64| (v - e).abs() <= 1e-15 * e.abs().max(1.0);
+                assert!(close(g) && close(o), "case {i} {activation:?}: {e} {g} {o}");
+            }
+            if matches!(activation, Activation::Identity | Activation::Relu) {
+                assert_eq!(got, expected, "case {i} {activation:?}");
+                assert_eq!(out, expected, "case {i} {activation:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn highest_precision_never_plans_winograd() {
+    let p = ConvParams {
+        pad_lo: [0, 1, 1],
+        pad_hi: [0, 1, 1],
+        ..ConvParams::new(2)
+    };
+    let (x, w) = ([4, 64, 1, 28, 28], [64, 64, 1, 3, 3]);
+    let report = |precision| explain_conv::<f32>(x, w, &p, precision).unwrap();
+    let default = report(Some(Precision::Default));
+    assert_eq!(default.passes[0].algorithm, "winograd");
+    let highest = report(Some(Precision::Highest));
+    for pass in &highest.passes {
+        assert!(!pass.algorithm.contains("winograd"), "{}", pass.algorithm);
+        assert!(pass
+            .alternatives
+            .iter()
+            .all(|(name, _)| !name.contains("winograd")));
+    }
+    assert_eq!(highest.precision, Some("highest"));
+}

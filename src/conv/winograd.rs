@@ -7,6 +7,7 @@
 //! of one micro-kernel panel (`NR` tiles) so the workspace stays in L2, with the
 //! same block decomposition whatever the thread count.
 
+use super::epilogue::Epilogue;
 use super::geometry::ConvGeometry;
 use crate::alloc::{alloc_uninit, assume_init};
 use crate::element::Element;
@@ -272,6 +273,9 @@ struct Workspace<T> {
     out_runs: Vec<(usize, usize, usize, usize, usize)>,
     /// Narrower output tiles: lane, image, top-left cell.
     out_tiles: Vec<(usize, usize, usize, usize)>,
+    /// Residual values of the output run about to be written, when the output
+    /// holds them (see `Epilogue::save`).
+    saved: Vec<T>,
 }
 
 /// `B^T d` for one column `d` of a patch (the interpolation points 0, -1, 1, -2,
@@ -378,6 +382,7 @@ struct Plan<'a, T> {
     x: &'a [T],
     filters: &'a [T],
     bias: Option<&'a [T]>,
+    epilogue: &'a Epilogue<'a, T>,
     out: &'a SharedMut<'a, MaybeUninit<T>>,
     rows: Vec<usize>,
     cols: Vec<usize>,
@@ -397,14 +402,16 @@ impl<T> Plan<'_, T> {
     }
 }
 
-/// `out = conv(x, w) + bias` by Winograd F(4x4, 3x3); every element of `out` is
-/// written (once).
+/// `out = epilogue(conv(x, w) + bias)` by Winograd F(4x4, 3x3); every element of
+/// `out` is written (once).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn forward<T: Element>(
     geo: &ConvGeometry,
     split: TileBlocks,
     x: &[T],
     w: &[T],
     bias: Option<&[T]>,
+    epilogue: &Epilogue<'_, T>,
     out: &mut [MaybeUninit<T>],
 ) -> Result<()> {
     let (cig, nr) = (geo.cig(), T::NR);
@@ -421,6 +428,7 @@ pub(crate) fn forward<T: Element>(
         x,
         filters: &filters,
         bias,
+        epilogue,
         out: &out_shared,
         rows: axis_sources(geo, 1, tiles_h),
         cols: axis_sources(geo, 2, tiles_w),
@@ -440,6 +448,7 @@ pub(crate) fn forward<T: Element>(
         border: Vec::with_capacity(nr),
         out_runs: Vec::with_capacity(nr),
         out_tiles: Vec::with_capacity(nr),
+        saved: Vec::new(),
     };
     let tasks = geo.groups * blocks * chunks;
     for_each_task(tasks, geo.work() / 4, init, |ws, task| {
@@ -662,8 +671,13 @@ fn run_block<T: Element>(plan: &Plan<'_, T>, ws: &mut Workspace<T>, task: Task) 
                 // tiles of its block (each tile belongs to one block) in the
                 // chunk's channels of group g.
                 let dst = unsafe { plan.out.range(start, M * len) };
+                // SAFETY: `out` is initialised whenever the epilogue reads it
+                // (run_forward).
+                unsafe { plan.epilogue.save_uninit(dst, &mut ws.saved) };
                 let rows = std::array::from_fn(|s| &ws.y[(r * M + s) * nr + j0..][..len]);
                 T::interleave4(rows, offset, dst);
+                // SAFETY: interleave4 wrote every element of `dst`.
+                unsafe { plan.epilogue.finish_uninit(start, dst, &ws.saved) };
             }
         }
         for &(j, n, r0, c0) in &ws.out_tiles {
@@ -672,9 +686,13 @@ fn run_block<T: Element>(plan: &Plan<'_, T>, ws: &mut Workspace<T>, task: Task) 
                 let start = (n * geo.c_out + channel) * out_vol + (r0 + r) * ow + c0;
                 // SAFETY: as for the runs above.
                 let dst = unsafe { plan.out.range(start, width) };
+                // SAFETY: as for the runs above.
+                unsafe { plan.epilogue.save_uninit(dst, &mut ws.saved) };
                 for (s, slot) in dst.iter_mut().enumerate() {
                     slot.write(ws.y[(r * M + s) * nr + j] + offset);
                 }
+                // SAFETY: every element of `dst` was just written.
+                unsafe { plan.epilogue.finish_uninit(start, dst, &ws.saved) };
             }
         }
     }

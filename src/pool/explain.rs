@@ -101,6 +101,7 @@ pub fn explain_pool<T: Element>(x: Shape5, pooling: Pooling<'_>) -> Result<Repor
         weight_shape: None,
         out_shape: with_spatial(x, output),
         dtype: T::NAME,
+        precision: None,
         isa: isa::active().name(),
         threads: threads::get_num_threads(),
         passes: vec![forward, backward],

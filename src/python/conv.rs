@@ -2,8 +2,8 @@
 //! rank, and one [`ConvSpec`] saying which of the two and with what arguments.
 
 use super::spec::{dims, ConvSpec};
-use super::{borrow, to_numpy, view5, with_float_type};
-use crate::conv::{self, ConvGrads, Needs};
+use super::{borrow, borrow_mut, to_numpy, view5, view5_mut, with_float_type};
+use crate::conv::{self, ConvGrads, Fused, Needs, ResidualArg};
 use crate::element::Element;
 use crate::geometry::{Dims, SPATIAL};
 use ndarray::{ArrayView1, ArrayView5, Ix1};
@@ -33,30 +33,50 @@ fn kernel<T>(weight: &ArrayView5<'_, T>) -> Dims {
 }
 
 /// The output of `conv(x, weight) + bias`, or of the transposed convolution when
-/// `spec` is one.
+/// `spec` is one, with the spec's activation and the `residual` added before it
+/// (`residual_is_out`: `out` holds the residual). Into `out` when given
+/// (C-contiguous, the output's shape; the result is then `None`).
 #[pyfunction]
+#[pyo3(signature = (x, weight, bias, spec, residual=None, out=None, residual_is_out=false))]
+#[allow(clippy::too_many_arguments)]
 fn conv_forward<'py>(
     py: Python<'py>,
     x: &Bound<'py, PyAny>,
     weight: &Bound<'py, PyAny>,
     bias: Option<&Bound<'py, PyAny>>,
     spec: &Bound<'py, ConvSpec>,
-) -> PyResult<Bound<'py, PyAny>> {
+    residual: Option<&Bound<'py, PyAny>>,
+    out: Option<&Bound<'py, PyAny>>,
+    residual_is_out: bool,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
     let spec = spec.get();
     let rank = spec.rank();
     with_float_type!(x, "x", T => {
         let (x, weight) = (borrow::<T>(x, "x")?, borrow::<T>(weight, "weight")?);
         let bias = bias.map(|b| borrow::<T>(b, "bias")).transpose()?;
+        let residual = residual.map(|r| borrow::<T>(r, "residual")).transpose()?;
+        let mut out = out.map(|o| borrow_mut::<T>(o, "out")).transpose()?;
         let (x, weight) = (view5(&x, "x", rank)?, view5(&weight, "weight", rank)?);
         let bias = bias.as_ref().map(|b| view1(b, "bias")).transpose()?;
-        let out = if spec.is_transposed() {
+        let residual = match (&residual, residual_is_out) {
+            (Some(r), _) => ResidualArg::Array(view5(r, "residual", rank)?),
+            (None, true) => ResidualArg::Out,
+            (None, false) => ResidualArg::None,
+        };
+        let out = out.as_mut().map(|o| view5_mut(o, "out", rank)).transpose()?;
+        let fused = Fused {
+            precision: spec.precision(),
+            activation: spec.activation(),
+            residual,
+        };
+        let result = if spec.is_transposed() {
             let params = spec.transpose_params()?;
-            py.detach(|| conv::conv_transpose_forward(x, weight, bias, &params))?
+            py.detach(|| conv::conv_transpose_forward_fused(x, weight, bias, &params, &fused, out))?
         } else {
             let params = spec.params(kernel(&weight))?;
-            py.detach(|| conv::conv_forward(x, weight, bias, &params))?
+            py.detach(|| conv::conv_forward_fused(x, weight, bias, &params, &fused, out))?
         };
-        to_numpy(py, out, Some(rank))
+        result.map(|out| to_numpy(py, out, Some(rank))).transpose()
     })
 }
 
@@ -85,10 +105,14 @@ fn conv_backward<'py>(
         let (x, weight) = (view5(&x, "x", rank)?, view5(&weight, "weight", rank)?);
         let grads = if spec.is_transposed() {
             let params = spec.transpose_params()?;
-            py.detach(|| conv::conv_transpose_backward(grad_out, x, weight, &params, needs))?
+            py.detach(|| {
+                conv::conv_transpose_backward_with(grad_out, x, weight, &params, needs, spec.precision())
+            })?
         } else {
             let params = spec.params(kernel(&weight))?;
-            py.detach(|| conv::conv_backward(grad_out, x, weight, &params, needs))?
+            py.detach(|| {
+                conv::conv_backward_with(grad_out, x, weight, &params, needs, spec.precision())
+            })?
         };
         grads_to_py(py, grads, rank)
     })

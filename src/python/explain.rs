@@ -34,10 +34,10 @@ fn explain_conv<'py>(
 
 fn conv_report<T: Element>(spec: &ConvSpec, x: [usize; 5], weight: [usize; 5]) -> PyResult<Report> {
     Ok(if spec.is_transposed() {
-        conv::explain_conv_transpose::<T>(x, weight, &spec.transpose_params()?)?
+        conv::explain_conv_transpose::<T>(x, weight, &spec.transpose_params()?, spec.precision())?
     } else {
         let params = spec.params([weight[2], weight[3], weight[4]])?;
-        conv::explain_conv::<T>(x, weight, &params)?
+        conv::explain_conv::<T>(x, weight, &params, spec.precision())?
     })
 }
 
@@ -99,6 +99,7 @@ fn to_dict<'py>(py: Python<'py>, report: &Report, rank: usize) -> PyResult<Bound
     dict.set_item("weight_shape", report.weight_shape.map(|w| user(w, rank)))?;
     dict.set_item("out_shape", user(report.out_shape, rank))?;
     dict.set_item("dtype", report.dtype)?;
+    dict.set_item("precision", report.precision)?;
     dict.set_item("simd", report.isa)?;
     dict.set_item("threads", report.threads)?;
     let passes = PyList::empty(py);

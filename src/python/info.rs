@@ -1,9 +1,11 @@
 //! Threads, geometry helpers and build information.
 
 use super::spec::at_least;
+use crate::conv;
 use crate::geometry;
 use crate::kernels::isa;
 use crate::threads;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -23,6 +25,38 @@ fn _set_plan_override(pass_name: &str, algorithm: Option<&str>) -> PyResult<()> 
 #[pyfunction]
 fn get_num_threads() -> usize {
     threads::get_num_threads()
+}
+
+/// Environment variable holding the process's default convolution precision.
+const PRECISION_ENV: &str = "FERROCONV_PRECISION";
+
+#[pyfunction]
+fn set_precision(precision: &str) -> PyResult<()> {
+    conv::set_process_precision(conv::Precision::parse(precision)?);
+    Ok(())
+}
+
+#[pyfunction]
+fn get_precision() -> &'static str {
+    conv::process_precision().name()
+}
+
+/// The process default precision from `FERROCONV_PRECISION`, when set: a value
+/// that is not a precision fails the import (a misspelt "highest" must not
+/// silently run Winograd).
+pub(crate) fn precision_from_env() -> PyResult<()> {
+    let Some(value) = std::env::var_os(PRECISION_ENV) else {
+        return Ok(());
+    };
+    let value = value.to_string_lossy();
+    let precision = conv::Precision::parse(value.trim()).map_err(|_| {
+        PyValueError::new_err(format!(
+            "{PRECISION_ENV} must be one of {:?}, got {value:?}",
+            conv::Precision::NAMES
+        ))
+    })?;
+    conv::set_process_precision(precision);
+    Ok(())
 }
 
 #[pyfunction]
@@ -82,12 +116,15 @@ fn build_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     info.set_item("simd_path", isa::active().name())?;
     info.set_item("dtypes", vec!["float32", "float64"])?;
     info.set_item("default_threads", threads::default_num_threads())?;
+    info.set_item("precision", conv::process_precision().name())?;
     Ok(info)
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(set_precision, m)?)?;
+    m.add_function(wrap_pyfunction!(get_precision, m)?)?;
     m.add_function(wrap_pyfunction!(_set_plan_override, m)?)?;
     m.add_function(wrap_pyfunction!(receptive_field, m)?)?;
     m.add_function(wrap_pyfunction!(same_padding, m)?)?;

@@ -23,8 +23,11 @@ use crate::arrays::Shape5;
 use crate::element::Element;
 use crate::error::Error;
 use crate::geometry::{fmt_shape, SPATIAL};
-use ndarray::{Array, ArrayView5, Axis, Dimension, IxDyn};
-use numpy::{PyArrayDescrMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
+use ndarray::{Array, ArrayView5, ArrayViewMut5, Axis, Dimension, IxDyn};
+use numpy::{
+    PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn,
+    PyUntypedArray, PyUntypedArrayMethods,
+};
 use pyo3::exceptions::{PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
@@ -111,6 +114,26 @@ pub(crate) fn borrow<'py, T: Element + numpy::Element>(
     })
 }
 
+/// Borrow `obj` as a writeable array of `T`, or a `TypeError` / `ValueError`
+/// naming it.
+pub(crate) fn borrow_mut<'py, T: Element + numpy::Element>(
+    obj: &Bound<'py, PyAny>,
+    name: &str,
+) -> PyResult<PyReadwriteArrayDyn<'py, T>> {
+    let array = obj.cast::<PyArrayDyn<T>>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{name} has dtype {} but {} was expected (all arrays of one call share the dtype of x)",
+            dtype_name(obj),
+            T::NAME
+        ))
+    })?;
+    array.try_readwrite().map_err(|e| {
+        PyValueError::new_err(format!(
+            "{name} must be a writeable array that no other argument of the call uses ({e})"
+        ))
+    })
+}
+
 /// Borrow `obj` as an int64 array, or a `TypeError` naming it.
 pub(crate) fn borrow_indices<'py>(
     obj: &Bound<'py, PyAny>,
@@ -137,6 +160,27 @@ pub(crate) fn view5<'a, T: numpy::Element>(
             "{name} must have {} dimensions for a {rank}-D operator, got {}",
             rank + 2,
             a.ndim()
+        )));
+    }
+    for _ in rank..SPATIAL {
+        view = view.insert_axis(Axis(2));
+    }
+    view.into_dimensionality::<ndarray::Ix5>()
+        .map_err(|e| PyValueError::new_err(format!("internal error: {e}")))
+}
+
+/// [`view5`] of a writeable array.
+pub(crate) fn view5_mut<'a, T: numpy::Element>(
+    a: &'a mut PyReadwriteArrayDyn<'_, T>,
+    name: &str,
+    rank: usize,
+) -> PyResult<ArrayViewMut5<'a, T>> {
+    let ndim = a.ndim();
+    let mut view = a.as_array_mut();
+    if ndim != rank + 2 {
+        return Err(PyValueError::new_err(format!(
+            "{name} must have {} dimensions for a {rank}-D operator, got {ndim}",
+            rank + 2,
         )));
     }
     for _ in rank..SPATIAL {
@@ -227,5 +271,6 @@ fn _ferroconv(m: &Bound<'_, PyModule>) -> PyResult<()> {
     pool::register(m)?;
     explain::register(m)?;
     info::register(m)?;
+    info::precision_from_env()?;
     Ok(())
 }

@@ -9,6 +9,7 @@
 //! check values, with messages naming the argument; the core checks what needs
 //! the arrays (channels, sizes, padding limits).
 
+use crate::conv::{Activation, Precision};
 use crate::geometry::{
     check_rank, fmt_dims, same_padding, ConvParams, Dims, PaddingMode, PoolParams, TransposeParams,
     UnpoolParams, SPATIAL,
@@ -117,13 +118,19 @@ pub(crate) struct ConvSpec {
     groups: usize,
     padding_mode: PaddingMode,
     output_padding: Option<Dims>,
+    /// `None`: the process default, read at each call.
+    precision: Option<Precision>,
+    activation: Activation,
 }
 
 #[pymethods]
 impl ConvSpec {
     /// `ConvSpec(*, rank, stride, padding, dilation, groups, padding_mode,
-    /// output_padding=None, kernel_size=None)`: `output_padding` makes it a
-    /// transposed convolution; a layer's `kernel_size` is checked here too.
+    /// output_padding=None, kernel_size=None, precision=None, activation=None,
+    /// negative_slope=0.01)`: `output_padding` makes it a transposed
+    /// convolution; a layer's `kernel_size` is checked here too; `precision`
+    /// (`"default"`, `"highest"`, or None for the process default) and the
+    /// forward epilogue's `activation` apply to the calls made with it.
     #[new]
     #[pyo3(signature = (*, rank, stride, padding, dilation, groups, padding_mode, **options))]
     fn new(
@@ -139,7 +146,21 @@ impl ConvSpec {
         let mut options = Options(options);
         let output_padding: Option<Vec<i64>> = options.take("output_padding")?;
         let kernel_size: Option<Vec<i64>> = options.take("kernel_size")?;
+        let precision: Option<String> = options.take("precision")?;
+        let activation: Option<String> = options.take("activation")?;
+        let negative_slope: Option<f64> = options.take("negative_slope")?;
         options.finish()?;
+        let precision = precision.map(|p| Precision::parse(&p)).transpose()?;
+        let slope = negative_slope.unwrap_or(0.01);
+        if !slope.is_finite() {
+            return Err(PyValueError::new_err(format!(
+                "negative_slope must be a finite number, got {slope}"
+            )));
+        }
+        let activation = match activation {
+            Some(name) => Activation::parse(&name, slope)?,
+            None => Activation::Identity,
+        };
         if let Some(kernel) = kernel_size {
             dims("kernel_size", &kernel, rank, 1, 1)?;
         }
@@ -180,6 +201,8 @@ impl ConvSpec {
             groups,
             padding_mode,
             output_padding,
+            precision,
+            activation,
         };
         if spec.output_padding.is_some() {
             spec.transpose_params()?.check_output_padding()?;
@@ -217,6 +240,18 @@ impl ConvSpec {
         self.groups
     }
 
+    /// `"default"`, `"highest"`, or None (the process default at each call).
+    #[getter(precision)]
+    fn py_precision(&self) -> Option<&'static str> {
+        self.precision.map(Precision::name)
+    }
+
+    /// The forward epilogue's activation (None: the identity).
+    #[getter(activation)]
+    fn py_activation(&self) -> Option<&'static str> {
+        self.activation.name()
+    }
+
     /// The keyword arguments that rebuild this spec (for pickle and copy: `nn`
     /// layers hold one, and the dask layer sends layers to its workers).
     fn __getnewargs_ex__<'py>(
@@ -239,6 +274,15 @@ impl ConvSpec {
         kwargs.set_item("padding_mode", self.padding_mode.name())?;
         if let Some(extra) = self.output_padding {
             kwargs.set_item("output_padding", extra[tail..].to_vec())?;
+        }
+        if let Some(precision) = self.precision {
+            kwargs.set_item("precision", precision.name())?;
+        }
+        if let Some(name) = self.activation.name() {
+            kwargs.set_item("activation", name)?;
+        }
+        if let Activation::LeakyRelu(slope) = self.activation {
+            kwargs.set_item("negative_slope", slope)?;
         }
         Ok((PyTuple::empty(py), kwargs))
     }
@@ -265,6 +309,16 @@ impl ConvSpec {
             Some(op) => format!(", output_padding={}", d(op)),
             None => format!(", padding_mode='{}'", self.padding_mode.name()),
         };
+        let mut extra = extra;
+        if let Some(precision) = self.precision {
+            extra += &format!(", precision='{}'", precision.name());
+        }
+        if let Some(name) = self.activation.name() {
+            extra += &format!(", activation='{name}'");
+        }
+        if let Activation::LeakyRelu(slope) = self.activation {
+            extra += &format!(", negative_slope={slope}");
+        }
         format!(
             "ConvSpec(rank={}, stride={}, padding={padding}, dilation={}, groups={}{extra})",
             self.rank,
@@ -282,6 +336,16 @@ impl ConvSpec {
 
     pub fn is_transposed(&self) -> bool {
         self.output_padding.is_some()
+    }
+
+    /// The precision calls with this spec pass (`None`: the process default).
+    pub fn precision(&self) -> Option<Precision> {
+        self.precision
+    }
+
+    /// The forward epilogue's activation.
+    pub fn activation(&self) -> Activation {
+        self.activation
     }
 
     /// The core's parameters of a convolution with `kernel` (which resolves

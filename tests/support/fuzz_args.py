@@ -265,7 +265,8 @@ def family(name):
         if m:
             return fam, int(m.group(1))
     if name in ("convolve", "conv_output_shape", "conv_transpose_output_shape", "same_padding",
-                "receptive_field", "set_num_threads", "get_num_threads", "explain_conv", "explain_pool"):
+                "receptive_field", "set_num_threads", "get_num_threads", "explain_conv", "explain_pool",
+                "set_precision", "get_precision"):
         return name, None
     m = re.search(r"([123])d(?:_|$)", name)
     return "generic", int(m.group(1)) if m else None
@@ -484,6 +485,8 @@ def valid_geometry(d, name):
     if name == "set_num_threads":
         t = d.int(1, 4)
         return dict(threads=t), dict(expect_threads=t)
+    if name == "set_precision":
+        return dict(precision=d.pick(("default", "highest"))), {}
     return {}, {}
 
 
@@ -1449,6 +1452,8 @@ def run_case(case, fns, default_threads=None):
     finally:
         if case.fn == "set_num_threads" and case.kind != "valid" and default_threads:
             F.set_num_threads(default_threads)
+        if case.fn == "set_precision":
+            F.set_precision("default")
     try:
         problems = check_result(case, fns, args, result)
     except Exception as exc:  # a check that cannot run is itself a finding
