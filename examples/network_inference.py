@@ -5,8 +5,9 @@ random so folding them matters), put in eval mode, and run three ways on the sam
 input with the same thread count:
 
 * ferroconv: the convolutions through ``ferroconv.functional`` with the
-  BatchNorm folded into their weights and bias, pooling through ferroconv, the
-  residual add, the activations and the classifier in NumPy;
+  BatchNorm folded into their weights and bias and the residual add and
+  activation as their fused epilogue (``activation=``, ``residual=``,
+  ``out=``), pooling through ferroconv, the classifier in NumPy;
 * PyTorch eager (``torch.inference_mode``);
 * ONNX Runtime (CPU provider, the same intra-op thread count) on the model
   exported with ``torch.onnx.export``, when ``onnxruntime`` is installed.
@@ -25,7 +26,7 @@ import io
 import statistics
 import time
 import warnings
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -119,16 +120,13 @@ class Conv:
         self.bias = shift.astype(np.float32)
         self.stride, self.padding, self.groups = conv.stride[0], conv.padding[0], conv.groups
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return fc.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding, groups=self.groups)
-
-
-def relu(x: np.ndarray) -> np.ndarray:
-    return np.maximum(x, 0, out=x)
-
-
-def relu6(x: np.ndarray) -> np.ndarray:
-    return np.clip(x, 0, 6, out=x)
+    def __call__(self, x: np.ndarray, activation: Optional[str] = None,
+                 residual: Optional[np.ndarray] = None) -> np.ndarray:
+        # The bias, the residual add and the activation are the convolution's
+        # fused epilogue; with out=residual the block's result overwrites its
+        # shortcut instead of allocating a new array.
+        return fc.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding,
+                         groups=self.groups, activation=activation, residual=residual, out=residual)
 
 
 def ferroconv_model(torch: Any, model: Any, kind: str) -> Callable[[np.ndarray], np.ndarray]:
@@ -153,11 +151,10 @@ def ferroconv_model(torch: Any, model: Any, kind: str) -> Callable[[np.ndarray],
             blocks.append((Conv(block.conv1, block.bn1), Conv(block.conv2, block.bn2), down))
 
         def resnet(x: np.ndarray) -> np.ndarray:
-            x = fc.max_pool2d(relu(stem(x)), 3, 2, 1)
+            x = fc.max_pool2d(stem(x, "relu"), 3, 2, 1)
             for conv1, conv2, down in blocks:
-                y = conv2(relu(conv1(x)))
-                y += x if down is None else down(x)
-                x = relu(y)
+                shortcut = x if down is None else down(x)
+                x = conv2(conv1(x, "relu"), "relu", residual=shortcut)
             return head(x)
         return resnet
 
@@ -169,11 +166,11 @@ def ferroconv_model(torch: Any, model: Any, kind: str) -> Callable[[np.ndarray],
                 out.append((Conv(m, seq[i + 1]), act))
         return out
 
-    def run(layers: list[Any], x: np.ndarray) -> np.ndarray:
-        for conv, act in layers:
-            x = conv(x)
-            if act:
-                relu6(x)
+    def run(layers: list[Any], x: np.ndarray, residual: bool = False) -> np.ndarray:
+        shortcut = x
+        for i, (conv, act) in enumerate(layers):
+            last = i == len(layers) - 1
+            x = conv(x, "relu6" if act else None, residual=shortcut if residual and last else None)
         return x
 
     stem = convs(mods[:3])
@@ -183,8 +180,7 @@ def ferroconv_model(torch: Any, model: Any, kind: str) -> Callable[[np.ndarray],
     def mobilenet(x: np.ndarray) -> np.ndarray:
         x = run(stem, x)
         for layers, residual in blocks:
-            y = run(layers, x)
-            x = x + y if residual else y
+            x = run(layers, x, residual)
         return head(run(last, x))
     return mobilenet
 
