@@ -17,6 +17,7 @@ def info() -> int:
     print(f"ferroconv {build['version']} ({build['profile']} build)")
     print(f"threads:  {functional.get_num_threads()} (FERROCONV_NUM_THREADS or set_num_threads to change)")
     print(f"simd:     {build['simd_path']} kernels (CPU features: {', '.join(build['simd']) or 'none detected'})")
+    print(f"precision: {functional.get_precision()} (FERROCONV_PRECISION or set_precision to change)")
     print(f"dtypes:   {', '.join(build['dtypes'])}")
     print(f"numpy:    {np.__version__}")
     # A tiny end-to-end check, so `info` also proves the extension runs.
@@ -60,6 +61,8 @@ def explain(argv: Sequence[str]) -> int:
     conv.add_argument("--transposed", action="store_true", help="a transposed convolution")
     conv.add_argument("--output-padding", type=_per_axis, default=0, help="of a transposed convolution")
     conv.add_argument("--dtype", default="float32", help="float32 (default) or float64")
+    conv.add_argument("--precision", default=None, choices=["default", "highest"],
+                      help="default: the process default (highest never uses Winograd)")
     pool = kinds.add_parser("pool", help="pooling: kind, x shape and kernel size (output size if adaptive)")
     pool.add_argument("pool_kind", choices=["max", "avg", "adaptive_max", "adaptive_avg"])
     pool.add_argument("x_shape", type=_ints, help="input shape (N, C, *spatial)")
@@ -75,7 +78,7 @@ def explain(argv: Sequence[str]) -> int:
             plan = functional.explain_conv(
                 args.x_shape, args.weight_shape, dtype=args.dtype, stride=args.stride, padding=args.padding,
                 dilation=args.dilation, groups=args.groups, padding_mode=args.padding_mode,
-                transposed=args.transposed, output_padding=args.output_padding)
+                transposed=args.transposed, output_padding=args.output_padding, precision=args.precision)
         else:
             plan = functional.explain_pool(
                 args.pool_kind, args.x_shape, args.kernel_size, stride=args.stride, padding=args.padding,

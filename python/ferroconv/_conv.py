@@ -66,6 +66,7 @@ def forward(arrays: ConvArrays, spec: ConvSpec, residual: object = None, out: ob
     given (and then returned)."""
     if residual is None and out is None:
         result = _native.conv_forward(arrays.x, arrays.weight, arrays.bias, spec)
+        assert result is not None
         return unbatched(result, arrays.was_batched)
     dtype = arrays.x.dtype
     out_arr = None if out is None else _out_array(out, dtype, arrays)

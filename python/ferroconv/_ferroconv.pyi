@@ -39,6 +39,7 @@ __all__ = [
     "explain_conv",
     "explain_pool",
     "get_num_threads",
+    "get_precision",
     "_set_plan_override",
     "max_pool",
     "max_pool_backward",
@@ -47,6 +48,7 @@ __all__ = [
     "receptive_field",
     "same_padding",
     "set_num_threads",
+    "set_precision",
 ]
 
 _Ints = tuple[int, ...]

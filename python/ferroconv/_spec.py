@@ -38,15 +38,14 @@ def conv_padding(padding: Padding, rank: int) -> Union[str, tuple[tuple[int, int
     return tuple((p, p) for p in int_tuple(padding, rank, "padding"))
 
 
-def _options(precision: object, activation: object, negative_slope: object) -> dict[str, object]:
+def _options(precision: object, activation: object,
+             negative_slope: object) -> tuple[Optional[str], Optional[str], float]:
     """The precision and epilogue options of a spec (None: not given)."""
     if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float, np.floating, np.integer)):
         raise TypeError(f"negative_slope must be a number, got {type(negative_slope).__name__}")
-    return {
-        "precision": None if precision is None else text(precision, "precision"),
-        "activation": None if activation is None else text(activation, "activation"),
-        "negative_slope": float(negative_slope),
-    }
+    return (None if precision is None else text(precision, "precision"),
+            None if activation is None else text(activation, "activation"),
+            float(negative_slope))
 
 
 def conv_spec(rank: int, stride: IntOrTuple = 1, padding: Padding = 0, dilation: IntOrTuple = 1,
@@ -56,6 +55,7 @@ def conv_spec(rank: int, stride: IntOrTuple = 1, padding: Padding = 0, dilation:
     """The spec of a ``conv{rank}d`` call (with the ``kernel_size`` of a layer,
     which the spec checks too; a functional call's comes with its weight), its
     ``precision`` and its forward epilogue's ``activation``."""
+    precision_name, activation_name, slope = _options(precision, activation, negative_slope)
     return ConvSpec(
         rank=rank,
         stride=int_tuple(stride, rank, "stride"),
@@ -64,7 +64,9 @@ def conv_spec(rank: int, stride: IntOrTuple = 1, padding: Padding = 0, dilation:
         groups=as_int(groups, "groups"),
         padding_mode=text(padding_mode, "padding_mode"),
         kernel_size=kernel_size,
-        **_options(precision, activation, negative_slope),
+        precision=precision_name,
+        activation=activation_name,
+        negative_slope=slope,
     )
 
 
@@ -78,6 +80,7 @@ def transpose_spec(rank: int, stride: IntOrTuple = 1, padding: IntOrTuple = 0,
     if isinstance(padding, str):
         raise ValueError(f"padding must be an int or a tuple of ints, got {padding!r}")
     pads = int_tuple(padding, rank, "padding")
+    precision_name, activation_name, slope = _options(precision, activation, negative_slope)
     return ConvSpec(
         rank=rank,
         stride=int_tuple(stride, rank, "stride"),
@@ -87,7 +90,9 @@ def transpose_spec(rank: int, stride: IntOrTuple = 1, padding: IntOrTuple = 0,
         padding_mode="zeros",
         output_padding=int_tuple(output_padding, rank, "output_padding"),
         kernel_size=kernel_size,
-        **_options(precision, activation, negative_slope),
+        precision=precision_name,
+        activation=activation_name,
+        negative_slope=slope,
     )
 
 
