@@ -39,8 +39,9 @@ def weight_array(weight: object) -> object:
 
 def conv_block(block: np.ndarray, *, conv: Callable[..., np.ndarray], weight: np.ndarray,
                bias: Optional[np.ndarray], stride: tuple[int, ...], dilation: tuple[int, ...],
-               groups: int) -> np.ndarray:
-    return conv(block, weight, bias, stride=stride, padding=0, dilation=dilation, groups=groups)
+               groups: int, precision: str) -> np.ndarray:
+    return conv(block, weight, bias, stride=stride, padding=0, dilation=dilation, groups=groups,
+                precision=precision)
 
 
 def max_pool_block(block: np.ndarray, *, pool: Callable[..., np.ndarray], kernel: tuple[int, ...],
@@ -77,7 +78,9 @@ def conv(rank: int, op: str, x: object, weight: object, bias: object, stride: In
     block = partial(conv_block, conv=getattr(functional, f"conv{rank}d"),
                     weight=np.ascontiguousarray(arrays.weight),
                     bias=None if arrays.bias is None else np.ascontiguousarray(arrays.bias),
-                    stride=strides, dilation=dilations, groups=spec.groups)
+                    stride=strides, dilation=dilations, groups=spec.groups,
+                    # the client's precision, not whatever default a worker process has
+                    precision=functional.get_precision())
     out = map_windows(op, x5, windows, block, int(arrays.weight.shape[0]), tile,
                       pad_mode=PAD_MODES[padding_mode], pad_value=0.0)
     return restore_batch(out, was_batched)
