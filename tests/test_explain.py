@@ -16,7 +16,7 @@ import ferroconv as fc
 from ferroconv.__main__ import main
 
 CONV_ALGORITHMS = {"none", "bias_only", "depthwise_rows", "direct", "winograd", "implicit_gemm", "im2col_gemm"}
-INPUT_ALGORITHMS = {"none", "direct", "sub_pixel", "col2im"} | {f"adjoint_{a}" for a in CONV_ALGORITHMS}
+INPUT_ALGORITHMS = {"none", "direct", "depthwise_rows", "sub_pixel", "col2im"} | {f"adjoint_{a}" for a in CONV_ALGORITHMS}
 WEIGHT_ALGORITHMS = {"none", "depthwise_rows", "direct", "phase_planes", "im2col_dot"}
 POOL_FORWARD = {"stride2_simd", "vector_runs_16", "vector_runs_8", "scalar"}
 AVX512 = fc._ferroconv.build_info()["simd_path"] == "avx512"

@@ -69,6 +69,128 @@ struct Plan {
     /// Output rows (flattened over `(D, H)`) that no input row reaches: they are
     /// the bias alone.
     empty_rows: Vec<usize>,
+    /// Narrow rows: the whole-plane layout of [`Flat`] instead of row blocks.
+    flat: Option<Flat>,
+}
+
+/// Small planes of 2-D problems (output rows shorter than two blocks, e.g. 7x7,
+/// 14x14 and 28x28 layers), at any stride: the input plane split into its
+/// `stride_h x stride_w` phases, each zero-padded on all four sides at a common
+/// row pitch, so that every tap is one multiply-add over the contiguous
+/// `oh * pitch` outputs of the whole plane at a constant offset into one phase
+/// (the `pitch - ow` extra columns of each row are computed and dropped). Row
+/// blocks would run their scalar tail on every row of such planes, and strided
+/// layers would go tap by tap through index tables.
+#[derive(Clone, Copy)]
+struct Flat {
+    /// Rows of each phase, `oh + (kh - 1) * dilation_h / stride_h`.
+    rows: usize,
+    /// Row pitch of each phase, `ow + (kw - 1) * dilation_w / stride_w`.
+    pitch: usize,
+    /// Elements of one phase, with the slack the last taps read past it.
+    phase_len: usize,
+    /// Outputs computed per plane, `oh * pitch`.
+    len: usize,
+    stride: [usize; 2],
+    dilation: [usize; 2],
+    /// Padding above and left of the input.
+    pad: [usize; 2],
+    /// Output columns.
+    ow: usize,
+}
+
+/// Whether the whole-plane layout runs `geo` (see [`Flat`]).
+pub(crate) fn flat_applies(geo: &ConvGeometry) -> bool {
+    Flat::new(geo).is_some()
+}
+
+impl Flat {
+    /// The input plane (`ih` rows of `iw`) from its phases: the adjoint of
+    /// [`Flat::fill`].
+    fn read_back<T: Element>(&self, phases: &[T], ih: usize, iw: usize, plane: &mut [T]) {
+        let [sh, sw] = self.stride;
+        let [top, left] = self.pad;
+        for (iy, row) in plane.chunks_exact_mut(iw.max(1)).take(ih).enumerate() {
+            let (py, r) = ((iy + top) % sh, (iy + top) / sh);
+            for (ix, value) in row.iter_mut().enumerate() {
+                let (px, c) = ((ix + left) % sw, (ix + left) / sw);
+                *value = if r < self.rows && c < self.pitch {
+                    phases[(py * sw + px) * self.phase_len + r * self.pitch + c]
+                } else {
+                    T::zero()
+                };
+            }
+        }
+    }
+
+    fn new(geo: &ConvGeometry) -> Option<Self> {
+        let [od, oh, ow] = geo.output;
+        let two_d = od == 1 && geo.input[0] == 1 && geo.kernel[0] == 1;
+        if !two_d || ow >= 2 * BLOCK || geo.padding_mode != crate::geometry::PaddingMode::Zeros {
+            return None;
+        }
+        let (sh, sw) = (geo.stride[1], geo.stride[2]);
+        let reach_h = (geo.kernel[1] - 1).checked_mul(geo.dilation[1])? / sh;
+        let reach_w = (geo.kernel[2] - 1).checked_mul(geo.dilation[2])? / sw;
+        let rows = oh.checked_add(reach_h)?;
+        let pitch = ow.checked_add(reach_w)?;
+        let phase_len = rows.checked_add(1)?.checked_mul(pitch)?;
+        // Small planes only: the phases stay in L1.
+        (phase_len.checked_mul(sh.checked_mul(sw)?)? <= 1 << 13).then_some(Flat {
+            rows,
+            pitch,
+            phase_len,
+            len: oh * pitch,
+            stride: [sh, sw],
+            dilation: [geo.dilation[1], geo.dilation[2]],
+            pad: [geo.pad_lo[1], geo.pad_lo[2]],
+            ow,
+        })
+    }
+
+    fn buffer_len(&self) -> usize {
+        self.phase_len * self.stride[0] * self.stride[1]
+    }
+
+    /// Where tap `(ky, kx)` reads the phases: padded input row `r * stride_h +
+    /// ky * dilation_h` is row `r + ky * dilation_h / stride_h` of phase row
+    /// `ky * dilation_h % stride_h`, and likewise for columns.
+    #[inline(always)]
+    fn tap(&self, ky: usize, kx: usize) -> usize {
+        let (y, x) = (ky * self.dilation[0], kx * self.dilation[1]);
+        let [sh, sw] = self.stride;
+        let phase = (y % sh) * sw + x % sw;
+        phase * self.phase_len + (y / sh) * self.pitch + x / sw
+    }
+
+    /// The phases of `x_plane` (`ih` rows of `iw`), zero outside the input.
+    #[inline(always)]
+    fn fill<T: Element>(&self, x_plane: &[T], ih: usize, iw: usize, buffer: &mut [T]) {
+        buffer.fill(T::zero());
+        let [sh, sw] = self.stride;
+        let [top, left] = self.pad;
+        for py in 0..sh {
+            for px in 0..sw {
+                let phase = &mut buffer[(py * sw + px) * self.phase_len..][..self.phase_len];
+                // Phase columns c with left <= c * sw + px < left + iw.
+                let c_lo = left.saturating_sub(px).div_ceil(sw);
+                let c_hi = (left + iw).saturating_sub(px).div_ceil(sw).min(self.pitch);
+                for (r, dst) in phase
+                    .chunks_exact_mut(self.pitch)
+                    .take(self.rows)
+                    .enumerate()
+                {
+                    let Some(iy) = (r * sh + py).checked_sub(top).filter(|&iy| iy < ih) else {
+                        continue;
+                    };
+                    let src = &x_plane[iy * iw..][..iw];
+                    for c in c_lo..c_hi {
+                        dst[c] = src[c * sw + px - left];
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl Plan {
@@ -100,17 +222,28 @@ impl Plan {
             reached[pair.row] = true;
         }
         let empty_rows = (0..od * oh).filter(|&row| !reached[row]).collect();
+        let width = ow + (kw - 1) * geo.dilation[2];
         Self {
             pairs,
-            width: ow + (kw - 1) * geo.dilation[2],
+            width,
             pad: geo.pad_lo[2],
             rows: id * ih,
             empty_rows,
+            flat: Flat::new(geo),
         }
     }
 
     fn padded_len(&self) -> usize {
-        self.rows * self.width
+        match self.flat {
+            Some(flat) => flat.buffer_len(),
+            None => self.rows * self.width,
+        }
+    }
+
+    /// A forward worker's buffers: the padded plane, then the sums of one row
+    /// (of the whole plane when flat).
+    fn workspace_len(&self, ow: usize) -> usize {
+        self.padded_len() + self.flat.map_or(ow, |flat| flat.len)
     }
 
     /// Copy the rows of `x_plane` into `padded` with zeros around them.
@@ -148,7 +281,7 @@ pub(crate) fn forward<T: Element>(
         geo.work(),
         || {
             (
-                vec![T::zero(); plan.padded_len() + geo.output[2]],
+                vec![T::zero(); plan.workspace_len(geo.output[2])],
                 Vec::new(),
             )
         },
@@ -190,6 +323,31 @@ fn forward_plane<T: Element>(
     let (n, channel) = (plane_index / geo.c_out, plane_index % geo.c_out);
     let group = channel / geo.cog();
     let (padded, before) = workspace.split_at_mut(plan.padded_len());
+    if let Some(flat) = plan.flat {
+        // The same sums in the same order as the row blocks: the bias, then every
+        // tap of every input channel (a tap on a padding row adds a zero).
+        let sums = &mut before[..flat.len];
+        sums.fill(bias.map_or(T::zero(), |b| b[channel]));
+        let (kh, kw) = (geo.kernel[1], geo.kernel[2]);
+        for ci in 0..cig {
+            let x_plane = &x[(n * geo.c_in + group * cig + ci) * in_vol..][..in_vol];
+            flat.fill(x_plane, geo.input[1], geo.input[2], padded);
+            let taps = &w[(channel * cig + ci) * kvol..][..kvol];
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let weight = taps[ky * kw + kx];
+                    let src = &padded[flat.tap(ky, kx)..][..flat.len];
+                    for (s, &v) in sums.iter_mut().zip(src) {
+                        *s += weight * v;
+                    }
+                }
+            }
+        }
+        for (out_row, sum_row) in plane.chunks_exact_mut(ow).zip(sums.chunks(flat.pitch)) {
+            out_row.copy_from_slice(&sum_row[..flat.ow]);
+        }
+        return;
+    }
     let before = &mut before[..ow];
     // Every other row is written whole by its first input channel's blocks.
     let start = bias.map_or(T::zero(), |b| b[channel]);
@@ -311,11 +469,72 @@ unsafe fn forward_plane_avx512<T: Element>(
     forward_plane(geo, plan, x, w, bias, plane_index, workspace, plane)
 }
 
+/// `grad_x = conv_backward_input(grad_out, w)` of a problem the whole-plane
+/// layout runs (strided small planes; see [`Flat`]), one task per input plane:
+/// every tap of every output channel of its group adds `w * grad_out` into the
+/// phases the forward pass reads, at the tap's offset (in output channel, then
+/// tap order, so the sums do not depend on the thread count), and the phases are
+/// read back into the input plane. Every element of `grad_x` is written.
+pub(crate) fn backward_input<T: Element>(
+    geo: &ConvGeometry,
+    grad_out: &[T],
+    w: &[T],
+    grad_x: &mut [T],
+) -> Result<()> {
+    let Some(flat) = Flat::new(geo) else {
+        return crate::error::value_error!(
+            "the whole-plane depthwise layout cannot run this layer"
+        );
+    };
+    let (in_vol, p_len, ow) = (geo.in_vol(), geo.out_vol(), geo.output[2]);
+    let (cig, cog, kvol) = (geo.cig(), geo.cog(), geo.kernel_vol());
+    let (kh, kw) = (geo.kernel[1], geo.kernel[2]);
+    let [ih, iw] = [geo.input[1], geo.input[2]];
+    for_each_chunk_mut(
+        grad_x,
+        in_vol,
+        geo.work(),
+        || {
+            (
+                vec![T::zero(); flat.buffer_len()],
+                vec![T::zero(); flat.len],
+            )
+        },
+        |(phases, grad), plane_index, gx| {
+            let (n, ci) = (plane_index / geo.c_in, plane_index % geo.c_in);
+            let (group, local) = (ci / cig, ci % cig);
+            phases.fill(T::zero());
+            for co in group * cog..(group + 1) * cog {
+                let g_plane = &grad_out[(n * geo.c_out + co) * p_len..][..p_len];
+                for (dst, src) in grad
+                    .chunks_exact_mut(flat.pitch)
+                    .zip(g_plane.chunks_exact(ow))
+                {
+                    dst[..ow].copy_from_slice(src);
+                }
+                let taps = &w[(co * cig + local) * kvol..][..kvol];
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let weight = taps[ky * kw + kx];
+                        let dst = &mut phases[flat.tap(ky, kx)..][..flat.len];
+                        for (d, &g) in dst.iter_mut().zip(grad.iter()) {
+                            *d += weight * g;
+                        }
+                    }
+                }
+            }
+            flat.read_back(phases, ih, iw, gx);
+        },
+    )
+}
+
 /// Per-worker buffers of the weight gradient: a padded input plane and the
 /// partial sums of every tap.
 struct WeightWorkspace<T> {
     padded: Vec<T>,
     lanes: Vec<T>,
+    /// A `grad_out` plane at the flat layout's row pitch (zero past each row).
+    grad: Vec<T>,
 }
 
 /// `grad_w = conv_backward_weight(grad_out, x)`, one task per output channel.
@@ -334,6 +553,7 @@ pub(crate) fn backward_weight<T: Element>(
         || WeightWorkspace {
             padded: vec![T::zero(); plan.padded_len()],
             lanes: vec![T::zero(); geo.cig() * kvol * BLOCK],
+            grad: vec![T::zero(); plan.flat.map_or(0, |flat| flat.len)],
         },
         |ws, channel, taps| {
             dispatch!(
@@ -365,6 +585,34 @@ fn weight_channel<T: Element>(
     let (kw, dilation, kvol) = (geo.kernel[2], geo.dilation[2], geo.kernel_vol());
     let group = channel / geo.cog();
     ws.lanes.fill(T::zero());
+    if let Some(flat) = plan.flat {
+        let kh = geo.kernel[1];
+        for n in 0..geo.n {
+            let g_plane = &grad_out[(n * geo.c_out + channel) * p_len..][..p_len];
+            for (dst, src) in ws
+                .grad
+                .chunks_exact_mut(flat.pitch)
+                .zip(g_plane.chunks_exact(ow))
+            {
+                dst[..ow].copy_from_slice(src);
+            }
+            for ci in 0..cig {
+                let x_plane = &x[(n * geo.c_in + group * cig + ci) * in_vol..][..in_vol];
+                flat.fill(x_plane, geo.input[1], geo.input[2], &mut ws.padded);
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let at = flat.tap(ky, kx);
+                        let lanes = &mut ws.lanes[(ci * kvol + ky * kw + kx) * BLOCK..][..BLOCK];
+                        dot_lanes(lanes, &ws.grad, &ws.padded[at..][..flat.len]);
+                    }
+                }
+            }
+        }
+        for (total, acc) in taps.iter_mut().zip(ws.lanes.chunks_exact(BLOCK)) {
+            *total = acc.iter().fold(T::zero(), |s, &v| s + v);
+        }
+        return;
+    }
     for n in 0..geo.n {
         let g_plane = &grad_out[(n * geo.c_out + channel) * p_len..][..p_len];
         for ci in 0..cig {

@@ -342,6 +342,12 @@ fn input_cost<T: Element>(geo: &ConvGeometry, plan: &InputGrad) -> Cost {
     let nr = T::NR;
     match plan {
         InputGrad::Zero => cost(0, 0, 0, 0, true),
+        InputGrad::DepthwiseRows => {
+            let planes = n * wide(geo.c_in);
+            let (serial, workers) = workers(planes, geo.work());
+            let buffer = wide(padded_plane_len(geo).unwrap_or(usize::MAX));
+            cost(work, 0, bytes::<T>(workers * buffer), planes, serial)
+        }
         InputGrad::Direct => {
             let tasks = n * groups;
             let (serial, _) = workers(tasks, geo.work());

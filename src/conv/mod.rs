@@ -462,6 +462,9 @@ fn run_input_grad<T: Element>(
     let len = geo.n * geo.c_in * geo.in_vol();
     match plan {
         InputGrad::Zero => alloc_zeroed(len, "grad_input"),
+        InputGrad::DepthwiseRows => zero_filled(len, "grad_input", |gx| {
+            depthwise::backward_input(geo, grad_out, w, gx)
+        }),
         InputGrad::Direct => zero_filled(len, "grad_input", |gx| {
             direct::backward_input(geo, grad_out, w, gx)
         }),

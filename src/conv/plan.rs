@@ -118,6 +118,9 @@ pub(crate) enum InputGrad {
     Zero,
     /// Each output channel's taps folded back, one task per (image, group).
     Direct,
+    /// Small strided depthwise planes: taps added into the input's phases, one
+    /// task per input plane.
+    DepthwiseRows,
     /// The forward pass of the adjoint convolution `geometry` (flipped,
     /// channel-swapped filters), run as `forward` plans it.
     Adjoint {
@@ -165,6 +168,7 @@ impl InputGrad {
         match self {
             InputGrad::Zero => "none".into(),
             InputGrad::Direct => "direct".into(),
+            InputGrad::DepthwiseRows => "depthwise_rows".into(),
             InputGrad::Adjoint { forward, .. } => format!("adjoint_{}", forward.name()),
             InputGrad::SubPixel => "sub_pixel".into(),
             InputGrad::Col2im { .. } => "col2im".into(),
@@ -277,7 +281,11 @@ fn input_grad_by_rules<T: Element>(geo: &ConvGeometry) -> InputGrad {
     // A depthwise layer's adjoint is depthwise again, and runs on the row kernels.
     let depthwise_adjoint = geo.cog() == 1 && depthwise_rows_can_run(geo) && adjoint.is_some();
     if few_output_channels(geo) && !depthwise_adjoint {
-        return InputGrad::Direct;
+        return if depthwise::flat_applies(geo) {
+            InputGrad::DepthwiseRows
+        } else {
+            InputGrad::Direct
+        };
     }
     // Through the im2col GEMM the adjoint would gather C_out * K values per
     // position for C_in output rows while col2im scatters C_in * K for C_in * K
@@ -354,6 +362,9 @@ pub(crate) fn input_grad_candidates<T: Element>(geo: &ConvGeometry) -> Vec<Input
         InputGrad::Zero => vec![InputGrad::Zero],
         _ => {
             let mut all = vec![InputGrad::Direct];
+            if depthwise::flat_applies(geo) {
+                all.push(InputGrad::DepthwiseRows);
+            }
             if let Some(adjoint) = geo.stride_one_adjoint() {
                 all.push(InputGrad::Adjoint {
                     forward: forward_by_rules::<T>(&adjoint),
@@ -399,15 +410,17 @@ fn few_output_channels(geo: &ConvGeometry) -> bool {
     geo.cog() <= 2
 }
 
-/// Row kernels: zero padding, unit stride along W, and padded rows not much
-/// longer than the data (each worker copies a padded plane; an absurd padding or
-/// dilation would not fit).
+/// Row kernels: small 2-D planes at any stride (the whole-plane layout), or zero
+/// padding, unit stride along W, and padded rows not much longer than the data
+/// (each worker copies a padded plane; an absurd padding or dilation would not
+/// fit).
 fn depthwise_rows_can_run(geo: &ConvGeometry) -> bool {
     let data = geo.in_vol().saturating_add(geo.out_vol());
-    geo.padding_mode == PaddingMode::Zeros
-        && geo.stride[SPATIAL - 1] == 1
-        && depthwise::padded_plane_len(geo)
-            .is_some_and(|len| len <= data.saturating_mul(4).saturating_add(1 << 12))
+    depthwise::flat_applies(geo)
+        || (geo.padding_mode == PaddingMode::Zeros
+            && geo.stride[SPATIAL - 1] == 1
+            && depthwise::padded_plane_len(geo)
+                .is_some_and(|len| len <= data.saturating_mul(4).saturating_add(1 << 12)))
 }
 
 /// Winograd F(4x4, 3x3): 3x3 2-D kernels at unit stride and dilation, an output
