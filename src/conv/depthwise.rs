@@ -71,6 +71,8 @@ struct Plan {
     empty_rows: Vec<usize>,
     /// Narrow rows: the whole-plane layout of [`Flat`] instead of row blocks.
     flat: Option<Flat>,
+    /// With `flat`: where each tap `(ky, kx)` reads the phases (`Flat::tap`).
+    tap_offsets: Vec<usize>,
 }
 
 /// Small planes of 2-D problems (output rows shorter than two blocks, e.g. 7x7,
@@ -89,7 +91,7 @@ struct Flat {
     pitch: usize,
     /// Elements of one phase, with the slack the last taps read past it.
     phase_len: usize,
-    /// Outputs computed per plane, `oh * pitch`.
+    /// Outputs computed per plane, `oh * pitch` rounded up to whole blocks.
     len: usize,
     stride: [usize; 2],
     dilation: [usize; 2],
@@ -134,13 +136,18 @@ impl Flat {
         let reach_w = (geo.kernel[2] - 1).checked_mul(geo.dilation[2])? / sw;
         let rows = oh.checked_add(reach_h)?;
         let pitch = ow.checked_add(reach_w)?;
-        let phase_len = rows.checked_add(1)?.checked_mul(pitch)?;
+        // One row of slack past the last row (the last taps of a row read into
+        // the next) and a block (the outputs are computed in whole blocks).
+        let phase_len = rows
+            .checked_add(1)?
+            .checked_mul(pitch)?
+            .checked_add(BLOCK)?;
         // Small planes only: the phases stay in L1.
         (phase_len.checked_mul(sh.checked_mul(sw)?)? <= 1 << 13).then_some(Flat {
             rows,
             pitch,
             phase_len,
-            len: oh * pitch,
+            len: (oh * pitch).next_multiple_of(BLOCK),
             stride: [sh, sw],
             dilation: [geo.dilation[1], geo.dilation[2]],
             pad: [geo.pad_lo[1], geo.pad_lo[2]],
@@ -164,9 +171,11 @@ impl Flat {
     }
 
     /// The phases of `x_plane` (`ih` rows of `iw`), zero outside the input.
+    /// `buffer` must have been zero when first filled and written only by this
+    /// function since: the cells outside the input are the same for every plane,
+    /// so their zeros stay (a worker keeps its buffer for all its planes).
     #[inline(always)]
     fn fill<T: Element>(&self, x_plane: &[T], ih: usize, iw: usize, buffer: &mut [T]) {
-        buffer.fill(T::zero());
         let [sh, sw] = self.stride;
         let [top, left] = self.pad;
         for py in 0..sh {
@@ -184,8 +193,20 @@ impl Flat {
                         continue;
                     };
                     let src = &x_plane[iy * iw..][..iw];
-                    for c in c_lo..c_hi {
-                        dst[c] = src[c * sw + px - left];
+                    if c_lo >= c_hi {
+                        continue;
+                    }
+                    // Input column of phase column c_lo.
+                    let first = c_lo * sw + px - left;
+                    if sw == 1 {
+                        dst[c_lo..c_hi].copy_from_slice(&src[first..first + (c_hi - c_lo)]);
+                    } else {
+                        for (d, &v) in dst[c_lo..c_hi]
+                            .iter_mut()
+                            .zip(src[first..].iter().step_by(sw))
+                        {
+                            *d = v;
+                        }
                     }
                 }
             }
@@ -230,6 +251,12 @@ impl Plan {
             rows: id * ih,
             empty_rows,
             flat: Flat::new(geo),
+            tap_offsets: Flat::new(geo)
+                .map(|flat| {
+                    let (kh, kw) = (geo.kernel[1], geo.kernel[2]);
+                    (0..kh * kw).map(|t| flat.tap(t / kw, t % kw)).collect()
+                })
+                .unwrap_or_default(),
         }
     }
 
@@ -328,19 +355,21 @@ fn forward_plane<T: Element>(
         // tap of every input channel (a tap on a padding row adds a zero).
         let sums = &mut before[..flat.len];
         sums.fill(bias.map_or(T::zero(), |b| b[channel]));
-        let (kh, kw) = (geo.kernel[1], geo.kernel[2]);
         for ci in 0..cig {
             let x_plane = &x[(n * geo.c_in + group * cig + ci) * in_vol..][..in_vol];
             flat.fill(x_plane, geo.input[1], geo.input[2], padded);
             let taps = &w[(channel * cig + ci) * kvol..][..kvol];
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    let weight = taps[ky * kw + kx];
-                    let src = &padded[flat.tap(ky, kx)..][..flat.len];
-                    for (s, &v) in sums.iter_mut().zip(src) {
-                        *s += weight * v;
+            // A block of outputs sums every tap in registers, then is stored once.
+            for (b, block) in sums.chunks_exact_mut(BLOCK).enumerate() {
+                let mut acc = [T::zero(); BLOCK];
+                acc.copy_from_slice(block);
+                for (&weight, &offset) in taps.iter().zip(&plan.tap_offsets) {
+                    let src = &padded[offset + b * BLOCK..][..BLOCK];
+                    for i in 0..BLOCK {
+                        acc[i] += weight * src[i];
                     }
                 }
+                block.copy_from_slice(&acc);
             }
         }
         for (out_row, sum_row) in plane.chunks_exact_mut(ow).zip(sums.chunks(flat.pitch)) {
