@@ -13,7 +13,7 @@
 //! The residual may be the output buffer itself ([`Residual::Out`]): the caller's
 //! buffer holds the residual on entry and the result on exit. Every writer then
 //! copies the run it is about to overwrite into a small per-task buffer first
-//! ([`Epilogue::save`]) and adds that copy back ([`Epilogue::finish`]).
+//! ([`Epilogue::save_uninit`]) and adds that copy back ([`Epilogue::finish`]).
 
 use crate::element::Element;
 use crate::error::{value_error, Result};
@@ -152,14 +152,6 @@ impl<T: Element> Epilogue<'_, T> {
 
     /// Before a run of the output is overwritten: keep its residual values when
     /// they live in the output itself.
-    pub fn save(&self, run: &[T], saved: &mut Vec<T>) {
-        if self.reads_out() {
-            saved.clear();
-            saved.extend_from_slice(run);
-        }
-    }
-
-    /// [`Epilogue::save`] for a run of an output written through `MaybeUninit`.
     ///
     /// # Safety
     /// When the residual is the output ([`Residual::Out`]), `run` must be
@@ -174,7 +166,7 @@ impl<T: Element> Epilogue<'_, T> {
 
     /// The output values `values` (conv + bias), starting at flat output index
     /// `at`, become `activation(value + residual)`; `saved` is what
-    /// [`Epilogue::save`] kept for this run.
+    /// [`Epilogue::save_uninit`] kept for this run.
     pub fn finish(&self, at: usize, values: &mut [T], saved: &[T]) {
         match self.residual {
             Residual::None => {}
@@ -211,13 +203,14 @@ fn add<T: Element>(values: &mut [T], residual: &[T]) {
 }
 
 /// `out = epilogue(values + bias)` for an output computed elsewhere (a
-/// transposed convolution's scatter): one pass, plane by plane.
+/// transposed convolution's scatter): one pass, plane by plane, writing every
+/// element of `out`.
 pub(crate) fn finish_planes<T: Element>(
     positions: usize,
     bias: Option<&[T]>,
     epilogue: &Epilogue<'_, T>,
     values: &[T],
-    out: &mut [T],
+    out: &mut [MaybeUninit<T>],
 ) -> Result<()> {
     if positions == 0 {
         return Ok(());
@@ -229,13 +222,16 @@ pub(crate) fn finish_planes<T: Element>(
         Vec::new,
         |saved, plane, dst| {
             let at = plane * positions;
-            epilogue.save(dst, saved);
-            dst.copy_from_slice(&values[at..at + dst.len()]);
-            if let Some(bias) = bias {
-                let b = bias[plane % bias.len()];
-                dst.iter_mut().for_each(|v| *v += b);
+            // SAFETY: `out` is initialised whenever the epilogue reads it (it is
+            // then the caller's array).
+            unsafe { epilogue.save_uninit(dst, saved) };
+            let b = bias.map_or(T::zero(), |bias| bias[plane % bias.len()]);
+            let len = dst.len();
+            for (d, &v) in dst.iter_mut().zip(&values[at..at + len]) {
+                d.write(v + b);
             }
-            epilogue.finish(at, dst, saved);
+            // SAFETY: every element of `dst` was just written.
+            unsafe { epilogue.finish_uninit(at, dst, saved) };
         },
     )
 }
@@ -275,12 +271,16 @@ mod tests {
             residual: Residual::Out,
             activation: Activation::Relu,
         };
-        let mut out = [1.0f32, -5.0, 2.0];
+        let mut out = [1.0f32, -5.0, 2.0].map(MaybeUninit::new);
         let mut saved = Vec::new();
-        e.save(&out, &mut saved);
-        out.copy_from_slice(&[1.0, 1.0, -3.0]);
-        e.finish(0, &mut out, &saved);
-        assert_eq!(out, [2.0, 0.0, 0.0]);
+        // SAFETY: `out` is initialised.
+        unsafe { e.save_uninit(&out, &mut saved) };
+        out = [1.0f32, 1.0, -3.0].map(MaybeUninit::new);
+        // SAFETY: every element was just written.
+        unsafe { e.finish_uninit(0, &mut out, &saved) };
+        // SAFETY: initialised throughout.
+        let got = out.map(|v| unsafe { v.assume_init() });
+        assert_eq!(got, [2.0, 0.0, 0.0]);
     }
 
     #[test]

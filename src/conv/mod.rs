@@ -252,21 +252,18 @@ pub fn conv_transpose_forward_fused<T: Element>(
     let bias = bias.map(standard).transpose()?;
     let bias = bias.as_ref().map(as_slice).transpose()?;
     let plan = plan::input_grad::<T>(&geo);
-    let mut values = run_input_grad(&plan, &geo, as_slice(&x)?, as_slice(&weight)?)?;
+    let (x, w) = (as_slice(&x)?, as_slice(&weight)?);
     let plain =
         matches!(fused.residual, ResidualArg::None) && fused.activation == Activation::Identity;
     if out.is_none() && plain {
+        let mut values = run_input_grad(&plan, &geo, x, w)?;
         if let Some(bias) = bias {
             bias::add_bias(geo.in_vol(), bias, &mut values)?;
         }
         return Ok(Some(into_array5(geo.x_shape(), values)?));
     }
     with_output(geo.x_shape(), params.rank, fused, out, |epilogue, dest| {
-        // Every element is written by `finish_planes`: it overwrites each plane.
-        // SAFETY: `MaybeUninit<T>` has `T`'s layout; the planes are written with
-        // initialised values before anything reads them (the epilogue reads the
-        // output's own values only when it is the caller's initialised array).
-        let dest = unsafe { &mut *(dest as *mut [MaybeUninit<T>] as *mut [T]) };
+        let values = run_input_grad(&plan, &geo, x, w)?;
         epilogue::finish_planes(geo.in_vol(), bias, epilogue, &values, dest)
     })
 }

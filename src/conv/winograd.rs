@@ -274,7 +274,7 @@ struct Workspace<T> {
     /// Narrower output tiles: lane, image, top-left cell.
     out_tiles: Vec<(usize, usize, usize, usize)>,
     /// Residual values of the output run about to be written, when the output
-    /// holds them (see `Epilogue::save`).
+    /// holds them (see `Epilogue::save_uninit`).
     saved: Vec<T>,
 }
 
