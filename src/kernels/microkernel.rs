@@ -98,18 +98,21 @@ fn check_lengths<T>(k: usize, width: usize, nr: usize, a: &[T], b: &[T], ldb: us
     );
 }
 
-/// The kernel in plain Rust, for CPUs without AVX-512 (and as the reference the
-/// SIMD kernel is tested against).
+/// The kernel in plain Rust, for CPUs without SIMD kernels (and as the reference
+/// the SIMD kernels are tested against). It reads the first `min(cols, NR)`
+/// columns of each B row, so a narrow B (`ldb < NR`) may end right after them.
 pub fn portable_kernel<T: Scalar, const NR: usize>(
     k: usize,
     a: &[T],
     b: &[T],
     ldb: usize,
     acc: &mut [T],
+    cols: usize,
 ) {
-    check_lengths(k, NR, NR, a, b, ldb, acc);
+    let width = cols.min(NR);
+    check_lengths(k, width, NR, a, b, ldb, acc);
     let mut block = [[T::zero(); NR]; MR];
-    let b_steps = (0..k).map(|p| &b[p * ldb..p * ldb + NR]);
+    let b_steps = (0..k).map(|p| &b[p * ldb..p * ldb + width]);
     for (a_step, b_step) in a.chunks_exact(MR).zip(b_steps) {
         for (row, &a_value) in block.iter_mut().zip(a_step) {
             for (c, &b_value) in row.iter_mut().zip(b_step) {
@@ -123,17 +126,19 @@ pub fn portable_kernel<T: Scalar, const NR: usize>(
 }
 
 /// [`MicroKernel::kernel_indirect`] in plain Rust (same order of sums as
-/// [`portable_kernel`]).
+/// [`portable_kernel`], and like it reading `min(cols, NR)` columns per row).
 pub fn portable_kernel_indirect<T: Scalar, const NR: usize>(
     k: usize,
     a: &[T],
     b: &[T],
     rows: &RowTable,
     acc: &mut [T],
+    cols: usize,
 ) {
-    check_indirect(k, NR, NR, a, b, rows, acc);
+    let width = cols.min(NR);
+    check_indirect(k, width, NR, a, b, rows, acc);
     let mut block = [[T::zero(); NR]; MR];
-    let b_steps = rows.rows[..k].iter().map(|&at| &b[at..at + NR]);
+    let b_steps = rows.rows[..k].iter().map(|&at| &b[at..at + width]);
     for (a_step, b_step) in a.chunks_exact(MR).zip(b_steps) {
         for (row, &a_value) in block.iter_mut().zip(a_step) {
             for (c, &b_value) in row.iter_mut().zip(b_step) {
@@ -361,7 +366,7 @@ impl MicroKernel for f32 {
             unsafe { avx512::kernel_f32(k, a.as_ptr(), b.as_ptr(), ldb, acc.as_mut_ptr(), cols) };
             return;
         }
-        portable_kernel::<f32, NR_F32>(k, a, b, ldb, acc)
+        portable_kernel::<f32, NR_F32>(k, a, b, ldb, acc, cols)
     }
 
     fn kernel_indirect(
@@ -390,7 +395,7 @@ impl MicroKernel for f32 {
             };
             return;
         }
-        portable_kernel_indirect::<f32, NR_F32>(k, a, b, rows, acc)
+        portable_kernel_indirect::<f32, NR_F32>(k, a, b, rows, acc, cols)
     }
 }
 
@@ -406,7 +411,7 @@ impl MicroKernel for f64 {
             unsafe { avx512::kernel_f64(k, a.as_ptr(), b.as_ptr(), ldb, acc.as_mut_ptr(), cols) };
             return;
         }
-        portable_kernel::<f64, NR_F64>(k, a, b, ldb, acc)
+        portable_kernel::<f64, NR_F64>(k, a, b, ldb, acc, cols)
     }
 
     fn kernel_indirect(
@@ -435,7 +440,7 @@ impl MicroKernel for f64 {
             };
             return;
         }
-        portable_kernel_indirect::<f64, NR_F64>(k, a, b, rows, acc)
+        portable_kernel_indirect::<f64, NR_F64>(k, a, b, rows, acc, cols)
     }
 }
 
@@ -461,13 +466,13 @@ mod tests {
             let mut fast = vec![T::zero(); MR * NR];
             let mut slow = vec![T::zero(); MR * NR];
             T::kernel(k, &a, &b, ldb, &mut fast, NR);
-            portable_kernel::<T, NR>(k, &a, &b, ldb, &mut slow);
+            portable_kernel::<T, NR>(k, &a, &b, ldb, &mut slow, NR);
             // The indirect kernels, told where each row of the same B starts.
             let rows = RowTable::new((0..k).map(|p| p * ldb).collect());
             let mut fast_indirect = vec![T::zero(); MR * NR];
             let mut slow_indirect = vec![T::zero(); MR * NR];
             T::kernel_indirect(k, &a, &b, &rows, &mut fast_indirect, NR);
-            portable_kernel_indirect::<T, NR>(k, &a, &b, &rows, &mut slow_indirect);
+            portable_kernel_indirect::<T, NR>(k, &a, &b, &rows, &mut slow_indirect, NR);
             assert!(fast_indirect == fast && slow_indirect == slow);
             // Narrow panels compute their columns bit for bit as the full one,
             // reading no further than the registers that cover them (B cut short
@@ -479,10 +484,31 @@ mod tests {
                 let mut narrow_indirect = vec![T::zero(); MR * NR];
                 T::kernel(k, &a, &b[..short], ldb, &mut narrow, cols);
                 T::kernel_indirect(k, &a, &b[..short], &rows, &mut narrow_indirect, cols);
+                // The portable kernels read exactly `cols` columns per row.
+                let exact = if k == 0 { 0 } else { (k - 1) * ldb + cols };
+                let mut narrow_slow = vec![T::zero(); MR * NR];
+                let mut narrow_slow_indirect = vec![T::zero(); MR * NR];
+                portable_kernel::<T, NR>(k, &a, &b[..exact], ldb, &mut narrow_slow, cols);
+                portable_kernel_indirect::<T, NR>(
+                    k,
+                    &a,
+                    &b[..exact],
+                    &rows,
+                    &mut narrow_slow_indirect,
+                    cols,
+                );
                 for r in 0..MR {
                     let row = r * NR..r * NR + cols;
                     assert!(narrow[row.clone()] == fast[row.clone()], "cols {cols}");
-                    assert!(narrow_indirect[row.clone()] == fast[row], "cols {cols}");
+                    assert!(
+                        narrow_indirect[row.clone()] == fast[row.clone()],
+                        "cols {cols}"
+                    );
+                    assert!(narrow_slow[row.clone()] == slow[row.clone()], "cols {cols}");
+                    assert!(
+                        narrow_slow_indirect[row.clone()] == slow[row],
+                        "cols {cols}"
+                    );
                 }
             }
             for r in 0..MR {
