@@ -50,7 +50,8 @@ pub struct Report {
     pub out_shape: Shape5,
     /// NumPy's name of the element type.
     pub dtype: &'static str,
-    /// The instruction set the kernels run with (`"avx512"` or `"portable"`).
+    /// The instruction set the kernels run with (`"avx512"`, `"avx2"` or
+    /// `"portable"`).
     pub isa: &'static str,
     /// Threads the pool uses.
     pub threads: usize,

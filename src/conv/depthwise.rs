@@ -17,7 +17,7 @@
 use super::geometry::ConvGeometry;
 use crate::element::Element;
 use crate::error::Result;
-use crate::kernels::dispatch;
+use crate::kernels::{dispatch, simd_twins};
 use crate::threads::for_each_chunk_mut;
 
 /// Output columns summed together in registers, and partial sums per tap of the
@@ -146,6 +146,7 @@ pub(crate) fn forward<T: Element>(
             dispatch!(
                 forward_plane,
                 forward_plane_avx512,
+                forward_plane_avx2,
                 geo,
                 &plan,
                 x,
@@ -278,22 +279,18 @@ impl<T: Element> Rows<'_, T> {
 /// Blocks of a row computed together.
 const GROUP: usize = 4;
 
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn forward_plane_avx512<T: Element>(
-    geo: &ConvGeometry,
-    plan: &Plan,
-    x: &[T],
-    w: &[T],
-    bias: Option<&[T]>,
-    plane_index: usize,
-    workspace: &mut [T],
-    plane: &mut [T],
-) {
-    forward_plane(geo, plan, x, w, bias, plane_index, workspace, plane)
+simd_twins! {
+    forward_plane => forward_plane_avx512, forward_plane_avx2,
+    <T: Element>(
+        geo: &ConvGeometry,
+        plan: &Plan,
+        x: &[T],
+        w: &[T],
+        bias: Option<&[T]>,
+        plane_index: usize,
+        workspace: &mut [T],
+        plane: &mut [T],
+    )
 }
 
 /// Per-worker buffers of the weight gradient: a padded input plane and the
@@ -324,6 +321,7 @@ pub(crate) fn backward_weight<T: Element>(
             dispatch!(
                 weight_channel,
                 weight_channel_avx512,
+                weight_channel_avx2,
                 geo,
                 &plan,
                 grad_out,
@@ -403,19 +401,15 @@ fn dot_lanes<T: Element>(acc: &mut [T], a: &[T], b: &[T]) {
     *acc = sums;
 }
 
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn weight_channel_avx512<T: Element>(
-    geo: &ConvGeometry,
-    plan: &Plan,
-    grad_out: &[T],
-    x: &[T],
-    channel: usize,
-    ws: &mut WeightWorkspace<T>,
-    taps: &mut [T],
-) {
-    weight_channel(geo, plan, grad_out, x, channel, ws, taps)
+simd_twins! {
+    weight_channel => weight_channel_avx512, weight_channel_avx2,
+    <T: Element>(
+        geo: &ConvGeometry,
+        plan: &Plan,
+        grad_out: &[T],
+        x: &[T],
+        channel: usize,
+        ws: &mut WeightWorkspace<T>,
+        taps: &mut [T],
+    )
 }
