@@ -90,6 +90,10 @@ pub fn best() -> Isa {
 /// The path the kernels take: the CPU's best, capped.
 #[inline]
 pub fn active() -> Isa {
+    #[cfg(test)]
+    if let Some(isa) = tests::THREAD_PATH.with(std::cell::Cell::get) {
+        return resolve(isa);
+    }
     resolve(cap())
 }
 
@@ -144,6 +148,23 @@ pub fn avx2() -> bool {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// The path [`active`] reports on this thread while [`on_path`] runs.
+        pub(super) static THREAD_PATH: Cell<Option<Isa>> = const { Cell::new(None) };
+    }
+
+    /// `run()` with [`active`] reporting `isa` (as far as the CPU supports it) on
+    /// this thread only: kernel tests compare paths without changing the
+    /// process-wide cap under the other tests (work that rayon sends to other
+    /// threads keeps their path).
+    pub(crate) fn on_path<R>(isa: Isa, run: impl FnOnce() -> R) -> R {
+        let before = THREAD_PATH.with(|path| path.replace(Some(isa)));
+        let result = run();
+        THREAD_PATH.with(|path| path.set(before));
+        result
+    }
 
     /// Every path this CPU supports, most capable first.
     pub(crate) fn supported() -> Vec<Isa> {
@@ -179,6 +200,18 @@ pub(crate) mod tests {
         for isa in ALL.into_iter().filter(|&isa| isa > best()) {
             assert!(set_cap(isa).is_err());
         }
+    }
+
+    #[test]
+    fn a_thread_can_run_another_path_without_changing_the_cap() {
+        for isa in supported() {
+            on_path(isa, || {
+                assert_eq!(active(), isa);
+                assert_eq!(avx512(), isa == Isa::Avx512);
+                assert_eq!(avx2(), isa == Isa::Avx2);
+            });
+        }
+        assert_eq!(active(), resolve(cap()));
     }
 
     #[test]
