@@ -171,3 +171,31 @@ def test_pooling_agrees_on_every_path(restore_simd, dtype, kernel_size, kw):
         np.testing.assert_array_equal(grad, want[3])
         # a window's mean adds at most a few hundred terms of |x| < 10
         np.testing.assert_allclose(means, want[2], rtol=0, atol=PATH_TOLERANCE[dtype] * 10 * 9)
+
+
+# ------------------------------------------------------------ bench --simd
+
+
+def test_bench_simd_option_is_parsed_and_validated():
+    from ferroconv import bench
+
+    argv = ["1x1", "--simd", "avx2", "--repeat", "1"]
+    assert bench._pop_simd(argv) == "avx2" and argv == ["1x1", "--repeat", "1"]
+    argv = ["--simd=portable"]
+    assert bench._pop_simd(argv) == "portable" and argv == []
+    assert bench._pop_simd(["--repeat", "1"]) is None
+    with pytest.raises(SystemExit, match="expected one of avx512, avx2, portable"):
+        bench._pop_simd(["--simd", "fast"])
+
+
+def test_bench_simd_limits_pytorch_to_the_same_instruction_set(monkeypatch, restore_simd):
+    from ferroconv import bench
+
+    assert bench.TORCH_SIMD_ENV["avx2"] == {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+    # With the environment in place (as in the re-executed bench) it only sets the cap.
+    path = SUPPORTED[-1]
+    for key, value in {"FERROCONV_SIMD": path, **bench.TORCH_SIMD_ENV[path]}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(bench.os, "execve", lambda *args: pytest.fail("re-executed"))
+    bench.limit_simd(path, [])
+    assert fc.get_simd() == path
