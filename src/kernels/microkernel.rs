@@ -145,18 +145,7 @@ pub fn portable_kernel<T: Scalar, const NR: usize>(
 ) {
     let width = cols.min(NR);
     check_lengths(k, width, NR, a, b, ldb, acc);
-    let mut block = [[T::zero(); NR]; MR];
-    let b_steps = (0..k).map(|p| &b[p * ldb..p * ldb + width]);
-    for (a_step, b_step) in a.chunks_exact(MR).zip(b_steps) {
-        for (row, &a_value) in block.iter_mut().zip(a_step) {
-            for (c, &b_value) in row.iter_mut().zip(b_step) {
-                *c += a_value * b_value;
-            }
-        }
-    }
-    for (dst, row) in acc.chunks_exact_mut(NR).zip(&block) {
-        dst.copy_from_slice(row);
-    }
+    portable_sums::<T, NR>(a, (0..k).map(|p| &b[p * ldb..]), width, acc)
 }
 
 /// [`MicroKernel::kernel_indirect`] in plain Rust (same order of sums as
@@ -171,17 +160,41 @@ pub fn portable_kernel_indirect<T: Scalar, const NR: usize>(
 ) {
     let width = cols.min(NR);
     check_indirect(k, width, NR, a, b, rows, acc);
+    portable_sums::<T, NR>(a, rows.rows[..k].iter().map(|&at| &b[at..]), width, acc)
+}
+
+/// The sums of the portable kernels over B's rows `b_steps` (each at least
+/// `width` long). A full panel gets its own copy of the loop, whose constant
+/// length the compiler unrolls and vectorises.
+fn portable_sums<'b, T: Scalar, const NR: usize>(
+    a: &[T],
+    b_steps: impl Iterator<Item = &'b [T]>,
+    width: usize,
+    acc: &mut [T],
+) {
     let mut block = [[T::zero(); NR]; MR];
-    let b_steps = rows.rows[..k].iter().map(|&at| &b[at..at + width]);
-    for (a_step, b_step) in a.chunks_exact(MR).zip(b_steps) {
-        for (row, &a_value) in block.iter_mut().zip(a_step) {
-            for (c, &b_value) in row.iter_mut().zip(b_step) {
-                *c += a_value * b_value;
-            }
+    let steps = a.chunks_exact(MR).zip(b_steps);
+    if width == NR {
+        for (a_step, b_step) in steps {
+            add_products(&mut block, a_step, &b_step[..NR]);
+        }
+    } else {
+        for (a_step, b_step) in steps {
+            add_products(&mut block, a_step, &b_step[..width]);
         }
     }
     for (dst, row) in acc.chunks_exact_mut(NR).zip(&block) {
         dst.copy_from_slice(row);
+    }
+}
+
+/// `block[r][j] += a_step[r] * b_step[j]` for the columns of `b_step`.
+#[inline(always)]
+fn add_products<T: Scalar, const NR: usize>(block: &mut [[T; NR]; MR], a_step: &[T], b_step: &[T]) {
+    for (row, &a_value) in block.iter_mut().zip(a_step) {
+        for (c, &b_value) in row.iter_mut().zip(b_step) {
+            *c += a_value * b_value;
+        }
     }
 }
 
