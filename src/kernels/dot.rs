@@ -306,6 +306,7 @@ macro_rules! dot_kernel_impl {
 
             fn dot_block_on(isa: Isa, len: usize, a: [&[$t]; DR], b: [&[$t]; DC], acc: &mut [$t]) {
                 check(len, Self::LANES, &a, &b, acc);
+                #[cfg(target_arch = "x86_64")]
                 let (a_ptrs, b_ptrs) = (a.map(<[$t]>::as_ptr), b.map(<[$t]>::as_ptr));
                 match isa::resolve(isa) {
                     #[cfg(target_arch = "x86_64")]

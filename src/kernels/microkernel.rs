@@ -581,6 +581,7 @@ macro_rules! micro_kernel_impl {
                 acc: &mut [$t],
                 cols: usize,
             ) {
+                #[cfg(target_arch = "x86_64")]
                 let (a_ptr, b_ptr, acc_ptr) = (a.as_ptr(), b.as_ptr(), acc.as_mut_ptr());
                 match isa::resolve(isa) {
                     #[cfg(target_arch = "x86_64")]
@@ -610,7 +611,9 @@ macro_rules! micro_kernel_impl {
                 acc: &mut [$t],
                 cols: usize,
             ) {
+                #[cfg(target_arch = "x86_64")]
                 let (a_ptr, b_ptr, acc_ptr) = (a.as_ptr(), b.as_ptr(), acc.as_mut_ptr());
+                #[cfg(target_arch = "x86_64")]
                 let row_ptr = rows.rows.as_ptr();
                 match isa::resolve(isa) {
                     #[cfg(target_arch = "x86_64")]

@@ -6,6 +6,7 @@
 //! masked loads and stores at the row's end; on AVX2 a shuffle and a lane
 //! permute make 8 or 4.
 
+#[cfg(target_arch = "x86_64")]
 use super::isa::Isa;
 #[cfg(target_arch = "x86_64")]
 use super::lanes::Lanes;
