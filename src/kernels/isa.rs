@@ -71,17 +71,21 @@ fn names(paths: &[Isa]) -> String {
 static CAP: AtomicU8 = AtomicU8::new(Isa::Avx512 as u8);
 
 /// The most capable path this CPU supports (the standard library caches the
-/// feature detection, so this is a few relaxed loads).
+/// feature detection, so this is a few relaxed loads). The paths form a chain,
+/// so every path below the best is supported too: the AVX-512 path counts only
+/// with AVX2 and FMA as well (which every AVX-512 CPU has), because capping it
+/// runs the AVX2 kernels.
 #[inline]
 pub fn best() -> Isa {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            return Isa::Avx512;
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            return Isa::Avx2;
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx2") && has!("fma") {
+            return if has!("avx512f") {
+                Isa::Avx512
+            } else {
+                Isa::Avx2
+            };
         }
     }
     Isa::Portable
