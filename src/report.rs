@@ -52,7 +52,8 @@ pub struct Report {
     pub dtype: &'static str,
     /// Convolutions: the precision the plan respects (`"default"`, `"highest"`).
     pub precision: Option<&'static str>,
-    /// The instruction set the kernels run with (`"avx512"` or `"portable"`).
+    /// The instruction set the kernels run with (`"avx512"`, `"avx2"` or
+    /// `"portable"`).
     pub isa: &'static str,
     /// Threads the pool uses.
     pub threads: usize,

@@ -11,6 +11,7 @@ from importlib import metadata as _metadata
 from . import functional, nn
 from ._explain import AlgorithmCost, PassPlan, Plan
 from ._ferroconv import __version__ as _native_version
+from ._simd import get_simd, set_simd
 from .functional import *  # noqa: F401,F403
 from .functional import __all__ as _functional_all
 
@@ -19,4 +20,7 @@ try:
 except _metadata.PackageNotFoundError:  # e.g. imported from a source tree, not installed
     __version__ = _native_version
 
-__all__ = ["__version__", "functional", "nn", "Plan", "PassPlan", "AlgorithmCost", *_functional_all]
+__all__ = [
+    "__version__", "functional", "nn", "Plan", "PassPlan", "AlgorithmCost", "set_simd", "get_simd",
+    *_functional_all,
+]

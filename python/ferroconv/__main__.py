@@ -16,7 +16,8 @@ def info() -> int:
     build = _ferroconv.build_info()
     print(f"ferroconv {build['version']} ({build['profile']} build)")
     print(f"threads:  {functional.get_num_threads()} (FERROCONV_NUM_THREADS or set_num_threads to change)")
-    print(f"simd:     {build['simd_path']} kernels (CPU features: {', '.join(build['simd']) or 'none detected'})")
+    print(f"simd:     {build['simd_path']} kernels; this CPU's best: {build['simd_best']} "
+          f"(FERROCONV_SIMD or set_simd to cap; CPU features: {', '.join(build['simd']) or 'none detected'})")
     print(f"precision: {functional.get_precision()} (FERROCONV_PRECISION or set_precision to change)")
     print(f"dtypes:   {', '.join(build['dtypes'])}")
     print(f"numpy:    {np.__version__}")

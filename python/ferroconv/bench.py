@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -19,6 +20,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from . import functional as F
+from ._simd import SIMD_PATHS, get_simd, set_simd
 
 
 @dataclass
@@ -188,6 +190,43 @@ def _torch() -> Optional[Any]:
     return torch
 
 
+# PyTorch's own switches for the same instruction set as each of ferroconv's
+# paths (oneDNN's convolutions and ATen's vectorised kernels). They are read when
+# torch is imported, so --simd sets them and re-executes the bench. The avx512
+# path leaves PyTorch at its default.
+TORCH_SIMD_ENV: dict[str, dict[str, str]] = {
+    "avx512": {},
+    "avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"},
+    "portable": {"ONEDNN_MAX_CPU_ISA": "SSE41", "ATEN_CPU_CAPABILITY": "default"},
+}
+
+
+def limit_simd(path: str, argv: Sequence[str]) -> None:
+    """Make this bench run with ferroconv capped at ``path`` and PyTorch limited
+    to the same instruction set: returns when the environment already says so,
+    otherwise re-executes ``python -m ferroconv bench argv`` with it set (what a
+    user of a CPU without the faster paths would see, reproduced here)."""
+    set_simd(path)  # a path this CPU lacks is a ValueError here, before any re-execution
+    wanted = {"FERROCONV_SIMD": path, **TORCH_SIMD_ENV[path]}
+    if all(os.environ.get(key) == value for key, value in wanted.items()):
+        return
+    if "torch" in sys.modules:
+        raise RuntimeError("--simd: torch was imported before its instruction set could be limited")
+    os.execve(sys.executable, [sys.executable, "-m", "ferroconv", "bench", *argv], {**os.environ, **wanted})
+
+
+def _pop_simd(argv: list[str]) -> Optional[str]:
+    """Remove ``--simd PATH`` (or ``--simd=PATH``) from ``argv`` and return PATH."""
+    for at, arg in enumerate(argv):
+        if arg == "--simd" or arg.startswith("--simd="):
+            value = arg.partition("=")[2] if "=" in arg else (argv[at + 1] if at + 1 < len(argv) else "")
+            del argv[at:at + (1 if "=" in arg else 2)]
+            if value not in SIMD_PATHS:
+                raise SystemExit(f"--simd: expected one of {', '.join(SIMD_PATHS)}, got {value!r}")
+            return value
+    return None
+
+
 def same_threads(threads: Optional[int]) -> tuple[int, Optional[Any]]:
     """Set ferroconv's thread count (when given) and PyTorch's to the same value;
     the count and the ``torch`` module (None when it is not installed)."""
@@ -335,6 +374,11 @@ def _format_row(row: dict[str, Any]) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    simd = _pop_simd(argv)
+    if simd is not None:
+        # keep --simd in the re-executed command line, so its own check passes
+        limit_simd(simd, [*argv, "--simd", simd])
+    print(f"ferroconv SIMD path: {get_simd()}", flush=True)
     if "--suite" in argv:
         at = argv.index("--suite")
         suite = argv[at + 1] if at + 1 < len(argv) else ""
@@ -346,6 +390,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ferroconv bench", description=__doc__)
     parser.add_argument("--suite", choices=["networks"], default=None,
                         help="time every layer of standard CNNs instead (see --suite networks --help)")
+    parser.add_argument("--simd", choices=list(SIMD_PATHS), default=None,
+                        help="cap ferroconv at this instruction set and limit PyTorch to the same one "
+                             "(re-executes the bench with FERROCONV_SIMD, ONEDNN_MAX_CPU_ISA and "
+                             "ATEN_CPU_CAPABILITY set)")
     parser.add_argument("names", nargs="*", help="run only workloads whose name contains one of these")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)

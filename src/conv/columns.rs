@@ -13,7 +13,7 @@ use crate::alloc::alloc_zeroed;
 use crate::element::Element;
 use crate::error::Result;
 use crate::geometry::{PaddingMode, SPATIAL};
-use crate::kernels::{copy_blocks, dispatch, fill_zero};
+use crate::kernels::{copy_blocks, dispatch, fill_zero, simd_twins};
 use std::ops::Range;
 
 /// Marks a padded cell that reads zero.
@@ -286,6 +286,7 @@ pub(crate) fn gather_tap_rows<T: Element>(
     dispatch!(
         gather_tap_rows_any,
         gather_tap_rows_avx512,
+        gather_tap_rows_avx2,
         geo,
         tables,
         x_group,
@@ -295,19 +296,16 @@ pub(crate) fn gather_tap_rows<T: Element>(
     )
 }
 
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn gather_tap_rows_avx512<T: Element>(
-    geo: &ConvGeometry,
-    tables: &IndexTables,
-    x_group: &[T],
-    taps: Range<usize>,
-    tile: (usize, usize, usize),
-    dst: &mut [T],
-) {
-    gather_tap_rows_any(geo, tables, x_group, taps, tile, dst)
+simd_twins! {
+    gather_tap_rows_any => gather_tap_rows_avx512, gather_tap_rows_avx2,
+    <T: Element>(
+        geo: &ConvGeometry,
+        tables: &IndexTables,
+        x_group: &[T],
+        taps: Range<usize>,
+        tile: (usize, usize, usize),
+        dst: &mut [T],
+    )
 }
 
 #[inline(always)]
@@ -433,6 +431,7 @@ pub(crate) fn scatter_tile<T: Element>(
     dispatch!(
         scatter_tile_any,
         scatter_tile_avx512,
+        scatter_tile_avx2,
         geo,
         tables,
         col,
@@ -442,19 +441,16 @@ pub(crate) fn scatter_tile<T: Element>(
     )
 }
 
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn scatter_tile_avx512<T: Element>(
-    geo: &ConvGeometry,
-    tables: &IndexTables,
-    col: &[T],
-    p0: usize,
-    len: usize,
-    grad_group: &mut [T],
-) {
-    scatter_tile_any(geo, tables, col, p0, len, grad_group)
+simd_twins! {
+    scatter_tile_any => scatter_tile_avx512, scatter_tile_avx2,
+    <T: Element>(
+        geo: &ConvGeometry,
+        tables: &IndexTables,
+        col: &[T],
+        p0: usize,
+        len: usize,
+        grad_group: &mut [T],
+    )
 }
 
 #[inline(always)]

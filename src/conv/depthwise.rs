@@ -18,7 +18,7 @@ use super::epilogue::{zeroed, Epilogue};
 use super::geometry::ConvGeometry;
 use crate::element::Element;
 use crate::error::Result;
-use crate::kernels::dispatch;
+use crate::kernels::{dispatch, simd_twins};
 use crate::threads::for_each_chunk_mut;
 use std::mem::MaybeUninit;
 
@@ -320,6 +320,7 @@ pub(crate) fn forward<T: Element>(
             dispatch!(
                 forward_plane,
                 forward_plane_avx512,
+                forward_plane_avx2,
                 geo,
                 &plan,
                 x,
@@ -480,22 +481,18 @@ impl<T: Element> Rows<'_, T> {
 /// Blocks of a row computed together.
 const GROUP: usize = 4;
 
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn forward_plane_avx512<T: Element>(
-    geo: &ConvGeometry,
-    plan: &Plan,
-    x: &[T],
-    w: &[T],
-    bias: Option<&[T]>,
-    plane_index: usize,
-    workspace: &mut [T],
-    plane: &mut [T],
-) {
-    forward_plane(geo, plan, x, w, bias, plane_index, workspace, plane)
+simd_twins! {
+    forward_plane => forward_plane_avx512, forward_plane_avx2,
+    <T: Element>(
+        geo: &ConvGeometry,
+        plan: &Plan,
+        x: &[T],
+        w: &[T],
+        bias: Option<&[T]>,
+        plane_index: usize,
+        workspace: &mut [T],
+        plane: &mut [T],
+    )
 }
 
 /// `grad_x = conv_backward_input(grad_out, w)` of a problem the whole-plane
@@ -510,18 +507,16 @@ pub(crate) fn backward_input<T: Element>(
     w: &[T],
     grad_x: &mut [T],
 ) -> Result<()> {
-    let Some(flat) = Flat::new(geo) else {
+    let plan = Plan::new(geo);
+    let Some(flat) = plan.flat else {
         return crate::error::value_error!(
             "the whole-plane depthwise layout cannot run this layer"
         );
     };
-    let (in_vol, p_len, ow) = (geo.in_vol(), geo.out_vol(), geo.output[2]);
-    let (cig, cog, kvol) = (geo.cig(), geo.cog(), geo.kernel_vol());
-    let (kh, kw) = (geo.kernel[1], geo.kernel[2]);
-    let [ih, iw] = [geo.input[1], geo.input[2]];
+    let plan = &plan;
     for_each_chunk_mut(
         grad_x,
-        in_vol,
+        geo.in_vol(),
         geo.work(),
         || {
             (
@@ -530,30 +525,73 @@ pub(crate) fn backward_input<T: Element>(
             )
         },
         |(phases, grad), plane_index, gx| {
-            let (n, ci) = (plane_index / geo.c_in, plane_index % geo.c_in);
-            let (group, local) = (ci / cig, ci % cig);
-            phases.fill(T::zero());
-            for co in group * cog..(group + 1) * cog {
-                let g_plane = &grad_out[(n * geo.c_out + co) * p_len..][..p_len];
-                for (dst, src) in grad
-                    .chunks_exact_mut(flat.pitch)
-                    .zip(g_plane.chunks_exact(ow))
-                {
-                    dst[..ow].copy_from_slice(src);
-                }
-                let taps = &w[(co * cig + local) * kvol..][..kvol];
-                for ky in 0..kh {
-                    for kx in 0..kw {
-                        let weight = taps[ky * kw + kx];
-                        let dst = &mut phases[flat.tap(ky, kx)..][..flat.len];
-                        for (d, &g) in dst.iter_mut().zip(grad.iter()) {
-                            *d += weight * g;
-                        }
-                    }
-                }
-            }
-            flat.read_back(phases, ih, iw, gx);
+            dispatch!(
+                input_plane,
+                input_plane_avx512,
+                input_plane_avx2,
+                geo,
+                plan,
+                grad_out,
+                w,
+                plane_index,
+                phases,
+                grad,
+                gx
+            )
         },
+    )
+}
+
+/// One input plane of [`backward_input`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn input_plane<T: Element>(
+    geo: &ConvGeometry,
+    plan: &Plan,
+    grad_out: &[T],
+    w: &[T],
+    plane_index: usize,
+    phases: &mut [T],
+    grad: &mut [T],
+    gx: &mut [T],
+) {
+    let Some(flat) = plan.flat else { return };
+    let (p_len, ow) = (geo.out_vol(), geo.output[2]);
+    let (cig, cog, kvol) = (geo.cig(), geo.cog(), geo.kernel_vol());
+    let [ih, iw] = [geo.input[1], geo.input[2]];
+    let (n, ci) = (plane_index / geo.c_in, plane_index % geo.c_in);
+    let (group, local) = (ci / cig, ci % cig);
+    phases.fill(T::zero());
+    for co in group * cog..(group + 1) * cog {
+        let g_plane = &grad_out[(n * geo.c_out + co) * p_len..][..p_len];
+        for (dst, src) in grad
+            .chunks_exact_mut(flat.pitch)
+            .zip(g_plane.chunks_exact(ow))
+        {
+            dst[..ow].copy_from_slice(src);
+        }
+        let taps = &w[(co * cig + local) * kvol..][..kvol];
+        for (&weight, &offset) in taps.iter().zip(&plan.tap_offsets) {
+            let dst = &mut phases[offset..][..flat.len];
+            for (d, &g) in dst.iter_mut().zip(grad.iter()) {
+                *d += weight * g;
+            }
+        }
+    }
+    flat.read_back(phases, ih, iw, gx);
+}
+
+simd_twins! {
+    input_plane => input_plane_avx512, input_plane_avx2,
+    <T: Element>(
+        geo: &ConvGeometry,
+        plan: &Plan,
+        grad_out: &[T],
+        w: &[T],
+        plane_index: usize,
+        phases: &mut [T],
+        grad: &mut [T],
+        gx: &mut [T],
     )
 }
 
@@ -588,6 +626,7 @@ pub(crate) fn backward_weight<T: Element>(
             dispatch!(
                 weight_channel,
                 weight_channel_avx512,
+                weight_channel_avx2,
                 geo,
                 &plan,
                 grad_out,
@@ -695,19 +734,15 @@ fn dot_lanes<T: Element>(acc: &mut [T], a: &[T], b: &[T]) {
     *acc = sums;
 }
 
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn weight_channel_avx512<T: Element>(
-    geo: &ConvGeometry,
-    plan: &Plan,
-    grad_out: &[T],
-    x: &[T],
-    channel: usize,
-    ws: &mut WeightWorkspace<T>,
-    taps: &mut [T],
-) {
-    weight_channel(geo, plan, grad_out, x, channel, ws, taps)
+simd_twins! {
+    weight_channel => weight_channel_avx512, weight_channel_avx2,
+    <T: Element>(
+        geo: &ConvGeometry,
+        plan: &Plan,
+        grad_out: &[T],
+        x: &[T],
+        channel: usize,
+        ws: &mut WeightWorkspace<T>,
+        taps: &mut [T],
+    )
 }

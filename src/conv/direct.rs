@@ -11,7 +11,7 @@ use super::epilogue::{zeroed, Epilogue};
 use super::geometry::ConvGeometry;
 use crate::element::Element;
 use crate::error::Result;
-use crate::kernels::dispatch;
+use crate::kernels::{dispatch, simd_twins};
 use crate::threads::for_each_chunk_mut;
 use std::mem::MaybeUninit;
 
@@ -39,6 +39,7 @@ pub(crate) fn forward<T: Element>(
             dispatch!(
                 forward_plane,
                 forward_plane_avx512,
+                forward_plane_avx2,
                 geo,
                 &tables,
                 x,
@@ -75,21 +76,17 @@ fn forward_plane<T: Element>(
     });
 }
 
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn forward_plane_avx512<T: Element>(
-    geo: &ConvGeometry,
-    tables: &IndexTables,
-    x: &[T],
-    w: &[T],
-    bias: Option<&[T]>,
-    plane_index: usize,
-    plane: &mut [T],
-) {
-    forward_plane(geo, tables, x, w, bias, plane_index, plane)
+simd_twins! {
+    forward_plane => forward_plane_avx512, forward_plane_avx2,
+    <T: Element>(
+        geo: &ConvGeometry,
+        tables: &IndexTables,
+        x: &[T],
+        w: &[T],
+        bias: Option<&[T]>,
+        plane_index: usize,
+        plane: &mut [T],
+    )
 }
 
 /// `grad_x = conv_backward_input(grad_out, w)`, one task per (image, group);
@@ -111,6 +108,7 @@ pub(crate) fn backward_input<T: Element>(
             dispatch!(
                 backward_input_group,
                 backward_input_group_avx512,
+                backward_input_group_avx2,
                 geo,
                 &tables,
                 grad_out,
@@ -143,19 +141,16 @@ fn backward_input_group<T: Element>(
     }
 }
 
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn backward_input_group_avx512<T: Element>(
-    geo: &ConvGeometry,
-    tables: &IndexTables,
-    grad_out: &[T],
-    w: &[T],
-    image_group: usize,
-    grad_group: &mut [T],
-) {
-    backward_input_group(geo, tables, grad_out, w, image_group, grad_group)
+simd_twins! {
+    backward_input_group => backward_input_group_avx512, backward_input_group_avx2,
+    <T: Element>(
+        geo: &ConvGeometry,
+        tables: &IndexTables,
+        grad_out: &[T],
+        w: &[T],
+        image_group: usize,
+        grad_group: &mut [T],
+    )
 }
 
 /// `grad_w = conv_backward_weight(grad_out, x)`, one task per output channel; each
@@ -176,6 +171,7 @@ pub(crate) fn backward_weight<T: Element>(
             dispatch!(
                 backward_weight_channel,
                 backward_weight_channel_avx512,
+                backward_weight_channel_avx2,
                 geo,
                 &tables,
                 grad_out,
@@ -209,17 +205,14 @@ fn backward_weight_channel<T: Element>(
     }
 }
 
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn backward_weight_channel_avx512<T: Element>(
-    geo: &ConvGeometry,
-    tables: &IndexTables,
-    grad_out: &[T],
-    x: &[T],
-    channel: usize,
-    taps: &mut [T],
-) {
-    backward_weight_channel(geo, tables, grad_out, x, channel, taps)
+simd_twins! {
+    backward_weight_channel => backward_weight_channel_avx512, backward_weight_channel_avx2,
+    <T: Element>(
+        geo: &ConvGeometry,
+        tables: &IndexTables,
+        grad_out: &[T],
+        x: &[T],
+        channel: usize,
+        taps: &mut [T],
+    )
 }

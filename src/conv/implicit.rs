@@ -19,8 +19,8 @@ use crate::alloc::{alloc_uninit, alloc_zeroed};
 use crate::element::Element;
 use crate::error::Result;
 use crate::kernels::{
-    accumulator, copy_blocks, dispatch, dot_acc_len, gemm_indirect, MicroKernel, RowTable,
-    SharedMut, DC, DR, MR,
+    accumulator, copy_blocks, dispatch, dot_acc_len, gemm_indirect, simd_twins, MicroKernel,
+    RowTable, SharedMut, DC, DR, MR,
 };
 use crate::threads::{for_each_chunk_mut, for_each_task};
 use std::mem::MaybeUninit;
@@ -160,23 +160,30 @@ impl Layout {
         h0: usize,
         buffer: &mut [T],
     ) {
-        dispatch!(fill_any, fill_avx512, self, geo, x_channels, od, h0, buffer)
+        dispatch!(
+            fill_any,
+            fill_avx512,
+            fill_avx2,
+            self,
+            geo,
+            x_channels,
+            od,
+            h0,
+            buffer
+        )
     }
 }
 
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn fill_avx512<T: Element>(
-    layout: &Layout,
-    geo: &ConvGeometry,
-    x_channels: &[T],
-    od: usize,
-    h0: usize,
-    buffer: &mut [T],
-) {
-    fill_any(layout, geo, x_channels, od, h0, buffer)
+simd_twins! {
+    fill_any => fill_avx512, fill_avx2,
+    <T: Element>(
+        layout: &Layout,
+        geo: &ConvGeometry,
+        x_channels: &[T],
+        od: usize,
+        h0: usize,
+        buffer: &mut [T],
+    )
 }
 
 #[inline(always)]

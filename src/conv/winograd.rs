@@ -12,7 +12,9 @@ use super::geometry::ConvGeometry;
 use crate::alloc::{alloc_uninit, assume_init};
 use crate::element::Element;
 use crate::error::Result;
-use crate::kernels::{accumulator, gemm_rows, packed_a_len, SharedMut, MR};
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::Isa;
+use crate::kernels::{accumulator, dispatch, gemm_rows, packed_a_len, simd_twins, SharedMut, MR};
 use crate::threads::for_each_task;
 use std::mem::MaybeUninit;
 
@@ -126,11 +128,14 @@ fn transform_filters<T: Element>(geo: &ConvGeometry, w: &[T]) -> Result<Vec<T>> 
             out: &shared,
         };
         #[cfg(target_arch = "x86_64")]
-        if crate::kernels::isa::avx512() {
-            // SAFETY: AVX-512F is available (checked just above).
-            unsafe { block.transform_avx512(ws) };
-            return;
+        match crate::kernels::isa::active() {
+            // SAFETY: the CPU supports AVX-512F (`active` never exceeds it).
+            Isa::Avx512 => unsafe { block.transform_avx512(ws) },
+            // SAFETY: the CPU supports AVX2 and FMA (as above).
+            Isa::Avx2 => unsafe { block.transform_avx2(ws) },
+            Isa::Portable => block.transform(ws),
         }
+        #[cfg(not(target_arch = "x86_64"))]
         block.transform(ws);
     })?;
     // SAFETY: every element was written: the tasks cover every (group, panel),
@@ -158,6 +163,16 @@ impl<T: Element> FilterPanel<'_, T> {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     unsafe fn transform_avx512(&self, ws: &mut [T]) {
+        self.transform(ws)
+    }
+
+    /// [`FilterPanel::transform`] compiled for AVX2 and FMA.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn transform_avx2(&self, ws: &mut [T]) {
         self.transform(ws)
     }
 
@@ -459,13 +474,7 @@ pub(crate) fn forward<T: Element>(
             block,
             chunk,
         };
-        #[cfg(target_arch = "x86_64")]
-        if crate::kernels::isa::avx512() {
-            // SAFETY: AVX-512F is available (checked just above).
-            unsafe { run_block_avx512(&plan, ws, task) };
-            return;
-        }
-        run_block(&plan, ws, task);
+        dispatch!(run_block, run_block_avx512, run_block_avx2, &plan, ws, task)
     })
 }
 
@@ -477,14 +486,10 @@ struct Task {
     chunk: usize,
 }
 
-/// [`run_block`] compiled for AVX-512, so its tile loops use 512-bit vectors.
-///
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn run_block_avx512<T: Element>(plan: &Plan<'_, T>, ws: &mut Workspace<T>, task: Task) {
-    run_block(plan, ws, task)
+// [`run_block`] compiled per instruction set, so its tile loops use its vectors.
+simd_twins! {
+    run_block => run_block_avx512, run_block_avx2,
+    <T: Element>(plan: &Plan<'_, T>, ws: &mut Workspace<T>, task: Task)
 }
 
 /// One block of tiles of one group, for one chunk of its output channels:

@@ -19,13 +19,16 @@
 //! operation (and pass its registers through memory).
 //!
 //! The signatures use no mask types: partial vectors are "the first `n` lanes",
-//! which AVX-512 turns into a lane mask and an AVX2 implementation could build
-//! for `maskload`/`maskstore` or blends.
+//! which AVX-512 turns into a lane mask and AVX2 into a `maskload`/`maskstore`
+//! mask.
 //!
-//! Implementations: [`avx512`] (`F32x16` over `__m512`, `F64x8` over `__m512d`).
+//! Implementations: [`avx512`] (`F32x16` over `__m512`, `F64x8` over `__m512d`)
+//! and [`avx2`] (`F32x8` over `__m256`, `F64x4` over `__m256d`, with FMA).
 
 use super::scalar::Scalar;
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512;
 
@@ -37,8 +40,9 @@ pub(crate) mod avx512;
 /// Every method is unsafe for one shared reason, besides the memory contracts
 /// stated per method: an implementation executes the instructions of its
 /// instruction set, so the CPU must support it (AVX-512F for the [`avx512`]
-/// types). Kernels call these methods only from inside a `#[target_feature]`
-/// wrapper entered after the runtime check of `super::isa`.
+/// types, AVX2 and FMA for the [`avx2`] ones). Kernels call these methods only
+/// from inside a `#[target_feature]` wrapper entered after the runtime check of
+/// `super::isa`.
 pub(crate) trait Lanes: Copy {
     /// The element type of every lane.
     type Elem: Scalar;
@@ -280,7 +284,7 @@ mod tests {
     #[test]
     fn avx512_lanes_do_what_the_traits_say() {
         use super::avx512::{F32x16, F64x8};
-        if !crate::kernels::isa::avx512() {
+        if crate::kernels::isa::best() < crate::kernels::Isa::Avx512 {
             return;
         }
         // SAFETY: AVX-512F was detected just above.
@@ -289,6 +293,21 @@ mod tests {
             check_lanes::<F64x8>();
             check_max::<F32x16>();
             check_max::<F64x8>();
+        }
+    }
+
+    #[test]
+    fn avx2_lanes_do_what_the_traits_say() {
+        use super::avx2::{F32x8, F64x4};
+        if crate::kernels::isa::best() < crate::kernels::Isa::Avx2 {
+            return;
+        }
+        // SAFETY: AVX2 and FMA were detected just above.
+        unsafe {
+            check_lanes::<F32x8>();
+            check_lanes::<F64x4>();
+            check_max::<F32x8>();
+            check_max::<F64x4>();
         }
     }
 }

@@ -1,10 +1,11 @@
 //! The low-level building blocks every operator is made of, independent of the
 //! operators themselves (nothing here imports `conv`, `pool` or `element`):
 //!
-//! - `isa`: which instruction set the kernels run with, detected in one place;
+//! - `isa`: which instruction set the kernels run with, detected and capped in
+//!   one place;
 //! - `scalar`: the element types (`f32`, `f64`) as the kernels see them;
 //! - `lanes`: the vector-register trait every SIMD kernel body is written over
-//!   once, and its AVX-512 implementations;
+//!   once, and its AVX-512 and AVX2 implementations;
 //! - `microkernel`, `gemm`, `packing`: the register-blocked GEMM micro-kernel,
 //!   the drivers that loop it over blocks, and the panels they read;
 //! - `dot`: the dot-product kernel of weight gradients;
@@ -37,17 +38,19 @@ pub use scalar::Scalar;
 pub use shared::SharedMut;
 pub use stride2_max::{update_max, Run, Stride2Max};
 
-/// Call `$plain(args)`, or its AVX-512 twin `$simd(args)` (the same generic body
-/// compiled with `#[target_feature(enable = "avx512f")]`) when the CPU has it.
+/// Call `$plain(args)`, or one of its SIMD twins (the same generic body compiled
+/// with `#[target_feature]`, see [`simd_twins`]) on the path [`isa::active`] picks:
+/// `$avx512` for AVX-512F, `$avx2` for AVX2+FMA.
 macro_rules! dispatch {
-    ($plain:ident, $simd:ident, $($arg:expr),*) => {{
+    ($plain:ident, $avx512:ident, $avx2:ident, $($arg:expr),*) => {{
         #[cfg(target_arch = "x86_64")]
         {
-            if $crate::kernels::isa::avx512() {
-                // SAFETY: AVX-512F is available (checked just above).
-                unsafe { $simd($($arg),*) }
-            } else {
-                $plain($($arg),*)
+            match $crate::kernels::isa::active() {
+                // SAFETY: the CPU supports AVX-512F (`active` never exceeds it).
+                $crate::kernels::Isa::Avx512 => unsafe { $avx512($($arg),*) },
+                // SAFETY: the CPU supports AVX2 and FMA (as above).
+                $crate::kernels::Isa::Avx2 => unsafe { $avx2($($arg),*) },
+                $crate::kernels::Isa::Portable => $plain($($arg),*),
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -57,3 +60,35 @@ macro_rules! dispatch {
     }};
 }
 pub(crate) use dispatch;
+
+/// Define `$avx512` and `$avx2`, the twins [`dispatch`] calls: the function
+/// `$body` (generic over one element type `$t`, best `#[inline(always)]` so its
+/// loops are compiled inside the twin) compiled with AVX-512F, and with AVX2+FMA,
+/// so the compiler vectorises its loops for each instruction set.
+macro_rules! simd_twins {
+    ($body:ident => $avx512:ident, $avx2:ident,
+     <$t:ident: $bound:path>($($arg:ident: $ty:ty),* $(,)?)) => {
+        /// The generic body compiled for AVX-512F.
+        ///
+        /// # Safety
+        /// The CPU must support AVX-512F.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $avx512<$t: $bound>($($arg: $ty),*) {
+            $body($($arg),*)
+        }
+
+        /// The generic body compiled for AVX2 and FMA.
+        ///
+        /// # Safety
+        /// The CPU must support AVX2 and FMA.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $avx2<$t: $bound>($($arg: $ty),*) {
+            $body($($arg),*)
+        }
+    };
+}
+pub(crate) use simd_twins;

@@ -3,8 +3,11 @@
 //! interleave, and the four-way split and interleave of Winograd's 4-wide tiles.
 //! The SIMD versions are written once over the `Lanes` trait (`super::lanes`); on
 //! AVX-512 one two-register permute makes 16 (f32) or 8 (f64) outputs, with
-//! masked loads and stores at the row's end.
+//! masked loads and stores at the row's end; on AVX2 a shuffle and a lane
+//! permute make 8 or 4.
 
+#[cfg(target_arch = "x86_64")]
+use super::isa::Isa;
 #[cfg(target_arch = "x86_64")]
 use super::lanes::Lanes;
 use std::mem::MaybeUninit;
@@ -125,7 +128,7 @@ fn portable<T: Copy>(cells: &[T], out: &mut [T]) {
 }
 
 // The SIMD permutes, each written once for any [`Lanes`] and instantiated per
-// element type for AVX-512F in `avx512` below. Every loop step moves one or two
+// element type for AVX-512F in `avx512` and for AVX2 in `avx2` below. Every loop step moves one or two
 // registers of outputs; the row's last step loads and stores only the lanes
 // inside the slices (`load_first`/`store_first`), so nothing past a row's end is
 // read or written.
@@ -305,6 +308,65 @@ unsafe fn split4_body<V: Lanes>(cells: &[V::Elem], mut outs: [&mut [V::Elem]; 4]
     }
 }
 
+/// The five wrappers of one element type `$t` with lanes `$v`, compiled with
+/// the target features `$features`.
+#[cfg(target_arch = "x86_64")]
+macro_rules! wrappers {
+    ($features:literal, $v:ty, $t:ty, $copy_even:ident, $split:ident, $interleave:ident,
+     $interleave4:ident, $split4:ident) => {
+        /// # Safety
+        /// The CPU must support the instruction set, and `cells` must hold at least
+        /// `2 * out.len() - 1` elements.
+        #[inline]
+        #[target_feature(enable = $features)]
+        pub unsafe fn $copy_even(cells: &[$t], out: &mut [$t]) {
+            // SAFETY: the instruction set is enabled; the lengths are as promised above.
+            unsafe { copy_even_body::<$v>(cells, out) }
+        }
+
+        /// # Safety
+        /// The CPU must support the instruction set, and `cells` must hold at least
+        /// `2 * evens.len() - 1` and `2 * odds.len()` elements.
+        #[inline]
+        #[target_feature(enable = $features)]
+        pub unsafe fn $split(cells: &[$t], evens: &mut [$t], odds: &mut [$t]) {
+            // SAFETY: the instruction set is enabled; the lengths are as promised above.
+            unsafe { split_even_odd_body::<$v>(cells, evens, odds) }
+        }
+
+        /// # Safety
+        /// The CPU must support the instruction set, `evens` must hold at least
+        /// `ceil(out.len() / 2)` and `odds` at least `floor(out.len() / 2)`
+        /// elements.
+        #[inline]
+        #[target_feature(enable = $features)]
+        pub unsafe fn $interleave(evens: &[$t], odds: &[$t], out: &mut [$t]) {
+            // SAFETY: the instruction set is enabled; the lengths are as promised above.
+            unsafe { interleave_body::<$v>(evens, odds, out) }
+        }
+
+        /// # Safety
+        /// The CPU must support the instruction set and every row must hold at
+        /// least `ceil(out.len() / 4)` elements.
+        #[inline]
+        #[target_feature(enable = $features)]
+        pub unsafe fn $interleave4(rows: [&[$t]; 4], add: $t, out: &mut [MaybeUninit<$t>]) {
+            // SAFETY: the instruction set is enabled; the lengths are as promised above.
+            unsafe { interleave4_body::<$v>(rows, add, out) }
+        }
+
+        /// # Safety
+        /// The CPU must support the instruction set and `cells` must hold
+        /// `cells[4 * t + s]` for every `t < outs[s].len()`.
+        #[inline]
+        #[target_feature(enable = $features)]
+        pub unsafe fn $split4(cells: &[$t], outs: [&mut [$t]; 4]) {
+            // SAFETY: the instruction set is enabled; the lengths are as promised above.
+            unsafe { split4_body::<$v>(cells, outs) }
+        }
+    };
+}
+
 /// The permute bodies instantiated for AVX-512F, per element type.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
@@ -314,64 +376,8 @@ mod avx512 {
     use crate::kernels::lanes::avx512::{F32x16, F64x8};
     use std::mem::MaybeUninit;
 
-    /// The five wrappers of one element type `$t` with lanes `$v`.
-    macro_rules! wrappers {
-        ($v:ty, $t:ty, $copy_even:ident, $split:ident, $interleave:ident,
-         $interleave4:ident, $split4:ident) => {
-            /// # Safety
-            /// The CPU must support AVX-512F, and `cells` must hold at least
-            /// `2 * out.len() - 1` elements.
-            #[inline]
-            #[target_feature(enable = "avx512f")]
-            pub unsafe fn $copy_even(cells: &[$t], out: &mut [$t]) {
-                // SAFETY: AVX-512F is enabled; the lengths are as promised above.
-                unsafe { copy_even_body::<$v>(cells, out) }
-            }
-
-            /// # Safety
-            /// The CPU must support AVX-512F, and `cells` must hold at least
-            /// `2 * evens.len() - 1` and `2 * odds.len()` elements.
-            #[inline]
-            #[target_feature(enable = "avx512f")]
-            pub unsafe fn $split(cells: &[$t], evens: &mut [$t], odds: &mut [$t]) {
-                // SAFETY: AVX-512F is enabled; the lengths are as promised above.
-                unsafe { split_even_odd_body::<$v>(cells, evens, odds) }
-            }
-
-            /// # Safety
-            /// The CPU must support AVX-512F, `evens` must hold at least
-            /// `ceil(out.len() / 2)` and `odds` at least `floor(out.len() / 2)`
-            /// elements.
-            #[inline]
-            #[target_feature(enable = "avx512f")]
-            pub unsafe fn $interleave(evens: &[$t], odds: &[$t], out: &mut [$t]) {
-                // SAFETY: AVX-512F is enabled; the lengths are as promised above.
-                unsafe { interleave_body::<$v>(evens, odds, out) }
-            }
-
-            /// # Safety
-            /// The CPU must support AVX-512F and every row must hold at least
-            /// `ceil(out.len() / 4)` elements.
-            #[inline]
-            #[target_feature(enable = "avx512f")]
-            pub unsafe fn $interleave4(rows: [&[$t]; 4], add: $t, out: &mut [MaybeUninit<$t>]) {
-                // SAFETY: AVX-512F is enabled; the lengths are as promised above.
-                unsafe { interleave4_body::<$v>(rows, add, out) }
-            }
-
-            /// # Safety
-            /// The CPU must support AVX-512F and `cells` must hold `cells[4 * t + s]`
-            /// for every `t < outs[s].len()`.
-            #[inline]
-            #[target_feature(enable = "avx512f")]
-            pub unsafe fn $split4(cells: &[$t], outs: [&mut [$t]; 4]) {
-                // SAFETY: AVX-512F is enabled; the lengths are as promised above.
-                unsafe { split4_body::<$v>(cells, outs) }
-            }
-        };
-    }
-
     wrappers!(
+        "avx512f",
         F32x16,
         f32,
         copy_even_f32,
@@ -381,7 +387,39 @@ mod avx512 {
         split4_f32
     );
     wrappers!(
+        "avx512f",
         F64x8,
+        f64,
+        copy_even_f64,
+        split_even_odd_f64,
+        interleave_f64,
+        interleave4_f64,
+        split4_f64
+    );
+}
+
+/// The permute bodies instantiated for AVX2 and FMA, per element type.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{
+        copy_even_body, interleave4_body, interleave_body, split4_body, split_even_odd_body,
+    };
+    use crate::kernels::lanes::avx2::{F32x8, F64x4};
+    use std::mem::MaybeUninit;
+
+    wrappers!(
+        "avx2,fma",
+        F32x8,
+        f32,
+        copy_even_f32,
+        split_even_odd_f32,
+        interleave_f32,
+        interleave4_f32,
+        split4_f32
+    );
+    wrappers!(
+        "avx2,fma",
+        F64x4,
         f64,
         copy_even_f64,
         split_even_odd_f64,
@@ -397,61 +435,81 @@ macro_rules! permute_impl {
             #[inline]
             fn copy_even(cells: &[$t], out: &mut [$t]) {
                 check(cells.len(), out.len());
-                #[cfg(target_arch = "x86_64")]
-                if super::isa::avx512() {
-                    // SAFETY: AVX-512F is available and the lengths were checked.
-                    unsafe { avx512::$simd(cells, out) };
-                    return;
+                match super::isa::active() {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: the CPU supports AVX-512F (`active` never exceeds
+                    // it) and the lengths were checked.
+                    Isa::Avx512 => unsafe { avx512::$simd(cells, out) },
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: the CPU supports AVX2 and FMA (as above) and the
+                    // lengths were checked.
+                    Isa::Avx2 => unsafe { avx2::$simd(cells, out) },
+                    _ => portable(cells, out),
                 }
-                portable(cells, out)
             }
 
             #[inline]
             fn split_even_odd(cells: &[$t], evens: &mut [$t], odds: &mut [$t]) {
                 check_split(cells.len(), evens.len(), odds.len());
-                #[cfg(target_arch = "x86_64")]
-                if super::isa::avx512() {
-                    // SAFETY: AVX-512F is available and the lengths were checked.
-                    unsafe { avx512::$split(cells, evens, odds) };
-                    return;
+                match super::isa::active() {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: the CPU supports AVX-512F (`active` never exceeds
+                    // it) and the lengths were checked.
+                    Isa::Avx512 => unsafe { avx512::$split(cells, evens, odds) },
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: the CPU supports AVX2 and FMA (as above) and the
+                    // lengths were checked.
+                    Isa::Avx2 => unsafe { avx2::$split(cells, evens, odds) },
+                    _ => portable_split(cells, evens, odds),
                 }
-                portable_split(cells, evens, odds)
             }
 
             #[inline]
             fn interleave(evens: &[$t], odds: &[$t], out: &mut [$t]) {
                 check_interleave(evens.len(), odds.len(), out.len());
-                #[cfg(target_arch = "x86_64")]
-                if super::isa::avx512() {
-                    // SAFETY: AVX-512F is available and the lengths were checked.
-                    unsafe { avx512::$interleave(evens, odds, out) };
-                    return;
+                match super::isa::active() {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: the CPU supports AVX-512F (`active` never exceeds
+                    // it) and the lengths were checked.
+                    Isa::Avx512 => unsafe { avx512::$interleave(evens, odds, out) },
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: the CPU supports AVX2 and FMA (as above) and the
+                    // lengths were checked.
+                    Isa::Avx2 => unsafe { avx2::$interleave(evens, odds, out) },
+                    _ => portable_interleave(evens, odds, out),
                 }
-                portable_interleave(evens, odds, out)
             }
 
             #[inline]
             fn interleave4(rows: [&[$t]; 4], add: $t, out: &mut [MaybeUninit<$t>]) {
                 check_interleave4(&rows, out.len());
-                #[cfg(target_arch = "x86_64")]
-                if super::isa::avx512() {
-                    // SAFETY: AVX-512F is available and the lengths were checked.
-                    unsafe { avx512::$interleave4(rows, add, out) };
-                    return;
+                match super::isa::active() {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: the CPU supports AVX-512F (`active` never exceeds
+                    // it) and the lengths were checked.
+                    Isa::Avx512 => unsafe { avx512::$interleave4(rows, add, out) },
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: the CPU supports AVX2 and FMA (as above) and the
+                    // lengths were checked.
+                    Isa::Avx2 => unsafe { avx2::$interleave4(rows, add, out) },
+                    _ => portable_interleave4(rows, add, out),
                 }
-                portable_interleave4(rows, add, out)
             }
 
             #[inline]
             fn split4(cells: &[$t], outs: [&mut [$t]; 4]) {
                 check_split4(cells.len(), &outs);
-                #[cfg(target_arch = "x86_64")]
-                if super::isa::avx512() {
-                    // SAFETY: AVX-512F is available and the lengths were checked.
-                    unsafe { avx512::$split4(cells, outs) };
-                    return;
+                match super::isa::active() {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: the CPU supports AVX-512F (`active` never exceeds
+                    // it) and the lengths were checked.
+                    Isa::Avx512 => unsafe { avx512::$split4(cells, outs) },
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: the CPU supports AVX2 and FMA (as above) and the
+                    // lengths were checked.
+                    Isa::Avx2 => unsafe { avx2::$split4(cells, outs) },
+                    _ => portable_split4(cells, outs),
                 }
-                portable_split4(cells, outs)
             }
         }
     };
@@ -586,21 +644,34 @@ mod tests {
         }
     }
 
+    /// `check` on every path this CPU supports.
+    fn on_every_path(check: impl Fn()) {
+        for isa in crate::kernels::isa::tests::supported() {
+            crate::kernels::isa::tests::on_path(isa, &check);
+        }
+    }
+
     #[test]
     fn split4_takes_every_fourth_cell_and_stops_at_the_end() {
-        check_split4_type::<f32>();
-        check_split4_type::<f64>();
+        on_every_path(|| {
+            check_split4_type::<f32>();
+            check_split4_type::<f64>();
+        });
     }
 
     #[test]
     fn interleave4_puts_row_s_at_every_fourth_output_from_s() {
-        check_interleave4_type::<f32>();
-        check_interleave4_type::<f64>();
+        on_every_path(|| {
+            check_interleave4_type::<f32>();
+            check_interleave4_type::<f64>();
+        });
     }
 
     #[test]
     fn copy_even_takes_every_other_cell_and_stops_at_the_end() {
-        check_type::<f32>();
-        check_type::<f64>();
+        on_every_path(|| {
+            check_type::<f32>();
+            check_type::<f64>();
+        });
     }
 }

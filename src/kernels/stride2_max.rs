@@ -6,6 +6,7 @@
 //! wins (and a later NaN replaces an earlier one), and a window of -inf keeps its
 //! first cell.
 
+use super::isa::Isa;
 #[cfg(target_arch = "x86_64")]
 use super::lanes::MaxLanes;
 use super::scalar::Scalar;
@@ -30,11 +31,11 @@ pub struct Run<'a> {
     pub step: usize,
 }
 
-/// Max-pooling of windows two columns apart with AVX-512: each tap's cells are
-/// one load pair and an even-lane permute, then one compare pair and two selects,
-/// everything in registers from the first tap to the stores (the compiler's
-/// version of the generic loop took about three times the instructions, keeping
-/// the tap offsets in four registers).
+/// Max-pooling of windows two columns apart with AVX-512 (or AVX2, a chunk in two
+/// halves): each tap's cells are one load pair and an even-lane permute, then one
+/// compare pair and two selects, everything in registers from the first tap to
+/// the stores (the compiler's version of the generic loop took about three times
+/// the instructions, keeping the tap offsets in four registers).
 pub trait Stride2Max: Scalar {
     /// Windows per register.
     const MAX_LANES: usize;
@@ -153,6 +154,77 @@ mod avx512 {
     }
 }
 
+/// [`stride2_max_body`] instantiated for AVX2, per element type: a call covers
+/// the windows of one AVX-512 register (the chunk size callers see on every
+/// path) as two halves of 8 (f32) or 4 (f64) windows.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{stride2_max_body, Run};
+    use crate::kernels::lanes::avx2::{F32x8, F64x4};
+    use crate::kernels::lanes::{Lanes, MaxLanes};
+    use std::mem::MaybeUninit;
+
+    const _: () = assert!(2 * F32x8::LANES == super::LANES_F32);
+    const _: () = assert!(2 * F64x4::LANES == super::LANES_F64);
+
+    /// Both halves of a chunk of `2 * V::LANES` windows.
+    ///
+    /// # Safety
+    /// The CPU must support `V`'s instruction set.
+    #[inline(always)]
+    unsafe fn halves<V: MaxLanes>(
+        plane: &[V::Elem],
+        run: &Run<'_>,
+        first: usize,
+        values: &mut [MaybeUninit<V::Elem>],
+        indices: &mut [MaybeUninit<i64>],
+    ) {
+        assert!(
+            values.len() == 2 * V::LANES && (indices.is_empty() || indices.len() == values.len())
+        );
+        let (values_lo, values_hi) = values.split_at_mut(V::LANES);
+        let split = indices.len() / 2;
+        let (indices_lo, indices_hi) = indices.split_at_mut(split);
+        // SAFETY: the instruction set is the caller's contract; the body checks
+        // every length it relies on. Window `V::LANES + j` starts 2 * LANES
+        // columns after window `j`.
+        unsafe {
+            stride2_max_body::<V>(plane, run, first, values_lo, indices_lo);
+            stride2_max_body::<V>(plane, run, first + 2 * V::LANES, values_hi, indices_hi);
+        }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline(never)]
+    pub unsafe fn stride2_max_f32(
+        plane: &[f32],
+        run: &Run<'_>,
+        first: usize,
+        values: &mut [MaybeUninit<f32>],
+        indices: &mut [MaybeUninit<i64>],
+    ) {
+        // SAFETY: AVX2 and FMA are enabled.
+        unsafe { halves::<F32x8>(plane, run, first, values, indices) }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline(never)]
+    pub unsafe fn stride2_max_f64(
+        plane: &[f64],
+        run: &Run<'_>,
+        first: usize,
+        values: &mut [MaybeUninit<f64>],
+        indices: &mut [MaybeUninit<i64>],
+    ) {
+        // SAFETY: as in `stride2_max_f32`.
+        unsafe { halves::<F64x4>(plane, run, first, values, indices) }
+    }
+}
+
 /// Windows per call: the AVX-512 register width, also on other CPUs (where the
 /// kernel is the portable scan) so callers see one chunk size.
 #[cfg(target_arch = "x86_64")]
@@ -199,7 +271,7 @@ macro_rules! stride2_max_impl {
             const MAX_LANES: usize = $lanes;
 
             fn has_stride2_max() -> bool {
-                super::isa::avx512()
+                super::isa::active() != Isa::Portable
             }
 
             fn stride2_max(
@@ -209,13 +281,17 @@ macro_rules! stride2_max_impl {
                 values: &mut [MaybeUninit<$t>],
                 indices: &mut [MaybeUninit<i64>],
             ) {
-                #[cfg(target_arch = "x86_64")]
-                if super::isa::avx512() {
-                    // SAFETY: AVX-512F is available; the kernel checks the lengths.
-                    unsafe { avx512::$simd(plane, run, first, values, indices) };
-                    return;
+                match super::isa::active() {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: the CPU supports AVX-512F (`active` never exceeds
+                    // it); the kernel checks the lengths.
+                    Isa::Avx512 => unsafe { avx512::$simd(plane, run, first, values, indices) },
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: the CPU supports AVX2 and FMA (as above); the kernel
+                    // checks the lengths.
+                    Isa::Avx2 => unsafe { avx2::$simd(plane, run, first, values, indices) },
+                    _ => portable_stride2_max(plane, run, first, values, indices),
                 }
-                portable_stride2_max(plane, run, first, values, indices)
             }
         }
     };
@@ -286,8 +362,12 @@ mod tests {
     }
 
     #[test]
-    fn stride2_kernel_matches_the_plain_scan() {
-        check::<f32>();
-        check::<f64>();
+    fn stride2_kernels_match_the_plain_scan_on_every_path() {
+        for isa in crate::kernels::isa::tests::supported() {
+            crate::kernels::isa::tests::on_path(isa, || {
+                check::<f32>();
+                check::<f64>();
+            });
+        }
     }
 }

@@ -9,7 +9,7 @@ use super::plan::RowRuns;
 use super::windows::{Divisor, Windows};
 use crate::element::Element;
 use crate::geometry::AxisWindow;
-use crate::kernels::dispatch;
+use crate::kernels::{dispatch, simd_twins};
 use std::mem::MaybeUninit;
 
 /// Mean of every window of `plane` into `out`: the sum of the input cells the
@@ -24,6 +24,7 @@ pub(crate) fn avg_plane<T: Element>(
     dispatch!(
         avg_plane_any,
         avg_plane_avx512,
+        avg_plane_avx2,
         windows,
         rows,
         rule,
@@ -32,18 +33,15 @@ pub(crate) fn avg_plane<T: Element>(
     )
 }
 
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn avg_plane_avx512<T: Element>(
-    windows: &Windows,
-    rows: RowRuns,
-    rule: Divisor,
-    plane: &[T],
-    out: &mut [MaybeUninit<T>],
-) {
-    avg_plane_any(windows, rows, rule, plane, out)
+simd_twins! {
+    avg_plane_any => avg_plane_avx512, avg_plane_avx2,
+    <T: Element>(
+        windows: &Windows,
+        rows: RowRuns,
+        rule: Divisor,
+        plane: &[T],
+        out: &mut [MaybeUninit<T>],
+    )
 }
 
 #[inline(always)]
@@ -101,6 +99,7 @@ pub(crate) fn plane_means<T: Element>(
     dispatch!(
         plane_means_any,
         plane_means_avx512,
+        plane_means_avx2,
         x,
         plane_len,
         divisor,
@@ -108,17 +107,14 @@ pub(crate) fn plane_means<T: Element>(
     )
 }
 
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn plane_means_avx512<T: Element>(
-    x: &[T],
-    plane_len: usize,
-    divisor: T,
-    out: &mut [MaybeUninit<T>],
-) {
-    plane_means_any(x, plane_len, divisor, out)
+simd_twins! {
+    plane_means_any => plane_means_avx512, plane_means_avx2,
+    <T: Element>(
+        x: &[T],
+        plane_len: usize,
+        divisor: T,
+        out: &mut [MaybeUninit<T>],
+    )
 }
 
 #[inline(always)]

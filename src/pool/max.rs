@@ -16,7 +16,7 @@ use super::plan::{RowKernel, RowRuns};
 use super::windows::Windows;
 use crate::element::Element;
 use crate::geometry::AxisWindow;
-use crate::kernels::{dispatch, update_max, Run};
+use crate::kernels::{dispatch, simd_twins, update_max, Run};
 use std::mem::MaybeUninit;
 
 /// Max of every window of `plane` into `values`, and the flat index (into the
@@ -32,6 +32,7 @@ pub(crate) fn max_plane<T: Element>(
     dispatch!(
         max_plane_any,
         max_plane_avx512,
+        max_plane_avx2,
         windows,
         rows,
         plane,
@@ -40,18 +41,15 @@ pub(crate) fn max_plane<T: Element>(
     )
 }
 
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn max_plane_avx512<T: Element>(
-    windows: &Windows,
-    rows: RowRuns,
-    plane: &[T],
-    values: &mut [MaybeUninit<T>],
-    indices: &mut [MaybeUninit<i64>],
-) {
-    max_plane_any(windows, rows, plane, values, indices)
+simd_twins! {
+    max_plane_any => max_plane_avx512, max_plane_avx2,
+    <T: Element>(
+        windows: &Windows,
+        rows: RowRuns,
+        plane: &[T],
+        values: &mut [MaybeUninit<T>],
+        indices: &mut [MaybeUninit<i64>],
+    )
 }
 
 #[inline(always)]

@@ -5,9 +5,12 @@ use crate::conv;
 use crate::geometry;
 use crate::kernels::isa;
 use crate::threads;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::PyImportError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+
+/// The environment variable that caps the SIMD path when the extension loads.
+const SIMD_ENV: &str = "FERROCONV_SIMD";
 
 #[pyfunction]
 fn set_num_threads(threads: i64) -> PyResult<()> {
@@ -50,13 +53,36 @@ pub(crate) fn precision_from_env() -> PyResult<()> {
     };
     let value = value.to_string_lossy();
     let precision = conv::Precision::parse(value.trim()).map_err(|_| {
-        PyValueError::new_err(format!(
+        PyImportError::new_err(format!(
             "{PRECISION_ENV} must be one of {:?}, got {value:?}",
             conv::Precision::NAMES
         ))
     })?;
     conv::set_process_precision(precision);
     Ok(())
+}
+
+#[pyfunction]
+fn set_simd(name: &str) -> PyResult<()> {
+    Ok(isa::set_cap(isa::Isa::from_name(name)?)?)
+}
+
+#[pyfunction]
+fn get_simd() -> &'static str {
+    isa::active().name()
+}
+
+/// Apply `FERROCONV_SIMD` if it is set. A value that is not a path name, or a
+/// path this CPU lacks, fails the import (`ImportError`): running the tests of
+/// one path on another, silently, is what the variable exists to prevent.
+fn apply_simd_env() -> PyResult<()> {
+    let Some(value) = std::env::var_os(SIMD_ENV) else {
+        return Ok(());
+    };
+    let value = value.to_string_lossy();
+    isa::Isa::from_name(&value)
+        .and_then(isa::set_cap)
+        .map_err(|err| PyImportError::new_err(format!("ferroconv: {SIMD_ENV}={value:?}: {err}")))
 }
 
 #[pyfunction]
@@ -114,6 +140,7 @@ fn build_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     )?;
     info.set_item("simd", simd_features())?;
     info.set_item("simd_path", isa::active().name())?;
+    info.set_item("simd_best", isa::best().name())?;
     info.set_item("dtypes", vec!["float32", "float64"])?;
     info.set_item("default_threads", threads::default_num_threads())?;
     info.set_item("precision", conv::process_precision().name())?;
@@ -125,6 +152,9 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(set_precision, m)?)?;
     m.add_function(wrap_pyfunction!(get_precision, m)?)?;
+    m.add_function(wrap_pyfunction!(set_simd, m)?)?;
+    m.add_function(wrap_pyfunction!(get_simd, m)?)?;
+    apply_simd_env()?;
     m.add_function(wrap_pyfunction!(_set_plan_override, m)?)?;
     m.add_function(wrap_pyfunction!(receptive_field, m)?)?;
     m.add_function(wrap_pyfunction!(same_padding, m)?)?;
