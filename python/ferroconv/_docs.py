@@ -29,6 +29,29 @@ def fill_doc(template: str, rank: int) -> Callable[[F], F]:
 
 # ------------------------------------------------------------ convolution
 
+def _epilogue_params(when: str) -> str:
+    """The fused-epilogue and precision parameters of a forward convolution's
+    docstring (a template: braces doubled), applied ``when``."""
+    return f"""activation : {{{{"relu", "relu6", "leaky_relu", "sigmoid", "silu"}}}}, optional
+    Fused epilogue: applied to ``conv + bias + residual`` {when} (None: no activation).
+negative_slope : float
+    Slope of ``leaky_relu`` for negative values (default 0.01).
+residual : ndarray, optional
+    Array of the output's shape and dtype (any layout) added before the
+    activation, e.g. a ResNet block's shortcut.
+out : ndarray, optional
+    C-contiguous array of the output's shape and dtype to write the result into
+    (and return) instead of a new array. It may be ``residual`` itself (the
+    result then overwrites it) but must not share memory with any other argument.
+    The epilogue is for inference: for training, call without ``activation`` and
+    apply the activation and its gradient yourself (as ``ferroconv.nn`` does).
+precision : {{{{"default", "highest"}}}}, optional
+    ``"highest"`` never uses Winograd or other transforms that add rounding
+    beyond direct summation; None uses the process default
+    (:func:`set_precision`).
+"""
+
+
 CONV_DOC = """{rank}-D cross-correlation, as ``torch.nn.functional.conv{rank}d``.
 
 Parameters
@@ -49,25 +72,7 @@ groups : int
     depthwise convolution).
 padding_mode : {{"zeros", "reflect", "replicate", "circular"}}
     How padded cells are filled.
-activation : {{"relu", "relu6", "leaky_relu", "sigmoid", "silu"}}, optional
-    Fused epilogue: applied to ``conv + bias + residual`` while each output run
-    is still in cache (None: no activation).
-negative_slope : float
-    Slope of ``leaky_relu`` for negative values (default 0.01).
-residual : ndarray, optional
-    Array of the output's shape and dtype (any layout) added before the
-    activation, e.g. a ResNet block's shortcut.
-out : ndarray, optional
-    C-contiguous array of the output's shape and dtype to write the result into
-    (and return) instead of a new array. It may be ``residual`` itself (the
-    result then overwrites it) but must not share memory with any other argument.
-    The epilogue is for inference: for training, call without ``activation`` and
-    apply the activation and its gradient yourself (as ``ferroconv.nn`` does).
-precision : {{"default", "highest"}}, optional
-    ``"highest"`` never uses Winograd or other transforms that add rounding
-    beyond direct summation; None uses the process default
-    (:func:`set_precision`).
-
+""" + _epilogue_params("while each output run\n    is still in cache") + """
 Returns
 -------
 ndarray
@@ -126,25 +131,7 @@ stride, padding, dilation : int or tuple of {rank} ints
 output_padding : int or tuple of {rank} ints
     Cells added at the end of each axis; must be smaller than stride or dilation.
 groups : int
-activation : {{"relu", "relu6", "leaky_relu", "sigmoid", "silu"}}, optional
-    Fused epilogue: applied to ``conv + bias + residual`` in one pass after the
-    transposed convolution's scatter (None: no activation).
-negative_slope : float
-    Slope of ``leaky_relu`` for negative values (default 0.01).
-residual : ndarray, optional
-    Array of the output's shape and dtype (any layout) added before the
-    activation, e.g. a ResNet block's shortcut.
-out : ndarray, optional
-    C-contiguous array of the output's shape and dtype to write the result into
-    (and return) instead of a new array. It may be ``residual`` itself (the
-    result then overwrites it) but must not share memory with any other argument.
-    The epilogue is for inference: for training, call without ``activation`` and
-    apply the activation and its gradient yourself (as ``ferroconv.nn`` does).
-precision : {{"default", "highest"}}, optional
-    ``"highest"`` never uses Winograd or other transforms that add rounding
-    beyond direct summation; None uses the process default
-    (:func:`set_precision`).
-
+""" + _epilogue_params("in one pass after the\n    transposed convolution's scatter") + """
 Returns
 -------
 ndarray

@@ -125,6 +125,18 @@ impl Flat {
         }
     }
 
+    /// A `grad_out` plane (`oh` rows of `ow`) at the row pitch, in `grad` (whose
+    /// columns past `ow` stay zero: nothing else writes them).
+    #[inline(always)]
+    fn grad_rows<T: Element>(&self, g_plane: &[T], grad: &mut [T]) {
+        for (dst, src) in grad
+            .chunks_exact_mut(self.pitch)
+            .zip(g_plane.chunks_exact(self.ow))
+        {
+            dst[..self.ow].copy_from_slice(src);
+        }
+    }
+
     fn new(geo: &ConvGeometry) -> Option<Self> {
         let [od, oh, ow] = geo.output;
         let two_d = od == 1 && geo.input[0] == 1 && geo.kernel[0] == 1;
@@ -556,7 +568,7 @@ fn input_plane<T: Element>(
     gx: &mut [T],
 ) {
     let Some(flat) = plan.flat else { return };
-    let (p_len, ow) = (geo.out_vol(), geo.output[2]);
+    let p_len = geo.out_vol();
     let (cig, cog, kvol) = (geo.cig(), geo.cog(), geo.kernel_vol());
     let [ih, iw] = [geo.input[1], geo.input[2]];
     let (n, ci) = (plane_index / geo.c_in, plane_index % geo.c_in);
@@ -564,12 +576,7 @@ fn input_plane<T: Element>(
     phases.fill(T::zero());
     for co in group * cog..(group + 1) * cog {
         let g_plane = &grad_out[(n * geo.c_out + co) * p_len..][..p_len];
-        for (dst, src) in grad
-            .chunks_exact_mut(flat.pitch)
-            .zip(g_plane.chunks_exact(ow))
-        {
-            dst[..ow].copy_from_slice(src);
-        }
+        flat.grad_rows(g_plane, &mut grad[..]);
         let taps = &w[(co * cig + local) * kvol..][..kvol];
         for (&weight, &offset) in taps.iter().zip(&plan.tap_offsets) {
             let dst = &mut phases[offset..][..flat.len];
@@ -657,13 +664,7 @@ fn weight_channel<T: Element>(
         let kh = geo.kernel[1];
         for n in 0..geo.n {
             let g_plane = &grad_out[(n * geo.c_out + channel) * p_len..][..p_len];
-            for (dst, src) in ws
-                .grad
-                .chunks_exact_mut(flat.pitch)
-                .zip(g_plane.chunks_exact(ow))
-            {
-                dst[..ow].copy_from_slice(src);
-            }
+            flat.grad_rows(g_plane, &mut ws.grad);
             for ci in 0..cig {
                 let x_plane = &x[(n * geo.c_in + group * cig + ci) * in_vol..][..in_vol];
                 flat.fill(x_plane, geo.input[1], geo.input[2], &mut ws.padded);
