@@ -14,7 +14,7 @@
 //! the weight gradient keeps vector-wide partial sums per tap over a whole output
 //! channel (one task per channel, fixed order) and adds them up at the end.
 
-use super::epilogue::{zeroed, Epilogue};
+use super::epilogue::{self, Epilogue};
 use super::geometry::ConvGeometry;
 use crate::element::Element;
 use crate::error::Result;
@@ -314,21 +314,14 @@ pub(crate) fn forward<T: Element>(
 ) -> Result<()> {
     let plan = Plan::new(geo);
     let p_len = geo.out_vol();
-    for_each_chunk_mut(
+    let init = || vec![T::zero(); plan.workspace_len(geo.output[2])];
+    epilogue::planes(
+        epilogue,
         out,
         p_len,
         geo.work(),
-        || {
-            (
-                vec![T::zero(); plan.workspace_len(geo.output[2])],
-                Vec::new(),
-            )
-        },
-        |(padded, saved), plane_index, plane| {
-            // SAFETY: `out` is initialised whenever the epilogue reads it
-            // (run_forward).
-            unsafe { epilogue.save_uninit(plane, saved) };
-            let plane = zeroed(plane);
+        init,
+        |padded, plane_index, plane| {
             dispatch!(
                 forward_plane,
                 forward_plane_avx512,
@@ -341,8 +334,7 @@ pub(crate) fn forward<T: Element>(
                 plane_index,
                 padded,
                 plane
-            );
-            epilogue.finish(plane_index * p_len, plane, saved);
+            )
         },
     )
 }

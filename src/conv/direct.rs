@@ -7,7 +7,7 @@
 //! once for AVX-512, and the CPU picks one at run time.
 
 use super::columns::{for_each_segment, IndexTables};
-use super::epilogue::{zeroed, Epilogue};
+use super::epilogue::{self, Epilogue};
 use super::geometry::ConvGeometry;
 use crate::element::Element;
 use crate::error::Result;
@@ -27,15 +27,13 @@ pub(crate) fn forward<T: Element>(
 ) -> Result<()> {
     let tables = IndexTables::new(geo)?;
     let p_len = geo.out_vol();
-    for_each_chunk_mut(
+    epilogue::planes(
+        epilogue,
         out,
         p_len,
         geo.work(),
-        Vec::new,
-        |saved, plane_index, plane| {
-            // SAFETY: `out` is initialised whenever the epilogue reads it (run_forward).
-            unsafe { epilogue.save_uninit(plane, saved) };
-            let plane = zeroed(plane);
+        || (),
+        |_, plane_index, plane| {
             dispatch!(
                 forward_plane,
                 forward_plane_avx512,
@@ -47,8 +45,7 @@ pub(crate) fn forward<T: Element>(
                 bias,
                 plane_index,
                 plane
-            );
-            epilogue.finish(plane_index * p_len, plane, saved);
+            )
         },
     )
 }

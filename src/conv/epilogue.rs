@@ -191,6 +191,34 @@ impl<T: Element> Epilogue<'_, T> {
     }
 }
 
+/// `out = epilogue(compute(plane))`, one task per output plane of `positions`
+/// elements: `compute` gets each plane zeroed (as initialised values) with its
+/// index and the worker's `W`, and must write every element; the epilogue then
+/// finishes the plane while it is in cache. `out` must be initialised whenever
+/// the epilogue reads it (the caller's array, see `run_forward`).
+pub(crate) fn planes<T: Element, W>(
+    epilogue: &Epilogue<'_, T>,
+    out: &mut [MaybeUninit<T>],
+    positions: usize,
+    work: usize,
+    init: impl Fn() -> W + Sync + Send,
+    compute: impl Fn(&mut W, usize, &mut [T]) + Sync + Send,
+) -> Result<()> {
+    crate::threads::for_each_chunk_mut(
+        out,
+        positions,
+        work,
+        || (init(), Vec::new()),
+        |(ws, saved), plane_index, plane| {
+            // SAFETY: initialised whenever the epilogue reads it (the contract).
+            unsafe { epilogue.save_uninit(plane, saved) };
+            let plane = zeroed(plane);
+            compute(ws, plane_index, plane);
+            epilogue.finish(plane_index * positions, plane, saved);
+        },
+    )
+}
+
 /// `run` with every element set to zero, as initialised values.
 pub(crate) fn zeroed<T: Element>(run: &mut [MaybeUninit<T>]) -> &mut [T] {
     run.fill(MaybeUninit::new(T::zero()));
