@@ -310,6 +310,7 @@ fn forward_cost<T: Element>(geo: &ConvGeometry, plan: &Forward) -> Cost {
             tile_len,
             channels,
             in_place,
+            ..
         }) => {
             let k_len = wide(geo.k_len());
             let tiles = wide(geo.out_vol().div_ceil(tile_len.max(1)));

@@ -18,7 +18,8 @@ use super::weights::{pack_weights, panel_len};
 use crate::element::Element;
 use crate::error::Result;
 use crate::kernels::{
-    accumulator, dot_acc_len, gemm_packed, gemm_rows, pack_b, packed_b_len, SharedMut, DC, DR, MR,
+    accumulator, dot_acc_len, gemm_packed, gemm_rows, pack_b, packed_b_len, AMatrix, SharedMut, DC,
+    DR,
 };
 use crate::threads::{for_each_chunk_mut, for_each_task};
 use std::mem::MaybeUninit;
@@ -48,6 +49,8 @@ pub(crate) struct ColumnTiles {
     pub tile_len: usize,
     pub channels: usize,
     pub in_place: bool,
+    /// Row panels outermost (see `gemm_rows`).
+    pub rows_outer: bool,
 }
 
 /// `out = epilogue(conv(x, w) + bias)` over the column tiles of `tiles`; every
@@ -66,13 +69,12 @@ pub(crate) fn forward<T: Element>(
         tile_len,
         channels,
         in_place,
+        rows_outer,
     } = tiles;
     let (k_len, cig, cog) = (geo.k_len(), geo.cig(), geo.cog());
     let tables = IndexTables::new(geo)?;
     let (p_len, in_vol) = (geo.out_vol(), geo.in_vol());
     let tiles = p_len.div_ceil(tile_len);
-    let weights = pack_weights(geo, w, false)?;
-    let w_panel = panel_len(geo, false);
     let out_shared = SharedMut::new(out);
     let channels = channels.clamp(1, cog.max(1));
     let chunks = cog.div_ceil(channels).max(1);
@@ -105,28 +107,37 @@ pub(crate) fn forward<T: Element>(
             );
             (&ws.packed[..], ld)
         };
-        // The chunk's rows of W[g]: whole A panels from output channel c0.
+        // The chunk's rows of W[g] from output channel c0, read in place.
         let c0 = chunk * channels;
         let rows = channels.min(cog - c0);
-        let a = &weights[g * w_panel + c0 * k_len..][..rows.next_multiple_of(MR) * k_len];
-        gemm_rows(k_len, a, rows, b, ldb, len, &mut ws.acc, |blk| {
-            for r in 0..blk.rows {
-                let channel = g * cog + c0 + blk.row0 + r;
-                let at = (n * geo.c_out + channel) * p_len + p0 + blk.col0;
-                // SAFETY: task (n, g, tile, chunk) is the only one writing the
-                // chunk's output rows of group g of image n at positions p0 .. p0 + len.
-                let dst = unsafe { out_shared.range(at, blk.cols) };
-                // SAFETY: `out` is initialised whenever the epilogue reads it
-                // (run_forward).
-                unsafe { epilogue.save_uninit(dst, &mut ws.second) };
-                let b = bias.map_or(T::zero(), |b| b[channel]);
-                dst.iter_mut().zip(blk.row(r)).for_each(|(d, &v)| {
-                    d.write(v + b);
-                });
-                // SAFETY: every element of `dst` was just written.
-                unsafe { epilogue.finish_uninit(at, dst, &ws.second) };
-            }
-        });
+        let a = AMatrix::Rows(&w[(g * cog + c0) * k_len..][..rows * k_len], k_len);
+        gemm_rows(
+            k_len,
+            a,
+            rows,
+            (b, ldb),
+            len,
+            &mut ws.acc,
+            rows_outer,
+            |blk| {
+                for r in 0..blk.rows {
+                    let channel = g * cog + c0 + blk.row0 + r;
+                    let at = (n * geo.c_out + channel) * p_len + p0 + blk.col0;
+                    // SAFETY: task (n, g, tile, chunk) is the only one writing the
+                    // chunk's output rows of group g of image n at positions p0 .. p0 + len.
+                    let dst = unsafe { out_shared.range(at, blk.cols) };
+                    // SAFETY: `out` is initialised whenever the epilogue reads it
+                    // (run_forward).
+                    unsafe { epilogue.save_uninit(dst, &mut ws.second) };
+                    let b = bias.map_or(T::zero(), |b| b[channel]);
+                    dst.iter_mut().zip(blk.row(r)).for_each(|(d, &v)| {
+                        d.write(v + b);
+                    });
+                    // SAFETY: every element of `dst` was just written.
+                    unsafe { epilogue.finish_uninit(at, dst, &ws.second) };
+                }
+            },
+        );
     })
 }
 
@@ -170,12 +181,20 @@ pub(crate) fn backward_input<T: Element>(
                     &mut ws.packed,
                 );
                 let col = &mut ws.second;
-                gemm_packed(cog, a, k_len, &ws.packed, len, &mut ws.acc, |blk| {
-                    for r in 0..blk.rows {
-                        let dst = (blk.row0 + r) * len + blk.col0;
-                        col[dst..dst + blk.cols].copy_from_slice(blk.row(r));
-                    }
-                });
+                gemm_packed(
+                    cog,
+                    AMatrix::Packed(a),
+                    k_len,
+                    &ws.packed,
+                    len,
+                    &mut ws.acc,
+                    |blk| {
+                        for r in 0..blk.rows {
+                            let dst = (blk.row0 + r) * len + blk.col0;
+                            col[dst..dst + blk.cols].copy_from_slice(blk.row(r));
+                        }
+                    },
+                );
                 scatter_tile(geo, &tables, col, p0, len, grad_group);
             }
         },

@@ -19,8 +19,8 @@ use crate::alloc::{alloc_uninit, alloc_zeroed};
 use crate::element::Element;
 use crate::error::Result;
 use crate::kernels::{
-    accumulator, copy_blocks, dispatch, dot_acc_len, gemm_indirect, simd_twins, MicroKernel,
-    RowTable, SharedMut, DC, DR, MR,
+    accumulator, copy_blocks, dispatch, dot_acc_len, gemm_indirect, simd_twins, AMatrix,
+    MicroKernel, RowTable, SharedMut, DC, DR,
 };
 use crate::threads::{for_each_chunk_mut, for_each_task};
 use std::mem::MaybeUninit;
@@ -313,14 +313,14 @@ pub(crate) struct Bands {
     pub rows_outer: bool,
 }
 
-/// `out = epilogue(conv(x, w) + bias)` through the implicit GEMM; `weights` are
-/// the packed `W[g]` A operands of every group (`w_panel` elements each). Every
+/// `out = epilogue(conv(x, w) + bias)` through the implicit GEMM; the filters `w`
+/// are the A operand, read in place (`W[g]` is `c_out / groups` rows of `k_len`). Every
 /// element of `out` is written (once).
 pub(crate) fn forward<T: Element>(
     geo: &ConvGeometry,
     bands: Bands,
     x: &[T],
-    (weights, w_panel): (&[T], usize),
+    w: &[T],
     (bias, epilogue): (Option<&[T]>, &Epilogue<'_, T>),
     out: &mut [MaybeUninit<T>],
 ) -> Result<()> {
@@ -351,7 +351,7 @@ pub(crate) fn forward<T: Element>(
         // The chunk's rows of W[g]: whole A panels from output channel c0.
         let c0 = chunk * channels;
         let rows = channels.min(cog - c0);
-        let a = &weights[g * w_panel + c0 * k_len..][..rows.next_multiple_of(MR) * k_len];
+        let a = AMatrix::Rows(&w[(g * cog + c0) * k_len..][..rows * k_len], k_len);
         gemm_indirect(
             k_len,
             a,

@@ -440,11 +440,7 @@ fn run_forward<T: Element>(
         Forward::DepthwiseRows => depthwise::forward(geo, x, w, bias, epilogue, out),
         Forward::Direct => direct::forward(geo, x, w, bias, epilogue, out),
         Forward::Winograd(split) => winograd::forward(geo, split, x, w, bias, epilogue, out),
-        Forward::ImplicitGemm(bands) => {
-            let packed = weights::pack_weights(geo, w, false)?;
-            let weights = (&packed[..], weights::panel_len(geo, false));
-            implicit::forward(geo, bands, x, weights, (bias, epilogue), out)
-        }
+        Forward::ImplicitGemm(bands) => implicit::forward(geo, bands, x, w, (bias, epilogue), out),
         Forward::Im2col(tiles) => im2col::forward(geo, tiles, x, w, bias, epilogue, out),
     }
 }

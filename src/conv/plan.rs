@@ -546,14 +546,19 @@ pub(crate) fn tile_len(geo: &ConvGeometry) -> usize {
 fn column_tiles<T: Element>(geo: &ConvGeometry) -> ColumnTiles {
     let tile_len = tile_len(geo);
     let tasks = geo.n * geo.groups * geo.out_vol().div_ceil(tile_len);
+    let channels = channel_chunk(geo, tasks);
     ColumnTiles {
         tile_len,
-        channels: channel_chunk(geo, tasks),
+        channels,
         in_place: geo.kernel_vol() == 1
             && geo.stride == [1; SPATIAL]
             && geo.pad_lo == [0; SPATIAL]
             && geo.output == geo.input
             && geo.in_vol() >= T::NR,
+        // Whichever operand the loop order re-reads should be the smaller one:
+        // the filters (`channels x k`) when a task has more output channels than
+        // positions (deep layers on small images), else the column tile.
+        rows_outer: channels.min(geo.cog()) > tile_len.next_multiple_of(T::NR),
     }
 }
 

@@ -15,7 +15,9 @@ use super::geometry::ConvGeometry;
 use crate::alloc::{alloc_uninit, alloc_zeroed};
 use crate::element::Element;
 use crate::error::Result;
-use crate::kernels::{accumulator, copy_blocks, gemm_indirect, pack_a, packed_a_len, RowTable};
+use crate::kernels::{
+    accumulator, copy_blocks, gemm_indirect, pack_a, packed_a_len, AMatrix, RowTable,
+};
 use crate::threads::for_each_chunk_mut;
 
 /// One phase of one axis: cells `a * stride + r - pad` for `a` in `a0 .. a1`, and
@@ -192,27 +194,37 @@ pub(crate) fn backward_input<T: Element>(
                 let a = &phase.weights[g * phase.panel..(g + 1) * phase.panel];
                 let k = phase.rows.rows().len();
                 let out = &mut cells[base * cig..][..cig * phase_len];
-                gemm_indirect(k, a, cig, padded, &phase.rows, cols, acc, false, |blk| {
-                    let end = blk.col0 + blk.cols;
-                    for r in 0..blk.rows {
-                        let target = &mut out[(blk.row0 + r) * phase_len..][..phase_len];
-                        let values = blk.row(r);
-                        // Positions col0 .. end, one row of the padded pitch at a time.
-                        let mut q = blk.col0;
-                        while q < end {
-                            let (row, col) = (q / gw, q % gw);
-                            let row_end = end.min((row + 1) * gw);
-                            let valid_end = row_end.min(row * gw + cells_w);
-                            if q < valid_end {
-                                copy_blocks(
-                                    &values[q - blk.col0..valid_end - blk.col0],
-                                    &mut target[row * cells_w + col..][..valid_end - q],
-                                );
+                gemm_indirect(
+                    k,
+                    AMatrix::Packed(a),
+                    cig,
+                    padded,
+                    &phase.rows,
+                    cols,
+                    acc,
+                    false,
+                    |blk| {
+                        let end = blk.col0 + blk.cols;
+                        for r in 0..blk.rows {
+                            let target = &mut out[(blk.row0 + r) * phase_len..][..phase_len];
+                            let values = blk.row(r);
+                            // Positions col0 .. end, one row of the padded pitch at a time.
+                            let mut q = blk.col0;
+                            while q < end {
+                                let (row, col) = (q / gw, q % gw);
+                                let row_end = end.min((row + 1) * gw);
+                                let valid_end = row_end.min(row * gw + cells_w);
+                                if q < valid_end {
+                                    copy_blocks(
+                                        &values[q - blk.col0..valid_end - blk.col0],
+                                        &mut target[row * cells_w + col..][..valid_end - q],
+                                    );
+                                }
+                                q = row_end;
                             }
-                            q = row_end;
                         }
-                    }
-                });
+                    },
+                );
                 base += phase_len;
             }
             let mut base = 0;

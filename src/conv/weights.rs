@@ -5,7 +5,8 @@ use super::geometry::ConvGeometry;
 use crate::alloc::alloc_zeroed;
 use crate::element::Element;
 use crate::error::Result;
-use crate::kernels::{pack_a, packed_a_len};
+use crate::kernels::{pack_a_panel, packed_a_len, MR};
+use crate::threads::for_each_chunk_mut;
 
 /// `W[g]` (or its transpose) of every group packed as GEMM A operands, one panel
 /// set of [`panel_len`] elements per group.
@@ -22,14 +23,22 @@ pub(crate) fn pack_weights<T: Element>(
     };
     let per_group = packed_a_len(rows, inner);
     let mut packed = alloc_zeroed(per_group * geo.groups, "packed weights")?;
-    for (g, dst) in packed
-        .chunks_exact_mut(per_group.max(1))
-        .enumerate()
-        .take(geo.groups)
-    {
-        let (rs, cs) = if transposed { (1, k_len) } else { (k_len, 1) };
-        pack_a(w, g * cog * k_len, rows, inner, rs, cs, dst);
-    }
+    let (rs, cs) = if transposed { (1, k_len) } else { (k_len, 1) };
+    let panels = rows.div_ceil(MR);
+    // A deep layer's weights are megabytes: packing them on one thread would
+    // take as long as a small-plane layer's whole product (its rows are packed
+    // once per call, then read by every task), so panels are packed in parallel.
+    let panel = (inner * MR).max(1);
+    for_each_chunk_mut(
+        &mut packed,
+        panel,
+        per_group * geo.groups,
+        Vec::<()>::new,
+        |_, i, dst| {
+            let (g, p) = (i / panels.max(1), i % panels.max(1));
+            pack_a_panel(w, g * cog * k_len, rows, (rs, cs), p, dst);
+        },
+    )?;
     Ok(packed)
 }
 

@@ -14,7 +14,9 @@ use crate::element::Element;
 use crate::error::Result;
 #[cfg(target_arch = "x86_64")]
 use crate::kernels::Isa;
-use crate::kernels::{accumulator, dispatch, gemm_rows, packed_a_len, simd_twins, SharedMut, MR};
+use crate::kernels::{
+    accumulator, dispatch, gemm_rows, packed_a_len, simd_twins, AMatrix, SharedMut, MR,
+};
 use crate::threads::for_each_task;
 use std::mem::MaybeUninit;
 
@@ -638,12 +640,21 @@ fn run_block<T: Element>(plan: &Plan<'_, T>, ws: &mut Workspace<T>, task: Task) 
             [..rows.next_multiple_of(MR) * cig];
         let b = &ws.v[xi * cig * ld..][..cig * ld];
         let m = &mut ws.m[xi * rows * ld..][..rows * ld];
-        gemm_rows(cig, a, rows, b, ld, count, &mut ws.acc, |blk| {
-            for r in 0..blk.rows {
-                let dst = (blk.row0 + r) * ld + blk.col0;
-                m[dst..dst + blk.cols].copy_from_slice(blk.row(r));
-            }
-        });
+        gemm_rows(
+            cig,
+            AMatrix::Packed(a),
+            rows,
+            (b, ld),
+            count,
+            &mut ws.acc,
+            false,
+            |blk| {
+                for r in 0..blk.rows {
+                    let dst = (blk.row0 + r) * ld + blk.col0;
+                    m[dst..dst + blk.cols].copy_from_slice(blk.row(r));
+                }
+            },
+        );
     }
     // 3. Y = A^T M A, cropped to the output, plus bias.
     for co in 0..rows {

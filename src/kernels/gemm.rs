@@ -4,7 +4,33 @@
 //! block is handed to a store callback, so callers write results where they
 //! belong (with a bias, into uninitialised memory, across phases).
 
-use super::microkernel::{MicroKernel, RowTable, MR};
+use super::microkernel::{ALayout, MicroKernel, RowTable, MR};
+
+/// The A operand of a GEMM (`rows x k`).
+#[derive(Debug, Clone, Copy)]
+pub enum AMatrix<'a, T> {
+    /// Packed into `MR`-row panels (see [`super::packing::pack_a`]).
+    Packed(&'a [T]),
+    /// Row-major with rows `lda` apart, read in place: a layer's filters are
+    /// already `c_out x k` rows, and packing megabytes of them costs about as
+    /// much as a small image's whole product.
+    Rows(&'a [T], usize),
+}
+
+impl<'a, T> AMatrix<'a, T> {
+    /// Panel `ip` (rows `ip * MR ..` of `rows`) over `k` steps.
+    fn panel(self, ip: usize, k: usize, rows: usize) -> (&'a [T], ALayout) {
+        match self {
+            AMatrix::Packed(a) => (&a[ip * k * MR..(ip + 1) * k * MR], ALayout::Packed),
+            AMatrix::Rows(a, lda) => {
+                let r0 = ip * MR;
+                let valid = MR.min(rows - r0);
+                let layout = ALayout::Rows { lda, rows: valid };
+                (a.get(r0 * lda..).unwrap_or(&[]), layout)
+            }
+        }
+    }
+}
 
 /// A block of the product handed to a store callback: rows `row0 .. row0 + rows`,
 /// columns `col0 .. col0 + cols`, values `acc[r * NR + j]`.
@@ -33,7 +59,7 @@ pub fn accumulator<T: MicroKernel>() -> Vec<T> {
 /// `store`. Every element is one in-order sum over `k`.
 pub fn gemm_packed<T: MicroKernel>(
     k: usize,
-    a: &[T],
+    a: AMatrix<'_, T>,
     rows: usize,
     b: &[T],
     cols: usize,
@@ -59,13 +85,13 @@ pub fn gemm_packed<T: MicroKernel>(
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_rows<T: MicroKernel>(
     k: usize,
-    a: &[T],
+    a: AMatrix<'_, T>,
     rows: usize,
-    b: &[T],
-    ldb: usize,
+    (b, ldb): (&[T], usize),
     cols: usize,
     acc: &mut [T],
-    store: impl FnMut(&Block<'_, T>),
+    rows_outer: bool,
+    mut store: impl FnMut(&Block<'_, T>),
 ) {
     // B's rows may be far apart (a 1x1 layer's channel planes): more streams than
     // the hardware prefetcher follows, so each new column panel starts by asking
@@ -73,8 +99,9 @@ pub fn gemm_rows<T: MicroKernel>(
     // (docs/performance.md).
     let prefetched = std::cell::Cell::new(usize::MAX);
     // With k == 0 (no input channels) B is empty and nothing is read.
-    gemm_panels(k, a, rows, cols, acc, store, |jp, a_panel, acc, width| {
-        if prefetched.replace(jp) != jp {
+    let kernel = |jp: usize, a_panel: (&[T], ALayout), acc: &mut [T], width| {
+        // (Row panels outermost re-read every B panel, already in cache.)
+        if !rows_outer && prefetched.replace(jp) != jp {
             let next = (jp + 2) * T::NR;
             for p in 0..k {
                 for offset in [0, T::NR / 3, 2 * T::NR / 3, T::NR - 1] {
@@ -90,7 +117,8 @@ pub fn gemm_rows<T: MicroKernel>(
             acc,
             width,
         )
-    })
+    };
+    gemm_panels_in(k, a, rows, cols, acc, rows_outer, &mut store, kernel)
 }
 
 /// Ask the CPU to bring `data[index]`'s cache line into L1 (nothing when `index`
@@ -118,7 +146,7 @@ fn prefetch<T>(data: &[T], index: usize) {
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_indirect<T: MicroKernel>(
     k: usize,
-    a: &[T],
+    a: AMatrix<'_, T>,
     rows: usize,
     b: &[T],
     b_rows: &RowTable,
@@ -152,12 +180,12 @@ pub fn gemm_indirect<T: MicroKernel>(
 /// B panel `jp` (of `cols` valid columns) into `acc`.
 fn gemm_panels<T: MicroKernel>(
     k: usize,
-    a: &[T],
+    a: AMatrix<'_, T>,
     rows: usize,
     cols: usize,
     acc: &mut [T],
     mut store: impl FnMut(&Block<'_, T>),
-    kernel: impl Fn(usize, &[T], &mut [T], usize),
+    kernel: impl Fn(usize, (&[T], ALayout), &mut [T], usize),
 ) {
     gemm_panels_in(k, a, rows, cols, acc, false, &mut store, kernel)
 }
@@ -169,13 +197,13 @@ fn gemm_panels<T: MicroKernel>(
 #[allow(clippy::too_many_arguments)]
 fn gemm_panels_in<T: MicroKernel>(
     k: usize,
-    a: &[T],
+    a: AMatrix<'_, T>,
     rows: usize,
     cols: usize,
     acc: &mut [T],
     rows_outer: bool,
     store: &mut impl FnMut(&Block<'_, T>),
-    kernel: impl Fn(usize, &[T], &mut [T], usize),
+    kernel: impl Fn(usize, (&[T], ALayout), &mut [T], usize),
 ) {
     let nr = T::NR;
     let (col_panels, row_panels) = (cols.div_ceil(nr), rows.div_ceil(MR));
@@ -187,7 +215,7 @@ fn gemm_panels_in<T: MicroKernel>(
     for o in 0..outer {
         for i in 0..inner {
             let (ip, jp) = if rows_outer { (o, i) } else { (i, o) };
-            let a_panel = &a[ip * k * MR..(ip + 1) * k * MR];
+            let a_panel = a.panel(ip, k, rows);
             let width = nr.min(cols - jp * nr);
             kernel(jp, a_panel, acc, width);
             store(&Block {
@@ -221,7 +249,7 @@ mod tests {
         pack_b(&b, 0, k, n, n, 1, &mut pb);
         let mut c = vec![T::zero(); m * n];
         let mut acc = accumulator::<T>();
-        gemm_packed(k, &pa, m, &pb, n, &mut acc, |blk| {
+        gemm_packed(k, AMatrix::Packed(&pa), m, &pb, n, &mut acc, |blk| {
             for r in 0..blk.rows {
                 let dst = (blk.row0 + r) * n + blk.col0;
                 c[dst..dst + blk.cols].copy_from_slice(blk.row(r));
@@ -234,12 +262,21 @@ mod tests {
             rows[p * ldb..p * ldb + n].copy_from_slice(&b[p * n..(p + 1) * n]);
         }
         let mut c_rows = vec![T::zero(); m * n];
-        gemm_rows(k, &pa, m, &rows, ldb, n, &mut acc, |blk| {
-            for r in 0..blk.rows {
-                let dst = (blk.row0 + r) * n + blk.col0;
-                c_rows[dst..dst + blk.cols].copy_from_slice(blk.row(r));
-            }
-        });
+        gemm_rows(
+            k,
+            AMatrix::Packed(&pa),
+            m,
+            (&rows, ldb),
+            n,
+            &mut acc,
+            m > 8,
+            |blk| {
+                for r in 0..blk.rows {
+                    let dst = (blk.row0 + r) * n + blk.col0;
+                    c_rows[dst..dst + blk.cols].copy_from_slice(blk.row(r));
+                }
+            },
+        );
         // And with B's rows read through offsets, in reverse order with gaps.
         let gap = ldb + 5;
         let mut scattered = vec![T::zero(); k * gap + ldb];
@@ -248,12 +285,48 @@ mod tests {
             scattered[at..at + n].copy_from_slice(&b[p * n..(p + 1) * n]);
         }
         let mut c_indirect = vec![T::zero(); m * n];
-        gemm_indirect(k, &pa, m, &scattered, &offsets, n, &mut acc, m > 8, |blk| {
-            for r in 0..blk.rows {
-                let dst = (blk.row0 + r) * n + blk.col0;
-                c_indirect[dst..dst + blk.cols].copy_from_slice(blk.row(r));
+        gemm_indirect(
+            k,
+            AMatrix::Packed(&pa),
+            m,
+            &scattered,
+            &offsets,
+            n,
+            &mut acc,
+            m > 8,
+            |blk| {
+                for r in 0..blk.rows {
+                    let dst = (blk.row0 + r) * n + blk.col0;
+                    c_indirect[dst..dst + blk.cols].copy_from_slice(blk.row(r));
+                }
+            },
+        );
+        // A read in place as row-major rows `k + 2` apart (the last ending at the
+        // slice's end), with the in-place B.
+        let lda = k + 2;
+        let mut a_rows = vec![T::zero(); m.saturating_sub(1) * lda + k];
+        for i in 0..m {
+            for p in 0..k {
+                a_rows[i * lda + p] = a[p * m + i];
             }
-        });
+        }
+        let mut c_in_place = vec![T::zero(); m * n];
+        gemm_rows(
+            k,
+            AMatrix::Rows(&a_rows, lda),
+            m,
+            (&rows, ldb),
+            n,
+            &mut acc,
+            m <= 8,
+            |blk| {
+                for r in 0..blk.rows {
+                    let dst = (blk.row0 + r) * n + blk.col0;
+                    c_in_place[dst..dst + blk.cols].copy_from_slice(blk.row(r));
+                }
+            },
+        );
+        assert!(c_in_place == c_rows, "in-place A differs from packed A");
         for i in 0..m {
             for j in 0..n {
                 let want: f64 = (0..k)

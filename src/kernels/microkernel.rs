@@ -23,17 +23,65 @@ use super::scalar::Scalar;
 /// Rows of an A panel (output channels per micro-tile).
 pub const MR: usize = 8;
 
+/// How a kernel call reads its `MR` rows of A.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ALayout {
+    /// A packed panel: element `(r, p)` at `p * MR + r` (see [`super::packing`]).
+    Packed,
+    /// The first `rows` (1 ..= `MR`) rows of a row-major matrix read in place:
+    /// element `(r, p)` at `r * lda + p`. Rows from `rows` to `MR` read the last
+    /// one again (their sums are computed and dropped), so no row past the
+    /// matrix is touched.
+    Rows { lda: usize, rows: usize },
+}
+
+impl ALayout {
+    /// Offset of element `(r, p)` (`r < MR`).
+    #[inline(always)]
+    pub fn at(self, p: usize, r: usize) -> usize {
+        match self {
+            ALayout::Packed => p * MR + r,
+            ALayout::Rows { lda, rows } => r.min(rows.saturating_sub(1)) * lda + p,
+        }
+    }
+
+    /// Elements a call over `k` steps reads from the start of A.
+    fn reads(self, k: usize) -> usize {
+        match self {
+            _ if k == 0 => 0,
+            ALayout::Packed => k * MR,
+            ALayout::Rows { lda, rows } => rows.saturating_sub(1) * lda + k,
+        }
+    }
+
+    fn valid(self) -> bool {
+        match self {
+            ALayout::Packed => true,
+            ALayout::Rows { rows, .. } => (1..=MR).contains(&rows),
+        }
+    }
+}
+
 /// Lanes of the widest vector register the kernel uses, per element type.
 pub trait MicroKernel: Scalar {
     /// Columns of a B panel (output positions per micro-tile).
     const NR: usize;
 
-    /// `acc[r * NR + j] = sum_p a[p * MR + r] * b[p * ldb + j]` for `p < k` and
-    /// at least the columns `j < cols` (a narrow last panel is computed in as few
-    /// whole vector registers as cover `cols`; the other columns of `acc` are left
-    /// unspecified). The sum of an element is the same whatever `cols` is.
-    fn kernel(k: usize, a: &[Self], b: &[Self], ldb: usize, acc: &mut [Self], cols: usize) {
-        Self::kernel_on(isa::active(), k, a, b, ldb, acc, cols)
+    /// `acc[r * NR + j] = sum_p A(r, p) * b[p * ldb + j]` for `p < k` and at
+    /// least the columns `j < cols`, with `A(r, p)` read from `a` as `layout`
+    /// says (a narrow last panel is computed in as few whole vector registers as
+    /// cover `cols`; the other columns of `acc` are left unspecified). The sum of
+    /// an element is the same whatever `cols` or the layout of A is.
+    #[allow(clippy::too_many_arguments)]
+    fn kernel(
+        k: usize,
+        (a, layout): (&[Self], ALayout),
+        b: &[Self],
+        ldb: usize,
+        acc: &mut [Self],
+        cols: usize,
+    ) {
+        Self::kernel_on(isa::active(), k, (a, layout), b, ldb, acc, cols)
     }
 
     /// [`MicroKernel::kernel`] on the path `isa` (or the CPU's best, if it lacks
@@ -42,19 +90,19 @@ pub trait MicroKernel: Scalar {
     fn kernel_on(
         isa: Isa,
         k: usize,
-        a: &[Self],
+        a: (&[Self], ALayout),
         b: &[Self],
         ldb: usize,
         acc: &mut [Self],
         cols: usize,
     );
 
-    /// `acc[r * NR + j] = sum_p a[p * MR + r] * b[rows[p] + j]` for `p < k` and
+    /// `acc[r * NR + j] = sum_p A(r, p) * b[rows[p] + j]` for `p < k` and
     /// `j < cols` as in [`MicroKernel::kernel`]: B's rows are read wherever `rows`
     /// says (an implicit GEMM's input taps).
     fn kernel_indirect(
         k: usize,
-        a: &[Self],
+        a: (&[Self], ALayout),
         b: &[Self],
         rows: &RowTable,
         acc: &mut [Self],
@@ -69,7 +117,7 @@ pub trait MicroKernel: Scalar {
     fn kernel_indirect_on(
         isa: Isa,
         k: usize,
-        a: &[Self],
+        a: (&[Self], ALayout),
         b: &[Self],
         rows: &RowTable,
         acc: &mut [Self],
@@ -101,13 +149,14 @@ fn check_indirect<T>(
     k: usize,
     width: usize,
     nr: usize,
-    a: &[T],
+    (a, layout): (&[T], ALayout),
     b: &[T],
     rows: &RowTable,
     acc: &[T],
 ) {
     assert!(
-        a.len() >= k * MR
+        layout.valid()
+            && a.len() >= layout.reads(k)
             && acc.len() >= MR * nr
             && rows.rows.len() >= k
             && (k == 0 || rows.last.saturating_add(width) <= b.len()),
@@ -121,10 +170,22 @@ fn check_indirect<T>(
 
 /// Panics unless the buffers of a kernel call reading `width` columns of each
 /// B row into an accumulator of `nr`-long rows are long enough.
-fn check_lengths<T>(k: usize, width: usize, nr: usize, a: &[T], b: &[T], ldb: usize, acc: &[T]) {
+fn check_lengths<T>(
+    k: usize,
+    width: usize,
+    nr: usize,
+    (a, layout): (&[T], ALayout),
+    b: &[T],
+    ldb: usize,
+    acc: &[T],
+) {
     let b_len = if k == 0 { 0 } else { (k - 1) * ldb + width };
     assert!(
-        a.len() >= k * MR && b.len() >= b_len && ldb >= width && acc.len() >= MR * nr,
+        layout.valid()
+            && a.len() >= layout.reads(k)
+            && b.len() >= b_len
+            && ldb >= width
+            && acc.len() >= MR * nr,
         "micro-kernel buffers too short: k={k}, a={}, b={}, acc={}",
         a.len(),
         b.len(),
@@ -137,7 +198,7 @@ fn check_lengths<T>(k: usize, width: usize, nr: usize, a: &[T], b: &[T], ldb: us
 /// columns of each B row, so a narrow B (`ldb < NR`) may end right after them.
 pub fn portable_kernel<T: Scalar, const NR: usize>(
     k: usize,
-    a: &[T],
+    a: (&[T], ALayout),
     b: &[T],
     ldb: usize,
     acc: &mut [T],
@@ -152,7 +213,7 @@ pub fn portable_kernel<T: Scalar, const NR: usize>(
 /// [`portable_kernel`], and like it reading `min(cols, NR)` columns per row).
 pub fn portable_kernel_indirect<T: Scalar, const NR: usize>(
     k: usize,
-    a: &[T],
+    a: (&[T], ALayout),
     b: &[T],
     rows: &RowTable,
     acc: &mut [T],
@@ -167,20 +228,22 @@ pub fn portable_kernel_indirect<T: Scalar, const NR: usize>(
 /// `width` long). A full panel gets its own copy of the loop, whose constant
 /// length the compiler unrolls and vectorises.
 fn portable_sums<'b, T: Scalar, const NR: usize>(
-    a: &[T],
+    (a, layout): (&[T], ALayout),
     b_steps: impl Iterator<Item = &'b [T]>,
     width: usize,
     acc: &mut [T],
 ) {
     let mut block = [[T::zero(); NR]; MR];
-    let steps = a.chunks_exact(MR).zip(b_steps);
+    let steps = b_steps
+        .enumerate()
+        .map(|(p, b_step)| (std::array::from_fn(|r| a[layout.at(p, r)]), b_step));
     if width == NR {
         for (a_step, b_step) in steps {
-            add_products(&mut block, a_step, &b_step[..NR]);
+            add_products(&mut block, &a_step, &b_step[..NR]);
         }
     } else {
         for (a_step, b_step) in steps {
-            add_products(&mut block, a_step, &b_step[..width]);
+            add_products(&mut block, &a_step, &b_step[..width]);
         }
     }
     for (dst, row) in acc.chunks_exact_mut(NR).zip(&block) {
@@ -190,7 +253,11 @@ fn portable_sums<'b, T: Scalar, const NR: usize>(
 
 /// `block[r][j] += a_step[r] * b_step[j]` for the columns of `b_step`.
 #[inline(always)]
-fn add_products<T: Scalar, const NR: usize>(block: &mut [[T; NR]; MR], a_step: &[T], b_step: &[T]) {
+fn add_products<T: Scalar, const NR: usize>(
+    block: &mut [[T; NR]; MR],
+    a_step: &[T; MR],
+    b_step: &[T],
+) {
     for (row, &a_value) in block.iter_mut().zip(a_step) {
         for (c, &b_value) in row.iter_mut().zip(b_step) {
             *c += a_value * b_value;
@@ -249,7 +316,7 @@ const ROW_REGS: usize = 3;
 #[allow(clippy::too_many_arguments)]
 unsafe fn kernel_body<V: Lanes, const ROWS: usize, const REGS: usize>(
     k: usize,
-    a: *const V::Elem,
+    (a, a_at): (*const V::Elem, impl Fn(usize, usize) -> usize),
     b: *const V::Elem,
     b_row: impl Fn(usize) -> usize,
     acc: *mut V::Elem,
@@ -279,13 +346,13 @@ unsafe fn kernel_body<V: Lanes, const ROWS: usize, const REGS: usize>(
         // `row0 .. row0 + ROWS` are read (the caller's contract).
         unsafe {
             let bp = b.add(b_row(p) + col0);
-            let ap = a.add(p * MR + row0);
+            let ap = |r: usize| a.add(a_at(p, row0 + r));
             if ROWS < REGS {
                 // Few rows, wide: broadcast the rows once, then stream B one
                 // register at a time (AVX2: 12 + 2 + 1 registers).
                 let mut av = [zero; ROWS];
                 for (r, v) in av.iter_mut().enumerate() {
-                    *v = V::splat(*ap.add(r));
+                    *v = V::splat(*ap(r));
                 }
                 for j in 0..REGS {
                     let bj = V::load(bp.add(j * V::LANES));
@@ -301,7 +368,7 @@ unsafe fn kernel_body<V: Lanes, const ROWS: usize, const REGS: usize>(
                     *v = V::load(bp.add(j * V::LANES));
                 }
                 for (r, row) in c.iter_mut().enumerate() {
-                    let ar = V::splat(*ap.add(r));
+                    let ar = V::splat(*ap(r));
                     for (sum, &bj) in row.iter_mut().zip(&bv) {
                         *sum = V::mul_add(ar, bj, *sum);
                     }
@@ -331,7 +398,7 @@ unsafe fn kernel_body<V: Lanes, const ROWS: usize, const REGS: usize>(
 #[allow(clippy::too_many_arguments)]
 unsafe fn kernel_regs<V: Lanes, const ROWS: usize>(
     k: usize,
-    a: *const V::Elem,
+    a: (*const V::Elem, impl Fn(usize, usize) -> usize),
     b: *const V::Elem,
     b_row: impl Fn(usize) -> usize,
     acc: *mut V::Elem,
@@ -363,7 +430,7 @@ unsafe fn kernel_regs<V: Lanes, const ROWS: usize>(
 #[inline(always)]
 unsafe fn kernel_whole<V: Lanes>(
     k: usize,
-    a: *const V::Elem,
+    a: (*const V::Elem, impl Fn(usize, usize) -> usize),
     b: *const V::Elem,
     b_row: impl Fn(usize) -> usize,
     acc: *mut V::Elem,
@@ -408,7 +475,7 @@ const K_PIECE: usize = 64;
 #[inline(always)]
 unsafe fn kernel_pairs<V: Lanes>(
     k: usize,
-    a: *const V::Elem,
+    (a, a_at): (*const V::Elem, impl Fn(usize, usize) -> usize + Copy),
     b: *const V::Elem,
     b_row: impl Fn(usize) -> usize + Copy,
     acc: *mut V::Elem,
@@ -421,13 +488,13 @@ unsafe fn kernel_pairs<V: Lanes>(
         let steps = (k - p0).min(K_PIECE);
         for row0 in (0..MR).step_by(PAIR_ROWS) {
             let piece_row = move |p: usize| b_row(p0 + p);
+            let piece_a = move |p: usize, r: usize| a_at(p0 + p, r);
             // SAFETY: the piece's steps `p0 .. p0 + steps` are steps below `k`
-            // (A's from `a + p0 * MR`), the sub-block lies inside `acc`, and it
-            // was stored by the previous piece when resuming (the caller's
-            // contract).
+            // (of A and of B), the sub-block lies inside `acc`, and it was stored
+            // by the previous piece when resuming (the caller's contract).
             unsafe {
-                let a_piece = a.add(p0 * MR);
                 let at = (stride, p0 > 0);
+                let a_piece = (a, piece_a);
                 kernel_regs::<V, PAIR_ROWS>(steps, a_piece, b, piece_row, acc, (row0, 0), at, regs)
             }
         }
@@ -462,21 +529,34 @@ fn pair_width<V: Lanes>(cols: usize) -> usize {
 macro_rules! wrappers {
     ($features:literal, $tile:ident, $v:ty, $t:ty, $direct:ident, $indirect:ident) => {
         /// # Safety
-        /// The CPU must support the instruction set; `a` and `acc` must hold at
-        /// least `k * MR` and `MR * NR` elements, `b` at least `(k - 1) * ldb + w`
-        /// where `w` is the tile's read width for `cols`.
+        /// The CPU must support the instruction set; `a` must hold the
+        /// elements `layout` reads over `k` steps, `acc` at least `MR * NR`
+        /// elements, `b` at least `(k - 1) * ldb + w` where `w` is the tile's
+        /// read width for `cols`.
         #[target_feature(enable = $features)]
         pub unsafe fn $direct(
             k: usize,
-            a: *const $t,
+            (a, layout): (*const $t, ALayout),
             b: *const $t,
             ldb: usize,
             acc: *mut $t,
             cols: usize,
         ) {
-            // SAFETY: the instruction set is enabled, and row `p < k` of B at
-            // `p * ldb` holds the elements read for `cols` (promised above).
-            unsafe { $tile::<$v>(k, a, b, |p| p * ldb, acc, cols) }
+            // SAFETY: the instruction set is enabled, A's elements are where
+            // `layout` says, and row `p < k` of B at `p * ldb` holds the elements
+            // read for `cols` (promised above). The layout is matched here, so
+            // each kernel is compiled with its own addressing.
+            unsafe {
+                match layout {
+                    ALayout::Packed => {
+                        let a = (a, |p, r| ALayout::Packed.at(p, r));
+                        $tile::<$v>(k, a, b, |p| p * ldb, acc, cols)
+                    }
+                    rows => {
+                        $tile::<$v>(k, (a, move |p, r| rows.at(p, r)), b, |p| p * ldb, acc, cols)
+                    }
+                }
+            }
         }
 
         /// # Safety
@@ -485,7 +565,7 @@ macro_rules! wrappers {
         #[target_feature(enable = $features)]
         pub unsafe fn $indirect(
             k: usize,
-            a: *const $t,
+            (a, layout): (*const $t, ALayout),
             b: *const $t,
             rows: *const usize,
             acc: *mut $t,
@@ -493,8 +573,17 @@ macro_rules! wrappers {
         ) {
             // SAFETY: the instruction set is enabled; the body asks only for rows
             // `p < k`, which `rows` holds, and each names the elements read
-            // inside `b` (promised above).
-            unsafe { $tile::<$v>(k, a, b, |p| *rows.add(p), acc, cols) }
+            // inside `b`; A's elements are where `layout` says (promised above).
+            unsafe {
+                let b_row = |p| *rows.add(p);
+                match layout {
+                    ALayout::Packed => {
+                        let a = (a, |p, r| ALayout::Packed.at(p, r));
+                        $tile::<$v>(k, a, b, b_row, acc, cols)
+                    }
+                    rows => $tile::<$v>(k, (a, move |p, r| rows.at(p, r)), b, b_row, acc, cols),
+                }
+            }
         }
     };
 }
@@ -502,7 +591,7 @@ macro_rules! wrappers {
 /// [`kernel_whole`] instantiated for AVX-512F.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{kernel_whole, ROW_REGS};
+    use super::{kernel_whole, ALayout, ROW_REGS};
     use crate::kernels::lanes::avx512::{F32x16, F64x8};
     use crate::kernels::lanes::Lanes;
 
@@ -530,7 +619,7 @@ mod avx512 {
 /// [`kernel_pairs`] instantiated for AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{kernel_pairs, ROW_REGS};
+    use super::{kernel_pairs, ALayout, ROW_REGS};
     use crate::kernels::lanes::avx2::{F32x8, F64x4};
     use crate::kernels::lanes::Lanes;
 
@@ -575,14 +664,14 @@ macro_rules! micro_kernel_impl {
             fn kernel_on(
                 isa: Isa,
                 k: usize,
-                a: &[$t],
+                a: (&[$t], ALayout),
                 b: &[$t],
                 ldb: usize,
                 acc: &mut [$t],
                 cols: usize,
             ) {
                 #[cfg(target_arch = "x86_64")]
-                let (a_ptr, b_ptr, acc_ptr) = (a.as_ptr(), b.as_ptr(), acc.as_mut_ptr());
+                let (a_ptr, b_ptr, acc_ptr) = ((a.0.as_ptr(), a.1), b.as_ptr(), acc.as_mut_ptr());
                 match isa::resolve(isa) {
                     #[cfg(target_arch = "x86_64")]
                     Isa::Avx512 => {
@@ -605,14 +694,14 @@ macro_rules! micro_kernel_impl {
             fn kernel_indirect_on(
                 isa: Isa,
                 k: usize,
-                a: &[$t],
+                a: (&[$t], ALayout),
                 b: &[$t],
                 rows: &RowTable,
                 acc: &mut [$t],
                 cols: usize,
             ) {
                 #[cfg(target_arch = "x86_64")]
-                let (a_ptr, b_ptr, acc_ptr) = (a.as_ptr(), b.as_ptr(), acc.as_mut_ptr());
+                let (a_ptr, b_ptr, acc_ptr) = ((a.0.as_ptr(), a.1), b.as_ptr(), acc.as_mut_ptr());
                 #[cfg(target_arch = "x86_64")]
                 let row_ptr = rows.rows.as_ptr();
                 match isa::resolve(isa) {
@@ -662,15 +751,54 @@ mod tests {
                 .collect();
             let mut fast = vec![T::zero(); MR * NR];
             let mut slow = vec![T::zero(); MR * NR];
-            T::kernel_on(isa, k, &a, &b, ldb, &mut fast, NR);
-            portable_kernel::<T, NR>(k, &a, &b, ldb, &mut slow, NR);
+            T::kernel_on(isa, k, (&a, ALayout::Packed), &b, ldb, &mut fast, NR);
+            portable_kernel::<T, NR>(k, (&a, ALayout::Packed), &b, ldb, &mut slow, NR);
             // The indirect kernels, told where each row of the same B starts.
             let rows = RowTable::new((0..k).map(|p| p * ldb).collect());
             let mut fast_indirect = vec![T::zero(); MR * NR];
             let mut slow_indirect = vec![T::zero(); MR * NR];
-            T::kernel_indirect_on(isa, k, &a, &b, &rows, &mut fast_indirect, NR);
-            portable_kernel_indirect::<T, NR>(k, &a, &b, &rows, &mut slow_indirect, NR);
+            T::kernel_indirect_on(
+                isa,
+                k,
+                (&a, ALayout::Packed),
+                &b,
+                &rows,
+                &mut fast_indirect,
+                NR,
+            );
+            portable_kernel_indirect::<T, NR>(
+                k,
+                (&a, ALayout::Packed),
+                &b,
+                &rows,
+                &mut slow_indirect,
+                NR,
+            );
             assert!(fast_indirect == fast && slow_indirect == slow);
+            // A read in place from rows `lda` apart gives the packed panel's
+            // sums bit for bit; with fewer rows than MR, the valid rows do, and
+            // nothing past the last row is read (A cut short there).
+            let lda = k + 3;
+            let mut in_place = vec![T::zero(); MR * lda];
+            for r in 0..MR {
+                for p in 0..k {
+                    in_place[r * lda + p] = a[p * MR + r];
+                }
+            }
+            for valid in [MR, 5, 1] {
+                let a_rows = &in_place[..(valid - 1) * lda + k];
+                let layout = ALayout::Rows { lda, rows: valid };
+                let (mut got, mut got_indirect) =
+                    (vec![T::zero(); MR * NR], vec![T::zero(); MR * NR]);
+                let mut got_slow = vec![T::zero(); MR * NR];
+                T::kernel_on(isa, k, (a_rows, layout), &b, ldb, &mut got, NR);
+                T::kernel_indirect_on(isa, k, (a_rows, layout), &b, &rows, &mut got_indirect, NR);
+                portable_kernel::<T, NR>(k, (a_rows, layout), &b, ldb, &mut got_slow, NR);
+                let kept = ..valid * NR;
+                assert!(got[kept] == fast[kept], "rows {valid}");
+                assert!(got_indirect[kept] == fast[kept], "rows {valid}");
+                assert!(got_slow[kept] == slow[kept], "rows {valid}");
+            }
             // Narrow panels compute their columns bit for bit as the full one,
             // reading no further than the registers that cover them (B cut short
             // there, so a read past it would panic in the length check).
@@ -679,16 +807,39 @@ mod tests {
                 let short = if k == 0 { 0 } else { (k - 1) * ldb + width };
                 let mut narrow = vec![T::zero(); MR * NR];
                 let mut narrow_indirect = vec![T::zero(); MR * NR];
-                T::kernel_on(isa, k, &a, &b[..short], ldb, &mut narrow, cols);
-                T::kernel_indirect_on(isa, k, &a, &b[..short], &rows, &mut narrow_indirect, cols);
+                T::kernel_on(
+                    isa,
+                    k,
+                    (&a, ALayout::Packed),
+                    &b[..short],
+                    ldb,
+                    &mut narrow,
+                    cols,
+                );
+                T::kernel_indirect_on(
+                    isa,
+                    k,
+                    (&a, ALayout::Packed),
+                    &b[..short],
+                    &rows,
+                    &mut narrow_indirect,
+                    cols,
+                );
                 // The portable kernels read exactly `cols` columns per row.
                 let exact = if k == 0 { 0 } else { (k - 1) * ldb + cols };
                 let mut narrow_slow = vec![T::zero(); MR * NR];
                 let mut narrow_slow_indirect = vec![T::zero(); MR * NR];
-                portable_kernel::<T, NR>(k, &a, &b[..exact], ldb, &mut narrow_slow, cols);
+                portable_kernel::<T, NR>(
+                    k,
+                    (&a, ALayout::Packed),
+                    &b[..exact],
+                    ldb,
+                    &mut narrow_slow,
+                    cols,
+                );
                 portable_kernel_indirect::<T, NR>(
                     k,
-                    &a,
+                    (&a, ALayout::Packed),
                     &b[..exact],
                     &rows,
                     &mut narrow_slow_indirect,
@@ -752,8 +903,16 @@ mod tests {
             let run = |isa: Isa| {
                 let (mut direct, mut indirect) =
                     (vec![T::zero(); MR * NR], vec![T::zero(); MR * NR]);
-                T::kernel_on(isa, k, &a, &b, ldb, &mut direct, cols);
-                T::kernel_indirect_on(isa, k, &a, &b, &rows, &mut indirect, cols);
+                T::kernel_on(isa, k, (&a, ALayout::Packed), &b, ldb, &mut direct, cols);
+                T::kernel_indirect_on(
+                    isa,
+                    k,
+                    (&a, ALayout::Packed),
+                    &b,
+                    &rows,
+                    &mut indirect,
+                    cols,
+                );
                 let keep = |acc: Vec<T>| -> Vec<T> {
                     acc.chunks(NR)
                         .flat_map(|row| row[..cols].to_vec())

@@ -29,10 +29,10 @@ pub mod stride2_max;
 
 pub use copy::{copy_blocks, fill_zero};
 pub use dot::{dot_acc_len, DotKernel, DC, DR};
-pub use gemm::{accumulator, gemm_indirect, gemm_packed, gemm_rows, Block};
+pub use gemm::{accumulator, gemm_indirect, gemm_packed, gemm_rows, AMatrix, Block};
 pub use isa::Isa;
 pub use microkernel::{MicroKernel, RowTable, MR};
-pub use packing::{pack_a, pack_b, packed_a_len, packed_b_len};
+pub use packing::{pack_a, pack_a_panel, pack_b, packed_a_len, packed_b_len};
 pub use permute::Permute;
 pub use scalar::Scalar;
 pub use shared::SharedMut;

@@ -29,15 +29,45 @@ pub fn pack_a<T: Scalar>(
         return;
     }
     for (panel, out) in dst.chunks_exact_mut(k * MR).enumerate() {
-        let r0 = panel * MR;
-        let valid = MR.min(rows - r0);
+        pack_a_panel(src, offset, rows, (rs, cs), panel, out);
+    }
+}
+
+/// Panel `panel` (`k * MR` elements, `k = out.len() / MR`) of [`pack_a`]: callers
+/// packing large matrices hand the panels to different threads.
+pub fn pack_a_panel<T: Scalar>(
+    src: &[T],
+    offset: usize,
+    rows: usize,
+    (rs, cs): (usize, usize),
+    panel: usize,
+    out: &mut [T],
+) {
+    let k = out.len() / MR;
+    let r0 = panel * MR;
+    let valid = MR.min(rows.saturating_sub(r0));
+    if valid < MR {
+        out.fill(T::zero());
+    }
+    if cs == 1 {
+        // Rows are contiguous: one pass per row, writing every MR-th element of a
+        // panel that stays in cache, instead of gathering MR rows per step.
+        for r in 0..valid {
+            let row = &src[offset + (r0 + r) * rs..][..k];
+            for (step, &v) in out.chunks_exact_mut(MR).zip(row) {
+                step[r] = v;
+            }
+        }
+    } else if rs == 1 {
+        // Columns are contiguous: each step is one copy of `valid` elements.
         for (p, step) in out.chunks_exact_mut(MR).enumerate() {
-            for (r, slot) in step.iter_mut().enumerate() {
-                *slot = if r < valid {
-                    src[offset + (r0 + r) * rs + p * cs]
-                } else {
-                    T::zero()
-                };
+            let at = offset + r0 + p * cs;
+            step[..valid].copy_from_slice(&src[at..at + valid]);
+        }
+    } else {
+        for (p, step) in out.chunks_exact_mut(MR).enumerate() {
+            for (r, slot) in step[..valid].iter_mut().enumerate() {
+                *slot = src[offset + (r0 + r) * rs + p * cs];
             }
         }
     }
