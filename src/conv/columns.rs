@@ -283,6 +283,25 @@ pub(crate) fn gather_tap_rows<T: Element>(
     (p0, len, ld): (usize, usize, usize),
     dst: &mut [T],
 ) {
+    if ld > len {
+        for row in dst.chunks_exact_mut(ld).take(taps.len()) {
+            row[len..].fill(T::zero());
+        }
+    }
+    gather_tap_block(geo, tables, x_group, taps, (p0, len, ld), dst)
+}
+
+/// As [`gather_tap_rows`], writing only the `len` columns of each row from the
+/// start of `dst` (which may start inside a row of a wider matrix: several
+/// images' tiles side by side).
+pub(crate) fn gather_tap_block<T: Element>(
+    geo: &ConvGeometry,
+    tables: &IndexTables,
+    x_group: &[T],
+    taps: Range<usize>,
+    (p0, len, ld): (usize, usize, usize),
+    dst: &mut [T],
+) {
     dispatch!(
         gather_tap_rows_any,
         gather_tap_rows_avx512,
@@ -318,11 +337,6 @@ fn gather_tap_rows_any<T: Element>(
     dst: &mut [T],
 ) {
     let first = taps.start;
-    if ld > len {
-        for row in dst.chunks_exact_mut(ld).take(taps.len()) {
-            row[len..].fill(T::zero());
-        }
-    }
     if geo.padding_mode == PaddingMode::Zeros {
         let step = geo.stride[2];
         let first_tap = taps.start;

@@ -455,12 +455,22 @@ fn weight_cost<T: Element>(geo: &ConvGeometry, plan: &WeightGrad) -> Cost {
                 serial,
             )
         }
-        WeightGrad::Im2colDot { tasks, tile } => {
+        WeightGrad::Im2colDot {
+            tasks,
+            tile,
+            images,
+        } => {
             let count = wide(tasks.tasks(geo));
             let (serial, workers) = workers(count, geo.work());
             let gathered =
                 n * groups * wide(tasks.row_chunks()) * wide(geo.k_len()) * wide(geo.out_vol());
-            let per_worker = wide(tasks.tap_chunk) * wide(*tile) + wide(tasks.sums_len::<T>());
+            let row = wide(*tile) * wide(*images);
+            let rows = if *images > 1 {
+                wide(tasks.row_chunk) * row
+            } else {
+                0
+            };
+            let per_worker = wide(tasks.tap_chunk) * row + rows + wide(tasks.sums_len::<T>());
             cost(
                 n * groups * round_up(cog, DR) * round_up(geo.k_len(), DC) * wide(geo.out_vol()),
                 bytes::<T>(gathered),

@@ -10,7 +10,7 @@
 //!   products of contiguous rows (a `grad_out` row, a gathered tap row) rather
 //!   than a GEMM, so neither operand is packed or transposed.
 
-use super::columns::{gather_tap_rows, scatter_tile, IndexTables};
+use super::columns::{gather_tap_block, gather_tap_rows, scatter_tile, IndexTables};
 use super::epilogue::Epilogue;
 use super::geometry::ConvGeometry;
 use super::weight_tasks::WeightTasks;
@@ -202,17 +202,18 @@ pub(crate) fn backward_input<T: Element>(
 }
 
 /// `grad_w = conv_backward_weight(grad_out, x)`, shape `(C_out, C_in/groups, *kernel)`,
-/// over position tiles of `tile` elements.
+/// over position tiles of `tile` elements of `images` images side by side.
 ///
 /// Every element of `grad_W[g]` is a long dot product over images and positions of
 /// a `grad_out` row and a column-matrix row, both contiguous, so they run as
-/// dot-kernel blocks with nothing packed. A task of `tasks` owns a block of
-/// (output channels x taps) of one group and sums it over all images and tiles
-/// in order, so the result does not depend on the thread count.
+/// dot-kernel blocks with nothing packed. When several images share a tile (small
+/// planes), their `grad_out` rows are copied side by side too. A task of `tasks`
+/// owns a block of (output channels x taps) of one group and sums it over all
+/// images and tiles in order, so the result does not depend on the thread count.
 pub(crate) fn backward_weight<T: Element>(
     geo: &ConvGeometry,
     tasks: &WeightTasks,
-    tile: usize,
+    (tile, images): (usize, usize),
     grad_out: &[T],
     x: &[T],
     grad_w: &mut [T],
@@ -222,33 +223,70 @@ pub(crate) fn backward_weight<T: Element>(
     let tables = IndexTables::new(geo)?;
     let block = dot_acc_len::<T>();
     let sums_len = tasks.sums_len::<T>();
-    let init = workspace::<T>(tasks.tap_chunk * tile, sums_len);
+    // Side by side only when a whole plane is one tile.
+    let images = if tile >= p_len { images.max(1) } else { 1 };
+    let row_len = tile * images;
+    let rows_len = if images > 1 {
+        tasks.row_chunk * row_len
+    } else {
+        0
+    };
+    let init = || {
+        let ws = workspace::<T>(tasks.tap_chunk * row_len, sums_len)();
+        (ws, vec![T::zero(); rows_len])
+    };
     let shared = SharedMut::new(grad_w);
-    for_each_task(tasks.tasks(geo), geo.work(), init, |ws, task| {
+    for_each_task(tasks.tasks(geo), geo.work(), init, |(ws, g_side), task| {
         let (g, rows, taps) = tasks.task(geo, task);
         let tap_blocks = taps.len().div_ceil(DC);
         let sums = &mut ws.second[..sums_len];
         sums.fill(T::zero());
-        for n in 0..geo.n {
-            let x_group = &x[(n * geo.c_in + g * cig) * in_vol..][..cig * in_vol];
-            let g_rows = &grad_out[(n * geo.c_out + g * cog) * p_len..][..cog * p_len];
+        let x_group = |n: usize| &x[(n * geo.c_in + g * cig) * in_vol..][..cig * in_vol];
+        let g_rows = |n: usize| &grad_out[(n * geo.c_out + g * cog) * p_len..][..cog * p_len];
+        for n0 in (0..geo.n).step_by(images) {
+            let count = images.min(geo.n - n0);
             for p0 in (0..p_len).step_by(tile) {
                 let len = tile.min(p_len - p0);
-                let col = &mut ws.packed[..taps.len() * len];
-                gather_tap_rows(geo, &tables, x_group, taps.clone(), (p0, len, len), col);
+                let total = len * count;
+                let col = &mut ws.packed[..taps.len() * total];
+                for i in 0..count {
+                    let at = (p0, len, total);
+                    gather_tap_block(
+                        geo,
+                        &tables,
+                        x_group(n0 + i),
+                        taps.clone(),
+                        at,
+                        &mut col[i * len..],
+                    );
+                }
+                // Row `co` of this tile's grad_out: in place for one image, else
+                // the images' rows copied side by side.
+                let (a_rows, a_at, a_ld) = if count == 1 {
+                    (g_rows(n0), p0, p_len)
+                } else {
+                    for (r, co) in rows.clone().enumerate() {
+                        for i in 0..count {
+                            let src = &g_rows(n0 + i)[co * p_len + p0..][..len];
+                            g_side[r * total + i * len..][..len].copy_from_slice(src);
+                        }
+                    }
+                    (&g_side[..], 0, total)
+                };
+                let a_base = if count == 1 { 0 } else { rows.start };
                 for (bi, r0) in rows.clone().step_by(DR).enumerate() {
                     // Rows past the end repeat the last one; their sums are dropped.
                     let a: [&[T]; DR] = std::array::from_fn(|i| {
-                        let co = (r0 + i).min(rows.end - 1);
-                        &g_rows[co * p_len + p0..][..len]
+                        let co = (r0 + i).min(rows.end - 1) - a_base;
+                        &a_rows[co * a_ld + a_at..][..total]
                     });
                     for (bj, t0) in (0..taps.len()).step_by(DC).enumerate() {
                         let b: [&[T]; DC] = std::array::from_fn(|i| {
                             let t = (t0 + i).min(taps.len() - 1);
-                            &col[t * len..][..len]
+                            &col[t * total..][..total]
                         });
                         let acc = &mut sums[(bi * tap_blocks + bj) * block..][..block];
-                        T::dot_block(len, a, b, acc);
+                        T::dot_block(total, a, b, acc);
                     }
                 }
             }

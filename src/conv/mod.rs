@@ -494,8 +494,12 @@ fn run_weight_grad<T: Element>(
         WeightGrad::PhasePlanes(waves) => zero_filled(len, "grad_weight", |gw| {
             implicit::backward_weight(geo, waves, grad_out, x, gw)
         }),
-        WeightGrad::Im2colDot { tasks, tile } => zero_filled(len, "grad_weight", |gw| {
-            im2col::backward_weight(geo, tasks, *tile, grad_out, x, gw)
+        WeightGrad::Im2colDot {
+            tasks,
+            tile,
+            images,
+        } => zero_filled(len, "grad_weight", |gw| {
+            im2col::backward_weight(geo, tasks, (*tile, *images), grad_out, x, gw)
         }),
     }
 }

@@ -76,6 +76,10 @@ const WEIGHT_ROW_CHUNK: usize = 128;
 /// Bytes of one row of a gathered weight-gradient tile (long rows amortise the
 /// loads and stores of the lane sums per kernel call).
 const WEIGHT_TILE_BYTES: usize = 12288;
+/// Positions of the images put side by side in one weight-gradient tile at most
+/// (planes under half of it are combined: measured on 7x7 and 14x14 layers,
+/// longer rows push the gathered tile out of L1 and lose what they gain).
+const WEIGHT_SIDE_BY_SIDE: usize = 256;
 /// Bytes of phase planes (and padded `grad_out` rows) the phase-plane weight
 /// gradient prepares at once.
 const WAVE_BYTES: usize = 4 << 20;
@@ -144,8 +148,13 @@ pub(crate) enum WeightGrad {
     Direct,
     /// Dot products over phase planes, prepared in waves.
     PhasePlanes(Waves),
-    /// Dot products over gathered tap rows of `tile` positions.
-    Im2colDot { tasks: WeightTasks, tile: usize },
+    /// Dot products over gathered tap rows of `tile` positions of each of
+    /// `images` images side by side.
+    Im2colDot {
+        tasks: WeightTasks,
+        tile: usize,
+        images: usize,
+    },
 }
 
 impl Forward {
@@ -650,7 +659,11 @@ fn waves<T: Element>(geo: &ConvGeometry) -> Waves {
 }
 
 /// Equal position tiles of at most the row budget (a short last tile would run
-/// at a fraction of a vector per step).
+/// at a fraction of a vector per step); planes smaller than the budget put
+/// equal groups of images side by side instead (a 7x7 plane alone is three
+/// vectors and a partial one per kernel call, too short to pay for the loads
+/// and stores of the lane sums). Sizes depend on the geometry only, so the
+/// order of every sum is the same for any thread count.
 fn im2col_dot<T: Element>(geo: &ConvGeometry) -> WeightGrad {
     let p_len = geo.out_vol();
     let max_tile = (WEIGHT_TILE_BYTES / std::mem::size_of::<T>()).max(1);
@@ -658,8 +671,11 @@ fn im2col_dot<T: Element>(geo: &ConvGeometry) -> WeightGrad {
         .div_ceil(p_len.div_ceil(max_tile).max(1))
         .next_multiple_of(T::LANES)
         .clamp(1, p_len.max(1));
+    let most = (WEIGHT_SIDE_BY_SIDE / p_len.max(1)).clamp(1, geo.n.max(1));
+    let images = geo.n.max(1).div_ceil(geo.n.max(1).div_ceil(most));
     WeightGrad::Im2colDot {
         tasks: weight_tasks(geo),
         tile,
+        images,
     }
 }

@@ -774,3 +774,75 @@ fn highest_precision_never_plans_winograd() {
     }
     assert_eq!(highest.precision, Some("highest"));
 }
+
+/// `grad_W[co, ci, k] = sum over images and output positions of
+/// grad_out[n, co, o] * x[n, g * cig + ci, o * stride + k * dilation - pad]`,
+/// written as plainly as [`direct_conv`].
+fn direct_weight_grad(
+    x: &Array5<f64>,
+    g: &Array5<f64>,
+    w_shape: [usize; 5],
+    p: &ConvParams,
+) -> Array5<f64> {
+    let input = [x.shape()[2], x.shape()[3], x.shape()[4]];
+    let cig = w_shape[1];
+    let cog = w_shape[0] / p.groups;
+    let mut gw = Array5::zeros(w_shape);
+    for ((co, ci, kz, ky, kx), v) in gw.indexed_iter_mut() {
+        let group = co / cog;
+        let mut acc = 0.0;
+        for ((b, c, oz, oy, ox), &gv) in g.indexed_iter() {
+            if c != co {
+                continue;
+            }
+            let pos = [(oz, kz), (oy, ky), (ox, kx)];
+            let src: Vec<Option<usize>> = (0..3)
+                .map(|a| {
+                    let i = (pos[a].0 * p.stride[a] + pos[a].1 * p.dilation[a]) as isize
+                        - p.pad_lo[a] as isize;
+                    p.padding_mode.source_index(i, input[a])
+                })
+                .collect();
+            if let [Some(iz), Some(iy), Some(ix)] = src[..] {
+                acc += gv * x[[b, group * cig + ci, iz, iy, ix]];
+            }
+        }
+        *v = acc;
+    }
+    gw
+}
+
+#[test]
+fn weight_gradient_of_small_planes_sums_images_side_by_side_correctly() {
+    // Planes far smaller than a weight-gradient tile: the plan puts several
+    // images' positions side by side (5 images of 4x4; 7 images of 7x7 in
+    // groups of 4 and 3), with stride, padding and groups.
+    let cases = [
+        ([5, 4, 1, 4, 4], [6, 4, 1, 3, 3], 1, 1),
+        ([7, 6, 1, 7, 7], [10, 3, 1, 3, 3], 1, 2),
+        ([3, 4, 1, 8, 8], [4, 4, 1, 3, 3], 2, 1),
+    ];
+    for (xs, ws, stride, groups) in cases {
+        let p = ConvParams {
+            stride: [1, stride, stride],
+            pad_lo: [0, 1, 1],
+            pad_hi: [0, 1, 1],
+            groups,
+            ..ConvParams::new(2)
+        };
+        let report = explain_conv::<f64>(xs, ws, &p, None).unwrap();
+        assert_eq!(report.passes[2].algorithm, "im2col_dot", "{xs:?}");
+        let (x, w) = (filled(xs, 11), filled(ws, 12));
+        let y = conv_forward(x.view(), w.view(), None, &p).unwrap();
+        let g = filled(y.shape().try_into().unwrap(), 13);
+        let grads = conv_backward(g.view(), x.view(), w.view(), &p, Needs::ALL).unwrap();
+        let want = direct_weight_grad(&x, &g, ws, &p);
+        let got = grads.weight.unwrap();
+        for (a, b) in got.iter().zip(&want) {
+            assert!(
+                (a - b).abs() < 1e-12 * (1.0 + b.abs()),
+                "{xs:?}: {a} vs {b}"
+            );
+        }
+    }
+}
