@@ -363,8 +363,8 @@ fn input_cost<T: Element>(geo: &ConvGeometry, plan: &InputGrad) -> Cost {
                 ..inner
             }
         }
-        InputGrad::SubPixel => {
-            let tasks = n * groups;
+        &InputGrad::SubPixel { channels } => {
+            let tasks = n * groups * wide(geo.cig().div_ceil(channels.max(1)).max(1));
             let (serial, workers) = workers(tasks, geo.work());
             // grad_out of a group padded by the widest tap shift along H and W,
             // and the cells of every phase before they are interleaved.

@@ -465,8 +465,8 @@ fn run_input_grad<T: Element>(
             let flipped = weights::flip_weights(geo, w)?;
             forward_new(forward, geometry, grad_out, &flipped)
         }
-        InputGrad::SubPixel => zero_filled(len, "grad_input", |gx| {
-            subpixel::backward_input(geo, grad_out, w, gx)
+        &InputGrad::SubPixel { channels } => zero_filled(len, "grad_input", |gx| {
+            subpixel::backward_input(geo, channels, grad_out, w, gx)
         }),
         &InputGrad::Col2im { tile_len } => zero_filled(len, "grad_input", |gx| {
             im2col::backward_input(geo, tile_len, grad_out, w, gx)

@@ -131,8 +131,9 @@ pub(crate) enum InputGrad {
         geometry: Box<ConvGeometry>,
         forward: Forward,
     },
-    /// One implicit GEMM per stride phase, one task per (image, group).
-    SubPixel,
+    /// One implicit GEMM per stride phase, one task per (image, group, block
+    /// of `channels` input channels).
+    SubPixel { channels: usize },
     /// Transposed GEMM per column tile and col2im, one task per (image, group).
     Col2im { tile_len: usize },
 }
@@ -179,7 +180,7 @@ impl InputGrad {
             InputGrad::Direct => "direct".into(),
             InputGrad::DepthwiseRows => "depthwise_rows".into(),
             InputGrad::Adjoint { forward, .. } => format!("adjoint_{}", forward.name()),
-            InputGrad::SubPixel => "sub_pixel".into(),
+            InputGrad::SubPixel { .. } => "sub_pixel".into(),
             InputGrad::Col2im { .. } => "col2im".into(),
         }
     }
@@ -310,7 +311,7 @@ fn input_grad_by_rules<T: Element>(geo: &ConvGeometry) -> InputGrad {
         }
     }
     if subpixel_can_run(geo) && subpixel_pays(geo) {
-        InputGrad::SubPixel
+        subpixel(geo)
     } else {
         InputGrad::Col2im {
             tile_len: tile_len(geo),
@@ -381,7 +382,7 @@ pub(crate) fn input_grad_candidates<T: Element>(geo: &ConvGeometry) -> Vec<Input
                 });
             }
             if subpixel_can_run(geo) {
-                all.push(InputGrad::SubPixel);
+                all.push(subpixel(geo));
             }
             all.push(InputGrad::Col2im {
                 tile_len: tile_len(geo),
@@ -581,14 +582,27 @@ fn column_tiles<T: Element>(geo: &ConvGeometry) -> ColumnTiles {
 /// task computes an output never changes its sums, so this may follow the
 /// thread count.
 fn channel_chunk(geo: &ConvGeometry, tasks: usize) -> usize {
-    let cog = geo.cog().max(1);
+    row_chunk(geo.cog(), tasks)
+}
+
+/// The sub-pixel input gradient's GEMM rows are input channels: blocks of them
+/// give a batch-1 layer a task per thread.
+fn subpixel(geo: &ConvGeometry) -> InputGrad {
+    InputGrad::SubPixel {
+        channels: row_chunk(geo.cig(), geo.n * geo.groups),
+    }
+}
+
+/// [`channel_chunk`] for a GEMM of `rows` rows.
+fn row_chunk(rows: usize, tasks: usize) -> usize {
+    let rows = rows.max(1);
     let threads = get_num_threads().max(1);
     let tasks = tasks.max(1);
-    let most = cog.div_ceil(MIN_TASK_CHANNELS).max(1);
+    let most = rows.div_ceil(MIN_TASK_CHANNELS).max(1);
     let chunks = (1..=most)
         .find(|&c| (tasks * c).is_multiple_of(threads) || tasks * c >= TASKS_PER_THREAD * threads)
         .unwrap_or(most);
-    cog.div_ceil(chunks).next_multiple_of(MR).min(cog)
+    rows.div_ceil(chunks).next_multiple_of(MR).min(rows)
 }
 
 /// Winograd blocks: the tiles of all images cut into blocks of equal width (in

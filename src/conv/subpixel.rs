@@ -15,10 +15,8 @@ use super::geometry::ConvGeometry;
 use crate::alloc::{alloc_uninit, alloc_zeroed};
 use crate::element::Element;
 use crate::error::Result;
-use crate::kernels::{
-    accumulator, copy_blocks, gemm_indirect, pack_a, packed_a_len, AMatrix, RowTable,
-};
-use crate::threads::for_each_chunk_mut;
+use crate::kernels::{accumulator, copy_blocks, gemm_indirect, AMatrix, RowTable, SharedMut};
+use crate::threads::{for_each_chunk_mut, for_each_task};
 
 /// One phase of one axis: cells `a * stride + r - pad` for `a` in `a0 .. a1`, and
 /// the taps (with their shifts) that reach them.
@@ -78,20 +76,22 @@ impl AxisSplit {
     }
 }
 
-/// One 2-D phase: its packed weights per group and where its B rows start.
+/// One 2-D phase: its weights and where its B rows start.
 struct Phase<'a, T> {
     h: &'a AxisPhase,
     w: &'a AxisPhase,
-    /// `W_phase[g]^T` (C_in/g x C_out/g * taps) packed, for every group.
+    /// `W_phase[g]^T` (C_in/g x C_out/g * taps, row-major) of every group, one
+    /// after the other: the GEMM reads its rows in place.
     weights: Vec<T>,
-    panel: usize,
     rows: RowTable,
 }
 
 /// `grad_x = conv_backward_input(grad_out, w)` (overwrites every cell of
-/// `grad_x`, which must be zero-filled: cells no tap reaches stay zero).
+/// `grad_x`, which must be zero-filled: cells no tap reaches stay zero), one
+/// task per (image, group, block of `channels` input channels).
 pub(crate) fn backward_input<T: Element>(
     geo: &ConvGeometry,
+    channels: usize,
     grad_out: &[T],
     w: &[T],
     grad_x: &mut [T],
@@ -107,29 +107,29 @@ pub(crate) fn backward_input<T: Element>(
     for ph in &sh.phases {
         for pw in &sw.phases {
             let k = cog * ph.taps.len() * pw.taps.len();
-            // W_phase[g]^T: row ci, column (co, tap_h, tap_w).
-            let mut dense = alloc_zeroed::<T>(cig * k, "sub-pixel weights")?;
-            let panel = packed_a_len(cig, k);
-            let mut weights = alloc_zeroed::<T>(geo.groups * panel, "sub-pixel weights")?;
-            for (g, packed) in weights
-                .chunks_exact_mut(panel.max(1))
-                .enumerate()
-                .take(geo.groups)
-            {
-                for ci in 0..cig {
+            // W_phase[g]^T: row (g, ci), column (co, tap_h, tap_w); a deep
+            // layer's rows are megabytes, gathered in parallel.
+            let mut weights = alloc_zeroed::<T>(geo.groups * cig * k, "sub-pixel weights")?;
+            let work = weights.len();
+            for_each_chunk_mut(
+                &mut weights,
+                k.max(1),
+                work,
+                Vec::<()>::new,
+                |_, row, dst| {
+                    let (g, ci) = (row / cig, row % cig);
                     let mut column = 0;
                     for co in 0..cog {
                         let filter = ((g * cog + co) * cig + ci) * kh * kw;
                         for &(th, _) in &ph.taps {
                             for &(tw, _) in &pw.taps {
-                                dense[ci * k + column] = w[filter + th * kw + tw];
+                                dst[column] = w[filter + th * kw + tw];
                                 column += 1;
                             }
                         }
                     }
-                }
-                pack_a(&dense, 0, cig, k, k, 1, packed);
-            }
+                },
+            )?;
             let mut rows = Vec::with_capacity(k);
             for co in 0..cog {
                 for &(_, shift_h) in &ph.taps {
@@ -144,7 +144,6 @@ pub(crate) fn backward_input<T: Element>(
                 h: ph,
                 w: pw,
                 weights,
-                panel,
                 rows: RowTable::new(rows),
             });
         }
@@ -153,140 +152,145 @@ pub(crate) fn backward_input<T: Element>(
     // Checked once here, so the workers' buffers cannot fail to allocate.
     drop(alloc_uninit::<T>(padded_len, "padded grad_output")?);
     let (in_plane, p_len) = (in_h * in_w, out_h * out_w);
+    let channels = channels.clamp(1, cig.max(1));
+    let chunks = cig.div_ceil(channels).max(1);
     let init = || {
         (
             vec![T::zero(); padded_len],
-            vec![T::zero(); cig * in_plane],
+            vec![T::zero(); channels * in_plane],
             accumulator::<T>(),
         )
     };
-    for_each_chunk_mut(
-        grad_x,
-        cig * in_plane,
-        geo.work(),
-        init,
-        |(padded, cells, acc), image_group, grad_group| {
-            let (n, g) = (image_group / geo.groups, image_group % geo.groups);
-            let gy = &grad_out[(n * geo.c_out + g * cog) * p_len..][..cog * p_len];
-            // grad_out of the group, `max_shift` zero rows and columns before it
-            // and zeros after it.
-            for (co, dst) in padded[..cog * plane].chunks_exact_mut(plane).enumerate() {
-                for (b, row) in dst.chunks_exact_mut(gw).enumerate() {
-                    match b.checked_sub(sh.max_shift).filter(|&o| o < out_h) {
-                        Some(o) => {
-                            row[..sw.max_shift].fill(T::zero());
-                            let cells = &gy[co * p_len + o * out_w..][..out_w];
-                            copy_blocks(cells, &mut row[sw.max_shift..sw.max_shift + out_w]);
-                            row[sw.max_shift + out_w..].fill(T::zero());
-                        }
-                        None => row.fill(T::zero()),
+    let shared = SharedMut::new(grad_x);
+    let tasks = geo.n * geo.groups * chunks;
+    for_each_task(tasks, geo.work(), init, |(padded, cells, acc), task| {
+        let (image_group, chunk) = (task / chunks, task % chunks);
+        let c0 = chunk * channels;
+        let cc = channels.min(cig - c0);
+        // SAFETY: task (image, group, chunk) is the only one writing the
+        // chunk's input channels of the group of the image.
+        let grad_group =
+            unsafe { shared.range((image_group * cig + c0) * in_plane, cc * in_plane) };
+        let (n, g) = (image_group / geo.groups, image_group % geo.groups);
+        let gy = &grad_out[(n * geo.c_out + g * cog) * p_len..][..cog * p_len];
+        // grad_out of the group, `max_shift` zero rows and columns before it
+        // and zeros after it.
+        for (co, dst) in padded[..cog * plane].chunks_exact_mut(plane).enumerate() {
+            for (b, row) in dst.chunks_exact_mut(gw).enumerate() {
+                match b.checked_sub(sh.max_shift).filter(|&o| o < out_h) {
+                    Some(o) => {
+                        row[..sw.max_shift].fill(T::zero());
+                        let cells = &gy[co * p_len + o * out_w..][..out_w];
+                        copy_blocks(cells, &mut row[sw.max_shift..sw.max_shift + out_w]);
+                        row[sw.max_shift + out_w..].fill(T::zero());
                     }
+                    None => row.fill(T::zero()),
                 }
             }
-            // Each phase's GEMM writes its cells (channel-major, then rows) into
-            // `cells`; one pass then interleaves the phases into grad_x rows.
-            let mut base = 0;
-            for phase in &phases {
-                let (ph, pw) = (phase.h, phase.w);
-                let (rows_h, cells_w) = (ph.a1 - ph.a0, pw.a1 - pw.a0);
-                let phase_len = rows_h * cells_w;
-                let cols = (rows_h - 1) * gw + cells_w;
-                let a = &phase.weights[g * phase.panel..(g + 1) * phase.panel];
-                let k = phase.rows.rows().len();
-                let out = &mut cells[base * cig..][..cig * phase_len];
-                gemm_indirect(
-                    k,
-                    AMatrix::Packed(a),
-                    cig,
-                    padded,
-                    &phase.rows,
-                    cols,
-                    acc,
-                    false,
-                    |blk| {
-                        let end = blk.col0 + blk.cols;
-                        for r in 0..blk.rows {
-                            let target = &mut out[(blk.row0 + r) * phase_len..][..phase_len];
-                            let values = blk.row(r);
-                            // Positions col0 .. end, one row of the padded pitch at a time.
-                            let mut q = blk.col0;
-                            while q < end {
-                                let (row, col) = (q / gw, q % gw);
-                                let row_end = end.min((row + 1) * gw);
-                                let valid_end = row_end.min(row * gw + cells_w);
-                                if q < valid_end {
-                                    copy_blocks(
-                                        &values[q - blk.col0..valid_end - blk.col0],
-                                        &mut target[row * cells_w + col..][..valid_end - q],
-                                    );
-                                }
-                                q = row_end;
+        }
+        // Each phase's GEMM writes its cells (channel-major, then rows) into
+        // `cells`; one pass then interleaves the phases into grad_x rows.
+        let mut base = 0;
+        for phase in &phases {
+            let (ph, pw) = (phase.h, phase.w);
+            let (rows_h, cells_w) = (ph.a1 - ph.a0, pw.a1 - pw.a0);
+            let phase_len = rows_h * cells_w;
+            let cols = (rows_h - 1) * gw + cells_w;
+            let k = phase.rows.rows().len();
+            let a = &phase.weights[(g * cig + c0) * k..][..cc * k];
+            let out = &mut cells[base * cc..][..cc * phase_len];
+            gemm_indirect(
+                k,
+                AMatrix::Rows(a, k),
+                cc,
+                padded,
+                &phase.rows,
+                cols,
+                acc,
+                false,
+                |blk| {
+                    let end = blk.col0 + blk.cols;
+                    for r in 0..blk.rows {
+                        let target = &mut out[(blk.row0 + r) * phase_len..][..phase_len];
+                        let values = blk.row(r);
+                        // Positions col0 .. end, one row of the padded pitch at a time.
+                        let mut q = blk.col0;
+                        while q < end {
+                            let (row, col) = (q / gw, q % gw);
+                            let row_end = end.min((row + 1) * gw);
+                            let valid_end = row_end.min(row * gw + cells_w);
+                            if q < valid_end {
+                                copy_blocks(
+                                    &values[q - blk.col0..valid_end - blk.col0],
+                                    &mut target[row * cells_w + col..][..valid_end - q],
+                                );
                             }
-                        }
-                    },
-                );
-                base += phase_len;
-            }
-            let mut base = 0;
-            let mut skip = false;
-            for (index, phase) in phases.iter().enumerate() {
-                let (ph, pw) = (phase.h, phase.w);
-                let (rows_h, cells_w) = (ph.a1 - ph.a0, pw.a1 - pw.a0);
-                let phase_len = rows_h * cells_w;
-                let first_w = pw.a0 * sw.stride + pw.r - sw.pad;
-                if std::mem::take(&mut skip) {
-                    // Interleaved with the phase before it.
-                    base += phase_len;
-                    continue;
-                }
-                // Stride 2 along W with this phase on the even input columns and the
-                // next one (same rows) on the odd ones: each grad_x row is one
-                // AVX-512 interleave of the two runs instead of strided stores.
-                let partner = phases.get(index + 1).filter(|next| {
-                    let next_first = next.w.a0 * sw.stride + next.w.r - sw.pad;
-                    sw.stride == 2 && std::ptr::eq(next.h, ph) && first_w + next_first == 1
-                });
-                if let Some(next) = partner {
-                    let next_cells = next.w.a1 - next.w.a0;
-                    let next_len = rows_h * next_cells;
-                    let (even_cells, odd_cells) = if first_w == 0 {
-                        (cells_w, next_cells)
-                    } else {
-                        (next_cells, cells_w)
-                    };
-                    for (ci, target) in grad_group.chunks_exact_mut(in_plane).enumerate() {
-                        let this = &cells[base * cig + ci * phase_len..][..phase_len];
-                        let other = &cells[(base + phase_len) * cig + ci * next_len..][..next_len];
-                        let (evens, odds) = if first_w == 0 {
-                            (this, other)
-                        } else {
-                            (other, this)
-                        };
-                        for j in 0..rows_h {
-                            let i_h = (ph.a0 + j) * sh.stride + ph.r - sh.pad;
-                            T::interleave(
-                                &evens[j * even_cells..][..even_cells],
-                                &odds[j * odd_cells..][..odd_cells],
-                                &mut target[i_h * in_w..][..in_w],
-                            );
+                            q = row_end;
                         }
                     }
-                    skip = true;
-                    base += phase_len;
-                    continue;
-                }
+                },
+            );
+            base += phase_len;
+        }
+        let mut base = 0;
+        let mut skip = false;
+        for (index, phase) in phases.iter().enumerate() {
+            let (ph, pw) = (phase.h, phase.w);
+            let (rows_h, cells_w) = (ph.a1 - ph.a0, pw.a1 - pw.a0);
+            let phase_len = rows_h * cells_w;
+            let first_w = pw.a0 * sw.stride + pw.r - sw.pad;
+            if std::mem::take(&mut skip) {
+                // Interleaved with the phase before it.
+                base += phase_len;
+                continue;
+            }
+            // Stride 2 along W with this phase on the even input columns and the
+            // next one (same rows) on the odd ones: each grad_x row is one
+            // AVX-512 interleave of the two runs instead of strided stores.
+            let partner = phases.get(index + 1).filter(|next| {
+                let next_first = next.w.a0 * sw.stride + next.w.r - sw.pad;
+                sw.stride == 2 && std::ptr::eq(next.h, ph) && first_w + next_first == 1
+            });
+            if let Some(next) = partner {
+                let next_cells = next.w.a1 - next.w.a0;
+                let next_len = rows_h * next_cells;
+                let (even_cells, odd_cells) = if first_w == 0 {
+                    (cells_w, next_cells)
+                } else {
+                    (next_cells, cells_w)
+                };
                 for (ci, target) in grad_group.chunks_exact_mut(in_plane).enumerate() {
-                    let source = &cells[base * cig + ci * phase_len..][..phase_len];
-                    for (j, run) in source.chunks_exact(cells_w).enumerate() {
+                    let this = &cells[base * cc + ci * phase_len..][..phase_len];
+                    let other = &cells[(base + phase_len) * cc + ci * next_len..][..next_len];
+                    let (evens, odds) = if first_w == 0 {
+                        (this, other)
+                    } else {
+                        (other, this)
+                    };
+                    for j in 0..rows_h {
                         let i_h = (ph.a0 + j) * sh.stride + ph.r - sh.pad;
-                        let row = &mut target[i_h * in_w + first_w..];
-                        for (cell, &value) in row.iter_mut().step_by(sw.stride).zip(run) {
-                            *cell = value;
-                        }
+                        T::interleave(
+                            &evens[j * even_cells..][..even_cells],
+                            &odds[j * odd_cells..][..odd_cells],
+                            &mut target[i_h * in_w..][..in_w],
+                        );
                     }
                 }
+                skip = true;
                 base += phase_len;
+                continue;
             }
-        },
-    )
+            for (ci, target) in grad_group.chunks_exact_mut(in_plane).enumerate() {
+                let source = &cells[base * cc + ci * phase_len..][..phase_len];
+                for (j, run) in source.chunks_exact(cells_w).enumerate() {
+                    let i_h = (ph.a0 + j) * sh.stride + ph.r - sh.pad;
+                    let row = &mut target[i_h * in_w + first_w..];
+                    for (cell, &value) in row.iter_mut().step_by(sw.stride).zip(run) {
+                        *cell = value;
+                    }
+                }
+            }
+            base += phase_len;
+        }
+    })
 }

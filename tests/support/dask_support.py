@@ -70,3 +70,20 @@ def assert_same_result(got: np.ndarray, expected: np.ndarray) -> None:
             f"{int(differ.sum())} of {got.size} values differ; largest difference "
             f"{np.nanmax(np.abs(got.astype(np.float64) - expected))}"
         )
+
+
+def assert_same_sums(got: np.ndarray, expected: np.ndarray, x: np.ndarray, window_cells: int) -> None:
+    """Same shape and dtype, values equal to the rounding of a reordered sum: the
+    core sums a window that covers a whole plane (a block cut to one window) in
+    lane sums rather than in window order, so average pooling on dask agrees
+    with the single call to ``window_cells`` roundings of the largest input,
+    not bit for bit."""
+    assert got.shape == expected.shape
+    assert got.dtype == expected.dtype
+    eps = float(np.finfo(got.dtype).eps)
+    scale = float(np.max(np.abs(x))) if x.size else 0.0
+    bound = 2.0 * window_cells * eps * scale
+    assert np.array_equal(np.isnan(got), np.isnan(expected))
+    diff = np.abs(got.astype(np.float64) - expected.astype(np.float64))
+    worst = float(np.nanmax(diff)) if diff.size else 0.0
+    assert worst <= bound, f"largest difference {worst} > {bound}"
