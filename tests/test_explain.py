@@ -17,7 +17,7 @@ from ferroconv.__main__ import main
 
 CONV_ALGORITHMS = {"none", "bias_only", "depthwise_rows", "direct", "winograd", "implicit_gemm", "im2col_gemm"}
 INPUT_ALGORITHMS = {"none", "direct", "depthwise_rows", "sub_pixel", "col2im"} | {f"adjoint_{a}" for a in CONV_ALGORITHMS}
-WEIGHT_ALGORITHMS = {"none", "depthwise_rows", "direct", "phase_planes", "im2col_dot"}
+WEIGHT_ALGORITHMS = {"none", "depthwise_rows", "direct", "phase_planes", "im2col_gemm"}
 POOL_FORWARD = {"stride2_simd", "vector_runs_16", "vector_runs_8", "scalar"}
 STRIDE2_SIMD = fc.get_simd() != "portable"
 
@@ -88,7 +88,7 @@ def test_conv_plan_reports_the_calls_shapes_flops_and_known_algorithms(layer):
      dict(forward="depthwise_rows", weight_grad="depthwise_rows")),
     # a padding mode other than zeros: only the column-matrix and direct paths read it
     ((2, 32, 20, 20), (32, 32, 3, 3), dict(padding=1, padding_mode="reflect", stride=2),
-     dict(forward="im2col_gemm", input_grad="col2im", weight_grad="im2col_dot")),
+     dict(forward="im2col_gemm", input_grad="col2im", weight_grad="im2col_gemm")),
     # the 3-channel stem: col2im (too few input channels for the sub-pixel GEMM rows)
     ((4, 3, 224, 224), (64, 3, 7, 7), dict(stride=2, padding=3),
      dict(forward="implicit_gemm", input_grad="col2im")),

@@ -455,7 +455,7 @@ fn weight_cost<T: Element>(geo: &ConvGeometry, plan: &WeightGrad) -> Cost {
                 serial,
             )
         }
-        WeightGrad::Im2colDot {
+        WeightGrad::Im2colGemm {
             tasks,
             tile,
             images,
@@ -470,9 +470,17 @@ fn weight_cost<T: Element>(geo: &ConvGeometry, plan: &WeightGrad) -> Cost {
             } else {
                 0
             };
-            let per_worker = wide(tasks.tap_chunk) * row + rows + wide(tasks.sums_len::<T>());
+            // gathered tap rows, their transposed panel, side-by-side grad_out
+            // rows, and the task's sums
+            let per_worker = wide(tasks.tap_chunk) * row
+                + row * wide(T::NR)
+                + rows
+                + wide(tasks.row_chunk) * wide(tasks.tap_chunk);
             cost(
-                n * groups * round_up(cog, DR) * round_up(geo.k_len(), DC) * wide(geo.out_vol()),
+                n * groups
+                    * round_up(cog, MR)
+                    * round_up(geo.k_len(), T::LANES)
+                    * wide(geo.out_vol()),
                 bytes::<T>(gathered),
                 bytes::<T>(workers * per_worker) + to_u64(tables(geo) * 8),
                 count,

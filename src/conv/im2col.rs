@@ -6,9 +6,9 @@
 //!   one packed GEMM per gathered tile;
 //! - input gradient:  `col(grad_x[n, g]) = W[g]^T . grad_out[n, g]`, folded back
 //!   onto the input by col2im, tile by tile in order;
-//! - weight gradient: `grad_W[g] = sum_n grad_out[n, g] . col(x[n, g])^T`, as dot
-//!   products of contiguous rows (a `grad_out` row, a gathered tap row) rather
-//!   than a GEMM, so neither operand is packed or transposed.
+//! - weight gradient: `grad_W[g] = sum_n grad_out[n, g] . col(x[n, g])^T`, one
+//!   GEMM per tile and block of taps, `grad_out` rows read in place and the
+//!   gathered tap rows transposed into a panel.
 
 use super::columns::{gather_tap_block, gather_tap_rows, scatter_tile, IndexTables};
 use super::epilogue::Epilogue;
@@ -18,8 +18,7 @@ use super::weights::{pack_weights, panel_len};
 use crate::element::Element;
 use crate::error::Result;
 use crate::kernels::{
-    accumulator, dot_acc_len, gemm_packed, gemm_rows, pack_b, packed_b_len, AMatrix, SharedMut, DC,
-    DR,
+    accumulator, gemm_packed, gemm_rows, pack_b, packed_b_len, AMatrix, SharedMut,
 };
 use crate::threads::{for_each_chunk_mut, for_each_task};
 use std::mem::MaybeUninit;
@@ -204,12 +203,15 @@ pub(crate) fn backward_input<T: Element>(
 /// `grad_w = conv_backward_weight(grad_out, x)`, shape `(C_out, C_in/groups, *kernel)`,
 /// over position tiles of `tile` elements of `images` images side by side.
 ///
-/// Every element of `grad_W[g]` is a long dot product over images and positions of
-/// a `grad_out` row and a column-matrix row, both contiguous, so they run as
-/// dot-kernel blocks with nothing packed. When several images share a tile (small
-/// planes), their `grad_out` rows are copied side by side too. A task of `tasks`
-/// owns a block of (output channels x taps) of one group and sums it over all
-/// images and tiles in order, so the result does not depend on the thread count.
+/// For each tile, `grad_W[g] (rows x taps) += grad_out tile (rows x P) .
+/// col(x)^T (P x taps)`: one GEMM per block of `NR` taps, whose A is the
+/// `grad_out` rows read in place (or, when several images share a tile (small
+/// planes), copied side by side) and whose B panel is the tile's gathered tap
+/// rows transposed (`P x NR`, about one multiply-add in `rows` per element). A
+/// task of `tasks` owns a block of (output channels x taps) of one group and
+/// sums it over all images and tiles in order: each weight is a chain of FMAs
+/// over a tile's positions, the tiles' sums added in order, whatever the
+/// thread count.
 pub(crate) fn backward_weight<T: Element>(
     geo: &ConvGeometry,
     tasks: &WeightTasks,
@@ -218,81 +220,97 @@ pub(crate) fn backward_weight<T: Element>(
     x: &[T],
     grad_w: &mut [T],
 ) -> Result<()> {
-    let (cig, cog) = (geo.cig(), geo.cog());
+    let (cig, cog, k_len) = (geo.cig(), geo.cog(), geo.k_len());
     let (p_len, in_vol) = (geo.out_vol(), geo.in_vol());
     let tables = IndexTables::new(geo)?;
-    let block = dot_acc_len::<T>();
-    let sums_len = tasks.sums_len::<T>();
     // Side by side only when a whole plane is one tile.
     let images = if tile >= p_len { images.max(1) } else { 1 };
     let row_len = tile * images;
-    let rows_len = if images > 1 {
+    let side_len = if images > 1 {
         tasks.row_chunk * row_len
     } else {
         0
     };
+    let sums_len = tasks.row_chunk * tasks.tap_chunk;
     let init = || {
-        let ws = workspace::<T>(tasks.tap_chunk * row_len, sums_len)();
-        (ws, vec![T::zero(); rows_len])
+        let ws = workspace::<T>(tasks.tap_chunk * row_len, row_len * T::NR)();
+        (ws, vec![T::zero(); side_len], vec![T::zero(); sums_len])
     };
     let shared = SharedMut::new(grad_w);
-    for_each_task(tasks.tasks(geo), geo.work(), init, |(ws, g_side), task| {
-        let (g, rows, taps) = tasks.task(geo, task);
-        let tap_blocks = taps.len().div_ceil(DC);
-        let sums = &mut ws.second[..sums_len];
-        sums.fill(T::zero());
-        let x_group = |n: usize| &x[(n * geo.c_in + g * cig) * in_vol..][..cig * in_vol];
-        let g_rows = |n: usize| &grad_out[(n * geo.c_out + g * cog) * p_len..][..cog * p_len];
-        for n0 in (0..geo.n).step_by(images) {
-            let count = images.min(geo.n - n0);
-            for p0 in (0..p_len).step_by(tile) {
-                let len = tile.min(p_len - p0);
-                let total = len * count;
-                let col = &mut ws.packed[..taps.len() * total];
-                for i in 0..count {
-                    let at = (p0, len, total);
-                    gather_tap_block(
-                        geo,
-                        &tables,
-                        x_group(n0 + i),
-                        taps.clone(),
-                        at,
-                        &mut col[i * len..],
-                    );
-                }
-                // Row `co` of this tile's grad_out: in place for one image, else
-                // the images' rows copied side by side.
-                let (a_rows, a_at, a_ld) = if count == 1 {
-                    (g_rows(n0), p0, p_len)
-                } else {
-                    for (r, co) in rows.clone().enumerate() {
-                        for i in 0..count {
-                            let src = &g_rows(n0 + i)[co * p_len + p0..][..len];
-                            g_side[r * total + i * len..][..len].copy_from_slice(src);
-                        }
+    for_each_task(
+        tasks.tasks(geo),
+        geo.work(),
+        init,
+        |(ws, g_side, sums), task| {
+            let (g, rows, taps) = tasks.task(geo, task);
+            let (n_rows, n_taps) = (rows.len(), taps.len());
+            let sums = &mut sums[..n_rows * n_taps];
+            sums.fill(T::zero());
+            let x_group = |n: usize| &x[(n * geo.c_in + g * cig) * in_vol..][..cig * in_vol];
+            let g_rows = |n: usize| &grad_out[(n * geo.c_out + g * cog) * p_len..][..cog * p_len];
+            for n0 in (0..geo.n).step_by(images) {
+                let count = images.min(geo.n - n0);
+                for p0 in (0..p_len).step_by(tile) {
+                    let len = tile.min(p_len - p0);
+                    let total = len * count;
+                    let col = &mut ws.packed[..n_taps * total];
+                    for i in 0..count {
+                        let at = (p0, len, total);
+                        gather_tap_block(
+                            geo,
+                            &tables,
+                            x_group(n0 + i),
+                            taps.clone(),
+                            at,
+                            &mut col[i * len..],
+                        );
                     }
-                    (&g_side[..], 0, total)
-                };
-                let a_base = if count == 1 { 0 } else { rows.start };
-                for (bi, r0) in rows.clone().step_by(DR).enumerate() {
-                    // Rows past the end repeat the last one; their sums are dropped.
-                    let a: [&[T]; DR] = std::array::from_fn(|i| {
-                        let co = (r0 + i).min(rows.end - 1) - a_base;
-                        &a_rows[co * a_ld + a_at..][..total]
-                    });
-                    for (bj, t0) in (0..taps.len()).step_by(DC).enumerate() {
-                        let b: [&[T]; DC] = std::array::from_fn(|i| {
-                            let t = (t0 + i).min(taps.len() - 1);
-                            &col[t * total..][..total]
+                    // The tile's grad_out rows: in place for one image, else the
+                    // images' rows copied side by side.
+                    let a = if count == 1 {
+                        AMatrix::Rows(&g_rows(n0)[rows.start * p_len + p0..], p_len)
+                    } else {
+                        for (r, co) in rows.clone().enumerate() {
+                            for i in 0..count {
+                                let src = &g_rows(n0 + i)[co * p_len + p0..][..len];
+                                g_side[r * total + i * len..][..len].copy_from_slice(src);
+                            }
+                        }
+                        AMatrix::Rows(&g_side[..n_rows * total], total)
+                    };
+                    for t0 in (0..n_taps).step_by(T::NR) {
+                        let width = T::NR.min(n_taps - t0);
+                        // B: the block's tap rows transposed into one packed panel
+                        // (columns past `width` zero).
+                        let panel = &mut ws.second[..total * T::NR];
+                        for (p, step) in panel.chunks_exact_mut(T::NR).enumerate() {
+                            for (j, slot) in step.iter_mut().enumerate() {
+                                *slot = if j < width {
+                                    col[(t0 + j) * total + p]
+                                } else {
+                                    T::zero()
+                                };
+                            }
+                        }
+                        gemm_packed(total, a, n_rows, panel, width, &mut ws.acc, |blk| {
+                            for r in 0..blk.rows {
+                                let at = (blk.row0 + r) * n_taps + t0 + blk.col0;
+                                for (sum, &v) in sums[at..at + blk.cols].iter_mut().zip(blk.row(r))
+                                {
+                                    *sum += v;
+                                }
+                            }
                         });
-                        let acc = &mut sums[(bi * tap_blocks + bj) * block..][..block];
-                        T::dot_block(total, a, b, acc);
                     }
                 }
             }
-        }
-        // SAFETY: this task is the only one writing taps `taps` of the output
-        // channels `rows` of group `g`.
-        unsafe { tasks.write_task(geo, task, sums, &shared) };
-    })
+            for (r, co) in rows.clone().enumerate() {
+                let start = (g * cog + co) * k_len + taps.start;
+                // SAFETY: this task is the only one writing taps `taps` of the output
+                // channels `rows` of group `g`.
+                let dst = unsafe { shared.range(start, n_taps) };
+                dst.copy_from_slice(&sums[r * n_taps..][..n_taps]);
+            }
+        },
+    )
 }

@@ -494,7 +494,7 @@ fn run_weight_grad<T: Element>(
         WeightGrad::PhasePlanes(waves) => zero_filled(len, "grad_weight", |gw| {
             implicit::backward_weight(geo, waves, grad_out, x, gw)
         }),
-        WeightGrad::Im2colDot {
+        WeightGrad::Im2colGemm {
             tasks,
             tile,
             images,

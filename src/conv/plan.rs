@@ -71,14 +71,19 @@ const WINOGRAD_MIN_TILES: usize = 32;
 const SUBPIXEL_MIN_CHANNELS: usize = 16;
 /// Taps per weight-gradient task at most (a multiple of the dot kernel's `DC`).
 const WEIGHT_TAP_CHUNK: usize = 48;
-/// Output channels per weight-gradient task at most.
+/// Output channels per weight-gradient task at most (the phase-plane dot
+/// kernel's lane sums: 24 vectors per 4 x 6 block).
 const WEIGHT_ROW_CHUNK: usize = 128;
+/// Output channels per task of the GEMM weight gradient at most: every block of
+/// rows gathers its tap rows again, so all of a deep layer's rows share one
+/// gather (its sums are one value per weight).
+const WEIGHT_GEMM_ROW_CHUNK: usize = 1024;
 /// Bytes of one row of a gathered weight-gradient tile (long rows amortise the
 /// loads and stores of the lane sums per kernel call).
 const WEIGHT_TILE_BYTES: usize = 12288;
 /// Positions of the images put side by side in one weight-gradient tile at most
 /// (planes under half of it are combined: measured on 7x7 and 14x14 layers,
-/// longer rows push the gathered tile out of L1 and lose what they gain).
+/// longer tiles gained nothing).
 const WEIGHT_SIDE_BY_SIDE: usize = 256;
 /// Bytes of phase planes (and padded `grad_out` rows) the phase-plane weight
 /// gradient prepares at once.
@@ -149,9 +154,9 @@ pub(crate) enum WeightGrad {
     Direct,
     /// Dot products over phase planes, prepared in waves.
     PhasePlanes(Waves),
-    /// Dot products over gathered tap rows of `tile` positions of each of
-    /// `images` images side by side.
-    Im2colDot {
+    /// A GEMM per tile of gathered tap rows (`tile` positions of each of
+    /// `images` images side by side) and block of taps.
+    Im2colGemm {
         tasks: WeightTasks,
         tile: usize,
         images: usize,
@@ -193,7 +198,7 @@ impl WeightGrad {
             WeightGrad::DepthwiseRows => "depthwise_rows",
             WeightGrad::Direct => "direct",
             WeightGrad::PhasePlanes(_) => "phase_planes",
-            WeightGrad::Im2colDot { .. } => "im2col_dot",
+            WeightGrad::Im2colGemm { .. } => "im2col_gemm",
         }
     }
 }
@@ -340,7 +345,7 @@ fn weight_grad_by_rules<T: Element>(geo: &ConvGeometry) -> WeightGrad {
     if phase_planes_can_run::<T>(geo) && phase_planes_pay(geo) {
         WeightGrad::PhasePlanes(waves::<T>(geo))
     } else {
-        im2col_dot::<T>(geo)
+        im2col_weight::<T>(geo)
     }
 }
 
@@ -405,7 +410,7 @@ pub(crate) fn weight_grad_candidates<T: Element>(geo: &ConvGeometry) -> Vec<Weig
             if phase_planes_can_run::<T>(geo) {
                 all.push(WeightGrad::PhasePlanes(waves::<T>(geo)));
             }
-            all.push(im2col_dot::<T>(geo));
+            all.push(im2col_weight::<T>(geo));
             all
         }
     }
@@ -644,14 +649,14 @@ fn bands(geo: &ConvGeometry) -> Bands {
 
 /// The task grid of a weight gradient: about four tasks per thread, in whole
 /// blocks of the dot kernel's taps.
-fn weight_tasks(geo: &ConvGeometry) -> WeightTasks {
+fn weight_tasks(geo: &ConvGeometry, row_chunk: usize) -> WeightTasks {
     let threads = get_num_threads().max(1);
     let tap_chunk = geo
         .k_len()
         .div_ceil(4 * threads)
         .next_multiple_of(DC)
         .clamp(DC, WEIGHT_TAP_CHUNK);
-    WeightTasks::new(geo, tap_chunk, geo.cog().clamp(1, WEIGHT_ROW_CHUNK))
+    WeightTasks::new(geo, tap_chunk, geo.cog().clamp(1, row_chunk))
 }
 
 fn waves<T: Element>(geo: &ConvGeometry) -> Waves {
@@ -668,17 +673,16 @@ fn waves<T: Element>(geo: &ConvGeometry) -> Waves {
     Waves {
         band,
         chunks_per_wave: per_wave,
-        tasks: weight_tasks(geo),
+        tasks: weight_tasks(geo, WEIGHT_ROW_CHUNK),
     }
 }
 
-/// Equal position tiles of at most the row budget (a short last tile would run
-/// at a fraction of a vector per step); planes smaller than the budget put
-/// equal groups of images side by side instead (a 7x7 plane alone is three
-/// vectors and a partial one per kernel call, too short to pay for the loads
-/// and stores of the lane sums). Sizes depend on the geometry only, so the
-/// order of every sum is the same for any thread count.
-fn im2col_dot<T: Element>(geo: &ConvGeometry) -> WeightGrad {
+/// Equal position tiles of at most the row budget (the GEMM's reduction
+/// length); planes under half of [`WEIGHT_SIDE_BY_SIDE`] put equal groups of
+/// images side by side instead (a 7x7 plane alone is a reduction too short to
+/// pay for storing and adding each block's sums). Sizes depend on the geometry
+/// only, so the order of every sum is the same for any thread count.
+fn im2col_weight<T: Element>(geo: &ConvGeometry) -> WeightGrad {
     let p_len = geo.out_vol();
     let max_tile = (WEIGHT_TILE_BYTES / std::mem::size_of::<T>()).max(1);
     let tile = p_len
@@ -687,8 +691,8 @@ fn im2col_dot<T: Element>(geo: &ConvGeometry) -> WeightGrad {
         .clamp(1, p_len.max(1));
     let most = (WEIGHT_SIDE_BY_SIDE / p_len.max(1)).clamp(1, geo.n.max(1));
     let images = geo.n.max(1).div_ceil(geo.n.max(1).div_ceil(most));
-    WeightGrad::Im2colDot {
-        tasks: weight_tasks(geo),
+    WeightGrad::Im2colGemm {
+        tasks: weight_tasks(geo, WEIGHT_GEMM_ROW_CHUNK),
         tile,
         images,
     }

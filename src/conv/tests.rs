@@ -831,7 +831,7 @@ fn weight_gradient_of_small_planes_sums_images_side_by_side_correctly() {
             ..ConvParams::new(2)
         };
         let report = explain_conv::<f64>(xs, ws, &p, None).unwrap();
-        assert_eq!(report.passes[2].algorithm, "im2col_dot", "{xs:?}");
+        assert_eq!(report.passes[2].algorithm, "im2col_gemm", "{xs:?}");
         let (x, w) = (filled(xs, 11), filled(ws, 12));
         let y = conv_forward(x.view(), w.view(), None, &p).unwrap();
         let g = filled(y.shape().try_into().unwrap(), 13);
