@@ -56,16 +56,20 @@ pub(crate) fn panel_len(geo: &ConvGeometry, transposed: bool) -> usize {
 pub(crate) fn flip_weights<T: Element>(geo: &ConvGeometry, w: &[T]) -> Result<Vec<T>> {
     let (cig, cog, kvol) = (geo.cig(), geo.cog(), geo.kernel_vol());
     let mut flipped = alloc_zeroed(w.len(), "flipped weights")?;
-    for g in 0..geo.groups {
-        for co in 0..cog {
-            for ci in 0..cig {
-                let src = &w[((g * cog + co) * cig + ci) * kvol..][..kvol];
-                let dst = &mut flipped[((g * cig + ci) * cog + co) * kvol..][..kvol];
-                dst.iter_mut()
-                    .zip(src.iter().rev())
-                    .for_each(|(d, &v)| *d = v);
-            }
+    // One row of the flipped filters (an input channel's `cog` filters) per
+    // chunk, in parallel: a deep layer's filters are megabytes, flipped on
+    // every input-gradient call.
+    let row = (cog * kvol).max(1);
+    let work = flipped.len();
+    for_each_chunk_mut(&mut flipped, row, work, Vec::<()>::new, |_, index, dst| {
+        let (g, ci) = (index / cig.max(1), index % cig.max(1));
+        for (co, filter) in dst.chunks_exact_mut(kvol.max(1)).enumerate() {
+            let src = &w[((g * cog + co) * cig + ci) * kvol..][..kvol];
+            filter
+                .iter_mut()
+                .zip(src.iter().rev())
+                .for_each(|(d, &v)| *d = v);
         }
-    }
+    })?;
     Ok(flipped)
 }
