@@ -86,3 +86,19 @@ def test_suite_conv_calls_compute_the_layer():
     shifted = np.concatenate([np.zeros((x.shape[0], d)), x[:, :-d]], axis=1)
     want = np.einsum("oc,ct->ot", w[:, :, 0], shifted) + np.einsum("oc,ct->ot", w[:, :, 1], x) + b[:, None]
     np.testing.assert_allclose(out[0], want, rtol=1e-4, atol=1e-3)
+
+
+def test_median_of_runs_takes_each_times_and_ratios_median_and_range():
+    def row(layer: str, ours: float, theirs: float) -> dict:
+        return {"network": "N", "layer": layer, "count": 1, "threads": 2, "ferroconv fwd N=1 ms": ours,
+                "torch fwd N=1 ms": theirs, "x torch fwd N=1": theirs / ours}
+    runs = [[row("a", 1.0, 2.0), row("b", 4.0, 1.0)], [row("a", 3.0, 3.0), row("b", 2.0, 1.0)],
+            [row("a", 2.0, 8.0), row("b", 1.0, 1.0)]]
+    a, b = bench_networks.median_rows(runs)
+    assert (a["ferroconv fwd N=1 ms"], a["torch fwd N=1 ms"]) == (2.0, 3.0)
+    # the ratio is the median of the per-run ratios (2, 1, 4), not a ratio of medians
+    assert a["x torch fwd N=1"] == 2.0 and a["spread fwd N=1"] == (1.0, 4.0)
+    assert b["x torch fwd N=1"] == 0.5 and b["spread fwd N=1"] == (0.25, 1.0)
+    assert "(x2.00, 1.00-4.00)" in bench_networks.markdown([a, b])
+    with pytest.raises(ValueError, match="same layers"):
+        bench_networks.median_rows([runs[0], runs[1][::-1]])

@@ -238,6 +238,26 @@ def run(networks: Optional[Sequence[str]] = None, repeat: int = 5, threads: Opti
     return rows
 
 
+def median_rows(runs: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One row per layer from several runs of :func:`run` over the same layers:
+    the median of every time and of every per-run ratio, and each ratio's range
+    (``"spread <label>"``: lowest and highest run)."""
+    out = []
+    for i, first in enumerate(runs[0]):
+        same = [r[i] for r in runs]
+        if any(r["layer"] != first["layer"] or r["network"] != first["network"] for r in same):
+            raise ValueError("runs: every run must time the same layers in the same order")
+        row: dict[str, Any] = {k: first[k] for k in ("network", "layer", "count", "threads")}
+        for key in first:
+            if key.endswith(" ms") or key.startswith("x torch "):
+                values = [r[key] for r in same if key in r]
+                row[key] = float(np.median(values))
+                if key.startswith("x torch "):
+                    row[key.replace("x torch ", "spread ", 1)] = (min(values), max(values))
+        out.append(row)
+    return out
+
+
 def _format_row(row: dict[str, Any], configs: Sequence[tuple[str, int, bool]]) -> str:
     parts = [f"{row['network']:<12} {row['layer']:<46}"]
     for label, _, _ in configs:
@@ -298,7 +318,9 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
             for label in labels:
                 cell = f"{r[f'ferroconv {label} ms']:.3f}"
                 if f"x torch {label}" in r:
-                    cell += f" (x{r[f'x torch {label}']:.2f})"
+                    spread = r.get(f"spread {label}")
+                    runs = f", {spread[0]:.2f}-{spread[1]:.2f}" if spread else ""
+                    cell += f" (x{r[f'x torch {label}']:.2f}{runs})"
                 cells.append(cell)
             parts.append(f"| {r['layer']} | {r['count']} | " + " | ".join(cells) + " |")
     return "\n".join(parts) + "\n"
@@ -342,6 +364,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--networks", default=",".join(NETWORKS),
                         help="comma-separated networks to run")
     parser.add_argument("--repeat", type=int, default=5, help="timed calls per measurement (median)")
+    parser.add_argument("--runs", type=int, default=1,
+                        help="run the whole suite this many times and report per-layer medians (and the "
+                             "range of each ratio over the runs)")
     parser.add_argument("--threads", type=int, default=None, help="threads (default: ferroconv's default)")
     parser.add_argument("--no-backward", action="store_true", help="skip forward+backward")
     parser.add_argument("--no-batch1", action="store_true", help="skip the batch-1 forward")
@@ -359,11 +384,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             with open(args.json, "w") as fh:
                 json.dump(algo_rows, fh, indent=1)
         return 0
-    rows = run([n for n in args.networks.split(",") if n], args.repeat, args.threads, not args.no_backward,
-               not args.no_batch1, args.names)
+    if args.runs < 1:
+        parser.error(f"--runs must be at least 1, got {args.runs}")
+    runs = [run([n for n in args.networks.split(",") if n], args.repeat, args.threads, not args.no_backward,
+                not args.no_batch1, args.names) for _ in range(args.runs)]
+    rows = runs[0] if args.runs == 1 else median_rows(runs)
+    if args.runs > 1 and any("x torch " in key for row in rows for key in row):
+        print(f"Medians of {args.runs} runs:")
+        print(summary_markdown(rows))
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"rows": rows, "summary": summary(rows)}, fh, indent=1)
+            json.dump({"runs": args.runs, "rows": rows, "summary": summary(rows)}, fh, indent=1)
     if args.markdown:
         with open(args.markdown, "w") as fh:
             fh.write(markdown(rows))
