@@ -153,8 +153,8 @@ pub(crate) fn backward_input<T: Element>(
     let (k_len, cig, cog) = (geo.k_len(), geo.cig(), geo.cog());
     let p_len = geo.out_vol();
     let tiles = p_len.div_ceil(tile_len);
-    let weights = pack_weights(geo, w, true)?;
-    let w_panel = panel_len(geo, true);
+    let weights = pack_weights(geo, w)?;
+    let w_panel = panel_len(geo);
     // One task per (image, group): their input-gradient blocks are disjoint, and
     // inside a task the tiles are folded back in order.
     let group_len = cig * geo.in_vol();

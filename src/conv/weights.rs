@@ -8,47 +8,29 @@ use crate::error::Result;
 use crate::kernels::{pack_a_panel, packed_a_len, MR};
 use crate::threads::for_each_chunk_mut;
 
-/// `W[g]` (or its transpose) of every group packed as GEMM A operands, one panel
-/// set of [`panel_len`] elements per group.
-pub(crate) fn pack_weights<T: Element>(
-    geo: &ConvGeometry,
-    w: &[T],
-    transposed: bool,
-) -> Result<Vec<T>> {
+/// `W[g]^T` (`k_len x cog`) of every group packed as GEMM A operands, one panel
+/// set of [`panel_len`] elements per group (col2im's input gradient; the other
+/// GEMMs read `W[g]`'s rows in place).
+pub(crate) fn pack_weights<T: Element>(geo: &ConvGeometry, w: &[T]) -> Result<Vec<T>> {
     let (k_len, cog) = (geo.k_len(), geo.cog());
-    let (rows, inner) = if transposed {
-        (k_len, cog)
-    } else {
-        (cog, k_len)
-    };
-    let per_group = packed_a_len(rows, inner);
+    let per_group = panel_len(geo);
     let mut packed = alloc_zeroed(per_group * geo.groups, "packed weights")?;
-    let (rs, cs) = if transposed { (1, k_len) } else { (k_len, 1) };
-    let panels = rows.div_ceil(MR);
+    let panels = k_len.div_ceil(MR).max(1);
     // A deep layer's weights are megabytes: packing them on one thread would
     // take as long as a small-plane layer's whole product (its rows are packed
     // once per call, then read by every task), so panels are packed in parallel.
-    let panel = (inner * MR).max(1);
-    for_each_chunk_mut(
-        &mut packed,
-        panel,
-        per_group * geo.groups,
-        Vec::<()>::new,
-        |_, i, dst| {
-            let (g, p) = (i / panels.max(1), i % panels.max(1));
-            pack_a_panel(w, g * cog * k_len, rows, (rs, cs), p, dst);
-        },
-    )?;
+    let panel = (cog * MR).max(1);
+    let work = packed.len();
+    for_each_chunk_mut(&mut packed, panel, work, Vec::<()>::new, |_, i, dst| {
+        let (g, p) = (i / panels, i % panels);
+        pack_a_panel(w, g * cog * k_len, k_len, (1, k_len), p, dst);
+    })?;
     Ok(packed)
 }
 
-/// Elements of one group's packed weights (`transposed` as in [`pack_weights`]).
-pub(crate) fn panel_len(geo: &ConvGeometry, transposed: bool) -> usize {
-    if transposed {
-        packed_a_len(geo.k_len(), geo.cog())
-    } else {
-        packed_a_len(geo.cog(), geo.k_len())
-    }
+/// Elements of one group's packed weights (see [`pack_weights`]).
+pub(crate) fn panel_len(geo: &ConvGeometry) -> usize {
+    packed_a_len(geo.k_len(), geo.cog())
 }
 
 /// `w'[g * cig + ci, co, k] = w[g * cog + co, ci, K - 1 - k]`: the filters of the
