@@ -21,6 +21,7 @@ pub mod geometry;
 pub mod kernels;
 pub mod pool;
 pub mod report;
+pub mod storage;
 pub mod threads;
 
 #[cfg(feature = "python")]
@@ -39,3 +40,4 @@ pub use pool::{
     adaptive_avg_pool, adaptive_avg_pool_backward, adaptive_max_pool, avg_pool, avg_pool_backward,
     explain_pool, max_pool, max_pool_backward, max_unpool, AvgOptions, MaxPooled, Pooling,
 };
+pub use storage::Storage;

@@ -122,7 +122,7 @@ def test_an_unbatched_shape_is_a_batch_of_one():
     (dict(x_shape=(1, 3, 8, 8), weight_shape=(2, 3, 3, 3), stride=2, padding="same"), "same"),
     (dict(x_shape=(1, 3, 8, 8), weight_shape=(2, 3, 3, 3), padding_mode="mirror"), "padding_mode"),
     (dict(x_shape=(1, 3, 2, 2), weight_shape=(2, 3, 3, 3)), "kernel size"),
-    (dict(x_shape=(1, 3, 8, 8), weight_shape=(2, 3, 3, 3), dtype="float16"), "float32 or float64"),
+    (dict(x_shape=(1, 3, 8, 8), weight_shape=(2, 3, 3, 3), dtype="complex64"), "float32, float64, float16 or bfloat16"),
 ])
 def test_conv_plan_refuses_what_the_call_refuses(kwargs, fragment):
     with pytest.raises((ValueError, TypeError), match=r"^explain_conv: .*" + re.escape(fragment)):

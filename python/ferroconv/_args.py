@@ -87,19 +87,31 @@ def text(value: object, name: str) -> str:
     return value
 
 
+FLOAT_DTYPES = "float32, float64, float16 or bfloat16"
+
+
+def is_float_dtype(dtype: np.dtype) -> bool:
+    """Whether ``dtype`` is one the operators take: float32, float64, float16, or
+    ``ml_dtypes.bfloat16`` (recognised by name, so ml_dtypes is never imported
+    here: a bfloat16 array proves it is loaded)."""
+    if dtype.kind == "f":
+        return dtype.itemsize in (2, 4, 8)
+    return dtype.name == "bfloat16" and dtype.itemsize == 2
+
+
 def float_array(value: Any, name: str) -> np.ndarray:
-    """``value`` as a float32/float64 ndarray in native byte order (no copy when it
-    already is one; any strides are kept)."""
+    """``value`` as a float32/float64/float16/bfloat16 ndarray in native byte order
+    (no copy when it already is one; any strides are kept)."""
     if isinstance(value, np.ndarray):
         array = value
     else:
         try:
             array = np.asarray(value)
         except Exception as exc:  # e.g. ragged nested lists
-            raise TypeError(f"{name} must be an array of float32 or float64, got {type_name(value)}") from exc
-    if array.dtype.kind != "f" or array.dtype.itemsize not in (4, 8):
+            raise TypeError(f"{name} must be an array of {FLOAT_DTYPES}, got {type_name(value)}") from exc
+    if not is_float_dtype(array.dtype):
         raise TypeError(
-            f"{name} must have dtype float32 or float64, got {array.dtype} "
+            f"{name} must have dtype {FLOAT_DTYPES}, got {array.dtype} "
             f"(convert with {name}.astype(np.float32))"
         )
     return native_aligned(array)

@@ -108,7 +108,8 @@ class Plan:
     def __str__(self) -> str:
         shapes = f"x {self.x_shape}" + (f" * weight {self.weight_shape}" if self.weight_shape else "")
         lines = [
-            f"{self.op}: {shapes} -> {self.out_shape}, {self.dtype}",
+            f"{self.op}: {shapes} -> {self.out_shape}, {self.dtype}"
+            + (" (stored; computed in float32)" if self.dtype in ("float16", "bfloat16") else ""),
             f"simd {self.simd}, {self.threads} threads"
             + (f", precision {self.precision}" if self.precision else ""),
             "",
@@ -169,7 +170,7 @@ def explain_conv(x_shape: tuple[int, ...], weight_shape: tuple[int, ...], *, dty
     weight_shape : tuple of ints
         ``(C_out, C_in / groups, *kernel)``; for a transposed convolution
         ``(C_in, C_out / groups, *kernel)``.
-    dtype : float32 or float64
+    dtype : float32, float64, float16 or bfloat16
     stride, padding, dilation, groups, padding_mode
         As :func:`ferroconv.conv2d` (for ``transposed=True``, as
         :func:`ferroconv.conv_transpose2d`, with ``output_padding``).
@@ -237,7 +238,7 @@ def explain_pool(kind: str, x_shape: tuple[int, ...], kernel_size: IntOrTuple, *
         The window; for the adaptive kinds, the output size.
     stride, padding, dilation, ceil_mode, count_include_pad, divisor_override
         As :func:`ferroconv.max_pool2d` and :func:`ferroconv.avg_pool2d`.
-    dtype : float32 or float64
+    dtype : float32, float64, float16 or bfloat16
 
     Returns
     -------

@@ -166,8 +166,9 @@ def unpool_spec(rank: int, kernel_size: IntOrTuple, stride: Optional[IntOrTuple]
 
 
 def dtype_name(dtype: object) -> str:
-    """NumPy's name of a dtype-like (the native module accepts float32/float64)."""
+    """NumPy's name of a dtype-like (the native module accepts float32, float64,
+    float16 and bfloat16)."""
     try:
         return str(np.dtype(dtype).name)  # type: ignore[call-overload]
     except TypeError:
-        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
+        raise TypeError(f"dtype must be float32, float64, float16 or bfloat16, got {dtype!r}") from None

@@ -4,8 +4,8 @@
 use super::spec::{dims, ConvSpec};
 use super::{borrow, borrow_mut, to_numpy, view5, view5_mut, with_float_type};
 use crate::conv::{self, ConvGrads, Fused, Needs, ResidualArg};
-use crate::element::Element;
-use crate::geometry::{Dims, SPATIAL};
+use crate::geometry::{ConvParams, Dims, TransposeParams, SPATIAL};
+use crate::storage::Storage;
 use ndarray::{ArrayView1, ArrayView5, Ix1};
 use numpy::{PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
@@ -17,7 +17,7 @@ type Grads<'py> = (
     Option<Bound<'py, PyAny>>,
 );
 
-fn view1<'a, T: Element + numpy::Element>(
+fn view1<'a, T: numpy::Element>(
     a: &'a PyReadonlyArrayDyn<'_, T>,
     name: &str,
 ) -> PyResult<ArrayView1<'a, T>> {
@@ -30,6 +30,23 @@ fn view1<'a, T: Element + numpy::Element>(
 fn kernel<T>(weight: &ArrayView5<'_, T>) -> Dims {
     let s = weight.shape();
     [s[2], s[3], s[4]]
+}
+
+/// The geometry of a convolution or of a transposed one, resolved before the
+/// GIL is released.
+enum Params {
+    Conv(ConvParams),
+    Transposed(TransposeParams),
+}
+
+impl Params {
+    fn of<T>(spec: &ConvSpec, weight: &ArrayView5<'_, T>) -> PyResult<Params> {
+        Ok(if spec.is_transposed() {
+            Params::Transposed(spec.transpose_params()?)
+        } else {
+            Params::Conv(spec.params(kernel(weight))?)
+        })
+    }
 }
 
 /// The output of `conv(x, weight) + bias`, or of the transposed convolution when
@@ -58,24 +75,53 @@ fn conv_forward<'py>(
         let mut out = out.map(|o| borrow_mut::<T>(o, "out")).transpose()?;
         let (x, weight) = (view5(&x, "x", rank)?, view5(&weight, "weight", rank)?);
         let bias = bias.as_ref().map(|b| view1(b, "bias")).transpose()?;
-        let residual = match (&residual, residual_is_out) {
-            (Some(r), _) => ResidualArg::Array(view5(r, "residual", rank)?),
-            (None, true) => ResidualArg::Out,
-            (None, false) => ResidualArg::None,
-        };
+        let residual = residual.as_ref().map(|r| view5(r, "residual", rank)).transpose()?;
         let out = out.as_mut().map(|o| view5_mut(o, "out", rank)).transpose()?;
-        let fused = Fused {
-            precision: spec.precision(),
-            activation: spec.activation(),
-            residual,
-        };
-        let result = if spec.is_transposed() {
-            let params = spec.transpose_params()?;
-            py.detach(|| conv::conv_transpose_forward_fused(x, weight, bias, &params, &fused, out))?
-        } else {
-            let params = spec.params(kernel(&weight))?;
-            py.detach(|| conv::conv_forward_fused(x, weight, bias, &params, &fused, out))?
-        };
+        let params = Params::of(spec, &weight)?;
+        let result = py.detach(|| -> crate::Result<_> {
+            // 16-bit arrays are widened to float32 here and the result rounded once
+            // (crate::storage); float32 and float64 pass through unchanged.
+            let (x, weight) = (T::widen(x)?, T::widen(weight)?);
+            let bias = bias.map(T::widen).transpose()?;
+            let (direct, narrowed) = match out.map(T::direct_out) {
+                Some(Ok(direct)) => (Some(direct), None),
+                Some(Err(narrowed)) => (None, Some(narrowed)),
+                None => (None, None),
+            };
+            // A narrowed `out` that is also the residual is read as an array.
+            let out_residual = match (&narrowed, residual_is_out) {
+                (Some(o), true) => Some(T::widen(o.view())?.into_owned()),
+                _ => None,
+            };
+            let residual = residual.map(T::widen).transpose()?;
+            let residual = match (&residual, &out_residual, residual_is_out) {
+                (Some(r), _, _) => ResidualArg::Array(r.view()),
+                (None, Some(r), _) => ResidualArg::Array(r.view()),
+                (None, None, true) => ResidualArg::Out,
+                (None, None, false) => ResidualArg::None,
+            };
+            let fused = Fused {
+                precision: spec.precision(),
+                activation: spec.activation(),
+                residual,
+            };
+            let bias = bias.as_ref().map(|b| b.view());
+            let result = match &params {
+                Params::Transposed(params) => conv::conv_transpose_forward_fused(
+                    x.view(), weight.view(), bias, params, &fused, direct,
+                )?,
+                Params::Conv(params) => {
+                    conv::conv_forward_fused(x.view(), weight.view(), bias, params, &fused, direct)?
+                }
+            };
+            match (result, narrowed) {
+                (Some(result), Some(out)) => {
+                    T::narrow_into(result.view(), out);
+                    Ok(None)
+                }
+                (result, _) => result.map(T::narrow).transpose(),
+            }
+        })?;
         result.map(|out| to_numpy(py, out, Some(rank))).transpose()
     })
 }
@@ -103,22 +149,30 @@ fn conv_backward<'py>(
         let (x, weight) = (borrow::<T>(x, "x")?, borrow::<T>(weight, "weight")?);
         let grad_out = view5(&grad_out, "grad_out", rank)?;
         let (x, weight) = (view5(&x, "x", rank)?, view5(&weight, "weight", rank)?);
-        let grads = if spec.is_transposed() {
-            let params = spec.transpose_params()?;
-            py.detach(|| {
-                conv::conv_transpose_backward_with(grad_out, x, weight, &params, needs, spec.precision())
-            })?
-        } else {
-            let params = spec.params(kernel(&weight))?;
-            py.detach(|| {
-                conv::conv_backward_with(grad_out, x, weight, &params, needs, spec.precision())
-            })?
-        };
+        let params = Params::of(spec, &weight)?;
+        let grads = py.detach(|| -> crate::Result<ConvGrads<T>> {
+            let (grad_out, x, weight) = (T::widen(grad_out)?, T::widen(x)?, T::widen(weight)?);
+            let (grad_out, x, weight) = (grad_out.view(), x.view(), weight.view());
+            let precision = spec.precision();
+            let grads = match &params {
+                Params::Transposed(params) => {
+                    conv::conv_transpose_backward_with(grad_out, x, weight, params, needs, precision)?
+                }
+                Params::Conv(params) => {
+                    conv::conv_backward_with(grad_out, x, weight, params, needs, precision)?
+                }
+            };
+            Ok(ConvGrads {
+                input: grads.input.map(T::narrow).transpose()?,
+                weight: grads.weight.map(T::narrow).transpose()?,
+                bias: grads.bias.map(T::narrow).transpose()?,
+            })
+        })?;
         grads_to_py(py, grads, rank)
     })
 }
 
-fn grads_to_py<'py, T: Element + numpy::Element>(
+fn grads_to_py<'py, T: numpy::Element>(
     py: Python<'py>,
     grads: ConvGrads<T>,
     rank: usize,

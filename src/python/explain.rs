@@ -25,10 +25,11 @@ fn explain_conv<'py>(
     let spec = spec.get();
     let (x, rank) = batched_shape(&x_shape, "x_shape")?;
     let (weight, _) = batched_shape(&weight_shape, "weight_shape")?;
-    let report = match dtype {
-        DType::F32 => conv_report::<f32>(spec, x, weight)?,
+    let mut report = match dtype {
+        DType::F32 | DType::F16 | DType::BF16 => conv_report::<f32>(spec, x, weight)?,
         DType::F64 => conv_report::<f64>(spec, x, weight)?,
     };
+    report.dtype = dtype.name();
     to_dict(py, &report, rank)
 }
 
@@ -70,10 +71,11 @@ fn explain_pool<'py>(
             )))
         }
     };
-    let report = match dtype {
-        DType::F32 => pool::explain_pool::<f32>(x, pooling)?,
+    let mut report = match dtype {
+        DType::F32 | DType::F16 | DType::BF16 => pool::explain_pool::<f32>(x, pooling)?,
         DType::F64 => pool::explain_pool::<f64>(x, pooling)?,
     };
+    report.dtype = dtype.name();
     to_dict(py, &report, rank)
 }
 

@@ -20,9 +20,9 @@ mod pool;
 mod spec;
 
 use crate::arrays::Shape5;
-use crate::element::Element;
 use crate::error::Error;
 use crate::geometry::{fmt_shape, SPATIAL};
+use crate::storage::Storage;
 use ndarray::{Array, ArrayView5, ArrayViewMut5, Axis, Dimension, IxDyn};
 use numpy::{
     PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn,
@@ -46,11 +46,23 @@ impl From<Error> for PyErr {
 pub(crate) enum DType {
     F32,
     F64,
+    F16,
+    BF16,
 }
 
 impl DType {
-    /// The dtype of `obj`, which must be a float32 or float64 ndarray in native
-    /// byte order.
+    /// NumPy's name of the type.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "float32",
+            DType::F64 => "float64",
+            DType::F16 => "float16",
+            DType::BF16 => "bfloat16",
+        }
+    }
+
+    /// The dtype of `obj`, which must be a float32, float64, float16 or bfloat16
+    /// ndarray in native byte order.
     fn of(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<DType> {
         let array = obj.cast::<PyUntypedArray>().map_err(|_| {
             PyTypeError::new_err(format!(
@@ -67,16 +79,32 @@ impl DType {
             Ok(DType::F32)
         } else if dtype.is_equiv_to(&numpy::dtype::<f64>(py)) {
             Ok(DType::F64)
+        } else if dtype.is_equiv_to(&numpy::dtype::<half::f16>(py)) {
+            Ok(DType::F16)
+        } else if is_bfloat16(&dtype) {
+            Ok(DType::BF16)
         } else {
             Err(PyTypeError::new_err(format!(
-                "{name} must be a float32 or float64 array in native byte order, got dtype {}",
+                "{name} must be a float32, float64, float16 or bfloat16 array in native byte order, got dtype {}",
                 dtype.str().map(|s| s.to_string()).unwrap_or_default()
             )))
         }
     }
 }
 
-/// A dtype given by NumPy's name (`"float32"`, `"float64"`).
+/// Whether `dtype` is `ml_dtypes.bfloat16` (checked by name first: asking NumPy
+/// for the bfloat16 descriptor needs a package that registers it, which any
+/// bfloat16 array proves is loaded).
+fn is_bfloat16(dtype: &Bound<'_, numpy::PyArrayDescr>) -> bool {
+    let named = dtype
+        .typeobj()
+        .name()
+        .is_ok_and(|n| n == "bfloat16");
+    named && dtype.itemsize() == 2 && dtype.is_equiv_to(&numpy::dtype::<half::bf16>(dtype.py()))
+}
+
+/// A dtype given by NumPy's name (`"float32"`, `"float64"`, `"float16"`,
+/// `"bfloat16"`).
 impl<'a, 'py> FromPyObject<'a, 'py> for DType {
     type Error = PyErr;
 
@@ -85,8 +113,10 @@ impl<'a, 'py> FromPyObject<'a, 'py> for DType {
         match name.as_str() {
             "float32" => Ok(DType::F32),
             "float64" => Ok(DType::F64),
+            "float16" => Ok(DType::F16),
+            "bfloat16" => Ok(DType::BF16),
             other => Err(PyTypeError::new_err(format!(
-                "dtype must be float32 or float64, got {other}"
+                "dtype must be float32, float64, float16 or bfloat16, got {other}"
             ))),
         }
     }
@@ -101,7 +131,7 @@ fn dtype_name(obj: &Bound<'_, PyAny>) -> String {
 }
 
 /// Borrow `obj` as an array of `T`, or a `TypeError` naming it.
-pub(crate) fn borrow<'py, T: Element + numpy::Element>(
+pub(crate) fn borrow<'py, T: Storage + numpy::Element>(
     obj: &Bound<'py, PyAny>,
     name: &str,
 ) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
@@ -116,7 +146,7 @@ pub(crate) fn borrow<'py, T: Element + numpy::Element>(
 
 /// Borrow `obj` as a writeable array of `T`, or a `TypeError` / `ValueError`
 /// naming it.
-pub(crate) fn borrow_mut<'py, T: Element + numpy::Element>(
+pub(crate) fn borrow_mut<'py, T: Storage + numpy::Element>(
     obj: &Bound<'py, PyAny>,
     name: &str,
 ) -> PyResult<PyReadwriteArrayDyn<'py, T>> {
@@ -246,7 +276,8 @@ pub(crate) fn to_numpy<'py, T: numpy::Element, D: Dimension>(
     Ok(numpy::PyArray::from_owned_array(py, array).into_any())
 }
 
-/// Run `$body` with `$t` bound to `f32` or `f64` according to the dtype of `$x`.
+/// Run `$body` with `$t` bound to the storage type of `$x` (`f32`, `f64`,
+/// `half::f16` or `half::bf16`; see [`crate::storage`]).
 macro_rules! with_float_type {
     ($x:expr, $name:expr, $t:ident => $body:expr) => {
         match $crate::python::DType::of($x, $name)? {
@@ -256,6 +287,14 @@ macro_rules! with_float_type {
             }
             $crate::python::DType::F64 => {
                 type $t = f64;
+                $body
+            }
+            $crate::python::DType::F16 => {
+                type $t = half::f16;
+                $body
+            }
+            $crate::python::DType::BF16 => {
+                type $t = half::bf16;
                 $body
             }
         }

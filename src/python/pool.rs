@@ -4,14 +4,14 @@
 
 use super::spec::{dims, PoolSpec};
 use super::{batched_shape, borrow, borrow_indices, to_numpy, view5, with_float_type};
-use crate::element::Element;
 use crate::geometry::SPATIAL;
 use crate::pool::{self, MaxPooled};
+use crate::storage::Storage;
 use pyo3::prelude::*;
 
 type Pooled<'py> = (Bound<'py, PyAny>, Option<Bound<'py, PyAny>>);
 
-fn pooled_to_py<'py, T: Element + numpy::Element>(
+fn pooled_to_py<'py, T: numpy::Element>(
     py: Python<'py>,
     pooled: MaxPooled<T>,
     rank: usize,
@@ -23,6 +23,15 @@ fn pooled_to_py<'py, T: Element + numpy::Element>(
             .map(|i| to_numpy(py, i, Some(rank)))
             .transpose()?,
     ))
+}
+
+/// `pooled` with its values in storage type `T` (max pooling selects, so the
+/// rounding is exact).
+fn narrow_pooled<T: Storage>(pooled: MaxPooled<T::Compute>) -> crate::Result<MaxPooled<T>> {
+    Ok(MaxPooled {
+        values: T::narrow(pooled.values)?,
+        indices: pooled.indices,
+    })
 }
 
 /// Max pooling, and the flat per-plane index of every maximum if asked.
@@ -38,7 +47,7 @@ fn max_pool<'py>(
     with_float_type!(x, "x", T => {
         let x = borrow::<T>(x, "x")?;
         let x = view5(&x, "x", rank)?;
-        let pooled = py.detach(|| pool::max_pool(x, params, return_indices))?;
+        let pooled = py.detach(|| narrow_pooled::<T>(pool::max_pool(T::widen(x)?.view(), params, return_indices)?))?;
         pooled_to_py(py, pooled, rank)
     })
 }
@@ -57,7 +66,7 @@ fn max_pool_backward<'py>(
         let grad_out = borrow::<T>(grad_out, "grad_out")?;
         let indices = borrow_indices(indices, "indices")?;
         let (grad_out, indices) = (view5(&grad_out, "grad_out", rank)?, view5(&indices, "indices", rank)?);
-        let grad = py.detach(|| pool::max_pool_backward(grad_out, indices, input_shape, rank))?;
+        let grad = py.detach(|| T::narrow(pool::max_pool_backward(T::widen(grad_out)?.view(), indices, input_shape, rank)?))?;
         to_numpy(py, grad, Some(rank))
     })
 }
@@ -76,7 +85,7 @@ fn max_unpool<'py>(
         let x = borrow::<T>(x, "x")?;
         let indices = borrow_indices(indices, "indices")?;
         let (x, indices) = (view5(&x, "x", rank)?, view5(&indices, "indices", rank)?);
-        let out = py.detach(|| pool::max_unpool(x, indices, &params))?;
+        let out = py.detach(|| T::narrow(pool::max_unpool(T::widen(x)?.view(), indices, &params)?))?;
         to_numpy(py, out, Some(rank))
     })
 }
@@ -93,7 +102,7 @@ fn avg_pool<'py>(
     with_float_type!(x, "x", T => {
         let x = borrow::<T>(x, "x")?;
         let x = view5(&x, "x", rank)?;
-        let out = py.detach(|| pool::avg_pool(x, params, options))?;
+        let out = py.detach(|| T::narrow(pool::avg_pool(T::widen(x)?.view(), params, options)?))?;
         to_numpy(py, out, Some(rank))
     })
 }
@@ -112,7 +121,7 @@ fn avg_pool_backward<'py>(
     with_float_type!(grad_out, "grad_out", T => {
         let grad_out = borrow::<T>(grad_out, "grad_out")?;
         let grad_out = view5(&grad_out, "grad_out", rank)?;
-        let grad = py.detach(|| pool::avg_pool_backward(grad_out, input_shape, params, options))?;
+        let grad = py.detach(|| T::narrow(pool::avg_pool_backward(T::widen(grad_out)?.view(), input_shape, params, options)?))?;
         to_numpy(py, grad, Some(rank))
     })
 }
@@ -129,7 +138,7 @@ fn adaptive_avg_pool<'py>(
     with_float_type!(x, "x", T => {
         let x = borrow::<T>(x, "x")?;
         let x = view5(&x, "x", rank)?;
-        let out = py.detach(|| pool::adaptive_avg_pool(x, size, rank))?;
+        let out = py.detach(|| T::narrow(pool::adaptive_avg_pool(T::widen(x)?.view(), size, rank)?))?;
         to_numpy(py, out, Some(rank))
     })
 }
@@ -145,7 +154,7 @@ fn adaptive_avg_pool_backward<'py>(
     with_float_type!(grad_out, "grad_out", T => {
         let grad_out = borrow::<T>(grad_out, "grad_out")?;
         let grad_out = view5(&grad_out, "grad_out", rank)?;
-        let grad = py.detach(|| pool::adaptive_avg_pool_backward(grad_out, input_shape, rank))?;
+        let grad = py.detach(|| T::narrow(pool::adaptive_avg_pool_backward(T::widen(grad_out)?.view(), input_shape, rank)?))?;
         to_numpy(py, grad, Some(rank))
     })
 }
@@ -163,7 +172,7 @@ fn adaptive_max_pool<'py>(
     with_float_type!(x, "x", T => {
         let x = borrow::<T>(x, "x")?;
         let x = view5(&x, "x", rank)?;
-        let pooled = py.detach(|| pool::adaptive_max_pool(x, size, rank, return_indices))?;
+        let pooled = py.detach(|| narrow_pooled::<T>(pool::adaptive_max_pool(T::widen(x)?.view(), size, rank, return_indices)?))?;
         pooled_to_py(py, pooled, rank)
     })
 }

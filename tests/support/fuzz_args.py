@@ -670,7 +670,7 @@ ODD_OBJECTS = (Obj("object"), Obj("generator"), Obj("lambda"), Obj("set"), Obj("
 NON_ARRAYS = (None, "abc", "", 1.0, 3, True, 1j, b"abc", [], {}, {"a": 1}, [1.0, 2.0], [[1.0]],
               [[1.0, 2.0], [3.0]], ((),), Obj("array0d", 1.0), Obj("object"), Obj("generator"),
               Obj("set"), Obj("lambda"), Obj("memoryview"), Obj("bytearray"), np.float32(1.0))
-BAD_DTYPES = ("int32", "int64", "bool", "complex64", "complex128", "object", "float16", "longdouble",
+BAD_DTYPES = ("int32", "int64", "bool", "complex64", "complex128", "object", "longdouble",
               "uint8", "U4", "S3", "datetime64[s]", "timedelta64[ms]", "V8", "struct", ">f4", ">f8",
               "float32", "float64")
 BAD_FILLS = ("nan", "inf", "-inf", "mixed", "huge", "tiny", "zeros")

@@ -1,0 +1,291 @@
+//! The element types arrays are *stored* in, and the type each is computed in:
+//! `f32` and `f64` compute in themselves; the 16-bit types (`half::bf16`,
+//! `half::f16`) compute in `f32`.
+//!
+//! The 16-bit contract: every output is the float32 result of the same operator
+//! on the inputs widened to float32 (exactly: every 16-bit value is a float32),
+//! rounded once to the 16-bit type (round to nearest, ties to even). So a 16-bit
+//! result equals the float32 path's result on the upcast inputs, rounded once,
+//! bit for bit, on every SIMD path and for any thread count; max pooling and its
+//! indices are exact. Widening and rounding run in parallel chunks; a chunk's
+//! conversion does not depend on its neighbours, so the chunking changes nothing.
+
+use crate::alloc::{alloc_zeroed, ZeroBits};
+use crate::element::Element;
+use crate::error::{Error, Result};
+use crate::threads::for_each_chunk_mut;
+use half::slice::HalfFloatSliceExt;
+use half::{bf16, f16};
+use ndarray::{Array, ArrayView, ArrayViewMut, CowArray, Dimension};
+
+/// Elements converted per parallel chunk: large enough that a chunk's overhead
+/// is noise, small enough that two threads share a 100k-element array.
+const CHUNK: usize = 1 << 14;
+
+/// A type arrays are stored in, and how it crosses to the type it is computed in.
+pub trait Storage: Copy + Send + Sync + ZeroBits + 'static {
+    /// The type every kernel computes in.
+    type Compute: Element;
+
+    /// NumPy's name for the type, used in messages.
+    const NAME: &'static str;
+
+    /// Whether the type differs from its compute type (a widening copy is made).
+    const WIDENS: bool;
+
+    /// `a` in the compute type: borrowed when the types agree, else a widened
+    /// C-ordered copy (every value exact).
+    fn widen<'a, D: Dimension>(a: ArrayView<'a, Self, D>)
+        -> Result<CowArray<'a, Self::Compute, D>>;
+
+    /// `a` in this type: moved when the types agree, else rounded once per value.
+    fn narrow<D: Dimension>(a: Array<Self::Compute, D>) -> Result<Array<Self, D>>;
+
+    /// `out` as a view of the compute type when the types agree (the kernels then
+    /// write it directly); `Err(out)` when they do not (write a result into it with
+    /// [`Storage::narrow_into`]).
+    #[allow(clippy::type_complexity)]
+    fn direct_out<D: Dimension>(
+        out: ArrayViewMut<'_, Self, D>,
+    ) -> std::result::Result<ArrayViewMut<'_, Self::Compute, D>, ArrayViewMut<'_, Self, D>>;
+
+    /// `a` rounded once into `out` (same shape).
+    fn narrow_into<D: Dimension>(
+        a: ArrayView<'_, Self::Compute, D>,
+        out: ArrayViewMut<'_, Self, D>,
+    );
+}
+
+macro_rules! same_storage {
+    ($t:ty) => {
+        impl Storage for $t {
+            type Compute = $t;
+            const NAME: &'static str = <$t as Element>::NAME;
+            const WIDENS: bool = false;
+
+            fn widen<'a, D: Dimension>(a: ArrayView<'a, $t, D>) -> Result<CowArray<'a, $t, D>> {
+                Ok(CowArray::from(a))
+            }
+
+            fn narrow<D: Dimension>(a: Array<$t, D>) -> Result<Array<$t, D>> {
+                Ok(a)
+            }
+
+            fn direct_out<D: Dimension>(
+                out: ArrayViewMut<'_, $t, D>,
+            ) -> std::result::Result<ArrayViewMut<'_, $t, D>, ArrayViewMut<'_, $t, D>> {
+                Ok(out)
+            }
+
+            fn narrow_into<D: Dimension>(
+                a: ArrayView<'_, $t, D>,
+                mut out: ArrayViewMut<'_, $t, D>,
+            ) {
+                out.assign(&a);
+            }
+        }
+    };
+}
+
+same_storage!(f32);
+same_storage!(f64);
+
+/// A 16-bit float: its conversions to and from `f32` (exact, and rounded to
+/// nearest even), one value and whole slices.
+pub trait Half: Copy + Send + Sync + 'static {
+    /// `v` widened (exact).
+    fn to_f32(self) -> f32;
+    /// `v` rounded to nearest, ties to even (NaN stays NaN, overflow is infinity).
+    fn from_f32(v: f32) -> Self;
+    /// `dst[i] = src[i]` widened; the slices have one length.
+    fn widen_slice(src: &[Self], dst: &mut [f32]);
+    /// `dst[i] = src[i]` rounded; the slices have one length.
+    fn narrow_slice(src: &[f32], dst: &mut [Self]);
+}
+
+impl Half for f16 {
+    fn to_f32(self) -> f32 {
+        f16::to_f32(self)
+    }
+    fn from_f32(v: f32) -> f16 {
+        f16::from_f32(v)
+    }
+    // The half crate converts slices with F16C (`vcvtph2ps` / `vcvtps2ph`, round to
+    // nearest even) when the CPU has it (runtime check), else in software with the
+    // same rounding.
+    fn widen_slice(src: &[f16], dst: &mut [f32]) {
+        src.convert_to_f32_slice(dst);
+    }
+    fn narrow_slice(src: &[f32], dst: &mut [f16]) {
+        dst.convert_from_f32_slice(src);
+    }
+}
+
+impl Half for bf16 {
+    fn to_f32(self) -> f32 {
+        bf16::to_f32(self)
+    }
+    fn from_f32(v: f32) -> bf16 {
+        bf16::from_f32(v)
+    }
+    // bfloat16 is the top half of a float32: plain integer code the compiler
+    // vectorises for any target.
+    fn widen_slice(src: &[bf16], dst: &mut [f32]) {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = f32::from_bits(u32::from(s.to_bits()) << 16);
+        }
+    }
+    fn narrow_slice(src: &[f32], dst: &mut [bf16]) {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = bf16::from_f32(s);
+        }
+    }
+}
+
+/// Run `convert(src_chunk, dst_chunk)` over matching chunks of `src` and `dst`, in
+/// parallel when they are long.
+fn convert_chunks<S: Sync, T: Send>(
+    src: &[S],
+    dst: &mut [T],
+    convert: impl Fn(&[S], &mut [T]) + Sync + Send,
+) -> Result<()> {
+    for_each_chunk_mut(
+        dst,
+        CHUNK,
+        src.len().saturating_mul(64),
+        || (),
+        |_, i, chunk| {
+            let start = i * CHUNK;
+            convert(&src[start..start + chunk.len()], chunk);
+        },
+    )
+}
+
+/// `len` values produced by `fill(dst)`, which writes all of `dst`. The buffer
+/// starts zeroed: fresh pages from the allocator, so not written twice when large.
+fn filled<T: ZeroBits>(
+    len: usize,
+    what: &str,
+    fill: impl FnOnce(&mut [T]) -> Result<()>,
+) -> Result<Vec<T>> {
+    let mut buffer = alloc_zeroed::<T>(len, what)?;
+    fill(&mut buffer)?;
+    Ok(buffer)
+}
+
+fn shaped<T, D: Dimension>(dim: D, data: Vec<T>) -> Result<Array<T, D>> {
+    Array::from_shape_vec(dim, data).map_err(|e| Error::Value(format!("internal error: {e}")))
+}
+
+macro_rules! half_storage {
+    ($t:ty, $name:expr) => {
+        impl Storage for $t {
+            type Compute = f32;
+            const NAME: &'static str = $name;
+            const WIDENS: bool = true;
+
+            fn widen<'a, D: Dimension>(a: ArrayView<'a, $t, D>) -> Result<CowArray<'a, f32, D>> {
+                let data = match a.as_slice() {
+                    Some(src) => filled(src.len(), "a float32 copy of a 16-bit input", |dst| {
+                        convert_chunks(src, dst, <$t as Half>::widen_slice)
+                    })?,
+                    None => a.iter().map(|v| v.to_f32()).collect(),
+                };
+                Ok(CowArray::from(shaped(a.raw_dim(), data)?))
+            }
+
+            fn narrow<D: Dimension>(a: Array<f32, D>) -> Result<Array<$t, D>> {
+                let data = match a.as_slice() {
+                    Some(src) => filled(src.len(), "the 16-bit result", |dst| {
+                        convert_chunks(src, dst, <$t as Half>::narrow_slice)
+                    })?,
+                    None => a.iter().map(|&v| <$t as Half>::from_f32(v)).collect(),
+                };
+                shaped(a.raw_dim(), data)
+            }
+
+            fn direct_out<D: Dimension>(
+                out: ArrayViewMut<'_, $t, D>,
+            ) -> std::result::Result<ArrayViewMut<'_, f32, D>, ArrayViewMut<'_, $t, D>> {
+                Err(out)
+            }
+
+            fn narrow_into<D: Dimension>(
+                a: ArrayView<'_, f32, D>,
+                mut out: ArrayViewMut<'_, $t, D>,
+            ) {
+                out.zip_mut_with(&a, |o, &v| *o = <$t as Half>::from_f32(v));
+            }
+        }
+    };
+}
+
+// SAFETY: all-zero bits are +0.0 in both 16-bit formats.
+unsafe impl ZeroBits for f16 {}
+// SAFETY: as above.
+unsafe impl ZeroBits for bf16 {}
+
+half_storage!(f16, "float16");
+half_storage!(bf16, "bfloat16");
+
+/// A zero-filled array of `dim` in storage type `S` (for results that start as
+/// zeros).
+pub fn zeros<S: Storage, D: Dimension>(dim: D, what: &str) -> Result<Array<S, D>> {
+    let data = alloc_zeroed::<S>(dim.size(), what)?;
+    shaped(dim, data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array3, ShapeBuilder};
+
+    fn round_trip<H: Half + Storage<Compute = f32> + PartialEq + std::fmt::Debug>() {
+        // Every bit pattern but NaNs survives widening and narrowing unchanged.
+        let values: Vec<u16> = (0..=u16::MAX).collect();
+        let halves: Vec<H> = values
+            .iter()
+            // SAFETY: both half types are plain 16-bit patterns.
+            .map(|&b| unsafe { std::mem::transmute_copy::<u16, H>(&b) })
+            .collect();
+        let a = Array::from_shape_vec(values.len(), halves.clone()).unwrap();
+        let wide = H::widen(a.view()).unwrap().into_owned();
+        for (h, w) in halves.iter().zip(wide.iter()) {
+            let expected = h.to_f32();
+            assert!(expected.to_bits() == w.to_bits() || (expected.is_nan() && w.is_nan()));
+        }
+        let back = H::narrow(wide).unwrap();
+        for (h, b) in halves.iter().zip(back.iter()) {
+            if !h.to_f32().is_nan() {
+                assert_eq!(h, b);
+            } else {
+                assert!(b.to_f32().is_nan());
+            }
+        }
+    }
+
+    #[test]
+    fn every_16_bit_value_round_trips() {
+        round_trip::<f16>();
+        round_trip::<bf16>();
+    }
+
+    #[test]
+    fn narrowing_rounds_to_nearest_even_in_chunks_and_strided() {
+        // Values between two bfloat16 neighbours: the chunked (parallel) and the
+        // strided (serial) narrowing give the scalar rounding.
+        let n = 3 * CHUNK + 7;
+        let data: Vec<f32> = (0..n).map(|i| 1.0 + i as f32 * 1.0e-4).collect();
+        let a = Array::from_shape_vec(n, data.clone()).unwrap();
+        let chunked = bf16::narrow(a.clone()).unwrap();
+        let strided_src = Array3::from_shape_vec((1, 1, n).f(), data.clone()).unwrap();
+        let strided = bf16::narrow(strided_src).unwrap();
+        for (i, &v) in data.iter().enumerate() {
+            assert_eq!(chunked[i], bf16::from_f32(v));
+            assert_eq!(strided[[0, 0, i]], bf16::from_f32(v));
+        }
+        // Ties go to even: 1 + 2^-8 lies halfway between 1 and 1 + 2^-7.
+        assert_eq!(bf16::from_f32(1.0 + 1.0 / 256.0).to_f32(), 1.0);
+        assert_eq!(f16::from_f32(1.0 + 1.0 / 2048.0).to_f32(), 1.0);
+    }
+}
