@@ -31,7 +31,7 @@ def test_non_dask_input_is_a_type_error_naming_x(call, value):
 
 
 def test_integer_input_is_a_type_error_naming_the_dtype():
-    with pytest.raises(TypeError, match=r"conv2d: x must have dtype float32 or float64, got int64"):
+    with pytest.raises(TypeError, match=r"conv2d: x must have dtype float32, float64, float16 or bfloat16, got int64"):
         fcd.conv2d(da.zeros((1, 3, 8, 8), dtype=np.int64), WEIGHT)
 
 

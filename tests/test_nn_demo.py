@@ -80,3 +80,17 @@ def test_stratified_split_keeps_class_proportions():
     train, test = stratified_split(labels, 0.25, np.random.default_rng(0))
     assert sorted(np.concatenate([train, test]).tolist()) == list(range(len(labels)))
     assert np.bincount(labels[test]).tolist() == [10, 5, 2, 3]
+
+
+def test_demo_trains_in_bfloat16_mixed_precision(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    accuracy, out = run_demo("digits", tmp_path, capsys, "--limit", "400", "--batch-size", "16",
+                             "--dtype", "bfloat16")
+    assert "bfloat16" in out and accuracy > 1.25 / 10, out
+    assert_outputs("digits", tmp_path)
+    from ferroconv.demo import digits
+
+    model = digits.build(np.dtype(ml_dtypes.bfloat16), np.random.default_rng(1))
+    model.load(tmp_path / "digits-model.npz")
+    assert model[0].weight.dtype == np.dtype(ml_dtypes.bfloat16)

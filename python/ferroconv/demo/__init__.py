@@ -28,6 +28,7 @@ from typing import Callable, ContextManager, Optional, Sequence
 import numpy as np
 
 from .. import functional
+from ..nn.module import float_dtype
 from . import digits, plots, signals, volumes
 from .training import History, Task, evaluate, stratified_split, train
 
@@ -85,7 +86,10 @@ def run(task: str = "digits", *, epochs: Optional[int] = None, batch_size: Optio
         Threads of the convolution kernels (default: all cores).
     out : path
         Folder for ``<task>-*.png`` and the trained weights ``<task>-model.npz``.
-    dtype : {"float32", "float64"}
+    dtype : {"float32", "float64", "bfloat16", "float16"}
+        The 16-bit types train in mixed precision: 16-bit activations and
+        weights, float32 sums and float32 master weights in the optimiser
+        (bfloat16 needs the ml_dtypes package).
     limit : int, optional
         Use only this many samples (a stratified subset), e.g. for a quick test.
     progress : bool
@@ -108,9 +112,10 @@ def run(task: str = "digits", *, epochs: Optional[int] = None, batch_size: Optio
 
     x, y = spec.load(data_rng, limit)
     train_index, test_index = stratified_split(y, TEST_FRACTION, data_rng)
-    x = x.astype(dtype)
+    np_dtype = float_dtype(dtype, "demo")
+    x = x.astype(np_dtype)
     x_train, y_train, x_test, y_test = x[train_index], y[train_index], x[test_index], y[test_index]
-    model = spec.build(np.dtype(dtype), model_rng)
+    model = spec.build(np_dtype, model_rng)
     parameter_count = sum(p.data.size for p in model.parameters())
     log(f"ferroconv demo --task {task}: {spec.description}")
     log(f"data:  {len(x_train)} training / {len(x_test)} test {spec.sample_noun}s of shape {x.shape[1:]} "
@@ -186,8 +191,9 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--threads", type=_positive_int, help="threads for the convolutions (default: all cores)")
     cli.add_argument("--out", default="ferroconv-demo", metavar="DIR",
                      help="folder for the PNG figures and the trained weights (default: %(default)s)")
-    cli.add_argument("--dtype", choices=["float32", "float64"], default="float32",
-                     help="default: %(default)s")
+    cli.add_argument("--dtype", choices=["float32", "float64", "bfloat16", "float16"], default="float32",
+                     help="element type of weights and activations; the 16-bit types train in mixed "
+                          "precision with float32 sums and master weights (default: %(default)s)")
     cli.add_argument("--limit", type=_positive_int, metavar="N",
                      help="use only N samples (a stratified subset), for quick tests")
     return cli

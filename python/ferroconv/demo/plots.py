@@ -61,6 +61,7 @@ def _grid(plt: Any, count: int, columns: int, cell: float = 1.4) -> tuple[Any, n
 def _show(ax: Any, data: np.ndarray, symmetric: bool = False) -> None:
     """Draw a 1-D array as a line, a 2-D array as an image, a 3-D array as its
     middle slice along the first axis."""
+    data = np.asarray(data, np.float32)  # matplotlib cannot draw 16-bit floats
     if data.ndim == 3:
         data = data[data.shape[0] // 2]
     if data.ndim == 1:
@@ -196,7 +197,7 @@ def plot_samples(x: np.ndarray, y: np.ndarray, class_names: list[str], path: Pat
     for label in range(classes):
         for column, index in enumerate(np.flatnonzero(y == label)[:per_class]):
             ax = axes[label, column]
-            sample = x[index, 0]
+            sample = np.asarray(x[index, 0], np.float32)
             if sample.ndim == 3:
                 sample = sample[_focus_slice(sample)]
             _show(ax, sample)

@@ -6,19 +6,32 @@ from typing import Optional
 
 import numpy as np
 
-from .module import Module, RngLike, generator
+from .module import Module, RngLike, compute_dtype, generator
 
 
 class _Elementwise(Module):
-    """A layer whose backward multiplies ``grad_out`` by a cached local derivative."""
+    """A layer whose backward multiplies ``grad_out`` by a cached local derivative.
+
+    16-bit inputs are computed in float32 (:func:`compute_dtype`) and the output
+    and input gradient rounded once to the input's dtype."""
 
     def __init__(self) -> None:
         super().__init__()
         self._cache: Optional[np.ndarray] = None  # d out / d x, element-wise
+        self._stored = np.dtype(np.float32)
+
+    def _work(self, x: np.ndarray) -> np.ndarray:
+        """``x`` in the dtype the layer computes in; remembers ``x``'s dtype."""
+        self._stored = x.dtype
+        return x.astype(compute_dtype(x.dtype), copy=False)
+
+    def _out(self, out: np.ndarray) -> np.ndarray:
+        return out.astype(self._stored, copy=False)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         local = self._cached(self._cache)
-        grad_x: np.ndarray = self._grad_out(grad_out, local.shape, local.dtype) * local
+        grad = self._grad_out(grad_out, local.shape, self._stored).astype(local.dtype, copy=False)
+        grad_x: np.ndarray = (grad * local).astype(self._stored, copy=False)
         return grad_x
 
 
@@ -37,7 +50,8 @@ class ReLU(Module):
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         positive, dtype = self._cached(self._cache)
-        grad_x: np.ndarray = self._grad_out(grad_out, positive.shape, dtype) * positive
+        grad = self._grad_out(grad_out, positive.shape, dtype)
+        grad_x: np.ndarray = np.where(positive, grad, dtype.type(0))
         return grad_x
 
 
@@ -55,11 +69,10 @@ class LeakyReLU(_Elementwise):
         self.negative_slope = float(negative_slope)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = self._float_input(x)
+        x = self._work(self._float_input(x))
         slope = np.where(x > 0, x.dtype.type(1), x.dtype.type(self.negative_slope))
         self._cache = slope
-        out: np.ndarray = x * slope
-        return out
+        return self._out(x * slope)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
@@ -69,21 +82,21 @@ class Sigmoid(_Elementwise):
     """``1 / (1 + exp(-x))``, computed without overflow for large ``|x|``."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = self._float_input(x)
+        x = self._work(self._float_input(x))
         exp_neg_abs = np.exp(-np.abs(x))  # <= 1, never overflows
         out: np.ndarray = np.where(x >= 0, 1 / (1 + exp_neg_abs), exp_neg_abs / (1 + exp_neg_abs))
         self._cache = out * (1 - out)
-        return out
+        return self._out(out)
 
 
 class Tanh(_Elementwise):
     """Hyperbolic tangent."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = self._float_input(x)
+        x = self._work(self._float_input(x))
         out: np.ndarray = np.tanh(x)
         self._cache = 1 - out * out
-        return out
+        return self._out(out)
 
 
 class Dropout(_Elementwise):
@@ -106,17 +119,17 @@ class Dropout(_Elementwise):
         self.rng = generator(rng)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = self._float_input(x)
+        x = self._work(self._float_input(x))
         if not self.training or self.p == 0:
             self._cache = np.ones_like(x)
-            return x.copy()
+            return self._out(x.copy())
         if self.p == 1:
             self._cache = np.zeros_like(x)
-            return np.zeros_like(x)
+            return self._out(np.zeros_like(x))
         keep = self.rng.random(x.shape) >= self.p
         self._cache = keep.astype(x.dtype) * x.dtype.type(1 / (1 - self.p))
         out: np.ndarray = x * self._cache
-        return out
+        return self._out(out)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -168,7 +168,9 @@ class Conv1d(_ConvNd):
         Both channel counts must be divisible by it.
     bias : bool
     padding_mode : {"zeros", "reflect", "replicate", "circular"}
-    dtype : float32 or float64
+    dtype : float32, float64, float16 or bfloat16
+        16-bit layers store 16-bit parameters; the convolutions accumulate in
+        float32 and round each output once.
     rng : numpy.random.Generator, int or None
         Source of PyTorch's default init: weight and bias ``U(-1/sqrt(fan_in),
         1/sqrt(fan_in))`` with ``fan_in = in_channels / groups * prod(kernel_size)``.

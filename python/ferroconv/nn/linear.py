@@ -6,7 +6,7 @@ from typing import Optional
 
 import numpy as np
 
-from .module import DTypeLike, Module, Parameter, RngLike, float_dtype, generator, kaiming_uniform
+from .module import DTypeLike, Module, Parameter, RngLike, compute_dtype, float_dtype, generator, kaiming_uniform
 
 
 class Linear(Module):
@@ -16,7 +16,9 @@ class Linear(Module):
     ----------
     in_features, out_features : int
     bias : bool
-    dtype : float32 or float64
+    dtype : float32, float64, float16 or bfloat16
+        16-bit layers store 16-bit parameters and compute in float32 (see
+        :func:`ferroconv.nn.compute_dtype`).
     rng : numpy.random.Generator, int or None
         Source of PyTorch's default init: ``U(-1/sqrt(in_features), 1/sqrt(in_features))``
         for weight and bias.
@@ -55,21 +57,26 @@ class Linear(Module):
                 f"{self!r}: input has dtype {x.dtype} but the layer's parameters are "
                 f"{self.weight.dtype}; convert with x.astype(np.{self.weight.dtype})"
             )
-        out: np.ndarray = x @ self.weight.data.T
+        # 16-bit layers multiply in float32 and round the result once (NumPy has no
+        # fast 16-bit matmul, and a float32 sum is the package's contract).
+        work = compute_dtype(x.dtype)
+        out: np.ndarray = x.astype(work, copy=False) @ self.weight.data.T.astype(work, copy=False)
         if self.bias is not None:
-            out += self.bias.data
+            out += self.bias.data.astype(work, copy=False)
         self._cache = x
-        return out
+        return out.astype(x.dtype, copy=False)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         x = self._cached(self._cache)
-        grad = self._grad_out(grad_out, x.shape[:-1] + (self.out_features,), x.dtype)
+        work = compute_dtype(x.dtype)
+        grad = self._grad_out(grad_out, x.shape[:-1] + (self.out_features,), x.dtype).astype(work, copy=False)
         grad_2d = grad.reshape(-1, self.out_features)
-        self.weight.grad += grad_2d.T @ x.reshape(-1, self.in_features)
+        x_2d = x.reshape(-1, self.in_features).astype(work, copy=False)
+        self.weight.grad += (grad_2d.T @ x_2d).astype(x.dtype, copy=False)
         if self.bias is not None:
-            self.bias.grad += grad_2d.sum(axis=0)
-        grad_x: np.ndarray = grad @ self.weight.data
-        return grad_x
+            self.bias.grad += grad_2d.sum(axis=0).astype(x.dtype, copy=False)
+        grad_x: np.ndarray = grad @ self.weight.data.astype(work, copy=False)
+        return grad_x.astype(x.dtype, copy=False)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -11,6 +11,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .module import FLOAT_NAMES, compute_dtype, is_half
+
 
 class _Loss:
     def __init__(self, reduction: str = "mean") -> None:
@@ -18,6 +20,7 @@ class _Loss:
             raise ValueError(f"{type(self).__name__}: reduction must be 'mean' or 'sum', got {reduction!r}")
         self.reduction = reduction
         self._grad: Optional[np.ndarray] = None
+        self._dtype = np.dtype(np.float64)
 
     def __call__(self, prediction: np.ndarray, target: np.ndarray) -> float:
         return self.forward(prediction, target)
@@ -29,13 +32,16 @@ class _Loss:
         """Gradient of the last forward's loss with respect to its prediction."""
         if self._grad is None:
             raise ValueError(f"{self!r}: backward called before forward")
-        return self._grad.copy()
+        return self._grad.astype(self._dtype, copy=True)
 
     def _float(self, value: Any, name: str) -> np.ndarray:
+        """``value`` as a float array in the dtype the loss computes in (float32 for
+        16-bit predictions, whose gradient :meth:`backward` returns in 16 bits)."""
         array = np.asarray(value)
-        if array.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise TypeError(f"{self!r}: {name} must be float32 or float64, got dtype {array.dtype}")
-        return array
+        if array.dtype not in (np.dtype(np.float32), np.dtype(np.float64)) and not is_half(array.dtype):
+            raise TypeError(f"{self!r}: {name} must be {FLOAT_NAMES}, got dtype {array.dtype}")
+        self._dtype = array.dtype
+        return array.astype(compute_dtype(array.dtype), copy=False)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(reduction={self.reduction!r})"

@@ -15,14 +15,47 @@ RngLike = Union[None, int, np.random.Generator]
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def float_dtype(dtype: DTypeLike, owner: str) -> np.dtype:
-    """``dtype`` as ``np.dtype('float32')`` or ``np.dtype('float64')`` (TypeError otherwise)."""
+FLOAT_NAMES = "float32, float64, float16 or bfloat16"
+
+
+def is_half(dtype: np.dtype) -> bool:
+    """Whether ``dtype`` is a 16-bit float (float16, or ml_dtypes' bfloat16)."""
+    return dtype.itemsize == 2 and (dtype.kind == "f" or dtype.name == "bfloat16")
+
+
+def compute_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype a layer computes in for inputs of ``dtype``: float32 for the
+    16-bit types (mixed precision: 16-bit storage, float32 arithmetic), else
+    ``dtype`` itself."""
+    return np.dtype(np.float32) if is_half(dtype) else dtype
+
+
+def _resolve(dtype: DTypeLike) -> np.dtype:
     try:
-        resolved = np.dtype(dtype)
+        return np.dtype(dtype)
     except TypeError:
-        raise TypeError(f"{owner}: dtype must be float32 or float64, got {dtype!r}") from None
-    if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise TypeError(f"{owner}: dtype must be float32 or float64, got {resolved}")
+        if dtype != "bfloat16":
+            raise
+    # NumPy knows the name "bfloat16" only once ml_dtypes has registered it.
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise TypeError("dtype bfloat16 needs the ml_dtypes package (pip install ml_dtypes)") from None
+    resolved: np.dtype = np.dtype(ml_dtypes.bfloat16)
+    return resolved
+
+
+def float_dtype(dtype: DTypeLike, owner: str) -> np.dtype:
+    """``dtype`` as a float32, float64, float16 or bfloat16 ``np.dtype`` (TypeError
+    otherwise)."""
+    try:
+        resolved = _resolve(dtype)
+    except TypeError as exc:
+        if "ml_dtypes" in str(exc):
+            raise TypeError(f"{owner}: {exc}") from None
+        raise TypeError(f"{owner}: dtype must be {FLOAT_NAMES}, got {dtype!r}") from None
+    if resolved not in (np.dtype(np.float32), np.dtype(np.float64)) and not is_half(resolved):
+        raise TypeError(f"{owner}: dtype must be {FLOAT_NAMES}, got {resolved}")
     return resolved
 
 
@@ -220,6 +253,10 @@ class Module:
                 continue
             current = owner._parameters[name].data if is_param else owner._buffers[name]
             value = np.asarray(state[key])
+            if value.dtype.kind == "V" and value.dtype.fields is None and value.dtype.itemsize == current.itemsize:
+                # .npz files keep bfloat16 as raw 2-byte records (NumPy has no
+                # bfloat16 of its own): the bits are the parameter's.
+                value = value.view(current.dtype)
             if value.shape != current.shape:
                 raise ValueError(
                     f"{type(self).__name__}.load_state_dict: {key} ({type(owner).__name__}) has shape "
@@ -263,8 +300,8 @@ class Module:
 
     def _float_input(self, x: Any) -> np.ndarray:
         array = np.asarray(x)
-        if array.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise TypeError(f"{self!r}: input must be float32 or float64, got dtype {array.dtype}")
+        if array.dtype not in (np.dtype(np.float32), np.dtype(np.float64)) and not is_half(array.dtype):
+            raise TypeError(f"{self!r}: input must be {FLOAT_NAMES}, got dtype {array.dtype}")
         return array
 
 

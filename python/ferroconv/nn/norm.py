@@ -6,7 +6,7 @@ from typing import Any, ClassVar, Optional
 
 import numpy as np
 
-from .module import DTypeLike, Module, Parameter, float_dtype
+from .module import DTypeLike, Module, Parameter, compute_dtype, float_dtype
 
 
 class _BatchNorm(Module):
@@ -43,9 +43,12 @@ class _BatchNorm(Module):
         self.track_running_stats = bool(track_running_stats)
         self.weight: Optional[Parameter] = Parameter(np.ones(self.num_features, dtype)) if affine else None
         self.bias: Optional[Parameter] = Parameter(np.zeros(self.num_features, dtype)) if affine else None
+        # 16-bit layers normalise in float32 and keep their running statistics in
+        # float32 (as PyTorch's autocast runs batch norm in float32).
+        work = compute_dtype(dtype)
         if self.track_running_stats:
-            self.register_buffer("running_mean", np.zeros(self.num_features, dtype))
-            self.register_buffer("running_var", np.ones(self.num_features, dtype))
+            self.register_buffer("running_mean", np.zeros(self.num_features, work))
+            self.register_buffer("running_var", np.ones(self.num_features, work))
             self.register_buffer("num_batches_tracked", np.zeros((), np.int64))
         self._dtype = dtype
         self._cache: Optional[tuple[Any, ...]] = None
@@ -64,6 +67,8 @@ class _BatchNorm(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._input(x)
+        stored = x.dtype
+        x = x.astype(compute_dtype(stored), copy=False)
         # (N, C, M) view: per-channel statistics reduce axes 0 and 2. The element-wise
         # work reuses two buffers, which matters for large 3-D activations.
         view = x.reshape(x.shape[0], self.num_features, -1)
@@ -87,12 +92,12 @@ class _BatchNorm(Module):
         inv_std = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype)
         x_hat *= inv_std[:, np.newaxis]
         if self.weight is not None and self.bias is not None:
-            out = np.multiply(x_hat, self.weight.data[:, np.newaxis], out=scratch)
-            out += self.bias.data[:, np.newaxis]
+            out = np.multiply(x_hat, self.weight.data.astype(x.dtype)[:, np.newaxis], out=scratch)
+            out += self.bias.data.astype(x.dtype)[:, np.newaxis]
         else:
             out = x_hat.copy()
-        self._cache = (x_hat, inv_std, use_batch_stats, x.shape)
-        result: np.ndarray = out.reshape(x.shape)
+        self._cache = (x_hat, inv_std, use_batch_stats, x.shape, stored)
+        result: np.ndarray = out.reshape(x.shape).astype(stored, copy=False)
         return result
 
     def _update_running_stats(self, mean: np.ndarray, var: np.ndarray, count: int) -> None:
@@ -103,13 +108,13 @@ class _BatchNorm(Module):
         self.running_var[...] = (1 - factor) * self.running_var + factor * unbiased
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        x_hat, inv_std, use_batch_stats, shape = self._cached(self._cache)
-        grad = self._grad_out(grad_out, shape, x_hat.dtype).reshape(x_hat.shape)
+        x_hat, inv_std, use_batch_stats, shape, stored = self._cached(self._cache)
+        grad = self._grad_out(grad_out, shape, stored).astype(x_hat.dtype, copy=False).reshape(x_hat.shape)
         scratch = np.multiply(grad, x_hat)
         if self.weight is not None and self.bias is not None:
-            self.weight.grad += scratch.sum(axis=(0, 2))
-            self.bias.grad += grad.sum(axis=(0, 2))
-            grad_x_hat = grad * self.weight.data[:, np.newaxis]
+            self.weight.grad += scratch.sum(axis=(0, 2)).astype(stored, copy=False)
+            self.bias.grad += grad.sum(axis=(0, 2)).astype(stored, copy=False)
+            grad_x_hat = grad * self.weight.data.astype(x_hat.dtype)[:, np.newaxis]
         else:
             grad_x_hat = grad.copy()
         if use_batch_stats:
@@ -120,7 +125,7 @@ class _BatchNorm(Module):
             grad_x_hat -= mean_grad[:, np.newaxis]
             grad_x_hat -= np.multiply(x_hat, mean_grad_x_hat[:, np.newaxis], out=scratch)
         grad_x_hat *= inv_std[:, np.newaxis]  # in eval mode the statistics are constants
-        grad_x: np.ndarray = grad_x_hat.reshape(shape)
+        grad_x: np.ndarray = grad_x_hat.reshape(shape).astype(stored, copy=False)
         return grad_x
 
     def extra_repr(self) -> str:
@@ -146,7 +151,9 @@ class BatchNorm1d(_BatchNorm):
         Keep ``running_mean``, ``running_var`` and ``num_batches_tracked`` buffers
         (saved in the state dict) and use them in eval mode; without them batch
         statistics are used in both modes.
-    dtype : float32 or float64
+    dtype : float32, float64, float16 or bfloat16
+        16-bit layers store 16-bit ``weight`` and ``bias``, normalise in float32
+        and keep float32 running statistics.
     """
 
     layouts = {2: "(N, C)", 3: "(N, C, L)"}

@@ -2,6 +2,13 @@
 
 Both update ``Parameter.data`` in place from ``Parameter.grad``; call
 ``zero_grad()`` before each backward pass, since backward accumulates.
+
+Mixed precision: for 16-bit parameters (float16, bfloat16) the optimiser keeps a
+float32 *master* copy and its state in float32, applies the update there and
+writes the master rounded once into ``Parameter.data``. An update smaller than
+half a 16-bit ulp is kept in the master instead of being lost. If something else
+writes ``Parameter.data`` (``load_state_dict``), the master is re-read from it
+at the next step.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from .module import Module, Parameter
+from .module import Module, Parameter, compute_dtype, is_half
 
 
 class Optimizer:
@@ -30,6 +37,35 @@ class Optimizer:
             raise ValueError(f"{owner}: lr must be >= 0, got {lr!r}")
         self.lr = float(lr)
         self.steps = 0
+        # float32 masters of the 16-bit parameters, and the 16-bit values last
+        # written from them (to notice outside writes); None for other dtypes.
+        self.masters: list[Optional[np.ndarray]] = [
+            p.data.astype(np.float32) if is_half(p.dtype) else None for p in self.params]
+        self._written: list[Optional[np.ndarray]] = [
+            p.data.copy() if is_half(p.dtype) else None for p in self.params]
+
+    def _state_like(self, param: Parameter) -> np.ndarray:
+        """Zeros for per-parameter state, in the dtype the update is computed in."""
+        return np.zeros(param.shape, compute_dtype(param.dtype))
+
+    def _values(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(weights, gradient)`` of parameter ``i`` in the dtype the update is
+        computed in: the parameter itself, or its float32 master and gradient."""
+        param, master = self.params[i], self.masters[i]
+        if master is None:
+            return param.data, param.grad
+        written = self._written[i]
+        if written is None or not np.array_equal(written.view(np.uint16), param.data.view(np.uint16)):
+            master[...] = param.data.astype(np.float32)
+        return master, param.grad.astype(np.float32)
+
+    def _write_back(self, i: int) -> None:
+        """Round the master of a 16-bit parameter once into its data."""
+        master = self.masters[i]
+        if master is not None:
+            param = self.params[i]
+            param.data[...] = master.astype(param.dtype)
+            self._written[i] = param.data.copy()
 
     def zero_grad(self) -> None:
         """Reset every parameter gradient to zero."""
@@ -75,10 +111,10 @@ class SGD(Optimizer):
 
     def step(self) -> None:
         """Update every parameter once."""
-        for i, param in enumerate(self.params):
-            grad = param.grad
+        for i in range(len(self.params)):
+            data, grad = self._values(i)
             if self.weight_decay:
-                grad = grad + self.weight_decay * param.data
+                grad = grad + self.weight_decay * data
             if self.momentum:
                 buffer = self.momentum_buffers[i]
                 if buffer is None:
@@ -87,7 +123,8 @@ class SGD(Optimizer):
                     buffer *= self.momentum
                     buffer += (1 - self.dampening) * grad
                 grad = grad + self.momentum * buffer if self.nesterov else buffer
-            param.data -= self.lr * grad
+            data -= self.lr * grad
+            self._write_back(i)
         self.steps += 1
 
 
@@ -124,9 +161,9 @@ class Adam(Optimizer):
             raise ValueError(f"Adam: eps and weight_decay must be >= 0, got {eps!r}, {weight_decay!r}")
         self.betas = (float(beta1), float(beta2))
         self.eps, self.weight_decay, self.amsgrad = float(eps), float(weight_decay), bool(amsgrad)
-        self.exp_avg = [np.zeros_like(p.data) for p in self.params]
-        self.exp_avg_sq = [np.zeros_like(p.data) for p in self.params]
-        self.max_exp_avg_sq = [np.zeros_like(p.data) for p in self.params] if amsgrad else []
+        self.exp_avg = [self._state_like(p) for p in self.params]
+        self.exp_avg_sq = [self._state_like(p) for p in self.params]
+        self.max_exp_avg_sq = [self._state_like(p) for p in self.params] if amsgrad else []
 
     def step(self) -> None:
         """Update every parameter once."""
@@ -134,10 +171,10 @@ class Adam(Optimizer):
         beta1, beta2 = self.betas
         step_size = self.lr / (1 - beta1**self.steps)
         bias_correction2_sqrt = math.sqrt(1 - beta2**self.steps)
-        for i, param in enumerate(self.params):
-            grad = param.grad
+        for i in range(len(self.params)):
+            data, grad = self._values(i)
             if self.weight_decay:
-                grad = grad + self.weight_decay * param.data
+                grad = grad + self.weight_decay * data
             exp_avg, exp_avg_sq = self.exp_avg[i], self.exp_avg_sq[i]
             exp_avg += (1 - beta1) * (grad - exp_avg)  # PyTorch's lerp_
             exp_avg_sq *= beta2
@@ -147,4 +184,5 @@ class Adam(Optimizer):
                 np.maximum(self.max_exp_avg_sq[i], exp_avg_sq, out=self.max_exp_avg_sq[i])
                 second = self.max_exp_avg_sq[i]
             denom = np.sqrt(second) / bias_correction2_sqrt + self.eps
-            param.data -= step_size * exp_avg / denom
+            data -= step_size * exp_avg / denom
+            self._write_back(i)
