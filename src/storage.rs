@@ -13,10 +13,12 @@
 use crate::alloc::{alloc_zeroed, ZeroBits};
 use crate::element::Element;
 use crate::error::{Error, Result};
+use crate::kernels::convert;
 use crate::threads::for_each_chunk_mut;
-use half::slice::HalfFloatSliceExt;
 use half::{bf16, f16};
 use ndarray::{Array, ArrayView, ArrayViewMut, CowArray, Dimension};
+use std::cell::RefCell;
+use std::mem::MaybeUninit;
 
 /// Elements converted per parallel chunk: large enough that a chunk's overhead
 /// is noise, small enough that two threads share a 100k-element array.
@@ -54,6 +56,20 @@ pub trait Storage: Copy + Send + Sync + ZeroBits + 'static {
         a: ArrayView<'_, Self::Compute, D>,
         out: ArrayViewMut<'_, Self, D>,
     );
+
+    /// `body(x, out)` in the compute type: `x` as is and `out` written directly
+    /// when the types agree; else `x` widened into a per-thread scratch and `out`
+    /// rounded once from a second one after `body`. For kernels that work on a
+    /// cache-sized block (a pooling plane): the conversion happens while the block
+    /// is in cache, so memory sees only 16-bit traffic.
+    ///
+    /// `body` must write every element of its `out` (the kernels' contract, which
+    /// the caller relies on to treat `out` as initialised afterwards).
+    fn through_compute<R>(
+        x: &[Self],
+        out: &mut [MaybeUninit<Self>],
+        body: impl FnOnce(&[Self::Compute], &mut [MaybeUninit<Self::Compute>]) -> R,
+    ) -> R;
 }
 
 macro_rules! same_storage {
@@ -83,6 +99,14 @@ macro_rules! same_storage {
             ) {
                 out.assign(&a);
             }
+
+            fn through_compute<R>(
+                x: &[$t],
+                out: &mut [MaybeUninit<$t>],
+                body: impl FnOnce(&[$t], &mut [MaybeUninit<$t>]) -> R,
+            ) -> R {
+                body(x, out)
+            }
         }
     };
 }
@@ -101,6 +125,29 @@ pub trait Half: Copy + Send + Sync + 'static {
     fn widen_slice(src: &[Self], dst: &mut [f32]);
     /// `dst[i] = src[i]` rounded; the slices have one length.
     fn narrow_slice(src: &[f32], dst: &mut [Self]);
+    /// [`Half::narrow_slice`] into a buffer not yet written, every element of
+    /// which it writes.
+    fn narrow_uninit(src: &[f32], dst: &mut [MaybeUninit<Self>]);
+}
+
+/// `s` as its bits (both 16-bit types are `#[repr(transparent)]` over `u16`).
+fn bits_of<H: Half>(s: &[H]) -> &[u16] {
+    // SAFETY: `H` is `f16` or `bf16`, each a transparent wrapper of a `u16`
+    // (same size, alignment and validity), so the slice reinterprets in place.
+    unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<u16>(), s.len()) }
+}
+
+/// `s` as slots for bits (as [`bits_of`]).
+fn bit_slots_of<H: Half>(s: &mut [MaybeUninit<H>]) -> &mut [MaybeUninit<u16>] {
+    // SAFETY: as in `bits_of`; `MaybeUninit` keeps the layout of what it wraps.
+    unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<MaybeUninit<u16>>(), s.len()) }
+}
+
+/// `s` as uninitialised slots (only ever written with valid values).
+fn as_slots<H>(s: &mut [H]) -> &mut [MaybeUninit<H>] {
+    // SAFETY: `MaybeUninit<H>` has the layout of `H`, and the callers write only
+    // initialised values through the result, so `s` stays initialised.
+    unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<MaybeUninit<H>>(), s.len()) }
 }
 
 impl Half for f16 {
@@ -110,14 +157,14 @@ impl Half for f16 {
     fn from_f32(v: f32) -> f16 {
         f16::from_f32(v)
     }
-    // The half crate converts slices with F16C (`vcvtph2ps` / `vcvtps2ph`, round to
-    // nearest even) when the CPU has it (runtime check), else in software with the
-    // same rounding.
     fn widen_slice(src: &[f16], dst: &mut [f32]) {
-        src.convert_to_f32_slice(dst);
+        convert::widen_f16(bits_of(src), dst);
     }
     fn narrow_slice(src: &[f32], dst: &mut [f16]) {
-        dst.convert_from_f32_slice(src);
+        Self::narrow_uninit(src, as_slots(dst));
+    }
+    fn narrow_uninit(src: &[f32], dst: &mut [MaybeUninit<f16>]) {
+        convert::narrow_f16(src, bit_slots_of(dst));
     }
 }
 
@@ -128,18 +175,46 @@ impl Half for bf16 {
     fn from_f32(v: f32) -> bf16 {
         bf16::from_f32(v)
     }
-    // bfloat16 is the top half of a float32: plain integer code the compiler
-    // vectorises for any target.
     fn widen_slice(src: &[bf16], dst: &mut [f32]) {
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d = f32::from_bits(u32::from(s.to_bits()) << 16);
-        }
+        convert::widen_bf16(bits_of(src), dst);
     }
     fn narrow_slice(src: &[f32], dst: &mut [bf16]) {
-        for (d, &s) in dst.iter_mut().zip(src) {
-            *d = bf16::from_f32(s);
-        }
+        Self::narrow_uninit(src, as_slots(dst));
     }
+    fn narrow_uninit(src: &[f32], dst: &mut [MaybeUninit<bf16>]) {
+        convert::narrow_bf16(src, bit_slots_of(dst));
+    }
+}
+
+thread_local! {
+    /// Per-thread scratch of [`Storage::through_compute`]: a widened input block
+    /// and an output block, grown to the largest block seen.
+    static SCRATCH: RefCell<(Vec<f32>, Vec<MaybeUninit<f32>>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// `body(x, out)` on this thread's scratch, `x_len` and `out_len` elements long
+/// (fresh buffers if the scratch is in use further up the stack).
+fn with_scratch<R>(
+    x_len: usize,
+    out_len: usize,
+    body: impl FnOnce(&mut [f32], &mut [MaybeUninit<f32>]) -> R,
+) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => {
+            let (x, out) = &mut *scratch;
+            if x.len() < x_len {
+                x.resize(x_len, 0.0);
+            }
+            if out.len() < out_len {
+                out.resize(out_len, MaybeUninit::new(0.0));
+            }
+            body(&mut x[..x_len], &mut out[..out_len])
+        }
+        Err(_) => body(
+            &mut vec![0.0; x_len],
+            &mut vec![MaybeUninit::new(0.0); out_len],
+        ),
+    })
 }
 
 /// Run `convert(src_chunk, dst_chunk)` over matching chunks of `src` and `dst`, in
@@ -216,6 +291,25 @@ macro_rules! half_storage {
             ) {
                 out.zip_mut_with(&a, |o, &v| *o = <$t as Half>::from_f32(v));
             }
+
+            fn through_compute<R>(
+                x: &[$t],
+                out: &mut [MaybeUninit<$t>],
+                body: impl FnOnce(&[f32], &mut [MaybeUninit<f32>]) -> R,
+            ) -> R {
+                with_scratch(x.len(), out.len(), |wide_x, wide_out| {
+                    <$t as Half>::widen_slice(x, wide_x);
+                    let result = body(wide_x, wide_out);
+                    // SAFETY: `body` wrote every element of `wide_out` (this
+                    // method's contract), and `MaybeUninit<f32>` has the layout of
+                    // `f32`.
+                    let written = unsafe {
+                        std::slice::from_raw_parts(wide_out.as_ptr().cast::<f32>(), wide_out.len())
+                    };
+                    <$t as Half>::narrow_uninit(written, out);
+                    result
+                })
+            }
         }
     };
 }
@@ -268,6 +362,27 @@ mod tests {
     fn every_16_bit_value_round_trips() {
         round_trip::<f16>();
         round_trip::<bf16>();
+    }
+
+    #[test]
+    fn through_compute_widens_the_block_and_rounds_the_output_once() {
+        let x: Vec<bf16> = (0..40).map(|i| bf16::from_f32(i as f32 * 0.37)).collect();
+        let mut out = vec![MaybeUninit::<bf16>::uninit(); 20];
+        let sum = <bf16 as Storage>::through_compute(&x, &mut out, |wide, wide_out| {
+            for (o, pair) in wide_out.iter_mut().zip(wide.chunks(2)) {
+                o.write(pair[0] + pair[1] + 1.0e-3);
+            }
+            wide.iter().sum::<f32>()
+        });
+        assert_eq!(sum, x.iter().map(|v| v.to_f32()).sum::<f32>());
+        for (o, pair) in out.iter().zip(x.chunks(2)) {
+            // SAFETY: every element was written above.
+            let o = unsafe { o.assume_init() };
+            assert_eq!(
+                o,
+                bf16::from_f32(pair[0].to_f32() + pair[1].to_f32() + 1.0e-3)
+            );
+        }
     }
 
     #[test]

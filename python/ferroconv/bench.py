@@ -382,14 +382,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if "--suite" in argv:
         at = argv.index("--suite")
         suite = argv[at + 1] if at + 1 < len(argv) else ""
+        if suite == "lowp":
+            from . import bench_lowp
+
+            return bench_lowp.main(argv[:at] + argv[at + 2:])
         if suite != "networks":
-            raise SystemExit(f"--suite: the only suite is 'networks', got {suite!r}")
+            raise SystemExit(f"--suite: expected 'networks' or 'lowp', got {suite!r}")
         from . import bench_networks
 
         return bench_networks.main(argv[:at] + argv[at + 2:])
     parser = argparse.ArgumentParser(prog="python -m ferroconv bench", description=__doc__)
-    parser.add_argument("--suite", choices=["networks"], default=None,
-                        help="time every layer of standard CNNs instead (see --suite networks --help)")
+    parser.add_argument("--suite", choices=["networks", "lowp"], default=None,
+                        help="networks: time every layer of standard CNNs instead (see --suite networks "
+                             "--help); lowp: the workloads in bfloat16 and float16 (see --suite lowp --help)")
     parser.add_argument("--simd", choices=list(SIMD_PATHS), default=None,
                         help="cap ferroconv at this instruction set and limit PyTorch to the same one "
                              "(re-executes the bench with FERROCONV_SIMD, ONEDNN_MAX_CPU_ISA and "

@@ -25,6 +25,7 @@ use crate::error::{value_error, Result};
 use crate::geometry::{
     check_rank, checked_product, fmt_dims, Dims, PoolParams, UnpoolParams, SPATIAL,
 };
+use crate::storage::Storage;
 use crate::threads::for_each_chunk_mut;
 pub use explain::{explain_pool, Pooling};
 use ndarray::{Array5, ArrayView5};
@@ -121,15 +122,16 @@ fn divisor_rule(options: AvgOptions) -> Divisor {
     }
 }
 
-/// Max over the windows of `windows` for every plane of `x`.
-fn max_over<T: Element>(
-    x: ArrayView5<'_, T>,
+/// Max over the windows of `windows` for every plane of `x` (16-bit planes are
+/// widened and their maxima rounded back plane by plane, in cache: exact).
+fn max_over<S: Storage>(
+    x: ArrayView5<'_, S>,
     out_shape: Shape5,
     windows: impl FnOnce() -> Result<Windows>,
     return_indices: bool,
-) -> Result<MaxPooled<T>> {
+) -> Result<MaxPooled<S>> {
     let len = checked_product(&out_shape)?;
-    let mut values = alloc_uninit::<T>(len, "the output")?;
+    let mut values = alloc_uninit::<S>(len, "the output")?;
     let mut indices = if return_indices {
         alloc_uninit::<i64>(len, "indices")?
     } else {
@@ -142,13 +144,16 @@ fn max_over<T: Element>(
         let (in_vol, out_vol) = (windows.in_vol(), windows.out_vol());
         let planes = len / out_vol.max(1);
         let split = PlaneSplit::new(planes, out_vol.saturating_mul(windows.max_window_vol()));
-        let rows = plan::max_rows::<T>(&windows, in_vol);
+        let rows = plan::max_rows::<S::Compute>(&windows, in_vol);
         for_each_output_plane(&mut values, &mut indices, out_vol, split, |p, v, i| {
-            max::max_plane(&windows, rows, &x[p * in_vol..(p + 1) * in_vol], v, i);
+            S::through_compute(&x[p * in_vol..(p + 1) * in_vol], v, |plane, v| {
+                max::max_plane(&windows, rows, plane, v, i);
+            });
         })?;
     }
     // SAFETY: `max_plane` writes every output (and index, when requested) of its
-    // plane, and the planes cover both buffers; when `len` is 0 there is nothing.
+    // plane (through `through_compute`, which writes what its body wrote), and the
+    // planes cover both buffers; when `len` is 0 there is nothing.
     let (values, indices) = unsafe { (assume_init(values), assume_init(indices)) };
     Ok(MaxPooled {
         values: into_array5(out_shape, values)?,
@@ -160,15 +165,16 @@ fn max_over<T: Element>(
     })
 }
 
-/// Average over the windows of `windows` for every plane of `x`.
-fn avg_over<T: Element>(
-    x: ArrayView5<'_, T>,
+/// Average over the windows of `windows` for every plane of `x` (16-bit planes
+/// are widened and their means rounded back once, plane by plane, in cache).
+fn avg_over<S: Storage>(
+    x: ArrayView5<'_, S>,
     out_shape: Shape5,
     windows: impl FnOnce() -> Result<Windows>,
     rule: Divisor,
-) -> Result<Array5<T>> {
+) -> Result<Array5<S>> {
     let len = checked_product(&out_shape)?;
-    let mut out = alloc_uninit::<T>(len, "the output")?;
+    let mut out = alloc_uninit::<S>(len, "the output")?;
     if len > 0 {
         let windows = windows()?;
         let x = standard(x)?;
@@ -180,7 +186,7 @@ fn avg_over<T: Element>(
         if rows.kernel == RowKernel::PlaneSum {
             // One window over each whole plane (global pooling): a reduction of
             // each contiguous plane, a chunk of planes per task.
-            let divisor = windows.first_divisor::<T>(rule);
+            let divisor = windows.first_divisor::<S::Compute>(rule);
             let per_task = split.per_task;
             for_each_chunk_mut(
                 &mut out,
@@ -190,7 +196,9 @@ fn avg_over<T: Element>(
                 |_, task, chunk| {
                     let first = task * per_task;
                     let x = &x[first * in_vol..(first + chunk.len()) * in_vol];
-                    avg::plane_means(x, in_vol, divisor, chunk);
+                    S::through_compute(x, chunk, |x, chunk| {
+                        avg::plane_means(x, in_vol, divisor, chunk);
+                    });
                 },
             )?;
             // SAFETY: the chunks cover the buffer and `plane_means` writes every
@@ -203,7 +211,9 @@ fn avg_over<T: Element>(
             out_vol,
             split,
             |p, v, _| {
-                avg::avg_plane(&windows, rows, rule, &x[p * in_vol..(p + 1) * in_vol], v);
+                S::through_compute(&x[p * in_vol..(p + 1) * in_vol], v, |plane, v| {
+                    avg::avg_plane(&windows, rows, rule, plane, v);
+                });
             },
         )?;
     }
@@ -262,7 +272,7 @@ fn avg_backward_over<T: Element>(
 
 /// Max pooling of `x (N, C, D, H, W)`, as PyTorch's `max_pool3d` (and `max_pool1d`,
 /// `max_pool2d` with unit leading axes), with the indices of the maxima if asked.
-pub fn max_pool<T: Element>(
+pub fn max_pool<T: Storage>(
     x: ArrayView5<'_, T>,
     params: &PoolParams,
     return_indices: bool,
@@ -336,7 +346,7 @@ pub fn max_unpool<T: Element>(
 }
 
 /// Average pooling, as PyTorch's `avg_pool3d` (`params.dilation` must be 1).
-pub fn avg_pool<T: Element>(
+pub fn avg_pool<T: Storage>(
     x: ArrayView5<'_, T>,
     params: &PoolParams,
     options: AvgOptions,
@@ -379,7 +389,7 @@ pub fn avg_pool_backward<T: Element>(
 
 /// Adaptive average pooling to `output` cells per axis (PyTorch's
 /// `adaptive_avg_pool3d`); a zero output size gives an empty result.
-pub fn adaptive_avg_pool<T: Element>(
+pub fn adaptive_avg_pool<T: Storage>(
     x: ArrayView5<'_, T>,
     output: Dims,
     rank: usize,
@@ -410,7 +420,7 @@ pub fn adaptive_avg_pool_backward<T: Element>(
 
 /// Adaptive max pooling to `output` cells per axis (PyTorch's
 /// `adaptive_max_pool3d`), with the indices of the maxima if asked.
-pub fn adaptive_max_pool<T: Element>(
+pub fn adaptive_max_pool<T: Storage>(
     x: ArrayView5<'_, T>,
     output: Dims,
     rank: usize,

@@ -96,10 +96,7 @@ impl DType {
 /// for the bfloat16 descriptor needs a package that registers it, which any
 /// bfloat16 array proves is loaded).
 fn is_bfloat16(dtype: &Bound<'_, numpy::PyArrayDescr>) -> bool {
-    let named = dtype
-        .typeobj()
-        .name()
-        .is_ok_and(|n| n == "bfloat16");
+    let named = dtype.typeobj().name().is_ok_and(|n| n == "bfloat16");
     named && dtype.itemsize() == 2 && dtype.is_equiv_to(&numpy::dtype::<half::bf16>(dtype.py()))
 }
 

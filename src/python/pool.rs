@@ -25,15 +25,6 @@ fn pooled_to_py<'py, T: numpy::Element>(
     ))
 }
 
-/// `pooled` with its values in storage type `T` (max pooling selects, so the
-/// rounding is exact).
-fn narrow_pooled<T: Storage>(pooled: MaxPooled<T::Compute>) -> crate::Result<MaxPooled<T>> {
-    Ok(MaxPooled {
-        values: T::narrow(pooled.values)?,
-        indices: pooled.indices,
-    })
-}
-
 /// Max pooling, and the flat per-plane index of every maximum if asked.
 #[pyfunction]
 fn max_pool<'py>(
@@ -47,7 +38,7 @@ fn max_pool<'py>(
     with_float_type!(x, "x", T => {
         let x = borrow::<T>(x, "x")?;
         let x = view5(&x, "x", rank)?;
-        let pooled = py.detach(|| narrow_pooled::<T>(pool::max_pool(T::widen(x)?.view(), params, return_indices)?))?;
+        let pooled = py.detach(|| pool::max_pool(x, params, return_indices))?;
         pooled_to_py(py, pooled, rank)
     })
 }
@@ -102,7 +93,7 @@ fn avg_pool<'py>(
     with_float_type!(x, "x", T => {
         let x = borrow::<T>(x, "x")?;
         let x = view5(&x, "x", rank)?;
-        let out = py.detach(|| T::narrow(pool::avg_pool(T::widen(x)?.view(), params, options)?))?;
+        let out = py.detach(|| pool::avg_pool(x, params, options))?;
         to_numpy(py, out, Some(rank))
     })
 }
@@ -138,7 +129,7 @@ fn adaptive_avg_pool<'py>(
     with_float_type!(x, "x", T => {
         let x = borrow::<T>(x, "x")?;
         let x = view5(&x, "x", rank)?;
-        let out = py.detach(|| T::narrow(pool::adaptive_avg_pool(T::widen(x)?.view(), size, rank)?))?;
+        let out = py.detach(|| pool::adaptive_avg_pool(x, size, rank))?;
         to_numpy(py, out, Some(rank))
     })
 }
@@ -172,7 +163,7 @@ fn adaptive_max_pool<'py>(
     with_float_type!(x, "x", T => {
         let x = borrow::<T>(x, "x")?;
         let x = view5(&x, "x", rank)?;
-        let pooled = py.detach(|| narrow_pooled::<T>(pool::adaptive_max_pool(T::widen(x)?.view(), size, rank, return_indices)?))?;
+        let pooled = py.detach(|| pool::adaptive_max_pool(x, size, rank, return_indices))?;
         pooled_to_py(py, pooled, rank)
     })
 }
