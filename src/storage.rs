@@ -11,12 +11,16 @@
 //! conversion does not depend on its neighbours, so the chunking changes nothing.
 
 use crate::alloc::{alloc_zeroed, ZeroBits};
+use crate::conv::Fused;
 use crate::element::Element;
 use crate::error::{Error, Result};
+use crate::geometry::ConvParams;
 use crate::kernels::convert;
 use crate::threads::for_each_chunk_mut;
 use half::{bf16, f16};
-use ndarray::{Array, ArrayView, ArrayViewMut, CowArray, Dimension};
+use ndarray::{
+    Array, Array5, ArrayView, ArrayView1, ArrayView5, ArrayViewMut, CowArray, Dimension,
+};
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
 
@@ -70,6 +74,19 @@ pub trait Storage: Copy + Send + Sync + ZeroBits + 'static {
         out: &mut [MaybeUninit<Self>],
         body: impl FnOnce(&[Self::Compute], &mut [MaybeUninit<Self::Compute>]) -> R,
     ) -> R;
+
+    /// The convolution forward on kernels native to this type, before rounding
+    /// (bfloat16: [`crate::conv::conv_forward_bf16`]); `Ok(None)` where there are
+    /// none or they do not apply (the caller widens and runs the compute type).
+    fn native_forward(
+        _x: ArrayView5<'_, Self>,
+        _weight: ArrayView5<'_, Self>,
+        _bias: Option<ArrayView1<'_, Self::Compute>>,
+        _params: &ConvParams,
+        _fused: &Fused<'_, Self::Compute>,
+    ) -> Result<Option<Array5<Self::Compute>>> {
+        Ok(None)
+    }
 }
 
 macro_rules! same_storage {
@@ -128,6 +145,11 @@ pub trait Half: Copy + Send + Sync + 'static {
     /// [`Half::narrow_slice`] into a buffer not yet written, every element of
     /// which it writes.
     fn narrow_uninit(src: &[f32], dst: &mut [MaybeUninit<Self>]);
+}
+
+/// The bits of bfloat16 values (for the kernels, which take raw bits).
+pub fn bits(s: &[bf16]) -> &[u16] {
+    bits_of(s)
 }
 
 /// `s` as its bits (both 16-bit types are `#[repr(transparent)]` over `u16`).
@@ -253,7 +275,7 @@ fn shaped<T, D: Dimension>(dim: D, data: Vec<T>) -> Result<Array<T, D>> {
 }
 
 macro_rules! half_storage {
-    ($t:ty, $name:expr) => {
+    ($t:ty, $name:expr $(, $extra:item)*) => {
         impl Storage for $t {
             type Compute = f32;
             const NAME: &'static str = $name;
@@ -310,6 +332,8 @@ macro_rules! half_storage {
                     result
                 })
             }
+
+            $($extra)*
         }
     };
 }
@@ -320,7 +344,19 @@ unsafe impl ZeroBits for f16 {}
 unsafe impl ZeroBits for bf16 {}
 
 half_storage!(f16, "float16");
-half_storage!(bf16, "bfloat16");
+half_storage!(
+    bf16,
+    "bfloat16",
+    fn native_forward(
+        x: ArrayView5<'_, bf16>,
+        weight: ArrayView5<'_, bf16>,
+        bias: Option<ArrayView1<'_, f32>>,
+        params: &ConvParams,
+        fused: &Fused<'_, f32>,
+    ) -> Result<Option<Array5<f32>>> {
+        crate::conv::conv_forward_bf16(x, weight, bias, params, fused)
+    }
+);
 
 /// A zero-filled array of `dim` in storage type `S` (for results that start as
 /// zeros).

@@ -85,6 +85,29 @@ def as_half_case(case, dtype):
 # ---------------------------------------------------------------------------
 
 
+def runs_native_bf16(case, dtype, precision=None):
+    """Whether the forward of ``case`` runs on the native bfloat16 kernel (its
+    sums are float32 but pair by pair, so not the float32 path's bits)."""
+    if dtype != BF16:
+        return False
+    x_shape = case.x.shape if case.batched else (1,) + case.x.shape
+    plan = fc.explain_conv(x_shape, case.weight.shape, dtype="bfloat16", **case.kwargs(), precision=precision)
+    return plan.pass_named("forward").algorithm == "implicit_gemm_bf16"
+
+
+def assert_forward_within_bound(case, got, dtype, activation=None):
+    kw = case.ref_kwargs()
+    x64 = case.x_batched
+    w64 = np.asarray(case.weight, np.float64)
+    b64 = None if case.bias is None else np.asarray(case.bias, np.float64)
+    exact = ref.conv_nd(x64, w64, b64, **kw)
+    magnitude = ref.conv_nd(np.abs(x64), np.abs(w64), None if b64 is None else np.abs(b64), **kw)
+    if activation == "relu":  # 1-Lipschitz: the bound of the sum carries over
+        exact = np.maximum(exact, 0)
+    got = got if case.batched else got[None]
+    assert_within_bound(got, exact, magnitude, w64[0].size + (b64 is not None), dtype, repr(case))
+
+
 @scaled(0.5)
 @given(conv_cases(dtypes=(np.float32,)), st.sampled_from(HALVES), st.sampled_from([None, "relu"]),
        st.sampled_from(["default", "highest"]))
@@ -92,9 +115,23 @@ def test_conv_forward_is_the_float32_result_rounded_once(case, dtype, activation
     case = as_half_case(case, dtype)
     fn = getattr(fc, f"conv{case.rank}d")
     got = fn(case.x, case.weight, case.bias, **case.kwargs(), activation=activation, precision=precision)
+    if runs_native_bf16(case, dtype, precision):
+        assert got.dtype == dtype
+        assert_forward_within_bound(case, got, dtype, activation)
+        return
     f32 = fn(wide(case.x), wide(case.weight), wide(case.bias), **case.kwargs(), activation=activation,
              precision=precision)
     assert_rounded_once(got, f32, dtype, repr(case))
+
+
+@scaled(0.5)
+@given(conv_cases(dtypes=(np.float32,), padding_modes=("zeros",), groups_one=True), st.integers(0, 2**32 - 1))
+def test_native_bfloat16_forward_is_within_the_bound(case, seed):
+    # Layers whose plan is a GEMM (most zero-padded ones) run on the native
+    # bfloat16 kernel where the CPU has it; the bound holds either way.
+    case = as_half_case(case, BF16)
+    got = getattr(fc, f"conv{case.rank}d")(case.x, case.weight, case.bias, **case.kwargs(), precision="highest")
+    assert_forward_within_bound(case, got, BF16)
 
 
 @scaled(0.5)
@@ -133,14 +170,10 @@ def test_conv_error_is_within_one_rounding_plus_float32_accumulation(case, dtype
     kw = case.ref_kwargs()
     x64 = case.x_batched
     w64 = np.asarray(case.weight, np.float64)
-    b64 = None if case.bias is None else np.asarray(case.bias, np.float64)
-    exact = ref.conv_nd(x64, w64, b64, **kw)
-    magnitude = ref.conv_nd(np.abs(x64), np.abs(w64), None if b64 is None else np.abs(b64), **kw)
-    n = w64[0].size + (b64 is not None)
     got = getattr(fc, f"conv{case.rank}d")(case.x, case.weight, case.bias, **case.kwargs(),
                                            precision="highest")
-    got = got if case.batched else got[None]
-    assert_within_bound(got, exact, magnitude, n, dtype, f"forward {case!r}")
+    assert_forward_within_bound(case, got, dtype)
+    exact = ref.conv_nd(x64, w64, **kw)
 
     g = half(dtype, np.random.default_rng(seed).standard_normal(exact.shape))
     g64 = g.astype(np.float64)
@@ -267,7 +300,8 @@ def test_results_are_bit_identical_for_any_thread_count(dtype):
             fc.set_num_threads(n)
             y = fc.conv2d(x, w, padding=1)
             grads = fc.conv2d_backward(y, x, w, padding=1)
-            results.append([bits(y)] + [bits(g) for g in grads] + [bits(fc.avg_pool2d(x, 3, 2))])
+            strided = fc.conv2d(x, w, stride=2, padding=1)  # the native bfloat16 kernel
+            results.append([bits(y), bits(strided)] + [bits(g) for g in grads] + [bits(fc.avg_pool2d(x, 3, 2))])
     finally:
         fc.set_num_threads(threads)
     for a, b in zip(*results):
@@ -317,3 +351,37 @@ def test_import_and_float16_work_without_ml_dtypes():
     """)
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", [
+    ((2, 64, 15, 16), (40, 64, 3, 3), dict(stride=2, padding=1)),  # implicit GEMM in float32
+    ((2, 96, 9, 10), (24, 96, 1, 1), {}),  # im2col in float32, the implicit GEMM in bfloat16
+    ((2, 5, 33), (7, 5, 9), dict(padding=4)),  # odd reduction length (45)
+    ((1, 4, 6, 7, 8), (6, 4, 3, 3, 3), dict(padding=1, dilation=(1, 2, 1))),
+])
+def test_native_bfloat16_kernel_runs_where_the_cpu_has_it(x_shape, w_shape, kwargs):
+    native = fc._ferroconv.build_info()["bf16_native"]
+    plan = fc.explain_conv(x_shape, w_shape, dtype="bfloat16", **kwargs)
+    assert (plan.pass_named("forward").algorithm == "implicit_gemm_bf16") == native
+    rng = np.random.default_rng(11)
+    x, w = half(BF16, rng.standard_normal(x_shape)), half(BF16, rng.standard_normal(w_shape))
+    b = half(BF16, rng.standard_normal(w_shape[0]))
+    conv = getattr(fc, f"conv{len(x_shape) - 2}d")
+    got = conv(x, w, b, **kwargs, activation="relu")
+    x64, w64, b64 = (a.astype(np.float64) for a in (x, w, b))
+    pads = kwargs.get("padding", 0)
+    dil = kwargs.get("dilation", 1)
+    rank = len(x_shape) - 2
+    kw = dict(stride=kwargs.get("stride", 1), pad_lo=(pads,) * rank, pad_hi=(pads,) * rank,
+              dilation=dil if isinstance(dil, tuple) else (dil,) * rank)
+    exact = np.maximum(ref.conv_nd(x64, w64, b64, **kw), 0)
+    magnitude = ref.conv_nd(np.abs(x64), np.abs(w64), np.abs(b64), **kw)
+    assert_within_bound(got, exact, magnitude, w64[0].size + 1, BF16)
+    # the same bits for any thread count
+    threads = fc.get_num_threads()
+    try:
+        fc.set_num_threads(1)
+        one = conv(x, w, b, **kwargs, activation="relu")
+    finally:
+        fc.set_num_threads(threads)
+    np.testing.assert_array_equal(bits(one), bits(got))

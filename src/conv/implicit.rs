@@ -18,9 +18,11 @@ use super::weight_tasks::WeightTasks;
 use crate::alloc::{alloc_uninit, alloc_zeroed};
 use crate::element::Element;
 use crate::error::Result;
+use crate::kernels::bf16_gemm::{self, gemm_indirect_bf16};
+use crate::kernels::gemm::Block;
 use crate::kernels::{
-    accumulator, copy_blocks, dispatch, dot_acc_len, gemm_indirect, simd_twins, AMatrix,
-    MicroKernel, RowTable, SharedMut, DC, DR,
+    copy_blocks, dispatch, dot_acc_len, gemm_indirect, simd_twins, AMatrix, Permute, RowTable,
+    SharedMut, DC, DR, MR,
 };
 use crate::threads::{for_each_chunk_mut, for_each_task};
 use std::mem::MaybeUninit;
@@ -145,20 +147,20 @@ impl Layout {
 
     /// Elements of a task's buffer: the planes, then one micro-kernel panel of
     /// zeros that the last positions' whole-panel reads run into.
-    fn buffer_len<T: MicroKernel>(&self) -> usize {
-        self.planes * self.plane_len + T::NR
+    fn buffer_len(&self, nr: usize) -> usize {
+        self.planes * self.plane_len + nr
     }
 
     /// Fill the phase planes of output slice `od`, rows `h0 ..` of the whole input
     /// channels in `x_channels` (of one image and group; cells outside the input
     /// are 0) into the start of `buffer`.
-    fn fill<T: Element>(
+    fn fill<E: PlaneElem>(
         &self,
         geo: &ConvGeometry,
-        x_channels: &[T],
+        x_channels: &[E],
         od: usize,
         h0: usize,
-        buffer: &mut [T],
+        buffer: &mut [E],
     ) {
         dispatch!(
             fill_any,
@@ -176,7 +178,7 @@ impl Layout {
 
 simd_twins! {
     fill_any => fill_avx512, fill_avx2,
-    <T: Element>(
+    <T: PlaneElem>(
         layout: &Layout,
         geo: &ConvGeometry,
         x_channels: &[T],
@@ -186,8 +188,65 @@ simd_twins! {
     )
 }
 
+/// What filling phase planes needs of an element: zero, and copies of runs,
+/// of every other cell, and splits into even and odd cells. The float types use
+/// their SIMD permutes; bfloat16 bits (`u16`) plain loops, which the compiler
+/// vectorises inside `fill`'s SIMD twins.
+pub(crate) trait PlaneElem: Copy + Send + Sync + 'static {
+    fn zero() -> Self;
+    fn copy_run(cells: &[Self], out: &mut [Self]);
+    fn copy_even(cells: &[Self], out: &mut [Self]);
+    fn split_even_odd(cells: &[Self], evens: &mut [Self], odds: &mut [Self]);
+}
+
+impl<T: Element> PlaneElem for T {
+    #[inline(always)]
+    fn zero() -> T {
+        T::zero()
+    }
+    #[inline(always)]
+    fn copy_run(cells: &[T], out: &mut [T]) {
+        copy_blocks(cells, out);
+    }
+    #[inline(always)]
+    fn copy_even(cells: &[T], out: &mut [T]) {
+        <T as Permute>::copy_even(cells, out);
+    }
+    #[inline(always)]
+    fn split_even_odd(cells: &[T], evens: &mut [T], odds: &mut [T]) {
+        <T as Permute>::split_even_odd(cells, evens, odds);
+    }
+}
+
+impl PlaneElem for u16 {
+    #[inline(always)]
+    fn zero() -> u16 {
+        0
+    }
+    #[inline(always)]
+    fn copy_run(cells: &[u16], out: &mut [u16]) {
+        let len = out.len();
+        out.copy_from_slice(&cells[..len]);
+    }
+    #[inline(always)]
+    fn copy_even(cells: &[u16], out: &mut [u16]) {
+        for (k, o) in out.iter_mut().enumerate() {
+            *o = cells[2 * k];
+        }
+    }
+    #[inline(always)]
+    fn split_even_odd(cells: &[u16], evens: &mut [u16], odds: &mut [u16]) {
+        for (k, e) in evens.iter_mut().enumerate() {
+            *e = cells[2 * k];
+        }
+        for (k, o) in odds.iter_mut().enumerate() {
+            *o = cells[2 * k + 1];
+        }
+    }
+}
+
 #[inline(always)]
-fn fill_any<T: Element>(
+fn fill_any<T: PlaneElem>(
     layout: &Layout,
     geo: &ConvGeometry,
     x_channels: &[T],
@@ -255,7 +314,7 @@ fn fill_any<T: Element>(
                         row_e[e_hi..].fill(T::zero());
                         row_o[..o_lo].fill(T::zero());
                         row_o[o_hi..].fill(T::zero());
-                        T::split_even_odd(
+                        <T as PlaneElem>::split_even_odd(
                             &slice[ih * in_w..][..in_w],
                             &mut row_e[e_lo..e_hi],
                             &mut row_o[o_lo..o_hi],
@@ -286,8 +345,8 @@ fn fill_any<T: Element>(
                         let out = &mut row[c_lo..c_hi];
                         let cells = &slice[first..];
                         match sw {
-                            1 => copy_blocks(cells, out),
-                            2 => T::copy_even(cells, out),
+                            1 => T::copy_run(cells, out),
+                            2 => <T as PlaneElem>::copy_even(cells, out),
                             _ => {
                                 for (c, o) in out.iter_mut().enumerate() {
                                     *o = cells[c * sw];
@@ -324,19 +383,90 @@ pub(crate) fn forward<T: Element>(
     (bias, epilogue): (Option<&[T]>, &Epilogue<'_, T>),
     out: &mut [MaybeUninit<T>],
 ) -> Result<()> {
+    let rows_outer = bands.rows_outer;
+    forward_with(
+        geo,
+        bands,
+        (x, w, T::NR),
+        (bias, epilogue),
+        out,
+        |op, store| {
+            let a = AMatrix::Rows(op.a, op.k);
+            gemm_indirect(
+                op.k, a, op.rows, op.b, op.table, op.cols, op.acc, rows_outer, store,
+            );
+        },
+    )
+}
+
+/// [`forward`] of bfloat16 `x` and `w` (their bits) on the `vdpbf16ps` kernel,
+/// into float32 `out` (sums in float32; the caller rounds). Needs
+/// [`bf16_gemm::available`].
+pub(crate) fn forward_bf16(
+    geo: &ConvGeometry,
+    bands: Bands,
+    x: &[u16],
+    w: &[u16],
+    (bias, epilogue): (Option<&[f32]>, &Epilogue<'_, f32>),
+    out: &mut [MaybeUninit<f32>],
+) -> Result<()> {
+    let rows_outer = bands.rows_outer;
+    forward_with(
+        geo,
+        bands,
+        (x, w, bf16_gemm::NRB),
+        (bias, epilogue),
+        out,
+        |op, store| {
+            let a = (op.a, op.k);
+            gemm_indirect_bf16(
+                op.k, a, op.rows, op.b, op.table, op.cols, op.acc, rows_outer, store,
+            );
+        },
+    )
+}
+
+/// The operands of one task's GEMM: `rows` filter rows of `k` in `a`, the phase
+/// planes `b` with their row table, `cols` positions, the micro-tile `acc`.
+struct TaskGemm<'a, E, T> {
+    k: usize,
+    a: &'a [E],
+    rows: usize,
+    b: &'a [E],
+    table: &'a RowTable,
+    cols: usize,
+    acc: &'a mut [T],
+}
+
+/// The task loop of [`forward`] over planes of `E` (`x` and `w` in `E`, tiles of
+/// `nr` columns), results in `T`: `gemm(operands, store)` multiplies one task's
+/// filters by its planes and hands each block to `store`.
+fn forward_with<T: Element, E: PlaneElem>(
+    geo: &ConvGeometry,
+    bands: Bands,
+    (x, w, nr): (&[E], &[E], usize),
+    (bias, epilogue): (Option<&[T]>, &Epilogue<'_, T>),
+    out: &mut [MaybeUninit<T>],
+    gemm: impl Fn(TaskGemm<'_, E, T>, &mut dyn FnMut(&Block<'_, T>)) + Sync,
+) -> Result<()> {
     let layout = Layout::new(geo, bands.band);
     let (k_len, cig, cog) = (geo.k_len(), geo.cig(), geo.cog());
     let [out_d, out_h, out_w] = geo.output;
     let (p_len, in_vol, pitch) = (geo.out_vol(), geo.in_vol(), layout.pitch);
-    let buffer_len = layout.buffer_len::<T>();
+    let buffer_len = layout.buffer_len(nr);
     // Checked once here, so the workers' buffers cannot fail to allocate.
-    drop(alloc_uninit::<T>(buffer_len, "implicit GEMM planes")?);
-    let init = || (vec![T::zero(); buffer_len], accumulator::<T>(), Vec::new());
+    drop(alloc_uninit::<E>(buffer_len, "implicit GEMM planes")?);
+    let init = || {
+        (
+            vec![E::zero(); buffer_len],
+            vec![T::zero(); MR * nr],
+            Vec::new(),
+        )
+    };
     let out_shared = SharedMut::new(out);
     let channels = bands.channels.clamp(1, cog.max(1));
     let chunks = cog.div_ceil(channels).max(1);
     let tasks = geo.n * geo.groups * out_d * layout.bands * chunks;
-    let rows_outer = bands.rows_outer;
     for_each_task(tasks, geo.work(), init, |(buffer, acc, saved), task| {
         let (task, chunk) = (task / chunks, task % chunks);
         let band_index = task % layout.bands;
@@ -351,51 +481,49 @@ pub(crate) fn forward<T: Element>(
         // The chunk's rows of W[g]: whole A panels from output channel c0.
         let c0 = chunk * channels;
         let rows = channels.min(cog - c0);
-        let a = AMatrix::Rows(&w[(g * cog + c0) * k_len..][..rows * k_len], k_len);
-        gemm_indirect(
-            k_len,
-            a,
+        let operands = TaskGemm {
+            k: k_len,
+            a: &w[(g * cog + c0) * k_len..][..rows * k_len],
             rows,
-            buffer,
-            &layout.rows,
+            b: buffer,
+            table: &layout.rows,
             cols,
             acc,
-            rows_outer,
-            |blk| {
-                for r in 0..blk.rows {
-                    let channel = g * cog + c0 + blk.row0 + r;
-                    let values = blk.row(r);
-                    let plane_at = (n * geo.c_out + channel) * p_len + od * out_h * out_w;
-                    // Positions col0 .. col0 + cols, one output row (of `pitch`) at a time.
-                    let end = blk.col0 + blk.cols;
-                    let mut q = blk.col0;
-                    while q < end {
-                        let (row, ow) = (q / pitch, q % pitch);
-                        let row_end = end.min((row + 1) * pitch);
-                        let valid_end = row_end.min(row * pitch + out_w);
-                        if q < valid_end {
-                            let len = valid_end - q;
-                            let at = plane_at + (h0 + row) * out_w + ow;
-                            // SAFETY: task (n, g, od, band, chunk) is the only one writing
-                            // output rows h0 .. h0 + rows_here of slice od of image n in
-                            // the chunk's channels of group g.
-                            let dst = unsafe { out_shared.range(at, len) };
-                            let src = &values[q - blk.col0..][..len];
-                            // SAFETY: `out` is initialised whenever the epilogue
-                            // reads it (run_forward).
-                            unsafe { epilogue.save_uninit(dst, saved) };
-                            let b = bias.map_or(T::zero(), |b| b[channel]);
-                            dst.iter_mut().zip(src).for_each(|(d, &v)| {
-                                d.write(v + b);
-                            });
-                            // SAFETY: every element of `dst` was just written.
-                            unsafe { epilogue.finish_uninit(at, dst, saved) };
-                        }
-                        q = row_end;
+        };
+        gemm(operands, &mut |blk| {
+            for r in 0..blk.rows {
+                let channel = g * cog + c0 + blk.row0 + r;
+                let values = blk.row(r);
+                let plane_at = (n * geo.c_out + channel) * p_len + od * out_h * out_w;
+                // Positions col0 .. col0 + cols, one output row (of `pitch`) at a time.
+                let end = blk.col0 + blk.cols;
+                let mut q = blk.col0;
+                while q < end {
+                    let (row, ow) = (q / pitch, q % pitch);
+                    let row_end = end.min((row + 1) * pitch);
+                    let valid_end = row_end.min(row * pitch + out_w);
+                    if q < valid_end {
+                        let len = valid_end - q;
+                        let at = plane_at + (h0 + row) * out_w + ow;
+                        // SAFETY: task (n, g, od, band, chunk) is the only one writing
+                        // output rows h0 .. h0 + rows_here of slice od of image n in
+                        // the chunk's channels of group g.
+                        let dst = unsafe { out_shared.range(at, len) };
+                        let src = &values[q - blk.col0..][..len];
+                        // SAFETY: `out` is initialised whenever the epilogue
+                        // reads it (run_forward).
+                        unsafe { epilogue.save_uninit(dst, saved) };
+                        let b = bias.map_or(T::zero(), |b| b[channel]);
+                        dst.iter_mut().zip(src).for_each(|(d, &v)| {
+                            d.write(v + b);
+                        });
+                        // SAFETY: every element of `dst` was just written.
+                        unsafe { epilogue.finish_uninit(at, dst, saved) };
                     }
+                    q = row_end;
                 }
-            },
-        );
+            }
+        });
     })
 }
 

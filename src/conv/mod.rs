@@ -38,6 +38,7 @@ use crate::arrays::{as_slice, into_array5, shape5, standard, user_shape, Shape5}
 use crate::element::Element;
 use crate::error::{value_error, Result};
 use crate::geometry::{ConvParams, TransposeParams};
+use crate::kernels::bf16_gemm;
 use crate::threads::for_each_chunk_mut;
 use epilogue::{Epilogue, Residual};
 use geometry::ConvGeometry;
@@ -231,6 +232,52 @@ pub fn conv_forward_fused<T: Element>(
         fused,
         out,
         |epilogue, dest| run_forward(&plan, &geo, x, w, bias, epilogue, dest),
+    )
+}
+
+/// Whether a bfloat16 convolution of these shapes runs its forward on the native
+/// bfloat16 kernels ([`conv_forward_bf16`]) on this machine and path.
+pub fn conv_forward_bf16_native(
+    x: Shape5,
+    weight: Shape5,
+    params: &ConvParams,
+    precision: Option<Precision>,
+) -> Result<bool> {
+    let geo = ConvGeometry::for_conv(x, weight, params)?.with_precision(precision);
+    Ok(bf16_gemm::available() && plan::forward_bf16(&geo).is_some())
+}
+
+/// [`conv_forward_fused`] of bfloat16 `x` and `weight` on the native bfloat16
+/// kernels (`vdpbf16ps`, float32 sums), where [`plan::forward_bf16`] picks them
+/// and the CPU and the active path have them: the float32 result before
+/// rounding (the caller rounds it once). `Ok(None)` when the native kernels do
+/// not apply; the caller then runs the float32 path on the widened inputs.
+pub fn conv_forward_bf16(
+    x: ArrayView5<'_, half::bf16>,
+    weight: ArrayView5<'_, half::bf16>,
+    bias: Option<ArrayView1<'_, f32>>,
+    params: &ConvParams,
+    fused: &Fused<'_, f32>,
+) -> Result<Option<Array5<f32>>> {
+    let geo = ConvGeometry::for_conv(shape5(&x), shape5(&weight), params)?
+        .with_precision(fused.precision);
+    let Some(bands) = plan::forward_bf16(&geo).filter(|_| bf16_gemm::available()) else {
+        return Ok(None);
+    };
+    check_bias(bias.as_ref(), geo.c_out)?;
+    let (x, weight) = (standard(x)?, standard(weight)?);
+    let bias = bias.map(standard).transpose()?;
+    let bias = bias.as_ref().map(as_slice).transpose()?;
+    let (x, w) = (
+        crate::storage::bits(as_slice(&x)?),
+        crate::storage::bits(as_slice(&weight)?),
+    );
+    with_output(
+        geo.out_shape(),
+        params.rank,
+        fused,
+        None,
+        |epilogue, dest| implicit::forward_bf16(&geo, bands, x, w, (bias, epilogue), dest),
     )
 }
 

@@ -263,6 +263,20 @@ pub(crate) fn weight_grad<T: Element>(geo: &ConvGeometry) -> WeightGrad {
     .unwrap_or(chosen)
 }
 
+/// The bands of the native bfloat16 forward of `geo` (an implicit GEMM on
+/// `vdpbf16ps`), or `None` where the float32 plan should run on widened inputs:
+/// wherever the float32 plan is a GEMM (implicit, or im2col, including 1x1
+/// layers) and the implicit GEMM can run, since the bfloat16 kernel's doubled
+/// rate outweighs copying the input into planes; Winograd, depthwise and
+/// direct plans keep the float32 path (fewer multiplies, or no GEMM to speed up).
+pub(crate) fn forward_bf16(geo: &ConvGeometry) -> Option<Bands> {
+    match forward::<f32>(geo) {
+        Forward::ImplicitGemm(bands) => Some(bands),
+        Forward::Im2col(_) if implicit_can_run(geo) => Some(bands(geo)),
+        _ => None,
+    }
+}
+
 /// The forward plan the rules choose for `geo`.
 fn forward_by_rules<T: Element>(geo: &ConvGeometry) -> Forward {
     if geo.n * geo.c_out * geo.out_vol() == 0 {

@@ -13,6 +13,7 @@
 //! - `stride2_max`: the stride-2 max-pooling kernel and the shared scan step;
 //! - `copy`: short block copies; `shared`: a buffer written by disjoint tasks.
 
+pub mod bf16_gemm;
 pub mod convert;
 pub mod copy;
 pub mod dot;

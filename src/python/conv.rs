@@ -80,8 +80,8 @@ fn conv_forward<'py>(
         let params = Params::of(spec, &weight)?;
         let result = py.detach(|| -> crate::Result<_> {
             // 16-bit arrays are widened to float32 here and the result rounded once
-            // (crate::storage); float32 and float64 pass through unchanged.
-            let (x, weight) = (T::widen(x)?, T::widen(weight)?);
+            // (crate::storage), unless the type has native kernels for the layer;
+            // float32 and float64 pass through unchanged.
             let bias = bias.map(T::widen).transpose()?;
             let (direct, narrowed) = match out.map(T::direct_out) {
                 Some(Ok(direct)) => (Some(direct), None),
@@ -106,6 +106,22 @@ fn conv_forward<'py>(
                 residual,
             };
             let bias = bias.as_ref().map(|b| b.view());
+            let native = match (&params, &narrowed, &direct) {
+                (Params::Conv(params), _, None) => {
+                    T::native_forward(x.view(), weight.view(), bias, params, &fused)?
+                }
+                _ => None,
+            };
+            if let Some(result) = native {
+                return match narrowed {
+                    Some(out) => {
+                        T::narrow_into(result.view(), out);
+                        Ok(None)
+                    }
+                    None => T::narrow(result).map(Some),
+                };
+            }
+            let (x, weight) = (T::widen(x)?, T::widen(weight)?);
             let result = match &params {
                 Params::Transposed(params) => conv::conv_transpose_forward_fused(
                     x.view(), weight.view(), bias, params, &fused, direct,

@@ -30,6 +30,16 @@ fn explain_conv<'py>(
         DType::F64 => conv_report::<f64>(spec, x, weight)?,
     };
     report.dtype = dtype.name();
+    if dtype == DType::BF16 && !spec.is_transposed() {
+        let params = spec.params([weight[2], weight[3], weight[4]])?;
+        if conv::conv_forward_bf16_native(x, weight, &params, spec.precision())? {
+            // The forward runs on the native bfloat16 kernel instead of the
+            // float32 plan (crate::conv::conv_forward_bf16).
+            for pass in report.passes.iter_mut().filter(|p| p.pass == "forward") {
+                pass.algorithm = "implicit_gemm_bf16".to_string();
+            }
+        }
+    }
     to_dict(py, &report, rank)
 }
 

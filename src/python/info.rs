@@ -115,8 +115,14 @@ fn simd_features() -> Vec<&'static str> {
         if std::arch::is_x86_feature_detected!("fma") {
             found.push("fma");
         }
+        if std::arch::is_x86_feature_detected!("f16c") {
+            found.push("f16c");
+        }
         if std::arch::is_x86_feature_detected!("avx512f") {
             found.push("avx512f");
+        }
+        if std::arch::is_x86_feature_detected!("avx512bf16") {
+            found.push("avx512bf16");
         }
     }
     #[cfg(target_arch = "aarch64")]
@@ -141,7 +147,10 @@ fn build_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     info.set_item("simd", simd_features())?;
     info.set_item("simd_path", isa::active().name())?;
     info.set_item("simd_best", isa::best().name())?;
-    info.set_item("dtypes", vec!["float32", "float64"])?;
+    info.set_item("dtypes", vec!["float32", "float64", "float16", "bfloat16"])?;
+    // Whether bfloat16 GEMM-shaped layers run on the native vdpbf16ps kernel now
+    // (the CPU has AVX512_BF16 and the active path is AVX-512).
+    info.set_item("bf16_native", crate::kernels::bf16_gemm::available())?;
     info.set_item("default_threads", threads::default_num_threads())?;
     info.set_item("precision", conv::process_precision().name())?;
     Ok(info)

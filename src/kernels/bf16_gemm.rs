@@ -1,0 +1,254 @@
+//! A bfloat16 GEMM on AVX512_BF16's `vdpbf16ps`: `acc (MR x NRB, f32) = A . B`
+//! with A and B in bfloat16 (as raw bits) and every sum in float32.
+//!
+//! `vdpbf16ps` multiplies two bfloat16 pairs per float32 lane and adds both
+//! products (each exact in float32) to the lane: twice the products per
+//! instruction of a float32 FMA. The pairs run along the reduction: A's pair
+//! `(A[r, 2p], A[r, 2p + 1])` is one 32-bit broadcast read in place from a filter
+//! row; B's rows `2p` and `2p + 1` (read in place through a row table, as the
+//! implicit GEMM's input taps) are interleaved in registers (`vpunpck{l,h}wd`),
+//! which leaves the columns of the two accumulators of a row in the order
+//! `{0-3, 8-11, 16-19, 24-27}` and `{4-7, 12-15, 20-23, 28-31}`; the store puts
+//! them back in order. An odd last reduction step pairs its row with zeros.
+//!
+//! Each accumulator element is one chain of `vdpbf16ps` steps in pair order, so
+//! the result does not depend on the tiling or the thread count; it differs from
+//! the float32 kernels' FMA chain in its order (two products per step) and, as
+//! `vdpbf16ps` does, in treating subnormal bfloat16 inputs and results as zero
+//! (both within the documented error bound of a float32 sum).
+
+use super::gemm::Block;
+use super::isa::{self, Isa};
+use super::microkernel::{RowTable, MR};
+
+/// Columns of a bfloat16 micro-tile (two 16-lane float32 accumulators per row).
+pub const NRB: usize = 32;
+
+/// Whether the bfloat16 kernel may run: the active path is AVX-512 and the CPU
+/// has AVX512_BF16 (and AVX512BW, for the interleaves).
+pub fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        isa::active() == Isa::Avx512
+            && std::arch::is_x86_feature_detected!("avx512bf16")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `A (rows x k) . B (k x cols)` in float32 sums, handing each `MR x NRB` block
+/// to `store`: A is `rows` bfloat16 rows of `lda` read in place, B's row `p`
+/// starts at `b[b_rows[p]]` (`cols` columns, read in `NRB`-wide panels: `b` must
+/// hold `NRB` elements past the last row's last panel start, which the caller
+/// pads with zeros). Row panels outermost when `rows_outer`.
+///
+/// # Panics
+/// If [`available`] is false, or the buffers are too short for the reads.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_indirect_bf16(
+    k: usize,
+    (a, lda): (&[u16], usize),
+    rows: usize,
+    b: &[u16],
+    b_rows: &RowTable,
+    cols: usize,
+    acc: &mut [f32],
+    rows_outer: bool,
+    mut store: impl FnMut(&Block<'_, f32>),
+) {
+    assert!(
+        available(),
+        "the bfloat16 GEMM needs AVX512_BF16 on the AVX-512 path"
+    );
+    let (col_panels, row_panels) = (cols.div_ceil(NRB), rows.div_ceil(MR));
+    let last_row = b_rows.rows().iter().take(k).copied().max().unwrap_or(0);
+    assert!(
+        acc.len() >= MR * NRB
+            && b_rows.rows().len() >= k
+            && (k == 0 || rows == 0 || a.len() >= (rows - 1) * lda + k)
+            && (k == 0 || cols == 0 || (col_panels - 1) * NRB + last_row + NRB <= b.len()),
+        "bfloat16 GEMM buffers too short: k={k}, rows={rows}, cols={cols}, a={}, b={}",
+        a.len(),
+        b.len()
+    );
+    let (outer, inner) = if rows_outer {
+        (row_panels, col_panels)
+    } else {
+        (col_panels, row_panels)
+    };
+    for o in 0..outer {
+        for i in 0..inner {
+            let (ip, jp) = if rows_outer { (o, i) } else { (i, o) };
+            let r0 = ip * MR;
+            let valid = MR.min(rows - r0);
+            let width = NRB.min(cols - jp * NRB);
+            // SAFETY: the CPU has AVX-512F, AVX512BW and AVX512_BF16 (`available`,
+            // asserted above); A's rows r0 .. r0 + valid hold k elements each and
+            // every B row read from panel jp holds NRB elements (both asserted),
+            // and `acc` holds MR x NRB.
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                kernel(
+                    k,
+                    a.as_ptr().add(r0 * lda),
+                    lda,
+                    valid,
+                    b.as_ptr().add(jp * NRB),
+                    b_rows.rows().as_ptr(),
+                    acc.as_mut_ptr(),
+                );
+            }
+            store(&Block {
+                row0: r0,
+                col0: jp * NRB,
+                rows: valid,
+                cols: width,
+                acc,
+                stride: NRB,
+            });
+        }
+    }
+}
+
+/// One `MR x NRB` tile: `acc[r * NRB + j] = sum_p A(r, p) B(p, j)`, A row `r`
+/// at `a + min(r, rows - 1) * lda`, B row `p` at `b + rows_at[p]`.
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX512BW and AVX512_BF16; `rows >= 1`; A's
+/// first `rows` rows hold `k` elements, `rows_at` holds `k` offsets each with
+/// `NRB` readable elements from `b`, and `acc` holds `MR * NRB` elements.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+unsafe fn kernel(
+    k: usize,
+    a: *const u16,
+    lda: usize,
+    rows: usize,
+    b: *const u16,
+    rows_at: *const usize,
+    acc: *mut f32,
+) {
+    use std::arch::x86_64::*;
+    // SAFETY: every pointer offset stays inside the ranges the caller guarantees
+    // (A rows below `rows` and columns below `k`, B rows of the table with NRB
+    // elements each, MR x NRB accumulators); loads and stores are unaligned; the
+    // transmutes reinterpret 512-bit vectors of the same size.
+    unsafe {
+        let row = |r: usize| a.add(r.min(rows - 1) * lda);
+        let mut lo = [_mm512_setzero_ps(); MR];
+        let mut hi = [_mm512_setzero_ps(); MR];
+        let pairs = k / 2;
+        for p in 0..pairs {
+            let x0 = _mm512_loadu_si512(b.add(*rows_at.add(2 * p)).cast());
+            let x1 = _mm512_loadu_si512(b.add(*rows_at.add(2 * p + 1)).cast());
+            let b_lo: __m512bh = std::mem::transmute(_mm512_unpacklo_epi16(x0, x1));
+            let b_hi: __m512bh = std::mem::transmute(_mm512_unpackhi_epi16(x0, x1));
+            for r in 0..MR {
+                let pair = row(r).add(2 * p).cast::<i32>().read_unaligned();
+                let a_pair: __m512bh = std::mem::transmute(_mm512_set1_epi32(pair));
+                lo[r] = _mm512_dpbf16_ps(lo[r], b_lo, a_pair);
+                hi[r] = _mm512_dpbf16_ps(hi[r], b_hi, a_pair);
+            }
+        }
+        if k % 2 == 1 {
+            let x0 = _mm512_loadu_si512(b.add(*rows_at.add(k - 1)).cast());
+            let zero = _mm512_setzero_si512();
+            let b_lo: __m512bh = std::mem::transmute(_mm512_unpacklo_epi16(x0, zero));
+            let b_hi: __m512bh = std::mem::transmute(_mm512_unpackhi_epi16(x0, zero));
+            for r in 0..MR {
+                // The pair (A[r, k - 1], +0): its second product is 0 whatever B is.
+                let single = i32::from(*row(r).add(k - 1));
+                let a_pair: __m512bh = std::mem::transmute(_mm512_set1_epi32(single));
+                lo[r] = _mm512_dpbf16_ps(lo[r], b_lo, a_pair);
+                hi[r] = _mm512_dpbf16_ps(hi[r], b_hi, a_pair);
+            }
+        }
+        let first = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+        let second =
+            _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+        for r in 0..MR {
+            let out = acc.add(r * NRB);
+            _mm512_storeu_ps(out, _mm512_permutex2var_ps(lo[r], first, hi[r]));
+            _mm512_storeu_ps(out.add(16), _mm512_permutex2var_ps(lo[r], second, hi[r]));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bf16_bits(v: f32) -> u16 {
+        half::bf16::from_f32(v).to_bits()
+    }
+
+    fn value(bits: u16) -> f64 {
+        f64::from(half::bf16::from_bits(bits).to_f32())
+    }
+
+    #[test]
+    fn matches_a_float64_product_for_odd_and_even_k_and_partial_tiles() {
+        if !available() {
+            eprintln!("no AVX512_BF16: bfloat16 GEMM not tested");
+            return; // nothing to test on this CPU (the callers fall back to widening)
+        }
+        for (k, rows, cols, rows_outer) in [
+            (0, 3, 5, false),
+            (1, 8, 32, false),
+            (7, 5, 40, true),
+            (18, 13, 70, false),
+            (33, 16, 64, true),
+        ] {
+            let lda = k + 3;
+            let a: Vec<u16> = (0..rows * lda)
+                .map(|i| bf16_bits(((i * 7) % 11) as f32 * 0.25 - 1.0))
+                .collect();
+            // B rows scattered through the buffer in reverse order, NRB zeros after.
+            let pitch = cols + 5;
+            let offsets: Vec<usize> = (0..k).map(|p| (k - 1 - p) * pitch).collect();
+            let mut b: Vec<u16> = (0..k * pitch)
+                .map(|i| bf16_bits(((i * 5) % 13) as f32 * 0.5 - 3.0))
+                .collect();
+            b.extend(std::iter::repeat_n(0, NRB + cols.div_ceil(NRB) * NRB));
+            let table = RowTable::new(offsets.clone());
+            let mut acc = vec![0.0f32; MR * NRB];
+            let mut got = vec![f32::NAN; rows * cols];
+            gemm_indirect_bf16(
+                k,
+                (&a, lda),
+                rows,
+                &b,
+                &table,
+                cols,
+                &mut acc,
+                rows_outer,
+                |blk| {
+                    for r in 0..blk.rows {
+                        for (j, &v) in blk.row(r).iter().enumerate() {
+                            got[(blk.row0 + r) * cols + blk.col0 + j] = v;
+                        }
+                    }
+                },
+            );
+            for r in 0..rows {
+                for j in 0..cols {
+                    let exact: f64 = (0..k)
+                        .map(|p| value(a[r * lda + p]) * value(b[offsets[p] + j]))
+                        .sum();
+                    let magnitude: f64 = (0..k)
+                        .map(|p| (value(a[r * lda + p]) * value(b[offsets[p] + j])).abs())
+                        .sum();
+                    let err = (f64::from(got[r * cols + j]) - exact).abs();
+                    assert!(
+                        err <= k as f64 * f64::from(f32::EPSILON) * magnitude,
+                        "k={k} r={r} j={j}: {} vs {exact}",
+                        got[r * cols + j]
+                    );
+                }
+            }
+        }
+    }
+}
