@@ -75,7 +75,7 @@ pub trait Storage: Copy + Send + Sync + ZeroBits + 'static {
         body: impl FnOnce(&[Self::Compute], &mut [MaybeUninit<Self::Compute>]) -> R,
     ) -> R;
 
-    /// The convolution forward on kernels native to this type, before rounding
+    /// The convolution forward on kernels native to this type, rounded once
     /// (bfloat16: [`crate::conv::conv_forward_bf16`]); `Ok(None)` where there are
     /// none or they do not apply (the caller widens and runs the compute type).
     fn native_forward(
@@ -84,7 +84,7 @@ pub trait Storage: Copy + Send + Sync + ZeroBits + 'static {
         _bias: Option<ArrayView1<'_, Self::Compute>>,
         _params: &ConvParams,
         _fused: &Fused<'_, Self::Compute>,
-    ) -> Result<Option<Array5<Self::Compute>>> {
+    ) -> Result<Option<Array5<Self>>> {
         Ok(None)
     }
 }
@@ -150,6 +150,11 @@ pub trait Half: Copy + Send + Sync + 'static {
 /// The bits of bfloat16 values (for the kernels, which take raw bits).
 pub fn bits(s: &[bf16]) -> &[u16] {
     bits_of(s)
+}
+
+/// Slots for the bits of bfloat16 values (for the kernels, which write raw bits).
+pub fn bit_slots(s: &mut [MaybeUninit<bf16>]) -> &mut [MaybeUninit<u16>] {
+    bit_slots_of(s)
 }
 
 /// `s` as its bits (both 16-bit types are `#[repr(transparent)]` over `u16`).
@@ -353,7 +358,7 @@ half_storage!(
         bias: Option<ArrayView1<'_, f32>>,
         params: &ConvParams,
         fused: &Fused<'_, f32>,
-    ) -> Result<Option<Array5<f32>>> {
+    ) -> Result<Option<Array5<bf16>>> {
         crate::conv::conv_forward_bf16(x, weight, bias, params, fused)
     }
 );

@@ -19,6 +19,7 @@ use crate::alloc::{alloc_uninit, alloc_zeroed};
 use crate::element::Element;
 use crate::error::Result;
 use crate::kernels::bf16_gemm::{self, gemm_indirect_bf16};
+use crate::kernels::convert::narrow_bf16;
 use crate::kernels::gemm::Block;
 use crate::kernels::{
     copy_blocks, dispatch, dot_acc_len, gemm_indirect, simd_twins, AMatrix, Permute, RowTable,
@@ -384,23 +385,27 @@ pub(crate) fn forward<T: Element>(
     out: &mut [MaybeUninit<T>],
 ) -> Result<()> {
     let rows_outer = bands.rows_outer;
-    forward_with(
-        geo,
-        bands,
-        (x, w, T::NR),
-        (bias, epilogue),
-        out,
-        |op, store| {
-            let a = AMatrix::Rows(op.a, op.k);
-            gemm_indirect(
-                op.k, a, op.rows, op.b, op.table, op.cols, op.acc, rows_outer, store,
-            );
-        },
-    )
+    let gemm = |op: TaskGemm<'_, T, T>, store: &mut dyn FnMut(&Block<'_, T>)| {
+        let a = AMatrix::Rows(op.a, op.k);
+        gemm_indirect(
+            op.k, a, op.rows, op.b, op.table, op.cols, op.acc, rows_outer, store,
+        );
+    };
+    let emit = |dst: &mut [MaybeUninit<T>], src: &[T], b: T, at: usize, saved: &mut Vec<T>| {
+        // SAFETY: `out` is initialised whenever the epilogue reads it (run_forward).
+        unsafe { epilogue.save_uninit(dst, saved) };
+        dst.iter_mut().zip(src).for_each(|(d, &v)| {
+            d.write(v + b);
+        });
+        // SAFETY: every element of `dst` was just written.
+        unsafe { epilogue.finish_uninit(at, dst, saved) };
+    };
+    forward_with(geo, bands, (x, w, T::NR), bias, out, gemm, emit)
 }
 
-/// [`forward`] of bfloat16 `x` and `w` (their bits) on the `vdpbf16ps` kernel,
-/// into float32 `out` (sums in float32; the caller rounds). Needs
+/// [`forward`] of bfloat16 `x` and `w` (their bits) on the `vdpbf16ps` kernel:
+/// each output is the float32 sum plus bias, through the epilogue (which must
+/// not read `out`: no residual in it), rounded once into bfloat16 `out`. Needs
 /// [`bf16_gemm::available`].
 pub(crate) fn forward_bf16(
     geo: &ConvGeometry,
@@ -408,22 +413,24 @@ pub(crate) fn forward_bf16(
     x: &[u16],
     w: &[u16],
     (bias, epilogue): (Option<&[f32]>, &Epilogue<'_, f32>),
-    out: &mut [MaybeUninit<f32>],
+    out: &mut [MaybeUninit<u16>],
 ) -> Result<()> {
+    debug_assert!(!epilogue.reads_out());
     let rows_outer = bands.rows_outer;
-    forward_with(
-        geo,
-        bands,
-        (x, w, bf16_gemm::NRB),
-        (bias, epilogue),
-        out,
-        |op, store| {
-            let a = (op.a, op.k);
-            gemm_indirect_bf16(
-                op.k, a, op.rows, op.b, op.table, op.cols, op.acc, rows_outer, store,
-            );
-        },
-    )
+    let gemm = |op: TaskGemm<'_, u16, f32>, store: &mut dyn FnMut(&Block<'_, f32>)| {
+        let a = (op.a, op.k);
+        gemm_indirect_bf16(
+            op.k, a, op.rows, op.b, op.table, op.cols, op.acc, rows_outer, store,
+        );
+    };
+    let emit =
+        |dst: &mut [MaybeUninit<u16>], src: &[f32], b: f32, at: usize, row: &mut Vec<f32>| {
+            row.clear();
+            row.extend(src.iter().map(|&v| v + b));
+            epilogue.finish(at, row, &[]);
+            narrow_bf16(row, dst);
+        };
+    forward_with(geo, bands, (x, w, bf16_gemm::NRB), bias, out, gemm, emit)
 }
 
 /// The operands of one task's GEMM: `rows` filter rows of `k` in `a`, the phase
@@ -439,15 +446,19 @@ struct TaskGemm<'a, E, T> {
 }
 
 /// The task loop of [`forward`] over planes of `E` (`x` and `w` in `E`, tiles of
-/// `nr` columns), results in `T`: `gemm(operands, store)` multiplies one task's
-/// filters by its planes and hands each block to `store`.
-fn forward_with<T: Element, E: PlaneElem>(
+/// `nr` columns), sums in `T`, output in `O`: `gemm(operands, store)` multiplies
+/// one task's filters by its planes and hands each block to `store`, and
+/// `emit(dst, sums, bias, at, scratch)` writes a run of sums (output position `at`)
+/// into its place `dst` of the output.
+#[allow(clippy::too_many_arguments)]
+fn forward_with<T: Element, E: PlaneElem, O: Send>(
     geo: &ConvGeometry,
     bands: Bands,
     (x, w, nr): (&[E], &[E], usize),
-    (bias, epilogue): (Option<&[T]>, &Epilogue<'_, T>),
-    out: &mut [MaybeUninit<T>],
+    bias: Option<&[T]>,
+    out: &mut [MaybeUninit<O>],
     gemm: impl Fn(TaskGemm<'_, E, T>, &mut dyn FnMut(&Block<'_, T>)) + Sync,
+    emit: impl Fn(&mut [MaybeUninit<O>], &[T], T, usize, &mut Vec<T>) + Sync,
 ) -> Result<()> {
     let layout = Layout::new(geo, bands.band);
     let (k_len, cig, cog) = (geo.k_len(), geo.cig(), geo.cog());
@@ -510,15 +521,8 @@ fn forward_with<T: Element, E: PlaneElem>(
                         // the chunk's channels of group g.
                         let dst = unsafe { out_shared.range(at, len) };
                         let src = &values[q - blk.col0..][..len];
-                        // SAFETY: `out` is initialised whenever the epilogue
-                        // reads it (run_forward).
-                        unsafe { epilogue.save_uninit(dst, saved) };
                         let b = bias.map_or(T::zero(), |b| b[channel]);
-                        dst.iter_mut().zip(src).for_each(|(d, &v)| {
-                            d.write(v + b);
-                        });
-                        // SAFETY: every element of `dst` was just written.
-                        unsafe { epilogue.finish_uninit(at, dst, saved) };
+                        emit(dst, src, b, at, saved);
                     }
                     q = row_end;
                 }

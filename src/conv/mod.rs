@@ -258,13 +258,35 @@ pub fn conv_forward_bf16(
     bias: Option<ArrayView1<'_, f32>>,
     params: &ConvParams,
     fused: &Fused<'_, f32>,
-) -> Result<Option<Array5<f32>>> {
+) -> Result<Option<Array5<half::bf16>>> {
     let geo = ConvGeometry::for_conv(shape5(&x), shape5(&weight), params)?
         .with_precision(fused.precision);
     let Some(bands) = plan::forward_bf16(&geo).filter(|_| bf16_gemm::available()) else {
         return Ok(None);
     };
     check_bias(bias.as_ref(), geo.c_out)?;
+    let shape = geo.out_shape();
+    let residual = match &fused.residual {
+        ResidualArg::None => None,
+        ResidualArg::Array(r) if shape5(r) == shape => Some(standard(r.view())?),
+        ResidualArg::Array(r) => {
+            return value_error!(
+                "residual has shape {} but the output has shape {}",
+                user_shape(shape5(r), params.rank),
+                user_shape(shape, params.rank)
+            )
+        }
+        ResidualArg::Out => {
+            return value_error!("residual is the output, but no out array was given")
+        }
+    };
+    let epilogue = Epilogue {
+        residual: match &residual {
+            Some(r) => Residual::Array(as_slice(r)?),
+            None => Residual::None,
+        },
+        activation: fused.activation,
+    };
     let (x, weight) = (standard(x)?, standard(weight)?);
     let bias = bias.map(standard).transpose()?;
     let bias = bias.as_ref().map(as_slice).transpose()?;
@@ -272,13 +294,19 @@ pub fn conv_forward_bf16(
         crate::storage::bits(as_slice(&x)?),
         crate::storage::bits(as_slice(&weight)?),
     );
-    with_output(
-        geo.out_shape(),
-        params.rank,
-        fused,
-        None,
-        |epilogue, dest| implicit::forward_bf16(&geo, bands, x, w, (bias, epilogue), dest),
-    )
+    let len = shape.iter().product();
+    let mut out = alloc_uninit::<half::bf16>(len, "the output")?;
+    implicit::forward_bf16(
+        &geo,
+        bands,
+        x,
+        w,
+        (bias, &epilogue),
+        crate::storage::bit_slots(&mut out),
+    )?;
+    // SAFETY: the implicit forward writes every element of its output.
+    let values = unsafe { assume_init(out) };
+    Ok(Some(into_array5(shape, values)?))
 }
 
 /// The transposed convolution with the epilogue of `fused` (see

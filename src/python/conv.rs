@@ -113,13 +113,13 @@ fn conv_forward<'py>(
                 _ => None,
             };
             if let Some(result) = native {
-                return match narrowed {
-                    Some(out) => {
-                        T::narrow_into(result.view(), out);
-                        Ok(None)
+                return Ok(match narrowed {
+                    Some(mut out) => {
+                        out.assign(&result);
+                        None
                     }
-                    None => T::narrow(result).map(Some),
-                };
+                    None => Some(result),
+                });
             }
             let (x, weight) = (T::widen(x)?, T::widen(weight)?);
             let result = match &params {
