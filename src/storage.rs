@@ -11,7 +11,8 @@
 //! conversion does not depend on its neighbours, so the chunking changes nothing.
 
 use crate::alloc::{alloc_zeroed, ZeroBits};
-use crate::conv::Fused;
+use crate::arrays::Shape5;
+use crate::conv::{Fused, Precision};
 use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::geometry::ConvParams;
@@ -84,6 +85,19 @@ pub trait Storage: Copy + Send + Sync + ZeroBits + 'static {
         _bias: Option<ArrayView1<'_, Self::Compute>>,
         _params: &ConvParams,
         _fused: &Fused<'_, Self::Compute>,
+    ) -> Result<Option<Array5<Self>>> {
+        Ok(None)
+    }
+
+    /// The convolution's input gradient on kernels native to this type, rounded
+    /// once (bfloat16: [`crate::conv::conv_input_grad_bf16`]); `Ok(None)` where
+    /// there are none or they do not apply.
+    fn native_input_grad(
+        _grad_out: ArrayView5<'_, Self>,
+        _weight: ArrayView5<'_, Self>,
+        _x_shape: Shape5,
+        _params: &ConvParams,
+        _precision: Option<Precision>,
     ) -> Result<Option<Array5<Self>>> {
         Ok(None)
     }
@@ -360,6 +374,15 @@ half_storage!(
         fused: &Fused<'_, f32>,
     ) -> Result<Option<Array5<bf16>>> {
         crate::conv::conv_forward_bf16(x, weight, bias, params, fused)
+    },
+    fn native_input_grad(
+        grad_out: ArrayView5<'_, bf16>,
+        weight: ArrayView5<'_, bf16>,
+        x_shape: Shape5,
+        params: &ConvParams,
+        precision: Option<Precision>,
+    ) -> Result<Option<Array5<bf16>>> {
+        crate::conv::conv_input_grad_bf16(grad_out, weight, x_shape, params, precision)
     }
 );
 

@@ -168,6 +168,8 @@ def unpool_spec(rank: int, kernel_size: IntOrTuple, stride: Optional[IntOrTuple]
 def dtype_name(dtype: object) -> str:
     """NumPy's name of a dtype-like (the native module accepts float32, float64,
     float16 and bfloat16)."""
+    if dtype == "bfloat16":  # a name NumPy knows only once ml_dtypes is imported
+        return "bfloat16"
     try:
         return str(np.dtype(dtype).name)  # type: ignore[call-overload]
     except TypeError:

@@ -247,6 +247,20 @@ pub fn conv_forward_bf16_native(
     Ok(bf16_gemm::available() && plan::forward_bf16(&geo).is_some())
 }
 
+/// Whether a bfloat16 convolution of these shapes runs its input gradient on the
+/// native bfloat16 kernels ([`conv_input_grad_bf16`]) on this machine and path.
+pub fn conv_input_grad_bf16_native(
+    x: Shape5,
+    weight: Shape5,
+    params: &ConvParams,
+    precision: Option<Precision>,
+) -> Result<bool> {
+    let geo = ConvGeometry::for_conv(x, weight, params)?.with_precision(precision);
+    Ok(bf16_gemm::available()
+        && matches!(plan::input_grad::<f32>(&geo), InputGrad::Adjoint { geometry, .. }
+            if plan::forward_bf16(&geometry).is_some()))
+}
+
 /// [`conv_forward_fused`] of bfloat16 `x` and `weight` on the native bfloat16
 /// kernels (`vdpbf16ps`, float32 sums), where [`plan::forward_bf16`] picks them
 /// and the CPU and the active path have them: the float32 result before
@@ -307,6 +321,45 @@ pub fn conv_forward_bf16(
     // SAFETY: the implicit forward writes every element of its output.
     let values = unsafe { assume_init(out) };
     Ok(Some(into_array5(shape, values)?))
+}
+
+/// The input gradient of a bfloat16 convolution (`x` of `x_shape`) on the native
+/// bfloat16 forward kernel, where its float32 plan is the adjoint convolution
+/// (stride 1: the forward of `grad_out` with the flipped filters) and
+/// [`plan::forward_bf16`] picks the native kernel for that adjoint: each value the
+/// float32 sum rounded once. `Ok(None)` otherwise (the caller widens).
+pub fn conv_input_grad_bf16(
+    grad_out: ArrayView5<'_, half::bf16>,
+    weight: ArrayView5<'_, half::bf16>,
+    x_shape: Shape5,
+    params: &ConvParams,
+    precision: Option<Precision>,
+) -> Result<Option<Array5<half::bf16>>> {
+    let geo = ConvGeometry::for_conv(x_shape, shape5(&weight), params)?.with_precision(precision);
+    check_grad_out(shape5(&grad_out), geo.out_shape(), params.rank)?;
+    let InputGrad::Adjoint { geometry, .. } = plan::input_grad::<f32>(&geo) else {
+        return Ok(None);
+    };
+    let Some(bands) = plan::forward_bf16(&geometry).filter(|_| bf16_gemm::available()) else {
+        return Ok(None);
+    };
+    let (grad_out, weight) = (standard(grad_out)?, standard(weight)?);
+    let flipped = weights::flip_weights(&geo, as_slice(&weight)?)?;
+    let grad_out = crate::storage::bits(as_slice(&grad_out)?);
+    let mut out = alloc_uninit::<half::bf16>(x_shape.iter().product(), "grad_input")?;
+    let slots = crate::storage::bit_slots(&mut out);
+    let plain = (None, &Epilogue::NONE);
+    implicit::forward_bf16(
+        &geometry,
+        bands,
+        grad_out,
+        crate::storage::bits(&flipped),
+        plain,
+        slots,
+    )?;
+    // SAFETY: the implicit forward writes every element of its output.
+    let values = unsafe { assume_init(out) };
+    Ok(Some(into_array5(x_shape, values)?))
 }
 
 /// The transposed convolution with the epilogue of `fused` (see

@@ -2,7 +2,7 @@
 //! flipped with their channels swapped (the filters of the adjoint convolution).
 
 use super::geometry::ConvGeometry;
-use crate::alloc::alloc_zeroed;
+use crate::alloc::{alloc_zeroed, ZeroBits};
 use crate::element::Element;
 use crate::error::Result;
 use crate::kernels::{pack_a_panel, packed_a_len, MR};
@@ -35,7 +35,10 @@ pub(crate) fn panel_len(geo: &ConvGeometry) -> usize {
 
 /// `w'[g * cig + ci, co, k] = w[g * cog + co, ci, K - 1 - k]`: the filters of the
 /// adjoint convolution, shape `(C_in, C_out / groups, *kernel)`.
-pub(crate) fn flip_weights<T: Element>(geo: &ConvGeometry, w: &[T]) -> Result<Vec<T>> {
+pub(crate) fn flip_weights<T: ZeroBits + Send + Sync>(
+    geo: &ConvGeometry,
+    w: &[T],
+) -> Result<Vec<T>> {
     let (cig, cog, kvol) = (geo.cig(), geo.cog(), geo.kernel_vol());
     let mut flipped = alloc_zeroed(w.len(), "flipped weights")?;
     // One row of the flipped filters (an input channel's `cog` filters) per

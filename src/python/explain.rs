@@ -32,11 +32,23 @@ fn explain_conv<'py>(
     report.dtype = dtype.name();
     if dtype == DType::BF16 && !spec.is_transposed() {
         let params = spec.params([weight[2], weight[3], weight[4]])?;
-        if conv::conv_forward_bf16_native(x, weight, &params, spec.precision())? {
-            // The forward runs on the native bfloat16 kernel instead of the
-            // float32 plan (crate::conv::conv_forward_bf16).
-            for pass in report.passes.iter_mut().filter(|p| p.pass == "forward") {
-                pass.algorithm = "implicit_gemm_bf16".to_string();
+        // Passes that run on the native bfloat16 kernel instead of the float32
+        // plan (crate::conv::conv_forward_bf16, conv_input_grad_bf16).
+        let native = [
+            (
+                "forward",
+                "implicit_gemm_bf16",
+                conv::conv_forward_bf16_native(x, weight, &params, spec.precision())?,
+            ),
+            (
+                "input_grad",
+                "adjoint_implicit_gemm_bf16",
+                conv::conv_input_grad_bf16_native(x, weight, &params, spec.precision())?,
+            ),
+        ];
+        for (name, algorithm, runs) in native {
+            for pass in report.passes.iter_mut().filter(|p| runs && p.pass == name) {
+                pass.algorithm = algorithm.to_string();
             }
         }
     }
