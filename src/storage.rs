@@ -11,8 +11,7 @@
 //! conversion does not depend on its neighbours, so the chunking changes nothing.
 
 use crate::alloc::{alloc_zeroed, ZeroBits};
-use crate::arrays::Shape5;
-use crate::conv::{Fused, Precision};
+use crate::conv::{ConvGrads, Fused, Needs, Precision};
 use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::geometry::ConvParams;
@@ -89,16 +88,17 @@ pub trait Storage: Copy + Send + Sync + ZeroBits + 'static {
         Ok(None)
     }
 
-    /// The convolution's input gradient on kernels native to this type, rounded
-    /// once (bfloat16: [`crate::conv::conv_input_grad_bf16`]); `Ok(None)` where
-    /// there are none or they do not apply.
-    fn native_input_grad(
+    /// The convolution's gradients on kernels native to this type where they
+    /// apply, each rounded once (bfloat16: [`crate::conv::conv_backward_bf16`]);
+    /// `Ok(None)` for types without native kernels (the caller widens).
+    fn native_backward(
         _grad_out: ArrayView5<'_, Self>,
+        _x: ArrayView5<'_, Self>,
         _weight: ArrayView5<'_, Self>,
-        _x_shape: Shape5,
         _params: &ConvParams,
+        _needs: Needs,
         _precision: Option<Precision>,
-    ) -> Result<Option<Array5<Self>>> {
+    ) -> Result<Option<ConvGrads<Self>>> {
         Ok(None)
     }
 }
@@ -375,14 +375,15 @@ half_storage!(
     ) -> Result<Option<Array5<bf16>>> {
         crate::conv::conv_forward_bf16(x, weight, bias, params, fused)
     },
-    fn native_input_grad(
+    fn native_backward(
         grad_out: ArrayView5<'_, bf16>,
+        x: ArrayView5<'_, bf16>,
         weight: ArrayView5<'_, bf16>,
-        x_shape: Shape5,
         params: &ConvParams,
+        needs: Needs,
         precision: Option<Precision>,
-    ) -> Result<Option<Array5<bf16>>> {
-        crate::conv::conv_input_grad_bf16(grad_out, weight, x_shape, params, precision)
+    ) -> Result<Option<ConvGrads<bf16>>> {
+        crate::conv::conv_backward_bf16(grad_out, x, weight, params, needs, precision).map(Some)
     }
 );
 

@@ -92,7 +92,7 @@ def runs_native_bf16(case, dtype, precision=None, pass_name="forward"):
         return False
     x_shape = case.x.shape if case.batched else (1,) + case.x.shape
     plan = fc.explain_conv(x_shape, case.weight.shape, dtype="bfloat16", **case.kwargs(), precision=precision)
-    return plan.pass_named(pass_name).algorithm.endswith("implicit_gemm_bf16")
+    return plan.pass_named(pass_name).algorithm.endswith("_bf16")
 
 
 def assert_forward_within_bound(case, got, dtype, activation=None):
@@ -143,17 +143,23 @@ def test_conv_backward_is_the_float32_result_rounded_once(case, dtype, seed):
     got = fn(g, case.x, case.weight, **case.kwargs())
     f32 = fn(wide(g), wide(case.x), wide(case.weight), **case.kwargs())
     names = ("grad_x", "grad_weight", "grad_bias")
-    native_input = runs_native_bf16(case, dtype, pass_name="input_grad")
-    for name, a, b in zip(names, got, f32):
-        if name == "grad_x" and native_input:
+    native = {"grad_x": runs_native_bf16(case, dtype, pass_name="input_grad"),
+              "grad_weight": runs_native_bf16(case, dtype, pass_name="weight_grad")}
+    g64 = g.astype(np.float64) if case.batched else g.astype(np.float64)[None]
+    w64 = np.asarray(case.weight, np.float64)
+    for index, (name, a, b) in enumerate(zip(names, got, f32)):
+        if native.get(name):
             # float32 sums on the bfloat16 kernel: within the bound of the rounding
-            g64 = g.astype(np.float64) if case.batched else g.astype(np.float64)[None]
-            w64 = np.asarray(case.weight, np.float64)
-            exact = ref.conv_nd_backward(g64, case.x_batched, w64, **case.ref_kwargs())[0]
+            exact = ref.conv_nd_backward(g64, case.x_batched, w64, **case.ref_kwargs())[index]
             magnitude = ref.conv_nd_backward(np.abs(g64), np.abs(case.x_batched), np.abs(w64),
-                                             **case.ref_kwargs())[0]
-            taps = int(np.prod(w64.shape[2:])) * (w64.shape[0] // case.groups)
-            assert_within_bound(a if case.batched else a[None], exact, magnitude, taps, dtype, repr(case))
+                                             **case.ref_kwargs())[index]
+            if name == "grad_x":
+                n = int(np.prod(w64.shape[2:])) * (w64.shape[0] // case.groups)
+                a = a if case.batched else a[None]
+            else:
+                n = int(np.prod(g64.shape[2:])) * g64.shape[0]
+            assert a.dtype == dtype
+            assert_within_bound(a, exact, magnitude, n, dtype, f"{name} {case!r}")
             continue
         assert_rounded_once(a, b, dtype, f"{name} {case!r}")
 
@@ -398,6 +404,13 @@ def test_native_bfloat16_kernel_runs_where_the_cpu_has_it(x_shape, w_shape, kwar
     exact_gx = ref.conv_nd_backward(g64, x64, w64, **kw_b)[0]
     magnitude_gx = ref.conv_nd_backward(np.abs(g64), np.abs(x64), np.abs(w64), **kw_b)[0]
     assert_within_bound(grad_x, exact_gx, magnitude_gx, w64.shape[0] * int(np.prod(w_shape[2:])), BF16)
+    grad_w, grad_b = getattr(fc, f"conv{rank}d_backward")(g, x, w, **kwargs, needs=(False, True, True))[1:]
+    exact_gw = ref.conv_nd_backward(g64, x64, w64, **kw_b)[1]
+    magnitude_gw = ref.conv_nd_backward(np.abs(g64), np.abs(x64), np.abs(w64), **kw_b)[1]
+    assert_within_bound(grad_w, exact_gw, magnitude_gw, int(np.prod(g.shape[2:])) * g.shape[0], BF16)
+    # the bias gradient sums the widened planes as the float32 path does
+    wide_grads = getattr(fc, f"conv{rank}d_backward")(wide(g), wide(x), wide(w), **kwargs)
+    assert_rounded_once(grad_b, wide_grads[2], BF16, "grad_bias")
     # the same bits for any thread count
     threads = fc.get_num_threads()
     try:

@@ -3,6 +3,7 @@
 
 use crate::element::Element;
 use crate::error::Result;
+use crate::storage::Storage;
 use crate::threads::for_each_chunk_mut;
 
 /// `grad_b[c] = sum over images and positions of grad_out[n, c, ...]`.
@@ -13,6 +14,33 @@ pub(crate) fn backward_bias<T: Element>(
     grad_out: &[T],
     grad_b: &mut [T],
 ) -> Result<()> {
+    bias_sums(n, channels, positions, grad_out, grad_b, lane_sum)
+}
+
+/// [`backward_bias`] of a 16-bit `grad_out`: each plane widened in a scratch
+/// first, so the sums are the float32 path's on the upcast values.
+pub(crate) fn backward_bias_widened<S: Storage>(
+    n: usize,
+    channels: usize,
+    positions: usize,
+    grad_out: &[S],
+    grad_b: &mut [S::Compute],
+) -> Result<()> {
+    bias_sums(n, channels, positions, grad_out, grad_b, |plane| {
+        S::through_compute(plane, &mut [], |plane, _| lane_sum(plane))
+    })
+}
+
+/// `grad_b[c] = sum over images of plane_sum(plane (image, c))`, channels in
+/// parallel, images in order.
+fn bias_sums<S: Sync, T: Element>(
+    n: usize,
+    channels: usize,
+    positions: usize,
+    grad_out: &[S],
+    grad_b: &mut [T],
+    plane_sum: impl Fn(&[S]) -> T + Sync + Send,
+) -> Result<()> {
     let work = n * channels * positions;
     for_each_chunk_mut(
         grad_b,
@@ -22,8 +50,7 @@ pub(crate) fn backward_bias<T: Element>(
         |_, c, total| {
             let mut sum = T::zero();
             for image in 0..n {
-                let plane = &grad_out[(image * channels + c) * positions..][..positions];
-                sum += lane_sum(plane);
+                sum += plane_sum(&grad_out[(image * channels + c) * positions..][..positions]);
             }
             total[0] = sum;
         },

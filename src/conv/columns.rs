@@ -9,11 +9,12 @@
 //! `(kernel offset, output coordinate)` pair reads, or that it reads a zero.
 
 use super::geometry::ConvGeometry;
+use super::implicit::PlaneElem;
 use crate::alloc::alloc_zeroed;
 use crate::element::Element;
 use crate::error::Result;
 use crate::geometry::{PaddingMode, SPATIAL};
-use crate::kernels::{copy_blocks, dispatch, fill_zero, simd_twins};
+use crate::kernels::{dispatch, simd_twins};
 use std::ops::Range;
 
 /// Marks a padded cell that reads zero.
@@ -123,16 +124,16 @@ impl Source<'_> {
     /// `out[r] = input[r]` for the segment's `out.len()` positions (a contiguous
     /// destination, so the common strides copy whole vectors).
     #[inline(always)]
-    pub(crate) fn copy_to<T: Element>(&self, x: &[T], out: &mut [T]) {
+    pub(crate) fn copy_to<T: PlaneElem>(&self, x: &[T], out: &mut [T]) {
         let len = out.len();
         match *self {
             Source::Zeros => out.fill(T::zero()),
-            Source::Strided { first, step: 1 } => copy_blocks(&x[first..first + len], out),
+            Source::Strided { first, step: 1 } => T::copy_run(&x[first..first + len], out),
             Source::Strided { first, step: 2 } if len > 0 => {
                 // The cell after the last one read, when the input has it, lets
                 // the last block be a whole vector.
                 let cells = &x[first..(first + 2 * len).min(x.len())];
-                T::copy_even(cells, out)
+                <T as PlaneElem>::copy_even(cells, out)
             }
             _ => self.read(x, len, |r, v| out[r] = v),
         }
@@ -148,7 +149,7 @@ impl Source<'_> {
 
     /// Fill `out` with the segment's values (any destination stride).
     #[inline(always)]
-    fn read<T: Element>(&self, x: &[T], len: usize, mut put: impl FnMut(usize, T)) {
+    fn read<T: PlaneElem>(&self, x: &[T], len: usize, mut put: impl FnMut(usize, T)) {
         match *self {
             Source::Zeros => (0..len).for_each(|r| put(r, T::zero())),
             Source::Strided { first, step } => {
@@ -294,7 +295,7 @@ pub(crate) fn gather_tap_rows<T: Element>(
 /// As [`gather_tap_rows`], writing only the `len` columns of each row from the
 /// start of `dst` (which may start inside a row of a wider matrix: several
 /// images' tiles side by side).
-pub(crate) fn gather_tap_block<T: Element>(
+pub(crate) fn gather_tap_block<T: PlaneElem>(
     geo: &ConvGeometry,
     tables: &IndexTables,
     x_group: &[T],
@@ -317,7 +318,7 @@ pub(crate) fn gather_tap_block<T: Element>(
 
 simd_twins! {
     gather_tap_rows_any => gather_tap_rows_avx512, gather_tap_rows_avx2,
-    <T: Element>(
+    <T: PlaneElem>(
         geo: &ConvGeometry,
         tables: &IndexTables,
         x_group: &[T],
@@ -328,7 +329,7 @@ simd_twins! {
 }
 
 #[inline(always)]
-fn gather_tap_rows_any<T: Element>(
+fn gather_tap_rows_any<T: PlaneElem>(
     geo: &ConvGeometry,
     tables: &IndexTables,
     x_group: &[T],
@@ -352,11 +353,11 @@ fn gather_tap_rows_any<T: Element>(
                     Some((offset, count, first)) => {
                         let (left, rest) = seg.split_at_mut(offset);
                         let (middle, right) = rest.split_at_mut(count);
-                        fill_zero(left);
+                        T::fill_zero(left);
                         Source::Strided { first, step }.copy_to(x_group, middle);
-                        fill_zero(right);
+                        T::fill_zero(right);
                     }
-                    None => fill_zero(seg),
+                    None => T::fill_zero(seg),
                 }
             },
         );

@@ -17,8 +17,9 @@ use super::weight_tasks::WeightTasks;
 use super::weights::{pack_weights, panel_len};
 use crate::element::Element;
 use crate::error::Result;
+use crate::kernels::bf16_gemm::{self, gemm_pairs_bf16};
 use crate::kernels::{
-    accumulator, gemm_packed, gemm_rows, pack_b, packed_b_len, AMatrix, SharedMut,
+    accumulator, gemm_packed, gemm_rows, pack_b, packed_b_len, AMatrix, SharedMut, MR,
 };
 use crate::threads::{for_each_chunk_mut, for_each_task};
 use std::mem::MaybeUninit;
@@ -293,6 +294,127 @@ pub(crate) fn backward_weight<T: Element>(
                             }
                         }
                         gemm_packed(total, a, n_rows, panel, width, &mut ws.acc, |blk| {
+                            for r in 0..blk.rows {
+                                let at = (blk.row0 + r) * n_taps + t0 + blk.col0;
+                                for (sum, &v) in sums[at..at + blk.cols].iter_mut().zip(blk.row(r))
+                                {
+                                    *sum += v;
+                                }
+                            }
+                        });
+                    }
+                }
+            }
+            for (r, co) in rows.clone().enumerate() {
+                let start = (g * cog + co) * k_len + taps.start;
+                // SAFETY: this task is the only one writing taps `taps` of the output
+                // channels `rows` of group `g`.
+                let dst = unsafe { shared.range(start, n_taps) };
+                dst.copy_from_slice(&sums[r * n_taps..][..n_taps]);
+            }
+        },
+    )
+}
+
+/// [`backward_weight`] of a bfloat16 layer on the `vdpbf16ps` kernel, on the
+/// bits of bfloat16 `grad_out` and `x`: the A rows are `grad_out` rows read in
+/// place as pairs of adjacent positions; each tap row of a tile is gathered in
+/// bfloat16, so its 32-bit words are already pairs of adjacent positions, and
+/// the block's rows of words transposed into one panel. Sums in float32 into
+/// `grad_w`. A tile of an odd length gets one zero position (in copies of its
+/// `grad_out` rows, so nothing past a row is read). Needs
+/// [`bf16_gemm::available`].
+pub(crate) fn backward_weight_bf16(
+    geo: &ConvGeometry,
+    tasks: &WeightTasks,
+    (tile, images): (usize, usize),
+    grad_out: &[u16],
+    x: &[u16],
+    grad_w: &mut [f32],
+) -> Result<()> {
+    let (cig, cog, k_len) = (geo.cig(), geo.cog(), geo.k_len());
+    let (p_len, in_vol) = (geo.out_vol(), geo.in_vol());
+    let tables = IndexTables::new(geo)?;
+    let images = if tile >= p_len { images.max(1) } else { 1 };
+    let row_len = (tile * images).next_multiple_of(2);
+    let sums_len = tasks.row_chunk * tasks.tap_chunk;
+    let nrb = bf16_gemm::NRB;
+    let init = || {
+        (
+            vec![0u16; tasks.tap_chunk * row_len],
+            vec![0u32; row_len / 2 * nrb],
+            vec![0u16; tasks.row_chunk * row_len],
+            vec![0.0f32; MR * nrb],
+            vec![0.0f32; sums_len],
+        )
+    };
+    let shared = SharedMut::new(grad_w);
+    for_each_task(
+        tasks.tasks(geo),
+        geo.work(),
+        init,
+        |(col, panel, g_side, acc, sums), task| {
+            let (g, rows, taps) = tasks.task(geo, task);
+            let (n_rows, n_taps) = (rows.len(), taps.len());
+            let sums = &mut sums[..n_rows * n_taps];
+            sums.fill(0.0);
+            let x_group = |n: usize| &x[(n * geo.c_in + g * cig) * in_vol..][..cig * in_vol];
+            let g_rows = |n: usize| &grad_out[(n * geo.c_out + g * cog) * p_len..][..cog * p_len];
+            for n0 in (0..geo.n).step_by(images) {
+                let count = images.min(geo.n - n0);
+                for p0 in (0..p_len).step_by(tile) {
+                    let len = tile.min(p_len - p0);
+                    let total = len * count;
+                    let even = total.next_multiple_of(2);
+                    let col = &mut col[..n_taps * even];
+                    for i in 0..count {
+                        let at = (p0, len, even);
+                        gather_tap_block(
+                            geo,
+                            &tables,
+                            x_group(n0 + i),
+                            taps.clone(),
+                            at,
+                            &mut col[i * len..],
+                        );
+                    }
+                    if even > total {
+                        col.chunks_exact_mut(even).for_each(|row| row[total] = 0);
+                    }
+                    // A: the tile's grad_out rows, in place for one image of an
+                    // even length, else copied side by side with a zero pad.
+                    let a: (&[u16], usize) = if count == 1 && total == even {
+                        (&g_rows(n0)[rows.start * p_len + p0..], p_len)
+                    } else {
+                        for (r, co) in rows.clone().enumerate() {
+                            let row = &mut g_side[r * even..][..even];
+                            for i in 0..count {
+                                row[i * len..][..len]
+                                    .copy_from_slice(&g_rows(n0 + i)[co * p_len + p0..][..len]);
+                            }
+                            row[total..].fill(0);
+                        }
+                        (&g_side[..n_rows * even], even)
+                    };
+                    let pairs = even / 2;
+                    for t0 in (0..n_taps).step_by(nrb) {
+                        let width = nrb.min(n_taps - t0);
+                        // B: word q of tap row t is the pair of positions
+                        // (2q, 2q + 1); the block's rows of words transposed into
+                        // one panel (columns past `width` zero).
+                        let panel = &mut panel[..pairs * nrb];
+                        for j in 0..nrb {
+                            if j < width {
+                                let row = &col[(t0 + j) * even..][..even];
+                                for (q, pair) in row.chunks_exact(2).enumerate() {
+                                    panel[q * nrb + j] =
+                                        u32::from(pair[0]) | (u32::from(pair[1]) << 16);
+                                }
+                            } else {
+                                (0..pairs).for_each(|q| panel[q * nrb + j] = 0);
+                            }
+                        }
+                        gemm_pairs_bf16(pairs, a, n_rows, panel, width, acc, |blk| {
                             for r in 0..blk.rows {
                                 let at = (blk.row0 + r) * n_taps + t0 + blk.col0;
                                 for (sum, &v) in sums[at..at + blk.cols].iter_mut().zip(blk.row(r))

@@ -189,12 +189,14 @@ simd_twins! {
     )
 }
 
-/// What filling phase planes needs of an element: zero, and copies of runs,
+/// What filling phase planes (and gathering column tiles) needs of an element:
+/// zero, and copies of runs,
 /// of every other cell, and splits into even and odd cells. The float types use
 /// their SIMD permutes; bfloat16 bits (`u16`) plain loops, which the compiler
 /// vectorises inside `fill`'s SIMD twins.
 pub(crate) trait PlaneElem: Copy + Send + Sync + 'static {
     fn zero() -> Self;
+    fn fill_zero(out: &mut [Self]);
     fn copy_run(cells: &[Self], out: &mut [Self]);
     fn copy_even(cells: &[Self], out: &mut [Self]);
     fn split_even_odd(cells: &[Self], evens: &mut [Self], odds: &mut [Self]);
@@ -204,6 +206,10 @@ impl<T: Element> PlaneElem for T {
     #[inline(always)]
     fn zero() -> T {
         T::zero()
+    }
+    #[inline(always)]
+    fn fill_zero(out: &mut [T]) {
+        crate::kernels::fill_zero(out);
     }
     #[inline(always)]
     fn copy_run(cells: &[T], out: &mut [T]) {
@@ -223,6 +229,10 @@ impl PlaneElem for u16 {
     #[inline(always)]
     fn zero() -> u16 {
         0
+    }
+    #[inline(always)]
+    fn fill_zero(out: &mut [u16]) {
+        out.fill(0);
     }
     #[inline(always)]
     fn copy_run(cells: &[u16], out: &mut [u16]) {

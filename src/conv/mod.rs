@@ -42,7 +42,7 @@ use crate::kernels::bf16_gemm;
 use crate::threads::for_each_chunk_mut;
 use epilogue::{Epilogue, Residual};
 use geometry::ConvGeometry;
-use ndarray::{Array1, Array5, ArrayView1, ArrayView5, ArrayViewMut5};
+use ndarray::{Array1, Array5, ArrayView1, ArrayView5, ArrayViewMut5, CowArray};
 use plan::{Forward, InputGrad, WeightGrad};
 use std::mem::MaybeUninit;
 
@@ -235,32 +235,6 @@ pub fn conv_forward_fused<T: Element>(
     )
 }
 
-/// Whether a bfloat16 convolution of these shapes runs its forward on the native
-/// bfloat16 kernels ([`conv_forward_bf16`]) on this machine and path.
-pub fn conv_forward_bf16_native(
-    x: Shape5,
-    weight: Shape5,
-    params: &ConvParams,
-    precision: Option<Precision>,
-) -> Result<bool> {
-    let geo = ConvGeometry::for_conv(x, weight, params)?.with_precision(precision);
-    Ok(bf16_gemm::available() && plan::forward_bf16(&geo).is_some())
-}
-
-/// Whether a bfloat16 convolution of these shapes runs its input gradient on the
-/// native bfloat16 kernels ([`conv_input_grad_bf16`]) on this machine and path.
-pub fn conv_input_grad_bf16_native(
-    x: Shape5,
-    weight: Shape5,
-    params: &ConvParams,
-    precision: Option<Precision>,
-) -> Result<bool> {
-    let geo = ConvGeometry::for_conv(x, weight, params)?.with_precision(precision);
-    Ok(bf16_gemm::available()
-        && matches!(plan::input_grad::<f32>(&geo), InputGrad::Adjoint { geometry, .. }
-            if plan::forward_bf16(&geometry).is_some()))
-}
-
 /// [`conv_forward_fused`] of bfloat16 `x` and `weight` on the native bfloat16
 /// kernels (`vdpbf16ps`, float32 sums), where [`plan::forward_bf16`] picks them
 /// and the CPU and the active path have them: the float32 result before
@@ -323,43 +297,144 @@ pub fn conv_forward_bf16(
     Ok(Some(into_array5(shape, values)?))
 }
 
-/// The input gradient of a bfloat16 convolution (`x` of `x_shape`) on the native
-/// bfloat16 forward kernel, where its float32 plan is the adjoint convolution
-/// (stride 1: the forward of `grad_out` with the flipped filters) and
-/// [`plan::forward_bf16`] picks the native kernel for that adjoint: each value the
-/// float32 sum rounded once. `Ok(None)` otherwise (the caller widens).
-pub fn conv_input_grad_bf16(
+/// The gradients of a bfloat16 convolution, each the float32 result rounded
+/// once, on the native bfloat16 kernels where they apply and this machine and
+/// path have them (see [`bf16_native_passes`]): the input gradient of stride-1
+/// layers as the adjoint forward (`grad_out` with the flipped filters) on the
+/// bfloat16 implicit GEMM, the weight gradient of im2col-planned layers on the
+/// bfloat16 pair GEMM. Other passes run the float32 plan on widened arrays, and
+/// the bias gradient sums each widened plane in the float32 path's order.
+pub fn conv_backward_bf16(
     grad_out: ArrayView5<'_, half::bf16>,
+    x: ArrayView5<'_, half::bf16>,
     weight: ArrayView5<'_, half::bf16>,
-    x_shape: Shape5,
+    params: &ConvParams,
+    needs: Needs,
+    precision: Option<Precision>,
+) -> Result<ConvGrads<half::bf16>> {
+    use crate::storage::{bit_slots, bits, Storage};
+    type B = half::bf16;
+    let geo =
+        ConvGeometry::for_conv(shape5(&x), shape5(&weight), params)?.with_precision(precision);
+    check_grad_out(shape5(&grad_out), geo.out_shape(), params.rank)?;
+    let (grad_out, x, weight) = (standard(grad_out)?, standard(x)?, standard(weight)?);
+    let (g16, w16) = (as_slice(&grad_out)?, as_slice(&weight)?);
+    let (native_input, native_weight) = native_backward(&geo);
+    // Widened copies, made once and only when a pass needs them.
+    let wide = |a: &CowArray<'_, B, ndarray::Ix5>| -> Result<Array5<f32>> {
+        Ok(B::widen(a.view())?.into_owned())
+    };
+    let mut wide_g = None;
+    let input = if !needs.input {
+        None
+    } else if let Some((geometry, bands)) = native_input {
+        let flipped = weights::flip_weights(&geo, w16)?;
+        let mut out = alloc_uninit::<B>(geo.n * geo.c_in * geo.in_vol(), "grad_input")?;
+        let plain = (None, &Epilogue::NONE);
+        implicit::forward_bf16(
+            &geometry,
+            bands,
+            bits(g16),
+            bits(&flipped),
+            plain,
+            bit_slots(&mut out),
+        )?;
+        // SAFETY: the implicit forward writes every element of its output.
+        Some(into_array5(geo.x_shape(), unsafe { assume_init(out) })?)
+    } else {
+        let g = wide_g.insert(wide(&grad_out)?);
+        let w = wide(&weight)?;
+        let values = run_input_grad(&plan::input_grad::<f32>(&geo), &geo, flat(g)?, flat(&w)?)?;
+        Some(B::narrow(into_array5(geo.x_shape(), values)?)?)
+    };
+    let weight = if !needs.weight {
+        None
+    } else {
+        let len = geo.weight_shape().iter().product();
+        let values = match native_weight {
+            Some((tasks, tile, images)) => zero_filled(len, "grad_weight", |gw| {
+                let (g, x) = (bits(g16), bits(as_slice(&x)?));
+                im2col::backward_weight_bf16(&geo, &tasks, (tile, images), g, x, gw)
+            })?,
+            None => {
+                let g = match &wide_g {
+                    Some(g) => g,
+                    None => wide_g.insert(wide(&grad_out)?),
+                };
+                run_weight_grad(
+                    &plan::weight_grad::<f32>(&geo),
+                    &geo,
+                    flat(g)?,
+                    flat(&wide(&x)?)?,
+                )?
+            }
+        };
+        Some(B::narrow(into_array5(geo.weight_shape(), values)?)?)
+    };
+    let bias = if needs.bias {
+        let mut grad_b = alloc_zeroed::<f32>(geo.c_out, "grad_bias")?;
+        bias::backward_bias_widened(geo.n, geo.c_out, geo.out_vol(), g16, &mut grad_b)?;
+        Some(B::narrow(Array1::from_vec(grad_b))?)
+    } else {
+        None
+    };
+    Ok(ConvGrads {
+        input,
+        weight,
+        bias,
+    })
+}
+
+/// The elements of a widened (C-ordered, owned) array.
+fn flat(a: &Array5<f32>) -> Result<&[f32]> {
+    a.as_slice().ok_or_else(|| {
+        crate::Error::Value("internal error: a widened array is not contiguous".into())
+    })
+}
+
+/// Which backward passes of `geo` run on the native bfloat16 kernels here: the
+/// input gradient's adjoint geometry and its bands, and the weight gradient's
+/// im2col tasks, tile and images side by side.
+#[allow(clippy::type_complexity)]
+fn native_backward(
+    geo: &ConvGeometry,
+) -> (
+    Option<(Box<ConvGeometry>, implicit::Bands)>,
+    Option<(weight_tasks::WeightTasks, usize, usize)>,
+) {
+    if !bf16_gemm::available() {
+        return (None, None);
+    }
+    let input = match plan::input_grad::<f32>(geo) {
+        InputGrad::Adjoint { geometry, .. } => {
+            plan::forward_bf16(&geometry).map(|bands| (geometry, bands))
+        }
+        _ => None,
+    };
+    let weight = match plan::weight_grad::<f32>(geo) {
+        WeightGrad::Im2colGemm {
+            tasks,
+            tile,
+            images,
+        } => Some((tasks, tile, images)),
+        _ => None,
+    };
+    (input, weight)
+}
+
+/// The passes of a bfloat16 convolution of these shapes that run on the native
+/// bfloat16 kernels on this machine and path: `(forward, input_grad,
+/// weight_grad)` (see [`conv_forward_bf16`], [`conv_backward_bf16`]).
+pub fn bf16_native_passes(
+    x: Shape5,
+    weight: Shape5,
     params: &ConvParams,
     precision: Option<Precision>,
-) -> Result<Option<Array5<half::bf16>>> {
-    let geo = ConvGeometry::for_conv(x_shape, shape5(&weight), params)?.with_precision(precision);
-    check_grad_out(shape5(&grad_out), geo.out_shape(), params.rank)?;
-    let InputGrad::Adjoint { geometry, .. } = plan::input_grad::<f32>(&geo) else {
-        return Ok(None);
-    };
-    let Some(bands) = plan::forward_bf16(&geometry).filter(|_| bf16_gemm::available()) else {
-        return Ok(None);
-    };
-    let (grad_out, weight) = (standard(grad_out)?, standard(weight)?);
-    let flipped = weights::flip_weights(&geo, as_slice(&weight)?)?;
-    let grad_out = crate::storage::bits(as_slice(&grad_out)?);
-    let mut out = alloc_uninit::<half::bf16>(x_shape.iter().product(), "grad_input")?;
-    let slots = crate::storage::bit_slots(&mut out);
-    let plain = (None, &Epilogue::NONE);
-    implicit::forward_bf16(
-        &geometry,
-        bands,
-        grad_out,
-        crate::storage::bits(&flipped),
-        plain,
-        slots,
-    )?;
-    // SAFETY: the implicit forward writes every element of its output.
-    let values = unsafe { assume_init(out) };
-    Ok(Some(into_array5(x_shape, values)?))
+) -> Result<(bool, bool, bool)> {
+    let geo = ConvGeometry::for_conv(x, weight, params)?.with_precision(precision);
+    let (input, weight) = native_backward(&geo);
+    let forward = bf16_gemm::available() && plan::forward_bf16(&geo).is_some();
+    Ok((forward, input.is_some(), weight.is_some()))
 }
 
 /// The transposed convolution with the epilogue of `fused` (see

@@ -113,6 +113,105 @@ pub fn gemm_indirect_bf16(
     }
 }
 
+/// `A (rows x 2 * pairs) . B` in float32 sums for a packed B of bfloat16 pairs,
+/// handing each `MR x NRB` block to `store`: A is `rows` bfloat16 rows of `lda`
+/// read in place (pairs of adjacent elements), `b` holds `pairs` steps of `NRB`
+/// 32-bit words, word `(q, j)` the pair `(B(2q, j), B(2q + 1, j))` (low half
+/// first). Columns past `cols` are computed from whatever `b` holds there.
+///
+/// # Panics
+/// If [`available`] is false, or the buffers are too short.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_pairs_bf16(
+    pairs: usize,
+    (a, lda): (&[u16], usize),
+    rows: usize,
+    b: &[u32],
+    cols: usize,
+    acc: &mut [f32],
+    mut store: impl FnMut(&Block<'_, f32>),
+) {
+    assert!(
+        available(),
+        "the bfloat16 GEMM needs AVX512_BF16 on the AVX-512 path"
+    );
+    assert!(
+        cols <= NRB
+            && acc.len() >= MR * NRB
+            && b.len() >= pairs * NRB
+            && (pairs == 0 || rows == 0 || a.len() >= (rows - 1) * lda + 2 * pairs),
+        "bfloat16 pair GEMM buffers too short: pairs={pairs}, rows={rows}, a={}, b={}",
+        a.len(),
+        b.len()
+    );
+    for r0 in (0..rows).step_by(MR) {
+        let valid = MR.min(rows - r0);
+        // SAFETY: the CPU has AVX-512F, AVX512BW and AVX512_BF16 (`available`);
+        // rows r0 .. r0 + valid of A hold 2 * pairs elements, `b` pairs * NRB
+        // words and `acc` MR x NRB (all asserted above).
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            kernel_pairs(
+                pairs,
+                a.as_ptr().add(r0 * lda),
+                lda,
+                valid,
+                b.as_ptr(),
+                acc.as_mut_ptr(),
+            );
+        }
+        store(&Block {
+            row0: r0,
+            col0: 0,
+            rows: valid,
+            cols,
+            acc,
+            stride: NRB,
+        });
+    }
+}
+
+/// One `MR x NRB` tile of [`gemm_pairs_bf16`].
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX512BW and AVX512_BF16; `rows >= 1`; A's
+/// first `rows` rows hold `2 * pairs` elements, `b` holds `pairs * NRB` words
+/// and `acc` `MR * NRB` elements.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+unsafe fn kernel_pairs(
+    pairs: usize,
+    a: *const u16,
+    lda: usize,
+    rows: usize,
+    b: *const u32,
+    acc: *mut f32,
+) {
+    use std::arch::x86_64::*;
+    // SAFETY: the offsets stay inside the ranges the caller guarantees; loads and
+    // stores are unaligned; the transmutes reinterpret 512-bit vectors.
+    unsafe {
+        let row = |r: usize| a.add(r.min(rows - 1) * lda);
+        let mut lo = [_mm512_setzero_ps(); MR];
+        let mut hi = [_mm512_setzero_ps(); MR];
+        for q in 0..pairs {
+            let b_lo: __m512bh = std::mem::transmute(_mm512_loadu_si512(b.add(q * NRB).cast()));
+            let b_hi: __m512bh =
+                std::mem::transmute(_mm512_loadu_si512(b.add(q * NRB + 16).cast()));
+            for r in 0..MR {
+                let pair = row(r).add(2 * q).cast::<i32>().read_unaligned();
+                let a_pair: __m512bh = std::mem::transmute(_mm512_set1_epi32(pair));
+                lo[r] = _mm512_dpbf16_ps(lo[r], b_lo, a_pair);
+                hi[r] = _mm512_dpbf16_ps(hi[r], b_hi, a_pair);
+            }
+        }
+        for r in 0..MR {
+            _mm512_storeu_ps(acc.add(r * NRB), lo[r]);
+            _mm512_storeu_ps(acc.add(r * NRB + 16), hi[r]);
+        }
+    }
+}
+
 /// One `MR x NRB` tile: `acc[r * NRB + j] = sum_p A(r, p) B(p, j)`, A row `r`
 /// at `a + min(r, rows - 1) * lda`, B row `p` at `b + rows_at[p]`.
 ///
@@ -187,6 +286,50 @@ mod tests {
 
     fn value(bits: u16) -> f64 {
         f64::from(half::bf16::from_bits(bits).to_f32())
+    }
+
+    #[test]
+    fn pair_gemm_matches_a_float64_product() {
+        if !available() {
+            eprintln!("no AVX512_BF16: bfloat16 pair GEMM not tested");
+            return;
+        }
+        for (pairs, rows, cols) in [(0, 3, 5), (1, 8, 32), (9, 13, 20), (40, 17, 32)] {
+            let lda = 2 * pairs + 1;
+            let a: Vec<u16> = (0..rows * lda)
+                .map(|i| bf16_bits(((i * 7) % 11) as f32 * 0.25 - 1.0))
+                .collect();
+            let bv = |p: usize, j: usize| bf16_bits(((p * 31 + j * 5) % 13) as f32 * 0.5 - 3.0);
+            let b: Vec<u32> = (0..pairs * NRB)
+                .map(|i| {
+                    let (q, j) = (i / NRB, i % NRB);
+                    u32::from(bv(2 * q, j)) | (u32::from(bv(2 * q + 1, j)) << 16)
+                })
+                .collect();
+            let mut acc = vec![0.0f32; MR * NRB];
+            let mut got = vec![f32::NAN; rows * cols];
+            gemm_pairs_bf16(pairs, (&a, lda), rows, &b, cols, &mut acc, |blk| {
+                for r in 0..blk.rows {
+                    for (j, &v) in blk.row(r).iter().enumerate() {
+                        got[(blk.row0 + r) * cols + j] = v;
+                    }
+                }
+            });
+            for r in 0..rows {
+                for j in 0..cols {
+                    let terms: Vec<f64> = (0..2 * pairs)
+                        .map(|p| value(a[r * lda + p]) * value(bv(p, j)))
+                        .collect();
+                    let exact: f64 = terms.iter().sum();
+                    let magnitude: f64 = terms.iter().map(|t| t.abs()).sum();
+                    let err = (f64::from(got[r * cols + j]) - exact).abs();
+                    assert!(
+                        err <= 2.0 * pairs as f64 * f64::from(f32::EPSILON) * magnitude,
+                        "r={r} j={j}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -3,7 +3,6 @@
 
 use super::spec::{dims, ConvSpec};
 use super::{borrow, borrow_mut, to_numpy, view5, view5_mut, with_float_type};
-use crate::arrays::shape5;
 use crate::conv::{self, ConvGrads, Fused, Needs, ResidualArg};
 use crate::geometry::{ConvParams, Dims, TransposeParams, SPATIAL};
 use crate::storage::Storage;
@@ -168,18 +167,13 @@ fn conv_backward<'py>(
         let (x, weight) = (view5(&x, "x", rank)?, view5(&weight, "weight", rank)?);
         let params = Params::of(spec, &weight)?;
         let grads = py.detach(|| -> crate::Result<ConvGrads<T>> {
-            // The input gradient on the type's native kernels where they apply;
-            // everything else from the widened arrays, rounded once.
-            let mut needs = needs;
-            let native_input = match &params {
-                Params::Conv(p) if needs.input => {
-                    T::native_input_grad(grad_out.view(), weight.view(), shape5(&x), p, spec.precision())?
+            // Types with native kernels (bfloat16) run their own backward;
+            // the others widen, run the compute type and round once.
+            if let Params::Conv(p) = &params {
+                let native = T::native_backward(grad_out.view(), x.view(), weight.view(), p, needs, spec.precision())?;
+                if let Some(grads) = native {
+                    return Ok(grads);
                 }
-                _ => None,
-            };
-            needs.input &= native_input.is_none();
-            if !(needs.input || needs.weight || needs.bias) {
-                return Ok(ConvGrads { input: native_input, weight: None, bias: None });
             }
             let (grad_out, x, weight) = (T::widen(grad_out)?, T::widen(x)?, T::widen(weight)?);
             let (grad_out, x, weight) = (grad_out.view(), x.view(), weight.view());
@@ -193,7 +187,7 @@ fn conv_backward<'py>(
                 }
             };
             Ok(ConvGrads {
-                input: native_input.map_or_else(|| grads.input.map(T::narrow).transpose(), |g| Ok(Some(g)))?,
+                input: grads.input.map(T::narrow).transpose()?,
                 weight: grads.weight.map(T::narrow).transpose()?,
                 bias: grads.bias.map(T::narrow).transpose()?,
             })

@@ -33,18 +33,13 @@ fn explain_conv<'py>(
     if dtype == DType::BF16 && !spec.is_transposed() {
         let params = spec.params([weight[2], weight[3], weight[4]])?;
         // Passes that run on the native bfloat16 kernel instead of the float32
-        // plan (crate::conv::conv_forward_bf16, conv_input_grad_bf16).
+        // plan (crate::conv::conv_forward_bf16, conv_backward_bf16).
+        let (forward, input, weight_grad) =
+            conv::bf16_native_passes(x, weight, &params, spec.precision())?;
         let native = [
-            (
-                "forward",
-                "implicit_gemm_bf16",
-                conv::conv_forward_bf16_native(x, weight, &params, spec.precision())?,
-            ),
-            (
-                "input_grad",
-                "adjoint_implicit_gemm_bf16",
-                conv::conv_input_grad_bf16_native(x, weight, &params, spec.precision())?,
-            ),
+            ("forward", "implicit_gemm_bf16", forward),
+            ("input_grad", "adjoint_implicit_gemm_bf16", input),
+            ("weight_grad", "im2col_gemm_bf16", weight_grad),
         ];
         for (name, algorithm, runs) in native {
             for pass in report.passes.iter_mut().filter(|p| runs && p.pass == name) {
