@@ -161,13 +161,13 @@ pub trait Half: Copy + Send + Sync + 'static {
     fn narrow_uninit(src: &[f32], dst: &mut [MaybeUninit<Self>]);
 }
 
-/// The bits of bfloat16 values (for the kernels, which take raw bits).
-pub fn bits(s: &[bf16]) -> &[u16] {
+/// The bits of 16-bit values (for the kernels, which take raw bits).
+pub fn bits<H: Half>(s: &[H]) -> &[u16] {
     bits_of(s)
 }
 
-/// Slots for the bits of bfloat16 values (for the kernels, which write raw bits).
-pub fn bit_slots(s: &mut [MaybeUninit<bf16>]) -> &mut [MaybeUninit<u16>] {
+/// Slots for the bits of 16-bit values (for the kernels, which write raw bits).
+pub fn bit_slots<H: Half>(s: &mut [MaybeUninit<H>]) -> &mut [MaybeUninit<u16>] {
     bit_slots_of(s)
 }
 
@@ -362,7 +362,19 @@ unsafe impl ZeroBits for f16 {}
 // SAFETY: as above.
 unsafe impl ZeroBits for bf16 {}
 
-half_storage!(f16, "float16");
+half_storage!(
+    f16,
+    "float16",
+    fn native_forward(
+        x: ArrayView5<'_, f16>,
+        weight: ArrayView5<'_, f16>,
+        bias: Option<ArrayView1<'_, f32>>,
+        params: &ConvParams,
+        fused: &Fused<'_, f32>,
+    ) -> Result<Option<Array5<f16>>> {
+        crate::conv::conv_forward_f16(x, weight, bias, params, fused)
+    }
+);
 half_storage!(
     bf16,
     "bfloat16",

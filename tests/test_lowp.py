@@ -431,3 +431,25 @@ def test_explain_takes_the_bfloat16_name_without_ml_dtypes_imported():
     """)
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0 and run.stdout.strip() == "bfloat16", run.stderr
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", [
+    ((2, 64, 15, 16), (40, 64, 3, 3), dict(stride=2, padding=1)),
+    ((2, 96, 9, 10), (24, 96, 1, 1), {}),
+    ((2, 5, 33), (7, 5, 9), dict(padding=4)),
+])
+def test_float16_planes_widened_in_the_kernel_give_the_float32_sums(x_shape, w_shape, kwargs):
+    # On the AVX-512 path float16 GEMM layers widen their input planes in the
+    # kernel instead of the whole input first; the sums are the float32 path's.
+    avx512 = fc._ferroconv.build_info()["simd_path"] == "avx512"
+    plan = fc.explain_conv(x_shape, w_shape, dtype="float16", **kwargs)
+    assert (plan.pass_named("forward").algorithm == "implicit_gemm_f16") == avx512
+    rng = np.random.default_rng(12)
+    x, w = half(F16, rng.standard_normal(x_shape)), half(F16, rng.standard_normal(w_shape))
+    b, r = half(F16, rng.standard_normal(w_shape[0])), None
+    conv = getattr(fc, f"conv{len(x_shape) - 2}d")
+    got = conv(x, w, b, **kwargs, activation="relu")
+    r = half(F16, rng.standard_normal(got.shape))
+    assert_rounded_once(got, conv(wide(x), wide(w), wide(b), **kwargs, activation="relu"), F16)
+    with_residual = conv(x, w, b, **kwargs, residual=r)
+    assert_rounded_once(with_residual, conv(wide(x), wide(w), wide(b), **kwargs, residual=wide(r)), F16)

@@ -18,8 +18,8 @@ use super::weight_tasks::WeightTasks;
 use crate::alloc::{alloc_uninit, alloc_zeroed};
 use crate::element::Element;
 use crate::error::Result;
-use crate::kernels::bf16_gemm::{self, gemm_indirect_bf16};
-use crate::kernels::convert::narrow_bf16;
+use crate::kernels::bf16_gemm::{self, gemm_indirect_bf16, gemm_indirect_f16};
+use crate::kernels::convert::{narrow_bf16, narrow_f16};
 use crate::kernels::gemm::Block;
 use crate::kernels::{
     copy_blocks, dispatch, dot_acc_len, gemm_indirect, simd_twins, AMatrix, Permute, RowTable,
@@ -395,7 +395,7 @@ pub(crate) fn forward<T: Element>(
     out: &mut [MaybeUninit<T>],
 ) -> Result<()> {
     let rows_outer = bands.rows_outer;
-    let gemm = |op: TaskGemm<'_, T, T>, store: &mut dyn FnMut(&Block<'_, T>)| {
+    let gemm = |op: TaskGemm<'_, T, T, T>, store: &mut dyn FnMut(&Block<'_, T>)| {
         let a = AMatrix::Rows(op.a, op.k);
         gemm_indirect(
             op.k, a, op.rows, op.b, op.table, op.cols, op.acc, rows_outer, store,
@@ -427,7 +427,7 @@ pub(crate) fn forward_bf16(
 ) -> Result<()> {
     debug_assert!(!epilogue.reads_out());
     let rows_outer = bands.rows_outer;
-    let gemm = |op: TaskGemm<'_, u16, f32>, store: &mut dyn FnMut(&Block<'_, f32>)| {
+    let gemm = |op: TaskGemm<'_, u16, u16, f32>, store: &mut dyn FnMut(&Block<'_, f32>)| {
         let a = (op.a, op.k);
         gemm_indirect_bf16(
             op.k, a, op.rows, op.b, op.table, op.cols, op.acc, rows_outer, store,
@@ -443,11 +443,41 @@ pub(crate) fn forward_bf16(
     forward_with(geo, bands, (x, w, bf16_gemm::NRB), bias, out, gemm, emit)
 }
 
+/// [`forward`] of float16 `x` (its bits) with float32 `w` on the AVX-512 kernel
+/// that widens the float16 planes in registers: the float32 path's sums
+/// exactly, rounded once into float16 `out` in the store. Needs
+/// [`bf16_gemm::f16_available`].
+pub(crate) fn forward_f16(
+    geo: &ConvGeometry,
+    bands: Bands,
+    x: &[u16],
+    w: &[f32],
+    (bias, epilogue): (Option<&[f32]>, &Epilogue<'_, f32>),
+    out: &mut [MaybeUninit<u16>],
+) -> Result<()> {
+    debug_assert!(!epilogue.reads_out());
+    let rows_outer = bands.rows_outer;
+    let gemm = |op: TaskGemm<'_, f32, u16, f32>, store: &mut dyn FnMut(&Block<'_, f32>)| {
+        let a = (op.a, op.k);
+        gemm_indirect_f16(
+            op.k, a, op.rows, op.b, op.table, op.cols, op.acc, rows_outer, store,
+        );
+    };
+    let emit =
+        |dst: &mut [MaybeUninit<u16>], src: &[f32], b: f32, at: usize, row: &mut Vec<f32>| {
+            row.clear();
+            row.extend(src.iter().map(|&v| v + b));
+            epilogue.finish(at, row, &[]);
+            narrow_f16(row, dst);
+        };
+    forward_with(geo, bands, (x, w, bf16_gemm::NRF), bias, out, gemm, emit)
+}
+
 /// The operands of one task's GEMM: `rows` filter rows of `k` in `a`, the phase
 /// planes `b` with their row table, `cols` positions, the micro-tile `acc`.
-struct TaskGemm<'a, E, T> {
+struct TaskGemm<'a, A, E, T> {
     k: usize,
-    a: &'a [E],
+    a: &'a [A],
     rows: usize,
     b: &'a [E],
     table: &'a RowTable,
@@ -461,13 +491,13 @@ struct TaskGemm<'a, E, T> {
 /// `emit(dst, sums, bias, at, scratch)` writes a run of sums (output position `at`)
 /// into its place `dst` of the output.
 #[allow(clippy::too_many_arguments)]
-fn forward_with<T: Element, E: PlaneElem, O: Send>(
+fn forward_with<T: Element, A: Sync, E: PlaneElem, O: Send>(
     geo: &ConvGeometry,
     bands: Bands,
-    (x, w, nr): (&[E], &[E], usize),
+    (x, w, nr): (&[E], &[A], usize),
     bias: Option<&[T]>,
     out: &mut [MaybeUninit<O>],
-    gemm: impl Fn(TaskGemm<'_, E, T>, &mut dyn FnMut(&Block<'_, T>)) + Sync,
+    gemm: impl Fn(TaskGemm<'_, A, E, T>, &mut dyn FnMut(&Block<'_, T>)) + Sync,
     emit: impl Fn(&mut [MaybeUninit<O>], &[T], T, usize, &mut Vec<T>) + Sync,
 ) -> Result<()> {
     let layout = Layout::new(geo, bands.band);

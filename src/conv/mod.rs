@@ -247,9 +247,64 @@ pub fn conv_forward_bf16(
     params: &ConvParams,
     fused: &Fused<'_, f32>,
 ) -> Result<Option<Array5<half::bf16>>> {
+    let available = bf16_gemm::available();
+    forward_16bit(
+        x,
+        weight,
+        (bias, params, fused),
+        available,
+        |geo, bands, x, w, tail, out| {
+            implicit::forward_bf16(geo, bands, x, crate::storage::bits(w), tail, out)
+        },
+    )
+}
+
+/// [`conv_forward_bf16`] for float16 on the AVX-512 kernel that widens the
+/// float16 input planes in registers (the filters widened once): the float32
+/// path's sums, rounded once in the store, without widening the input. The
+/// plans it takes are [`plan::forward_bf16`]'s.
+pub fn conv_forward_f16(
+    x: ArrayView5<'_, half::f16>,
+    weight: ArrayView5<'_, half::f16>,
+    bias: Option<ArrayView1<'_, f32>>,
+    params: &ConvParams,
+    fused: &Fused<'_, f32>,
+) -> Result<Option<Array5<half::f16>>> {
+    use crate::storage::Storage;
+    let available = bf16_gemm::f16_available();
+    forward_16bit(
+        x,
+        weight,
+        (bias, params, fused),
+        available,
+        |geo, bands, x, w, tail, out| {
+            let w = half::f16::widen(ndarray::ArrayView1::from(w))?;
+            implicit::forward_f16(geo, bands, x, flat1(&w)?, tail, out)
+        },
+    )
+}
+
+/// The shared part of the native 16-bit forwards: the plan, the checks, the
+/// epilogue of `fused` (no residual in the output), and a new 16-bit output that
+/// `run(geo, bands, x bits, w, (bias, epilogue), out bits)` writes in full.
+#[allow(clippy::type_complexity)]
+fn forward_16bit<H: crate::storage::Half + crate::storage::Storage>(
+    x: ArrayView5<'_, H>,
+    weight: ArrayView5<'_, H>,
+    (bias, params, fused): (Option<ArrayView1<'_, f32>>, &ConvParams, &Fused<'_, f32>),
+    available: bool,
+    run: impl FnOnce(
+        &ConvGeometry,
+        implicit::Bands,
+        &[u16],
+        &[H],
+        (Option<&[f32]>, &Epilogue<'_, f32>),
+        &mut [MaybeUninit<u16>],
+    ) -> Result<()>,
+) -> Result<Option<Array5<H>>> {
     let geo = ConvGeometry::for_conv(shape5(&x), shape5(&weight), params)?
         .with_precision(fused.precision);
-    let Some(bands) = plan::forward_bf16(&geo).filter(|_| bf16_gemm::available()) else {
+    let Some(bands) = plan::forward_bf16(&geo).filter(|_| available) else {
         return Ok(None);
     };
     check_bias(bias.as_ref(), geo.c_out)?;
@@ -278,13 +333,9 @@ pub fn conv_forward_bf16(
     let (x, weight) = (standard(x)?, standard(weight)?);
     let bias = bias.map(standard).transpose()?;
     let bias = bias.as_ref().map(as_slice).transpose()?;
-    let (x, w) = (
-        crate::storage::bits(as_slice(&x)?),
-        crate::storage::bits(as_slice(&weight)?),
-    );
-    let len = shape.iter().product();
-    let mut out = alloc_uninit::<half::bf16>(len, "the output")?;
-    implicit::forward_bf16(
+    let (x, w) = (crate::storage::bits(as_slice(&x)?), as_slice(&weight)?);
+    let mut out = alloc_uninit::<H>(shape.iter().product(), "the output")?;
+    run(
         &geo,
         bands,
         x,
@@ -295,6 +346,13 @@ pub fn conv_forward_bf16(
     // SAFETY: the implicit forward writes every element of its output.
     let values = unsafe { assume_init(out) };
     Ok(Some(into_array5(shape, values)?))
+}
+
+/// The elements of a widened (C-ordered) 1-D array.
+fn flat1<'a>(a: &'a CowArray<'_, f32, ndarray::Ix1>) -> Result<&'a [f32]> {
+    a.as_slice().ok_or_else(|| {
+        crate::Error::Value("internal error: a widened array is not contiguous".into())
+    })
 }
 
 /// The gradients of a bfloat16 convolution, each the float32 result rounded
@@ -420,6 +478,18 @@ fn native_backward(
         _ => None,
     };
     (input, weight)
+}
+
+/// Whether a float16 convolution of these shapes runs its forward on the
+/// AVX-512 kernel that widens float16 planes in registers ([`conv_forward_f16`]).
+pub fn f16_native_forward(
+    x: Shape5,
+    weight: Shape5,
+    params: &ConvParams,
+    precision: Option<Precision>,
+) -> Result<bool> {
+    let geo = ConvGeometry::for_conv(x, weight, params)?.with_precision(precision);
+    Ok(bf16_gemm::f16_available() && plan::forward_bf16(&geo).is_some())
 }
 
 /// The passes of a bfloat16 convolution of these shapes that run on the native

@@ -171,6 +171,128 @@ pub fn gemm_pairs_bf16(
     }
 }
 
+/// Columns of a float16 micro-tile (three 16-lane float32 accumulators per row,
+/// as the float32 kernel's).
+pub const NRF: usize = 48;
+
+/// Whether the float16 kernel may run: the active path is AVX-512 (AVX-512F
+/// converts float16 to float32, `vcvtph2ps`).
+pub fn f16_available() -> bool {
+    isa::active() == Isa::Avx512
+}
+
+/// [`gemm_indirect_bf16`] for float16 B (its bits) and float32 A (`rows` rows of
+/// `lda`, read in place): B's rows are widened in registers and each element is
+/// one FMA chain over `k` in order, the float32 kernels' sums exactly.
+///
+/// # Panics
+/// If [`f16_available`] is false, or the buffers are too short for the reads.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_indirect_f16(
+    k: usize,
+    (a, lda): (&[f32], usize),
+    rows: usize,
+    b: &[u16],
+    b_rows: &RowTable,
+    cols: usize,
+    acc: &mut [f32],
+    rows_outer: bool,
+    mut store: impl FnMut(&Block<'_, f32>),
+) {
+    assert!(f16_available(), "the float16 GEMM needs the AVX-512 path");
+    let (col_panels, row_panels) = (cols.div_ceil(NRF), rows.div_ceil(MR));
+    let last_row = b_rows.rows().iter().take(k).copied().max().unwrap_or(0);
+    assert!(
+        acc.len() >= MR * NRF
+            && b_rows.rows().len() >= k
+            && (k == 0 || rows == 0 || a.len() >= (rows - 1) * lda + k)
+            && (k == 0 || cols == 0 || (col_panels - 1) * NRF + last_row + NRF <= b.len()),
+        "float16 GEMM buffers too short: k={k}, rows={rows}, cols={cols}, a={}, b={}",
+        a.len(),
+        b.len()
+    );
+    let (outer, inner) = if rows_outer {
+        (row_panels, col_panels)
+    } else {
+        (col_panels, row_panels)
+    };
+    for o in 0..outer {
+        for i in 0..inner {
+            let (ip, jp) = if rows_outer { (o, i) } else { (i, o) };
+            let r0 = ip * MR;
+            let valid = MR.min(rows - r0);
+            // SAFETY: the CPU has AVX-512F (`f16_available`, asserted); A's rows
+            // r0 .. r0 + valid hold k elements and every B row read from panel jp
+            // NRF elements (asserted); `acc` holds MR x NRF.
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                kernel_f16(
+                    k,
+                    a.as_ptr().add(r0 * lda),
+                    lda,
+                    valid,
+                    b.as_ptr().add(jp * NRF),
+                    b_rows.rows().as_ptr(),
+                    acc.as_mut_ptr(),
+                );
+            }
+            store(&Block {
+                row0: r0,
+                col0: jp * NRF,
+                rows: valid,
+                cols: NRF.min(cols - jp * NRF),
+                acc,
+                stride: NRF,
+            });
+        }
+    }
+}
+
+/// One `MR x NRF` tile of [`gemm_indirect_f16`].
+///
+/// # Safety
+/// The CPU must support AVX-512F; `rows >= 1`; A's first `rows` rows hold `k`
+/// elements, `rows_at` holds `k` offsets each with `NRF` readable elements from
+/// `b`, and `acc` holds `MR * NRF` elements.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn kernel_f16(
+    k: usize,
+    a: *const f32,
+    lda: usize,
+    rows: usize,
+    b: *const u16,
+    rows_at: *const usize,
+    acc: *mut f32,
+) {
+    use std::arch::x86_64::*;
+    // SAFETY: the offsets stay inside the ranges the caller guarantees; loads and
+    // stores are unaligned.
+    unsafe {
+        let row = |r: usize| a.add(r.min(rows - 1) * lda);
+        let mut c = [[_mm512_setzero_ps(); 3]; MR];
+        for p in 0..k {
+            let at = b.add(*rows_at.add(p));
+            let bv = [
+                _mm512_cvtph_ps(_mm256_loadu_si256(at.cast())),
+                _mm512_cvtph_ps(_mm256_loadu_si256(at.add(16).cast())),
+                _mm512_cvtph_ps(_mm256_loadu_si256(at.add(32).cast())),
+            ];
+            for (r, c_r) in c.iter_mut().enumerate() {
+                let a_r = _mm512_set1_ps(*row(r).add(p));
+                for (c_rj, &b_j) in c_r.iter_mut().zip(&bv) {
+                    *c_rj = _mm512_fmadd_ps(a_r, b_j, *c_rj);
+                }
+            }
+        }
+        for (r, c_r) in c.iter().enumerate() {
+            for (j, &v) in c_r.iter().enumerate() {
+                _mm512_storeu_ps(acc.add(r * NRF + 16 * j), v);
+            }
+        }
+    }
+}
+
 /// One `MR x NRB` tile of [`gemm_pairs_bf16`].
 ///
 /// # Safety

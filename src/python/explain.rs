@@ -30,6 +30,16 @@ fn explain_conv<'py>(
         DType::F64 => conv_report::<f64>(spec, x, weight)?,
     };
     report.dtype = dtype.name();
+    if dtype == DType::F16 && !spec.is_transposed() {
+        let params = spec.params([weight[2], weight[3], weight[4]])?;
+        if conv::f16_native_forward(x, weight, &params, spec.precision())? {
+            // The forward widens the float16 planes in the kernel instead of the
+            // whole input first (crate::conv::conv_forward_f16).
+            for pass in report.passes.iter_mut().filter(|p| p.pass == "forward") {
+                pass.algorithm = "implicit_gemm_f16".to_string();
+            }
+        }
+    }
     if dtype == DType::BF16 && !spec.is_transposed() {
         let params = spec.params([weight[2], weight[3], weight[4]])?;
         // Passes that run on the native bfloat16 kernel instead of the float32
