@@ -453,3 +453,17 @@ def test_float16_planes_widened_in_the_kernel_give_the_float32_sums(x_shape, w_s
     assert_rounded_once(got, conv(wide(x), wide(w), wide(b), **kwargs, activation="relu"), F16)
     with_residual = conv(x, w, b, **kwargs, residual=r)
     assert_rounded_once(with_residual, conv(wide(x), wide(w), wide(b), **kwargs, residual=wide(r)), F16)
+
+
+def test_readme_16_bit_example_gives_the_output_shown():
+    import doctest
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parent.parent / "README.md"
+    if not readme.is_file():
+        pytest.skip("README.md is not beside the tests")
+    section = readme.read_text(encoding="utf-8").split("### 16-bit: bfloat16 and float16", 1)[1]
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    test = doctest.DocTestParser().get_doctest(block, {}, "README 16-bit", None, 0)
+    result = doctest.DocTestRunner().run(test)
+    assert result.attempted >= 4 and result.failed == 0

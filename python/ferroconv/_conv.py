@@ -31,7 +31,7 @@ class ConvArrays(NamedTuple):
 
 def conv_arrays(rank: int, x: object, weight: object, bias: object = None, grad_out: object = None, *,
                 backward: bool = False, transposed: bool = False) -> ConvArrays:
-    """The arrays of a (transposed) convolution call: float32/float64, one dtype,
+    """The arrays of a (transposed) convolution call: one float dtype,
     ``x`` (and ``grad_out``) batched or not, a ``rank + 2``-D weight, a 1-D bias."""
     if backward and grad_out is None:
         raise TypeError("grad_out must be an array, got None")

@@ -190,7 +190,8 @@ MAX_POOL_DOC = """{rank}-D max pooling, as ``torch.nn.functional.max_pool{rank}d
 Parameters
 ----------
 x : ndarray
-    float32 or float64 input of shape ``{layout}``, or unbatched without ``N``.
+    float32, float64, float16 or bfloat16 input of shape ``{layout}``, or
+    unbatched without ``N`` (16-bit: float32 sums, each output rounded once).
 kernel_size : {tuple}
     Window size (>= 1).
 stride : {tuple}, optional
@@ -250,7 +251,7 @@ ValueError
     ``indices`` not of ``grad_out``'s shape, an index outside the input plane,
     or an ``input_shape`` whose batch/channels differ from ``grad_out``'s.
 TypeError
-    ``indices`` not int64, ``grad_out`` not float32/float64.
+    ``indices`` not int64, ``grad_out`` not a float dtype.
 """
 
 MAX_UNPOOL_DOC = """{rank}-D max unpooling, as ``torch.nn.functional.max_unpool{rank}d``: the
@@ -281,7 +282,7 @@ ValueError
     ``indices`` not of ``x``'s shape, an index outside the output plane, or an
     ``output_size`` out of range.
 TypeError
-    ``indices`` not int64, ``x`` not float32/float64.
+    ``indices`` not int64, ``x`` not a float dtype.
 {example}"""
 
 AVG_POOL_DOC = """{rank}-D average pooling, as ``torch.nn.functional.avg_pool{rank}d``.
@@ -289,7 +290,8 @@ AVG_POOL_DOC = """{rank}-D average pooling, as ``torch.nn.functional.avg_pool{ra
 Parameters
 ----------
 x : ndarray
-    float32 or float64 input of shape ``{layout}``, or unbatched without ``N``.
+    float32, float64, float16 or bfloat16 input of shape ``{layout}``, or
+    unbatched without ``N`` (16-bit: float32 sums, each output rounded once).
 kernel_size : {tuple}
     Window size (>= 1).
 stride : {tuple}, optional

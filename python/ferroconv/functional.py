@@ -1,8 +1,9 @@
 """The functional API: PyTorch's ``torch.nn.functional`` convolution and pooling
 semantics on NumPy arrays, computed by the multithreaded Rust core.
 
-Every function accepts float32 or float64 arrays of any memory layout (strided,
-negative strides, Fortran order, read-only, either byte order), batched
+Every function accepts float32, float64, float16 or bfloat16 (``ml_dtypes``) arrays
+of any memory layout (strided, negative strides, Fortran order, read-only, either
+byte order), batched
 ``(N, C, *S)`` or unbatched ``(C, *S)``, and returns new C-contiguous arrays of
 the input's dtype (indices are int64). Bad arguments raise ``ValueError`` or
 ``TypeError`` with a message that starts with the function's name and names the
@@ -773,7 +774,7 @@ def global_avg_pool(x: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     x : ndarray
-        ``(N, C, L)``, ``(N, C, H, W)`` or ``(N, C, D, H, W)``, float32 or float64.
+        ``(N, C, L)``, ``(N, C, H, W)`` or ``(N, C, D, H, W)``, of a float dtype.
         Only batched input: the number of spatial axes is read from ``x.ndim``.
 
     Returns
@@ -807,7 +808,7 @@ def global_max_pool(x: np.ndarray, return_indices: bool = False) -> Pooled:
     Parameters
     ----------
     x : ndarray
-        ``(N, C, L)``, ``(N, C, H, W)`` or ``(N, C, D, H, W)``, float32 or float64.
+        ``(N, C, L)``, ``(N, C, H, W)`` or ``(N, C, D, H, W)``, of a float dtype.
     return_indices : bool
         Also return the flat index of each maximum within its ``(n, c)`` plane
         (int64; usable with ``adaptive_max_pool{1,2,3}d_backward``).

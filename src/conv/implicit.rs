@@ -19,7 +19,7 @@ use crate::alloc::{alloc_uninit, alloc_zeroed};
 use crate::element::Element;
 use crate::error::Result;
 use crate::kernels::bf16_gemm::{self, gemm_indirect_bf16, gemm_indirect_f16};
-use crate::kernels::convert::{narrow_bf16, narrow_f16};
+use crate::kernels::convert::{narrow_f16, round_bf16};
 use crate::kernels::gemm::Block;
 use crate::kernels::{
     copy_blocks, dispatch, dot_acc_len, gemm_indirect, simd_twins, AMatrix, Permute, RowTable,
@@ -433,12 +433,22 @@ pub(crate) fn forward_bf16(
             op.k, a, op.rows, op.b, op.table, op.cols, op.acc, rows_outer, store,
         );
     };
+    // Runs are at most a tile wide: rounded inline (a dispatched call per run
+    // would cost more than the run).
     let emit =
         |dst: &mut [MaybeUninit<u16>], src: &[f32], b: f32, at: usize, row: &mut Vec<f32>| {
+            if epilogue.is_none() {
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    d.write(round_bf16(v + b));
+                }
+                return;
+            }
             row.clear();
             row.extend(src.iter().map(|&v| v + b));
             epilogue.finish(at, row, &[]);
-            narrow_bf16(row, dst);
+            for (d, &v) in dst.iter_mut().zip(row.iter()) {
+                d.write(round_bf16(v));
+            }
         };
     forward_with(geo, bands, (x, w, bf16_gemm::NRB), bias, out, gemm, emit)
 }
