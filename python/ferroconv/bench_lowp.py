@@ -44,7 +44,7 @@ def run_convs(names: Optional[Sequence[str]], repeat: int, threads: int, torch: 
             continue
         wl.setup(rng)
         conv, conv_bwd = CONVS[wl.rank]
-        opts = dict(stride=wl.stride, padding=wl.padding, groups=wl.groups)
+        opts: dict[str, Any] = dict(stride=wl.stride, padding=wl.padding, groups=wl.groups)
         row: dict[str, Any] = {"workload": wl.name, "threads": threads}
         for label, dtype in dtypes.items():
             x, w, g = (wl.arrays[k].astype(dtype) for k in ("x", "w", "g"))
@@ -83,7 +83,7 @@ def run_pools(names: Optional[Sequence[str]], repeat: int, threads: int, torch: 
         if names and not any(n in wl.name for n in names):
             continue
         x32 = rng.standard_normal(wl.shape).astype(np.float32)
-        opts = dict(stride=wl.stride, padding=wl.padding)
+        opts: dict[str, Any] = dict(stride=wl.stride, padding=wl.padding)
         avg = getattr(F, f"avg_pool{wl.rank}d")
         mx = getattr(F, f"max_pool{wl.rank}d")
         ops: dict[str, Callable[[Any], object]] = {
