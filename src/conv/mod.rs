@@ -247,12 +247,12 @@ pub fn conv_forward_bf16(
     params: &ConvParams,
     fused: &Fused<'_, f32>,
 ) -> Result<Option<Array5<half::bf16>>> {
-    let available = bf16_gemm::available();
+    let plan = |geo: &ConvGeometry| plan::forward_bf16(geo).filter(|_| bf16_gemm::available());
     forward_16bit(
         x,
         weight,
         (bias, params, fused),
-        available,
+        plan,
         |geo, bands, x, w, tail, out| {
             implicit::forward_bf16(geo, bands, x, crate::storage::bits(w), tail, out)
         },
@@ -261,8 +261,8 @@ pub fn conv_forward_bf16(
 
 /// [`conv_forward_bf16`] for float16 on the AVX-512 kernel that widens the
 /// float16 input planes in registers (the filters widened once): the float32
-/// path's sums, rounded once in the store, without widening the input. The
-/// plans it takes are [`plan::forward_bf16`]'s.
+/// path's sums, rounded once in the store, without widening the input, where
+/// [`plan::forward_f16`] picks it.
 pub fn conv_forward_f16(
     x: ArrayView5<'_, half::f16>,
     weight: ArrayView5<'_, half::f16>,
@@ -271,12 +271,12 @@ pub fn conv_forward_f16(
     fused: &Fused<'_, f32>,
 ) -> Result<Option<Array5<half::f16>>> {
     use crate::storage::Storage;
-    let available = bf16_gemm::f16_available();
+    let plan = |geo: &ConvGeometry| plan::forward_f16(geo).filter(|_| bf16_gemm::f16_available());
     forward_16bit(
         x,
         weight,
         (bias, params, fused),
-        available,
+        plan,
         |geo, bands, x, w, tail, out| {
             let w = half::f16::widen(ndarray::ArrayView1::from(w))?;
             implicit::forward_f16(geo, bands, x, flat1(&w)?, tail, out)
@@ -292,7 +292,7 @@ fn forward_16bit<H: crate::storage::Half + crate::storage::Storage>(
     x: ArrayView5<'_, H>,
     weight: ArrayView5<'_, H>,
     (bias, params, fused): (Option<ArrayView1<'_, f32>>, &ConvParams, &Fused<'_, f32>),
-    available: bool,
+    plan: impl FnOnce(&ConvGeometry) -> Option<implicit::Bands>,
     run: impl FnOnce(
         &ConvGeometry,
         implicit::Bands,
@@ -304,7 +304,7 @@ fn forward_16bit<H: crate::storage::Half + crate::storage::Storage>(
 ) -> Result<Option<Array5<H>>> {
     let geo = ConvGeometry::for_conv(shape5(&x), shape5(&weight), params)?
         .with_precision(fused.precision);
-    let Some(bands) = plan::forward_bf16(&geo).filter(|_| available) else {
+    let Some(bands) = plan(&geo) else {
         return Ok(None);
     };
     check_bias(bias.as_ref(), geo.c_out)?;
@@ -489,7 +489,7 @@ pub fn f16_native_forward(
     precision: Option<Precision>,
 ) -> Result<bool> {
     let geo = ConvGeometry::for_conv(x, weight, params)?.with_precision(precision);
-    Ok(bf16_gemm::f16_available() && plan::forward_bf16(&geo).is_some())
+    Ok(bf16_gemm::f16_available() && plan::forward_f16(&geo).is_some())
 }
 
 /// The passes of a bfloat16 convolution of these shapes that run on the native

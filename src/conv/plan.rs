@@ -263,17 +263,30 @@ pub(crate) fn weight_grad<T: Element>(geo: &ConvGeometry) -> WeightGrad {
     .unwrap_or(chosen)
 }
 
-/// The bands of the native bfloat16 forward of `geo` (an implicit GEMM on
-/// `vdpbf16ps`), or `None` where the float32 plan should run on widened inputs:
-/// wherever the float32 plan is a GEMM (implicit, or im2col, including 1x1
-/// layers) and the implicit GEMM can run, since the bfloat16 kernel's doubled
-/// rate outweighs copying the input into planes; Winograd, depthwise and
-/// direct plans keep the float32 path (fewer multiplies, or no GEMM to speed up).
+/// The bands of the native 16-bit forward of `geo` (an implicit GEMM on
+/// `vdpbf16ps`, or on float16 planes widened in the kernel), or `None` where the
+/// float32 plan should run on widened inputs: wherever the float32 plan is a GEMM
+/// (implicit, or im2col, including 1x1 layers) or Winograd, and the implicit
+/// GEMM can run. The bfloat16 kernel's doubled rate outweighs copying the input
+/// into planes, and Winograd's fewer multiplies on widened float32 operands
+/// (3x3 stride 1: 1.0-2.2x slower than the bfloat16 implicit GEMM on 14x14 to
+/// 112x112 planes, docs/lowp.md); depthwise and direct plans keep the float32
+/// path (no GEMM to speed up).
 pub(crate) fn forward_bf16(geo: &ConvGeometry) -> Option<Bands> {
     match forward::<f32>(geo) {
         Forward::ImplicitGemm(bands) => Some(bands),
-        Forward::Im2col(_) if implicit_can_run(geo) => Some(bands(geo)),
+        Forward::Im2col(_) | Forward::Winograd(_) if implicit_can_run(geo) => Some(bands(geo)),
         _ => None,
+    }
+}
+
+/// The bands of the float16 forward that widens its planes in the kernel: as
+/// [`forward_bf16`] but Winograd layers keep Winograd (the float16 kernel runs at
+/// the float32 rate, so Winograd's fewer multiplies win).
+pub(crate) fn forward_f16(geo: &ConvGeometry) -> Option<Bands> {
+    match forward::<f32>(geo) {
+        Forward::Winograd(_) => None,
+        _ => forward_bf16(geo),
     }
 }
 
