@@ -430,7 +430,14 @@ pub(crate) fn forward_bf16(
     let gemm = |op: TaskGemm<'_, u16, u16, f32>, store: &mut dyn FnMut(&Block<'_, f32>)| {
         let a = (op.a, op.k);
         gemm_indirect_bf16(
-            op.k, a, op.rows, op.b, op.table, op.cols, op.acc, rows_outer, store,
+            op.k,
+            a,
+            op.rows,
+            (op.b, op.table),
+            op.cols,
+            op.acc,
+            rows_outer,
+            store,
         );
     };
     // Runs are at most a tile wide: rounded inline (a dispatched call per run
@@ -470,7 +477,14 @@ pub(crate) fn forward_f16(
     let gemm = |op: TaskGemm<'_, f32, u16, f32>, store: &mut dyn FnMut(&Block<'_, f32>)| {
         let a = (op.a, op.k);
         gemm_indirect_f16(
-            op.k, a, op.rows, op.b, op.table, op.cols, op.acc, rows_outer, store,
+            op.k,
+            a,
+            op.rows,
+            (op.b, op.table),
+            op.cols,
+            op.acc,
+            rows_outer,
+            store,
         );
     };
     let emit =

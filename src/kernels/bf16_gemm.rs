@@ -50,27 +50,54 @@ pub fn available() -> bool {
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_indirect_bf16(
     k: usize,
-    (a, lda): (&[u16], usize),
+    a: (&[u16], usize),
     rows: usize,
-    b: &[u16],
-    b_rows: &RowTable,
+    b: (&[u16], &RowTable),
     cols: usize,
     acc: &mut [f32],
     rows_outer: bool,
-    mut store: impl FnMut(&Block<'_, f32>),
+    store: impl FnMut(&Block<'_, f32>),
 ) {
     assert!(
         available(),
         "the bfloat16 GEMM needs AVX512_BF16 on the AVX-512 path"
     );
-    let (col_panels, row_panels) = (cols.div_ceil(NRB), rows.div_ceil(MR));
+    #[cfg(target_arch = "x86_64")]
+    let tile = |k, a, lda, valid, b, rows_at, acc| {
+        // SAFETY: the CPU has AVX-512F, AVX512BW and AVX512_BF16 (asserted just
+        // above), and `indirect_panels` checked the lengths it passes on.
+        unsafe { kernel(k, a, lda, valid, b, rows_at, acc) }
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let tile = |_, _, _, _, _, _, _| {};
+    indirect_panels(k, a, rows, b, (cols, NRB), acc, rows_outer, store, tile);
+}
+
+/// The loop of the indirect 16-bit GEMMs over `MR x nr` tiles (row panels
+/// outermost when `rows_outer`), each computed by `tile(k, a, lda, rows, b,
+/// rows_at, acc)` and handed to `store`, after checking that every read of A
+/// (`rows` rows of `lda`, `k` each) and of B (`nr` elements from each row start
+/// of the table, per panel) stays inside the slices.
+#[allow(clippy::too_many_arguments)]
+fn indirect_panels<A>(
+    k: usize,
+    (a, lda): (&[A], usize),
+    rows: usize,
+    (b, b_rows): (&[u16], &RowTable),
+    (cols, nr): (usize, usize),
+    acc: &mut [f32],
+    rows_outer: bool,
+    mut store: impl FnMut(&Block<'_, f32>),
+    tile: impl Fn(usize, *const A, usize, usize, *const u16, *const usize, *mut f32),
+) {
+    let (col_panels, row_panels) = (cols.div_ceil(nr), rows.div_ceil(MR));
     let last_row = b_rows.rows().iter().take(k).copied().max().unwrap_or(0);
     assert!(
-        acc.len() >= MR * NRB
+        acc.len() >= MR * nr
             && b_rows.rows().len() >= k
             && (k == 0 || rows == 0 || a.len() >= (rows - 1) * lda + k)
-            && (k == 0 || cols == 0 || (col_panels - 1) * NRB + last_row + NRB <= b.len()),
-        "bfloat16 GEMM buffers too short: k={k}, rows={rows}, cols={cols}, a={}, b={}",
+            && (k == 0 || cols == 0 || (col_panels - 1) * nr + last_row + nr <= b.len()),
+        "16-bit GEMM buffers too short: k={k}, rows={rows}, cols={cols}, a={}, b={}",
         a.len(),
         b.len()
     );
@@ -84,30 +111,25 @@ pub fn gemm_indirect_bf16(
             let (ip, jp) = if rows_outer { (o, i) } else { (i, o) };
             let r0 = ip * MR;
             let valid = MR.min(rows - r0);
-            let width = NRB.min(cols - jp * NRB);
-            // SAFETY: the CPU has AVX-512F, AVX512BW and AVX512_BF16 (`available`,
-            // asserted above); A's rows r0 .. r0 + valid hold k elements each and
-            // every B row read from panel jp holds NRB elements (both asserted),
-            // and `acc` holds MR x NRB.
-            #[cfg(target_arch = "x86_64")]
-            unsafe {
-                kernel(
-                    k,
-                    a.as_ptr().add(r0 * lda),
-                    lda,
-                    valid,
-                    b.as_ptr().add(jp * NRB),
-                    b_rows.rows().as_ptr(),
-                    acc.as_mut_ptr(),
-                );
-            }
+            // A's rows r0 .. r0 + valid and B's panel from jp * nr (in bounds,
+            // checked above).
+            let (a_at, b_at) = (a[r0 * lda..].as_ptr(), b[jp * nr..].as_ptr());
+            tile(
+                k,
+                a_at,
+                lda,
+                valid,
+                b_at,
+                b_rows.rows().as_ptr(),
+                acc.as_mut_ptr(),
+            );
             store(&Block {
                 row0: r0,
-                col0: jp * NRB,
+                col0: jp * nr,
                 rows: valid,
-                cols: width,
+                cols: nr.min(cols - jp * nr),
                 acc,
-                stride: NRB,
+                stride: nr,
             });
         }
     }
@@ -190,62 +212,24 @@ pub fn f16_available() -> bool {
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_indirect_f16(
     k: usize,
-    (a, lda): (&[f32], usize),
+    a: (&[f32], usize),
     rows: usize,
-    b: &[u16],
-    b_rows: &RowTable,
+    b: (&[u16], &RowTable),
     cols: usize,
     acc: &mut [f32],
     rows_outer: bool,
-    mut store: impl FnMut(&Block<'_, f32>),
+    store: impl FnMut(&Block<'_, f32>),
 ) {
     assert!(f16_available(), "the float16 GEMM needs the AVX-512 path");
-    let (col_panels, row_panels) = (cols.div_ceil(NRF), rows.div_ceil(MR));
-    let last_row = b_rows.rows().iter().take(k).copied().max().unwrap_or(0);
-    assert!(
-        acc.len() >= MR * NRF
-            && b_rows.rows().len() >= k
-            && (k == 0 || rows == 0 || a.len() >= (rows - 1) * lda + k)
-            && (k == 0 || cols == 0 || (col_panels - 1) * NRF + last_row + NRF <= b.len()),
-        "float16 GEMM buffers too short: k={k}, rows={rows}, cols={cols}, a={}, b={}",
-        a.len(),
-        b.len()
-    );
-    let (outer, inner) = if rows_outer {
-        (row_panels, col_panels)
-    } else {
-        (col_panels, row_panels)
+    #[cfg(target_arch = "x86_64")]
+    let tile = |k, a, lda, valid, b, rows_at, acc| {
+        // SAFETY: the CPU has AVX-512F (asserted just above), and
+        // `indirect_panels` checked the lengths it passes on.
+        unsafe { kernel_f16(k, a, lda, valid, b, rows_at, acc) }
     };
-    for o in 0..outer {
-        for i in 0..inner {
-            let (ip, jp) = if rows_outer { (o, i) } else { (i, o) };
-            let r0 = ip * MR;
-            let valid = MR.min(rows - r0);
-            // SAFETY: the CPU has AVX-512F (`f16_available`, asserted); A's rows
-            // r0 .. r0 + valid hold k elements and every B row read from panel jp
-            // NRF elements (asserted); `acc` holds MR x NRF.
-            #[cfg(target_arch = "x86_64")]
-            unsafe {
-                kernel_f16(
-                    k,
-                    a.as_ptr().add(r0 * lda),
-                    lda,
-                    valid,
-                    b.as_ptr().add(jp * NRF),
-                    b_rows.rows().as_ptr(),
-                    acc.as_mut_ptr(),
-                );
-            }
-            store(&Block {
-                row0: r0,
-                col0: jp * NRF,
-                rows: valid,
-                cols: NRF.min(cols - jp * NRF),
-                acc,
-                stride: NRF,
-            });
-        }
-    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let tile = |_, _, _, _, _, _, _| {};
+    indirect_panels(k, a, rows, b, (cols, NRF), acc, rows_outer, store, tile);
 }
 
 /// One `MR x NRF` tile of [`gemm_indirect_f16`].
@@ -485,8 +469,7 @@ mod tests {
                 k,
                 (&a, lda),
                 rows,
-                &b,
-                &table,
+                (&b, &table),
                 cols,
                 &mut acc,
                 rows_outer,
