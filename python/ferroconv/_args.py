@@ -99,16 +99,83 @@ def is_float_dtype(dtype: np.dtype) -> bool:
     return dtype.name == "bfloat16" and dtype.itemsize == 2
 
 
-def float_array(value: Any, name: str) -> np.ndarray:
-    """``value`` as a float32/float64/float16/bfloat16 ndarray in native byte order
-    (no copy when it already is one; any strides are kept)."""
+# DLPack device types whose memory the CPU reads in place: kDLCPU, kDLCUDAHost
+# (pinned host memory), kDLCUDAManaged.
+_CPU_DLPACK_DEVICES = (1, 3, 13)
+
+
+def _device_name(value: object) -> str:
+    """The device a foreign array reports (``str(value.device)``), for messages."""
+    device = getattr(value, "device", None)
+    return "an unknown device" if device is None or callable(device) else str(device)
+
+
+def _foreign_cpu_check(value: Any, name: str) -> None:
+    """TypeError/ValueError for a tensor ferroconv cannot read as a NumPy array:
+    one that requires grad (its gradient would be lost) or lives off the CPU."""
+    if getattr(value, "requires_grad", False) is True:
+        raise TypeError(
+            f"{name} is a tensor that requires grad: ferroconv.functional returns NumPy arrays, "
+            f"so autograd could not follow it; use the autograd-aware ops of ferroconv.torch, "
+            f"or pass {name}.detach() if no gradient is wanted"
+        )
+    if getattr(value, "is_meta", False) is True:
+        raise ValueError(f"{name} is a meta tensor (no data): ferroconv computes on real CPU arrays")
+    try:
+        device_type = int(value.__dlpack_device__()[0])
+    except Exception:  # no device to ask: the array protocol decides below
+        return
+    if device_type not in _CPU_DLPACK_DEVICES:
+        raise ValueError(
+            f"{name} lives on {_device_name(value)}: ferroconv computes on the CPU; "
+            f"move it there first (e.g. {name}.cpu() for a PyTorch tensor)"
+        )
+
+
+def _torch_bfloat16(value: Any) -> np.ndarray:
+    """A PyTorch bfloat16 tensor as an ``ml_dtypes.bfloat16`` array (a bit view:
+    NumPy's DLPack import has no bfloat16)."""
+    import sys
+
+    torch = sys.modules["torch"]
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise TypeError(
+            "bfloat16 tensors need the ml_dtypes package for their NumPy view: pip install ml_dtypes"
+        ) from None
+    bits: np.ndarray = value.view(torch.int16).numpy()
+    return bits.view(ml_dtypes.bfloat16)
+
+
+def as_array(value: Any, name: str, kinds: str = FLOAT_DTYPES) -> np.ndarray:
+    """``value`` as an ndarray: NumPy arrays as they are; CPU arrays of other
+    libraries (PyTorch tensors, JAX arrays, anything with ``__dlpack__``) as
+    zero-copy views where their memory allows; else through the array protocol.
+    ``kinds`` names the dtypes expected, for the message of unconvertible input."""
     if isinstance(value, np.ndarray):
-        array = value
-    else:
+        return value
+    if value is None:
+        raise TypeError(f"{name} must be an array of {kinds}, got None")
+    if hasattr(value, "__dlpack__"):
+        _foreign_cpu_check(value, name)
+        if str(getattr(value, "dtype", "")) == "torch.bfloat16" and type(value).__module__.startswith("torch"):
+            return _torch_bfloat16(value)
         try:
-            array = np.asarray(value)
-        except Exception as exc:  # e.g. ragged nested lists
-            raise TypeError(f"{name} must be an array of {FLOAT_DTYPES}, got {type_name(value)}") from exc
+            return np.from_dlpack(value)
+        except Exception:  # e.g. a dtype DLPack cannot carry to NumPy: the array protocol may
+            pass
+    try:
+        return np.asarray(value)
+    except Exception as exc:  # e.g. ragged nested lists
+        raise TypeError(f"{name} must be an array of {kinds}, got {type_name(value)}") from exc
+
+
+def float_array(value: Any, name: str) -> np.ndarray:
+    """``value`` (see :func:`as_array`) as a float32/float64/float16/bfloat16
+    ndarray in native byte order (no copy when it already is one; any strides
+    are kept)."""
+    array = as_array(value, name)
     if not is_float_dtype(array.dtype):
         raise TypeError(
             f"{name} must have dtype {FLOAT_DTYPES}, got {array.dtype} "
@@ -119,7 +186,7 @@ def float_array(value: Any, name: str) -> np.ndarray:
 
 def int64_array(value: object, name: str) -> np.ndarray:
     """``value`` as an aligned int64 ndarray in native byte order (any strides kept)."""
-    array = value if isinstance(value, np.ndarray) else np.asarray(value)
+    array = as_array(value, name, "int64")
     if array.dtype.kind != "i" or array.dtype.itemsize != 8:
         raise TypeError(f"{name} must have dtype int64, got {array.dtype}")
     return native_aligned(array)

@@ -11,7 +11,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from . import _ferroconv as _native
-from ._args import batched, check_ndim, float_array, same_dtype, unbatched
+from ._args import as_array, batched, check_ndim, float_array, same_dtype, unbatched
 from ._spec import ConvSpec
 
 Grads = tuple[Optional[np.ndarray], Optional[np.ndarray], Optional[np.ndarray]]
@@ -70,7 +70,7 @@ def forward(arrays: ConvArrays, spec: ConvSpec, residual: object = None, out: ob
         return unbatched(result, arrays.was_batched)
     dtype = arrays.x.dtype
     out_arr = None if out is None else _out_array(out, dtype, arrays)
-    res = None if residual is None else np.asarray(residual)
+    res = None if residual is None else as_array(residual, "residual")
     residual_is_out = out_arr is not None and res is not None and _same_view(res, out_arr)
     if res is not None and not residual_is_out:
         if res.dtype != dtype:
