@@ -20,6 +20,23 @@ def test_docstring_examples_run(name: str) -> None:
     assert result.failed == 0
 
 
+@pytest.mark.parametrize("name", ["torch", "jax"])
+def test_bridge_docstring_examples_run(name: str) -> None:
+    pytest.importorskip(name)
+    module = importlib.import_module(f"ferroconv.{name}")
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_import_ferroconv_imports_no_bridge_framework() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, ferroconv, ferroconv.nn; print(sorted({'torch', 'jax'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_docstring_examples_exist() -> None:
     finder = doctest.DocTestFinder()
     examples = sum(len(t.examples) for t in finder.find(ferroconv.functional))

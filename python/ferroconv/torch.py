@@ -233,7 +233,8 @@ def _conv(rank: int, x: Tensor, weight: Tensor, bias: Optional[Tensor], stride: 
     strides = _ints(stride, rank, "stride")
     dilations = _ints(dilation, rank, "dilation")
     pads = _conv_padding(padding, rank, weight, strides, dilations)
-    return _convolution(x, weight, bias, strides, pads, dilations, False, [0] * rank, groups, padding_mode)
+    out: Tensor = _convolution(x, weight, bias, strides, pads, dilations, False, [0] * rank, groups, padding_mode)
+    return out
 
 
 def _conv_transpose(rank: int, x: Tensor, weight: Tensor, bias: Optional[Tensor], stride: IntArg,
@@ -243,8 +244,10 @@ def _conv_transpose(rank: int, x: Tensor, weight: Tensor, bias: Optional[Tensor]
     if bias is not None:
         _check(bias, "bias")
     pads = [p for p in _ints(padding, rank, "padding") for _ in (0, 1)]
-    return _convolution(x, weight, bias, _ints(stride, rank, "stride"), pads, _ints(dilation, rank, "dilation"),
-                        True, _ints(output_padding, rank, "output_padding"), groups, "zeros")
+    out: Tensor = _convolution(x, weight, bias, _ints(stride, rank, "stride"), pads,
+                               _ints(dilation, rank, "dilation"), True,
+                               _ints(output_padding, rank, "output_padding"), groups, "zeros")
+    return out
 
 
 def conv1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: IntArg = 1,
@@ -496,7 +499,8 @@ def _max_pool_any(rank: int, x: Tensor, kernel_size: IntArg, stride: Optional[In
 def _avg_pool_any(rank: int, x: Tensor, kernel_size: IntArg, stride: Optional[IntArg], padding: IntArg,
                   ceil_mode: bool, count_include_pad: bool, divisor_override: Optional[int]) -> Tensor:
     kernel, strides, pads = _pool_args(rank, x, kernel_size, stride, padding)
-    return _avg_pool(x, kernel, strides, pads, bool(ceil_mode), bool(count_include_pad), divisor_override)
+    out: Tensor = _avg_pool(x, kernel, strides, pads, bool(ceil_mode), bool(count_include_pad), divisor_override)
+    return out
 
 
 def _adaptive_size(rank: int, x: Tensor, output_size: Any) -> list[int]:
@@ -521,7 +525,8 @@ def _max_unpool_any(rank: int, x: Tensor, indices: Tensor, kernel_size: IntArg, 
         size = [(int(spatial[i]) - 1) * strides[i] - 2 * pads[i] + kernel[i] for i in range(rank)]
     else:
         size = [int(v) for v in output_size][-rank:]
-    return _max_unpool(x, indices, kernel, strides, pads, size)
+    out: Tensor = _max_unpool(x, indices, kernel, strides, pads, size)
+    return out
 
 
 def max_pool1d(input: Tensor, kernel_size: IntArg, stride: Optional[IntArg] = None, padding: IntArg = 0,
@@ -565,17 +570,20 @@ def avg_pool3d(input: Tensor, kernel_size: IntArg, stride: Optional[IntArg] = No
 
 def adaptive_avg_pool1d(input: Tensor, output_size: Any) -> Tensor:
     """``torch.nn.functional.adaptive_avg_pool1d`` computed by ferroconv (autograd-aware)."""
-    return _adaptive_avg_pool(input, _adaptive_size(1, input, output_size))
+    out: Tensor = _adaptive_avg_pool(input, _adaptive_size(1, input, output_size))
+    return out
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
     """``torch.nn.functional.adaptive_avg_pool2d`` computed by ferroconv (autograd-aware)."""
-    return _adaptive_avg_pool(input, _adaptive_size(2, input, output_size))
+    out: Tensor = _adaptive_avg_pool(input, _adaptive_size(2, input, output_size))
+    return out
 
 
 def adaptive_avg_pool3d(input: Tensor, output_size: Any) -> Tensor:
     """``torch.nn.functional.adaptive_avg_pool3d`` computed by ferroconv (autograd-aware)."""
-    return _adaptive_avg_pool(input, _adaptive_size(3, input, output_size))
+    out: Tensor = _adaptive_avg_pool(input, _adaptive_size(3, input, output_size))
+    return out
 
 
 def _adaptive_max_any(rank: int, x: Tensor, output_size: Any, return_indices: bool) -> Any:
@@ -904,6 +912,7 @@ def convert(model: torch.nn.Module) -> ConversionReport:
     for name, module in model.named_modules():
         if type(module) in _ORIGINALS or not isinstance(module, tuple(_REPLACEMENTS)):
             continue
+        assert isinstance(module, torch.nn.Module)
         reason = _reason_left(module)
         if reason is None:
             module.__class__ = _REPLACEMENTS[type(module)]
