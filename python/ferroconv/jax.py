@@ -284,7 +284,7 @@ def _pool_op(rank: int, kind: str, params: tuple[Any, ...], in_shape: Ints) -> C
         return _pool.adaptive_avg_pool(rank, x, params)
 
     def max_backward_np(g: np.ndarray, indices: np.ndarray) -> np.ndarray:
-        return _pool.max_pool_backward(rank, g, indices.astype(np.int64, copy=False), in_shape)
+        return _pool.max_pool_backward(rank, g, np.asarray(indices).astype(np.int64, copy=False), in_shape)
 
     def avg_backward_np(g: np.ndarray) -> np.ndarray:
         if kind == "avg":

@@ -32,9 +32,25 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any, Optional, Union
 
-import numpy as np
-import torch
-from torch import Tensor
+import os
+import sys
+import warnings
+
+# PyTorch's OpenMP workers spin-wait after each of its parallel operators (libgomp:
+# up to 300000 spins), holding cores that ferroconv's threads need for the next
+# layer: a converted model ran 2.6x slower than with short spins on 2 cores. The
+# spin count is read once, when torch loads libgomp, so it can be shortened only
+# here, and only if torch is not loaded yet (an explicit setting is kept).
+# Shorter spins did not slow native PyTorch in the same measurement (docs/torch.md).
+_SPIN_ENV = {"GOMP_SPINCOUNT": "10000", "KMP_BLOCKTIME": "1"}
+_SPIN_SET_HERE = "torch" not in sys.modules
+if _SPIN_SET_HERE:
+    for _key, _value in _SPIN_ENV.items():
+        os.environ.setdefault(_key, _value)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import Tensor  # noqa: E402
 
 from . import _pool
 from . import functional as _fc
@@ -908,6 +924,7 @@ def convert(model: torch.nn.Module) -> ConversionReport:
         The layers replaced, and those of a supported kind left with the reason
         (parameters off the CPU, an unsupported dtype, a user subclass, ...).
     """
+    _warn_spin_wait()
     report = ConversionReport()
     for name, module in model.named_modules():
         if type(module) in _ORIGINALS or not isinstance(module, tuple(_REPLACEMENTS)):
@@ -920,6 +937,25 @@ def convert(model: torch.nn.Module) -> ConversionReport:
         else:
             report.left[name] = reason
     return report
+
+
+_spin_warned = False
+
+
+def _warn_spin_wait() -> None:
+    """Once per process: say how to stop PyTorch's OpenMP spin-wait from taking
+    ferroconv's cores, when it could not be shortened at import."""
+    global _spin_warned
+    if _spin_warned or _SPIN_SET_HERE or torch.get_num_threads() < 2:
+        return
+    if any(key in os.environ for key in (*_SPIN_ENV, "OMP_WAIT_POLICY")):
+        return
+    _spin_warned = True
+    warnings.warn(
+        "torch was imported before ferroconv.torch, so PyTorch's OpenMP threads keep their long spin-wait, "
+        "which takes cores from ferroconv's layers (up to 2-3x slower steps on small machines): set "
+        "GOMP_SPINCOUNT=10000 (KMP_BLOCKTIME=1 on macOS) in the environment, or import ferroconv.torch "
+        "before torch", RuntimeWarning, stacklevel=3)
 
 
 def revert(model: torch.nn.Module) -> ConversionReport:
