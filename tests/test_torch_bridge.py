@@ -71,6 +71,7 @@ def conv_cases(draw):
                 kernel=draw(st.lists(st.integers(1, 3), min_size=rank, max_size=rank)),
                 size=draw(st.lists(st.integers(5, 8), min_size=rank, max_size=rank)),
                 stride=stride, dilation=dilation, padding=padding,
+                padding_mode=draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"])),
                 batch=draw(st.sampled_from([None, 1, 2])), bias=draw(st.booleans()),
                 dtype=draw(st.sampled_from(sorted(DTYPES))),
                 layout=draw(st.sampled_from(["contiguous", "permuted", "strided"])),
@@ -88,12 +89,31 @@ def test_conv_forward_and_gradients_match_torch(case):
     w = torch.randn((case["cout"], case["cin"] // groups, *case["kernel"]), generator=gen, dtype=dtype)
     b = torch.randn(case["cout"], generator=gen, dtype=dtype) if case["bias"] else None
     kwargs = dict(stride=case["stride"], padding=case["padding"], dilation=case["dilation"], groups=groups)
-    ours_fn = getattr(fct, f"conv{rank}d")
-    theirs_fn = getattr(F, f"conv{rank}d")
     mine = leaves(x, w, *([b] if b is not None else []))
     ref = leaves(x, w, *([b] if b is not None else []))
-    ours = ours_fn(mine[0], mine[1], mine[2] if b is not None else None, **kwargs)
-    theirs = theirs_fn(ref[0], ref[1], ref[2] if b is not None else None, **kwargs)
+    if case["padding_mode"] == "zeros":
+        ours = getattr(fct, f"conv{rank}d")(mine[0], mine[1], mine[2] if b is not None else None, **kwargs)
+        theirs = getattr(F, f"conv{rank}d")(ref[0], ref[1], ref[2] if b is not None else None, **kwargs)
+    else:
+        # other padding modes exist only on the modules: torch.nn's against ferroconv.torch's
+        modules = []
+        for cls, params in ((getattr(torch.nn, f"Conv{rank}d"), ref), (getattr(fct, f"Conv{rank}d"), mine)):
+            module = cls(case["cin"], case["cout"], case["kernel"], bias=b is not None,
+                         padding_mode=case["padding_mode"], dtype=dtype, **kwargs)
+            del module.weight
+            module.weight = params[1]
+            if b is not None:
+                del module.bias
+                module.bias = params[2]
+            modules.append(module)
+        try:
+            theirs = modules[0](ref[0])
+        except RuntimeError as exc:  # e.g. reflect padding wider than the input: PyTorch refuses too
+            with pytest.raises(ValueError):
+                modules[1](mine[0])
+            assert "pad" in str(exc).lower()
+            return
+        ours = modules[1](mine[0])
     assert ours.dtype == dtype
     assert_same_grads(ours, theirs, mine, ref, tol, case["seed"])
 
