@@ -126,6 +126,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"conv 3x3 64->64 56x56 N8 under jit: forward {ours[0] * 1e3:.1f} ms vs lax {theirs[0] * 1e3:.1f} ms "
           f"({theirs[0] / ours[0]:.2f}x); forward+backward {ours[1] * 1e3:.1f} vs {theirs[1] * 1e3:.1f} ms "
           f"({theirs[1] / ours[1]:.2f}x)")
+    # the bridge's per-call cost: a tiny convolution through a jitted ferroconv.jax call
+    # against ferroconv's own call on NumPy arrays (min of 5 x 1000 calls)
+    xs, ws = np.ones((1, 1, 4, 4), np.float32), np.ones((1, 1, 1, 1), np.float32)
+    tiny = jax.jit(lambda x, w: fcj.conv2d(x, w))
+    xj, wj = jnp.asarray(xs), jnp.asarray(ws)
+
+    def per_call(fn: Callable[[], Any]) -> float:
+        fn()
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            for _ in range(1000):
+                fn()
+            best = min(best, (time.perf_counter() - start) / 1000)
+        return best * 1e6
+
+    bridge = per_call(lambda: jax.block_until_ready(tiny(xj, wj)))
+    own = per_call(lambda: fc.conv2d(xs, ws))
+    results["overhead_us"] = bridge - own
+    print(f"per-call: jitted ferroconv.jax {bridge:.1f} us, ferroconv {own:.1f} us, overhead {bridge - own:.1f} us")
     return results
 
 

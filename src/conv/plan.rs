@@ -96,6 +96,13 @@ const WEIGHT_BAND_ELEMENTS: usize = 1 << 19;
 const WEIGHT_MIN_WORK: usize = if cfg!(test) { 1 } else { 1 << 24 };
 /// Bytes of lane sums the phase-plane weight gradient may keep (one set per weight).
 const SUMS_BYTES: usize = 16 << 20;
+/// Bytes of lane sums per output position of a plane at most for the phase-plane
+/// weight gradient: every band of a plane loads and stores the sums of its
+/// weights, so a small plane with many weights spends its time on them (measured
+/// crossover against the gather over 7x7 to 56x56 planes, 32 to 128 channels,
+/// batch 1 to 32: 1.2 MB of sums from 8x8-16x16 planes, 4.7 MB from 20x20-28x28,
+/// 9.4 MB from 28x28-32x32).
+const SUMS_BYTES_PER_POSITION: usize = 10 << 10;
 
 // -------------------------------------------------------------------- plans
 
@@ -369,7 +376,7 @@ fn weight_grad_by_rules<T: Element>(geo: &ConvGeometry) -> WeightGrad {
             WeightGrad::Direct
         };
     }
-    if phase_planes_can_run::<T>(geo) && phase_planes_pay(geo) {
+    if phase_planes_can_run::<T>(geo) && phase_planes_pay::<T>(geo) {
         WeightGrad::PhasePlanes(waves::<T>(geo))
     } else {
         im2col_weight::<T>(geo)
@@ -547,11 +554,14 @@ fn subpixel_pays(geo: &ConvGeometry) -> bool {
 /// Phase-plane weight gradient: where the implicit GEMM can run, with one set of
 /// lane sums per weight within its budget.
 fn phase_planes_can_run<T: Element>(geo: &ConvGeometry) -> bool {
-    let sums = geo
-        .c_out
+    implicit_can_run(geo) && sums_bytes::<T>(geo) <= SUMS_BYTES
+}
+
+/// Bytes of the phase-plane weight gradient's lane sums (one vector per weight).
+fn sums_bytes<T: Element>(geo: &ConvGeometry) -> usize {
+    geo.c_out
         .saturating_mul(geo.k_len())
-        .saturating_mul(T::LANES * std::mem::size_of::<T>());
-    implicit_can_run(geo) && sums <= SUMS_BYTES
+        .saturating_mul(T::LANES * std::mem::size_of::<T>())
 }
 
 /// Where the implicit forward pays, and
@@ -562,14 +572,17 @@ fn phase_planes_can_run<T: Element>(geo: &ConvGeometry) -> bool {
 ///   share no data);
 /// - at most 16 tasks' worth of taps, as every task re-reads the chunk's
 ///   `grad_out` rows;
-/// - enough work to amortise the waves' two parallel phases.
-fn phase_planes_pay(geo: &ConvGeometry) -> bool {
+/// - enough work to amortise the waves' two parallel phases;
+/// - planes large enough for the lane sums ([`SUMS_BYTES_PER_POSITION`]).
+fn phase_planes_pay<T: Element>(geo: &ConvGeometry) -> bool {
     let stride_vol = geo.stride.iter().fold(1usize, |v, &s| v.saturating_mul(s));
     implicit_pays(geo)
         && geo.output[1] > 1
         && geo.kernel_vol() >= stride_vol.saturating_mul(4)
         && geo.k_len() <= 16 * WEIGHT_TAP_CHUNK
         && geo.work() >= WEIGHT_MIN_WORK
+        && (cfg!(test)
+            || geo.out_vol().saturating_mul(SUMS_BYTES_PER_POSITION) >= sums_bytes::<T>(geo))
 }
 
 // ------------------------------------------------------------------- splits
