@@ -29,8 +29,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _conv as _conv_calls
 from . import _pool
-from . import functional as _fc
+from ._spec import conv_spec, pool_spec, transpose_spec
 
 __all__ = [
     "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
@@ -95,22 +96,21 @@ def _conv_op(rank: int, stride: Ints, padding: tuple[tuple[int, int], ...], dila
              padding_mode: str, transposed: bool, output_padding: Ints, has_bias: bool) -> Callable[..., Any]:
     """One custom_vjp function ``(x, w[, b]) -> y`` per static configuration."""
     sym = [p[0] for p in padding]
+    # The spec is checked once, here (at trace time); the callbacks only run it.
+    spec = (transpose_spec(rank, stride, sym, output_padding, groups, dilation) if transposed
+            else conv_spec(rank, stride, padding, dilation, groups, padding_mode))
 
-    def forward_np(x: np.ndarray, w: np.ndarray, *b: np.ndarray) -> np.ndarray:
-        bias = b[0] if b else None
-        if transposed:
-            return _fc._transpose(rank, x, w, bias, stride, sym, output_padding, groups, dilation, None, 0.01,
-                                  None, None, None)
-        return _fc._convolution(rank, x, w, bias, stride, padding, dilation, groups, padding_mode)
+    def arrays(x: Any, w: Any, b: Any = None, g: Any = None) -> _conv_calls.ConvArrays:
+        # The callbacks receive CPU jax.Arrays: np.asarray is their zero-copy view.
+        return _conv_calls.conv_arrays(rank, np.asarray(x), np.asarray(w), None if b is None else np.asarray(b),
+                                 None if g is None else np.asarray(g), backward=g is not None,
+                                 transposed=transposed)
 
-    def backward_np(g: np.ndarray, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, ...]:
-        needs = (True, True, has_bias)
-        if transposed:
-            grads = _fc._transpose_backward(rank, g, x, w, stride, sym, output_padding, groups, dilation, needs,
-                                            None)
-        else:
-            grads = _fc._convolution_backward(rank, g, x, w, stride, padding, dilation, groups, padding_mode,
-                                              needs, None)
+    def forward_np(x: Any, w: Any, *b: Any) -> np.ndarray:
+        return _conv_calls.forward(arrays(x, w, b[0] if b else None), spec)
+
+    def backward_np(g: Any, x: Any, w: Any) -> tuple[np.ndarray, ...]:
+        grads = _conv_calls.backward(arrays(x, w, g=g), spec, (True, True, has_bias))
         return tuple(a for a in grads if a is not None)
 
     def out_shape(x: Any, w: Any) -> Any:
@@ -269,27 +269,30 @@ def _pool_op(rank: int, kind: str, params: tuple[Any, ...], in_shape: Ints) -> C
     else:
         result = (*in_shape[:len(in_shape) - rank], *params)
     index_dtype = _index_dtype()
+    # The spec of windowed pooling is checked once, here (at trace time).
+    spec = (pool_spec(rank, *params) if kind == "max"
+            else pool_spec(rank, params[0], params[1], params[2], 1, *params[3:]) if kind == "avg" else None)
 
-    def max_np(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if kind == "max":
-            kernel, stride, padding, dilation, ceil_mode = params
-            values, indices = _fc._max_pool(rank, x, kernel, stride, padding, dilation, ceil_mode, True)
+    def max_np(x: Any) -> tuple[np.ndarray, np.ndarray]:
+        if spec is not None:
+            values, indices = _pool.max_pool(rank, np.asarray(x), spec, True)
         else:
-            values, indices = _pool.adaptive_max_pool(rank, x, params, True)
+            values, indices = _pool.adaptive_max_pool(rank, np.asarray(x), params, True)
         return values, indices.astype(index_dtype, copy=False)
 
-    def avg_np(x: np.ndarray) -> np.ndarray:
-        if kind == "avg":
-            return _fc._avg_pool(rank, x, *params)
-        return _pool.adaptive_avg_pool(rank, x, params)
+    def avg_np(x: Any) -> np.ndarray:
+        if spec is not None:
+            return _pool.avg_pool(rank, np.asarray(x), spec)
+        return _pool.adaptive_avg_pool(rank, np.asarray(x), params)
 
-    def max_backward_np(g: np.ndarray, indices: np.ndarray) -> np.ndarray:
-        return _pool.max_pool_backward(rank, g, np.asarray(indices).astype(np.int64, copy=False), in_shape)
+    def max_backward_np(g: Any, indices: Any) -> np.ndarray:
+        return _pool.max_pool_backward(rank, np.asarray(g), np.asarray(indices).astype(np.int64, copy=False),
+                                       in_shape)
 
-    def avg_backward_np(g: np.ndarray) -> np.ndarray:
-        if kind == "avg":
-            return _fc._avg_pool_backward(rank, g, in_shape, *params)
-        return _pool.adaptive_avg_pool_backward(rank, g, in_shape)
+    def avg_backward_np(g: Any) -> np.ndarray:
+        if spec is not None:
+            return _pool.avg_pool_backward(rank, np.asarray(g), in_shape, spec)
+        return _pool.adaptive_avg_pool_backward(rank, np.asarray(g), in_shape)
 
     def forward(x: Any) -> tuple[Any, Any]:
         values = _struct(result, x.dtype)
