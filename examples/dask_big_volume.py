@@ -9,7 +9,7 @@ so only a few blocks per worker are in memory at a time.
 
     python examples/dask_big_volume.py --shape 384 --chunks 128 --workers 2
 
-Needs ``pip install "ferroconv[dask]" zarr``. Prints the throughput in voxels per
+Needs ``pip install "dask[array,distributed]" zarr``. Prints the throughput in voxels per
 second, with dask's progress bar while it runs.
 """
 
@@ -208,7 +208,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         import dask.distributed  # noqa: F401
         import zarr  # noqa: F401
     except ImportError as exc:
-        print(f"this example needs dask.distributed and zarr ({exc}): pip install \"ferroconv[dask]\" zarr",
+        print(f"this example needs dask.distributed and zarr ({exc}): pip install \"dask[array,distributed]\" zarr",
               file=sys.stderr)
         return 1
     if args.out is not None:

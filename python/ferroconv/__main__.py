@@ -1,4 +1,5 @@
-"""Command line: ``python -m ferroconv {demo,info,bench,explain}``."""
+"""ferroconv on the command line: train the demo, print the build, time the operators,
+or explain which algorithm runs a layer. Each command has its own --help."""
 
 from __future__ import annotations
 

@@ -153,6 +153,13 @@ def as_array(value: Any, name: str, kinds: str = FLOAT_DTYPES) -> np.ndarray:
     libraries (PyTorch tensors, JAX arrays, anything with ``__dlpack__``) as
     zero-copy views where their memory allows; else through the array protocol.
     ``kinds`` names the dtypes expected, for the message of unconvertible input."""
+    if isinstance(value, np.ma.MaskedArray):
+        # Its mask would be silently dropped: every masked cell would count.
+        raise TypeError(
+            f"{name} is a masked array, whose mask ferroconv cannot honour; pass "
+            f"{name}.filled(value) with the value masked cells should take (e.g. 0, or -np.inf "
+            f"for max pooling), or {name}.data to use the values under the mask"
+        )
     if isinstance(value, np.ndarray):
         return value
     if value is None:
@@ -204,14 +211,32 @@ def native_aligned(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def same_dtype(reference: np.ndarray, reference_name: str, **arrays: Optional[np.ndarray]) -> None:
-    """TypeError unless every given array has the dtype of ``reference``."""
+def from_python(value: object) -> bool:
+    """Whether ``value`` is a Python list, tuple or number (NumPy picks its dtype:
+    float64 for floats, int64 for ints)."""
+    return isinstance(value, (list, tuple, int, float))
+
+
+def same_dtype(reference: np.ndarray, reference_name: str, converted: frozenset[str] = frozenset(),
+               **arrays: Optional[np.ndarray]) -> None:
+    """TypeError unless every given array has the dtype of ``reference``.
+    ``converted`` names the arguments that came as Python lists or numbers, whose
+    dtype the user never chose: the message says so and how to choose it."""
     for name, array in arrays.items():
-        if array is not None and array.dtype != reference.dtype:
-            raise TypeError(
-                f"{name} has dtype {array.dtype} but {reference_name} has dtype "
-                f"{reference.dtype}; convert one so both match"
-            )
+        if array is None or array.dtype == reference.dtype:
+            continue
+        for culprit, made, other, wanted in ((name, array.dtype, reference_name, reference.dtype),
+                                             (reference_name, reference.dtype, name, array.dtype)):
+            if culprit in converted:
+                raise TypeError(
+                    f"{culprit} was given as a Python list or number, which NumPy converts to {made}, "
+                    f"but {other} has dtype {wanted}: pass np.asarray({culprit}, dtype=np.{wanted}) "
+                    f"(or convert {other})"
+                )
+        raise TypeError(
+            f"{name} has dtype {array.dtype} but {reference_name} has dtype "
+            f"{reference.dtype}; convert one so both match"
+        )
 
 
 def batched(x: np.ndarray, rank: int, name: str = "x") -> tuple[np.ndarray, bool]:

@@ -11,7 +11,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from . import _ferroconv as _native
-from ._args import as_array, batched, check_ndim, float_array, same_dtype, unbatched
+from ._args import as_array, batched, check_ndim, float_array, from_python, same_dtype, unbatched
 from ._spec import ConvSpec
 
 Grads = tuple[Optional[np.ndarray], Optional[np.ndarray], Optional[np.ndarray]]
@@ -39,7 +39,9 @@ def conv_arrays(rank: int, x: object, weight: object, bias: object = None, grad_
     w = float_array(weight, "weight")
     b = None if bias is None else float_array(bias, "bias")
     g = None if grad_out is None else float_array(grad_out, "grad_out")
-    same_dtype(x_arr, "x", weight=w, bias=b, grad_out=g)
+    converted = frozenset(name for name, value in (("x", x), ("weight", weight), ("bias", bias),
+                                                   ("grad_out", grad_out)) if from_python(value))
+    same_dtype(x_arr, "x", converted, weight=w, bias=b, grad_out=g)
     xb, was_batched = batched(x_arr, rank)
     if g is not None:
         if g.ndim != x_arr.ndim:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Optional, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -491,3 +491,8 @@ EXAMPLES = {
     "conv2d": _CONV2D_EXAMPLE,
     **_POOL_EXAMPLES,
 }
+
+
+def cli_text(doc: Optional[str]) -> str:
+    """A module docstring as plain text for ``--help`` (no reST literal markup)."""
+    return (doc or "").replace("``", "")

@@ -20,6 +20,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from . import functional as F
+from ._docs import cli_text
 from ._simd import SIMD_PATHS, get_simd, set_simd
 
 
@@ -391,7 +392,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from . import bench_networks
 
         return bench_networks.main(argv[:at] + argv[at + 2:])
-    parser = argparse.ArgumentParser(prog="python -m ferroconv bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m ferroconv bench", description=cli_text(__doc__))
     parser.add_argument("--suite", choices=["networks", "lowp"], default=None,
                         help="networks: time every layer of standard CNNs instead (see --suite networks "
                              "--help); lowp: the workloads in bfloat16 and float16 (see --suite lowp --help)")
@@ -400,10 +401,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                              "(re-executes the bench with FERROCONV_SIMD, ONEDNN_MAX_CPU_ISA and "
                              "ATEN_CPU_CAPABILITY set)")
     parser.add_argument("names", nargs="*", help="run only workloads whose name contains one of these")
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--no-backward", action="store_true")
-    parser.add_argument("--no-numpy", action="store_true")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="timed runs per measurement; the median is reported (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for ferroconv and PyTorch (default: ferroconv's current count)")
+    parser.add_argument("--no-backward", action="store_true",
+                        help="time the forward passes only (default: forward and backward)")
+    parser.add_argument("--no-numpy", action="store_true",
+                        help="skip the NumPy reference columns, which are slow on large layers")
     parser.add_argument("--json", default=None, help="write the rows to this JSON file")
     parser.add_argument("--markdown", default=None, help="write a Markdown table to this file")
     parser.add_argument("--chart", default=None, help="write a PNG bar chart of the ratios (needs matplotlib)")

@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from ._docs import cli_text
 from . import functional as F
 from .bench import POOL_WORKLOADS, WORKLOADS, _timeit, _torch, same_threads
 
@@ -151,7 +152,7 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ferroconv bench --suite lowp", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m ferroconv bench --suite lowp", description=cli_text(__doc__))
     parser.add_argument("names", nargs="*", help="run only workloads whose name contains one of these")
     parser.add_argument("--repeat", type=int, default=5, help="timed calls per measurement (default: 5)")
     parser.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")

@@ -19,6 +19,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from ._docs import cli_text
 from . import functional as F
 from .bench import _timeit, same_threads
 from .networks import NETWORKS, Layer, layers
@@ -358,7 +359,7 @@ def chart(rows: Sequence[dict[str, Any]], path: str) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ferroconv bench --suite networks", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m ferroconv bench --suite networks", description=cli_text(__doc__),
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("names", nargs="*", help="run only layers whose name contains one of these")
     parser.add_argument("--networks", default=",".join(NETWORKS),

@@ -29,6 +29,7 @@ from ._args import (
     as_int,
     flag,
     float_array,
+    from_python,
     int_list,
     int_tuple,
     is_sequence,
@@ -359,7 +360,8 @@ def convolve(x: np.ndarray, kernel: np.ndarray, mode: str = "full", *, multichan
     """
     signal = float_array(x, "x")
     kern = float_array(kernel, "kernel")
-    same_dtype(signal, "x", kernel=kern)
+    converted = frozenset(name for name, value in (("x", x), ("kernel", kernel)) if from_python(value))
+    same_dtype(signal, "x", converted, kernel=kern)
     if not isinstance(mode, str) or mode not in ("full", "same", "valid"):
         raise ValueError(f"mode must be 'full', 'same' or 'valid', got {mode!r}")
     if multichannel:

@@ -302,6 +302,7 @@ pub fn max_pool_backward<T: Element>(
         name: "input",
         spatial: spatial(input_shape),
         rank,
+        set_by: "input_shape, which must be the forward input's shape",
     };
     let source_len = spatial(out_shape).iter().product();
     scatter::scatter(
@@ -332,6 +333,7 @@ pub fn max_unpool<T: Element>(
         name: "output",
         spatial: output,
         rank: params.rank,
+        set_by: "output_size, or the default unpooled size",
     };
     let source_len = spatial(shape).iter().product();
     scatter::scatter(

@@ -24,6 +24,8 @@ pub(crate) struct Target<'a> {
     pub name: &'a str,
     pub spatial: [usize; SPATIAL],
     pub rank: usize,
+    /// The argument that sets the planes' size, named in errors.
+    pub set_by: &'a str,
 }
 
 /// For every plane `p`: `target[p][indices[p][o]] (+)= values[p][o]` in order of
@@ -73,10 +75,11 @@ pub(crate) fn scatter<T: Element>(
     if bad != usize::MAX {
         let (plane, o) = (bad / source_len, bad % source_len);
         return value_error!(
-            "indices holds {} at position {o} of plane {plane}, but a plane of the {} (spatial size {}) has {target_len} elements: every index must be in [0, {target_len})",
+            "indices holds {} at position {o} of plane {plane}, but a plane of the {} has {target_len} elements (spatial size {} from {}): every index must be in [0, {target_len})",
             indices[bad],
             info.name,
-            fmt_dims(&info.spatial, info.rank)
+            fmt_dims(&info.spatial, info.rank),
+            info.set_by
         );
     }
     Ok(())

@@ -11,7 +11,8 @@ and, with a stride, chunk boundaries must fall on window starts: both are arrang
 by rechunking (``rechunk=True``, the default), or refused with a ValueError
 (``rechunk=False``). Output chunks follow the input's, divided by the stride.
 
-Needs the ``dask`` extra: ``pip install "ferroconv[dask]"``.
+Needs dask: ``pip install "dask[array,distributed]"`` (or the ``dask`` extra,
+``pip install ".[dask]"`` in a clone).
 
 Examples
 --------
@@ -36,7 +37,7 @@ try:
     import dask.array as _da
 except ImportError as exc:  # pragma: no cover - exercised without the extra
     raise ImportError(
-        'ferroconv.dask needs dask: pip install "ferroconv[dask]" (or dask[array,distributed])'
+        'ferroconv.dask needs dask: pip install "dask[array,distributed]"'
     ) from exc
 
 from .._args import IntOrTuple

@@ -179,7 +179,8 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m ferroconv demo",
         description="Train a small CNN with ferroconv.nn, fully offline, and write figures of what it learned "
                     "(training curves, first-layer filters, feature maps, confusion matrix).",
-        epilog=f"Task defaults: {defaults}. Needs the examples extra: pip install \"ferroconv[examples]\".")
+        epilog=f"Task defaults: {defaults}. Needs scikit-learn, matplotlib and tqdm: pip install scikit-learn "
+               "matplotlib tqdm (or the examples extra, pip install \".[examples]\" in a clone).")
     cli.add_argument("--task", choices=sorted(TASKS), default="digits",
                      help="digits: scikit-learn's 8x8 digits (2-D); signals: synthetic waveforms (1-D); "
                           "volumes: synthetic shapes (3-D). Default: %(default)s")
@@ -203,7 +204,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser().parse_args(argv)
     missing = missing_dependencies(args.task)
     if missing:
-        print(f"the demo needs {', '.join(missing)}: pip install \"ferroconv[examples]\"", file=sys.stderr)
+        packages = " ".join("scikit-learn" if name == "sklearn" else name for name in missing)
+        print(f"the demo needs {', '.join(missing)}: pip install {packages}", file=sys.stderr)
         return 2
     classes = len(TASKS[args.task].class_names)
     if args.limit is not None and args.limit < 4 * classes:
