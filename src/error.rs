@@ -11,6 +11,9 @@ pub enum Error {
     Type(String),
     /// An output or workspace that cannot be allocated (Python `MemoryError`).
     Memory(String),
+    /// The call was interrupted (Ctrl-C) and stopped between tasks (Python
+    /// `KeyboardInterrupt`); its output is discarded.
+    Interrupted,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -19,6 +22,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Value(msg) | Error::Type(msg) | Error::Memory(msg) => f.write_str(msg),
+            Error::Interrupted => f.write_str("interrupted"),
         }
     }
 }

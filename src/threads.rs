@@ -12,7 +12,8 @@
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 use rayon::{ThreadPool, ThreadPoolBuilder};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Below this many multiply-adds (or element visits) an operator runs on the calling
@@ -175,6 +176,55 @@ fn pin_current_thread(cpu: usize) {
 #[cfg(not(target_os = "linux"))]
 fn pin_current_thread(_cpu: usize) {}
 
+/// Set by the SIGINT handler the binding installs around a call from Python's main
+/// thread ([`Interruptible`]); the parallel loops of that call stop between tasks.
+static INTERRUPT: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// Whether the calling thread's loops watch [`INTERRUPT`] (only inside an
+    /// [`Interruptible`] scope, so calls from other threads never stop for it).
+    static WATCHED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A scope in which Ctrl-C stops the calling thread's parallel loops between
+/// tasks: they then return [`Error::Interrupted`]. Whoever delivers the signal
+/// calls [`request_interrupt`]; [`Interruptible::fired`] says whether it came.
+pub struct Interruptible {
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Interruptible {
+    /// Start watching on the calling thread, with no interrupt pending.
+    pub fn enter() -> Self {
+        INTERRUPT.store(false, Ordering::SeqCst);
+        WATCHED.with(|w| w.set(true));
+        Interruptible {
+            _not_send: std::marker::PhantomData,
+        }
+    }
+
+    /// Whether an interrupt was requested inside the scope.
+    pub fn fired(&self) -> bool {
+        INTERRUPT.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Interruptible {
+    fn drop(&mut self) {
+        WATCHED.with(|w| w.set(false));
+    }
+}
+
+/// Ask the watched loops to stop (async-signal-safe: one atomic store).
+pub fn request_interrupt() {
+    INTERRUPT.store(true, Ordering::SeqCst);
+}
+
+/// Whether the loops of the calling thread should stop now.
+fn stop_requested(watched: bool) -> bool {
+    watched && INTERRUPT.load(Ordering::Relaxed)
+}
+
 /// Whether work of this size should run on the calling thread.
 pub fn runs_serially(work: usize) -> bool {
     work < SERIAL_WORK_THRESHOLD || get_num_threads() == 1
@@ -188,25 +238,34 @@ where
     I: Fn() -> W + Sync + Send,
     F: Fn(&mut W, usize) + Sync + Send,
 {
+    let watched = WATCHED.with(|w| w.get());
     if tasks <= 1 || runs_serially(work) {
         let mut workspace = init();
-        (0..tasks).for_each(|task| body(&mut workspace, task));
+        for task in 0..tasks {
+            if stop_requested(watched) {
+                return Err(Error::Interrupted);
+            }
+            body(&mut workspace, task);
+        }
         return Ok(());
     }
     // Every worker builds one workspace and claims task indices from a shared
     // counter until none are left: no per-task allocation, and no imbalance when a
-    // few tasks are slower.
+    // few tasks are slower. An interrupt stops the claiming (never a task midway).
     let next = AtomicUsize::new(0);
     pool()?.broadcast(|_| {
         let mut workspace = init();
         loop {
             let task = next.fetch_add(1, Ordering::Relaxed);
-            if task >= tasks {
+            if task >= tasks || stop_requested(watched) {
                 break;
             }
             body(&mut workspace, task);
         }
     });
+    if stop_requested(watched) {
+        return Err(Error::Interrupted);
+    }
     Ok(())
 }
 
@@ -227,18 +286,29 @@ where
     if chunk_len == 0 || data.is_empty() {
         return Ok(());
     }
+    let watched = WATCHED.with(|w| w.get());
     if data.len() <= chunk_len || runs_serially(work) {
         let mut workspace = init();
-        data.chunks_mut(chunk_len)
-            .enumerate()
-            .for_each(|(i, chunk)| body(&mut workspace, i, chunk));
+        for (i, chunk) in data.chunks_mut(chunk_len).enumerate() {
+            if stop_requested(watched) {
+                return Err(Error::Interrupted);
+            }
+            body(&mut workspace, i, chunk);
+        }
         return Ok(());
     }
     pool()?.install(|| {
         data.par_chunks_mut(chunk_len)
             .enumerate()
-            .for_each_init(&init, |workspace, (i, chunk)| body(workspace, i, chunk));
+            .for_each_init(&init, |workspace, (i, chunk)| {
+                if !stop_requested(watched) {
+                    body(workspace, i, chunk);
+                }
+            });
     });
+    if stop_requested(watched) {
+        return Err(Error::Interrupted);
+    }
     Ok(())
 }
 

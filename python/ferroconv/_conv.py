@@ -82,8 +82,14 @@ def forward(arrays: ConvArrays, spec: ConvSpec, residual: object = None, out: ob
                              "to accumulate in place, or separate arrays")
         res = res if arrays.was_batched else res[np.newaxis]
     native_out = None if out_arr is None else (out_arr if arrays.was_batched else out_arr[np.newaxis])
-    result = _native.conv_forward(arrays.x, arrays.weight, arrays.bias, spec,
-                                  None if residual_is_out else res, native_out, residual_is_out)
+    try:
+        result = _native.conv_forward(arrays.x, arrays.weight, arrays.bias, spec,
+                                      None if residual_is_out else res, native_out, residual_is_out)
+    except KeyboardInterrupt:
+        # Ctrl-C stopped the call between tiles: no half-written result in `out`.
+        if out_arr is not None:
+            out_arr.fill(np.nan)
+        raise
     if out_arr is not None:
         return out_arr
     assert result is not None

@@ -43,7 +43,8 @@ out : ndarray, optional
     C-contiguous array of the output's shape and dtype to write the result into
     (and return) instead of a new array. It may be ``residual`` itself (the
     result then overwrites it) but must not share memory with any other argument.
-    The epilogue is for inference: for training, call without ``activation`` and
+    A call stopped by Ctrl-C (KeyboardInterrupt) fills ``out`` with NaN rather
+    than leave it half-written. The epilogue is for inference: for training, call without ``activation`` and
     apply the activation and its gradient yourself (as ``ferroconv.nn`` does).
 precision : {{{{"default", "highest"}}}}, optional
     ``"highest"`` never uses Winograd or other transforms that add rounding

@@ -78,7 +78,7 @@ fn conv_forward<'py>(
         let residual = residual.as_ref().map(|r| view5(r, "residual", rank)).transpose()?;
         let out = out.as_mut().map(|o| view5_mut(o, "out", rank)).transpose()?;
         let params = Params::of(spec, &weight)?;
-        let result = py.detach(|| -> crate::Result<_> {
+        let result = super::interrupt::detach(py, || -> crate::Result<_> {
             // 16-bit arrays are widened to float32 here and the result rounded once
             // (crate::storage), unless the type has native kernels for the layer;
             // float32 and float64 pass through unchanged.
@@ -166,7 +166,7 @@ fn conv_backward<'py>(
         let grad_out = view5(&grad_out, "grad_out", rank)?;
         let (x, weight) = (view5(&x, "x", rank)?, view5(&weight, "weight", rank)?);
         let params = Params::of(spec, &weight)?;
-        let grads = py.detach(|| -> crate::Result<ConvGrads<T>> {
+        let grads = super::interrupt::detach(py, || -> crate::Result<ConvGrads<T>> {
             // Types with native kernels (bfloat16) run their own backward;
             // the others widen, run the compute type and round once.
             if let Params::Conv(p) = &params {

@@ -16,6 +16,7 @@
 mod conv;
 mod explain;
 mod info;
+mod interrupt;
 mod pool;
 mod spec;
 
@@ -28,7 +29,7 @@ use numpy::{
     PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn,
     PyUntypedArray, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyMemoryError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 impl From<Error> for PyErr {
@@ -37,6 +38,7 @@ impl From<Error> for PyErr {
             Error::Value(msg) => PyValueError::new_err(msg),
             Error::Type(msg) => PyTypeError::new_err(msg),
             Error::Memory(msg) => PyMemoryError::new_err(msg),
+            Error::Interrupted => PyKeyboardInterrupt::new_err(()),
         }
     }
 }

@@ -38,7 +38,7 @@ fn max_pool<'py>(
     with_float_type!(x, "x", T => {
         let x = borrow::<T>(x, "x")?;
         let x = view5(&x, "x", rank)?;
-        let pooled = py.detach(|| pool::max_pool(x, params, return_indices))?;
+        let pooled = super::interrupt::detach(py, || pool::max_pool(x, params, return_indices))?;
         pooled_to_py(py, pooled, rank)
     })
 }
@@ -57,7 +57,7 @@ fn max_pool_backward<'py>(
         let grad_out = borrow::<T>(grad_out, "grad_out")?;
         let indices = borrow_indices(indices, "indices")?;
         let (grad_out, indices) = (view5(&grad_out, "grad_out", rank)?, view5(&indices, "indices", rank)?);
-        let grad = py.detach(|| T::narrow(pool::max_pool_backward(T::widen(grad_out)?.view(), indices, input_shape, rank)?))?;
+        let grad = super::interrupt::detach(py, || T::narrow(pool::max_pool_backward(T::widen(grad_out)?.view(), indices, input_shape, rank)?))?;
         to_numpy(py, grad, Some(rank))
     })
 }
@@ -76,7 +76,7 @@ fn max_unpool<'py>(
         let x = borrow::<T>(x, "x")?;
         let indices = borrow_indices(indices, "indices")?;
         let (x, indices) = (view5(&x, "x", rank)?, view5(&indices, "indices", rank)?);
-        let out = py.detach(|| T::narrow(pool::max_unpool(T::widen(x)?.view(), indices, &params)?))?;
+        let out = super::interrupt::detach(py, || T::narrow(pool::max_unpool(T::widen(x)?.view(), indices, &params)?))?;
         to_numpy(py, out, Some(rank))
     })
 }
@@ -93,7 +93,7 @@ fn avg_pool<'py>(
     with_float_type!(x, "x", T => {
         let x = borrow::<T>(x, "x")?;
         let x = view5(&x, "x", rank)?;
-        let out = py.detach(|| pool::avg_pool(x, params, options))?;
+        let out = super::interrupt::detach(py, || pool::avg_pool(x, params, options))?;
         to_numpy(py, out, Some(rank))
     })
 }
@@ -112,7 +112,7 @@ fn avg_pool_backward<'py>(
     with_float_type!(grad_out, "grad_out", T => {
         let grad_out = borrow::<T>(grad_out, "grad_out")?;
         let grad_out = view5(&grad_out, "grad_out", rank)?;
-        let grad = py.detach(|| T::narrow(pool::avg_pool_backward(T::widen(grad_out)?.view(), input_shape, params, options)?))?;
+        let grad = super::interrupt::detach(py, || T::narrow(pool::avg_pool_backward(T::widen(grad_out)?.view(), input_shape, params, options)?))?;
         to_numpy(py, grad, Some(rank))
     })
 }
@@ -129,7 +129,7 @@ fn adaptive_avg_pool<'py>(
     with_float_type!(x, "x", T => {
         let x = borrow::<T>(x, "x")?;
         let x = view5(&x, "x", rank)?;
-        let out = py.detach(|| pool::adaptive_avg_pool(x, size, rank))?;
+        let out = super::interrupt::detach(py, || pool::adaptive_avg_pool(x, size, rank))?;
         to_numpy(py, out, Some(rank))
     })
 }
@@ -145,7 +145,7 @@ fn adaptive_avg_pool_backward<'py>(
     with_float_type!(grad_out, "grad_out", T => {
         let grad_out = borrow::<T>(grad_out, "grad_out")?;
         let grad_out = view5(&grad_out, "grad_out", rank)?;
-        let grad = py.detach(|| T::narrow(pool::adaptive_avg_pool_backward(T::widen(grad_out)?.view(), input_shape, rank)?))?;
+        let grad = super::interrupt::detach(py, || T::narrow(pool::adaptive_avg_pool_backward(T::widen(grad_out)?.view(), input_shape, rank)?))?;
         to_numpy(py, grad, Some(rank))
     })
 }
@@ -163,7 +163,7 @@ fn adaptive_max_pool<'py>(
     with_float_type!(x, "x", T => {
         let x = borrow::<T>(x, "x")?;
         let x = view5(&x, "x", rank)?;
-        let pooled = py.detach(|| pool::adaptive_max_pool(x, size, rank, return_indices))?;
+        let pooled = super::interrupt::detach(py, || pool::adaptive_max_pool(x, size, rank, return_indices))?;
         pooled_to_py(py, pooled, rank)
     })
 }
