@@ -14,7 +14,7 @@ from ferroconv.__main__ import main
 pytest.importorskip("matplotlib")
 pytest.importorskip("tqdm")
 
-FIGURES = ["curves", "filters", "feature-maps", "confusion", "samples"]
+FIGURES = ["curves", "filters", "feature-maps", "confusion", "mistakes"]
 
 
 def run_demo(task, tmp_path, capsys, *extra):

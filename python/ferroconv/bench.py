@@ -453,6 +453,7 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
 def ratio_chart(rows: Sequence[dict[str, Any]], path: str) -> None:
     """A horizontal bar chart of the speed-ups against NumPy and PyTorch."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -462,16 +463,26 @@ def ratio_chart(rows: Sequence[dict[str, Any]], path: str) -> None:
     positions = np.arange(len(rows))
     series = (("speedup_vs_numpy", "forward vs NumPy"), ("speedup_vs_torch", "forward vs PyTorch"),
               ("fwd_bwd_speedup_vs_torch", "fwd+bwd vs PyTorch"))
-    for i, (key, label) in enumerate(series):
+    # Only the comparisons measured get bars, centred on their label whatever their number.
+    present = [(key, label) for key, label in series
+               if not all(np.isnan([float(row.get(key, np.nan)) for row in rows]))]
+    height = 0.8 / max(len(present), 1)
+    for i, (key, label) in enumerate(present):
         values = [row.get(key, np.nan) for row in rows]
-        if not all(np.isnan(values)):
-            ax.barh(positions + (i - 1) * 0.27, values, height=0.27, label=label)
+        offset = (i - (len(present) - 1) / 2) * height
+        ax.barh(positions + offset, values, height=height, label=label)
     ax.axvline(1.0, color="black", linewidth=0.8)
+    compared = " and ".join(sorted({label.split(" vs ")[1] for _, label in present})) or "nothing"
+    ax.set_title(f"ferroconv's speed-up over {compared}, per workload")
     ax.set_yticks(positions, names, fontsize=8)
     ax.invert_yaxis()
     ax.set_xscale("log")
+    plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}x")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel("speed-up of ferroconv (same process, same threads); > 1 is faster")
-    ax.legend()
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

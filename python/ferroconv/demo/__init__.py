@@ -126,7 +126,9 @@ def run(task: str = "digits", *, epochs: Optional[int] = None, batch_size: Optio
         log("      " + line.strip())
 
     bar = None
-    if progress:
+    # A bar redraws its line; in a piped log that repeats every epoch line, so
+    # there each epoch is one plain line instead.
+    if progress and sys.stderr.isatty():
         from tqdm.auto import tqdm
 
         def bar(**options: object) -> object:
@@ -134,7 +136,7 @@ def run(task: str = "digits", *, epochs: Optional[int] = None, batch_size: Optio
 
     with single_threaded_blas():
         history = train(model, (x_train, y_train, x_test, y_test), epochs=epochs, batch_size=batch_size, lr=lr,
-                        rng=order_rng, progress=bar)
+                        rng=order_rng, progress=bar, report=None if bar is not None else log)
         _, accuracy, predicted = evaluate(model, x_test, y_test)
     correct = int(np.sum(predicted == y_test))
     log(f"test accuracy: {accuracy:.2%} ({correct}/{len(y_test)} held-out {spec.sample_noun}s), "
@@ -146,9 +148,10 @@ def run(task: str = "digits", *, epochs: Optional[int] = None, batch_size: Optio
     files = [
         plots.plot_curves(history, folder / f"{task}-curves.png", title),
         plots.plot_filters(model, folder / f"{task}-filters.png", title),
-        plots.plot_feature_maps(model, x_test[0], folder / f"{task}-feature-maps.png", title),
+        plots.plot_feature_maps(model, x_test[0], folder / f"{task}-feature-maps.png", title,
+                                f"true {spec.class_names[y_test[0]]}, predicted {spec.class_names[predicted[0]]}"),
         plots.plot_confusion(y_test, predicted, spec.class_names, folder / f"{task}-confusion.png", title),
-        plots.plot_samples(x_train, y_train, spec.class_names, folder / f"{task}-samples.png", title),
+        plots.plot_mistakes(x_test, y_test, predicted, spec.class_names, folder / f"{task}-mistakes.png", title),
     ]
     weights = folder / f"{task}-model.npz"
     model.save(weights)

@@ -1,6 +1,7 @@
 """The demo's figures (matplotlib, Agg backend): training curves, first-layer
-filters, feature maps of one test sample after each convolution, and a
-confusion matrix. Each function draws 1-D, 2-D or 3-D data as fits its rank."""
+filters, feature maps of one test sample after each convolution block, a
+confusion matrix and the misclassified test samples. Each function draws 1-D,
+2-D or 3-D data as fits its rank."""
 
 from __future__ import annotations
 
@@ -37,15 +38,18 @@ def plot_curves(history: History, path: Path, title: str) -> Path:
     plt = pyplot()
     epochs = np.arange(1, len(history.train_loss) + 1)
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
-    ax_loss.plot(epochs, history.train_loss, "o-", label="train")
-    ax_loss.plot(epochs, history.test_loss, "s-", label="test")
+    train_label = "train (running mean over the epoch's batches)"
+    test_label = "test (after the epoch)"
+    ax_loss.plot(epochs, history.train_loss, "o-", label=train_label)
+    ax_loss.plot(epochs, history.test_loss, "s-", label=test_label)
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
-    ax_acc.plot(epochs, 100 * np.asarray(history.train_accuracy), "o-", label="train")
-    ax_acc.plot(epochs, 100 * np.asarray(history.test_accuracy), "s-", label="test")
+    ax_acc.plot(epochs, 100 * np.asarray(history.train_accuracy), "o-", label=train_label)
+    ax_acc.plot(epochs, 100 * np.asarray(history.test_accuracy), "s-", label=test_label)
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
     for ax in (ax_loss, ax_acc):
+        ax.set_xticks(epochs if len(epochs) <= 20 else epochs[:: int(np.ceil(len(epochs) / 20))])
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=8)
     fig.suptitle(title)
     return _save(fig, path)
 
@@ -58,9 +62,11 @@ def _grid(plt: Any, count: int, columns: int, cell: float = 1.4) -> tuple[Any, n
     return fig, axes.ravel()
 
 
-def _show(ax: Any, data: np.ndarray, symmetric: bool = False) -> None:
-    """Draw a 1-D array as a line, a 2-D array as an image, a 3-D array as its
-    middle slice along the first axis."""
+def _show(ax: Any, data: np.ndarray, symmetric: bool = False,
+          limits: tuple[float, float] | None = None) -> Any:
+    """Draw a 1-D array as a line, a 2-D array as an image (colour range ``limits``
+    when given), a 3-D array as its middle slice along the first axis; returns the
+    image (None for a line)."""
     data = np.asarray(data, np.float32)  # matplotlib cannot draw 16-bit floats
     if data.ndim == 3:
         data = data[data.shape[0] // 2]
@@ -70,12 +76,12 @@ def _show(ax: Any, data: np.ndarray, symmetric: bool = False) -> None:
         ax.plot(data, lw=1)
         ax.set_xticks([])
         ax.set_yticks([])
-        return
+        return None
     limit = float(np.abs(data).max()) or 1.0
     if symmetric:
-        ax.imshow(data, cmap="RdBu_r", vmin=-limit, vmax=limit)
-    else:
-        ax.imshow(data, cmap="viridis")
+        return ax.imshow(data, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    low, high = limits if limits is not None else (None, None)
+    return ax.imshow(data, cmap="viridis", vmin=low, vmax=high)
 
 
 def plot_filters(model: nn.Module, path: Path, title: str) -> Path:
@@ -111,26 +117,49 @@ def _focus_slice(volume: np.ndarray) -> int:
     return int(np.argmax(np.convolve(mass, np.ones(3), mode="same")))
 
 
+# Layers that keep a convolution's shape and follow it inside a block.
+BLOCK_TAIL_TYPES = (nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh, nn.Dropout, nn.BatchNorm1d, nn.BatchNorm2d,
+                    nn.BatchNorm3d)
+
+
 def conv_outputs(model: nn.Sequential, sample: np.ndarray) -> list[tuple[str, np.ndarray]]:
-    """``(label, output)`` of every convolution layer for one sample (eval mode),
-    after the input itself; outputs keep the batch axis of size 1."""
+    """``(label, output)`` of every convolution block for one sample (eval mode):
+    a convolution and the normalisation and activation layers right after it, taken
+    at the block's end (what the next layer sees); after the input itself. Outputs
+    keep the batch axis of size 1."""
     model.eval()
     outputs: list[tuple[str, np.ndarray]] = [("input", sample[np.newaxis])]
+    layers = list(model)
     activation = sample[np.newaxis]
-    for index, layer in enumerate(model):
+    block: list[int] = []
+    for index, layer in enumerate(layers):
         activation = layer(activation)
         if isinstance(layer, CONV_TYPES):
-            outputs.append((f"layer {index}: {type(layer).__name__} -> {activation.shape[1:]}", activation))
+            block = [index]
+        elif block and isinstance(layer, BLOCK_TAIL_TYPES):
+            block.append(index)
+        else:
+            continue
+        if index + 1 < len(layers) and isinstance(layers[index + 1], BLOCK_TAIL_TYPES):
+            continue  # the block goes on
+        names = " + ".join(type(layers[i]).__name__ for i in block)
+        span = f"layer {block[0]}" if len(block) == 1 else f"layers {block[0]}-{block[-1]}"
+        outputs.append((f"{span}: {names} -> {activation.shape[1:]}", activation))
+        block = []
     return outputs
 
 
-def plot_feature_maps(model: nn.Sequential, sample: np.ndarray, path: Path, title: str) -> Path:
-    """One sample and the output of every convolution layer for it (up to 16
-    channels each). 1-D maps are drawn as heat maps (channel x position); 3-D maps
-    are sliced at the depth where the sample holds the most signal."""
+def plot_feature_maps(model: nn.Sequential, sample: np.ndarray, path: Path, title: str,
+                      caption: str = "") -> Path:
+    """One sample and the output of every convolution block for it (up to 16
+    channels each, one colour scale per block with its colour bar). 1-D maps are
+    drawn as heat maps (channel x position); 3-D maps are sliced at the depth where
+    the sample holds the most signal. ``caption`` (e.g. the true and predicted
+    class) joins the title."""
     plt = pyplot()
     outputs = conv_outputs(model, sample)
     rank = sample.ndim - 1
+    title = f"{title}: feature maps of one test sample{' (' + caption + ')' if caption else ''}"
     if rank == 1:
         fig, axes = plt.subplots(len(outputs), 1, figsize=(9, 1.6 * len(outputs)), squeeze=False)
         for ax, (name, output) in zip(axes[:, 0], outputs):
@@ -138,10 +167,12 @@ def plot_feature_maps(model: nn.Sequential, sample: np.ndarray, path: Path, titl
                 ax.plot(output[0, 0], lw=1)
                 ax.set_xlim(0, output.shape[-1] - 1)
             else:
-                ax.imshow(output[0, :MAX_CHANNELS], aspect="auto", cmap="viridis", interpolation="nearest")
+                image = ax.imshow(np.asarray(output[0, :MAX_CHANNELS], np.float32), aspect="auto", cmap="viridis",
+                                  interpolation="nearest")
                 ax.set_ylabel("channel", fontsize=7)
+                fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01)
             ax.set_title(name, fontsize=8, loc="left")
-        fig.suptitle(f"{title}: feature maps of one test sample", y=1.0)
+        fig.suptitle(title, y=1.0)
         fig.tight_layout()
         return _save(fig, path)
     columns = 8
@@ -153,16 +184,24 @@ def plot_feature_maps(model: nn.Sequential, sample: np.ndarray, path: Path, titl
         ax.set_axis_off()
     row = 0
     for (name, output), count in zip(outputs, row_counts):
-        for channel, data in enumerate(output[0, :MAX_CHANNELS]):
+        maps = np.asarray(output[0, :MAX_CHANNELS], np.float32)
+        limits = (float(maps.min()), float(maps.max()))  # one scale per block: channels compare
+        used = []
+        for channel, data in enumerate(maps):
             if rank == 3:
                 data = data[min(int(depth_fraction * data.shape[0]), data.shape[0] - 1)]
             ax = axes[row + channel // columns, channel % columns]
-            _show(ax, data)
+            image = _show(ax, data, limits=limits)
+            used.append(ax)
             if channel == 0:
                 ax.set_title(name, fontsize=8, loc="left")
+        for channel in range(len(maps), count * columns):  # no empty panels
+            fig.delaxes(axes[row + channel // columns, channel % columns])
+        if image is not None:
+            fig.colorbar(image, ax=used, fraction=0.02 if len(used) > 1 else 0.046, pad=0.01)
         row += count
     suffix = " (slices at the shape's depth)" if rank == 3 else ""
-    fig.suptitle(f"{title}: feature maps of one test sample{suffix}")
+    fig.suptitle(f"{title}{suffix}")
     return _save(fig, path)
 
 
@@ -188,23 +227,31 @@ def plot_confusion(labels: np.ndarray, predicted: np.ndarray, class_names: list[
     return _save(fig, path)
 
 
-def plot_samples(x: np.ndarray, y: np.ndarray, class_names: list[str], path: Path, title: str,
-                 per_class: int = 4) -> Path:
-    """A few training samples of every class (3-D samples sliced through the shape)."""
+def plot_mistakes(x: np.ndarray, y: np.ndarray, predicted: np.ndarray, class_names: list[str], path: Path,
+                  title: str, most: int = 24) -> Path:
+    """The misclassified test samples (up to ``most``), each with its true and
+    predicted class (3-D samples sliced through the shape)."""
     plt = pyplot()
-    classes = len(class_names)
-    fig, axes = plt.subplots(classes, per_class, figsize=(1.6 * per_class, 1.3 * classes), squeeze=False)
-    for label in range(classes):
-        for column, index in enumerate(np.flatnonzero(y == label)[:per_class]):
-            ax = axes[label, column]
-            sample = np.asarray(x[index, 0], np.float32)
-            if sample.ndim == 3:
-                sample = sample[_focus_slice(sample)]
-            _show(ax, sample)
-            ax.set_axis_on()
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if column == 0:
-                ax.set_ylabel(class_names[label], fontsize=8)
-    fig.suptitle(f"{title}: examples per class")
+    wrong = np.flatnonzero(predicted != y)
+    shown = wrong[:most]
+    columns = max(1, min(8, len(shown)))
+    rows = max(1, int(np.ceil(len(shown) / columns)))
+    fig, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.6 * rows + 0.4), squeeze=False)
+    for ax in axes.ravel()[len(shown):]:
+        fig.delaxes(ax)
+    for ax, index in zip(axes.ravel(), shown):
+        sample = np.asarray(x[index, 0], np.float32)
+        if sample.ndim == 3:
+            sample = sample[_focus_slice(sample)]
+        _show(ax, sample)
+        ax.set_axis_on()
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"true {class_names[y[index]]}\npredicted {class_names[predicted[index]]}", fontsize=7)
+    if len(shown) == 0:
+        axes[0, 0].set_axis_off()
+        axes[0, 0].text(0.5, 0.5, "no mistakes", ha="center", va="center")
+    more = f", first {len(shown)} shown" if len(wrong) > len(shown) else ""
+    fig.suptitle(f"{title}: {len(wrong)} of {len(y)} test samples misclassified{more}")
+    fig.tight_layout()
     return _save(fig, path)

@@ -93,7 +93,8 @@ def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray) -> tuple[float, flo
 
 
 def train(model: nn.Module, data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], *, epochs: int,
-          batch_size: int, lr: float, rng: np.random.Generator, progress: Any = None) -> History:
+          batch_size: int, lr: float, rng: np.random.Generator, progress: Any = None,
+          report: Optional[Callable[[str], None]] = None) -> History:
     """Train ``model`` with Adam (cosine learning-rate decay) on mini-batches drawn
     without replacement, evaluating on the test set after every epoch.
 
@@ -106,6 +107,8 @@ def train(model: nn.Module, data: tuple[np.ndarray, np.ndarray, np.ndarray, np.n
         Shuffles the training set every epoch.
     progress : callable, optional
         ``progress(total=..., desc=...)`` returning a tqdm-like bar; None for no bar.
+    report : callable, optional
+        Receives one line per epoch (where no bar shows the progress).
     """
     x_train, y_train, x_test, y_test = data
     optimizer = nn.Adam(model.parameters(), lr=lr)
@@ -143,4 +146,8 @@ def train(model: nn.Module, data: tuple[np.ndarray, np.ndarray, np.ndarray, np.n
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.1%}",
                             test_acc=f"{test_accuracy:.1%}")
             bar.close()
+        if report is not None:
+            report(f"epoch {epoch + 1}/{epochs}: train loss {loss_sum / seen:.3f} and accuracy "
+                   f"{correct / seen:.1%} (running means), test accuracy {test_accuracy:.1%}, "
+                   f"{history.seconds[-1]:.1f} s")
     return history
