@@ -64,3 +64,35 @@ def test_cli_help_is_plain_text_with_defaults(command):
             assert len(line.split()) > 2, f"{option} has no help: {line!r}"
         assert "default: 5" in out
         assert "networks" in out and "lowp" in out
+
+
+def test_public_signatures_show_types_not_alias_names():
+    import inspect
+
+    from ferroconv import nn
+
+    for name in fc.functional.__all__:
+        func = getattr(fc, name)
+        if not callable(func) or isinstance(func, type):
+            continue
+        for parameter in inspect.signature(func).parameters.values():
+            assert not isinstance(parameter.annotation, str), (name, parameter)
+    for cls in (nn.Conv2d, nn.ConvTranspose3d, nn.MaxPool2d, nn.AvgPool3d, nn.BatchNorm2d, nn.Linear):
+        for parameter in inspect.signature(cls).parameters.values():
+            assert not isinstance(parameter.annotation, str), (cls, parameter)
+    assert "Sequence[int]" in str(inspect.signature(fc.conv2d).parameters["stride"].annotation)
+
+
+def test_every_layer_documents_its_own_parameters():
+    import inspect
+
+    from ferroconv import nn
+
+    layers = [getattr(nn, name) for name in dir(nn)
+              if isinstance(getattr(nn, name), type) and issubclass(getattr(nn, name), nn.Module)]
+    for cls in layers:
+        doc = inspect.getdoc(cls) or ""
+        assert "parameters as" not in doc, cls
+    for cls in (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.MaxPool3d, nn.AvgPool2d, nn.BatchNorm3d):
+        doc = inspect.getdoc(cls)
+        assert "Parameters\n----------" in doc and "kernel_size" in doc or "num_features" in doc, cls

@@ -11,6 +11,8 @@ block of code (``with named(repr(layer)): ...``).
 from __future__ import annotations
 
 import functools
+import inspect
+import typing
 from types import TracebackType
 from typing import Any, Callable, Optional, TypeVar, cast
 
@@ -72,4 +74,20 @@ def public(func: F) -> F:
                 raise
             raise _with_name(exc, name) from None
 
+    call.__signature__ = resolved_signature(func)  # type: ignore[attr-defined]
     return cast(F, call)
+
+
+def resolved_signature(func: Callable[..., Any]) -> inspect.Signature:
+    """``func``'s signature with its annotations evaluated, so ``help()`` and
+    ``inspect.signature`` show the types (``Union[int, Sequence[int]]``), not the
+    names of aliases kept as strings by ``from __future__ import annotations``.
+    Annotations that cannot be evaluated stay as they are."""
+    signature = inspect.signature(func)
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:  # e.g. a name only imported for type checking
+        return signature
+    parameters = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()]
+    return signature.replace(parameters=parameters,
+                             return_annotation=hints.get("return", signature.return_annotation))

@@ -11,6 +11,7 @@ from .._args import SPATIAL_NAMES, IntOrTuple, as_int, int_tuple, text
 from .._errors import named
 from .._spec import ConvSpec, Padding, conv_spec, transpose_spec
 from .module import DTypeLike, Module, Parameter, RngLike, float_dtype, generator, kaiming_uniform
+from ._docs import parameters_from
 
 
 
@@ -186,6 +187,7 @@ class Conv1d(_ConvNd):
     rank = 1
 
 
+@parameters_from(Conv1d)
 class Conv2d(_ConvNd):
     """2-D convolution layer over ``(N, C_in, H, W)``, as ``torch.nn.Conv2d``
     (parameters as :class:`Conv1d`).
@@ -202,6 +204,7 @@ class Conv2d(_ConvNd):
     rank = 2
 
 
+@parameters_from(Conv1d)
 class Conv3d(_ConvNd):
     """3-D convolution layer over ``(N, C_in, D, H, W)``, as ``torch.nn.Conv3d``
     (parameters as :class:`Conv1d`)."""
@@ -261,6 +264,7 @@ class ConvTranspose1d(_ConvTransposeNd):
     rank = 1
 
 
+@parameters_from(ConvTranspose1d)
 class ConvTranspose2d(_ConvTransposeNd):
     """2-D transposed convolution layer, as ``torch.nn.ConvTranspose2d``
     (parameters as :class:`ConvTranspose1d`)."""
@@ -268,6 +272,7 @@ class ConvTranspose2d(_ConvTransposeNd):
     rank = 2
 
 
+@parameters_from(ConvTranspose1d)
 class ConvTranspose3d(_ConvTransposeNd):
     """3-D transposed convolution layer, as ``torch.nn.ConvTranspose3d``
     (parameters as :class:`ConvTranspose1d`)."""

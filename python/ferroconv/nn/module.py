@@ -10,6 +10,8 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
+from .._errors import resolved_signature
+
 DTypeLike = Union[str, type, np.dtype]
 RngLike = Union[None, int, np.random.Generator]
 PathLike = Union[str, "os.PathLike[str]"]
@@ -125,6 +127,13 @@ class Module:
     _parameters: dict[str, Parameter]
     _buffers: dict[str, np.ndarray]
     _modules: dict[str, Module]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            # help() and inspect show the argument types, not alias names kept as strings
+            init.__signature__ = resolved_signature(init)
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})

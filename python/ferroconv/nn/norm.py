@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Optional
 import numpy as np
 
 from .module import DTypeLike, Module, Parameter, compute_dtype, float_dtype
+from ._docs import parameters_from
 
 
 class _BatchNorm(Module):
@@ -159,6 +160,7 @@ class BatchNorm1d(_BatchNorm):
     layouts = {2: "(N, C)", 3: "(N, C, L)"}
 
 
+@parameters_from(BatchNorm1d)
 class BatchNorm2d(_BatchNorm):
     """Batch normalisation over ``(N, C, H, W)``, as ``torch.nn.BatchNorm2d``
     (parameters as :class:`BatchNorm1d`)."""
@@ -166,6 +168,7 @@ class BatchNorm2d(_BatchNorm):
     layouts = {4: "(N, C, H, W)"}
 
 
+@parameters_from(BatchNorm1d)
 class BatchNorm3d(_BatchNorm):
     """Batch normalisation over ``(N, C, D, H, W)``, as ``torch.nn.BatchNorm3d``
     (parameters as :class:`BatchNorm1d`)."""

@@ -13,6 +13,7 @@ from .._errors import named
 from .._spec import PoolSpec, pool_spec
 from .conv import check_channels_first
 from .module import Module
+from ._docs import parameters_from
 
 
 class _PoolNd(Module):
@@ -90,12 +91,14 @@ class MaxPool1d(_MaxPoolNd):
     rank = 1
 
 
+@parameters_from(MaxPool1d)
 class MaxPool2d(_MaxPoolNd):
     """2-D max pooling, as ``torch.nn.MaxPool2d`` (parameters as :class:`MaxPool1d`)."""
 
     rank = 2
 
 
+@parameters_from(MaxPool1d)
 class MaxPool3d(_MaxPoolNd):
     """3-D max pooling, as ``torch.nn.MaxPool3d`` (parameters as :class:`MaxPool1d`)."""
 
@@ -155,12 +158,14 @@ class AvgPool1d(_AvgPoolNd):
     rank = 1
 
 
+@parameters_from(AvgPool1d)
 class AvgPool2d(_AvgPoolNd):
     """2-D average pooling, as ``torch.nn.AvgPool2d`` (parameters as :class:`AvgPool1d`)."""
 
     rank = 2
 
 
+@parameters_from(AvgPool1d)
 class AvgPool3d(_AvgPoolNd):
     """3-D average pooling, as ``torch.nn.AvgPool3d`` (parameters as :class:`AvgPool1d`)."""
 
