@@ -1,5 +1,5 @@
 """The examples in the public modules' docstrings run and print what they claim
-(README.md's examples are run by test_nn_readme.py)."""
+(the user guide's examples are run by test_guide_tutorial.py and test_lowp.py)."""
 
 from __future__ import annotations
 

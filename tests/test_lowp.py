@@ -459,10 +459,10 @@ def test_readme_16_bit_example_gives_the_output_shown():
     import doctest
     from pathlib import Path
 
-    readme = Path(__file__).resolve().parent.parent / "README.md"
+    readme = Path(__file__).resolve().parent.parent / "docs" / "guide.md"
     if not readme.is_file():
-        pytest.skip("README.md is not beside the tests")
-    section = readme.read_text(encoding="utf-8").split("### 16-bit: bfloat16 and float16", 1)[1]
+        pytest.skip("docs/guide.md is not beside the tests")
+    section = readme.read_text(encoding="utf-8").split("## 16-bit: bfloat16 and float16", 1)[1]
     block = section.split("```python\n", 1)[1].split("```", 1)[0]
     test = doctest.DocTestParser().get_doctest(block, {}, "README 16-bit", None, 0)
     result = doctest.DocTestRunner().run(test)

@@ -18,7 +18,7 @@ import ferroconv as fc
 import reference as ref
 
 U32 = 2.0**-24
-# The README's error budget (float32): measured maxima were 9.5 u for direct
+# The user guide's error budget (docs/guide.md) (float32): measured maxima were 9.5 u for direct
 # summation and 91 u for Winograd; the tests allow a margin over both.
 DIRECT_BUDGET = 32 * U32
 WINOGRAD_BUDGET = 512 * U32
