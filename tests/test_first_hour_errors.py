@@ -96,3 +96,12 @@ def test_every_layer_documents_its_own_parameters():
     for cls in (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.MaxPool3d, nn.AvgPool2d, nn.BatchNorm3d):
         doc = inspect.getdoc(cls)
         assert "Parameters\n----------" in doc and "kernel_size" in doc or "num_features" in doc, cls
+
+
+def test_install_hints_work_without_pypi():
+    """ferroconv is not on PyPI: no hint may tell users to pip install "ferroconv[...]"."""
+    import pathlib
+
+    package = pathlib.Path(fc.__file__).resolve().parent
+    for path in package.rglob("*.py"):
+        assert "ferroconv[" not in path.read_text(encoding="utf-8"), path
