@@ -159,7 +159,10 @@ def plot_feature_maps(model: nn.Sequential, sample: np.ndarray, path: Path, titl
     plt = pyplot()
     outputs = conv_outputs(model, sample)
     rank = sample.ndim - 1
-    title = f"{title}: feature maps of one test sample{' (' + caption + ')' if caption else ''}"
+    notes = [caption] if caption else []
+    if rank == 3:
+        notes.append("slices at the shape's depth")
+    title = f"{title}: feature maps of one test sample{' (' + ', '.join(notes) + ')' if notes else ''}"
     if rank == 1:
         fig, axes = plt.subplots(len(outputs), 1, figsize=(9, 1.6 * len(outputs)), squeeze=False)
         for ax, (name, output) in zip(axes[:, 0], outputs):
@@ -200,8 +203,7 @@ def plot_feature_maps(model: nn.Sequential, sample: np.ndarray, path: Path, titl
         if image is not None:
             fig.colorbar(image, ax=used, fraction=0.02 if len(used) > 1 else 0.046, pad=0.01)
         row += count
-    suffix = " (slices at the shape's depth)" if rank == 3 else ""
-    fig.suptitle(f"{title}{suffix}")
+    fig.suptitle(title)
     return _save(fig, path)
 
 
