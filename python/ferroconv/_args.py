@@ -57,10 +57,13 @@ def items_of(value: object) -> list[Any]:
 
 
 def int_tuple(value: object, rank: int, name: str) -> tuple[int, ...]:
-    """An int or a length-``rank`` sequence of ints as a ``rank``-tuple."""
+    """An int, a one-element sequence (the same value on every axis, as PyTorch
+    reads it) or a length-``rank`` sequence of ints as a ``rank``-tuple."""
     if not is_sequence(value):
         return (as_int(value, name),) * rank
     items = items_of(value)
+    if len(items) == 1:
+        return (as_int(items[0], name),) * rank
     if len(items) != rank:
         raise ValueError(f"{name} must be an int or a tuple of {rank} ints, got {tuple(items)!r}")
     return tuple(as_int(v, name) for v in items)

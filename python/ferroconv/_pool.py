@@ -18,8 +18,16 @@ Pooled = Union[np.ndarray, tuple[np.ndarray, np.ndarray]]
 
 
 def pool_input(rank: int, x: object, name: str = "x") -> tuple[np.ndarray, bool]:
-    """``x`` as a batched float array and whether it had a batch axis."""
-    return batched(float_array(x, name), rank, name)
+    """``x`` as a batched float array and whether it had a batch axis; an input
+    without channels is refused, as PyTorch refuses it."""
+    array, was_batched = batched(float_array(x, name), rank, name)
+    _channels(array, name)
+    return array, was_batched
+
+
+def _channels(array: np.ndarray, name: str) -> None:
+    if array.shape[1] == 0:
+        raise ValueError(f"{name} has no channels (shape {array.shape}): pooling needs at least one")
 
 
 def values_and_indices(rank: int, values: object, indices: object,
@@ -115,21 +123,30 @@ def global_input(x: object) -> tuple[np.ndarray, int]:
             "x must be batched with 1 to 3 spatial axes, (N, C, L), (N, C, H, W) or (N, C, D, H, W), "
             f"got shape {array.shape}"
         )
+    _channels(array, "x")
     return array, array.ndim - 2
 
 
-def global_avg_pool(x: object) -> np.ndarray:
+def _squeezed(array: np.ndarray, keepdims: bool) -> np.ndarray:
+    """``(N, C, 1, ...)`` as ``(N, C)`` unless ``keepdims``."""
+    return array if keepdims else array.reshape(array.shape[:2])
+
+
+def global_avg_pool(x: object, keepdims: bool = True) -> np.ndarray:
     """Adaptive average pooling of every spatial axis to 1."""
     array, rank = global_input(x)
     out: np.ndarray = _native.adaptive_avg_pool(array, adaptive_spec(rank, (1,) * rank))
-    return out
+    return _squeezed(out, keepdims)
 
 
-def global_max_pool(x: object, return_indices: bool) -> Pooled:
+def global_max_pool(x: object, return_indices: bool, keepdims: bool = True) -> Pooled:
     """Adaptive max pooling of every spatial axis to 1."""
     array, rank = global_input(x)
     values, indices = _native.adaptive_max_pool(array, adaptive_spec(rank, (1,) * rank), return_indices)
-    return pooled(values, indices, True, return_indices)
+    if not return_indices:
+        return _squeezed(values, keepdims)
+    assert isinstance(indices, np.ndarray)
+    return _squeezed(values, keepdims), _squeezed(indices, keepdims)
 
 
 def output_shape(spatial: tuple[int, ...], spec: PoolSpec) -> tuple[int, ...]:

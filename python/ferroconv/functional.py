@@ -769,20 +769,22 @@ def adaptive_max_pool3d_backward(grad_out: np.ndarray, indices: np.ndarray,
 
 
 @public
-def global_avg_pool(x: np.ndarray) -> np.ndarray:
+def global_avg_pool(x: np.ndarray, keepdims: bool = True) -> np.ndarray:
     """Mean over all spatial axes of a batched input, keeping them as size-1 axes
-    (adaptive average pooling to size 1).
+    (adaptive average pooling to size 1) unless ``keepdims=False``.
 
     Parameters
     ----------
     x : ndarray
         ``(N, C, L)``, ``(N, C, H, W)`` or ``(N, C, D, H, W)``, of a float dtype.
         Only batched input: the number of spatial axes is read from ``x.ndim``.
+    keepdims : bool
+        Keep the spatial axes as unit axes (default), or return ``(N, C)``.
 
     Returns
     -------
     ndarray
-        ``(N, C, 1, ...)`` with one unit axis per spatial axis.
+        ``(N, C, 1, ...)`` with one unit axis per spatial axis, or ``(N, C)``.
 
     Raises
     ------
@@ -799,13 +801,13 @@ def global_avg_pool(x: np.ndarray) -> np.ndarray:
     <BLANKLINE>
             [[5.5]]]])
     """
-    return _pool.global_avg_pool(x)
+    return _pool.global_avg_pool(x, flag(keepdims, "keepdims"))
 
 
 @public
-def global_max_pool(x: np.ndarray, return_indices: bool = False) -> Pooled:
+def global_max_pool(x: np.ndarray, return_indices: bool = False, keepdims: bool = True) -> Pooled:
     """Max over all spatial axes of a batched input, keeping them as size-1 axes
-    (adaptive max pooling to size 1).
+    (adaptive max pooling to size 1) unless ``keepdims=False``.
 
     Parameters
     ----------
@@ -813,19 +815,22 @@ def global_max_pool(x: np.ndarray, return_indices: bool = False) -> Pooled:
         ``(N, C, L)``, ``(N, C, H, W)`` or ``(N, C, D, H, W)``, of a float dtype.
     return_indices : bool
         Also return the flat index of each maximum within its ``(n, c)`` plane
-        (int64; usable with ``adaptive_max_pool{1,2,3}d_backward``).
+        (int64; usable with ``adaptive_max_pool{1,2,3}d_backward`` when kept
+        with their unit axes).
+    keepdims : bool
+        Keep the spatial axes as unit axes (default), or return ``(N, C)``.
 
     Returns
     -------
     ndarray or (ndarray, ndarray)
-        ``(N, C, 1, ...)`` values, and indices when ``return_indices``.
+        ``(N, C, 1, ...)`` (or ``(N, C)``) values, and indices when ``return_indices``.
 
     Raises
     ------
     ValueError, TypeError
         As :func:`global_avg_pool`.
     """
-    return _pool.global_max_pool(x, flag(return_indices, "return_indices"))
+    return _pool.global_max_pool(x, flag(return_indices, "return_indices"), flag(keepdims, "keepdims"))
 
 
 # ---------------------------------------------------------------- geometry
