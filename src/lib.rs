@@ -38,6 +38,7 @@ pub use error::{Error, Result};
 pub use geometry::{ConvParams, PaddingMode, PoolParams, TransposeParams, UnpoolParams};
 pub use pool::{
     adaptive_avg_pool, adaptive_avg_pool_backward, adaptive_max_pool, avg_pool, avg_pool_backward,
-    explain_pool, max_pool, max_pool_backward, max_unpool, AvgOptions, MaxPooled, Pooling,
+    explain_pool, max_pool, max_pool_backward, max_unpool, max_unpool_backward, AvgOptions,
+    MaxPooled, Pooling,
 };
 pub use storage::Storage;

@@ -286,6 +286,31 @@ TypeError
     ``indices`` not int64, ``x`` not a float dtype.
 {example}"""
 
+MAX_UNPOOL_BACKWARD_DOC = """Gradient of :func:`max_unpool{rank}d` with respect to its input ``x``:
+``grad_out`` read at ``indices``, plane by plane (the adjoint of the unpooling's
+scatter). PyTorch computes it through autograd; ONNX has no backward.
+
+Parameters
+----------
+grad_out : ndarray
+    Gradient of the loss with respect to the unpooled output, ``{layout}`` or
+    unbatched.
+indices : ndarray of int64
+    The indices the unpooling used (the shape of its ``x``).
+
+Returns
+-------
+ndarray
+    ``grad_x``, of the shape of ``indices`` and the dtype of ``grad_out``.
+
+Raises
+------
+ValueError
+    An index outside the output plane, or batch and channel counts that differ.
+TypeError
+    ``indices`` not int64, ``grad_out`` not a float dtype.
+{example}"""
+
 AVG_POOL_DOC = """{rank}-D average pooling, as ``torch.nn.functional.avg_pool{rank}d``.
 
 Parameters

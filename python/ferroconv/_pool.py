@@ -85,6 +85,16 @@ def max_unpool(rank: int, x: object, indices: object, kernel_size: IntOrTuple, s
     return unbatched(_native.max_unpool(values, index, spec), was_batched)
 
 
+def max_unpool_backward(rank: int, grad_out: object, indices: object) -> np.ndarray:
+    grad = float_array(grad_out, "grad_out")
+    index = int64_array(indices, "indices")
+    if grad.ndim != index.ndim:
+        raise ValueError(f"indices must have as many axes as grad_out ({grad.ndim}), got shape {index.shape}")
+    grad, was_batched = batched(grad, rank, "grad_out")
+    index = index if was_batched else index[np.newaxis]
+    return unbatched(_native.max_unpool_backward(grad, index, rank), was_batched)
+
+
 def avg_pool(rank: int, x: object, spec: PoolSpec) -> np.ndarray:
     xb, was_batched = pool_input(rank, x)
     return unbatched(_native.avg_pool(xb, spec), was_batched)

@@ -49,6 +49,7 @@ from ._docs import (
     CONV_DOC,
     MAX_POOL_BACKWARD_DOC,
     MAX_POOL_DOC,
+    MAX_UNPOOL_BACKWARD_DOC,
     MAX_UNPOOL_DOC,
     TRANSPOSE_BACKWARD_DOC,
     TRANSPOSE_DOC,
@@ -92,6 +93,9 @@ __all__ = [
     "max_unpool1d",
     "max_unpool2d",
     "max_unpool3d",
+    "max_unpool1d_backward",
+    "max_unpool2d_backward",
+    "max_unpool3d_backward",
     "avg_pool1d",
     "avg_pool2d",
     "avg_pool3d",
@@ -631,6 +635,24 @@ def max_unpool3d(x: np.ndarray, indices: np.ndarray, kernel_size: IntOrTuple,
                  stride: Optional[IntOrTuple] = None, padding: IntOrTuple = 0,
                  output_size: Optional[IntOrTuple] = None) -> np.ndarray:
     return _pool.max_unpool(3, x, indices, kernel_size, stride, padding, output_size)
+
+
+@public
+@fill_doc(MAX_UNPOOL_BACKWARD_DOC, 1)
+def max_unpool1d_backward(grad_out: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    return _pool.max_unpool_backward(1, grad_out, indices)
+
+
+@public
+@fill_doc(MAX_UNPOOL_BACKWARD_DOC, 2)
+def max_unpool2d_backward(grad_out: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    return _pool.max_unpool_backward(2, grad_out, indices)
+
+
+@public
+@fill_doc(MAX_UNPOOL_BACKWARD_DOC, 3)
+def max_unpool3d_backward(grad_out: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    return _pool.max_unpool_backward(3, grad_out, indices)
 
 
 # --------------------------------------------------------- average pooling

@@ -316,6 +316,42 @@ pub fn max_pool_backward<T: Element>(
     into_array5(input_shape, grad_in)
 }
 
+/// Gradient of max unpooling with respect to its input `x`: `grad_out` read at
+/// `indices` (the shape of `x`), plane by plane — the adjoint of the scatter.
+pub fn max_unpool_backward<T: Element>(
+    grad_out: ArrayView5<'_, T>,
+    indices: ArrayView5<'_, i64>,
+    rank: usize,
+) -> Result<Array5<T>> {
+    check_rank(rank)?;
+    let (out_shape, in_shape) = (shape5(&grad_out), shape5(&indices));
+    if out_shape[..2] != in_shape[..2] {
+        return value_error!(
+            "grad_out has {} images of {} channels but indices has {} of {}",
+            out_shape[0],
+            out_shape[1],
+            in_shape[0],
+            in_shape[1]
+        );
+    }
+    let mut grad_x = alloc_zeroed::<T>(checked_product(&in_shape)?, "grad_x")?;
+    let (grad_out, indices) = (standard(grad_out)?, standard(indices)?);
+    let source = Target {
+        name: "unpooled output",
+        spatial: spatial(out_shape),
+        rank,
+        set_by: "grad_out",
+    };
+    scatter::gather(
+        as_slice(&grad_out)?,
+        as_slice(&indices)?,
+        &mut grad_x,
+        spatial(in_shape).iter().product(),
+        source,
+    )?;
+    into_array5(in_shape, grad_x)
+}
+
 /// Max unpooling, as PyTorch's `max_unpool3d`: zeros of the output size with each
 /// value of `x` written at its index (a repeated index keeps the last value).
 pub fn max_unpool<T: Element>(

@@ -84,3 +84,47 @@ pub(crate) fn scatter<T: Element>(
     }
     Ok(())
 }
+
+/// For every plane `p`: `out[p][o] = source[p][indices[p][o]]`, the adjoint of
+/// [`scatter`] (max unpooling's gradient). `indices` and `out` hold
+/// `planes * out_len` elements and `source` `planes * source_len`; every index is
+/// checked before it is read.
+pub(crate) fn gather<T: Element>(
+    source: &[T],
+    indices: &[i64],
+    out: &mut [T],
+    out_len: usize,
+    info: Target<'_>,
+) -> Result<()> {
+    let source_len: usize = info.spatial.iter().product();
+    if out_len == 0 || out.is_empty() {
+        return Ok(());
+    }
+    let first_bad = AtomicUsize::new(usize::MAX);
+    let limit = i64::try_from(source_len).unwrap_or(i64::MAX);
+    let split = PlaneSplit::new(out.len() / out_len, out_len);
+    for_each_target_plane(out, out_len, split, |plane, out| {
+        let offset = plane * out_len;
+        let indices = &indices[offset..offset + out_len];
+        let source = &source[plane * source_len..(plane + 1) * source_len];
+        for (o, (slot, &index)) in out.iter_mut().zip(indices).enumerate() {
+            if !(0..limit).contains(&index) {
+                first_bad.fetch_min(offset + o, Ordering::Relaxed);
+                return;
+            }
+            *slot = source[index as usize];
+        }
+    })?;
+    let bad = first_bad.into_inner();
+    if bad != usize::MAX {
+        let (plane, o) = (bad / out_len, bad % out_len);
+        return value_error!(
+            "indices holds {} at position {o} of plane {plane}, but a plane of the {} has {source_len} elements (spatial size {} from {}): every index must be in [0, {source_len})",
+            indices[bad],
+            info.name,
+            fmt_dims(&info.spatial, info.rank),
+            info.set_by
+        );
+    }
+    Ok(())
+}

@@ -81,6 +81,23 @@ fn max_unpool<'py>(
     })
 }
 
+/// Gradient of max unpooling: `grad_out` read at `indices` (the shape of `x`).
+#[pyfunction]
+fn max_unpool_backward<'py>(
+    py: Python<'py>,
+    grad_out: &Bound<'py, PyAny>,
+    indices: &Bound<'py, PyAny>,
+    rank: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    with_float_type!(grad_out, "grad_out", T => {
+        let grad_out = borrow::<T>(grad_out, "grad_out")?;
+        let indices = borrow_indices(indices, "indices")?;
+        let (grad_out, indices) = (view5(&grad_out, "grad_out", rank)?, view5(&indices, "indices", rank)?);
+        let grad = super::interrupt::detach(py, || T::narrow(pool::max_unpool_backward(T::widen(grad_out)?.view(), indices, rank)?))?;
+        to_numpy(py, grad, Some(rank))
+    })
+}
+
 /// Average pooling.
 #[pyfunction]
 fn avg_pool<'py>(
@@ -182,6 +199,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(max_pool, m)?)?;
     m.add_function(wrap_pyfunction!(max_pool_backward, m)?)?;
     m.add_function(wrap_pyfunction!(max_unpool, m)?)?;
+    m.add_function(wrap_pyfunction!(max_unpool_backward, m)?)?;
     m.add_function(wrap_pyfunction!(avg_pool, m)?)?;
     m.add_function(wrap_pyfunction!(avg_pool_backward, m)?)?;
     m.add_function(wrap_pyfunction!(adaptive_avg_pool, m)?)?;
