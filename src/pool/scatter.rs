@@ -71,18 +71,36 @@ pub(crate) fn scatter<T: Element>(
             }
         })?;
     }
-    let bad = first_bad.into_inner();
-    if bad != usize::MAX {
-        let (plane, o) = (bad / source_len, bad % source_len);
-        return value_error!(
-            "indices holds {} at position {o} of plane {plane}, but a plane of the {} has {target_len} elements (spatial size {} from {}): every index must be in [0, {target_len})",
-            indices[bad],
-            info.name,
-            fmt_dims(&info.spatial, info.rank),
-            info.set_by
-        );
+    checked(
+        indices,
+        first_bad.into_inner(),
+        source_len,
+        target_len,
+        &info,
+    )
+}
+
+/// Ok, or the error for the first index out of range: `indices[bad]` (`usize::MAX`:
+/// none), at a position of a plane of `per_plane` indices, into planes of `len`
+/// elements.
+fn checked(
+    indices: &[i64],
+    bad: usize,
+    per_plane: usize,
+    len: usize,
+    info: &Target<'_>,
+) -> Result<()> {
+    if bad == usize::MAX {
+        return Ok(());
     }
-    Ok(())
+    let (plane, o) = (bad / per_plane, bad % per_plane);
+    value_error!(
+        "indices holds {} at position {o} of plane {plane}, but a plane of the {} has {len} elements (spatial size {} from {}): every index must be in [0, {len})",
+        indices[bad],
+        info.name,
+        fmt_dims(&info.spatial, info.rank),
+        info.set_by
+    )
 }
 
 /// For every plane `p`: `out[p][o] = source[p][indices[p][o]]`, the adjoint of
@@ -115,16 +133,5 @@ pub(crate) fn gather<T: Element>(
             *slot = source[index as usize];
         }
     })?;
-    let bad = first_bad.into_inner();
-    if bad != usize::MAX {
-        let (plane, o) = (bad / out_len, bad % out_len);
-        return value_error!(
-            "indices holds {} at position {o} of plane {plane}, but a plane of the {} has {source_len} elements (spatial size {} from {}): every index must be in [0, {source_len})",
-            indices[bad],
-            info.name,
-            fmt_dims(&info.spatial, info.rank),
-            info.set_by
-        );
-    }
-    Ok(())
+    checked(indices, first_bad.into_inner(), out_len, source_len, &info)
 }
