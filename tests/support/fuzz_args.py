@@ -1252,10 +1252,30 @@ def _pool_output_size(value, spatial):
     return tuple(s if v is None else int(v) for s, v in zip(spatial, items))
 
 
+def rank_of(name):
+    """The spatial rank in a function's name (``max_unpool2d_backward``: 2)."""
+    match = re.search(r"([123])d", name)
+    return int(match.group(1)) if match else 0
+
+
 def _check_pool(fns, name, args, result, finite):
     """Shapes, indices and conservation checks of the pooling functions."""
     params = {p.name for p in signature(fns[name])}
     problems = []
+    if name.endswith("_backward") and "unpool" in name:
+        # the gradient of unpooling is a gather: grad_out read at the indices
+        grad, indices = args.get("grad_out"), args.get("indices")
+        lead = grad.ndim - rank_of(name) if isinstance(grad, np.ndarray) else 0
+        if (isinstance(grad, np.ndarray) and isinstance(indices, np.ndarray) and isinstance(result, np.ndarray)
+                and grad.ndim == indices.ndim and grad.shape[:lead] == indices.shape[:lead]):
+            planes = grad.reshape(grad.shape[:lead] + (math.prod(grad.shape[lead:]),))
+            index_planes = indices.reshape(indices.shape[:lead] + (math.prod(indices.shape[lead:]),))
+            expected = (np.take_along_axis(planes, index_planes, axis=-1) if indices.size
+                        else np.zeros(index_planes.shape, grad.dtype))
+            if result.shape != indices.shape or not np.array_equal(
+                    result, expected.reshape(indices.shape), equal_nan=True):
+                problems.append("the gathered gradient differs from grad_out read at the indices")
+        return problems
     if name.endswith("_backward"):
         grad = args.get("grad_out")
         shape = args.get("input_shape")
