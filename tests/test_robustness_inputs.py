@@ -194,3 +194,12 @@ def test_big_endian_input_is_converted_not_misread(dtype):
     grads = fc.conv2d_backward(expected.astype(expected.dtype.newbyteorder(">")), be_x, be_w, padding=1)
     for got, ref in zip(grads, fc.conv2d_backward(expected, x, w, padding=1)):
         assert got.dtype.isnative and got.tobytes() == ref.tobytes()
+
+
+@pytest.mark.parametrize("argument", ["out", "residual"])
+def test_arrays_of_more_than_32_axes_are_a_value_error_not_a_panic(argument):
+    # NumPy 2 allows up to 64 axes; rust-numpy panics on views of more than 32.
+    x = np.ones((2, 1, 3), np.float32)
+    w = np.ones((1, 1, 2), np.float32)
+    with pytest.raises(ValueError, match=rf"{argument} must have 3 dimensions for a 1-D operator, got 33"):
+        fc.conv1d(x, w, **{argument: np.ones((1,) * 33, np.float32)})

@@ -21,6 +21,13 @@ fn view1<'a, T: numpy::Element>(
     a: &'a PyReadonlyArrayDyn<'_, T>,
     name: &str,
 ) -> PyResult<ArrayView1<'a, T>> {
+    // Checked before the view is made (rust-numpy panics beyond 32 axes).
+    if a.ndim() != 1 {
+        return Err(PyValueError::new_err(format!(
+            "{name} must be 1-D, got {} dimensions",
+            a.ndim()
+        )));
+    }
     a.as_array().into_dimensionality::<Ix1>().map_err(|_| {
         PyValueError::new_err(format!("{name} must be 1-D, got {} dimensions", a.ndim()))
     })

@@ -183,14 +183,16 @@ pub(crate) fn view5<'a, T: numpy::Element>(
     name: &str,
     rank: usize,
 ) -> PyResult<ArrayView5<'a, T>> {
-    let mut view = a.as_array();
-    if view.ndim() != rank + 2 {
+    // The axis count is checked before the view is made: rust-numpy panics on
+    // arrays of more than 32 axes, which NumPy 2 allows.
+    if a.ndim() != rank + 2 {
         return Err(PyValueError::new_err(format!(
             "{name} must have {} dimensions for a {rank}-D operator, got {}",
             rank + 2,
             a.ndim()
         )));
     }
+    let mut view = a.as_array();
     for _ in rank..SPATIAL {
         view = view.insert_axis(Axis(2));
     }
@@ -205,13 +207,13 @@ pub(crate) fn view5_mut<'a, T: numpy::Element>(
     rank: usize,
 ) -> PyResult<ArrayViewMut5<'a, T>> {
     let ndim = a.ndim();
-    let mut view = a.as_array_mut();
     if ndim != rank + 2 {
         return Err(PyValueError::new_err(format!(
             "{name} must have {} dimensions for a {rank}-D operator, got {ndim}",
             rank + 2,
         )));
     }
+    let mut view = a.as_array_mut();
     for _ in rank..SPATIAL {
         view = view.insert_axis(Axis(2));
     }
