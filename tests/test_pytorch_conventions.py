@@ -44,3 +44,10 @@ def test_global_pooling_keepdims():
     assert kept.shape == (2, 3, 1, 1)  # the default is unchanged
     with pytest.raises(TypeError, match="keepdims must be a bool"):
         fc.global_avg_pool(X2, keepdims=1)
+
+
+def test_one_element_adaptive_output_size_repeats_on_every_axis():
+    np.testing.assert_array_equal(fc.adaptive_avg_pool2d(X2, (3,)), fc.adaptive_avg_pool2d(X2, 3))
+    np.testing.assert_array_equal(fc.adaptive_max_pool2d(X2, [2]), fc.adaptive_max_pool2d(X2, (2, 2)))
+    with pytest.raises(ValueError, match="output_size must be an int or a tuple of 2 ints or None"):
+        fc.adaptive_avg_pool2d(X2, (1, 2, 3))

@@ -121,11 +121,13 @@ def pool_spec(rank: int, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] =
 
 
 def adaptive_size(value: object, rank: int, spatial: tuple[int, ...]) -> tuple[int, ...]:
-    """Adaptive output size: an int or ``rank`` entries, each an int or None (None
-    keeps the input size of that axis)."""
+    """Adaptive output size: an int, one entry or ``rank`` entries, each an int or
+    None (None keeps the input size of that axis)."""
     if value is None or isinstance(value, (str, bytes)):
         raise TypeError(f"output_size must be an int or a tuple of {rank} ints or None, got {value!r}")
     items = items_of(value) if is_sequence(value) else [value] * rank
+    if len(items) == 1:  # the same size on every axis, as other per-axis arguments
+        items = items * rank
     if len(items) != rank:
         raise ValueError(f"output_size must be an int or a tuple of {rank} ints or None, got {tuple(items)!r}")
     return tuple(spatial[i] if v is None else as_int(v, "output_size") for i, v in enumerate(items))

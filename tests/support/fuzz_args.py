@@ -1246,9 +1246,11 @@ def _check_convolve(args, result):
 
 def _pool_output_size(value, spatial):
     """The spatial output of adaptive pooling for ``output_size`` (int, tuple with
-    None entries)."""
+    None entries; one entry means every axis)."""
     is_seq = isinstance(value, (Sequence, np.ndarray)) and not isinstance(value, (str, bytes))
     items = list(value) if is_seq else [value] * len(spatial)
+    if len(items) == 1:
+        items = items * len(spatial)
     return tuple(s if v is None else int(v) for s, v in zip(spatial, items))
 
 
@@ -1305,7 +1307,7 @@ def _check_pool(fns, name, args, result, finite):
     spatial = x.shape[x.ndim - rank:]
     expected = None
     if name.startswith("global"):
-        expected = x.shape[:2] + (1,) * rank
+        expected = x.shape[:2] + ((1,) * rank if args.get("keepdims", True) else ())
     elif "adaptive" in name:
         expected = x.shape[:x.ndim - rank] + _pool_output_size(args["output_size"], spatial)
     elif "kernel_size" in params and "pool_output_shape" in fns:
