@@ -135,7 +135,7 @@ def _foreign_cpu_check(value: Any, name: str) -> None:
         )
 
 
-def _torch_bfloat16(value: Any) -> np.ndarray:
+def torch_bfloat16(value: Any) -> np.ndarray:
     """A PyTorch bfloat16 tensor as an ``ml_dtypes.bfloat16`` array (a bit view:
     NumPy's DLPack import has no bfloat16)."""
     import sys
@@ -170,7 +170,7 @@ def as_array(value: Any, name: str, kinds: str = FLOAT_DTYPES) -> np.ndarray:
     if hasattr(value, "__dlpack__"):
         _foreign_cpu_check(value, name)
         if str(getattr(value, "dtype", "")) == "torch.bfloat16" and type(value).__module__.startswith("torch"):
-            return _torch_bfloat16(value)
+            return torch_bfloat16(value)
         try:
             return np.from_dlpack(value)
         except Exception:  # e.g. a dtype DLPack cannot carry to NumPy: the array protocol may

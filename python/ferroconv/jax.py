@@ -31,7 +31,8 @@ import numpy as np
 
 from . import _conv as _conv_calls
 from . import _pool
-from ._spec import conv_spec, pool_spec, transpose_spec
+from ._args import int_tuple
+from ._spec import adaptive_size, conv_spec, pool_spec, transpose_spec
 
 __all__ = [
     "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
@@ -46,16 +47,7 @@ Ints = tuple[int, ...]
 
 def _ints(value: Any, rank: int, name: str) -> Ints:
     """An int or a sequence (one item means every axis) as ``rank`` ints."""
-    if isinstance(value, (list, tuple)):
-        items = tuple(int(v) for v in value)
-        if len(items) == 1:
-            return items * rank
-        if len(items) != rank:
-            raise ValueError(f"{name} must be an int or a tuple of {rank} ints, got {tuple(value)!r}")
-        return items
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int or a tuple of ints, got {type(value).__name__} {value!r}")
-    return (int(value),) * rank
+    return int_tuple(value, rank, name)
 
 
 def _struct(shape: Any, dtype: Any) -> Any:
@@ -114,25 +106,13 @@ def _conv_op(rank: int, stride: Ints, padding: tuple[tuple[int, int], ...], dila
         return tuple(a for a in grads if a is not None)
 
     def out_shape(x: Any, w: Any) -> Any:
-        spatial = x.shape[x.ndim - rank:]
-        kernel = w.shape[2:]
-        if transposed:
-            sizes = [(spatial[i] - 1) * stride[i] - 2 * sym[i] + dilation[i] * (kernel[i] - 1)
-                     + output_padding[i] + 1 for i in range(rank)]
-            channels = w.shape[1] * groups
-        else:
-            sizes = [(spatial[i] + sum(padding[i]) - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1
-                     for i in range(rank)]
-            channels = w.shape[0]
+        channels = w.shape[1] * groups if transposed else w.shape[0]
+        sizes = _conv_calls.output_shape(tuple(x.shape[x.ndim - rank:]), tuple(w.shape[2:]), spec)
         return _struct((*x.shape[:x.ndim - rank - 1], channels, *sizes), x.dtype)
 
     def call(x: Any, w: Any, *b: Any) -> Any:
         _check_conv(rank, x, w, b[0] if b else None, groups, transposed)
-        result = out_shape(x, w)
-        if min(result.shape[x.ndim - rank:], default=1) < 1:
-            raise ValueError(f"the kernel {tuple(w.shape[2:])} does not fit the (padded) input of shape "
-                             f"{tuple(x.shape)}: the output would have shape {result.shape}")
-        return _callback(forward_np, result, x, w, *b)
+        return _callback(forward_np, out_shape(x, w), x, w, *b)  # out_shape checks the fit
 
     def fwd(x: Any, w: Any, *b: Any) -> tuple[Any, tuple[Any, Any]]:
         return call(x, w, *b), (x, w)
@@ -261,17 +241,12 @@ def _pool_op(rank: int, kind: str, params: tuple[Any, ...], in_shape: Ints) -> C
     ``kind``: ``"max"`` and ``"avg"`` (params: PyTorch's arguments, per axis),
     ``"adaptive_max"`` and ``"adaptive_avg"`` (params: the output size). Max
     pooling keeps its indices as the residual; its gradient is a scatter-add there."""
-    if kind == "max":
-        result = _pooled(rank, in_shape, *params)
-    elif kind == "avg":
-        kernel, stride, padding, ceil_mode = params[:4]
-        result = _pooled(rank, in_shape, kernel, stride, padding, (1,) * rank, ceil_mode)
-    else:
-        result = (*in_shape[:len(in_shape) - rank], *params)
-    index_dtype = _index_dtype()
     # The spec of windowed pooling is checked once, here (at trace time).
     spec = (pool_spec(rank, *params) if kind == "max"
             else pool_spec(rank, params[0], params[1], params[2], 1, *params[3:]) if kind == "avg" else None)
+    lead = in_shape[:len(in_shape) - rank]
+    result = (*lead, *(params if spec is None else _pool.output_shape(in_shape[len(lead):], spec)))
+    index_dtype = _index_dtype()
 
     def max_np(x: Any) -> tuple[np.ndarray, np.ndarray]:
         if spec is not None:
@@ -315,20 +290,6 @@ def _pool_op(rank: int, kind: str, params: tuple[Any, ...], in_shape: Ints) -> C
     return op
 
 
-def _pooled(rank: int, in_shape: Sequence[int], kernel: Ints, stride: Ints, padding: Ints, dilation: Ints,
-            ceil_mode: bool) -> Ints:
-    """The output shape of windowed pooling (PyTorch's rule for ``ceil_mode``)."""
-    shape = [int(v) for v in in_shape]
-    for i in range(rank):
-        size = shape[len(shape) - rank + i]
-        span = size + 2 * padding[i] - dilation[i] * (kernel[i] - 1) - 1
-        out = (span + (stride[i] - 1 if ceil_mode else 0)) // stride[i] + 1
-        if ceil_mode and (out - 1) * stride[i] >= size + padding[i]:
-            out -= 1
-        shape[len(shape) - rank + i] = out
-    return tuple(shape)
-
-
 def _window(rank: int, x: Any, kernel_size: IntArg, stride: Optional[IntArg], padding: IntArg) -> tuple[Ints, ...]:
     _with_batch(rank, x)
     kernel = _ints(kernel_size, rank, "kernel_size")
@@ -356,13 +317,7 @@ def _avg_pool(rank: int, x: Any, kernel_size: IntArg, stride: Optional[IntArg], 
 def _adaptive(rank: int, kind: str, x: Any, output_size: Any) -> Any:
     x = _check(x, "x")
     _with_batch(rank, x)
-    items = list(output_size) if isinstance(output_size, (list, tuple)) else [output_size] * rank
-    if len(items) == 1:
-        items = items * rank
-    if len(items) != rank:
-        raise ValueError(f"output_size must be an int or a tuple of {rank} ints, got {output_size!r}")
-    spatial = x.shape[x.ndim - rank:]
-    size = tuple(int(spatial[i]) if v is None else int(v) for i, v in enumerate(items))
+    size = adaptive_size(output_size, rank, tuple(int(v) for v in x.shape[x.ndim - rank:]))
     return _pool_op(rank, kind, size, tuple(x.shape))(x)
 
 

@@ -54,6 +54,8 @@ from torch import Tensor  # noqa: E402
 
 from . import _pool
 from . import functional as _fc
+from ._args import torch_bfloat16, int_tuple
+from ._spec import adaptive_size
 
 __all__ = [
     "conv1d", "conv2d", "conv3d",
@@ -81,11 +83,7 @@ _DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 def _array(t: Tensor) -> np.ndarray:
     """A zero-copy NumPy view of a CPU tensor (bfloat16 through a bit view)."""
     t = t.detach()
-    if t.dtype == torch.bfloat16:
-        import ml_dtypes
-
-        return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
-    return t.numpy()
+    return torch_bfloat16(t) if t.dtype == torch.bfloat16 else t.numpy()
 
 
 def _tensor(a: np.ndarray) -> Tensor:
@@ -112,16 +110,7 @@ def _check(t: Any, name: str) -> None:
 
 def _ints(value: Any, rank: int, name: str) -> list[int]:
     """An int or a sequence (one item means every axis, as PyTorch) as ``rank`` ints."""
-    if isinstance(value, (list, tuple, torch.Size)):
-        items = [int(v) for v in value]
-        if len(items) == 1:
-            return items * rank
-        if len(items) != rank:
-            raise ValueError(f"{name} must be an int or a tuple of {rank} ints, got {tuple(value)!r}")
-        return items
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int or a tuple of ints, got {type(value).__name__} {value!r}")
-    return [value] * rank
+    return list(int_tuple(value, rank, name))
 
 
 def _pairs(flat: Sequence[int]) -> tuple[tuple[int, int], ...]:
@@ -522,13 +511,7 @@ def _avg_pool_any(rank: int, x: Tensor, kernel_size: IntArg, stride: Optional[In
 def _adaptive_size(rank: int, x: Tensor, output_size: Any) -> list[int]:
     """PyTorch's ``output_size``: an int, or a tuple whose ``None`` entries keep the input's size."""
     _check(x, "x")
-    items = list(output_size) if isinstance(output_size, (list, tuple, torch.Size)) else [output_size] * rank
-    if len(items) == 1:
-        items = items * rank
-    if len(items) != rank:
-        raise ValueError(f"output_size must be an int or a tuple of {rank} ints, got {output_size!r}")
-    spatial = x.shape[x.dim() - rank:]
-    return [int(spatial[i]) if v is None else int(v) for i, v in enumerate(items)]
+    return list(adaptive_size(output_size, rank, tuple(int(v) for v in x.shape[x.dim() - rank:])))
 
 
 def _max_unpool_any(rank: int, x: Tensor, indices: Tensor, kernel_size: IntArg, stride: Optional[IntArg],
