@@ -177,9 +177,10 @@ class Module:
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
-    def __call__(self, x: np.ndarray) -> Any:
-        """Same as :meth:`forward`."""
-        return self.forward(x)
+    def __call__(self, *inputs: Any) -> Any:
+        """Same as :meth:`forward` (layers with several inputs, e.g. ``MaxUnpool2d``'s
+        ``(x, indices)``, take them positionally)."""
+        return self.forward(*inputs)
 
     # ------------------------------------------------------------ parameters
 
