@@ -15,8 +15,8 @@ STEP = 1e-6
 
 
 def branch(rank: int, channels: int, pooling: bool, rng: np.random.Generator) -> nn.Sequential:
-    """conv -> batchnorm -> [max pool] -> activation -> transposed conv -> [avg pool]
-    -> activation -> [adaptive avg pool] -> global avg pool -> flatten, in ``rank`` D."""
+    """conv -> batchnorm -> [max pool] -> concat(ReLU, identity) -> transposed conv ->
+    [avg pool] -> activation with a skip -> [adaptive avg pool] -> global avg pool -> flatten, in ``rank`` D."""
     conv = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[rank]
     transpose = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}[rank]
     norm = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}[rank]
@@ -25,10 +25,12 @@ def branch(rank: int, channels: int, pooling: bool, rng: np.random.Generator) ->
     layers: list[nn.Module] = [conv(channels, 4, 3, padding=1, **f64), norm(4, dtype=np.float64)]
     if pooling:  # max pool before the ReLU: pooled ReLU zeros would tie
         layers.append({1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}[rank](2))
-    layers += [nn.ReLU(), transpose(4, 3, 2, stride=2, **f64)]
+    # the joins of branches: the ReLU's output beside its input, and a skip
+    # connection around the activation below
+    layers += [nn.Concat(nn.ReLU(), nn.Identity()), transpose(8, 3, 2, stride=2, **f64)]
     if pooling:
         layers.append({1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}[rank](3, stride=1, padding=1))
-    layers.append(activation)
+    layers.append(nn.Add(nn.Identity(), activation) if rank == 1 else nn.Residual(activation))
     if pooling:
         layers.append({1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}[rank](3))
     layers += [nn.GlobalAvgPool(), nn.Flatten()] if rank == 3 or not pooling else [nn.Flatten()]
@@ -96,7 +98,7 @@ def kink_margin(net: ThreeBranchNet, inputs: list[np.ndarray]) -> float:
     features = []
     for sequence, x in zip(net.branches(), inputs):
         for layer in sequence:
-            if isinstance(layer, nn.ReLU):
+            if any(isinstance(module, nn.ReLU) for module in layer.modules()):
                 margin = min(margin, relu_margin(x))
             if isinstance(layer, (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)):
                 margin = min(margin, max_pool_margin(x, layer))
@@ -137,6 +139,7 @@ def test_network_backward_matches_finite_differences(pooling, mode):
 def test_network_holds_every_layer_type():
     net, _, _ = make_case(True, "train")
     used = {type(m).__name__ for m in net.modules()}
-    expected = {name for name in nn.__all__ if name not in (
-        "Module", "Parameter", "Optimizer", "SGD", "Adam", "CrossEntropyLoss", "MSELoss")}
+    layers = [getattr(nn, name) for name in nn.__all__]
+    expected = {layer.__name__ for layer in layers
+                if isinstance(layer, type) and issubclass(layer, nn.Module) and layer is not nn.Module}
     assert expected <= used, expected - used

@@ -18,6 +18,7 @@ Every layer has ``forward(x)`` (also ``layer(x)``), which caches what
 >>> optimizer.step()
 """
 
+from .blocks import Add, Concat, Identity, Residual, add, cat
 from .activation import Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .linear import Flatten, Linear
@@ -39,7 +40,7 @@ from .pooling import (
 )
 
 __all__ = [
-    "Module", "Parameter", "Sequential",
+    "Module", "Parameter", "Sequential", "Identity", "Add", "Concat", "Residual", "add", "cat",
     "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
     "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "GlobalAvgPool",

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any, Optional, Union
 
@@ -110,6 +111,143 @@ class Parameter:
     def __repr__(self) -> str:
         return f"Parameter(shape={self.shape}, dtype={self.dtype})"
 
+# ------------------------------------------------------------------ the tape
+#
+# A module that writes ``forward`` from other layers and does not override
+# ``backward`` is *composed*: while its forward runs, every layer call is recorded
+# on a tape (the layer, the arrays it got, the arrays it returned), and
+# ``backward`` replays the tape in reverse, summing the gradients of arrays used
+# more than once. Arrays are told apart by identity; the tape keeps a reference
+# to each so identities stay unique while it lives. Layers that implement their
+# own backward (every built-in layer, Sequential) run their forward with
+# recording suspended, so their internal calls are theirs alone.
+
+_state = threading.local()
+
+
+def _current_tape() -> Optional[_Tape]:
+    stack: Optional[list[Optional[_Tape]]] = getattr(_state, "stack", None)
+    return stack[-1] if stack else None
+
+
+class _Recording:
+    """Make ``tape`` (or None: recording suspended) current for a ``with`` block."""
+
+    def __init__(self, tape: Optional[_Tape]) -> None:
+        self.tape = tape
+
+    def __enter__(self) -> None:
+        if not hasattr(_state, "stack"):
+            _state.stack = []
+        _state.stack.append(self.tape)
+
+    def __exit__(self, *exc: Any) -> None:
+        _state.stack.pop()
+
+
+def _is_float_array(value: Any) -> bool:
+    return isinstance(value, np.ndarray) and (value.dtype.kind == "f" or is_half(value.dtype))
+
+
+def _describe(value: Any) -> str:
+    return f"array of shape {value.shape}" if isinstance(value, np.ndarray) else type(value).__name__
+
+
+class _Node:
+    __slots__ = ("module", "inputs", "outputs")
+
+    def __init__(self, module: Module, inputs: tuple[Any, ...], outputs: tuple[Any, ...]) -> None:
+        self.module = module
+        self.inputs = inputs
+        self.outputs = outputs
+
+
+class _Tape:
+    """The layer calls of one forward of a composed module."""
+
+    def __init__(self, owner: Module, inputs: tuple[Any, ...]) -> None:
+        self.owner = owner
+        self.inputs = inputs
+        self.nodes: list[_Node] = []
+        self.known: dict[int, Any] = {id(value): value for value in inputs}
+        self.called: set[int] = set()
+        self.output: Any = None
+
+    def check_inputs(self, module: Module, inputs: tuple[Any, ...]) -> None:
+        owner = type(self.owner).__name__
+        if id(module) in self.called:
+            raise ValueError(
+                f"{owner}.forward calls {module!r} twice; a layer keeps what its backward needs "
+                "from one call only, so use a separate layer for each call"
+            )
+        for position, value in enumerate(inputs):
+            if _is_float_array(value) and id(value) not in self.known:
+                raise ValueError(
+                    f"{owner}.forward: input {position} of {module!r} ({_describe(value)}) was computed "
+                    "outside the recorded layers, so its gradient would be lost. NumPy and "
+                    "ferroconv.functional operations between layers are not recorded: use a layer "
+                    "(nn.ReLU(), nn.Flatten(), ...), nn.add or nn.cat instead"
+                )
+
+    def record(self, module: Module, inputs: tuple[Any, ...], output: Any) -> Any:
+        self.called.add(id(module))
+        outputs = output if isinstance(output, tuple) else (output,)
+        # A layer that returns an input object (Identity, Dropout in eval mode)
+        # gets a view, so the tape can tell the two arrays apart.
+        fresh = tuple(
+            value.view() if isinstance(value, np.ndarray) and id(value) in self.known else value
+            for value in outputs
+        )
+        for value in fresh:
+            self.known[id(value)] = value
+        self.nodes.append(_Node(module, inputs, fresh))
+        return fresh if isinstance(output, tuple) else fresh[0]
+
+    def finish(self, output: Any) -> None:
+        if not isinstance(output, np.ndarray) or id(output) not in self.known:
+            raise ValueError(
+                f"{type(self.owner).__name__}.forward returned {_describe(output)} that no recorded "
+                "layer produced (composed modules return the output of a layer, nn.add or nn.cat; "
+                "a module with another kind of output must implement backward itself)"
+            )
+        self.output = output
+
+    def backward(self, grad_out: Any) -> Any:
+        owner = self.owner
+        output = self.output
+        grads: dict[int, np.ndarray] = {id(output): owner._grad_out(grad_out, output.shape, output.dtype)}
+        for node in reversed(self.nodes):
+            outs = [grads.pop(id(value), None) for value in node.outputs]
+            if all(grad is None for grad in outs):
+                continue  # the output did not reach the loss
+            floats = [(value, grad) for value, grad in zip(node.outputs, outs) if _is_float_array(value)]
+            result = node.module.backward(*[
+                np.zeros_like(value) if grad is None else grad for value, grad in floats])
+            in_grads = result if isinstance(result, tuple) else (result,)
+            for value, grad in zip(node.inputs, in_grads):
+                if grad is None or not _is_float_array(value):
+                    continue
+                key = id(value)
+                # out of place: a layer may return (or keep) the array it was given
+                grads[key] = grad if key not in grads else grads[key] + grad
+        in_grads = tuple(
+            grads.get(id(value), np.zeros_like(value)) if _is_float_array(value) else None
+            for value in self.inputs
+        )
+        return in_grads[0] if len(in_grads) == 1 else in_grads
+
+
+_COMPOSED: dict[type, bool] = {}
+
+
+def _composed(cls: type) -> bool:
+    """Whether ``cls`` leaves ``backward`` to the tape."""
+    composed = _COMPOSED.get(cls)
+    if composed is None:
+        composed = _COMPOSED[cls] = getattr(cls, "backward") is Module.backward
+    return composed
+
+
 
 class Module:
     """Base class of every layer.
@@ -121,6 +259,28 @@ class Module:
     ``forward(x)`` caches what ``backward(grad_out)`` needs; ``backward`` adds the
     parameter gradients into ``Parameter.grad`` and returns the gradient with
     respect to the input.
+
+    A subclass whose ``forward`` calls other layers (and :func:`add` / :func:`cat`
+    to join branches) need not write ``backward``: the calls are recorded while
+    ``forward`` runs and ``backward`` replays them in reverse, adding up the
+    gradients of arrays used twice. Each layer may be called once per forward;
+    NumPy arithmetic between layers is refused (its gradient would be lost).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ferroconv import nn
+    >>> class Block(nn.Module):
+    ...     def __init__(self, channels):
+    ...         super().__init__()
+    ...         self.conv = nn.Conv2d(channels, channels, 3, padding=1, rng=0)
+    ...         self.relu = nn.ReLU()
+    ...     def forward(self, x):
+    ...         return self.relu(nn.add(self.conv(x), x))
+    >>> block = Block(4)
+    >>> x = np.ones((2, 4, 5, 5), np.float32)
+    >>> block(x).shape, block.backward(np.ones((2, 4, 5, 5), np.float32)).shape
+    ((2, 4, 5, 5), (2, 4, 5, 5))
     """
 
     training: bool
@@ -165,22 +325,47 @@ class Module:
         """The layer's output for ``x``; caches what :meth:`backward` needs."""
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+    def backward(self, grad_out: Any) -> Any:
         """Given the loss gradient with respect to the last forward's output, add the
         parameter gradients into ``Parameter.grad`` and return the gradient with
-        respect to that forward's input.
+        respect to that forward's input (a tuple, one per input, for several).
+
+        Modules that do not override it replay the layer calls their last
+        ``forward`` recorded (see the class docstring).
 
         Raises
         ------
         ValueError
             Before any forward, or when ``grad_out`` does not have the output's shape.
         """
-        raise NotImplementedError(f"{type(self).__name__} does not implement backward")
+        tape: Optional[_Tape] = self.__dict__.get("_tape")
+        if tape is None:
+            raise ValueError(f"{self!r}: backward called before forward")
+        return tape.backward(grad_out)
 
     def __call__(self, *inputs: Any) -> Any:
-        """Same as :meth:`forward` (layers with several inputs, e.g. ``MaxUnpool2d``'s
-        ``(x, indices)``, take them positionally)."""
-        return self.forward(*inputs)
+        """Run :meth:`forward` (layers with several inputs, e.g. ``MaxUnpool2d``'s
+        ``(x, indices)``, take them positionally), recording the call when an
+        enclosing composed module's forward is running."""
+        outer = _current_tape()
+        if outer is not None:
+            outer.check_inputs(self, inputs)
+        watcher = getattr(_state, "watcher", None)
+        token = None if watcher is None else watcher.enter(self, inputs)
+        if _composed(type(self)):
+            tape = _Tape(self, inputs)
+            with _Recording(tape):
+                output = self.forward(*inputs)
+            tape.finish(output)
+            object.__setattr__(self, "_tape", tape)
+        else:
+            with _Recording(None):
+                output = self.forward(*inputs)
+        if outer is not None:
+            output = outer.record(self, inputs, output)
+        if watcher is not None:
+            watcher.exit(token, output)
+        return output
 
     # ------------------------------------------------------------ parameters
 
