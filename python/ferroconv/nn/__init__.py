@@ -26,6 +26,7 @@ from .loss import CrossEntropyLoss, MSELoss
 from .module import Module, Parameter, Sequential
 from .norm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from .optim import SGD, Adam, Optimizer
+from .serialization import load_checkpoint, save_checkpoint
 from .pooling import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
@@ -48,4 +49,5 @@ __all__ = [
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout", "Flatten", "Linear",
     "CrossEntropyLoss", "MSELoss",
     "Optimizer", "SGD", "Adam",
+    "save_checkpoint", "load_checkpoint",
 ]

@@ -425,23 +425,27 @@ class Module:
         return state
 
     def load_state_dict(self, state: Any, strict: bool = True) -> None:
-        """Copy arrays from ``state`` (a mapping, e.g. :meth:`state_dict` or an open
-        ``.npz``) into this module's parameters and buffers, in place.
+        """Copy arrays from ``state`` (a mapping, e.g. :meth:`state_dict`, an open
+        ``.npz``, or a PyTorch ``state_dict`` read from a file: the keys are
+        PyTorch's) into this module's parameters and buffers, in place, converting
+        to each parameter's dtype.
 
         Raises
         ------
         ValueError
-            With ``strict``, when keys are missing or unexpected; always when a
-            shape differs. Nothing is modified unless every entry fits.
+            Naming every problem at once: with ``strict``, missing and unexpected
+            keys; always, entries whose shape differs. Nothing is modified unless
+            every entry fits.
         """
         targets = {key: (owner, name, is_param) for key, owner, name, is_param in self._named_state()}
         given = set(state.keys())
         missing = [key for key in targets if key not in given]
         unexpected = sorted(given - set(targets))
-        if strict and (missing or unexpected):
-            raise ValueError(
-                f"{type(self).__name__}.load_state_dict: missing keys {missing}, unexpected keys {unexpected}"
-            )
+        problems = []
+        if strict and missing:
+            problems.append(f"missing keys {missing}")
+        if strict and unexpected:
+            problems.append(f"unexpected keys {unexpected}")
         updates = []
         for key, (owner, name, is_param) in targets.items():
             if key not in given:
@@ -453,23 +457,40 @@ class Module:
                 # bfloat16 of its own): the bits are the parameter's.
                 value = value.view(current.dtype)
             if value.shape != current.shape:
-                raise ValueError(
-                    f"{type(self).__name__}.load_state_dict: {key} ({type(owner).__name__}) has shape "
-                    f"{current.shape} but the state has shape {value.shape}"
-                )
+                problems.append(f"{key} ({type(owner).__name__}) has shape {current.shape} "
+                                f"but the state has shape {value.shape}")
+            elif value.dtype.kind not in "fiub" and not is_half(value.dtype):
+                problems.append(f"{key} has dtype {value.dtype}, not a number")
             updates.append((current, value))
+        if problems:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: " + "; ".join(problems))
         for current, value in updates:
             current[...] = value
 
-    def save(self, path: PathLike) -> None:
-        """Write :meth:`state_dict` to an uncompressed ``.npz`` file."""
-        state: dict[str, Any] = self.state_dict()
-        np.savez(path, **state)
+    def save(self, path: PathLike, *, format: Optional[str] = None) -> None:
+        """Write :meth:`state_dict` atomically (a crash mid-write keeps the old file)
+        as an uncompressed ``.npz``, or as safetensors when the name ends in
+        ``.safetensors`` (or ``format="safetensors"``). The file holds arrays only: reading it runs no code."""
+        from .serialization import write_arrays
+
+        write_arrays(path, self.state_dict(), format=format)
 
     def load(self, path: PathLike, strict: bool = True) -> None:
-        """Read a file written by :meth:`save` (see :meth:`load_state_dict`)."""
-        with np.load(path, allow_pickle=False) as archive:
-            self.load_state_dict({key: archive[key] for key in archive.files}, strict=strict)
+        """Read a ``.npz`` or safetensors file (told by its first bytes) — e.g. one
+        written by :meth:`save`, or a PyTorch model's weights written with
+        ``safetensors.torch.save_file(model.state_dict(), path)`` into the
+        equivalent ferroconv model — through :meth:`load_state_dict`.
+
+        Raises
+        ------
+        ValueError
+            When the file is truncated or corrupted, or its arrays do not fit;
+            the module is unchanged.
+        """
+        from .serialization import read_arrays
+
+        arrays, _ = read_arrays(path)
+        self.load_state_dict(arrays, strict=strict)
 
     # ---------------------------------------------------------------- helpers
 
