@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import pkgutil
 
 import pytest
 
 import ferroconv
+import ferroconv.nn
 
-MODULES = ["ferroconv", "ferroconv.functional"]
+# doctest.testmod checks the objects a module defines, not those it imports, so
+# every submodule of ferroconv.nn is listed
+MODULES = ["ferroconv", "ferroconv.functional", "ferroconv.nn"] + [
+    f"ferroconv.nn.{info.name}" for info in pkgutil.iter_modules(ferroconv.nn.__path__) if not info.name.startswith("_")]
 
 
 @pytest.mark.parametrize("name", MODULES)

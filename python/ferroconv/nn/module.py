@@ -492,6 +492,44 @@ class Module:
         arrays, _ = read_arrays(path)
         self.load_state_dict(arrays, strict=strict)
 
+    def summary(self, input_shape: Any, *, dtype: Optional[DTypeLike] = None, file: Any = None,
+                show: bool = True) -> Any:
+        """Print, per layer call of one forward pass, the output shape, parameters,
+        multiply-adds, activation memory and receptive field (size and jump, in
+        input cells) at that depth, and the totals; return them as a
+        :class:`~ferroconv.nn.summary.Summary` (``.layers``, ``.rows()``).
+
+        The pass runs on zeros in eval mode (running statistics are not touched,
+        training flags are restored) and replaces the layers' cached forward.
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            The full input shape, batch first, e.g. ``(1, 3, 32, 32)``; memory and
+            multiply-adds are for that batch.
+        dtype : dtype, optional
+            The input's dtype; by default the first parameter's (else float32).
+        file : text stream, optional
+            Where to print (standard output by default).
+        show : bool
+            Print the table (False: only return it).
+
+        Examples
+        --------
+        >>> from ferroconv import nn
+        >>> net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, rng=0), nn.ReLU(), nn.MaxPool2d(2),
+        ...                     nn.Conv2d(8, 8, 3, rng=0))
+        >>> info = net.summary((1, 3, 16, 16), show=False)
+        >>> [(row.name, row.output_shape, row.receptive_field, row.jump) for row in info.layers]  # doctest: +NORMALIZE_WHITESPACE
+        [('0', (1, 8, 16, 16), (3.0, 3.0), (1.0, 1.0)), ('1', (1, 8, 16, 16), (3.0, 3.0), (1.0, 1.0)),
+         ('2', (1, 8, 8, 8), (4.0, 4.0), (2.0, 2.0)), ('3', (1, 8, 6, 6), (8.0, 8.0), (2.0, 2.0))]
+        >>> info.total_params, info.layers[0].macs
+        (808, 55296)
+        """
+        from .summary import summarize
+
+        return summarize(self, input_shape, dtype=dtype, file=file, show=show)
+
     # ---------------------------------------------------------------- helpers
 
     def extra_repr(self) -> str:
