@@ -29,11 +29,12 @@ import numpy as np
 
 from .. import functional
 from ..nn.module import float_dtype
-from . import digits, plots, signals, volumes
+from . import digits, plots, resnet, signals, volumes
 from .training import History, Task, evaluate, stratified_split, train
 
 TASKS: dict[str, Task] = {task.name: task for task in (digits.TASK, signals.TASK, volumes.TASK)}
 TEST_FRACTION = 0.25
+MODELS = ("cnn", "resnet")
 
 
 @dataclass
@@ -69,7 +70,7 @@ def missing_dependencies(task: str) -> list[str]:
 
 
 def run(task: str = "digits", *, epochs: Optional[int] = None, batch_size: Optional[int] = None,
-        lr: Optional[float] = None, seed: int = 0, threads: Optional[int] = None,
+        lr: Optional[float] = None, model: str = "cnn", seed: int = 0, threads: Optional[int] = None,
         out: str | Path = "ferroconv-demo", dtype: str = "float32", limit: Optional[int] = None,
         progress: bool = True, log: Callable[[str], None] = print) -> DemoResult:
     """Train the network of ``task``, report its test accuracy and write the figures.
@@ -79,13 +80,17 @@ def run(task: str = "digits", *, epochs: Optional[int] = None, batch_size: Optio
     task : {"digits", "signals", "volumes"}
     epochs, batch_size, lr : optional
         Override the task's defaults.
+    model : {"cnn", "resnet"}
+        The task's own small CNN, or a small residual network (two basic blocks
+        of :class:`ferroconv.nn.Residual`) in the task's dimensionality.
     seed : int
         Seeds the data (synthetic tasks), the split, the initialisation and the
         batch order.
     threads : int, optional
         Threads of the convolution kernels (default: all cores).
     out : path
-        Folder for ``<task>-*.png`` and the trained weights ``<task>-model.npz``.
+        Folder for ``<task>-*.png`` and the trained weights ``<task>-model.npz``
+        (``<task>-resnet-*.png`` and ``<task>-resnet.npz`` for the residual network).
     dtype : {"float32", "float64", "bfloat16", "float16"}
         The 16-bit types train in mixed precision: 16-bit activations and
         weights, float32 sums and float32 master weights in the optimiser
@@ -103,6 +108,8 @@ def run(task: str = "digits", *, epochs: Optional[int] = None, batch_size: Optio
     """
     started = time.perf_counter()
     spec = TASKS[task]
+    if model not in MODELS:
+        raise ValueError(f"demo: model must be one of {', '.join(MODELS)}, got {model!r}")
     epochs = spec.epochs if epochs is None else epochs
     batch_size = spec.batch_size if batch_size is None else batch_size
     lr = spec.lr if lr is None else lr
@@ -115,15 +122,17 @@ def run(task: str = "digits", *, epochs: Optional[int] = None, batch_size: Optio
     np_dtype = float_dtype(dtype, "demo")
     x = x.astype(np_dtype)
     x_train, y_train, x_test, y_test = x[train_index], y[train_index], x[test_index], y[test_index]
-    model = spec.build(np_dtype, model_rng)
-    parameter_count = sum(p.data.size for p in model.parameters())
-    log(f"ferroconv demo --task {task}: {spec.description}")
+    network = (spec.build(np_dtype, model_rng) if model == "cnn" else
+               resnet.build(x.ndim - 2, x.shape[1], len(spec.class_names), np_dtype, model_rng))
+    parameter_count = sum(p.data.size for p in network.parameters())
+    description = spec.description if model == "cnn" else f"{spec.description.split(',')[0]}, small ResNet"
+    log(f"ferroconv demo --task {task} --model {model}: {description}")
     log(f"data:  {len(x_train)} training / {len(x_test)} test {spec.sample_noun}s of shape {x.shape[1:]} "
         f"({TEST_FRACTION:.0%} stratified split, seed {seed})")
     log(f"model: {parameter_count:,} parameters, {dtype}, {functional.get_num_threads()} threads, "
         f"{epochs} epoch{'s' if epochs != 1 else ''} of batch {batch_size}, Adam lr {lr:g} (cosine decay)")
-    for line in repr(model).splitlines()[1:-1]:
-        log("      " + line.strip())
+    for line in str(network.summary((1,) + x.shape[1:], show=False)).splitlines():
+        log("      " + line)
 
     bar = None
     # A bar redraws its line; in a piped log that repeats every epoch line, so
@@ -135,26 +144,27 @@ def run(task: str = "digits", *, epochs: Optional[int] = None, batch_size: Optio
             return tqdm(file=sys.stderr, dynamic_ncols=True, leave=True, **options)
 
     with single_threaded_blas():
-        history = train(model, (x_train, y_train, x_test, y_test), epochs=epochs, batch_size=batch_size, lr=lr,
+        history = train(network, (x_train, y_train, x_test, y_test), epochs=epochs, batch_size=batch_size, lr=lr,
                         rng=order_rng, progress=bar, report=None if bar is not None else log)
-        _, accuracy, predicted = evaluate(model, x_test, y_test)
+        _, accuracy, predicted = evaluate(network, x_test, y_test)
     correct = int(np.sum(predicted == y_test))
     log(f"test accuracy: {accuracy:.2%} ({correct}/{len(y_test)} held-out {spec.sample_noun}s), "
         f"training took {history.seconds[-1]:.1f} s")
 
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    title = f"ferroconv demo: {task}"
+    title = f"ferroconv demo: {task}" + ("" if model == "cnn" else f" ({model})")
+    name = task if model == "cnn" else f"{task}-{model}"
     files = [
-        plots.plot_curves(history, folder / f"{task}-curves.png", title),
-        plots.plot_filters(model, folder / f"{task}-filters.png", title),
-        plots.plot_feature_maps(model, x_test[0], folder / f"{task}-feature-maps.png", title,
+        plots.plot_curves(history, folder / f"{name}-curves.png", title),
+        plots.plot_filters(network, folder / f"{name}-filters.png", title),
+        plots.plot_feature_maps(network, x_test[0], folder / f"{name}-feature-maps.png", title,
                                 f"true {spec.class_names[y_test[0]]}, predicted {spec.class_names[predicted[0]]}"),
-        plots.plot_confusion(y_test, predicted, spec.class_names, folder / f"{task}-confusion.png", title),
-        plots.plot_mistakes(x_test, y_test, predicted, spec.class_names, folder / f"{task}-mistakes.png", title),
+        plots.plot_confusion(y_test, predicted, spec.class_names, folder / f"{name}-confusion.png", title),
+        plots.plot_mistakes(x_test, y_test, predicted, spec.class_names, folder / f"{name}-mistakes.png", title),
     ]
-    weights = folder / f"{task}-model.npz"
-    model.save(weights)
+    weights = folder / f"{task}-{'model' if model == 'cnn' else model}.npz"
+    network.save(weights)
     seconds = time.perf_counter() - started
     log(f"wrote: {', '.join(str(f) for f in files + [weights])}")
     log(f"total time: {seconds:.1f} s")
@@ -187,6 +197,9 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--task", choices=sorted(TASKS), default="digits",
                      help="digits: scikit-learn's 8x8 digits (2-D); signals: synthetic waveforms (1-D); "
                           "volumes: synthetic shapes (3-D). Default: %(default)s")
+    cli.add_argument("--model", choices=MODELS, default="cnn",
+                     help="cnn: the task's small CNN; resnet: a small residual network (two basic blocks) "
+                          "in the task's dimensionality, with its summary printed. Default: %(default)s")
     cli.add_argument("--epochs", type=_positive_int, help="passes over the training set")
     cli.add_argument("--batch-size", type=_positive_int, help="samples per optimiser step")
     cli.add_argument("--lr", type=_positive_float, help="Adam's initial learning rate")
@@ -215,6 +228,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"--limit must be at least {4 * classes} for --task {args.task} "
               f"(a few samples of each of {classes} classes on both sides of the split)", file=sys.stderr)
         return 2
-    run(args.task, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+    run(args.task, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, model=args.model, seed=args.seed,
         threads=args.threads, out=args.out, dtype=args.dtype, limit=args.limit)
     return 0

@@ -122,6 +122,12 @@ BLOCK_TAIL_TYPES = (nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh, nn.Dropout, nn.B
                     nn.BatchNorm3d)
 
 
+def _block_name(layer: nn.Module) -> str:
+    if not isinstance(layer, CONV_TYPES) and any(isinstance(inner, nn.Residual) for inner in layer.modules()):
+        return "residual block"
+    return type(layer).__name__
+
+
 def conv_outputs(model: nn.Sequential, sample: np.ndarray) -> list[tuple[str, np.ndarray]]:
     """``(label, output)`` of every convolution block for one sample (eval mode):
     a convolution and the normalisation and activation layers right after it, taken
@@ -134,7 +140,7 @@ def conv_outputs(model: nn.Sequential, sample: np.ndarray) -> list[tuple[str, np
     block: list[int] = []
     for index, layer in enumerate(layers):
         activation = layer(activation)
-        if isinstance(layer, CONV_TYPES):
+        if isinstance(layer, CONV_TYPES) or any(isinstance(inner, CONV_TYPES) for inner in layer.modules()):
             block = [index]
         elif block and isinstance(layer, BLOCK_TAIL_TYPES):
             block.append(index)
@@ -142,7 +148,7 @@ def conv_outputs(model: nn.Sequential, sample: np.ndarray) -> list[tuple[str, np
             continue
         if index + 1 < len(layers) and isinstance(layers[index + 1], BLOCK_TAIL_TYPES):
             continue  # the block goes on
-        names = " + ".join(type(layers[i]).__name__ for i in block)
+        names = " + ".join(_block_name(layers[i]) for i in block)
         span = f"layer {block[0]}" if len(block) == 1 else f"layers {block[0]}-{block[-1]}"
         outputs.append((f"{span}: {names} -> {activation.shape[1:]}", activation))
         block = []
