@@ -387,15 +387,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             from . import bench_lowp
 
             return bench_lowp.main(argv[:at] + argv[at + 2:])
+        if suite == "training":
+            from . import bench_training
+
+            return bench_training.main(argv[:at] + argv[at + 2:])
         if suite != "networks":
-            raise SystemExit(f"--suite: expected 'networks' or 'lowp', got {suite!r}")
+            raise SystemExit(f"--suite: expected 'networks', 'lowp' or 'training', got {suite!r}")
         from . import bench_networks
 
         return bench_networks.main(argv[:at] + argv[at + 2:])
     parser = argparse.ArgumentParser(prog="python -m ferroconv bench", description=cli_text(__doc__))
-    parser.add_argument("--suite", choices=["networks", "lowp"], default=None,
+    parser.add_argument("--suite", choices=["networks", "lowp", "training"], default=None,
                         help="networks: time every layer of standard CNNs instead (see --suite networks "
-                             "--help); lowp: the workloads in bfloat16 and float16 (see --suite lowp --help)")
+                             "--help); lowp: the workloads in bfloat16 and float16 (see --suite lowp --help); "
+                             "training: whole ferroconv.nn training steps against torch.nn (see --suite "
+                             "training --help)")
     parser.add_argument("--simd", choices=list(SIMD_PATHS), default=None,
                         help="cap ferroconv at this instruction set and limit PyTorch to the same one "
                              "(re-executes the bench with FERROCONV_SIMD, ONEDNN_MAX_CPU_ISA and "
