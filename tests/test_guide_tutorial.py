@@ -51,3 +51,15 @@ def test_readme_training_loop_trains(tmp_path, monkeypatch, capsys):
     accuracy = float(re.search(r"test accuracy ([0-9.]+)%", lines[-1]).group(1))
     assert accuracy > 95, lines
     assert (tmp_path / "digits.npz").is_file()
+
+
+SKIPS = "## Models with skips, summaries and checkpoints"
+
+
+def test_guide_skips_summary_and_checkpoint_examples_give_the_outputs_shown():
+    text = README.read_text(encoding="utf-8")
+    section = text.split(SKIPS, 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    parser, runner = doctest.DocTestParser(), doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    runner.run(parser.get_doctest("\n".join(blocks), {}, "guide", str(README), 0))
+    assert runner.failures == 0 and runner.tries >= 15

@@ -226,3 +226,74 @@ def test_loads_pytorch_weights_by_their_key_names(tmp_path: Path) -> None:
     assert int(ours[1].num_batches_tracked) == 1
     arrays, _ = read_arrays(path)
     assert set(arrays) == set(ours.state_dict())
+
+
+RESUME = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from ferroconv import nn
+
+    mode, path, optimizer_name = sys.argv[1], sys.argv[2], sys.argv[3]
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, rng=0), nn.BatchNorm2d(4), nn.ReLU(),
+                          nn.Dropout(0.3, rng=0), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(36, 3, rng=1))
+    if optimizer_name == "sgd":
+        optimizer = nn.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    else:
+        optimizer = (nn.Adam if optimizer_name == "adam" else nn.AdamW)(model.parameters(), lr=0.01)
+    schedule = nn.CosineAnnealingLR(optimizer, T_max=10)
+    data = np.random.default_rng(7)
+    x_all = np.random.default_rng(8).standard_normal((64, 1, 6, 6)).astype(np.float32)
+    y_all = np.arange(64) % 3
+    loss_fn = nn.CrossEntropyLoss()
+
+    def train(steps):
+        for _ in range(steps):
+            batch = data.choice(64, size=16, replace=False)
+            model[3].rng = data   # dropout draws from the checkpointed generator
+            loss_fn(model(x_all[batch]), y_all[batch])
+            optimizer.zero_grad()
+            model.backward(loss_fn.backward())
+            optimizer.step()
+            schedule.step()
+
+    if mode == "straight":
+        train(10)
+    elif mode == "first":
+        train(5)
+        nn.save_checkpoint(path, model, optimizer, scheduler=schedule, step=5, rng=data)
+        sys.exit(0)
+    else:
+        info = nn.load_checkpoint(path, model, optimizer, scheduler=schedule, rng=data)
+        assert info["step"] == 5
+        train(5)
+    sys.stdout.buffer.write(b"".join(np.ascontiguousarray(p.data).tobytes() for p in model.parameters()))
+""")
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
+def test_resuming_in_a_fresh_process_is_bit_identical(tmp_path: Path, optimizer: str) -> None:
+    """10 steps straight == 5 steps, checkpoint, a new process loads it, 5 more."""
+    path = str(tmp_path / "resume.safetensors")
+
+    def run(mode: str) -> bytes:
+        result = subprocess.run([sys.executable, "-c", RESUME, mode, path, optimizer], capture_output=True)
+        assert result.returncode == 0, result.stderr.decode()
+        return result.stdout
+
+    straight = run("straight")
+    assert run("first") == b""
+    resumed = run("resume")
+    assert len(straight) > 0 and resumed == straight
+
+
+def test_checkpoint_that_does_not_fit_the_optimiser_changes_nothing(tmp_path: Path) -> None:
+    model = small_net(0)
+    optimizer = nn.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    path = tmp_path / "c.npz"
+    nn.save_checkpoint(path, model, optimizer, step=3)
+    other = small_net(1)
+    before = other.state_dict()
+    adam = nn.Adam(other.parameters(), lr=0.1)
+    with pytest.raises(ValueError):
+        nn.load_checkpoint(path, other, adam)
+    assert_same_state_dict(other.state_dict(), before)
