@@ -177,10 +177,11 @@ class Module:
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
-    def __call__(self, *inputs: Any) -> Any:
+    def __call__(self, *inputs: Any, **options: Any) -> Any:
         """Same as :meth:`forward` (layers with several inputs, e.g. ``MaxUnpool2d``'s
-        ``(x, indices)``, take them positionally)."""
-        return self.forward(*inputs)
+        ``(x, indices)``, take them positionally; options such as its
+        ``output_size=`` by name)."""
+        return self.forward(*inputs, **options)
 
     # ------------------------------------------------------------ parameters
 
