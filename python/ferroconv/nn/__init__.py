@@ -18,12 +18,12 @@ Every layer has ``forward(x)`` (also ``layer(x)``), which caches what
 >>> optimizer.step()
 """
 
-from .activation import Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
+from .activation import Dropout, Dropout1d, Dropout2d, Dropout3d, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .linear import Flatten, Linear
 from .loss import CrossEntropyLoss, MSELoss
 from .module import Module, Parameter, Sequential
-from .norm import BatchNorm1d, BatchNorm2d, BatchNorm3d
+from .norm import BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm
 from .optim import SGD, Adam, Optimizer
 from .pooling import (
     AdaptiveAvgPool1d,
@@ -44,6 +44,7 @@ from .pooling import (
     MaxUnpool2d,
     MaxUnpool3d,
 )
+from .upsample import Upsample
 
 __all__ = [
     "Module", "Parameter", "Sequential",
@@ -52,8 +53,9 @@ __all__ = [
     "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "GlobalAvgPool",
     "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "GlobalMaxPool",
-    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
-    "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout", "Flatten", "Linear",
+    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm",
+    "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
+    "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "Upsample", "Flatten", "Linear",
     "CrossEntropyLoss", "MSELoss",
     "Optimizer", "SGD", "Adam",
 ]
