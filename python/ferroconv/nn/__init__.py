@@ -21,7 +21,7 @@ Every layer has ``forward(x)`` (also ``layer(x)``), which caches what
 from .activation import Dropout, Dropout1d, Dropout2d, Dropout3d, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .linear import Flatten, Linear
-from .loss import CrossEntropyLoss, MSELoss
+from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module, Parameter, Sequential
 from .norm import BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm
 from .optim import SGD, Adam, Optimizer
@@ -56,6 +56,6 @@ __all__ = [
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm",
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
     "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "Upsample", "Flatten", "Linear",
-    "CrossEntropyLoss", "MSELoss",
+    "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "MSELoss",
     "Optimizer", "SGD", "Adam",
 ]
