@@ -24,7 +24,7 @@ from .linear import Flatten, Linear
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module, Parameter, Sequential
 from .norm import BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm
-from .optim import SGD, Adam, Optimizer
+from .optim import SGD, Adam, AdamW, CosineAnnealingLR, LinearLR, LRScheduler, Optimizer, StepLR
 from .pooling import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
@@ -45,6 +45,7 @@ from .pooling import (
     MaxUnpool3d,
 )
 from .upsample import Upsample
+from .utils import clip_grad_norm_, clip_grad_value_
 
 __all__ = [
     "Module", "Parameter", "Sequential",
@@ -57,5 +58,7 @@ __all__ = [
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
     "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "Upsample", "Flatten", "Linear",
     "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "MSELoss",
-    "Optimizer", "SGD", "Adam",
+    "Optimizer", "SGD", "Adam", "AdamW",
+    "LRScheduler", "StepLR", "CosineAnnealingLR", "LinearLR",
+    "clip_grad_norm_", "clip_grad_value_",
 ]
