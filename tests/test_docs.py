@@ -10,7 +10,9 @@ import pytest
 
 import ferroconv
 
-MODULES = ["ferroconv", "ferroconv.functional"]
+MODULES = ["ferroconv", "ferroconv.functional", "ferroconv.nn", "ferroconv.nn.module", "ferroconv.nn.activation",
+           "ferroconv.nn.pooling", "ferroconv.nn.norm", "ferroconv.nn.loss", "ferroconv.nn.optim",
+           "ferroconv.nn.upsample", "ferroconv.nn.utils", "ferroconv.nn.conv"]
 
 
 @pytest.mark.parametrize("name", MODULES)
