@@ -10,20 +10,11 @@ import numpy as np
 import pytest
 
 from ferroconv import nn
+from test_nn_loss import finite_difference
 
 
 def raises(exc, *fragments):
     return pytest.raises(exc, match=".*".join(re.escape(f) for f in fragments))
-
-
-def finite_difference(loss, prediction, target, step=1e-6):
-    grad = np.zeros_like(prediction)
-    for index in np.ndindex(*prediction.shape):
-        plus, minus = prediction.copy(), prediction.copy()
-        plus[index] += step
-        minus[index] -= step
-        grad[index] = (loss(plus, target) - loss(minus, target)) / (2 * step)
-    return grad
 
 
 def cross_entropy_reference(logits, labels, weight=None, ignore_index=-100, reduction="mean", smoothing=0.0):

@@ -20,24 +20,9 @@ def raises(exc, *fragments):
 
 # -------------------------------------------------------------------- AdamW
 
-def adamw_reference(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
+def adamw_reference(weight_decay=1e-2, **options):
     """torch.optim.AdamW's documented algorithm: decay the weights, then Adam."""
-    beta1, beta2 = betas
-    theta = start_values()
-    m = [np.zeros_like(v) for v in theta]
-    v = [np.zeros_like(x) for x in theta]
-    v_max = [np.zeros_like(x) for x in theta]
-    history = []
-    for t, grads in enumerate(gradient_sequence(), start=1):
-        for i, g in enumerate(grads):
-            theta[i] = theta[i] - lr * weight_decay * theta[i]
-            m[i] = beta1 * m[i] + (1 - beta1) * g
-            v[i] = beta2 * v[i] + (1 - beta2) * g * g
-            v_max[i] = np.maximum(v_max[i], v[i])
-            second = v_max[i] if amsgrad else v[i]
-            theta[i] = theta[i] - lr * (m[i] / (1 - beta1**t)) / (np.sqrt(second / (1 - beta2**t)) + eps)
-        history.append([x.copy() for x in theta])
-    return history
+    return adam_reference(weight_decay=weight_decay, decoupled=True, **options)
 
 
 ADAMW_OPTIONS = [dict(), dict(lr=0.01, weight_decay=0.1), dict(lr=0.02, betas=(0.8, 0.95), amsgrad=True),

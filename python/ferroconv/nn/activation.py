@@ -9,6 +9,7 @@ from typing import ClassVar, Optional
 import numpy as np
 
 from .module import Module, RngLike, compute_dtype, generator
+from ._docs import parameters_from
 
 
 class _Elementwise(Module):
@@ -173,20 +174,15 @@ class Dropout1d(_ChannelDropout):
     layouts = {3: "(N, C, L)", 2: "(C, L)"}
 
 
+@parameters_from(Dropout1d)
 class Dropout2d(_ChannelDropout):
     """Zero whole channels with probability ``p`` in training mode and scale the rest
-    by ``1 / (1 - p)``, as ``torch.nn.Dropout2d``; the identity in eval mode.
+    by ``1 / (1 - p)``, as ``torch.nn.Dropout2d``; the identity in eval mode
+    (parameters as :class:`Dropout1d`).
 
     Input ``(N, C, H, W)``. A 3-D input is refused: PyTorch treats it as
     ``(N, C, L)`` with a deprecation warning that it will become ``(C, H, W)``; use
     :class:`Dropout1d` for ``(N, C, L)`` or add the batch axis to ``(C, H, W)``.
-
-    Parameters
-    ----------
-    p : float
-        Drop probability of a channel, in ``[0, 1]``.
-    rng : numpy.random.Generator, int or None
-        Source of the masks.
 
     Examples
     --------
@@ -200,18 +196,11 @@ class Dropout2d(_ChannelDropout):
     layouts = {4: "(N, C, H, W)"}
 
 
+@parameters_from(Dropout1d)
 class Dropout3d(_ChannelDropout):
     """Zero whole channels with probability ``p`` in training mode and scale the rest
     by ``1 / (1 - p)``, as ``torch.nn.Dropout3d``: input ``(N, C, D, H, W)`` or
-    ``(C, D, H, W)``; the identity in eval mode.
-
-    Parameters
-    ----------
-    p : float
-        Drop probability of a channel, in ``[0, 1]``.
-    rng : numpy.random.Generator, int or None
-        Source of the masks.
-    """
+    ``(C, D, H, W)``; the identity in eval mode (parameters as :class:`Dropout1d`)."""
 
     layouts = {5: "(N, C, D, H, W)", 4: "(C, D, H, W)"}
 

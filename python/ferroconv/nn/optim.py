@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Optional, Union
 import numpy as np
 
 from .module import Module, Parameter, compute_dtype, is_half
+from ._docs import parameters_from
 
 Hyper = dict[str, Union[float, bool]]
 
@@ -419,10 +420,12 @@ class Adam(Optimizer):
             self._write_back(i)
 
 
+@parameters_from(Adam)
 class AdamW(Adam):
     """Adam with decoupled weight decay, as ``torch.optim.AdamW``: the weights shrink
     by ``lr * weight_decay`` before the Adam update instead of the decay entering the
-    gradient (and so the moment estimates).
+    gradient (and so the moment estimates); ``weight_decay`` defaults to PyTorch's
+    0.01 (parameters as :class:`Adam`).
 
     For each parameter at step ``t``::
 
@@ -430,17 +433,6 @@ class AdamW(Adam):
         m = beta1 * m + (1 - beta1) * g
         v = beta2 * v + (1 - beta2) * g * g
         p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
-
-    Parameters
-    ----------
-    params : iterable of Parameter, or a Module
-    lr : float
-    betas : (float, float)
-    eps : float
-    weight_decay : float
-        Decoupled decay rate (PyTorch's default 0.01).
-    amsgrad : bool
-        Use the running maximum of ``v`` (AMSGrad).
 
     Examples
     --------
