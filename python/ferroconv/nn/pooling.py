@@ -341,16 +341,16 @@ class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
 
 @parameters_from(AdaptiveMaxPool1d)
 class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
-    """2-D adaptive max pooling, as ``torch.nn.AdaptiveMaxPool2d`` (parameters as
-    :class:`AdaptiveMaxPool1d`)."""
+    """2-D adaptive max pooling, as ``torch.nn.AdaptiveMaxPool2d``
+    (parameters as :class:`AdaptiveMaxPool1d`)."""
 
     rank = 2
 
 
 @parameters_from(AdaptiveMaxPool1d)
 class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
-    """3-D adaptive max pooling, as ``torch.nn.AdaptiveMaxPool3d`` (parameters as
-    :class:`AdaptiveMaxPool1d`)."""
+    """3-D adaptive max pooling, as ``torch.nn.AdaptiveMaxPool3d``
+    (parameters as :class:`AdaptiveMaxPool1d`)."""
 
     rank = 3
 
