@@ -51,7 +51,9 @@ def sgd_reference(lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=Fa
     return history
 
 
-def adam_reference(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+def adam_reference(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, decoupled=False):
+    """Adam as documented by PyTorch; ``decoupled``: AdamW (the weights decay by
+    ``lr * weight_decay`` instead of the decay entering the gradient)."""
     beta1, beta2 = betas
     theta = start_values()
     m = [np.zeros_like(v) for v in theta]
@@ -60,7 +62,9 @@ def adam_reference(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsg
     history = []
     for t, grads in enumerate(gradient_sequence(), start=1):
         for i, g in enumerate(grads):
-            if weight_decay:
+            if decoupled:
+                theta[i] = theta[i] - lr * weight_decay * theta[i]
+            elif weight_decay:
                 g = g + weight_decay * theta[i]
             m[i] = beta1 * m[i] + (1 - beta1) * g
             v[i] = beta2 * v[i] + (1 - beta2) * g * g

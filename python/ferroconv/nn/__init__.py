@@ -19,35 +19,49 @@ Every layer has ``forward(x)`` (also ``layer(x)``), which caches what
 """
 
 from .blocks import Add, Concat, Identity, Residual, add, cat
-from .activation import Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
+from .activation import Dropout, Dropout1d, Dropout2d, Dropout3d, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .linear import Flatten, Linear
-from .loss import CrossEntropyLoss, MSELoss
+from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module, Parameter, Sequential
-from .norm import BatchNorm1d, BatchNorm2d, BatchNorm3d
-from .optim import SGD, Adam, Optimizer
+from .norm import BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm
+from .optim import SGD, Adam, AdamW, CosineAnnealingLR, LinearLR, LRScheduler, Optimizer, StepLR
 from .serialization import load_checkpoint, save_checkpoint
 from .pooling import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
     AdaptiveAvgPool3d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AdaptiveMaxPool3d,
     AvgPool1d,
     AvgPool2d,
     AvgPool3d,
     GlobalAvgPool,
+    GlobalMaxPool,
     MaxPool1d,
     MaxPool2d,
     MaxPool3d,
+    MaxUnpool1d,
+    MaxUnpool2d,
+    MaxUnpool3d,
 )
+from .upsample import Upsample
+from .utils import clip_grad_norm_, clip_grad_value_
 
 __all__ = [
     "Module", "Parameter", "Sequential", "Identity", "Add", "Concat", "Residual", "add", "cat",
     "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
     "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+    "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "GlobalAvgPool",
-    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
-    "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout", "Flatten", "Linear",
-    "CrossEntropyLoss", "MSELoss",
-    "Optimizer", "SGD", "Adam",
+    "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "GlobalMaxPool",
+    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm",
+    "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
+    "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "Upsample", "Flatten", "Linear",
+    "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "MSELoss",
+    "Optimizer", "SGD", "Adam", "AdamW",
+    "LRScheduler", "StepLR", "CosineAnnealingLR", "LinearLR",
+    "clip_grad_norm_", "clip_grad_value_",
     "save_checkpoint", "load_checkpoint",
 ]

@@ -343,9 +343,10 @@ class Module:
             raise ValueError(f"{self!r}: backward called before forward")
         return tape.backward(grad_out)
 
-    def __call__(self, *inputs: Any) -> Any:
+    def __call__(self, *inputs: Any, **options: Any) -> Any:
         """Run :meth:`forward` (layers with several inputs, e.g. ``MaxUnpool2d``'s
-        ``(x, indices)``, take them positionally), recording the call when an
+        ``(x, indices)``, take them positionally; options such as its ``output_size=``
+        by name), recording the call when an
         enclosing composed module's forward is running."""
         outer = _current_tape()
         if outer is not None:
@@ -355,12 +356,12 @@ class Module:
         if _composed(type(self)):
             tape = _Tape(self, inputs)
             with _Recording(tape):
-                output = self.forward(*inputs)
+                output = self.forward(*inputs, **options)
             tape.finish(output)
             object.__setattr__(self, "_tape", tape)
         else:
             with _Recording(None):
-                output = self.forward(*inputs)
+                output = self.forward(*inputs, **options)
         if outer is not None:
             output = outer.record(self, inputs, output)
         if watcher is not None:

@@ -1,4 +1,5 @@
-"""Batch normalisation: ``BatchNorm1d/2d/3d`` with PyTorch's running statistics."""
+"""Batch normalisation (``BatchNorm1d/2d/3d``, with PyTorch's running statistics) and
+group normalisation (``GroupNorm``)."""
 
 from __future__ import annotations
 
@@ -174,3 +175,108 @@ class BatchNorm3d(_BatchNorm):
     (parameters as :class:`BatchNorm1d`)."""
 
     layouts = {5: "(N, C, D, H, W)"}
+
+
+class GroupNorm(Module):
+    """Group normalisation, as ``torch.nn.GroupNorm``: the channels of each sample
+    are split into ``num_groups`` groups, and each group is normalised by its own
+    mean and biased variance (over its channels and every spatial position), then
+    scaled and shifted per channel. The same in training and eval mode (no running
+    statistics), and independent of the batch size.
+
+    Parameters
+    ----------
+    num_groups : int
+        Must divide ``num_channels``.
+    num_channels : int
+        The channel count ``C`` of inputs ``(N, C, *)``.
+    eps : float
+        Added to the variance before the square root.
+    affine : bool
+        Learn a per-channel scale ``weight`` (init 1) and shift ``bias`` (init 0).
+    dtype : float32, float64, float16 or bfloat16
+        16-bit layers store 16-bit ``weight`` and ``bias`` and normalise in float32.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ferroconv import nn
+    >>> norm = nn.GroupNorm(2, 4, dtype=np.float64)
+    >>> out = norm(np.arange(16.0).reshape(1, 4, 4))   # groups: channels 0-1 and 2-3
+    >>> print(np.round(out[0, :2], 3))
+    [[-1.528 -1.091 -0.655 -0.218]
+     [ 0.218  0.655  1.091  1.528]]
+    """
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, *,
+                 dtype: DTypeLike = np.float32) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        for name, value in (("num_groups", num_groups), ("num_channels", num_channels)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
+        if num_channels % num_groups:
+            raise ValueError(f"{owner}: num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
+        if not eps > 0:
+            raise ValueError(f"{owner}: eps must be > 0, got {eps!r}")
+        dtype = float_dtype(dtype, owner)
+        self.num_groups, self.num_channels = int(num_groups), int(num_channels)
+        self.eps, self.affine = float(eps), bool(affine)
+        self.weight: Optional[Parameter] = Parameter(np.ones(self.num_channels, dtype)) if affine else None
+        self.bias: Optional[Parameter] = Parameter(np.zeros(self.num_channels, dtype)) if affine else None
+        self._dtype = dtype
+        self._cache: Optional[tuple[np.ndarray, np.ndarray, tuple[int, ...], np.dtype]] = None
+
+    def _input(self, x: Any) -> np.ndarray:
+        array = self._float_input(x)
+        if array.ndim < 2 or array.shape[1] != self.num_channels:
+            raise ValueError(f"{self!r}: expected input of shape (N, {self.num_channels}, *), got shape {array.shape}")
+        if array.dtype != self._dtype:
+            raise TypeError(
+                f"{self!r}: input has dtype {array.dtype} but the layer is {self._dtype}; "
+                f"convert with x.astype(np.{self._dtype})"
+            )
+        return array
+
+    def _per_channel(self, values: np.ndarray) -> np.ndarray:
+        """A ``(C,)`` array as ``(1, G, C // G, 1)``, to broadcast over the grouped view."""
+        return values.reshape(1, self.num_groups, -1, 1)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = self._input(x)
+        stored = x.dtype
+        work = x.astype(compute_dtype(stored), copy=False)
+        # (N, G, C // G, M): statistics over axes 2 and 3 of each (sample, group)
+        view = work.reshape(x.shape[0], self.num_groups, self.num_channels // self.num_groups, -1)
+        if view.shape[2] * view.shape[3] == 0:
+            raise ValueError(f"{self!r}: input of shape {x.shape} has no values to normalise")
+        mean = view.mean(axis=(2, 3), keepdims=True)
+        x_hat = view - mean
+        var = np.square(x_hat).mean(axis=(2, 3), keepdims=True)
+        inv_std = (1.0 / np.sqrt(var + self.eps)).astype(work.dtype)
+        x_hat *= inv_std
+        out = x_hat
+        if self.weight is not None and self.bias is not None:
+            out = x_hat * self._per_channel(self.weight.data.astype(work.dtype))
+            out += self._per_channel(self.bias.data.astype(work.dtype))
+        self._cache = (x_hat, inv_std, x.shape, stored)
+        result: np.ndarray = out.reshape(x.shape).astype(stored, copy=True)
+        return result
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        x_hat, inv_std, shape, stored = self._cached(self._cache)
+        grad = self._grad_out(grad_out, shape, stored).astype(x_hat.dtype, copy=False).reshape(x_hat.shape)
+        if self.weight is not None and self.bias is not None:
+            self.weight.grad += (grad * x_hat).sum(axis=(0, 3)).reshape(-1).astype(stored, copy=False)
+            self.bias.grad += grad.sum(axis=(0, 3)).reshape(-1).astype(stored, copy=False)
+            grad = grad * self._per_channel(self.weight.data.astype(x_hat.dtype))
+        # x_hat = (x - mean) * inv_std with the statistics of the group:
+        # grad_x = inv_std * (g - mean(g) - x_hat * mean(g * x_hat))
+        grad_x = grad - grad.mean(axis=(2, 3), keepdims=True)
+        grad_x -= x_hat * (grad * x_hat).mean(axis=(2, 3), keepdims=True)
+        grad_x *= inv_std
+        result: np.ndarray = grad_x.reshape(shape).astype(stored, copy=False)
+        return result
+
+    def extra_repr(self) -> str:
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"

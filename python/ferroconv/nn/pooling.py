@@ -1,5 +1,6 @@
-"""Pooling layers: ``MaxPool*``, ``AvgPool*``, ``AdaptiveAvgPool*`` over the
-functional pooling ops, and ``GlobalAvgPool`` (a mean over every spatial axis)."""
+"""Pooling layers: ``MaxPool*``, ``MaxUnpool*``, ``AvgPool*``, ``AdaptiveAvgPool*``,
+``AdaptiveMaxPool*`` over the functional pooling ops, and ``GlobalAvgPool`` /
+``GlobalMaxPool`` (the mean / maximum over every spatial axis)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 from .. import _pool
 from .._args import IntOrTuple, int_tuple
 from .._errors import named
-from .._spec import PoolSpec, pool_spec
+from .._spec import PoolSpec, pool_spec, unpool_spec
 from .conv import check_channels_first
 from .module import Module
 from ._docs import parameters_from
@@ -39,7 +40,21 @@ class _PoolNd(Module):
         return check_channels_first(self, x, self.rank, None)
 
 
-class _MaxPoolNd(_PoolNd):
+class _IndexedPoolNd(_PoolNd):
+    """A pooling layer whose backward scatters ``grad_out`` to the positions of the
+    maxima found by the forward pass (its ``indices``)."""
+
+    def _remember(self, x: np.ndarray, out: np.ndarray, indices: np.ndarray, rank: int) -> None:
+        self._cache = (indices, x.shape, out.shape, x.dtype, rank)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        indices, in_shape, out_shape, dtype, rank = self._cached(self._cache)
+        grad = self._grad_out(grad_out, out_shape, dtype)
+        with named(repr(self)):
+            return _pool.max_pool_backward(rank, grad, indices, in_shape)
+
+
+class _MaxPoolNd(_IndexedPoolNd):
     def __init__(self, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None, padding: IntOrTuple = 0,
                  dilation: IntOrTuple = 1, return_indices: bool = False, ceil_mode: bool = False) -> None:
         super().__init__()
@@ -56,14 +71,8 @@ class _MaxPoolNd(_PoolNd):
         x = self._input(x)
         with named(repr(self)):
             out, indices = _pool.max_pool(self.rank, x, self._spec, True)
-        self._cache = (indices, x.shape, out.shape, x.dtype)
+        self._remember(x, out, indices, self.rank)
         return (out, indices) if self.return_indices else out
-
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        indices, in_shape, out_shape, dtype = self._cached(self._cache)
-        grad = self._grad_out(grad_out, out_shape, dtype)
-        with named(repr(self)):
-            return _pool.max_pool_backward(self.rank, grad, indices, in_shape)
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -101,6 +110,86 @@ class MaxPool2d(_MaxPoolNd):
 @parameters_from(MaxPool1d)
 class MaxPool3d(_MaxPoolNd):
     """3-D max pooling, as ``torch.nn.MaxPool3d`` (parameters as :class:`MaxPool1d`)."""
+
+    rank = 3
+
+
+class _MaxUnpoolNd(_PoolNd):
+    def __init__(self, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
+                 padding: IntOrTuple = 0) -> None:
+        super().__init__()
+        self.kernel_size = self._tuple(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else self._tuple(stride, "stride")
+        self.padding = self._tuple(padding, "padding")
+        with named(type(self).__name__):
+            unpool_spec(self.rank, self.kernel_size, self.stride, self.padding, None, self.rank + 2)
+
+    def forward(self, x: np.ndarray, indices: np.ndarray,  # type: ignore[override]
+                output_size: Optional[IntOrTuple] = None) -> np.ndarray:
+        x = self._input(x)
+        with named(repr(self)):
+            out = _pool.max_unpool(self.rank, x, indices, self.kernel_size, self.stride, self.padding,
+                                   output_size)
+        self._cache = (np.array(indices, dtype=np.int64, copy=True), out.shape, x.dtype)
+        return out
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        """The gradient with respect to ``x`` (the indices are not differentiable):
+        ``grad_out`` read at the positions the values were scattered to."""
+        indices, out_shape, dtype = self._cached(self._cache)
+        grad = self._grad_out(grad_out, out_shape, dtype)
+        with named(repr(self)):
+            return _pool.max_unpool_backward(self.rank, grad, indices)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    """The partial inverse of :class:`MaxPool1d`, as ``torch.nn.MaxUnpool1d``: called
+    as ``unpool(x, indices, output_size=None)`` with the ``(out, indices)`` of a
+    max pool with ``return_indices=True``, it writes each value of ``x`` at its index
+    of a zero output (the positions that were not maxima stay 0).
+
+    Parameters
+    ----------
+    kernel_size : int or tuple of ints
+        The pool's window.
+    stride : int or tuple of ints, optional
+        Defaults to ``kernel_size``.
+    padding : int or tuple of ints
+        The pool's padding.
+
+    Notes
+    -----
+    ``forward(x, indices, output_size=None)``: ``output_size`` (the spatial size or
+    the full shape) picks the output size when the pool's rounding made it
+    ambiguous. ``backward(grad_out)`` returns the gradient with respect to ``x``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ferroconv import nn
+    >>> out, indices = nn.MaxPool1d(2, return_indices=True)(np.array([[[1.0, 3.0, 4.0, 2.0]]]))
+    >>> nn.MaxUnpool1d(2)(out, indices)
+    array([[[0., 3., 4., 0.]]])
+    """
+
+    rank = 1
+
+
+@parameters_from(MaxUnpool1d)
+class MaxUnpool2d(_MaxUnpoolNd):
+    """The partial inverse of :class:`MaxPool2d`, as ``torch.nn.MaxUnpool2d``
+    (parameters as :class:`MaxUnpool1d`)."""
+
+    rank = 2
+
+
+@parameters_from(MaxUnpool1d)
+class MaxUnpool3d(_MaxUnpoolNd):
+    """The partial inverse of :class:`MaxPool3d`, as ``torch.nn.MaxUnpool3d``
+    (parameters as :class:`MaxUnpool1d`)."""
 
     rank = 3
 
@@ -216,6 +305,67 @@ class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
     rank = 3
 
 
+class _AdaptiveMaxPoolNd(_IndexedPoolNd):
+    def __init__(self, output_size: IntOrTuple, return_indices: bool = False) -> None:
+        super().__init__()
+        self.output_size = self._tuple(output_size, "output_size")
+        if min(self.output_size) < 1:
+            raise ValueError(f"{type(self).__name__}: output_size must be >= 1, got {self.output_size}")
+        self.return_indices = bool(return_indices)
+
+    def forward(self, x: np.ndarray) -> Union[np.ndarray, tuple[np.ndarray, np.ndarray]]:  # type: ignore[override]
+        x = self._input(x)
+        with named(repr(self)):
+            out, indices = _pool.adaptive_max_pool(self.rank, x, self.output_size, True)
+        self._remember(x, out, indices, self.rank)
+        return (out, indices) if self.return_indices else out
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
+    """1-D adaptive max pooling to a fixed ``output_size``, as
+    ``torch.nn.AdaptiveMaxPool1d`` (the windows of :class:`AdaptiveAvgPool1d`);
+    backward scatters the gradient to each window's maximum.
+
+    Parameters
+    ----------
+    output_size : int or tuple of ints
+    return_indices : bool
+        ``forward`` returns ``(out, indices)`` instead of ``out``.
+    """
+
+    rank = 1
+
+
+@parameters_from(AdaptiveMaxPool1d)
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
+    """2-D adaptive max pooling, as ``torch.nn.AdaptiveMaxPool2d``
+    (parameters as :class:`AdaptiveMaxPool1d`)."""
+
+    rank = 2
+
+
+@parameters_from(AdaptiveMaxPool1d)
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
+    """3-D adaptive max pooling, as ``torch.nn.AdaptiveMaxPool3d``
+    (parameters as :class:`AdaptiveMaxPool1d`)."""
+
+    rank = 3
+
+
+def _global_input(layer: Module, x: Any) -> np.ndarray:
+    """``x`` as a float array ``(N, C, *S)`` with 1 to 3 spatial axes."""
+    array = layer._float_input(x)
+    if not 3 <= array.ndim <= 5:
+        raise ValueError(
+            f"{layer!r}: expected input of shape (N, C, L), (N, C, H, W) or (N, C, D, H, W), "
+            f"got shape {array.shape}"
+        )
+    return array
+
+
 class GlobalAvgPool(Module):
     """Mean over every spatial axis, keeping them with size 1: ``(N, C, *S) ->
     (N, C, 1, ..., 1)`` for 1 to 3 spatial axes (adaptive average pooling to size 1).
@@ -228,12 +378,7 @@ class GlobalAvgPool(Module):
         self._cache: Optional[tuple[tuple[int, ...], tuple[int, ...], np.dtype]] = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = self._float_input(x)
-        if not 3 <= x.ndim <= 5:
-            raise ValueError(
-                f"{self!r}: expected input of shape (N, C, L), (N, C, H, W) or (N, C, D, H, W), "
-                f"got shape {x.shape}"
-            )
+        x = _global_input(self, x)
         out: np.ndarray = x.mean(axis=tuple(range(2, x.ndim)), keepdims=True)
         self._cache = (x.shape, out.shape, x.dtype)
         return out
@@ -243,3 +388,26 @@ class GlobalAvgPool(Module):
         grad = self._grad_out(grad_out, out_shape, dtype)
         count = int(np.prod(in_shape[2:]))
         return np.ascontiguousarray(np.broadcast_to(grad / count, in_shape))
+
+
+class GlobalMaxPool(_IndexedPoolNd):
+    """Maximum over every spatial axis, keeping them with size 1: ``(N, C, *S) ->
+    (N, C, 1, ..., 1)`` for 1 to 3 spatial axes (adaptive max pooling to size 1).
+    Backward sends each gradient to the position of its maximum.
+
+    Follow it with :class:`Flatten` to feed a :class:`Linear` layer.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ferroconv import nn
+    >>> nn.GlobalMaxPool()(np.arange(12.0).reshape(1, 2, 2, 3)).ravel()
+    array([ 5., 11.])
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = _global_input(self, x)
+        with named(repr(self)):
+            out, indices = _pool.global_max_pool(x, True, keepdims=True)
+        self._remember(x, out, indices, x.ndim - 2)
+        return out

@@ -49,7 +49,8 @@ def _bfloat16() -> np.dtype:
     except ImportError:
         raise ValueError("the file holds bfloat16 tensors, which need the ml_dtypes package "
                          "(pip install ml_dtypes)") from None
-    return np.dtype(ml_dtypes.bfloat16)
+    dtype: np.dtype = np.dtype(ml_dtypes.bfloat16)
+    return dtype
 
 
 def _safetensors_code(dtype: np.dtype, key: str) -> str:

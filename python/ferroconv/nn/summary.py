@@ -155,14 +155,14 @@ def _own_params(module: Module) -> int:
 def _macs(module: Module, inputs: tuple[Any, ...], output: Any) -> int:
     out_size = int(np.size(output)) if isinstance(output, np.ndarray) else 0
     kernel = getattr(module, "kernel_size", None)
-    if hasattr(module, "in_channels") and hasattr(module, "groups") and kernel is not None:
+    groups = int(getattr(module, "groups", 0))
+    if hasattr(module, "in_channels") and groups and kernel is not None:
         taps = math.prod(kernel)
         if getattr(module, "transposed", False):
-            per_input = module.out_channels // module.groups  # type: ignore[attr-defined]
-            return int(np.size(inputs[0])) * per_input * taps
-        return out_size * (module.in_channels // module.groups) * taps  # type: ignore[attr-defined]
+            return int(np.size(inputs[0])) * (int(getattr(module, "out_channels")) // groups) * taps
+        return out_size * (int(getattr(module, "in_channels")) // groups) * taps
     if hasattr(module, "in_features"):
-        return out_size * int(module.in_features)  # type: ignore[attr-defined]
+        return out_size * int(getattr(module, "in_features"))
     if "Norm" in type(module).__name__:
         return out_size
     return 0
