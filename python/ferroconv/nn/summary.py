@@ -157,7 +157,7 @@ def _macs(module: Module, inputs: tuple[Any, ...], output: Any) -> int:
     kernel = getattr(module, "kernel_size", None)
     groups = int(getattr(module, "groups", 0))
     if hasattr(module, "in_channels") and groups and kernel is not None:
-        taps = math.prod(kernel)
+        taps = int(math.prod(kernel))
         if getattr(module, "transposed", False):
             return int(np.size(inputs[0])) * (int(getattr(module, "out_channels")) // groups) * taps
         return out_size * (int(getattr(module, "in_channels")) // groups) * taps
