@@ -122,7 +122,8 @@ fn bench_conv<T: ferroconv::Element>(c: &mut Criterion, dtype: &str) {
     }
     let tp = TransposeParams {
         stride: [1, 2, 2],
-        padding: [0, 1, 1],
+        pad_lo: [0, 1, 1],
+        pad_hi: [0, 1, 1],
         ..TransposeParams::new(2)
     };
     let (x, w) = (

@@ -114,7 +114,8 @@ fn bench_layers(c: &mut Criterion) {
                 let params = TransposeParams {
                     stride: layer.stride,
                     dilation: layer.dilation,
-                    padding: layer.pad_lo,
+                    pad_lo: layer.pad_lo,
+                    pad_hi: layer.pad_lo,
                     groups: layer.groups,
                     ..TransposeParams::new(2)
                 };

@@ -200,8 +200,11 @@ pub struct TransposeParams {
     pub rank: usize,
     pub stride: [usize; SPATIAL],
     pub dilation: [usize; SPATIAL],
-    /// Symmetric padding removed from both ends of the full output.
-    pub padding: [usize; SPATIAL],
+    /// Cells removed from the start of the full output, per axis (PyTorch's
+    /// `padding`; ONNX's `pads` begin values).
+    pub pad_lo: [usize; SPATIAL],
+    /// Cells removed from its end (PyTorch: equal to `pad_lo`).
+    pub pad_hi: [usize; SPATIAL],
     /// Extra cells added at the end of each axis (to pick among output sizes).
     pub output_padding: [usize; SPATIAL],
     pub groups: usize,
@@ -213,13 +216,14 @@ impl TransposeParams {
             rank,
             stride: [1; SPATIAL],
             dilation: [1; SPATIAL],
-            padding: [0; SPATIAL],
+            pad_lo: [0; SPATIAL],
+            pad_hi: [0; SPATIAL],
             output_padding: [0; SPATIAL],
             groups: 1,
         }
     }
 
-    /// `(L - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1`.
+    /// `(L - 1) * stride - pad_lo - pad_hi + dilation * (kernel - 1) + output_padding + 1`.
     pub fn output_dims(
         &self,
         input: [usize; SPATIAL],
@@ -246,11 +250,19 @@ impl TransposeParams {
                 dilated_extent(kernel[axis], self.dilation[axis])?,
                 self.output_padding[axis],
             ])?;
-            let removed = checked_product(&[self.padding[axis], 2])?;
+            let removed = checked_sum(&[self.pad_lo[axis], self.pad_hi[axis]])?;
             if removed >= grown {
+                let padding = if self.pad_lo == self.pad_hi {
+                    fmt_dims(&self.pad_lo, self.rank)
+                } else {
+                    format!(
+                        "{} before and {} after",
+                        fmt_dims(&self.pad_lo, self.rank),
+                        fmt_dims(&self.pad_hi, self.rank)
+                    )
+                };
                 return value_error!(
-                    "padding {} is too large for input size {} and kernel size {}: the output would be empty",
-                    fmt_dims(&self.padding, self.rank),
+                    "padding {padding} is too large for input size {} and kernel size {}: the output would be empty",
                     fmt_dims(&input, self.rank),
                     fmt_dims(&kernel, self.rank)
                 );
@@ -282,8 +294,8 @@ impl TransposeParams {
             rank: self.rank,
             stride: self.stride,
             dilation: self.dilation,
-            pad_lo: self.padding,
-            pad_hi: self.padding,
+            pad_lo: self.pad_lo,
+            pad_hi: self.pad_hi,
             groups: self.groups,
             padding_mode: PaddingMode::Zeros,
         }
@@ -492,12 +504,23 @@ mod tests {
     fn transpose_output_size_inverts_conv() {
         let p = TransposeParams {
             stride: [1, 2, 2],
-            padding: [0, 1, 1],
+            pad_lo: [0, 1, 1],
+            pad_hi: [0, 1, 1],
             output_padding: [0, 1, 1],
             ..TransposeParams::new(2)
         };
         // (7 - 1) * 2 - 2 + 2 + 1 + 1 = 14
         assert_eq!(p.output_dims([1, 7, 7], [1, 3, 3]).unwrap(), [1, 14, 14]);
+        let sides = TransposeParams {
+            pad_lo: [0, 0, 2],
+            pad_hi: [0, 1, 0],
+            ..p.clone()
+        };
+        // one side only: 15 - 1 and 15 - 2
+        assert_eq!(
+            sides.output_dims([1, 7, 7], [1, 3, 3]).unwrap(),
+            [1, 14, 13]
+        );
         let bad = TransposeParams {
             output_padding: [0, 2, 2],
             ..p

@@ -128,16 +128,26 @@ weight : ndarray
     ``(C_in, C_out / groups, *{kernel})``.
 bias : ndarray, optional
     ``(C_out,)``.
-stride, padding, dilation : int or tuple of {rank} ints
+stride, dilation : int or tuple of {rank} ints
+padding : int, tuple of {rank} ints, {rank} (lo, hi) pairs, "valid", "same" or "same_lower"
+    Cells removed from the ends of the full output: the same number at both ends
+    of an axis (PyTorch), ``(lo, hi)`` per axis (ONNX's ``pads``), none
+    (``"valid"``), or as many as make the output ``L * stride`` (ONNX's
+    ``auto_pad``: ``"same"`` removes an odd cell at the end, ``"same_lower"`` at
+    the start; needs a dilated kernel plus output_padding of at least the stride).
 output_padding : int or tuple of {rank} ints
     Cells added at the end of each axis; must be smaller than stride or dilation.
 groups : int
+output_size : int or tuple of {rank} ints, optional
+    The wanted spatial output size (optionally after the batch and channel sizes),
+    as PyTorch's ``ConvTranspose{rank}d`` modules take it: sets ``output_padding``
+    (then 0) to reach it, or raises ValueError naming the sizes the arguments allow.
 """ + _epilogue_params("in one pass after the\n    transposed convolution's scatter") + """
 Returns
 -------
 ndarray
-    ``(N, C_out, *out)`` with ``out = (L - 1) * stride - 2 * padding + dilation *
-    (k - 1) + output_padding + 1``.
+    ``(N, C_out, *out)`` with ``out = (L - 1) * stride - lo - hi + dilation *
+    (k - 1) + output_padding + 1`` (``lo = hi = padding`` for an int).
 
 Raises
 ------
@@ -153,7 +163,7 @@ grad_out : ndarray
     Gradient of the loss with respect to the output of ``conv_transpose{rank}d``.
 x, weight : ndarray
     The forward call's input and weight.
-stride, padding, output_padding, groups, dilation
+stride, padding, output_padding, groups, dilation, output_size
     The forward call's arguments.
 needs : tuple of three bools
     Which of ``(grad_x, grad_weight, grad_bias)`` to compute.

@@ -64,8 +64,9 @@ _Pooled = tuple[_Array, Optional[_Indices]]
 class ConvSpec:
     """A convolution (``output_padding`` None) or transposed convolution, validated.
 
-    ``padding`` is ``"same"``, ``"valid"`` or ``rank`` ``(lo, hi)`` pairs (equal
-    pairs for a transposed convolution)."""
+    ``padding`` is ``"same"``, ``"valid"`` or ``rank`` ``(lo, hi)`` pairs (for a
+    transposed convolution: the cells removed from each end of its full output;
+    ``"same"`` is resolved to pairs before)."""
 
     def __new__(
         cls,

@@ -70,25 +70,91 @@ def conv_spec(rank: int, stride: IntOrTuple = 1, padding: Padding = 0, dilation:
     )
 
 
-def transpose_spec(rank: int, stride: IntOrTuple = 1, padding: IntOrTuple = 0,
+def transpose_padding(padding: Padding, output_padding: IntOrTuple, output_size: object, rank: int,
+                      input_size: Optional[Sequence[int]], kernel_size: Optional[Sequence[int]],
+                      stride: IntOrTuple, dilation: IntOrTuple
+                      ) -> tuple[tuple[tuple[int, int], ...], tuple[int, ...]]:
+    """A transposed convolution's ``(lo, hi)`` cells removed from each end of its
+    full output, and its ``output_padding``: from an int, a tuple per axis,
+    per-side pairs, ``"valid"`` (none removed), ``"same"`` (ONNX's SAME_UPPER: the
+    output is ``input * stride``, an odd cell removed at the end) or
+    ``"same_lower"`` (at the start); ``output_size`` (PyTorch's ConvTranspose
+    modules: the wanted spatial size, optionally with the leading batch and
+    channel sizes) sets ``output_padding``. ``"same"`` and ``output_size`` need
+    the input's spatial size and the kernel size."""
+    strides = int_tuple(stride, rank, "stride")
+    dilations = int_tuple(dilation, rank, "dilation")
+    extra = int_tuple(output_padding, rank, "output_padding")
+    if isinstance(padding, str) and padding in ("same", "same_lower"):
+        if output_size is not None:
+            raise ValueError(f"give padding={padding!r} or output_size, not both")
+        if input_size is None or kernel_size is None:
+            raise ValueError(f"padding={padding!r} of a transposed convolution needs the input and kernel sizes")
+        pairs = []
+        for n, k, s, d, op in zip(input_size, kernel_size, strides, dilations, extra):
+            total = d * (k - 1) + 1 + op - s  # full output (n - 1) s + d (k - 1) + 1 + op, less n s
+            if total < 0:
+                raise ValueError(
+                    f"padding={padding!r}: a transposed convolution's output is input * stride only when the "
+                    f"dilated kernel ({d * (k - 1) + 1}) plus output_padding ({op}) reaches the stride ({s})"
+                )
+            small, large = total // 2, total - total // 2
+            pairs.append((small, large) if padding == "same" else (large, small))
+        return tuple(pairs), extra
+    if isinstance(padding, str):
+        if padding != "valid":
+            raise ValueError(f"padding must be an int, a tuple, (lo, hi) pairs, 'valid', 'same' or 'same_lower', "
+                             f"got {padding!r}")
+        pairs_given: Union[str, tuple[tuple[int, int], ...]] = tuple((0, 0) for _ in range(rank))
+    else:
+        pairs_given = conv_padding(padding, rank)
+    assert not isinstance(pairs_given, str)
+    if output_size is None:
+        return pairs_given, extra
+    if any(extra):
+        raise ValueError("give output_size or output_padding, not both")
+    if input_size is None or kernel_size is None:
+        raise ValueError("output_size of a transposed convolution needs the input and kernel sizes")
+    wanted = int_list(output_size, "output_size") if is_sequence(output_size) else [as_int(output_size, "output_size")] * rank
+    if len(wanted) in (rank + 1, rank + 2):  # PyTorch accepts (N, C, *spatial) too
+        wanted = wanted[-rank:]
+    if len(wanted) != rank:
+        raise ValueError(f"output_size must have {rank} spatial sizes (optionally after N and C), got {output_size!r}")
+    paddings = []
+    for axis, (n, k, s, d, (lo, hi), size) in enumerate(
+            zip(input_size, kernel_size, strides, dilations, pairs_given, wanted)):
+        smallest = (n - 1) * s - lo - hi + d * (k - 1) + 1
+        largest = smallest + max(s, d) - 1
+        if not smallest <= size <= largest:
+            raise ValueError(
+                f"output_size {tuple(wanted)}: axis {axis} can be {smallest} to {largest} for an input of "
+                f"size {n} (stride {s}, padding {(lo, hi) if lo != hi else lo}), got {size}"
+            )
+        paddings.append(size - smallest)
+    return pairs_given, tuple(paddings)
+
+
+def transpose_spec(rank: int, stride: IntOrTuple = 1, padding: Padding = 0,
                    output_padding: IntOrTuple = 0, groups: object = 1,
                    dilation: IntOrTuple = 1, *, kernel_size: Optional[tuple[int, ...]] = None,
-                   precision: object = None, activation: object = None,
+                   input_size: Optional[Sequence[int]] = None, kernel: Optional[Sequence[int]] = None,
+                   output_size: object = None, precision: object = None, activation: object = None,
                    negative_slope: object = 0.01) -> ConvSpec:
-    """The spec of a ``conv_transpose{rank}d`` call (symmetric integer padding,
-    as PyTorch)."""
-    if isinstance(padding, str):
-        raise ValueError(f"padding must be an int or a tuple of ints, got {padding!r}")
-    pads = int_tuple(padding, rank, "padding")
+    """The spec of a ``conv_transpose{rank}d`` call (see :func:`transpose_padding`;
+    ``input_size`` and ``kernel`` are the input's spatial size and the weight's
+    kernel size, needed by ``"same"`` and ``output_size``; ``kernel_size`` is a
+    layer's, which the spec checks)."""
+    pairs, extra = transpose_padding(padding, output_padding, output_size, rank, input_size,
+                                     kernel if kernel is not None else kernel_size, stride, dilation)
     precision_name, activation_name, slope = _options(precision, activation, negative_slope)
     return ConvSpec(
         rank=rank,
         stride=int_tuple(stride, rank, "stride"),
-        padding=tuple((p, p) for p in pads),
+        padding=pairs,
         dilation=int_tuple(dilation, rank, "dilation"),
         groups=as_int(groups, "groups"),
         padding_mode="zeros",
-        output_padding=int_tuple(output_padding, rank, "output_padding"),
+        output_padding=extra,
         kernel_size=kernel_size,
         precision=precision_name,
         activation=activation_name,

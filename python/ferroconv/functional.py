@@ -146,20 +146,24 @@ def _convolution_backward(rank: int, grad_out: object, x: object, weight: object
     return _conv.backward(arrays, spec, needs_triple(needs))
 
 
-def _transpose(rank: int, x: object, weight: object, bias: object, stride: IntOrTuple, padding: IntOrTuple,
+def _transpose(rank: int, x: object, weight: object, bias: object, stride: IntOrTuple, padding: Padding,
                output_padding: IntOrTuple, groups: object, dilation: IntOrTuple, activation: object,
-               negative_slope: object, residual: object, out: object, precision: object) -> np.ndarray:
+               negative_slope: object, residual: object, out: object, precision: object,
+               output_size: object = None) -> np.ndarray:
     arrays = conv_arrays(rank, x, weight, bias, transposed=True)
     spec = transpose_spec(rank, stride, padding, output_padding, groups, dilation, precision=precision,
-                          activation=activation, negative_slope=negative_slope)
+                          activation=activation, negative_slope=negative_slope, output_size=output_size,
+                          input_size=arrays.x.shape[2:], kernel=arrays.weight.shape[2:])
     return _conv.forward(arrays, spec, residual, out)
 
 
 def _transpose_backward(rank: int, grad_out: object, x: object, weight: object, stride: IntOrTuple,
-                        padding: IntOrTuple, output_padding: IntOrTuple, groups: object,
-                        dilation: IntOrTuple, needs: object, precision: object) -> Grads:
+                        padding: Padding, output_padding: IntOrTuple, groups: object,
+                        dilation: IntOrTuple, needs: object, precision: object,
+                        output_size: object = None) -> Grads:
     arrays = conv_arrays(rank, x, weight, grad_out=grad_out, backward=True, transposed=True)
-    spec = transpose_spec(rank, stride, padding, output_padding, groups, dilation, precision=precision)
+    spec = transpose_spec(rank, stride, padding, output_padding, groups, dilation, precision=precision,
+                          output_size=output_size, input_size=arrays.x.shape[2:], kernel=arrays.weight.shape[2:])
     return _conv.backward(arrays, spec, needs_triple(needs))
 
 
@@ -259,64 +263,70 @@ def conv3d_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray, str
 @public
 @fill_doc(TRANSPOSE_DOC, 1)
 def conv_transpose1d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
-                     stride: IntOrTuple = 1, padding: IntOrTuple = 0, output_padding: IntOrTuple = 0,
-                     groups: int = 1, dilation: IntOrTuple = 1, *, activation: Optional[str] = None,
+                     stride: IntOrTuple = 1, padding: Padding = 0, output_padding: IntOrTuple = 0,
+                     groups: int = 1, dilation: IntOrTuple = 1, *, output_size: Optional[IntOrTuple] = None,
+                     activation: Optional[str] = None,
                      negative_slope: float = 0.01, residual: Optional[np.ndarray] = None,
                      out: Optional[np.ndarray] = None, precision: Optional[str] = None) -> np.ndarray:
     return _transpose(1, x, weight, bias, stride, padding, output_padding, groups, dilation, activation,
-                      negative_slope, residual, out, precision)
+                      negative_slope, residual, out, precision, output_size)
 
 
 @public
 @fill_doc(TRANSPOSE_DOC, 2)
 def conv_transpose2d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
-                     stride: IntOrTuple = 1, padding: IntOrTuple = 0, output_padding: IntOrTuple = 0,
-                     groups: int = 1, dilation: IntOrTuple = 1, *, activation: Optional[str] = None,
+                     stride: IntOrTuple = 1, padding: Padding = 0, output_padding: IntOrTuple = 0,
+                     groups: int = 1, dilation: IntOrTuple = 1, *, output_size: Optional[IntOrTuple] = None,
+                     activation: Optional[str] = None,
                      negative_slope: float = 0.01, residual: Optional[np.ndarray] = None,
                      out: Optional[np.ndarray] = None, precision: Optional[str] = None) -> np.ndarray:
     return _transpose(2, x, weight, bias, stride, padding, output_padding, groups, dilation, activation,
-                      negative_slope, residual, out, precision)
+                      negative_slope, residual, out, precision, output_size)
 
 
 @public
 @fill_doc(TRANSPOSE_DOC, 3)
 def conv_transpose3d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
-                     stride: IntOrTuple = 1, padding: IntOrTuple = 0, output_padding: IntOrTuple = 0,
-                     groups: int = 1, dilation: IntOrTuple = 1, *, activation: Optional[str] = None,
+                     stride: IntOrTuple = 1, padding: Padding = 0, output_padding: IntOrTuple = 0,
+                     groups: int = 1, dilation: IntOrTuple = 1, *, output_size: Optional[IntOrTuple] = None,
+                     activation: Optional[str] = None,
                      negative_slope: float = 0.01, residual: Optional[np.ndarray] = None,
                      out: Optional[np.ndarray] = None, precision: Optional[str] = None) -> np.ndarray:
     return _transpose(3, x, weight, bias, stride, padding, output_padding, groups, dilation, activation,
-                      negative_slope, residual, out, precision)
+                      negative_slope, residual, out, precision, output_size)
 
 
 @public
 @fill_doc(TRANSPOSE_BACKWARD_DOC, 1)
 def conv_transpose1d_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray, stride: IntOrTuple = 1,
-                              padding: IntOrTuple = 0, output_padding: IntOrTuple = 0, groups: int = 1,
+                              padding: Padding = 0, output_padding: IntOrTuple = 0, groups: int = 1,
                               dilation: IntOrTuple = 1, needs: NeedsArg = ALL, *,
+                              output_size: Optional[IntOrTuple] = None,
                               precision: Optional[str] = None) -> Grads:
     return _transpose_backward(1, grad_out, x, weight, stride, padding, output_padding, groups, dilation,
-                               needs, precision)
+                               needs, precision, output_size)
 
 
 @public
 @fill_doc(TRANSPOSE_BACKWARD_DOC, 2)
 def conv_transpose2d_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray, stride: IntOrTuple = 1,
-                              padding: IntOrTuple = 0, output_padding: IntOrTuple = 0, groups: int = 1,
+                              padding: Padding = 0, output_padding: IntOrTuple = 0, groups: int = 1,
                               dilation: IntOrTuple = 1, needs: NeedsArg = ALL, *,
+                              output_size: Optional[IntOrTuple] = None,
                               precision: Optional[str] = None) -> Grads:
     return _transpose_backward(2, grad_out, x, weight, stride, padding, output_padding, groups, dilation,
-                               needs, precision)
+                               needs, precision, output_size)
 
 
 @public
 @fill_doc(TRANSPOSE_BACKWARD_DOC, 3)
 def conv_transpose3d_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray, stride: IntOrTuple = 1,
-                              padding: IntOrTuple = 0, output_padding: IntOrTuple = 0, groups: int = 1,
+                              padding: Padding = 0, output_padding: IntOrTuple = 0, groups: int = 1,
                               dilation: IntOrTuple = 1, needs: NeedsArg = ALL, *,
+                              output_size: Optional[IntOrTuple] = None,
                               precision: Optional[str] = None) -> Grads:
     return _transpose_backward(3, grad_out, x, weight, stride, padding, output_padding, groups, dilation,
-                               needs, precision)
+                               needs, precision, output_size)
 
 
 # ------------------------------------------------------------ true convolution

@@ -325,7 +325,8 @@ fn transpose_forward_is_conv_backward_input() {
             rank: p.rank,
             stride: p.stride,
             dilation: p.dilation,
-            padding: p.pad_lo,
+            pad_lo: p.pad_lo,
+            pad_hi: p.pad_lo,
             output_padding,
             groups: p.groups,
         };

@@ -372,15 +372,18 @@ impl ConvSpec {
         })
     }
 
-    /// The core's parameters of a transposed convolution (symmetric padding).
+    /// The core's parameters of a transposed convolution: `(lo, hi)` cells removed
+    /// from each end of the full output (`"same"` is resolved in Python, where the
+    /// input's size is known).
     pub fn transpose_params(&self) -> PyResult<TransposeParams> {
-        let padding =
-            match self.padding {
-                Padding::Sides { lo, hi } if lo == hi => lo,
-                _ => return Err(PyValueError::new_err(
-                    "a transposed convolution takes the same padding on both sides of each axis",
-                )),
-            };
+        let (pad_lo, pad_hi) = match self.padding {
+            Padding::Sides { lo, hi } => (lo, hi),
+            Padding::Same => {
+                return Err(PyValueError::new_err(
+                    "a transposed convolution's padding must be resolved to (lo, hi) pairs",
+                ))
+            }
+        };
         if self.padding_mode != PaddingMode::Zeros {
             return Err(PyValueError::new_err(
                 "a transposed convolution supports only padding_mode='zeros'",
@@ -390,7 +393,8 @@ impl ConvSpec {
             rank: self.rank,
             stride: self.stride,
             dilation: self.dilation,
-            padding,
+            pad_lo,
+            pad_hi,
             output_padding: self.output_padding.unwrap_or([0; SPATIAL]),
             groups: self.groups,
         })

@@ -80,7 +80,7 @@ class _ConvBase(Module):
             Parameter(kaiming_uniform((self.out_channels,), fan_in, rng, dtype)) if bias else None
         )
         self._spec: Optional[ConvSpec] = None
-        self._cache: Optional[tuple[np.ndarray, tuple[int, ...]]] = None
+        self._cache: Optional[tuple[np.ndarray, tuple[int, ...], ConvSpec]] = None
 
     @property
     def spec(self) -> ConvSpec:
@@ -99,22 +99,23 @@ class _ConvBase(Module):
         return array
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = self._input(x)
+        return self._run(self._input(x), self.spec)
+
+    def _run(self, x: np.ndarray, spec: ConvSpec) -> np.ndarray:
         bias = None if self.bias is None else self.bias.data
         with named(repr(self)):
             arrays = _conv.conv_arrays(self.rank, x, self.weight.data, bias, transposed=self.transposed)
-            out = _conv.forward(arrays, self.spec)
-        self._cache = (x, out.shape)
+            out = _conv.forward(arrays, spec)
+        self._cache = (x, out.shape, spec)
         return out
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        x, out_shape = self._cached(self._cache)
+        x, out_shape, spec = self._cached(self._cache)
         grad = self._grad_out(grad_out, out_shape, x.dtype)
         with named(repr(self)):
             arrays = _conv.conv_arrays(self.rank, x, self.weight.data, grad_out=grad, backward=True,
                                        transposed=self.transposed)
-            grad_x, grad_weight, grad_bias = _conv.backward(arrays, self.spec,
-                                                            (True, True, self.bias is not None))
+            grad_x, grad_weight, grad_bias = _conv.backward(arrays, spec, (True, True, self.bias is not None))
         self.weight.grad += grad_weight
         if self.bias is not None:
             self.bias.grad += grad_bias
@@ -229,6 +230,20 @@ class _ConvTransposeNd(_ConvBase):
             self.output_padding = int_tuple(output_padding, self.rank, "output_padding")
             self._spec = transpose_spec(self.rank, self.stride, self.padding, self.output_padding, self.groups,
                                         self.dilation, kernel_size=self.kernel_size)
+
+    def forward(self, x: np.ndarray, output_size: Optional[IntOrTuple] = None) -> np.ndarray:
+        """The transposed convolution of ``x``; ``output_size`` (the spatial size,
+        optionally after N and C) picks among the sizes a strided layer can give,
+        as PyTorch's ``forward(input, output_size)``: it replaces
+        ``output_padding`` for this call."""
+        x = self._input(x)
+        if output_size is None:
+            return self._run(x, self.spec)
+        with named(repr(self)):
+            spec = transpose_spec(self.rank, self.stride, self.padding, 0, self.groups, self.dilation,
+                                  kernel_size=self.kernel_size, input_size=x.shape[-self.rank:],
+                                  output_size=output_size)
+        return self._run(x, spec)
 
     def extra_repr(self) -> str:
         parts = self._common_repr()
