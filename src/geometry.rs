@@ -516,10 +516,10 @@ mod tests {
             pad_hi: [0, 1, 0],
             ..p.clone()
         };
-        // one side only: 15 - 1 and 15 - 2
+        // the full output (7 - 1) * 2 + 2 + 1 + 1 = 16, less one side only: 16 - 1, 16 - 2
         assert_eq!(
             sides.output_dims([1, 7, 7], [1, 3, 3]).unwrap(),
-            [1, 14, 13]
+            [1, 15, 14]
         );
         let bad = TransposeParams {
             output_padding: [0, 2, 2],
