@@ -22,7 +22,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from . import _conv, _pool
+from . import _conv, _fractional, _pool
 from . import _ferroconv as _native
 from ._args import (
     IntOrTuple,
@@ -96,6 +96,10 @@ __all__ = [
     "max_unpool1d_backward",
     "max_unpool2d_backward",
     "max_unpool3d_backward",
+    "fractional_max_pool2d",
+    "fractional_max_pool3d",
+    "fractional_max_pool2d_backward",
+    "fractional_max_pool3d_backward",
     "avg_pool1d",
     "avg_pool2d",
     "avg_pool3d",
@@ -460,10 +464,11 @@ def conv_output_shape(input_shape: IntOrTuple, kernel_size: IntOrTuple, stride: 
 
 @public
 def conv_transpose_output_shape(input_shape: IntOrTuple, kernel_size: IntOrTuple, stride: IntOrTuple = 1,
-                                padding: IntOrTuple = 0, output_padding: IntOrTuple = 0,
+                                padding: Padding = 0, output_padding: IntOrTuple = 0,
                                 dilation: IntOrTuple = 1) -> tuple[int, ...]:
     """Spatial output size of a transposed convolution:
-    ``(L - 1) * s - 2 p + d (k - 1) + output_padding + 1``.
+    ``(L - 1) * s - lo - hi + d (k - 1) + output_padding + 1`` (``lo = hi = p`` for
+    an int ``padding``; ``padding`` as :func:`conv_transpose2d` takes it).
 
     Examples
     --------
@@ -474,7 +479,7 @@ def conv_transpose_output_shape(input_shape: IntOrTuple, kernel_size: IntOrTuple
     spatial = spatial_shape(input_shape, "input_shape")
     rank = len(spatial)
     kernel = int_tuple(kernel_size, rank, "kernel_size")
-    spec = transpose_spec(rank, stride, padding, output_padding, 1, dilation)
+    spec = transpose_spec(rank, stride, padding, output_padding, 1, dilation, input_size=spatial, kernel=kernel)
     return _conv.output_shape(spatial, kernel, spec)
 
 
@@ -663,6 +668,113 @@ def max_unpool2d_backward(grad_out: np.ndarray, indices: np.ndarray) -> np.ndarr
 @fill_doc(MAX_UNPOOL_BACKWARD_DOC, 3)
 def max_unpool3d_backward(grad_out: np.ndarray, indices: np.ndarray) -> np.ndarray:
     return _pool.max_unpool_backward(3, grad_out, indices)
+
+
+# ------------------------------------------------- fractional max pooling
+
+FRACTIONAL_DOC = """{rank}-D fractional max pooling, as ``torch.nn.functional.fractional_max_pool{rank}d``
+(Graham, 2014): windows of ``kernel_size`` cells whose starts follow a
+pseudo-random sequence per (sample, channel) plane, so the output size need not
+divide the input.
+
+Parameters
+----------
+x : ndarray
+    ``{layout}``, or unbatched; float32, float64, float16 or bfloat16.
+kernel_size : int or tuple of {rank} ints
+output_size : int or tuple of {rank} ints, optional
+    The spatial output size; or
+output_ratio : float or tuple of {rank} floats in (0, 1), optional
+    the output size as a fraction of the input's (truncated, as PyTorch).
+    Exactly one of the two is given; ``output + kernel - 1`` may not exceed the
+    input on any axis.
+return_indices : bool
+    Also return the flat per-plane index of every maximum (int64), for
+    :func:`fractional_max_pool{rank}d_backward` and ``max_unpool{rank}d``.
+random_samples : ndarray, optional
+    ``(N, C, {rank})`` numbers in ``[0, 1)`` (``N = 1`` for unbatched input) that
+    place the windows, PyTorch's ``_random_samples`` (the same samples give
+    PyTorch's windows; sample 0 drives {sample_axes}); drawn from ``rng`` when
+    omitted.
+rng : numpy.random.Generator or int, optional
+    Where new samples come from (a seed makes a call reproducible).
+
+Returns
+-------
+ndarray, or (ndarray, ndarray)
+    The maxima ``(N, C, *output_size)``, and the indices when asked.
+
+Examples
+--------
+>>> import numpy as np
+>>> import ferroconv as fc
+>>> x = np.arange(2 * 3 * {numel}, dtype=np.float32).reshape({example_shape})
+>>> fc.fractional_max_pool{rank}d(x, 2, output_ratio=0.5, rng=0).shape
+{example_out}
+"""
+
+FRACTIONAL_BACKWARD_DOC = """Gradient of :func:`fractional_max_pool{rank}d`: ``grad_out`` added into zeros
+of ``input_shape`` at the forward call's ``indices`` (as
+:func:`max_pool{rank}d_backward`).
+
+Parameters
+----------
+grad_out : ndarray
+    Gradient of the loss with respect to the pooled output.
+indices : ndarray
+    The int64 indices the forward call returned.
+input_shape : tuple of int
+    The forward input's shape (or its spatial size).
+
+Returns
+-------
+ndarray
+    The gradient with respect to the forward input.
+"""
+
+
+def _fractional_doc(rank: int, template: str) -> str:
+    if rank == 2:
+        return template.format(rank=2, layout="(N, C, H, W)", sample_axes="W and sample 1 drives H",
+                               numel=36, example_shape="(2, 3, 6, 6)", example_out="(2, 3, 3, 3)")
+    return template.format(rank=3, layout="(N, C, D, H, W)", sample_axes="D, then H, then W",
+                           numel=64, example_shape="(2, 3, 4, 4, 4)", example_out="(2, 3, 2, 2, 2)")
+
+
+@public
+def fractional_max_pool2d(x: np.ndarray, kernel_size: IntOrTuple, output_size: Optional[IntOrTuple] = None,
+                          output_ratio: Optional[Union[float, Sequence[float]]] = None,
+                          return_indices: bool = False, random_samples: Optional[np.ndarray] = None, *,
+                          rng: Union[None, int, np.random.Generator] = None) -> Pooled:
+    return _fractional.fractional_max_pool(2, x, kernel_size, output_size, output_ratio,
+                                           flag(return_indices, "return_indices"), random_samples, rng)
+
+
+@public
+def fractional_max_pool3d(x: np.ndarray, kernel_size: IntOrTuple, output_size: Optional[IntOrTuple] = None,
+                          output_ratio: Optional[Union[float, Sequence[float]]] = None,
+                          return_indices: bool = False, random_samples: Optional[np.ndarray] = None, *,
+                          rng: Union[None, int, np.random.Generator] = None) -> Pooled:
+    return _fractional.fractional_max_pool(3, x, kernel_size, output_size, output_ratio,
+                                           flag(return_indices, "return_indices"), random_samples, rng)
+
+
+@public
+def fractional_max_pool2d_backward(grad_out: np.ndarray, indices: np.ndarray,
+                                   input_shape: tuple[int, ...]) -> np.ndarray:
+    return _fractional.fractional_backward(2, grad_out, indices, input_shape)
+
+
+@public
+def fractional_max_pool3d_backward(grad_out: np.ndarray, indices: np.ndarray,
+                                   input_shape: tuple[int, ...]) -> np.ndarray:
+    return _fractional.fractional_backward(3, grad_out, indices, input_shape)
+
+
+for _rank, _forward, _backward in ((2, fractional_max_pool2d, fractional_max_pool2d_backward),
+                                   (3, fractional_max_pool3d, fractional_max_pool3d_backward)):
+    _forward.__doc__ = _fractional_doc(_rank, FRACTIONAL_DOC)
+    _backward.__doc__ = _fractional_doc(_rank, FRACTIONAL_BACKWARD_DOC)
 
 
 # --------------------------------------------------------- average pooling

@@ -10,6 +10,7 @@
 
 mod avg;
 mod explain;
+mod fractional;
 mod max;
 mod plan;
 mod planes;
@@ -28,6 +29,7 @@ use crate::geometry::{
 use crate::storage::Storage;
 use crate::threads::for_each_chunk_mut;
 pub use explain::{explain_pool, Pooling};
+pub use fractional::fractional_max_pool;
 use ndarray::{Array5, ArrayView5};
 use plan::{PlaneSplit, RowKernel};
 use planes::{for_each_output_plane, for_each_target_plane};

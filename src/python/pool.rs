@@ -185,6 +185,34 @@ fn adaptive_max_pool<'py>(
     })
 }
 
+/// Fractional max pooling: windows of `kernel` cells (in the caller's rank) at the
+/// per-plane `starts` (`(N * C, sum(output))` int64, axis by axis), with indices
+/// if asked.
+#[pyfunction]
+fn fractional_max_pool<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    starts: &Bound<'py, PyAny>,
+    output: Vec<i64>,
+    kernel: Vec<i64>,
+    return_indices: bool,
+) -> PyResult<Pooled<'py>> {
+    let rank = kernel.len();
+    let kernel = dims("kernel_size", &kernel, rank, 0, 1)?;
+    let output = dims("output_size", &output, rank, 0, 1)?;
+    let starts = borrow_indices(starts, "starts")?;
+    let starts = starts
+        .as_array()
+        .into_dimensionality::<ndarray::Ix2>()
+        .map_err(|_| pyo3::exceptions::PyValueError::new_err("starts must be a 2-D int64 array"))?;
+    with_float_type!(x, "x", T => {
+        let x = borrow::<T>(x, "x")?;
+        let x = view5(&x, "x", rank)?;
+        let pooled = super::interrupt::detach(py, || pool::fractional_max_pool(x, starts.view(), output, kernel, rank, return_indices))?;
+        pooled_to_py(py, pooled, rank)
+    })
+}
+
 /// The spatial output size of max or average pooling for a spatial input size.
 #[pyfunction]
 fn pool_output_shape(input: Vec<i64>, spec: &Bound<'_, PoolSpec>) -> PyResult<Vec<usize>> {
@@ -205,6 +233,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(adaptive_avg_pool, m)?)?;
     m.add_function(wrap_pyfunction!(adaptive_avg_pool_backward, m)?)?;
     m.add_function(wrap_pyfunction!(adaptive_max_pool, m)?)?;
+    m.add_function(wrap_pyfunction!(fractional_max_pool, m)?)?;
     m.add_function(wrap_pyfunction!(pool_output_shape, m)?)?;
     Ok(())
 }

@@ -554,6 +554,8 @@ def _generic_value(d, p, g, x):
         return g["sizes"][0] if g["rank"] == 1 and d.chance(30) else d.pick((tuple, list))(g["sizes"])
     if name == "needs":
         return tuple(d.chance(70) for _ in range(3))
+    if name == "rng":  # a seed: the same call gives the same result (fractional pooling's windows)
+        return d.int(0, 100)
     if has_default:
         return _OMIT
     return _nasty_any(d)
@@ -1310,6 +1312,15 @@ def _check_pool(fns, name, args, result, finite):
         expected = x.shape[:2] + ((1,) * rank if args.get("keepdims", True) else ())
     elif "adaptive" in name:
         expected = x.shape[:x.ndim - rank] + _pool_output_size(args["output_size"], spatial)
+    elif "fractional" in name:
+        # output_size as given, or the input's size times output_ratio (truncated)
+        if args.get("output_size") is not None:
+            expected = x.shape[:x.ndim - rank] + _pool_output_size(args["output_size"], spatial)
+        else:
+            ratio = args["output_ratio"]
+            ratios = list(ratio) if isinstance(ratio, (tuple, list)) else [ratio]
+            ratios = ratios * rank if len(ratios) == 1 else ratios
+            expected = x.shape[:x.ndim - rank] + tuple(int(n * float(r)) for n, r in zip(spatial, ratios))
     elif "kernel_size" in params and "pool_output_shape" in fns:
         extra = {k: args[k] for k in ("dilation", "ceil_mode") if k in args}
         out = fns["pool_output_shape"](spatial, args["kernel_size"], args.get("stride"), args.get("padding", 0),

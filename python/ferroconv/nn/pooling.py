@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Optional, Union
 
 import numpy as np
 
-from .. import _pool
+from .. import _fractional, _pool
 from .._args import IntOrTuple, int_tuple
 from .._errors import named
 from .._spec import PoolSpec, pool_spec, unpool_spec
@@ -411,3 +411,72 @@ class GlobalMaxPool(_IndexedPoolNd):
             out, indices = _pool.global_max_pool(x, True, keepdims=True)
         self._remember(x, out, indices, x.ndim - 2)
         return out
+
+
+class _FractionalMaxPoolNd(_IndexedPoolNd):
+    def __init__(self, kernel_size: IntOrTuple, output_size: Optional[IntOrTuple] = None,
+                 output_ratio: Optional[Union[float, tuple[float, ...]]] = None, return_indices: bool = False,
+                 _random_samples: Optional[np.ndarray] = None, *, rng: Any = None) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        self.kernel_size = self._tuple(kernel_size, "kernel_size")
+        if (output_size is None) == (output_ratio is None):
+            raise ValueError(f"{owner}: give exactly one of output_size and output_ratio")
+        self.output_size = None if output_size is None else self._tuple(output_size, "output_size")
+        self.output_ratio = output_ratio
+        self.return_indices = bool(return_indices)
+        self._random_samples = _random_samples
+        with named(owner):
+            self.rng = _fractional._generator(rng)
+
+    def forward(self, x: np.ndarray) -> Union[np.ndarray, tuple[np.ndarray, np.ndarray]]:  # type: ignore[override]
+        x = self._input(x)
+        with named(repr(self)):
+            # fixed samples when given (PyTorch's _random_samples), else new windows every call
+            out, indices = _fractional.fractional_max_pool(
+                self.rank, x, self.kernel_size, self.output_size, self.output_ratio, True,
+                self._random_samples, None if self._random_samples is not None else self.rng)
+        self._remember(x, out, indices, self.rank)
+        return (out, indices) if self.return_indices else out
+
+    def extra_repr(self) -> str:
+        size = f"output_size={self.output_size}" if self.output_size else f"output_ratio={self.output_ratio}"
+        return f"kernel_size={self.kernel_size}, {size}"
+
+
+class FractionalMaxPool2d(_FractionalMaxPoolNd):
+    """2-D fractional max pooling, as ``torch.nn.FractionalMaxPool2d``: windows of
+    ``kernel_size`` at pseudo-random starts drawn anew every forward pass (see
+    :func:`ferroconv.fractional_max_pool2d`); backward sends each gradient to its
+    maximum.
+
+    Parameters
+    ----------
+    kernel_size : int or tuple of ints
+    output_size : int or tuple of ints, optional
+    output_ratio : float or tuple of floats in (0, 1), optional
+        Exactly one of ``output_size`` and ``output_ratio``.
+    return_indices : bool
+        Return ``(values, indices)``.
+    _random_samples : ndarray, optional
+        Fixed ``(N, C, rank)`` samples in [0, 1) for every call (PyTorch's argument).
+    rng : numpy.random.Generator or int, optional
+        Where the samples of each call come from.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ferroconv import nn
+    >>> nn.FractionalMaxPool2d(3, output_ratio=0.5, rng=0)(np.zeros((1, 2, 10, 10))).shape
+    (1, 2, 5, 5)
+    """
+
+    rank = 2
+
+
+@parameters_from(FractionalMaxPool2d)
+class FractionalMaxPool3d(_FractionalMaxPoolNd):
+    """3-D fractional max pooling, as ``torch.nn.FractionalMaxPool3d`` (parameters
+    as :class:`FractionalMaxPool2d`)."""
+
+    rank = 3
