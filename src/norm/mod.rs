@@ -199,9 +199,17 @@ fn run_steps<S: Send + Sync>(
     }
     let block = planes.block();
     let blocks = pieces.div_ceil(block);
-    let task_pieces = |task: usize| {
-        let (c, b) = (task / blocks, task % blocks);
-        (c, b * block..pieces.min((b + 1) * block))
+    // `body(c, pieces)` for every block of pieces of every channel, in parallel.
+    let for_each_block = |body: &(dyn Fn(usize, Range<usize>) + Sync)| {
+        for_each_task(
+            planes.c * blocks,
+            work,
+            || (),
+            |_, task| {
+                let (c, b) = (task / blocks, task % blocks);
+                body(c, b * block..pieces.min((b + 1) * block));
+            },
+        )
     };
     let mut sums = alloc_zeroed::<f64>(2 * planes.c * pieces, "per-piece sums")?;
     for step in steps {
@@ -209,21 +217,14 @@ fn run_steps<S: Send + Sync>(
             Step::Reduce(reduce, fold) => {
                 let shared = SharedMut::new(&mut sums);
                 let view: &[S] = states;
-                for_each_task(
-                    planes.c * blocks,
-                    work,
-                    || (),
-                    |_, task| {
-                        let (c, range) = task_pieces(task);
-                        // SAFETY: task (c, block) alone writes the sums of its pieces.
-                        let slots = unsafe {
-                            shared.range(2 * (c * pieces + range.start), 2 * range.len())
-                        };
-                        for (slot, p) in slots.chunks_exact_mut(2).zip(range) {
-                            slot.copy_from_slice(&reduce(&view[c], planes.piece(c, p)));
-                        }
-                    },
-                )?;
+                for_each_block(&|c, range| {
+                    // SAFETY: the task of (c, block) alone writes the sums of its pieces.
+                    let slots =
+                        unsafe { shared.range(2 * (c * pieces + range.start), 2 * range.len()) };
+                    for (slot, p) in slots.chunks_exact_mut(2).zip(range) {
+                        slot.copy_from_slice(&reduce(&view[c], planes.piece(c, p)));
+                    }
+                })?;
                 for (c, state) in states.iter_mut().enumerate() {
                     let channel = &sums[2 * c * pieces..2 * (c + 1) * pieces];
                     let totals = channel
@@ -234,16 +235,8 @@ fn run_steps<S: Send + Sync>(
                 }
             }
             Step::Map(map) => {
-                let states: &[S] = states;
-                for_each_task(
-                    planes.c * blocks,
-                    work,
-                    || (),
-                    |_, task| {
-                        let (c, range) = task_pieces(task);
-                        range.for_each(|p| map(&states[c], planes.piece(c, p)));
-                    },
-                )?;
+                let view: &[S] = states;
+                for_each_block(&|c, range| range.for_each(|p| map(&view[c], planes.piece(c, p))))?;
             }
         }
     }
