@@ -1,5 +1,6 @@
 //! ferroconv: multithreaded CPU convolution and pooling, forward and backward,
-//! in 1D, 2D and 3D, for `f32` and `f64`.
+//! in 1D, 2D and 3D, for `f32` and `f64`; and the batch normalisation and ReLU
+//! between them.
 //!
 //! The core is pure Rust over `ndarray` views. Every operator works on 5-D arrays
 //! `(N, C, D, H, W)`: 1-D and 2-D data are 3-D data with unit leading spatial axes,
@@ -19,6 +20,7 @@ pub mod element;
 pub mod error;
 pub mod geometry;
 pub mod kernels;
+pub mod norm;
 pub mod pool;
 pub mod report;
 pub mod storage;
@@ -36,6 +38,10 @@ pub use conv::{
 pub use element::Element;
 pub use error::{Error, Result};
 pub use geometry::{ConvParams, PaddingMode, PoolParams, TransposeParams, UnpoolParams};
+pub use norm::{
+    batch_norm, batch_norm_backward, relu, relu_backward, relu_inplace, Affine, BatchNormGrads,
+    Normalized, Running, Stats,
+};
 pub use pool::{
     adaptive_avg_pool, adaptive_avg_pool_backward, adaptive_max_pool, avg_pool, avg_pool_backward,
     explain_pool, max_pool, max_pool_backward, max_unpool, max_unpool_backward, AvgOptions,

@@ -103,11 +103,13 @@ def test_batchnorm_running_stats_follow_pytorch(layer_type, shape):
     np.testing.assert_allclose(layer.running_var, running_var, rtol=1e-12)
     assert int(layer.num_batches_tracked) == 3
     layer.eval()
+    before = layer.running_mean.copy(), layer.running_var.copy()
     x = rng.standard_normal(shape)
     expected = (x - running_mean.reshape(per_channel)) / np.sqrt(running_var.reshape(per_channel) + 1e-5)
     np.testing.assert_allclose(layer(x), expected * layer.weight.data.reshape(per_channel)
                                + layer.bias.data.reshape(per_channel), rtol=1e-12)
-    np.testing.assert_allclose(layer.running_mean, running_mean, rtol=0)  # eval leaves them alone
+    np.testing.assert_array_equal(layer.running_mean, before[0])  # eval leaves them alone
+    np.testing.assert_array_equal(layer.running_var, before[1])
 
 
 def test_batchnorm_momentum_none_is_a_cumulative_average():

@@ -32,6 +32,8 @@ __all__ = [
     "adaptive_max_pool",
     "avg_pool",
     "avg_pool_backward",
+    "batch_norm",
+    "batch_norm_backward",
     "build_info",
     "conv_backward",
     "conv_forward",
@@ -49,6 +51,9 @@ __all__ = [
     "max_unpool_backward",
     "pool_output_shape",
     "receptive_field",
+    "relu",
+    "relu_backward",
+    "relu_inplace",
     "same_padding",
     "set_num_threads",
     "set_precision",
@@ -151,6 +156,29 @@ def adaptive_max_pool(x: _Array, spec: PoolSpec, return_indices: bool) -> _Poole
 def fractional_max_pool(x: _Array, starts: _Array, output: _Ints, kernel: _Ints,
                         return_indices: bool) -> _Pooled: ...
 def pool_output_shape(input: _Ints, spec: PoolSpec) -> list[int]: ...
+def batch_norm(
+    x: _Array,
+    running_mean: Optional[_Array],
+    running_var: Optional[_Array],
+    weight: Optional[_Array],
+    bias: Optional[_Array],
+    training: bool,
+    momentum: float,
+    eps: float,
+    relu: bool,
+) -> tuple[_Array, _Array, _Array]: ...
+def batch_norm_backward(
+    grad_out: _Array,
+    x: _Array,
+    weight: Optional[_Array],
+    mean: _Array,
+    invstd: _Array,
+    training: bool,
+    relu_output: Optional[_Array],
+) -> tuple[_Array, _Array, _Array]: ...
+def relu(x: _Array) -> _Array: ...
+def relu_inplace(out: _Array) -> None: ...
+def relu_backward(grad_out: _Array, output: _Array) -> _Array: ...
 def explain_conv(x_shape: _Ints, weight_shape: _Ints, spec: ConvSpec, dtype: str) -> dict[str, Any]: ...
 def explain_pool(kind: str, x_shape: _Ints, spec: PoolSpec, dtype: str) -> dict[str, Any]: ...
 def set_num_threads(threads: int) -> None: ...

@@ -95,6 +95,30 @@ POOL_WORKLOADS = [
 ]
 
 
+@dataclass
+class NormWorkload:
+    """Batch normalisation in training mode (batch statistics, running statistics
+    updated) of an input of ``shape``; its backward from ``batch_norm_backward``."""
+
+    name: str
+    shape: tuple[int, ...]
+
+
+NORM_WORKLOADS = [
+    NormWorkload("batch_norm2d train (32,64,32,32)", (32, 64, 32, 32)),
+]
+
+
+def numpy_batch_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+    """Reference training-mode batch normalisation in NumPy."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    mean, var = x.mean(axis=axes), x.var(axis=axes)
+    scale = weight / np.sqrt(var + eps)
+    out: np.ndarray = (x - mean.reshape(shape)) * scale.reshape(shape) + bias.reshape(shape)
+    return out
+
+
 def numpy_pool(x: np.ndarray, wl: PoolWorkload) -> Any:
     """Reference pooling in NumPy: pad, sliding windows, max+argmax or mean."""
     rank = wl.rank
@@ -299,6 +323,12 @@ def run(names: Optional[Sequence[str]] = None, repeat: int = 5, threads: Optiona
         rows.append(_run_pool(pwl, rng, repeat, threads, torch, numpy_ref))
         _set_yardsticks(rows[-1], peak, bandwidth)
         print(_format_row(rows[-1]), flush=True)
+    for nwl in NORM_WORKLOADS:
+        if names and not any(n in nwl.name for n in names):
+            continue
+        rows.append(_run_batch_norm(nwl, rng, repeat, threads, torch, numpy_ref, backward))
+        _set_yardsticks(rows[-1], peak, bandwidth)
+        print(_format_row(rows[-1]), flush=True)
     if numpy_ref and rows:
         peak = max(peak or 0.0, matmul_gflops(threads, repeat))
         bandwidth = max(bandwidth or 0.0, copy_gbps(threads, repeat))
@@ -349,6 +379,49 @@ def _run_pool(wl: PoolWorkload, rng: np.random.Generator, repeat: int, threads: 
             tcall = lambda: tpool(tx, wl.kernel, **kwargs)
         row["torch_fwd_ms"] = 1e3 * _timeit(tcall, repeat)
         row["speedup_vs_torch"] = row["torch_fwd_ms"] / row["ferroconv_fwd_ms"]
+    return row
+
+
+def _run_batch_norm(wl: NormWorkload, rng: np.random.Generator, repeat: int, threads: int,
+                    torch: Optional[Any], numpy_ref: bool, backward: bool) -> dict[str, Any]:
+    x = rng.standard_normal(wl.shape).astype(np.float32)
+    g = rng.standard_normal(wl.shape).astype(np.float32)
+    channels = wl.shape[1]
+    weight, bias = np.ones(channels, np.float32), np.zeros(channels, np.float32)
+    running_mean, running_var = np.zeros(channels, np.float32), np.ones(channels, np.float32)
+    row: dict[str, Any] = {"workload": wl.name, "threads": threads}
+    row["ferroconv_fwd_ms"] = 1e3 * _timeit(
+        lambda: F.batch_norm(x, running_mean, running_var, weight, bias, training=True), repeat)
+    # Memory traffic: the input once, the output once.
+    row["ferroconv_gbps"] = 2 * x.nbytes / row["ferroconv_fwd_ms"] / 1e6
+
+    def step() -> object:
+        _, mean, invstd = F.batch_norm(x, running_mean, running_var, weight, bias, training=True,
+                                       return_stats=True)
+        return F.batch_norm_backward(g, x, weight, mean, invstd)
+
+    if backward:
+        row["ferroconv_fwd_bwd_ms"] = 1e3 * _timeit(step, repeat)
+    if numpy_ref:
+        row["numpy_fwd_ms"] = 1e3 * _timeit(lambda: numpy_batch_norm(x, weight, bias), max(1, repeat // 2))
+        row["speedup_vs_numpy"] = row["numpy_fwd_ms"] / row["ferroconv_fwd_ms"]
+    if torch is not None:
+        batch_norm = torch.nn.functional.batch_norm
+        tx, tg = torch.from_numpy(x), torch.from_numpy(g)
+        tw, tb = torch.from_numpy(weight), torch.from_numpy(bias)
+        trm, trv = torch.from_numpy(running_mean.copy()), torch.from_numpy(running_var.copy())
+        with torch.no_grad():
+            row["torch_fwd_ms"] = 1e3 * _timeit(lambda: batch_norm(tx, trm, trv, tw, tb, training=True), repeat)
+        row["speedup_vs_torch"] = row["torch_fwd_ms"] / row["ferroconv_fwd_ms"]
+        if backward:
+            gx, gw, gb = (t.clone().requires_grad_() for t in (tx, tw, tb))
+
+            def torch_step() -> object:
+                y = batch_norm(gx, trm, trv, gw, gb, training=True)
+                return torch.autograd.grad(y, (gx, gw, gb), tg)
+
+            row["torch_fwd_bwd_ms"] = 1e3 * _timeit(torch_step, repeat)
+            row["fwd_bwd_speedup_vs_torch"] = row["torch_fwd_bwd_ms"] / row["ferroconv_fwd_bwd_ms"]
     return row
 
 

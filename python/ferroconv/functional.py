@@ -22,7 +22,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from . import _conv, _fractional, _pool
+from . import _conv, _fractional, _norm, _pool
 from . import _ferroconv as _native
 from ._args import (
     IntOrTuple,
@@ -120,6 +120,10 @@ __all__ = [
     "adaptive_max_pool3d_backward",
     "global_avg_pool",
     "global_max_pool",
+    "batch_norm",
+    "batch_norm_backward",
+    "relu",
+    "relu_backward",
     "pool_output_shape",
     "explain_conv",
     "explain_pool",
@@ -975,6 +979,181 @@ def global_max_pool(x: np.ndarray, return_indices: bool = False, keepdims: bool 
         As :func:`global_avg_pool`.
     """
     return _pool.global_max_pool(x, flag(return_indices, "return_indices"), flag(keepdims, "keepdims"))
+
+
+# -------------------------------------------------- normalisation and ReLU
+
+
+@public
+def batch_norm(x: np.ndarray, running_mean: Optional[np.ndarray], running_var: Optional[np.ndarray],
+               weight: Optional[np.ndarray] = None, bias: Optional[np.ndarray] = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5, *, relu: bool = False,
+               return_stats: bool = False) -> Union[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Batch normalisation per channel, as ``torch.nn.functional.batch_norm``:
+    ``y = (x - mean) / sqrt(var + eps) * weight + bias``.
+
+    With ``training=True`` the mean and biased variance are the batch's (over
+    every axis but the channel axis 1) and ``running_mean`` / ``running_var``, if
+    given, are updated in place: ``running = (1 - momentum) * running + momentum *
+    batch``, with the unbiased batch variance. With ``training=False`` the running
+    statistics are the mean and variance. The statistics are accumulated in
+    float64 (also for float32 input); results are bit-identical for any thread
+    count.
+
+    Parameters
+    ----------
+    x : ndarray
+        ``(N, C)``, ``(N, C, L)``, ``(N, C, H, W)`` or ``(N, C, D, H, W)``, any layout.
+    running_mean, running_var : ndarray or None
+        ``(C,)``, of ``x``'s dtype (float32 also for 16-bit ``x``). Required when
+        ``training`` is False; updated in place when it is True (then they must be
+        writeable arrays; both or neither).
+    weight, bias : ndarray, optional
+        ``(C,)`` scale and shift (None: 1 and 0).
+    training : bool
+        Normalise by the batch's statistics (and update the running ones).
+    momentum : float
+        Weight of the batch in the running statistics, in ``[0, 1]``.
+    eps : float
+        Added to the variance before the square root, ``> 0``.
+    relu : bool
+        Fused ReLU: return ``max(y, 0)`` (its backward:
+        ``batch_norm_backward(..., relu_output=y)``).
+    return_stats : bool
+        Also return the per-channel ``mean`` and ``invstd = 1 / sqrt(var + eps)``
+        that ``x`` was normalised by: the arguments of :func:`batch_norm_backward`.
+
+    Returns
+    -------
+    ndarray or (ndarray, ndarray, ndarray)
+        ``y`` of ``x``'s shape and dtype (C-contiguous); with ``return_stats``,
+        ``(y, mean, invstd)``, the statistics of shape ``(C,)`` in ``x``'s dtype
+        (float32 for 16-bit ``x``, which is computed in float32 and rounded once).
+
+    Raises
+    ------
+    ValueError
+        Per-channel arrays not of shape ``(C,)``, only 1 value per channel in
+        training, missing running statistics in eval mode, ``momentum`` or
+        ``eps`` out of range, read-only running statistics in training.
+    TypeError
+        Mismatched dtypes, non-float arrays.
+
+    Examples
+    --------
+    >>> import numpy as np, ferroconv as fc
+    >>> x = np.array([[1.0, 10.0], [3.0, 30.0]])
+    >>> running_mean, running_var = np.zeros(2), np.ones(2)
+    >>> fc.batch_norm(x, running_mean, running_var, training=True, eps=0.0001).round(3)
+    array([[-1., -1.],
+           [ 1.,  1.]])
+    >>> running_mean, running_var
+    (array([0.2, 2. ]), array([ 1.1, 20.9]))
+    """
+    y, mean, invstd = _norm.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, relu)
+    return (y, mean, invstd) if flag(return_stats, "return_stats") else y
+
+
+@public
+def batch_norm_backward(grad_out: np.ndarray, x: np.ndarray, weight: Optional[np.ndarray], mean: np.ndarray,
+                        invstd: np.ndarray, training: bool = True, *,
+                        relu_output: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of :func:`batch_norm` with respect to ``x``, ``weight`` and ``bias``.
+
+    Parameters
+    ----------
+    grad_out : ndarray
+        Gradient of the loss with respect to the forward's output (``x``'s shape
+        and dtype, any layout).
+    x : ndarray
+        The forward's input.
+    weight : ndarray or None
+        The forward's weight, ``(C,)`` (None: a unit weight).
+    mean, invstd : ndarray
+        ``(C,)``: the statistics ``batch_norm(..., return_stats=True)`` returned.
+    training : bool
+        Whether the forward normalised by the batch's statistics (which then
+        depend on ``x``: PyTorch's training-mode gradient) or by constants (eval
+        mode: ``grad_input = grad_out * weight * invstd``).
+    relu_output : ndarray, optional
+        The forward's output when it had ``relu=True``: ``grad_out`` is zero
+        where it is not positive.
+
+    Returns
+    -------
+    (ndarray, ndarray, ndarray)
+        ``grad_input`` (``x``'s shape), ``grad_weight`` and ``grad_bias``
+        (``(C,)``; also without a weight, as those of a unit weight and a zero
+        bias), in ``x``'s dtype.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Shapes or dtypes that do not fit together.
+
+    Examples
+    --------
+    >>> import numpy as np, ferroconv as fc
+    >>> x = np.array([[1.0], [3.0]])
+    >>> y, mean, invstd = fc.batch_norm(x, None, None, training=True, eps=1e-8, return_stats=True)
+    >>> grad_x, grad_w, grad_b = fc.batch_norm_backward(np.ones((2, 1)), x, None, mean, invstd)
+    >>> grad_x.round(6), grad_w.round(6), grad_b
+    (array([[0.],
+           [0.]]), array([0.]), array([2.]))
+    """
+    return _norm.batch_norm_backward(grad_out, x, weight, mean, invstd, training, relu_output)
+
+
+@public
+def relu(x: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """``max(x, 0)`` element-wise, as ``torch.relu`` (NaN stays NaN, ``-0.0``
+    becomes ``0.0``), for arrays of any shape and layout.
+
+    Parameters
+    ----------
+    x : ndarray
+        Float array.
+    out : ndarray, optional
+        Writeable array of ``x``'s shape and dtype to write the result into (and
+        return); ``out=x`` applies ReLU in place.
+
+    Returns
+    -------
+    ndarray
+        A new C-contiguous array, or ``out``.
+
+    Examples
+    --------
+    >>> import numpy as np, ferroconv as fc
+    >>> fc.relu(np.array([-1.0, 0.5, 2.0]))
+    array([0. , 0.5, 2. ])
+    """
+    return _norm.relu(x, out)
+
+
+@public
+def relu_backward(grad_out: np.ndarray, output: np.ndarray) -> np.ndarray:
+    """Gradient of :func:`relu`: ``grad_out`` where ``output`` is positive, else 0
+    (PyTorch's ``threshold_backward``; ReLU's input gives the same mask).
+
+    Parameters
+    ----------
+    grad_out : ndarray
+        Gradient with respect to ReLU's output.
+    output : ndarray
+        ReLU's output (or input), of ``grad_out``'s shape and dtype.
+
+    Returns
+    -------
+    ndarray
+
+    Examples
+    --------
+    >>> import numpy as np, ferroconv as fc
+    >>> fc.relu_backward(np.array([1.0, 2.0, 3.0]), np.array([0.0, 0.5, 2.0]))
+    array([0., 2., 3.])
+    """
+    return _norm.relu_backward(grad_out, output)
 
 
 # ---------------------------------------------------------------- geometry

@@ -17,6 +17,7 @@ mod conv;
 mod explain;
 mod info;
 mod interrupt;
+mod norm;
 mod pool;
 mod spec;
 
@@ -309,6 +310,7 @@ fn _ferroconv(m: &Bound<'_, PyModule>) -> PyResult<()> {
     spec::register(m)?;
     conv::register(m)?;
     pool::register(m)?;
+    norm::register(m)?;
     explain::register(m)?;
     info::register(m)?;
     info::precision_from_env()?;

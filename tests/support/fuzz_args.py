@@ -264,6 +264,8 @@ def family(name):
         m = re.fullmatch(pattern, name)
         if m:
             return fam, int(m.group(1))
+    if name in ("batch_norm", "batch_norm_backward"):
+        return "batch_norm", None
     if name in ("convolve", "conv_output_shape", "conv_transpose_output_shape", "same_padding",
                 "receptive_field", "set_num_threads", "get_num_threads", "explain_conv", "explain_pool",
                 "set_precision", "get_precision"):
@@ -639,9 +641,49 @@ def valid_explain(d, name, fns, big=False, depth=0):
     return dict(args, kind=kind, x_shape=x_shape, dtype=x.dtype), {}
 
 
+def valid_batch_norm(d, name, big=False):
+    """A valid ``batch_norm`` call (training or eval, with or without running
+    statistics and affine parameters, fused ReLU or not), or the
+    ``batch_norm_backward`` of one (its statistics from the forward)."""
+    ndim = d.int(2, 5)
+    n = d.int(2, 4) if big else d.pick((2, 3, 5))
+    c = d.int(16, 32) if big else d.pick((1, 2, 3))
+    hi = {2: 1, 3: 3000, 4: 48, 5: 14}[ndim] if big else 5
+    shape = (n, c) + tuple(d.int(max(1, hi // 2), hi) for _ in range(ndim - 2))
+    dtype = d.pick(FLOATS)
+    if big and ndim == 2:
+        shape = (d.int(4000, 6000), c)
+
+    def per_channel(fill):
+        # written in place in training: writeable layouts only
+        return Arr((c,), dtype, fill, d.pick(("C", "C", "strided", "negative")), d.int(0, 2**16))
+
+    training = d.chance(50)
+    args = dict(x=_arr(d, shape, dtype), running_mean=None, running_var=None)
+    if not training or d.chance(60):
+        args.update(running_mean=per_channel("rand"), running_var=per_channel("ones"))
+    if d.chance(70):
+        args.update(weight=per_channel("rand"), bias=per_channel("rand"))
+    args.update(training=training, momentum=d.pick((0.1, 0.0, 1.0, 0.5)), eps=d.pick((1e-5, 1e-3, 1.0)))
+    relu = d.chance(30)
+    if relu:
+        args["relu"] = True
+    if name == "batch_norm":
+        return args, {}
+    forward = dict(args, return_stats=True)
+    backward = dict(grad_out=Like(Call("batch_norm", forward, 0), "rand", d.int(0, 2**16)), x=args["x"],
+                    weight=args.get("weight"), mean=Call("batch_norm", forward, 1),
+                    invstd=Call("batch_norm", forward, 2), training=training)
+    if relu:
+        backward["relu_output"] = Call("batch_norm", forward, 0)
+    return backward, {}
+
+
 def valid_args(d, name, fns, big=False, depth=0):
     """(args, meta) of a valid call of ``name`` (a best guess for unknown functions)."""
     fam, rank = family(name)
+    if fam == "batch_norm":
+        return valid_batch_norm(d, name, big)
     if fam in ("conv", "conv_backward"):
         return valid_conv(d, name, rank, fam == "conv_backward", big)
     if fam in ("transpose", "transpose_backward"):
@@ -678,6 +720,9 @@ BAD_DTYPES = ("int32", "int64", "bool", "complex64", "complex128", "object", "lo
 BAD_FILLS = ("nan", "inf", "-inf", "mixed", "huge", "tiny", "zeros")
 STRINGS = ("", "zeros", "reflect", "replicate", "circular", "same", "valid", "full", "ZEROS", "Zeros ",
            "zeros\0", "abc", "é", "x" * 300)
+# Array arguments a call writes by contract (an ``out=``, running statistics
+# updated in training): exempt from the "inputs are never modified" checks.
+WRITTEN_NAMES = {"out", "running_mean", "running_var"}
 ARRAY_NAMES = {"x", "weight", "bias", "grad_out", "grad_output", "grad", "kernel", "indices", "input",
                "output", "out", "y"}
 BOOL_NAMES = {"ceil_mode", "return_indices", "count_include_pad", "multichannel"}
@@ -1161,7 +1206,7 @@ def check_result(case, fns, args, result):
     problems = []
     fn = fns[case.fn]
     fam, rank = family(case.fn)
-    inputs = [a for a in _arrays(list(args.values()))]
+    inputs = read_only_inputs(args)
     outputs = _arrays(result)
     for out in outputs:
         if not out.flags.c_contiguous:
@@ -1439,6 +1484,12 @@ def _memory_state(a):
     return data, a.shape, a.strides, a.flags.writeable, a.dtype.str
 
 
+def read_only_inputs(args):
+    """The arrays of a call's arguments it must not modify (all but
+    ``WRITTEN_NAMES``)."""
+    return _arrays([v for k, v in args.items() if k not in WRITTEN_NAMES])
+
+
 def _modified(inputs, before):
     changed = []
     for i, (a, state) in enumerate(zip(inputs, before)):
@@ -1465,7 +1516,7 @@ def run_case(case, fns, default_threads=None):
     except Exception as exc:  # the generator asked for something NumPy cannot build
         return dict(outcome="skipped", message=f"cannot build the arguments: {type(exc).__name__}: {exc}"[:300])
     fn = fns[case.fn]
-    inputs = [a for a in _arrays(list(args.values()))]
+    inputs = read_only_inputs(args)
     before = [_memory_state(a) for a in inputs]
     try:
         result = fn(**args)

@@ -8,6 +8,7 @@ from typing import ClassVar, Optional
 
 import numpy as np
 
+from .. import _norm
 from .module import Module, RngLike, compute_dtype, generator
 from ._docs import parameters_from
 
@@ -39,23 +40,23 @@ class _Elementwise(Module):
 
 
 class ReLU(Module):
-    """``max(x, 0)``; the gradient at exactly 0 is 0, as in PyTorch."""
+    """``max(x, 0)``; the gradient at exactly 0 is 0, as in PyTorch (both computed
+    by :func:`ferroconv.relu` and :func:`ferroconv.relu_backward`)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._cache: Optional[tuple[np.ndarray, np.dtype]] = None  # (x > 0, dtype)
+        self._cache: Optional[np.ndarray] = None  # the output, whose zeros mask the gradient
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._float_input(x)
-        self._cache = (x > 0, x.dtype)
-        out: np.ndarray = np.maximum(x, x.dtype.type(0))
+        out = _norm.relu(x)
+        self._cache = out
         return out
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        positive, dtype = self._cached(self._cache)
-        grad = self._grad_out(grad_out, positive.shape, dtype)
-        grad_x: np.ndarray = np.where(positive, grad, dtype.type(0))
-        return grad_x
+        out = self._cached(self._cache)
+        grad = self._grad_out(grad_out, out.shape, out.dtype)
+        return _norm.relu_backward(grad, out)
 
 
 class LeakyReLU(_Elementwise):

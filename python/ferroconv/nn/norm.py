@@ -7,6 +7,8 @@ from typing import Any, ClassVar, Optional
 
 import numpy as np
 
+from .. import _norm
+from .._errors import named
 from .module import DTypeLike, Module, Parameter, compute_dtype, float_dtype
 from ._docs import parameters_from
 
@@ -70,65 +72,52 @@ class _BatchNorm(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._input(x)
         stored = x.dtype
-        x = x.astype(compute_dtype(stored), copy=False)
-        # (N, C, M) view: per-channel statistics reduce axes 0 and 2. The element-wise
-        # work reuses two buffers, which matters for large 3-D activations.
-        view = x.reshape(x.shape[0], self.num_features, -1)
+        work = compute_dtype(stored)
+        x = x.astype(work, copy=False)
         use_batch_stats = self.training or not self.track_running_stats
         if use_batch_stats:
-            count = view.shape[0] * view.shape[2]
+            count = x.shape[0] * int(np.prod(x.shape[2:]))
             if count <= 1:
                 raise ValueError(
                     f"{self!r}: training needs more than 1 value per channel, got input shape {x.shape}"
                 )
-            mean = view.mean(axis=(0, 2))
-            x_hat = view - mean[:, np.newaxis]
-            scratch = np.multiply(x_hat, x_hat)
-            var = scratch.mean(axis=(0, 2))  # biased, as the normalisation uses
-            if self.training and self.track_running_stats:
-                self._update_running_stats(mean, var, count)
-        else:
-            x_hat = view - self.running_mean[:, np.newaxis]
-            scratch = np.empty_like(x_hat)
-            var = self.running_var
-        inv_std = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype)
-        x_hat *= inv_std[:, np.newaxis]
-        if self.weight is not None and self.bias is not None:
-            out = np.multiply(x_hat, self.weight.data.astype(x.dtype)[:, np.newaxis], out=scratch)
-            out += self.bias.data.astype(x.dtype)[:, np.newaxis]
-        else:
-            out = x_hat.copy()
-        self._cache = (x_hat, inv_std, use_batch_stats, x.shape, stored)
-        result: np.ndarray = out.reshape(x.shape).astype(stored, copy=False)
+        update = self.training and self.track_running_stats
+        batches = int(self.num_batches_tracked) + 1 if update else 0
+        momentum = 0.0 if not update else 1.0 / batches if self.momentum is None else float(self.momentum)
+        tracked = update or not use_batch_stats
+        running_mean = self.running_mean if tracked else None
+        running_var = self.running_var if tracked else None
+        weight, bias = self._affine(work)
+        # One native call: the statistics in float64, the running statistics
+        # updated in place, the output (16-bit layers: rounded once).
+        with named(repr(self)):
+            out, mean, inv_std = _norm.batch_norm(x, running_mean, running_var, weight, bias, use_batch_stats,
+                                                  momentum, self.eps, False)
+        if update:
+            self.num_batches_tracked += 1
+        self._cache = (x, mean, inv_std, use_batch_stats, stored)
+        result: np.ndarray = out.astype(stored, copy=False)
         return result
 
-    def _update_running_stats(self, mean: np.ndarray, var: np.ndarray, count: int) -> None:
-        self.num_batches_tracked += 1
-        factor = (1.0 / float(self.num_batches_tracked) if self.momentum is None else float(self.momentum))
-        unbiased = var * (count / (count - 1))
-        self.running_mean[...] = (1 - factor) * self.running_mean + factor * mean
-        self.running_var[...] = (1 - factor) * self.running_var + factor * unbiased
+    def _affine(self, work: np.dtype) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+        """``weight`` and ``bias`` in the dtype the layer computes in (None without them)."""
+        if self.weight is None or self.bias is None:
+            return None, None
+        return self.weight.data.astype(work, copy=False), self.bias.data.astype(work, copy=False)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        x_hat, inv_std, use_batch_stats, shape, stored = self._cached(self._cache)
-        grad = self._grad_out(grad_out, shape, stored).astype(x_hat.dtype, copy=False).reshape(x_hat.shape)
-        scratch = np.multiply(grad, x_hat)
+        x, mean, inv_std, use_batch_stats, stored = self._cached(self._cache)
+        grad = self._grad_out(grad_out, x.shape, stored).astype(x.dtype, copy=False)
+        weight, _ = self._affine(x.dtype)
+        # In eval mode the statistics are constants: grad_x = grad * weight * inv_std.
+        with named(repr(self)):
+            grad_x, grad_weight, grad_bias = _norm.batch_norm_backward(grad, x, weight, mean, inv_std,
+                                                                       use_batch_stats, None)
         if self.weight is not None and self.bias is not None:
-            self.weight.grad += scratch.sum(axis=(0, 2)).astype(stored, copy=False)
-            self.bias.grad += grad.sum(axis=(0, 2)).astype(stored, copy=False)
-            grad_x_hat = grad * self.weight.data.astype(x_hat.dtype)[:, np.newaxis]
-        else:
-            grad_x_hat = grad.copy()
-        if use_batch_stats:
-            # x_hat = (x - mean) * inv_std where mean and var depend on x itself:
-            # grad_x = inv_std * (g - mean(g) - x_hat * mean(g * x_hat)), g = grad_x_hat
-            mean_grad = grad_x_hat.mean(axis=(0, 2))
-            mean_grad_x_hat = np.multiply(grad_x_hat, x_hat, out=scratch).mean(axis=(0, 2))
-            grad_x_hat -= mean_grad[:, np.newaxis]
-            grad_x_hat -= np.multiply(x_hat, mean_grad_x_hat[:, np.newaxis], out=scratch)
-        grad_x_hat *= inv_std[:, np.newaxis]  # in eval mode the statistics are constants
-        grad_x: np.ndarray = grad_x_hat.reshape(shape).astype(stored, copy=False)
-        return grad_x
+            self.weight.grad += grad_weight.astype(stored, copy=False)
+            self.bias.grad += grad_bias.astype(stored, copy=False)
+        result: np.ndarray = grad_x.astype(stored, copy=False)
+        return result
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
