@@ -35,7 +35,9 @@ pub use conv::{
 };
 pub use element::Element;
 pub use error::{Error, Result};
-pub use geometry::{ConvParams, PaddingMode, PoolParams, TransposeParams, UnpoolParams};
+pub use geometry::{
+    ConvParams, PaddingMode, PoolPadding, PoolParams, TransposeParams, UnpoolParams,
+};
 pub use pool::{
     adaptive_avg_pool, adaptive_avg_pool_backward, adaptive_max_pool, avg_pool, avg_pool_backward,
     explain_pool, max_pool, max_pool_backward, max_unpool, max_unpool_backward, AvgOptions,
