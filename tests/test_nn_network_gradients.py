@@ -156,8 +156,10 @@ def test_network_holds_every_layer_type():
 # Layers gradient-checked on their own (tests/test_nn_layers_more.py), not in the
 # network: max unpooling takes a second input (the indices), and the kinks of the
 # adaptive and global max pools are not covered by kink_margin (which knows
-# non-overlapping MaxPool only).
+# non-overlapping MaxPool only). LPPool* are checked by finite differences in
+# tests/test_nn_lppool.py.
 CHECKED_ALONE = {
     "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
     "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "GlobalMaxPool",
+    "LPPool1d", "LPPool2d", "LPPool3d",
 }

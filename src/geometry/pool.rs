@@ -115,7 +115,7 @@ impl PoolParams {
     }
 
     /// The padding limit of the spec's kind (see [`PoolPadding`]).
-    fn check_padding(&self) -> Result<()> {
+    pub fn check_padding(&self) -> Result<()> {
         let ok = match self.padding {
             PoolPadding::Symmetric(pad) => (0..SPATIAL).all(|a| pad[a] <= self.kernel[a] / 2),
             PoolPadding::Sides { lo, hi } => {

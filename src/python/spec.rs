@@ -491,14 +491,21 @@ impl PoolSpec {
                     Some(padding) => padding.resolve(rank)?,
                     None => PoolPadding::NONE,
                 };
-                Some(PoolParams {
+                let params = PoolParams {
                     rank,
                     kernel,
                     stride,
                     padding,
                     dilation: dims("dilation", dilation.as_deref().unwrap_or(&ones), rank, 1, 1)?,
                     ceil_mode,
-                })
+                };
+                // Per-side limits need no input: checked now, so a layer fails at
+                // construction (symmetric padding keeps its check per call, which
+                // unpooling, with no such limit, shares).
+                if !matches!(params.padding, PoolPadding::Symmetric(_)) {
+                    params.check_padding()?;
+                }
+                Some(params)
             }
             None => None,
         };
