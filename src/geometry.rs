@@ -9,7 +9,7 @@ use crate::error::{value_error, Error, Result};
 use std::fmt;
 
 mod pool;
-pub use pool::{adaptive_window, AxisWindow, PoolParams, UnpoolParams};
+pub use pool::{adaptive_window, AxisWindow, PoolPadding, PoolParams, UnpoolParams};
 
 /// Number of spatial axes every operator works on.
 pub const SPATIAL: usize = 3;

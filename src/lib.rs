@@ -37,7 +37,9 @@ pub use conv::{
 };
 pub use element::Element;
 pub use error::{Error, Result};
-pub use geometry::{ConvParams, PaddingMode, PoolParams, TransposeParams, UnpoolParams};
+pub use geometry::{
+    ConvParams, PaddingMode, PoolPadding, PoolParams, TransposeParams, UnpoolParams,
+};
 pub use norm::{
     batch_norm, batch_norm_backward, relu, relu_backward, relu_inplace, Affine, BatchNormGrads,
     Normalized, Running, Stats,

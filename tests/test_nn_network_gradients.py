@@ -157,10 +157,12 @@ def test_network_holds_every_layer_type():
 # network: max unpooling takes a second input (the indices), and the kinks of the
 # adaptive and global max pools are not covered by kink_margin (which knows
 # non-overlapping MaxPool only); fractional max pooling draws new windows on every
-# forward pass, which finite differences cannot follow.
+# forward pass, which finite differences cannot follow. LPPool* are checked by
+# finite differences in tests/test_nn_lppool.py.
 CHECKED_ALONE = {
     "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
     # random windows every forward pass (tests/test_pool_fractional.py)
     "FractionalMaxPool2d", "FractionalMaxPool3d",
     "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "GlobalMaxPool",
+    "LPPool1d", "LPPool2d", "LPPool3d",
 }

@@ -43,7 +43,10 @@ def test_padding_above_half_the_kernel(name: str) -> None:
 def test_padding_message_is_exact() -> None:
     with pytest.raises(ValueError) as info:
         fc.max_pool2d(X2, 3, padding=2)
-    assert str(info.value) == "max_pool2d: padding (2, 2) must be at most half the kernel size (3, 3)"
+    assert str(info.value) == (
+        "max_pool2d: padding (2, 2) must be at most half the kernel size (3, 3) (PyTorch's rule; "
+        "per-side (lo, hi) pairs may go up to the dilated kernel size minus 1)"
+    )
 
 
 @pytest.mark.parametrize("name", ["max_pool2d", "avg_pool2d", "max_unpool2d"])

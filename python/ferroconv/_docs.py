@@ -207,9 +207,17 @@ kernel_size : {tuple}
     Window size (>= 1).
 stride : {tuple}, optional
     Step between windows (>= 1); None (the default) means ``kernel_size``.
-padding : {tuple}
-    Implicit padding on both sides, at most ``kernel_size // 2``; padded cells
-    act as -inf, so they are never selected.
+padding : {tuple}, pairs or str
+    Implicit padding; padded cells act as -inf, so they are never selected.
+    An int or one per axis pads both sides (PyTorch's rule: at most
+    ``kernel_size // 2``); ``((lo, hi), ...)`` pairs pad each side on its own
+    (ONNX's ``pads``: each side smaller than the dilated kernel
+    ``dilation (kernel_size - 1) + 1``); ``"same"`` gives ``ceil(S / stride)``
+    outputs, as ONNX's ``SAME_UPPER`` (the total ``(out - 1) stride + dilated
+    kernel - S`` split in halves, the odd cell at the end), ``"same_lower"`` puts
+    the odd cell first, ``"valid"`` is no padding. Every window must read at
+    least one input cell (only possible to miss with a dilation larger than the
+    input): a ``ValueError`` says which one does not.
 dilation : {tuple}
     Spacing between the cells of a window (>= 1).
 ceil_mode : bool
@@ -223,7 +231,8 @@ Returns
 -------
 ndarray or (ndarray, ndarray)
     The pooled values of shape ``(N, C, *out)`` with ``out = floor_or_ceil((S +
-    2 padding - dilation (kernel_size - 1) - 1) / stride) + 1``, and the int64
+    lo + hi - dilation (kernel_size - 1) - 1) / stride) + 1`` (``lo``, ``hi`` the
+    padding before and after), and the int64
     indices of the same shape when ``return_indices``. Ties select the first
     maximum in scan order; a window holding NaN gives NaN (with the index of
     its last NaN, as PyTorch's CPU kernel).
@@ -231,8 +240,9 @@ ndarray or (ndarray, ndarray)
 Raises
 ------
 ValueError
-    Wrong number of axes, a zero kernel/stride/dilation, padding above
-    ``kernel_size // 2``, or an empty output (the message names the argument).
+    Wrong number of axes, a zero kernel/stride/dilation, padding above its limit
+    (or of the wrong length, negative, a misspelt string), a window entirely in
+    the padding, or an empty output (the message names the argument).
 TypeError
     Integer or boolean input, or arguments of the wrong type.
 {example}"""
@@ -332,28 +342,36 @@ kernel_size : {tuple}
     Window size (>= 1).
 stride : {tuple}, optional
     Step between windows; None (the default) means ``kernel_size``.
-padding : {tuple}
-    Implicit zero padding on both sides, at most ``kernel_size // 2``.
+padding : {tuple}, pairs or str
+    Implicit zero padding: an int or one per axis on both sides (at most
+    ``kernel_size // 2``), ``((lo, hi), ...)`` per side (each side below the
+    dilated kernel), ``"same"``, ``"same_lower"`` or ``"valid"``, as
+    :func:`max_pool{rank}d`.
 ceil_mode : bool
     Round the output size up instead of down (PyTorch's rule).
 count_include_pad : bool
-    Divide by the window clipped to the padded input ``[-padding, S + padding)``
-    (True, the default), or by the number of input cells in the window (False).
+    Divide by the number of the window's cells inside the padded input ``[-lo,
+    S + hi)`` (True, the default), or inside the input (False); a ceil-mode
+    window hanging over the end counts only up to ``S + hi`` (PyTorch's and
+    ONNX's rule).
 divisor_override : int, optional
     A nonzero divisor used for every window instead. (PyTorch's ``avg_pool1d``
     has no such argument; it is accepted here for uniformity.)
+dilation : {tuple}
+    Spacing between the cells of a window (>= 1), as ONNX's ``AveragePool``
+    ``dilations`` (PyTorch has none): the divisor counts the dilated cells, not
+    the span. 1, the default, is PyTorch's average pooling.
 
 Returns
 -------
 ndarray
-    ``(N, C, *out)`` with the same output size as :func:`max_pool{rank}d`
-    (dilation 1).
+    ``(N, C, *out)`` with the same output size as :func:`max_pool{rank}d`.
 
 Raises
 ------
 ValueError
-    Wrong number of axes, a zero kernel or stride, padding above
-    ``kernel_size // 2``, ``divisor_override=0`` or an empty output.
+    Wrong number of axes, a zero kernel, stride or dilation, padding above its
+    limit, ``divisor_override=0`` or an empty output.
 TypeError
     Integer or boolean input, or arguments of the wrong type.
 {example}"""
@@ -367,7 +385,7 @@ grad_out : ndarray
     Gradient with respect to the output, ``(N, C, *out)`` or unbatched.
 input_shape : tuple of ints
     Shape of the forward input (batched like ``grad_out``), or its spatial size.
-kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, dilation
     The forward call's arguments (see :func:`avg_pool{rank}d`).
 
 Returns
@@ -382,6 +400,76 @@ ValueError
     ``grad_out`` not of the forward output's shape, or the forward's errors.
 TypeError
     Non-float ``grad_out`` or arguments of the wrong type.
+"""
+
+LP_POOL_DOC = """{rank}-D power-average (Lp) pooling, as ``torch.nn.functional.lp_pool{rank}d``,
+with ONNX ``LpPool``'s padding and dilation: ``(sum over the window of x^p)^(1/p)``,
+computed in one pass over each window.
+
+Parameters
+----------
+x : ndarray
+    float32, float64, float16 or bfloat16 input of shape ``{layout}``, or
+    unbatched without ``N``.
+norm_type : float
+    The power ``p``: any nonzero number. ``x^p`` keeps the sign of odd powers,
+    as PyTorch's ``x.pow(p)``, so a window whose sum is negative has no real root
+    and gives NaN (for ``p = 1`` the plain sum); ONNX's ``LpPool`` takes
+    ``|x|^p``: pass ``abs(x)`` for it. ``inf`` and ``-inf`` give the max and min
+    of ``|x|`` over the window (PyTorch's rule).
+kernel_size : {tuple}
+    Window size (>= 1).
+stride : {tuple}, optional
+    Step between windows; None (the default) means ``kernel_size``.
+ceil_mode : bool
+    Round the output size up instead of down. As in PyTorch (which computes an
+    average of ``x^p`` times the kernel volume), a window hanging over the end
+    of the input is scaled by ``kernel volume / its cells inside the (padded) input``.
+padding : {tuple}, pairs or str
+    Implicit padding (adds nothing to a sum), as :func:`max_pool{rank}d`:
+    symmetric ints (at most ``kernel_size // 2``), ``((lo, hi), ...)`` pairs,
+    ``"same"``, ``"same_lower"`` or ``"valid"``. PyTorch has none (0).
+dilation : {tuple}
+    Spacing between the cells of a window (>= 1); PyTorch has none (1).
+
+Returns
+-------
+ndarray
+    ``(N, C, *out)``, the output size of :func:`max_pool{rank}d`.
+
+Raises
+------
+ValueError
+    ``norm_type`` 0 or NaN, and the errors of :func:`max_pool{rank}d`.
+TypeError
+    Integer or boolean input, or arguments of the wrong type.
+{example}"""
+
+LP_POOL_BACKWARD_DOC = """Gradient of :func:`lp_pool{rank}d` with respect to its input ``x``.
+
+Parameters
+----------
+grad_out : ndarray
+    Gradient with respect to the output, ``(N, C, *out)`` or unbatched (like ``x``).
+x : ndarray
+    The forward input (the window sums are recomputed from it, in the same pass).
+norm_type, kernel_size, stride, ceil_mode, padding, dilation
+    The forward call's arguments (see :func:`lp_pool{rank}d`).
+
+Returns
+-------
+ndarray
+    Gradient of ``x``'s shape: ``grad * s^(1/p - 1) * x^(p - 1)`` summed over the
+    windows holding each cell (``s`` the window's sum of ``x^p``), and 0 from a
+    window whose sum is 0 (PyTorch's rule). For ``norm_type = ±inf`` each
+    gradient goes to the window's selected cell, times the sign of ``x`` there.
+
+Raises
+------
+ValueError
+    ``grad_out`` not of the forward output's shape, or the forward's errors.
+TypeError
+    Non-float arrays, dtypes that differ, or arguments of the wrong type.
 """
 
 ADAPTIVE_AVG_DOC = """{rank}-D adaptive average pooling, as ``torch.nn.functional.adaptive_avg_pool{rank}d``.
@@ -491,6 +579,13 @@ array([[[[ 5,  7],
          [13, 15]]]])
 >>> fc.max_pool2d(np.ones((8, 3, 32, 32)), 2).shape   # 2x2, stride 2: halves H and W
 (8, 3, 16, 16)
+>>> fc.max_pool2d(np.ones((1, 1, 5, 5)), 2, padding="same").shape   # ceil(5 / 2)
+(1, 1, 3, 3)
+>>> fc.max_pool2d(x, 2, stride=1, padding=((0, 1), (1, 0)))   # one cell below, one left
+array([[[[ 4.,  5.,  6.,  7.],
+         [ 8.,  9., 10., 11.],
+         [12., 13., 14., 15.],
+         [12., 13., 14., 15.]]]], dtype=float32)
 """,
     "avg_pool2d": """
 Examples
@@ -509,6 +604,21 @@ array([[[0.44444444, 0.66666667, 0.44444444],
 array([[[1., 1., 1.],
         [1., 1., 1.],
         [1., 1., 1.]]])
+>>> fc.avg_pool2d(x, 2, stride=1, dilation=2)      # cells two apart: (0 + 2 + 8 + 10) / 4
+array([[[[ 5.,  6.],
+         [ 9., 10.]]]])
+""",
+    "lp_pool2d": """
+Examples
+--------
+>>> import numpy as np, ferroconv as fc
+>>> x = np.array([[[[3., 4.], [0., 0.]]]])
+>>> fc.lp_pool2d(x, 2, 2)                       # sqrt(3^2 + 4^2)
+array([[[[5.]]]])
+>>> fc.lp_pool2d(x, float("inf"), 2)            # the max of |x|
+array([[[[4.]]]])
+>>> fc.lp_pool2d(np.ones((1, 1, 5, 5)), 1, 2, stride=2, padding="same").shape
+(1, 1, 3, 3)
 """,
     "max_unpool2d": """
 Examples

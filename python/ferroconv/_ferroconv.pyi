@@ -17,6 +17,7 @@ What crosses the boundary, and who checks what:
   the public function adds its own name (``ferroconv._errors``).
 """
 
+from collections.abc import Sequence
 from typing import Any, Optional, Union, final
 
 import numpy as np
@@ -34,6 +35,8 @@ __all__ = [
     "avg_pool_backward",
     "batch_norm",
     "batch_norm_backward",
+    "lp_pool",
+    "lp_pool_backward",
     "build_info",
     "conv_backward",
     "conv_forward",
@@ -108,9 +111,10 @@ class ConvSpec:
 
 @final
 class PoolSpec:
-    """A pooling call's window (``kernel_size`` given: max, average, unpooling),
+    """A pooling call's window (``kernel_size`` given: max, average, Lp, unpooling),
     averaging options, and ``output_size`` (adaptive pooling, unpooling); ``stride``
-    None means ``kernel_size``."""
+    None means ``kernel_size``; ``padding`` is ``rank`` ints (symmetric), ``rank``
+    ``(lo, hi)`` pairs, or ``"same"``, ``"same_lower"``, ``"valid"``."""
 
     def __new__(
         cls,
@@ -118,7 +122,7 @@ class PoolSpec:
         rank: int,
         kernel_size: Optional[_Ints] = None,
         stride: Optional[_Ints] = None,
-        padding: Optional[_Ints] = None,
+        padding: Union[None, str, _Ints, Sequence[tuple[int, int]]] = None,
         dilation: Optional[_Ints] = None,
         ceil_mode: bool = False,
         count_include_pad: bool = True,
@@ -128,7 +132,8 @@ class PoolSpec:
     @property
     def rank(self) -> int: ...
     @property
-    def window_sizes(self) -> Optional[tuple[list[int], list[int], list[int], list[int]]]: ...
+    def window_sizes(self) -> Optional[tuple[list[int], list[int], list[int]]]: ...
+    def pads_for(self, input: _Ints) -> tuple[list[int], list[int]]: ...
     def __getnewargs_ex__(self) -> tuple[tuple[()], dict[str, Any]]: ...
 
 def conv_forward(
@@ -150,6 +155,8 @@ def max_unpool(x: _Array, indices: _Indices, spec: PoolSpec) -> _Array: ...
 def max_unpool_backward(grad_out: _Array, indices: _Indices, rank: int) -> _Array: ...
 def avg_pool(x: _Array, spec: PoolSpec) -> _Array: ...
 def avg_pool_backward(grad_out: _Array, input_shape: _Ints, spec: PoolSpec) -> _Array: ...
+def lp_pool(x: _Array, spec: PoolSpec, norm_type: float) -> _Array: ...
+def lp_pool_backward(grad_out: _Array, x: _Array, spec: PoolSpec, norm_type: float) -> _Array: ...
 def adaptive_avg_pool(x: _Array, spec: PoolSpec) -> _Array: ...
 def adaptive_avg_pool_backward(grad_out: _Array, input_shape: _Ints) -> _Array: ...
 def adaptive_max_pool(x: _Array, spec: PoolSpec, return_indices: bool) -> _Pooled: ...

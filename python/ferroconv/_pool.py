@@ -11,7 +11,7 @@ from typing import Optional, Union
 import numpy as np
 
 from . import _ferroconv as _native
-from ._args import IntOrTuple, batched, float_array, int64_array, int_list, unbatched
+from ._args import IntOrTuple, batched, float_array, int64_array, int_list, same_dtype, unbatched
 from ._spec import PoolSpec, adaptive_size, adaptive_spec, unpool_spec
 
 Pooled = Union[np.ndarray, tuple[np.ndarray, np.ndarray]]
@@ -104,6 +104,46 @@ def avg_pool_backward(rank: int, grad_out: object, shape: object, spec: PoolSpec
     grad, was_batched = pool_input(rank, grad_out, "grad_out")
     full = input_shape(shape, grad, was_batched, rank)
     return unbatched(_native.avg_pool_backward(grad, full, spec), was_batched)
+
+
+def lp_pool(rank: int, x: object, spec: PoolSpec, p: float) -> np.ndarray:
+    """Lp pooling; the infinite norms are PyTorch's max (``p = inf``) and min
+    (``p = -inf``) of ``|x|`` over each window."""
+    xb, was_batched = pool_input(rank, x)
+    if np.isinf(p):
+        sign = 1 if p > 0 else -1
+        values, _ = _native.max_pool(sign * np.abs(xb), spec, False)
+        return unbatched(sign * values, was_batched)
+    return unbatched(_native.lp_pool(xb, spec, p), was_batched)
+
+
+def lp_pool_backward(rank: int, grad_out: object, x: object, spec: PoolSpec, p: float) -> np.ndarray:
+    """Gradient of :func:`lp_pool` with respect to ``x``."""
+    grad, was_batched = pool_input(rank, grad_out, "grad_out")
+    xb, x_batched = pool_input(rank, x)
+    same_dtype(grad, "grad_out", x=xb)
+    if x_batched != was_batched or grad.shape[:2] != xb.shape[:2]:
+        raise ValueError(
+            f"grad_out has shape {unbatched(grad, was_batched).shape} but x has shape "
+            f"{unbatched(xb, x_batched).shape}: they must agree in batch and channels"
+        )
+    if np.isinf(p):
+        sign = 1 if p > 0 else -1
+        _, indices = _native.max_pool(sign * np.abs(xb), spec, True)
+        assert indices is not None
+        if indices.shape != grad.shape:
+            raise ValueError(f"grad_out has shape {grad.shape[2:]} spatially but the pooling gives "
+                             f"{indices.shape[2:]}")
+        spread = _native.max_pool_backward(grad, indices, xb.shape)
+        return unbatched(spread * np.sign(xb), was_batched)
+    return unbatched(_native.lp_pool_backward(grad, xb, spec, p), was_batched)
+
+
+def global_lp_pool(x: object, p: float, keepdims: bool = True) -> np.ndarray:
+    """Lp pooling with one window over every whole plane."""
+    array, rank = global_input(x)
+    spec = PoolSpec(rank=rank, kernel_size=tuple(int(s) for s in array.shape[2:]))
+    return _squeezed(lp_pool(rank, array, spec, p), keepdims)
 
 
 def adaptive_avg_pool(rank: int, x: object, output_size: object) -> np.ndarray:

@@ -21,7 +21,18 @@ Padding = Union[int, str, Sequence[int], Sequence[Sequence[int]]]
 OutputSize = Union[int, None, Sequence[Optional[int]]]
 
 __all__ = ["ConvSpec", "PoolSpec", "conv_spec", "transpose_spec", "pool_spec", "adaptive_spec",
-           "unpool_spec", "adaptive_size"]
+           "unpool_spec", "adaptive_size", "norm_type"]
+
+
+def _per_side(padding: Padding, rank: int) -> Optional[tuple[tuple[int, int], ...]]:
+    """``padding`` as ``rank`` ``(lo, hi)`` pairs when it is given as per-side
+    pairs (a sequence holding a sequence), else None."""
+    if not (is_sequence(padding) and any(is_sequence(p) for p in items_of(padding))):
+        return None
+    pairs = [items_of(p) if is_sequence(p) else [p] for p in items_of(padding)]
+    if len(pairs) != rank or not all(len(p) == 2 for p in pairs):
+        raise ValueError(f"padding given as per-side pairs must be {rank} (lo, hi) pairs, got {padding!r}")
+    return tuple((as_int(lo, "padding"), as_int(hi, "padding")) for lo, hi in pairs)
 
 
 def conv_padding(padding: Padding, rank: int) -> Union[str, tuple[tuple[int, int], ...]]:
@@ -30,12 +41,21 @@ def conv_padding(padding: Padding, rank: int) -> Union[str, tuple[tuple[int, int
     tuple per axis, or per-side pairs."""
     if isinstance(padding, str):
         return padding
-    if is_sequence(padding) and any(is_sequence(p) for p in items_of(padding)):
-        pairs = [items_of(p) if is_sequence(p) else [p] for p in items_of(padding)]
-        if len(pairs) != rank or not all(len(p) == 2 for p in pairs):
-            raise ValueError(f"padding given as per-side pairs must be {rank} (lo, hi) pairs, got {padding!r}")
-        return tuple((as_int(lo, "padding"), as_int(hi, "padding")) for lo, hi in pairs)
+    pairs = _per_side(padding, rank)
+    if pairs is not None:
+        return pairs
     return tuple((p, p) for p in int_tuple(padding, rank, "padding"))
+
+
+def pool_padding(padding: Padding, rank: int) -> Union[str, tuple[int, ...], tuple[tuple[int, int], ...]]:
+    """A pooling's padding as a string (``"same"``, ``"same_lower"``, ``"valid"``;
+    others are refused by :class:`PoolSpec`), ``rank`` ints (PyTorch's symmetric
+    padding, at most half the kernel) or ``rank`` ``(lo, hi)`` pairs (each side
+    below the dilated kernel size)."""
+    if isinstance(padding, str):
+        return padding
+    pairs = _per_side(padding, rank)
+    return pairs if pairs is not None else int_tuple(padding, rank, "padding")
 
 
 def _options(precision: object, activation: object,
@@ -171,19 +191,30 @@ def _stride(stride: Optional[IntOrTuple], rank: int) -> Optional[tuple[int, ...]
 
 
 def pool_spec(rank: int, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
-              padding: IntOrTuple = 0, dilation: IntOrTuple = 1, ceil_mode: object = False,
+              padding: Padding = 0, dilation: IntOrTuple = 1, ceil_mode: object = False,
               count_include_pad: object = True, divisor_override: object = None) -> PoolSpec:
-    """The spec of a max or average pooling call (window and averaging options)."""
+    """The spec of a max, average or Lp pooling call (window and averaging options)."""
     return PoolSpec(
         rank=rank,
         kernel_size=int_tuple(kernel_size, rank, "kernel_size"),
         stride=_stride(stride, rank),
-        padding=int_tuple(padding, rank, "padding"),
+        padding=pool_padding(padding, rank),
         dilation=int_tuple(dilation, rank, "dilation"),
         ceil_mode=flag(ceil_mode, "ceil_mode"),
         count_include_pad=flag(count_include_pad, "count_include_pad"),
         divisor_override=None if divisor_override is None else as_int(divisor_override, "divisor_override"),
     )
+
+
+def norm_type(value: object) -> float:
+    """Lp pooling's ``norm_type``: a real number other than 0 (the infinities
+    included), as PyTorch."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"norm_type must be a number, got {type(value).__name__} {value!r}")
+    p = float(value)
+    if p == 0 or np.isnan(p):
+        raise ValueError(f"norm_type must be a nonzero number, got {value!r}")
+    return p
 
 
 def adaptive_size(value: object, rank: int, spatial: tuple[int, ...]) -> tuple[int, ...]:

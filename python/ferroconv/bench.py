@@ -8,6 +8,7 @@ median of repeated runs after a warm-up; only the ratios are meaningful.
 from __future__ import annotations
 
 import argparse
+import math
 import json
 import os
 import statistics
@@ -15,7 +16,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -77,11 +78,17 @@ class PoolWorkload:
     """One pooling problem on an input of ``shape``."""
 
     name: str
-    kind: str  # "max" (with indices) or "avg"
+    kind: str  # "max" (with indices), "avg" or "lp" (norm 2)
     shape: tuple[int, ...]
     kernel: int
     stride: int
-    padding: int = 0
+    padding: Union[int, tuple[tuple[int, int], ...]] = 0  # symmetric, or (lo, hi) per axis
+
+    def pads(self) -> list[tuple[int, int]]:
+        """The (lo, hi) padding of every spatial axis."""
+        if isinstance(self.padding, int):
+            return [(self.padding, self.padding)] * self.rank
+        return list(self.padding)
 
     @property
     def rank(self) -> int:
@@ -92,6 +99,13 @@ POOL_WORKLOADS = [
     PoolWorkload("max_pool2d 3x3 s2 p1 indices (8,64,112,112)", "max", (8, 64, 112, 112), 3, 2, 1),
     PoolWorkload("avg_pool2d 2x2 (8,64,112,112)", "avg", (8, 64, 112, 112), 2, 2),
     PoolWorkload("max_pool3d 2x2x2 indices (2,32,32,64,64)", "max", (2, 32, 32, 64, 64), 2, 2),
+    # per-side padding: PyTorch pads explicitly (F.pad with -inf / zeros), then pools
+    PoolWorkload("max_pool2d 3x3 s2 pads (0,1) indices (8,64,111,111)", "max", (8, 64, 111, 111), 3, 2,
+                 ((0, 1), (0, 1))),
+    PoolWorkload("avg_pool2d 3x3 s2 pads (0,1) (8,64,111,111)", "avg", (8, 64, 111, 111), 3, 2,
+                 ((0, 1), (0, 1))),
+    PoolWorkload("lp_pool2d p=2 2x2 (8,64,112,112)", "lp", (8, 64, 112, 112), 2, 2),
+    PoolWorkload("lp_pool1d p=2 k4 s2 (16,64,8192)", "lp", (16, 64, 8192), 4, 2),
 ]
 
 
@@ -124,12 +138,14 @@ def numpy_pool(x: np.ndarray, wl: PoolWorkload) -> Any:
     rank = wl.rank
     axes = tuple(range(2, 2 + rank))
     fill = -np.inf if wl.kind == "max" else 0.0
-    xp = np.pad(x, [(0, 0), (0, 0)] + [(wl.padding, wl.padding)] * rank, constant_values=fill)
+    xp = np.pad(x, [(0, 0), (0, 0)] + wl.pads(), constant_values=fill)
     windows = np.lib.stride_tricks.sliding_window_view(xp, (wl.kernel,) * rank, axis=axes)
     windows = windows[(slice(None), slice(None)) + (slice(None, None, wl.stride),) * rank]
     flat = windows.reshape(windows.shape[: 2 + rank] + (-1,))
     if wl.kind == "avg":
         return flat.mean(axis=-1)
+    if wl.kind == "lp":
+        return np.sqrt(np.square(flat).sum(axis=-1))
     return flat.max(axis=-1), flat.argmax(axis=-1)
 
 
@@ -357,6 +373,9 @@ def _run_pool(wl: PoolWorkload, rng: np.random.Generator, repeat: int, threads: 
     if wl.kind == "max":
         ours = getattr(F, f"max_pool{wl.rank}d")
         call: Callable[[], object] = lambda: ours(x, wl.kernel, return_indices=True, **kwargs)
+    elif wl.kind == "lp":
+        ours = getattr(F, f"lp_pool{wl.rank}d")
+        call = lambda: ours(x, 2, wl.kernel, **kwargs)
     else:
         ours = getattr(F, f"avg_pool{wl.rank}d")
         call = lambda: ours(x, wl.kernel, **kwargs)
@@ -370,16 +389,30 @@ def _run_pool(wl: PoolWorkload, rng: np.random.Generator, repeat: int, threads: 
         row["numpy_fwd_ms"] = 1e3 * _timeit(lambda: numpy_pool(x, wl), max(1, repeat // 2))
         row["speedup_vs_numpy"] = row["numpy_fwd_ms"] / row["ferroconv_fwd_ms"]
     if torch is not None:
-        tx = torch.from_numpy(x)
-        if wl.kind == "max":
-            tpool = getattr(torch.nn.functional, f"max_pool{wl.rank}d")
-            tcall: Callable[[], object] = lambda: tpool(tx, wl.kernel, return_indices=True, **kwargs)
-        else:
-            tpool = getattr(torch.nn.functional, f"avg_pool{wl.rank}d")
-            tcall = lambda: tpool(tx, wl.kernel, **kwargs)
-        row["torch_fwd_ms"] = 1e3 * _timeit(tcall, repeat)
+        row["torch_fwd_ms"] = 1e3 * _timeit(_torch_pool(torch, torch.from_numpy(x), wl), repeat)
         row["speedup_vs_torch"] = row["torch_fwd_ms"] / row["ferroconv_fwd_ms"]
     return row
+
+
+def _torch_pool(torch: Any, tx: Any, wl: PoolWorkload) -> Callable[[], object]:
+    """PyTorch's call for ``wl``: per-side padding as an explicit ``F.pad`` first
+    (PyTorch's pooling pads symmetrically only)."""
+    tf = torch.nn.functional
+    padding: Union[int, tuple[tuple[int, int], ...]] = wl.padding
+    pad_first = not isinstance(padding, int)
+    flat = [side for lo_hi in reversed(wl.pads()) for side in lo_hi]  # F.pad: last axis first
+    fill = -math.inf if wl.kind == "max" else 0.0
+    pool = getattr(tf, f"{wl.kind}_pool{wl.rank}d")
+
+    def call() -> object:
+        t = tf.pad(tx, flat, value=fill) if pad_first else tx
+        if wl.kind == "max":
+            return pool(t, wl.kernel, wl.stride, 0 if pad_first else padding, return_indices=True)
+        if wl.kind == "lp":
+            return pool(t, 2, wl.kernel, wl.stride)
+        return pool(t, wl.kernel, wl.stride, 0 if pad_first else padding)
+
+    return call
 
 
 def _run_batch_norm(wl: NormWorkload, rng: np.random.Generator, repeat: int, threads: int,

@@ -45,6 +45,8 @@ from ._docs import (
     ADAPTIVE_MAX_DOC,
     AVG_POOL_BACKWARD_DOC,
     AVG_POOL_DOC,
+    LP_POOL_BACKWARD_DOC,
+    LP_POOL_DOC,
     CONV_BACKWARD_DOC,
     CONV_DOC,
     MAX_POOL_BACKWARD_DOC,
@@ -61,6 +63,7 @@ from ._explain import explain_conv as _explain_conv
 from ._explain import explain_pool as _explain_pool
 from ._pool import Pooled
 from ._spec import OutputSize, Padding, conv_spec, pool_spec, transpose_spec
+from ._spec import norm_type as _norm_type
 
 __all__ = [
     "conv1d",
@@ -106,6 +109,12 @@ __all__ = [
     "avg_pool1d_backward",
     "avg_pool2d_backward",
     "avg_pool3d_backward",
+    "lp_pool1d",
+    "lp_pool2d",
+    "lp_pool3d",
+    "lp_pool1d_backward",
+    "lp_pool2d_backward",
+    "lp_pool3d_backward",
     "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
     "adaptive_avg_pool3d",
@@ -120,6 +129,7 @@ __all__ = [
     "adaptive_max_pool3d_backward",
     "global_avg_pool",
     "global_max_pool",
+    "global_lp_pool",
     "batch_norm",
     "batch_norm_backward",
     "relu",
@@ -176,23 +186,37 @@ def _transpose_backward(rank: int, grad_out: object, x: object, weight: object, 
 
 
 def _max_pool(rank: int, x: object, kernel_size: IntOrTuple, stride: Optional[IntOrTuple],
-              padding: IntOrTuple, dilation: IntOrTuple, ceil_mode: object, return_indices: object) -> Pooled:
+              padding: Padding, dilation: IntOrTuple, ceil_mode: object, return_indices: object) -> Pooled:
     spec = pool_spec(rank, kernel_size, stride, padding, dilation, ceil_mode)
     return _pool.max_pool(rank, x, spec, flag(return_indices, "return_indices"))
 
 
 def _avg_pool(rank: int, x: object, kernel_size: IntOrTuple, stride: Optional[IntOrTuple],
-              padding: IntOrTuple, ceil_mode: object, count_include_pad: object,
-              divisor_override: object) -> np.ndarray:
-    spec = pool_spec(rank, kernel_size, stride, padding, 1, ceil_mode, count_include_pad, divisor_override)
+              padding: Padding, ceil_mode: object, count_include_pad: object,
+              divisor_override: object, dilation: IntOrTuple = 1) -> np.ndarray:
+    spec = pool_spec(rank, kernel_size, stride, padding, dilation, ceil_mode, count_include_pad, divisor_override)
     return _pool.avg_pool(rank, x, spec)
 
 
 def _avg_pool_backward(rank: int, grad_out: object, input_shape: object, kernel_size: IntOrTuple,
-                       stride: Optional[IntOrTuple], padding: IntOrTuple, ceil_mode: object,
-                       count_include_pad: object, divisor_override: object) -> np.ndarray:
-    spec = pool_spec(rank, kernel_size, stride, padding, 1, ceil_mode, count_include_pad, divisor_override)
+                       stride: Optional[IntOrTuple], padding: Padding, ceil_mode: object,
+                       count_include_pad: object, divisor_override: object,
+                       dilation: IntOrTuple = 1) -> np.ndarray:
+    spec = pool_spec(rank, kernel_size, stride, padding, dilation, ceil_mode, count_include_pad, divisor_override)
     return _pool.avg_pool_backward(rank, grad_out, input_shape, spec)
+
+
+def _lp_pool(rank: int, x: object, p: object, kernel_size: IntOrTuple, stride: Optional[IntOrTuple],
+             ceil_mode: object, padding: Padding, dilation: IntOrTuple) -> np.ndarray:
+    spec = pool_spec(rank, kernel_size, stride, padding, dilation, ceil_mode)
+    return _pool.lp_pool(rank, x, spec, _norm_type(p))
+
+
+def _lp_pool_backward(rank: int, grad_out: object, x: object, p: object, kernel_size: IntOrTuple,
+                      stride: Optional[IntOrTuple], ceil_mode: object, padding: Padding,
+                      dilation: IntOrTuple) -> np.ndarray:
+    spec = pool_spec(rank, kernel_size, stride, padding, dilation, ceil_mode)
+    return _pool.lp_pool_backward(rank, grad_out, x, spec, _norm_type(p))
 
 
 def _adaptive_max_pool(rank: int, x: object, output_size: object, return_indices: object) -> Pooled:
@@ -593,7 +617,7 @@ def get_precision() -> str:
 @public
 @fill_doc(MAX_POOL_DOC, 1)
 def max_pool1d(x: np.ndarray, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
-               padding: IntOrTuple = 0, dilation: IntOrTuple = 1, ceil_mode: bool = False,
+               padding: Padding = 0, dilation: IntOrTuple = 1, ceil_mode: bool = False,
                return_indices: bool = False) -> Pooled:
     return _max_pool(1, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
@@ -601,7 +625,7 @@ def max_pool1d(x: np.ndarray, kernel_size: IntOrTuple, stride: Optional[IntOrTup
 @public
 @fill_doc(MAX_POOL_DOC, 2)
 def max_pool2d(x: np.ndarray, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
-               padding: IntOrTuple = 0, dilation: IntOrTuple = 1, ceil_mode: bool = False,
+               padding: Padding = 0, dilation: IntOrTuple = 1, ceil_mode: bool = False,
                return_indices: bool = False) -> Pooled:
     return _max_pool(2, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
@@ -609,7 +633,7 @@ def max_pool2d(x: np.ndarray, kernel_size: IntOrTuple, stride: Optional[IntOrTup
 @public
 @fill_doc(MAX_POOL_DOC, 3)
 def max_pool3d(x: np.ndarray, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
-               padding: IntOrTuple = 0, dilation: IntOrTuple = 1, ceil_mode: bool = False,
+               padding: Padding = 0, dilation: IntOrTuple = 1, ceil_mode: bool = False,
                return_indices: bool = False) -> Pooled:
     return _max_pool(3, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
@@ -787,52 +811,102 @@ for _rank, _forward, _backward in ((2, fractional_max_pool2d, fractional_max_poo
 @public
 @fill_doc(AVG_POOL_DOC, 1)
 def avg_pool1d(x: np.ndarray, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
-               padding: IntOrTuple = 0, ceil_mode: bool = False, count_include_pad: bool = True,
-               divisor_override: Optional[int] = None) -> np.ndarray:
-    return _avg_pool(1, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+               padding: Padding = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: Optional[int] = None, dilation: IntOrTuple = 1) -> np.ndarray:
+    return _avg_pool(1, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, dilation)
 
 
 @public
 @fill_doc(AVG_POOL_DOC, 2)
 def avg_pool2d(x: np.ndarray, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
-               padding: IntOrTuple = 0, ceil_mode: bool = False, count_include_pad: bool = True,
-               divisor_override: Optional[int] = None) -> np.ndarray:
-    return _avg_pool(2, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+               padding: Padding = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: Optional[int] = None, dilation: IntOrTuple = 1) -> np.ndarray:
+    return _avg_pool(2, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, dilation)
 
 
 @public
 @fill_doc(AVG_POOL_DOC, 3)
 def avg_pool3d(x: np.ndarray, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
-               padding: IntOrTuple = 0, ceil_mode: bool = False, count_include_pad: bool = True,
-               divisor_override: Optional[int] = None) -> np.ndarray:
-    return _avg_pool(3, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+               padding: Padding = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: Optional[int] = None, dilation: IntOrTuple = 1) -> np.ndarray:
+    return _avg_pool(3, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, dilation)
 
 
 @public
 @fill_doc(AVG_POOL_BACKWARD_DOC, 1)
 def avg_pool1d_backward(grad_out: np.ndarray, input_shape: tuple[int, ...], kernel_size: IntOrTuple,
-                        stride: Optional[IntOrTuple] = None, padding: IntOrTuple = 0, ceil_mode: bool = False,
-                        count_include_pad: bool = True, divisor_override: Optional[int] = None) -> np.ndarray:
+                        stride: Optional[IntOrTuple] = None, padding: Padding = 0, ceil_mode: bool = False,
+                        count_include_pad: bool = True, divisor_override: Optional[int] = None,
+                        dilation: IntOrTuple = 1) -> np.ndarray:
     return _avg_pool_backward(1, grad_out, input_shape, kernel_size, stride, padding, ceil_mode,
-                              count_include_pad, divisor_override)
+                              count_include_pad, divisor_override, dilation)
 
 
 @public
 @fill_doc(AVG_POOL_BACKWARD_DOC, 2)
 def avg_pool2d_backward(grad_out: np.ndarray, input_shape: tuple[int, ...], kernel_size: IntOrTuple,
-                        stride: Optional[IntOrTuple] = None, padding: IntOrTuple = 0, ceil_mode: bool = False,
-                        count_include_pad: bool = True, divisor_override: Optional[int] = None) -> np.ndarray:
+                        stride: Optional[IntOrTuple] = None, padding: Padding = 0, ceil_mode: bool = False,
+                        count_include_pad: bool = True, divisor_override: Optional[int] = None,
+                        dilation: IntOrTuple = 1) -> np.ndarray:
     return _avg_pool_backward(2, grad_out, input_shape, kernel_size, stride, padding, ceil_mode,
-                              count_include_pad, divisor_override)
+                              count_include_pad, divisor_override, dilation)
 
 
 @public
 @fill_doc(AVG_POOL_BACKWARD_DOC, 3)
 def avg_pool3d_backward(grad_out: np.ndarray, input_shape: tuple[int, ...], kernel_size: IntOrTuple,
-                        stride: Optional[IntOrTuple] = None, padding: IntOrTuple = 0, ceil_mode: bool = False,
-                        count_include_pad: bool = True, divisor_override: Optional[int] = None) -> np.ndarray:
+                        stride: Optional[IntOrTuple] = None, padding: Padding = 0, ceil_mode: bool = False,
+                        count_include_pad: bool = True, divisor_override: Optional[int] = None,
+                        dilation: IntOrTuple = 1) -> np.ndarray:
     return _avg_pool_backward(3, grad_out, input_shape, kernel_size, stride, padding, ceil_mode,
-                              count_include_pad, divisor_override)
+                              count_include_pad, divisor_override, dilation)
+
+
+# ------------------------------------------------------------- Lp pooling
+
+@public
+@fill_doc(LP_POOL_DOC, 1)
+def lp_pool1d(x: np.ndarray, norm_type: float, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
+              ceil_mode: bool = False, padding: Padding = 0, dilation: IntOrTuple = 1) -> np.ndarray:
+    return _lp_pool(1, x, norm_type, kernel_size, stride, ceil_mode, padding, dilation)
+
+
+@public
+@fill_doc(LP_POOL_DOC, 2)
+def lp_pool2d(x: np.ndarray, norm_type: float, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
+              ceil_mode: bool = False, padding: Padding = 0, dilation: IntOrTuple = 1) -> np.ndarray:
+    return _lp_pool(2, x, norm_type, kernel_size, stride, ceil_mode, padding, dilation)
+
+
+@public
+@fill_doc(LP_POOL_DOC, 3)
+def lp_pool3d(x: np.ndarray, norm_type: float, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
+              ceil_mode: bool = False, padding: Padding = 0, dilation: IntOrTuple = 1) -> np.ndarray:
+    return _lp_pool(3, x, norm_type, kernel_size, stride, ceil_mode, padding, dilation)
+
+
+@public
+@fill_doc(LP_POOL_BACKWARD_DOC, 1)
+def lp_pool1d_backward(grad_out: np.ndarray, x: np.ndarray, norm_type: float, kernel_size: IntOrTuple,
+                       stride: Optional[IntOrTuple] = None, ceil_mode: bool = False, padding: Padding = 0,
+                       dilation: IntOrTuple = 1) -> np.ndarray:
+    return _lp_pool_backward(1, grad_out, x, norm_type, kernel_size, stride, ceil_mode, padding, dilation)
+
+
+@public
+@fill_doc(LP_POOL_BACKWARD_DOC, 2)
+def lp_pool2d_backward(grad_out: np.ndarray, x: np.ndarray, norm_type: float, kernel_size: IntOrTuple,
+                       stride: Optional[IntOrTuple] = None, ceil_mode: bool = False, padding: Padding = 0,
+                       dilation: IntOrTuple = 1) -> np.ndarray:
+    return _lp_pool_backward(2, grad_out, x, norm_type, kernel_size, stride, ceil_mode, padding, dilation)
+
+
+@public
+@fill_doc(LP_POOL_BACKWARD_DOC, 3)
+def lp_pool3d_backward(grad_out: np.ndarray, x: np.ndarray, norm_type: float, kernel_size: IntOrTuple,
+                       stride: Optional[IntOrTuple] = None, ceil_mode: bool = False, padding: Padding = 0,
+                       dilation: IntOrTuple = 1) -> np.ndarray:
+    return _lp_pool_backward(3, grad_out, x, norm_type, kernel_size, stride, ceil_mode, padding, dilation)
 
 
 # -------------------------------------------------------- adaptive pooling
@@ -1156,17 +1230,53 @@ def relu_backward(grad_out: np.ndarray, output: np.ndarray) -> np.ndarray:
     return _norm.relu_backward(grad_out, output)
 
 
+@public
+def global_lp_pool(x: np.ndarray, norm_type: float, keepdims: bool = True) -> np.ndarray:
+    """Lp norm over all spatial axes of a batched input, ``(sum of x^p)^(1/p)``
+    per ``(n, c)`` plane (ONNX's ``GlobalLpPool`` for even ``p``; PyTorch's sign
+    rule for odd ``p``, see :func:`lp_pool2d`), keeping the spatial axes as
+    size-1 axes unless ``keepdims=False``.
+
+    Parameters
+    ----------
+    x : ndarray
+        ``(N, C, L)``, ``(N, C, H, W)`` or ``(N, C, D, H, W)``, of a float dtype.
+    norm_type : float
+        The power ``p`` (nonzero; ``inf`` is the max of ``|x|``).
+    keepdims : bool
+        Keep the spatial axes as unit axes (default), or return ``(N, C)``.
+
+    Returns
+    -------
+    ndarray
+        ``(N, C, 1, ...)`` or ``(N, C)``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`global_avg_pool`, and a ``norm_type`` of 0.
+
+    Examples
+    --------
+    >>> import numpy as np, ferroconv as fc
+    >>> fc.global_lp_pool(np.array([[[3., 0.], [0., 4.]]]).reshape(1, 1, 2, 2), 2, keepdims=False)
+    array([[5.]])
+    """
+    return _pool.global_lp_pool(x, _norm_type(norm_type), flag(keepdims, "keepdims"))
+
+
 # ---------------------------------------------------------------- geometry
 
 
 @public
 def pool_output_shape(input_shape: IntOrTuple, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
-                      padding: IntOrTuple = 0, dilation: IntOrTuple = 1,
+                      padding: Padding = 0, dilation: IntOrTuple = 1,
                       ceil_mode: bool = False) -> tuple[int, ...]:
-    """Spatial output size of max or average pooling:
-    ``floor_or_ceil((S + 2 padding - dilation (kernel_size - 1) - 1) / stride) + 1``,
-    and in ceil mode one less where the last window would start in the right
-    padding (PyTorch's rule).
+    """Spatial output size of max, average or Lp pooling:
+    ``floor_or_ceil((S + lo + hi - dilation (kernel_size - 1) - 1) / stride) + 1``
+    (``lo``, ``hi`` the padding before and after; ``ceil(S / stride)`` for
+    ``padding="same"``), and in ceil mode one less where the last window would
+    start in the right padding (PyTorch's rule).
 
     Parameters
     ----------
@@ -1195,6 +1305,8 @@ def pool_output_shape(input_shape: IntOrTuple, kernel_size: IntOrTuple, stride: 
     (56, 56)
     >>> fc.pool_output_shape(5, 2, ceil_mode=True)
     (3,)
+    >>> fc.pool_output_shape((5, 7), 3, stride=2, padding="same")
+    (3, 4)
     """
     spatial = spatial_shape(input_shape, "input_shape")
     return _pool.output_shape(spatial, pool_spec(len(spatial), kernel_size, stride, padding, dilation, ceil_mode))

@@ -1,5 +1,5 @@
 //! Pooling geometry: output sizes (PyTorch's `pooling_output_shape`, ceil mode
-//! included), the input cells each window reads, adaptive windows and the output
+//! included, with ONNX's per-side and "same" padding), the input cells each window reads, adaptive windows and the output
 //! size of max-unpooling.
 
 use super::{check_all_positive, check_rank, dilated_extent, fmt_dims, Dims, SPATIAL};
@@ -7,8 +7,8 @@ use crate::error::{value_error, Result};
 
 /// The input cells one pooling window reads along one axis: `count` cells from
 /// `first`, one dilation apart (padded cells are not listed), and `padded`, the
-/// window's extent clipped to the padded input `[-pad, len + pad)`, which is the
-/// divisor of an average that counts padding.
+/// number of the window's taps inside the padded input `[-pad_lo, len + pad_hi)`,
+/// which is the divisor of an average that counts padding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AxisWindow {
     pub first: usize,
@@ -16,17 +16,57 @@ pub struct AxisWindow {
     pub padded: usize,
 }
 
-/// Arguments of max or average pooling (PyTorch's `max_pool{1,2,3}d` /
-/// `avg_pool{1,2,3}d`); average pooling has unit dilation.
+/// How max, average and Lp pooling pad each axis (padding acts as -inf for max,
+/// as zeros for sums). Whatever the padding, every window must read at least one
+/// input cell: [`PoolParams::output_dims`] refuses the others, so no output is
+/// ever a max of nothing (-inf) or an average of nothing (NaN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolPadding {
+    /// PyTorch's symmetric padding: the same on both sides, at most half the
+    /// (undilated) kernel.
+    Symmetric(Dims),
+    /// `lo` cells before and `hi` after each axis (ONNX's explicit `pads`): each
+    /// smaller than the dilated kernel extent (onnxruntime's limit; ONNX states none).
+    Sides { lo: Dims, hi: Dims },
+    /// ONNX's `SAME_UPPER` (`extra_first: false`) or `SAME_LOWER`: `ceil(len / stride)`
+    /// outputs, from the total padding `(out - 1) * stride + dilated kernel - len`
+    /// (at least 0) split in halves, the odd cell last (upper) or first (lower).
+    Same { extra_first: bool },
+}
+
+impl PoolPadding {
+    /// No padding.
+    pub const NONE: PoolPadding = PoolPadding::Symmetric([0; SPATIAL]);
+
+    /// The padding as the caller gave it, for messages.
+    pub fn describe(&self, rank: usize) -> String {
+        match self {
+            PoolPadding::Symmetric(pad) => fmt_dims(pad, rank),
+            PoolPadding::Sides { lo, hi } => {
+                let pairs: Vec<String> = (SPATIAL - rank.clamp(1, SPATIAL)..SPATIAL)
+                    .map(|a| format!("({}, {})", lo[a], hi[a]))
+                    .collect();
+                if pairs.len() == 1 {
+                    format!("({},)", pairs[0])
+                } else {
+                    format!("({})", pairs.join(", "))
+                }
+            }
+            PoolPadding::Same { extra_first: false } => "'same'".to_string(),
+            PoolPadding::Same { extra_first: true } => "'same_lower'".to_string(),
+        }
+    }
+}
+
+/// Arguments of max, average or Lp pooling (PyTorch's `max_pool{1,2,3}d`,
+/// `avg_pool{1,2,3}d`, `lp_pool{1,2,3}d`, with ONNX's per-side and "same" padding).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolParams {
     /// Spatial rank the caller works in (1, 2 or 3); only used in messages.
     pub rank: usize,
     pub kernel: Dims,
     pub stride: Dims,
-    /// Implicit padding on both sides of each axis (acts as -inf for max, as
-    /// zeros for an average).
-    pub padding: Dims,
+    pub padding: PoolPadding,
     pub dilation: Dims,
     pub ceil_mode: bool,
 }
@@ -39,17 +79,73 @@ impl PoolParams {
             rank,
             kernel,
             stride: kernel,
-            padding: [0; SPATIAL],
+            padding: PoolPadding::NONE,
             dilation: [1; SPATIAL],
             ceil_mode: false,
         }
     }
 
+    /// The extent of the dilated kernel along `axis` (saturating: the checks of
+    /// [`output_dims`](Self::output_dims) refuse sizes that overflow).
+    fn extent(&self, axis: usize) -> usize {
+        dilated_extent(self.kernel[axis], self.dilation[axis]).unwrap_or(usize::MAX)
+    }
+
+    /// The `(before, after)` padding of `axis` for an input of `len` cells.
+    pub fn pads(&self, axis: usize, len: usize) -> (usize, usize) {
+        match self.padding {
+            PoolPadding::Symmetric(pad) => (pad[axis], pad[axis]),
+            PoolPadding::Sides { lo, hi } => (lo[axis], hi[axis]),
+            PoolPadding::Same { extra_first } => {
+                let stride = self.stride[axis].max(1);
+                let out = len.div_ceil(stride);
+                let total = out
+                    .saturating_sub(1)
+                    .saturating_mul(stride)
+                    .saturating_add(self.extent(axis))
+                    .saturating_sub(len);
+                let (small, large) = (total / 2, total - total / 2);
+                if extra_first {
+                    (large, small)
+                } else {
+                    (small, large)
+                }
+            }
+        }
+    }
+
+    /// The padding limit of the spec's kind (see [`PoolPadding`]).
+    pub fn check_padding(&self) -> Result<()> {
+        let ok = match self.padding {
+            PoolPadding::Symmetric(pad) => (0..SPATIAL).all(|a| pad[a] <= self.kernel[a] / 2),
+            PoolPadding::Sides { lo, hi } => {
+                (0..SPATIAL).all(|a| lo[a].max(hi[a]) < self.extent(a))
+            }
+            PoolPadding::Same { .. } => true,
+        };
+        if ok {
+            return Ok(());
+        }
+        let padding = self.padding.describe(self.rank);
+        let kernel = fmt_dims(&self.kernel, self.rank);
+        if let PoolPadding::Symmetric(_) = self.padding {
+            return value_error!(
+                "padding {padding} must be at most half the kernel size {kernel} (PyTorch's rule; per-side (lo, hi) pairs may go up to the dilated kernel size minus 1)"
+            );
+        }
+        let extents: Dims = [0, 1, 2].map(|a| self.extent(a));
+        value_error!(
+            "padding {padding} must be smaller than the dilated kernel size {} on each side (kernel_size {kernel})",
+            fmt_dims(&extents, self.rank)
+        )
+    }
+
     /// Spatial output size for a spatial input size, with PyTorch's checks:
-    /// positive kernel/stride/dilation, a non-empty input, `padding <= kernel / 2`
-    /// and an output of at least one cell. Additionally every window must read at
-    /// least one input cell (a dilated window can otherwise fall entirely into the
-    /// padding, where PyTorch returns -inf with an index outside the input).
+    /// positive kernel/stride/dilation, a non-empty input, the padding limit of
+    /// its kind and an output of at least one cell. Additionally every window must
+    /// read at least one input cell (a dilated window can otherwise fall entirely
+    /// into the padding, where PyTorch returns -inf with an index outside the
+    /// input and ONNX's reference fails).
     pub fn output_dims(&self, input: Dims) -> Result<Dims> {
         check_rank(self.rank)?;
         check_all_positive("kernel_size", &self.kernel, self.rank)?;
@@ -61,24 +157,16 @@ impl PoolParams {
                 fmt_dims(&input, self.rank)
             );
         }
-        if (0..SPATIAL).any(|a| self.padding[a] > self.kernel[a] / 2) {
-            return value_error!(
-                "padding {} must be at most half the kernel size {}",
-                fmt_dims(&self.padding, self.rank),
-                fmt_dims(&self.kernel, self.rank)
-            );
-        }
+        self.check_padding()?;
         let mut signed = [0i128; SPATIAL];
         for (axis, size) in signed.iter_mut().enumerate() {
             *size = self.signed_output_size(axis, input[axis])?;
         }
         if signed.iter().any(|&s| s <= 0) {
-            let spans: Dims = [0, 1, 2]
-                .map(|a| dilated_extent(self.kernel[a], self.dilation[a]).unwrap_or(usize::MAX));
+            let spans: Dims = [0, 1, 2].map(|a| self.extent(a));
             let padded: Dims = [0, 1, 2].map(|a| {
-                input[a]
-                    .saturating_add(self.padding[a])
-                    .saturating_add(self.padding[a])
+                let (lo, hi) = self.pads(a, input[a]);
+                input[a].saturating_add(lo).saturating_add(hi)
             });
             let dilated = if self.dilation == [1; SPATIAL] {
                 String::new()
@@ -94,20 +182,21 @@ impl PoolParams {
         }
         // Each size is in 1..=usize::MAX here: it is at most (len + pad) / stride + 1.
         let output = signed.map(|s| usize::try_from(s).unwrap_or(usize::MAX));
-        // Only a window starting in the left padding can miss the input entirely
-        // (every other one starts inside it), and only when the dilation exceeds the
-        // input length; a non-empty output then needs kernel <= 2 and padding <= 1, so
-        // only the first window is at risk. Checking four windows at each end keeps
-        // this O(1) for any output size, with margin.
+        // Every window starts in (-extent, len) (the padding limits and the ceil-mode
+        // rule see to it), so an undilated window always reads a cell, and so does a
+        // dilated one when the dilation is at most the input length (its taps are
+        // closer than the input is long). Only the remaining case is checked window
+        // by window.
         for axis in 0..SPATIAL {
-            let len = output[axis];
-            let border = (0..len.min(4)).chain(len.saturating_sub(4).max(4)..len);
-            for o in border {
+            if self.dilation[axis] <= input[axis] {
+                continue;
+            }
+            for o in 0..output[axis] {
                 if self.window(axis, input[axis], o).count == 0 {
                     return value_error!(
                         "dilation {} with padding {} puts output position {o} of axis {} entirely in the padding of an input of size {}: every window must read at least one input element",
                         fmt_dims(&self.dilation, self.rank),
-                        fmt_dims(&self.padding, self.rank),
+                        self.padding.describe(self.rank),
                         axis + self.rank.clamp(1, SPATIAL) - SPATIAL,
                         fmt_dims(&input, self.rank)
                     );
@@ -117,19 +206,19 @@ impl PoolParams {
         Ok(output)
     }
 
-    /// `floor_or_ceil((len + 2 pad - dilation (kernel - 1) - 1) / stride) + 1`, and in
-    /// ceil mode one less when the last window would start at or past `len + pad`.
+    /// `floor_or_ceil((len + lo + hi - dilation (kernel - 1) - 1) / stride) + 1`, and
+    /// in ceil mode one less when the last window would start at or past `len + lo`.
     fn signed_output_size(&self, axis: usize, len: usize) -> Result<i128> {
         let stride = self.stride[axis] as i128;
-        let pad = self.padding[axis] as i128;
+        let (lo, hi) = self.pads(axis, len);
         let span = dilated_extent(self.kernel[axis], self.dilation[axis])? as i128;
-        let room = len as i128 + 2 * pad - span;
+        let room = len as i128 + lo as i128 + hi as i128 - span;
         let mut size = if self.ceil_mode {
             (room + stride - 1).div_euclid(stride) + 1
         } else {
             room.div_euclid(stride) + 1
         };
-        if self.ceil_mode && (size - 1) * stride >= len as i128 + pad {
+        if self.ceil_mode && (size - 1) * stride >= len as i128 + lo as i128 {
             size -= 1;
         }
         Ok(size)
@@ -138,9 +227,10 @@ impl PoolParams {
     /// Window `o` along `axis` for an input of `len` cells (`o` in range of
     /// [`output_dims`](Self::output_dims)).
     pub fn window(&self, axis: usize, len: usize, o: usize) -> AxisWindow {
-        let (len, pad) = (len as i128, self.padding[axis] as i128);
+        let (lo, hi) = self.pads(axis, len);
+        let (len, lo, hi) = (len as i128, lo as i128, hi as i128);
         let (kernel, dilation) = (self.kernel[axis] as i128, self.dilation[axis] as i128);
-        let start = o as i128 * self.stride[axis] as i128 - pad;
+        let start = o as i128 * self.stride[axis] as i128 - lo;
         // First tap at or after 0, last tap before len.
         let first_tap = if start < 0 {
             (-start + dilation - 1) / dilation
@@ -153,7 +243,9 @@ impl PoolParams {
             ((len - 1 - start) / dilation).min(kernel - 1)
         };
         let count = (last_tap - first_tap + 1).max(0);
-        let padded = (start + kernel).min(len + pad) - start;
+        // Taps before the end of the padded input (a ceil-mode window may hang over it).
+        let room = (len + hi - start).max(0);
+        let padded = ((room + dilation - 1) / dilation).min(kernel);
         AxisWindow {
             first: usize::try_from(start + first_tap * dilation).unwrap_or(0),
             count: usize::try_from(count).unwrap_or(0),
@@ -260,7 +352,7 @@ mod tests {
     fn pool1d(kernel: usize, stride: usize, padding: usize, dilation: usize) -> PoolParams {
         PoolParams {
             stride: [1, 1, stride],
-            padding: [0, 0, padding],
+            padding: PoolPadding::Symmetric([0, 0, padding]),
             dilation: [1, 1, dilation],
             ..PoolParams::new(1, [1, 1, kernel])
         }

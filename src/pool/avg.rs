@@ -1,5 +1,6 @@
-//! Average-pooling kernels of one plane, forward and backward (strided and
-//! adaptive pooling use them with different window tables and divisor rules).
+//! Window-sum kernels of one plane, forward and backward: average pooling
+//! (strided and adaptive pooling use them with different window tables and
+//! divisor rules) and Lp pooling (the same sums of `x^p`, finished by a root).
 //!
 //! The forward pass computes runs of full-width windows `lanes` output columns at
 //! a time (every lane sums its cells in the scalar scan order, so the results are
@@ -10,16 +11,129 @@ use super::windows::{Divisor, Windows};
 use crate::element::Element;
 use crate::geometry::AxisWindow;
 use crate::kernels::{dispatch, simd_twins};
+use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 
-/// Mean of every window of `plane` into `out`: the sum of the input cells the
-/// window reads (padding adds zeros) divided by the divisor of `rule`.
-pub(crate) fn avg_plane<T: Element>(
+/// What a window sum adds per cell, and how it turns the sum into the output.
+pub(crate) trait WindowSum: Copy + Send + Sync {
+    type T: Element;
+    /// The term a cell of value `value` adds.
+    fn term(self, value: Self::T) -> Self::T;
+    /// The factor of windows shaped `(wd, wh, ww)` (shared by a run of them).
+    fn factor(self, wd: &AxisWindow, wh: &AxisWindow, ww: &AxisWindow) -> Self::T;
+    /// The output of a window whose terms sum to `sum`.
+    fn finish(self, sum: Self::T, factor: Self::T) -> Self::T;
+}
+
+/// Average pooling: the sum divided by the divisor of `rule`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mean<T> {
+    pub rule: Divisor,
+    pub element: PhantomData<T>,
+}
+
+impl<T: Element> Mean<T> {
+    pub fn new(rule: Divisor) -> Self {
+        Mean {
+            rule,
+            element: PhantomData,
+        }
+    }
+}
+
+impl<T: Element> WindowSum for Mean<T> {
+    type T = T;
+
+    #[inline(always)]
+    fn term(self, value: T) -> T {
+        value
+    }
+
+    #[inline(always)]
+    fn factor(self, wd: &AxisWindow, wh: &AxisWindow, ww: &AxisWindow) -> T {
+        Windows::divisor(self.rule, wd, wh, ww)
+    }
+
+    #[inline(always)]
+    fn finish(self, sum: T, divisor: T) -> T {
+        sum / divisor
+    }
+}
+
+/// Lp pooling as PyTorch computes it: `(scale * sum x^p)^(1/p)`, where `scale`
+/// is the kernel volume over the window's taps inside the padded input (1 but for
+/// ceil-mode windows hanging over the end, which PyTorch scales up so). `SQUARE`
+/// computes `x^2` as `x * x`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lp<T, const SQUARE: bool> {
+    pub p: T,
+    pub inv_p: T,
+    pub kernel_vol: usize,
+}
+
+impl<T: Element, const SQUARE: bool> Lp<T, SQUARE> {
+    pub fn new(p: f64, kernel_vol: usize) -> Self {
+        Lp {
+            p: T::from(p).unwrap_or_else(T::nan),
+            inv_p: T::from(1.0 / p).unwrap_or_else(T::nan),
+            kernel_vol,
+        }
+    }
+
+    /// The derivative of `term` over `p`: `x^(p - 1)`.
+    #[inline(always)]
+    fn term_slope(self, value: T) -> T {
+        if SQUARE {
+            value
+        } else {
+            value.powf(self.p - T::one())
+        }
+    }
+}
+
+impl<T: Element, const SQUARE: bool> WindowSum for Lp<T, SQUARE> {
+    type T = T;
+
+    #[inline(always)]
+    fn term(self, value: T) -> T {
+        if SQUARE {
+            value * value
+        } else {
+            value.powf(self.p)
+        }
+    }
+
+    #[inline(always)]
+    fn factor(self, wd: &AxisWindow, wh: &AxisWindow, ww: &AxisWindow) -> T {
+        let taps = Windows::divisor::<T>(Divisor::Padded, wd, wh, ww);
+        let kernel_vol = T::from(self.kernel_vol).unwrap_or_else(T::infinity);
+        if taps == kernel_vol {
+            T::one()
+        } else {
+            kernel_vol / taps
+        }
+    }
+
+    #[inline(always)]
+    fn finish(self, sum: T, scale: T) -> T {
+        // p = 2: a square root (correctly rounded, and far cheaper than powf;
+        // PyTorch's pow(0.5) is a sqrt too)
+        if SQUARE {
+            (sum * scale).sqrt()
+        } else {
+            (sum * scale).powf(self.inv_p)
+        }
+    }
+}
+
+/// Output of every window of `plane` into `out`: `reduce`'s finish of the sum of
+/// its terms over the input cells the window reads (padding adds nothing).
+pub(crate) fn avg_plane<R: WindowSum>(
     windows: &Windows,
     rows: RowRuns,
-    rule: Divisor,
-    plane: &[T],
-    out: &mut [MaybeUninit<T>],
+    reduce: R,
+    plane: &[R::T],
+    out: &mut [MaybeUninit<R::T>],
 ) {
     dispatch!(
         avg_plane_any,
@@ -27,7 +141,7 @@ pub(crate) fn avg_plane<T: Element>(
         avg_plane_avx2,
         windows,
         rows,
-        rule,
+        reduce,
         plane,
         out
     )
@@ -35,24 +149,25 @@ pub(crate) fn avg_plane<T: Element>(
 
 simd_twins! {
     avg_plane_any => avg_plane_avx512, avg_plane_avx2,
-    <T: Element>(
+    <R: WindowSum>(
         windows: &Windows,
         rows: RowRuns,
-        rule: Divisor,
-        plane: &[T],
-        out: &mut [MaybeUninit<T>],
+        reduce: R,
+        plane: &[R::T],
+        out: &mut [MaybeUninit<R::T>],
     )
 }
 
 #[inline(always)]
-fn avg_plane_any<T: Element>(
+fn avg_plane_any<R: WindowSum>(
     windows: &Windows,
     RowRuns { kernel, lo, hi }: RowRuns,
-    rule: Divisor,
-    plane: &[T],
-    out: &mut [MaybeUninit<T>],
+    reduce: R,
+    plane: &[R::T],
+    out: &mut [MaybeUninit<R::T>],
 ) {
     let out_w = windows.output[2];
+    let step_w = windows.step[2];
     let row_windows = &windows.axes[2];
     let lanes = kernel.lanes();
     let pitch = windows.pitch.unwrap_or(1);
@@ -64,20 +179,26 @@ fn avg_plane_any<T: Element>(
             let out = &mut out[out_start..out_start + out_w];
             for ow in (0..lo).chain(hi..out_w) {
                 let ww = &row_windows[ow];
-                out[ow].write(sum_of_window(plane, &rows, ww) / Windows::divisor(rule, wd, wh, ww));
+                let sum = sum_of_window(reduce, plane, &rows, ww, step_w);
+                out[ow].write(reduce.finish(sum, reduce.factor(wd, wh, ww)));
             }
             for start in windows.interior_chunks(lanes) {
                 let ww = &row_windows[start];
-                let divisor = Windows::divisor(rule, wd, wh, ww);
-                let cells = &rows[..];
+                let run = SumRun {
+                    rows: &rows,
+                    first: ww.first,
+                    count: ww.count,
+                    step: step_w,
+                    factor: reduce.factor(wd, wh, ww),
+                };
                 let out = &mut out[start..start + lanes];
                 match (lanes, pitch) {
-                    (16, 1) => avg_chunk::<T, 16>(plane, cells, ww, 1, divisor, out),
-                    (16, 2) => avg_chunk::<T, 16>(plane, cells, ww, 2, divisor, out),
-                    (16, p) => avg_chunk::<T, 16>(plane, cells, ww, p, divisor, out),
-                    (_, 1) => avg_chunk::<T, 8>(plane, cells, ww, 1, divisor, out),
-                    (_, 2) => avg_chunk::<T, 8>(plane, cells, ww, 2, divisor, out),
-                    (_, p) => avg_chunk::<T, 8>(plane, cells, ww, p, divisor, out),
+                    (16, 1) => run.chunk::<R, 16>(reduce, plane, 1, out),
+                    (16, 2) => run.chunk::<R, 16>(reduce, plane, 2, out),
+                    (16, p) => run.chunk::<R, 16>(reduce, plane, p, out),
+                    (_, 1) => run.chunk::<R, 8>(reduce, plane, 1, out),
+                    (_, 2) => run.chunk::<R, 8>(reduce, plane, 2, out),
+                    (_, p) => run.chunk::<R, 8>(reduce, plane, p, out),
                 }
             }
             out_start += out_w;
@@ -171,63 +292,125 @@ pub(crate) fn plane_means_backward<T: Element>(
     }
 }
 
-/// Sum of one window whose rows start at `rows` (plane indices of column 0).
-fn sum_of_window<T: Element>(plane: &[T], rows: &[usize], ww: &AxisWindow) -> T {
-    let mut sum = T::zero();
+/// Sum of the terms of one window whose rows start at `rows` (plane indices of
+/// column 0), its cells `step` apart along the row.
+fn sum_of_window<R: WindowSum>(
+    reduce: R,
+    plane: &[R::T],
+    rows: &[usize],
+    ww: &AxisWindow,
+    step: usize,
+) -> R::T {
+    let mut sum = <R::T as num_traits::Zero>::zero();
     for &row in rows {
-        for &value in &plane[row + ww.first..][..ww.count] {
-            sum += value;
+        for &value in plane[row + ww.first..].iter().step_by(step).take(ww.count) {
+            sum += reduce.term(value);
         }
     }
     sum
 }
 
-/// Means of `L` full-width windows shaped like `ww`, the `j`-th starting
-/// `j * pitch` columns after it (all of them share `divisor`).
-#[inline(always)]
-fn avg_chunk<T: Element, const L: usize>(
-    plane: &[T],
-    rows: &[usize],
-    ww: &AxisWindow,
-    pitch: usize,
-    divisor: T,
-    out: &mut [MaybeUninit<T>],
-) {
-    let span = (L - 1) * pitch + 1;
-    let mut sum = [T::zero(); L];
-    for &row in rows {
-        for c in 0..ww.count {
-            let cells = &plane[row + ww.first + c..][..span];
-            for j in 0..L {
-                sum[j] += cells[j * pitch];
+/// `L` full-width windows of one output row: their rows, the first window's first
+/// cell and cell count along the row, the distance between its cells and the
+/// factor all of them share.
+struct SumRun<'a, T> {
+    rows: &'a [usize],
+    first: usize,
+    count: usize,
+    step: usize,
+    factor: T,
+}
+
+impl<T: Element> SumRun<'_, T> {
+    /// Outputs of `L` windows shaped like the run's, the `j`-th starting
+    /// `j * pitch` columns after the first.
+    #[inline(always)]
+    fn chunk<R: WindowSum<T = T>, const L: usize>(
+        &self,
+        reduce: R,
+        plane: &[T],
+        pitch: usize,
+        out: &mut [MaybeUninit<T>],
+    ) {
+        let span = (L - 1) * pitch + 1;
+        let mut sum = [T::zero(); L];
+        for &row in self.rows {
+            for c in 0..self.count {
+                let cells = &plane[row + self.first + c * self.step..][..span];
+                for j in 0..L {
+                    sum[j] += reduce.term(cells[j * pitch]);
+                }
             }
         }
-    }
-    for (slot, &s) in out.iter_mut().zip(&sum) {
-        slot.write(s / divisor);
+        for (slot, &s) in out.iter_mut().zip(&sum) {
+            slot.write(reduce.finish(s, self.factor));
+        }
     }
 }
 
-/// Gradient of [`avg_plane`]: each output gradient divided by its window's divisor
-/// is added to every input cell of the window (overlapping windows accumulate, in
-/// output order).
+/// Gradient of [`avg_plane`] for averages: each output gradient divided by its
+/// window's divisor is added to every input cell of the window (overlapping
+/// windows accumulate, in output order).
 pub(crate) fn avg_backward_plane<T: Element>(
     windows: &Windows,
     rule: Divisor,
     grad_out: &[T],
     grad_in: &mut [T],
 ) {
-    let [_, in_h, in_w] = windows.input;
+    let step_w = windows.step[2];
+    let mut rows = Vec::new();
     let mut o = 0;
     for wd in &windows.axes[0] {
         for wh in &windows.axes[1] {
+            windows.row_starts(wd, wh, &mut rows);
             for ww in &windows.axes[2] {
                 let share = grad_out[o] / Windows::divisor::<T>(rule, wd, wh, ww);
-                for id in wd.first..wd.first + wd.count {
-                    for ih in wh.first..wh.first + wh.count {
-                        let row_start = (id * in_h + ih) * in_w + ww.first;
-                        for cell in &mut grad_in[row_start..row_start + ww.count] {
+                for &row in &rows {
+                    let start = row + ww.first;
+                    if step_w == 1 {
+                        for cell in &mut grad_in[start..start + ww.count] {
                             *cell += share;
+                        }
+                    } else {
+                        for cell in grad_in[start..].iter_mut().step_by(step_w).take(ww.count) {
+                            *cell += share;
+                        }
+                    }
+                }
+                o += 1;
+            }
+        }
+    }
+}
+
+/// Gradient of [`avg_plane`] for Lp pooling with respect to its input `x`: the
+/// window's sum `s = scale * sum x^p` recomputed, then every cell of the window
+/// gets `grad * scale * s^(1/p - 1) * x^(p - 1)`, and nothing where `s` is 0 (as
+/// PyTorch, whose ReLU masks that gradient).
+pub(crate) fn lp_backward_plane<T: Element, const SQUARE: bool>(
+    windows: &Windows,
+    lp: Lp<T, SQUARE>,
+    x: &[T],
+    grad_out: &[T],
+    grad_in: &mut [T],
+) {
+    let step_w = windows.step[2];
+    let mut rows = Vec::new();
+    let mut o = 0;
+    for wd in &windows.axes[0] {
+        for wh in &windows.axes[1] {
+            windows.row_starts(wd, wh, &mut rows);
+            for ww in &windows.axes[2] {
+                let scale = lp.factor(wd, wh, ww);
+                let total = sum_of_window(lp, x, &rows, ww, step_w) * scale;
+                if total != T::zero() {
+                    let root = lp.finish(total, T::one());
+                    let coefficient = grad_out[o] * scale * (root / total);
+                    for &row in &rows {
+                        let start = row + ww.first;
+                        for c in 0..ww.count {
+                            let at = start + c * step_w;
+                            grad_in[at] += coefficient * lp.term_slope(x[at]);
                         }
                     }
                 }

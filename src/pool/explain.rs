@@ -35,7 +35,7 @@ pub fn explain_pool<T: Element>(x: Shape5, pooling: Pooling<'_>) -> Result<Repor
             (output, Windows::strided(params, input, output)?)
         }
         Pooling::Avg(params, options) => {
-            check_avg(params, options)?;
+            check_avg(options)?;
             let output = params.output_dims(input)?;
             (output, Windows::strided(params, input, output)?)
         }
@@ -65,7 +65,7 @@ pub fn explain_pool<T: Element>(x: Shape5, pooling: Pooling<'_>) -> Result<Repor
     let rows = if is_max {
         plan::max_rows::<T>(&windows, windows.in_vol())
     } else {
-        plan::avg_rows(&windows)
+        plan::avg_rows(&windows, true)
     };
     let forward_cost = cost(visits, tables, forward_split, planes);
     let forward = PassReport {

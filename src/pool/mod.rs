@@ -1,7 +1,8 @@
 //! Pooling, forward and backward, on 5-D arrays `(N, C, D, H, W)` (1-D and 2-D
 //! problems have unit leading spatial axes): max pooling with indices, max
-//! unpooling, average pooling, adaptive average and max pooling. PyTorch's
-//! semantics throughout.
+//! unpooling, average and Lp pooling, adaptive average and max pooling. PyTorch's
+//! semantics throughout, with ONNX's per-side and "same" padding and dilated
+//! average and Lp pooling.
 //!
 //! Every function validates its arguments before allocating anything, reads the
 //! input in one pass without a padded copy (padding is skipped, not
@@ -11,6 +12,7 @@
 mod avg;
 mod explain;
 mod fractional;
+mod lp;
 mod max;
 mod plan;
 mod planes;
@@ -23,13 +25,13 @@ use crate::arrays::{
 };
 use crate::element::Element;
 use crate::error::{value_error, Result};
-use crate::geometry::{
-    check_rank, checked_product, fmt_dims, Dims, PoolParams, UnpoolParams, SPATIAL,
-};
+use crate::geometry::{check_rank, checked_product, fmt_dims, Dims, PoolParams, UnpoolParams};
 use crate::storage::Storage;
 use crate::threads::for_each_chunk_mut;
+use avg::{Mean, WindowSum};
 pub use explain::{explain_pool, Pooling};
 pub use fractional::fractional_max_pool;
+pub use lp::{lp_pool, lp_pool_backward};
 use ndarray::{Array5, ArrayView5};
 use plan::{PlaneSplit, RowKernel};
 use planes::{for_each_output_plane, for_each_target_plane};
@@ -103,13 +105,7 @@ pub(crate) fn check_adaptive_input(input: Dims, rank: usize) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn check_avg(params: &PoolParams, options: AvgOptions) -> Result<()> {
-    if params.dilation != [1; SPATIAL] {
-        return value_error!(
-            "average pooling has no dilation, got {}",
-            fmt_dims(&params.dilation, params.rank)
-        );
-    }
+pub(crate) fn check_avg(options: AvgOptions) -> Result<()> {
     if options.divisor_override == Some(0) {
         return value_error!("divisor_override must be nonzero, got 0");
     }
@@ -175,6 +171,25 @@ fn avg_over<S: Storage>(
     windows: impl FnOnce() -> Result<Windows>,
     rule: Divisor,
 ) -> Result<Array5<S>> {
+    window_sums(
+        x,
+        out_shape,
+        windows,
+        Mean::<S::Compute>::new(rule),
+        Some(rule),
+    )
+}
+
+/// `reduce`'s output for the windows of `windows` over every plane of `x`: one
+/// pass over each window's cells. `plane_rule`, for averages, lets one window over
+/// a whole plane take the plane reduction.
+fn window_sums<S: Storage, R: WindowSum<T = S::Compute>>(
+    x: ArrayView5<'_, S>,
+    out_shape: Shape5,
+    windows: impl FnOnce() -> Result<Windows>,
+    reduce: R,
+    plane_rule: Option<Divisor>,
+) -> Result<Array5<S>> {
     let len = checked_product(&out_shape)?;
     let mut out = alloc_uninit::<S>(len, "the output")?;
     if len > 0 {
@@ -184,8 +199,8 @@ fn avg_over<S: Storage>(
         let (in_vol, out_vol) = (windows.in_vol(), windows.out_vol());
         let planes = len / out_vol.max(1);
         let split = PlaneSplit::new(planes, out_vol.saturating_mul(windows.max_window_vol()));
-        let rows = plan::avg_rows(&windows);
-        if rows.kernel == RowKernel::PlaneSum {
+        let rows = plan::avg_rows(&windows, plane_rule.is_some());
+        if let (RowKernel::PlaneSum, Some(rule)) = (rows.kernel, plane_rule) {
             // One window over each whole plane (global pooling): a reduction of
             // each contiguous plane, a chunk of planes per task.
             let divisor = windows.first_divisor::<S::Compute>(rule);
@@ -214,7 +229,7 @@ fn avg_over<S: Storage>(
             split,
             |p, v, _| {
                 S::through_compute(&x[p * in_vol..(p + 1) * in_vol], v, |plane, v| {
-                    avg::avg_plane(&windows, rows, rule, plane, v);
+                    avg::avg_plane(&windows, rows, reduce, plane, v);
                 });
             },
         )?;
@@ -240,7 +255,7 @@ fn avg_backward_over<T: Element>(
     let grad_out = as_slice(&grad_out)?;
     let (in_vol, out_vol) = (windows.in_vol(), windows.out_vol());
     let planes = len / in_vol.max(1);
-    if plan::avg_rows(&windows).kernel == RowKernel::PlaneSum {
+    if plan::avg_rows(&windows, true).kernel == RowKernel::PlaneSum {
         // Global pooling: each plane's cells all get its one gradient, whole
         // planes per task, into a buffer that needs no zeroing first.
         let split = PlaneSplit::new(planes, in_vol);
@@ -385,13 +400,15 @@ pub fn max_unpool<T: Element>(
     into_array5(out_shape, out)
 }
 
-/// Average pooling, as PyTorch's `avg_pool3d` (`params.dilation` must be 1).
+/// Average pooling, as PyTorch's `avg_pool3d`, with ONNX's dilation: the divisor
+/// counts the window's taps inside the padded input (`count_include_pad`) or
+/// inside the input.
 pub fn avg_pool<T: Storage>(
     x: ArrayView5<'_, T>,
     params: &PoolParams,
     options: AvgOptions,
 ) -> Result<Array5<T>> {
-    check_avg(params, options)?;
+    check_avg(options)?;
     let shape = shape5(&x);
     let input = spatial(shape);
     let output = params.output_dims(input)?;
@@ -411,7 +428,7 @@ pub fn avg_pool_backward<T: Element>(
     params: &PoolParams,
     options: AvgOptions,
 ) -> Result<Array5<T>> {
-    check_avg(params, options)?;
+    check_avg(options)?;
     let input = spatial(input_shape);
     let output = params.output_dims(input)?;
     let out_shape = shape5(&grad_out);

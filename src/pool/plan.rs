@@ -112,9 +112,10 @@ pub(crate) fn max_rows<T: Element>(windows: &Windows, plane_len: usize) -> RowRu
     RowRuns { kernel, lo, hi }
 }
 
-/// The row kernel of average pooling.
-pub(crate) fn avg_rows(windows: &Windows) -> RowRuns {
-    if windows.is_whole_plane() {
+/// The row kernel of window sums; one window over a whole plane takes the plane
+/// reduction when `plane_sums` (averages) allows it.
+pub(crate) fn avg_rows(windows: &Windows, plane_sums: bool) -> RowRuns {
+    if plane_sums && windows.is_whole_plane() {
         return RowRuns {
             kernel: RowKernel::PlaneSum,
             lo: 0,

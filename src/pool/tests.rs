@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::error::Error;
+use crate::geometry::PoolPadding;
 use ndarray::{Array, Array5};
 
 fn row(values: &[f64]) -> Array5<f64> {
@@ -12,7 +13,7 @@ fn row(values: &[f64]) -> Array5<f64> {
 fn pool1d(kernel: usize, stride: usize, padding: usize) -> PoolParams {
     PoolParams {
         stride: [1, 1, stride],
-        padding: [0, 0, padding],
+        padding: PoolPadding::Symmetric([0, 0, padding]),
         ..PoolParams::new(1, [1, 1, kernel])
     }
 }
@@ -135,7 +136,7 @@ fn direct_max(x: &Array5<f64>, p: &PoolParams) -> (Array5<f64>, Array5<i64>) {
                     let cell: Vec<isize> = (0..3)
                         .map(|a| {
                             (pos[a].0 * p.stride[a] + pos[a].1 * p.dilation[a]) as isize
-                                - p.padding[a] as isize
+                                - p.pads(a, input[a]).0 as isize
                         })
                         .collect();
                     if (0..3).any(|a| cell[a] < 0 || cell[a] >= input[a] as isize) {
@@ -169,7 +170,7 @@ fn case(
         rank: 3,
         kernel: k,
         stride: s,
-        padding: p,
+        padding: PoolPadding::Symmetric(p),
         dilation: d,
         ceil_mode: ceil,
     };
@@ -272,8 +273,20 @@ fn max_pool_backward_puts_each_gradient_at_its_argmax() {
 
 #[test]
 fn avg_pool_backward_is_the_adjoint_of_avg_pool() {
-    for (i, (shape, mut p)) in cases().into_iter().enumerate() {
-        p.dilation = [1; 3];
+    let mut all = cases();
+    // per-side and "same" padding, dilated
+    for padding in [
+        PoolPadding::Sides {
+            lo: [0, 2, 0],
+            hi: [1, 0, 2],
+        },
+        PoolPadding::Same { extra_first: true },
+    ] {
+        let (shape, mut p) = all[2].clone();
+        p.padding = padding;
+        all.push((shape, p));
+    }
+    for (i, (shape, p)) in all.into_iter().enumerate() {
         for options in [
             AvgOptions::default(),
             AvgOptions {
@@ -377,11 +390,6 @@ fn bad_arguments_are_value_errors_naming_them() {
         divisor_override: Some(0),
     };
     assert!(msg(avg_pool(x.view(), &pool1d(2, 1, 0), zero_divisor)).contains("divisor_override"));
-    let dilated = PoolParams {
-        dilation: [1, 1, 2],
-        ..pool1d(2, 1, 0)
-    };
-    assert!(msg(avg_pool(x.view(), &dilated, AvgOptions::default())).contains("dilation"));
     assert!(msg(avg_pool(x.view(), &pool1d(3, 1, 2), AvgOptions::default())).contains("padding"));
     let grad = row(&[1.0]);
     assert!(msg(avg_pool_backward(
@@ -406,7 +414,7 @@ fn results_do_not_depend_on_the_thread_count() {
     let x = filled([4, 16, 1, 40, 40], 17);
     let p = PoolParams {
         stride: [1, 2, 2],
-        padding: [0, 1, 1],
+        padding: PoolPadding::Symmetric([0, 1, 1]),
         ..PoolParams::new(2, [1, 3, 3])
     };
     let before = crate::threads::get_num_threads();
@@ -424,4 +432,45 @@ fn results_do_not_depend_on_the_thread_count() {
     assert_eq!(one.1, three.1);
     assert_eq!(one.2, three.2);
     assert_eq!(one.3, three.3);
+}
+
+#[test]
+fn lp_pool_of_p_one_on_positive_input_is_the_window_sum() {
+    let (shape, mut p) = cases()[2].clone();
+    p.padding = PoolPadding::Sides {
+        lo: [1, 0, 2],
+        hi: [0, 2, 1],
+    };
+    let x = filled(shape, 5).mapv(|v| v + 2.0);
+    let sums = avg_pool(
+        x.view(),
+        &p,
+        AvgOptions {
+            count_include_pad: true,
+            divisor_override: Some(1),
+        },
+    )
+    .unwrap();
+    let lp = lp_pool(x.view(), &p, 1.0).unwrap();
+    for (a, b) in lp.iter().zip(&sums) {
+        assert!((a - b).abs() < 1e-12 * b.abs());
+    }
+    let g = filled(lp.dim().into(), 3);
+    // p = 1 on positive input: the gradient of the sum, every window's gradient
+    // added to each of its cells, as average pooling with divisor 1.
+    let gx = lp_pool_backward(g.view(), x.view(), &p, 1.0).unwrap();
+    let expected = avg_pool_backward(
+        g.view(),
+        shape,
+        &p,
+        AvgOptions {
+            count_include_pad: true,
+            divisor_override: Some(1),
+        },
+    )
+    .unwrap();
+    for (a, b) in gx.iter().zip(&expected) {
+        assert!((a - b).abs() < 1e-12 * (1.0 + b.abs()));
+    }
+    assert!(lp_pool(x.view(), &p, 0.0).is_err());
 }

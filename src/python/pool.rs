@@ -134,6 +134,44 @@ fn avg_pool_backward<'py>(
     })
 }
 
+/// Lp pooling with norm `norm_type` (finite, nonzero).
+#[pyfunction]
+fn lp_pool<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    spec: &Bound<'py, PoolSpec>,
+    norm_type: f64,
+) -> PyResult<Bound<'py, PyAny>> {
+    let spec = spec.get();
+    let (rank, params) = (spec.rank(), spec.window()?);
+    with_float_type!(x, "x", T => {
+        let x = borrow::<T>(x, "x")?;
+        let x = view5(&x, "x", rank)?;
+        let out = super::interrupt::detach(py, || pool::lp_pool(x, params, norm_type))?;
+        to_numpy(py, out, Some(rank))
+    })
+}
+
+/// Gradient of Lp pooling with respect to its input `x`.
+#[pyfunction]
+fn lp_pool_backward<'py>(
+    py: Python<'py>,
+    grad_out: &Bound<'py, PyAny>,
+    x: &Bound<'py, PyAny>,
+    spec: &Bound<'py, PoolSpec>,
+    norm_type: f64,
+) -> PyResult<Bound<'py, PyAny>> {
+    let spec = spec.get();
+    let (rank, params) = (spec.rank(), spec.window()?);
+    with_float_type!(grad_out, "grad_out", T => {
+        let grad_out = borrow::<T>(grad_out, "grad_out")?;
+        let x = borrow::<T>(x, "x")?;
+        let (grad_out, x) = (view5(&grad_out, "grad_out", rank)?, view5(&x, "x", rank)?);
+        let grad = super::interrupt::detach(py, || T::narrow(pool::lp_pool_backward(T::widen(grad_out)?.view(), T::widen(x)?.view(), params, norm_type)?))?;
+        to_numpy(py, grad, Some(rank))
+    })
+}
+
 /// Adaptive average pooling to `spec`'s output size.
 #[pyfunction]
 fn adaptive_avg_pool<'py>(
@@ -230,6 +268,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(max_unpool_backward, m)?)?;
     m.add_function(wrap_pyfunction!(avg_pool, m)?)?;
     m.add_function(wrap_pyfunction!(avg_pool_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(lp_pool, m)?)?;
+    m.add_function(wrap_pyfunction!(lp_pool_backward, m)?)?;
     m.add_function(wrap_pyfunction!(adaptive_avg_pool, m)?)?;
     m.add_function(wrap_pyfunction!(adaptive_avg_pool_backward, m)?)?;
     m.add_function(wrap_pyfunction!(adaptive_max_pool, m)?)?;

@@ -11,8 +11,8 @@
 
 use crate::conv::{Activation, Precision};
 use crate::geometry::{
-    check_rank, fmt_dims, same_padding, ConvParams, Dims, PaddingMode, PoolParams, TransposeParams,
-    UnpoolParams, SPATIAL,
+    check_rank, fmt_dims, same_padding, ConvParams, Dims, PaddingMode, PoolPadding, PoolParams,
+    TransposeParams, UnpoolParams, SPATIAL,
 };
 use crate::pool::AvgOptions;
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -54,6 +54,55 @@ impl<'a, 'py> FromPyObject<'a, 'py> for PaddingArg {
             };
         }
         Ok(PaddingArg::Sides(obj.extract()?))
+    }
+}
+
+/// The padding of a pooling as Python hands it over: a string, `rank` ints
+/// (PyTorch's symmetric padding) or `rank` `(lo, hi)` pairs.
+enum PoolPaddingArg {
+    Named(PoolPadding),
+    Symmetric(Vec<i64>),
+    Sides(Vec<(i64, i64)>),
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for PoolPaddingArg {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if let Ok(text) = obj.cast::<PyString>() {
+            let text = text.to_cow()?;
+            return match text.as_ref() {
+                "same" => Ok(PoolPaddingArg::Named(PoolPadding::Same { extra_first: false })),
+                "same_lower" => Ok(PoolPaddingArg::Named(PoolPadding::Same { extra_first: true })),
+                "valid" => Ok(PoolPaddingArg::Named(PoolPadding::NONE)),
+                other => Err(PyValueError::new_err(format!(
+                    "padding must be an int, a tuple of ints, a tuple of (lo, hi) pairs, 'valid', 'same' or 'same_lower', got {other:?}"
+                ))),
+            };
+        }
+        if let Ok(pads) = obj.extract::<Vec<i64>>() {
+            return Ok(PoolPaddingArg::Symmetric(pads));
+        }
+        Ok(PoolPaddingArg::Sides(obj.extract()?))
+    }
+}
+
+impl PoolPaddingArg {
+    fn resolve(self, rank: usize) -> PyResult<PoolPadding> {
+        Ok(match self {
+            PoolPaddingArg::Named(padding) => padding,
+            PoolPaddingArg::Symmetric(pads) => {
+                PoolPadding::Symmetric(dims("padding", &pads, rank, 0, 0)?)
+            }
+            PoolPaddingArg::Sides(pairs) => {
+                let lo: Vec<i64> = pairs.iter().map(|p| p.0).collect();
+                let hi: Vec<i64> = pairs.iter().map(|p| p.1).collect();
+                PoolPadding::Sides {
+                    lo: dims("padding", &lo, rank, 0, 0)?,
+                    hi: dims("padding", &hi, rank, 0, 0)?,
+                }
+            }
+        })
     }
 }
 
@@ -426,7 +475,7 @@ impl PoolSpec {
         let mut options = Options(options);
         let kernel_size: Option<Vec<i64>> = options.take("kernel_size")?;
         let stride: Option<Vec<i64>> = options.take("stride")?;
-        let padding: Option<Vec<i64>> = options.take("padding")?;
+        let padding: Option<PoolPaddingArg> = options.take("padding")?;
         let dilation: Option<Vec<i64>> = options.take("dilation")?;
         let ceil_mode: bool = options.take("ceil_mode")?.unwrap_or(false);
         let count_include_pad: bool = options.take("count_include_pad")?.unwrap_or(true);
@@ -441,16 +490,26 @@ impl PoolSpec {
                     Some(stride) if !stride.is_empty() => dims("stride", &stride, rank, 1, 1)?,
                     _ => kernel,
                 };
-                let zeros = vec![0; rank];
                 let ones = vec![1; rank];
-                Some(PoolParams {
+                let padding = match padding {
+                    Some(padding) => padding.resolve(rank)?,
+                    None => PoolPadding::NONE,
+                };
+                let params = PoolParams {
                     rank,
                     kernel,
                     stride,
-                    padding: dims("padding", padding.as_deref().unwrap_or(&zeros), rank, 0, 0)?,
+                    padding,
                     dilation: dims("dilation", dilation.as_deref().unwrap_or(&ones), rank, 1, 1)?,
                     ceil_mode,
-                })
+                };
+                // Per-side limits need no input: checked now, so a layer fails at
+                // construction (symmetric padding keeps its check per call, which
+                // unpooling, with no such limit, shares).
+                if !matches!(params.padding, PoolPadding::Symmetric(_)) {
+                    params.check_padding()?;
+                }
+                Some(params)
             }
             None => None,
         };
@@ -485,7 +544,17 @@ impl PoolSpec {
         if let Some(w) = &self.window {
             kwargs.set_item("kernel_size", w.kernel[tail..].to_vec())?;
             kwargs.set_item("stride", w.stride[tail..].to_vec())?;
-            kwargs.set_item("padding", w.padding[tail..].to_vec())?;
+            match w.padding {
+                PoolPadding::Symmetric(pad) => kwargs.set_item("padding", pad[tail..].to_vec())?,
+                PoolPadding::Sides { lo, hi } => {
+                    let pairs: Vec<(usize, usize)> =
+                        (tail..SPATIAL).map(|a| (lo[a], hi[a])).collect();
+                    kwargs.set_item("padding", pairs)?
+                }
+                PoolPadding::Same { extra_first } => {
+                    kwargs.set_item("padding", if extra_first { "same_lower" } else { "same" })?
+                }
+            }
             kwargs.set_item("dilation", w.dilation[tail..].to_vec())?;
             kwargs.set_item("ceil_mode", w.ceil_mode)?;
         }
@@ -497,14 +566,25 @@ impl PoolSpec {
         Ok((PyTuple::empty(py), kwargs))
     }
 
-    /// The window's size, stride, padding and dilation per axis (`rank` ints
-    /// each; the stride defaulted to the kernel size), if the spec has a window.
+    /// The window's size, stride and dilation per axis (`rank` ints each; the
+    /// stride defaulted to the kernel size), if the spec has a window.
     #[getter]
-    fn window_sizes(&self) -> Option<[Vec<usize>; 4]> {
+    fn window_sizes(&self) -> Option<[Vec<usize>; 3]> {
         let tail = SPATIAL - self.rank;
         self.window
             .as_ref()
-            .map(|w| [w.kernel, w.stride, w.padding, w.dilation].map(|v| v[tail..].to_vec()))
+            .map(|w| [w.kernel, w.stride, w.dilation].map(|v| v[tail..].to_vec()))
+    }
+
+    /// The `(lo, hi)` padding per axis of the window for a spatial input size
+    /// (`"same"` resolved for it).
+    fn pads_for(&self, input: Vec<i64>) -> PyResult<(Vec<usize>, Vec<usize>)> {
+        let window = self.window()?;
+        let input = dims("input_shape", &input, self.rank, 0, 1)?;
+        let (lo, hi): (Vec<usize>, Vec<usize>) = (SPATIAL - self.rank..SPATIAL)
+            .map(|a| window.pads(a, input[a]))
+            .unzip();
+        Ok((lo, hi))
     }
 
     fn __repr__(&self) -> String {
@@ -515,7 +595,7 @@ impl PoolSpec {
                 "kernel_size={}, stride={}, padding={}, dilation={}, ceil_mode={}",
                 d(&w.kernel),
                 d(&w.stride),
-                d(&w.padding),
+                w.padding.describe(self.rank),
                 d(&w.dilation),
                 if w.ceil_mode { "True" } else { "False" }
             ));
@@ -550,14 +630,19 @@ impl PoolSpec {
             .ok_or_else(|| PyTypeError::new_err("adaptive pooling needs an output_size"))
     }
 
-    /// The core's parameters of max-unpooling.
+    /// The core's parameters of max-unpooling (symmetric padding, as PyTorch's).
     pub fn unpool(&self) -> PyResult<UnpoolParams> {
         let window = self.window()?;
+        let PoolPadding::Symmetric(padding) = window.padding else {
+            return Err(PyValueError::new_err(
+                "max unpooling takes an int or a tuple of ints as padding",
+            ));
+        };
         Ok(UnpoolParams {
             rank: self.rank,
             kernel: window.kernel,
             stride: window.stride,
-            padding: window.padding,
+            padding,
             output_size: self.output_size,
         })
     }

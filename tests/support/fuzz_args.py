@@ -532,6 +532,23 @@ def valid_generic(d, name, fns, rank, big=False, depth=0):
 _OMIT = object()
 
 
+def _pool_padding(d, g):
+    """Pooling padding of any accepted form: symmetric ints, per-side ``(lo, hi)``
+    pairs (one side one cell more, below the dilated kernel) or a string. The
+    pairs and "same" come only where no dilation exceeds the input (so no window
+    can miss it)."""
+    extents = [dl * (k - 1) + 1 for k, dl in zip(g["ks"], g["dil"])]
+    fits = all(dl <= s for dl, s in zip(g["dil"], g["sizes"]))
+    kind = d.pick(("ints", "ints", "pairs", "same", "valid")) if fits else "ints"
+    if kind == "pairs":
+        return tuple((p, min(p + d.int(0, 1), e - 1)) for p, e in zip(g["pad"], extents))
+    if kind == "same":
+        return d.pick(("same", "same_lower"))
+    if kind == "valid" and all(e <= s for e, s in zip(extents, g["sizes"])):
+        return "valid"
+    return _form(d, g["pad"])
+
+
 def _generic_value(d, p, g, x):
     name, has_default = p.name, p.default is not inspect.Parameter.empty
     if name in ("x", "input"):
@@ -543,9 +560,13 @@ def _generic_value(d, p, g, x):
             return None
         return _form(d, g["st"])
     if name == "padding":
-        return _form(d, g["pad"])
+        return _pool_padding(d, g)
     if name == "dilation":
         return _form(d, g["dil"])
+    if name == "norm_type":
+        # powers whose window sums of mixed-sign input stay finite (3, 2.5 or -1
+        # give NaN or inf by definition, as PyTorch's; tests/test_pool_sided_lp.py)
+        return d.pick((1, 2, 4, 2.0, float("inf"), -float("inf"), np.float32(2)))
     if name in ("ceil_mode", "return_indices", "count_include_pad"):
         return d.chance(50)
     if name == "divisor_override":
@@ -864,8 +885,11 @@ def mutate_value(d, name, spec, rank):
     if name == "layers":
         return _nasty_layers(d)
     if name == "padding" and d.chance(25):
-        return d.pick(("same", "valid", "SAME", "full", "", ((1, 2, 3),), ((2**62, 2**62),) * (rank or 1),
-                       ((0, 2**64),) * (rank or 1), (("a", "b"),)))
+        return d.pick(("same", "valid", "same_lower", "SAME", "SAME_UPPER", "full", "", ((1, 2, 3),),
+                       ((2**62, 2**62),) * (rank or 1), ((0, 2**64),) * (rank or 1), (("a", "b"),),
+                       ((-1, 0),) * (rank or 1), ((0, 1),) * ((rank or 1) + 1)))
+    if name == "norm_type":
+        return d.pick((0, 0.0, float("nan"), "2", None, True, -0.0, complex(2, 0), np.bool_(True)))
     return _nasty_intlike(d, name, spec, rank)
 
 

@@ -56,6 +56,9 @@ __all__ = [
     "avg_pool1d",
     "avg_pool2d",
     "avg_pool3d",
+    "lp_pool1d",
+    "lp_pool2d",
+    "lp_pool3d",
     "apply_network",
 ]
 
@@ -102,6 +105,8 @@ _CONV = "{rank}-D convolution of a dask array, block by block."
 _MAX = "{rank}-D max pooling of a dask array, block by block (values only)."
 _AVG = ("{rank}-D average pooling of a dask array, block by block; each window is divided by the divisor "
         "of its position in the whole array.")
+_LP = ("{rank}-D power-average (Lp) pooling of a dask array: ``x^p`` block by block, window sums with the "
+       "halos of average pooling, scaled and rooted as the in-memory op.")
 _NO_INDICES = "; ``return_indices=True`` (indices are not supported on dask arrays)"
 
 
@@ -132,7 +137,7 @@ def conv3d(x: _da.Array, weight: object, bias: object = None, stride: IntOrTuple
 @public
 @_doc("max_pool1d", _MAX.format(rank=1), _NO_INDICES)
 def max_pool1d(x: _da.Array, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
-               padding: IntOrTuple = 0, dilation: IntOrTuple = 1, ceil_mode: bool = False,
+               padding: Padding = 0, dilation: IntOrTuple = 1, ceil_mode: bool = False,
                return_indices: bool = False, *, rechunk: bool = True) -> _da.Array:
     return _ops.max_pool(1, "max_pool1d", x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
                          rechunk)
@@ -141,7 +146,7 @@ def max_pool1d(x: _da.Array, kernel_size: IntOrTuple, stride: Optional[IntOrTupl
 @public
 @_doc("max_pool2d", _MAX.format(rank=2), _NO_INDICES)
 def max_pool2d(x: _da.Array, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
-               padding: IntOrTuple = 0, dilation: IntOrTuple = 1, ceil_mode: bool = False,
+               padding: Padding = 0, dilation: IntOrTuple = 1, ceil_mode: bool = False,
                return_indices: bool = False, *, rechunk: bool = True) -> _da.Array:
     return _ops.max_pool(2, "max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
                          rechunk)
@@ -150,7 +155,7 @@ def max_pool2d(x: _da.Array, kernel_size: IntOrTuple, stride: Optional[IntOrTupl
 @public
 @_doc("max_pool3d", _MAX.format(rank=3), _NO_INDICES)
 def max_pool3d(x: _da.Array, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
-               padding: IntOrTuple = 0, dilation: IntOrTuple = 1, ceil_mode: bool = False,
+               padding: Padding = 0, dilation: IntOrTuple = 1, ceil_mode: bool = False,
                return_indices: bool = False, *, rechunk: bool = True) -> _da.Array:
     return _ops.max_pool(3, "max_pool3d", x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
                          rechunk)
@@ -159,25 +164,52 @@ def max_pool3d(x: _da.Array, kernel_size: IntOrTuple, stride: Optional[IntOrTupl
 @public
 @_doc("avg_pool1d", _AVG.format(rank=1))
 def avg_pool1d(x: _da.Array, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
-               padding: IntOrTuple = 0, ceil_mode: bool = False, count_include_pad: bool = True,
-               divisor_override: Optional[int] = None, *, rechunk: bool = True) -> _da.Array:
+               padding: Padding = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: Optional[int] = None, dilation: IntOrTuple = 1, *,
+               rechunk: bool = True) -> _da.Array:
     return _ops.avg_pool(1, "avg_pool1d", x, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                         divisor_override, rechunk)
+                         divisor_override, rechunk, dilation)
 
 
 @public
 @_doc("avg_pool2d", _AVG.format(rank=2))
 def avg_pool2d(x: _da.Array, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
-               padding: IntOrTuple = 0, ceil_mode: bool = False, count_include_pad: bool = True,
-               divisor_override: Optional[int] = None, *, rechunk: bool = True) -> _da.Array:
+               padding: Padding = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: Optional[int] = None, dilation: IntOrTuple = 1, *,
+               rechunk: bool = True) -> _da.Array:
     return _ops.avg_pool(2, "avg_pool2d", x, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                         divisor_override, rechunk)
+                         divisor_override, rechunk, dilation)
 
 
 @public
 @_doc("avg_pool3d", _AVG.format(rank=3))
 def avg_pool3d(x: _da.Array, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
-               padding: IntOrTuple = 0, ceil_mode: bool = False, count_include_pad: bool = True,
-               divisor_override: Optional[int] = None, *, rechunk: bool = True) -> _da.Array:
+               padding: Padding = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: Optional[int] = None, dilation: IntOrTuple = 1, *,
+               rechunk: bool = True) -> _da.Array:
     return _ops.avg_pool(3, "avg_pool3d", x, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                         divisor_override, rechunk)
+                         divisor_override, rechunk, dilation)
+
+
+@public
+@_doc("lp_pool1d", _LP.format(rank=1))
+def lp_pool1d(x: _da.Array, norm_type: float, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
+              ceil_mode: bool = False, padding: Padding = 0, dilation: IntOrTuple = 1, *,
+              rechunk: bool = True) -> _da.Array:
+    return _ops.lp_pool(1, "lp_pool1d", x, norm_type, kernel_size, stride, ceil_mode, padding, dilation, rechunk)
+
+
+@public
+@_doc("lp_pool2d", _LP.format(rank=2))
+def lp_pool2d(x: _da.Array, norm_type: float, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
+              ceil_mode: bool = False, padding: Padding = 0, dilation: IntOrTuple = 1, *,
+              rechunk: bool = True) -> _da.Array:
+    return _ops.lp_pool(2, "lp_pool2d", x, norm_type, kernel_size, stride, ceil_mode, padding, dilation, rechunk)
+
+
+@public
+@_doc("lp_pool3d", _LP.format(rank=3))
+def lp_pool3d(x: _da.Array, norm_type: float, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
+              ceil_mode: bool = False, padding: Padding = 0, dilation: IntOrTuple = 1, *,
+              rechunk: bool = True) -> _da.Array:
+    return _ops.lp_pool(3, "lp_pool3d", x, norm_type, kernel_size, stride, ceil_mode, padding, dilation, rechunk)

@@ -1,4 +1,4 @@
-"""Pooling layers: ``MaxPool*``, ``MaxUnpool*``, ``AvgPool*``, ``AdaptiveAvgPool*``,
+"""Pooling layers: ``MaxPool*``, ``MaxUnpool*``, ``AvgPool*``, ``LPPool*``, ``AdaptiveAvgPool*``,
 ``AdaptiveMaxPool*`` over the functional pooling ops, and ``GlobalAvgPool`` /
 ``GlobalMaxPool`` (the mean / maximum over every spatial axis)."""
 
@@ -11,7 +11,8 @@ import numpy as np
 from .. import _fractional, _pool
 from .._args import IntOrTuple, int_tuple
 from .._errors import named
-from .._spec import PoolSpec, pool_spec, unpool_spec
+from .._spec import Padding, PoolSpec, pool_padding, pool_spec, unpool_spec
+from .._spec import norm_type as _norm_type
 from .conv import check_channels_first
 from .module import Module
 from ._docs import parameters_from
@@ -30,7 +31,7 @@ class _PoolNd(Module):
         with named(type(self).__name__):
             return int_tuple(value, self.rank, name)
 
-    def _window(self, kernel_size: tuple[int, ...], stride: tuple[int, ...], padding: tuple[int, ...],
+    def _window(self, kernel_size: tuple[int, ...], stride: tuple[int, ...], padding: Padding,
                 **options: Any) -> PoolSpec:
         """The layer's spec, checked now (as PyTorch checks at construction)."""
         with named(type(self).__name__):
@@ -257,6 +258,88 @@ class AvgPool2d(_AvgPoolNd):
 @parameters_from(AvgPool1d)
 class AvgPool3d(_AvgPoolNd):
     """3-D average pooling, as ``torch.nn.AvgPool3d`` (parameters as :class:`AvgPool1d`)."""
+
+    rank = 3
+
+
+class _LPPoolNd(_PoolNd):
+    def __init__(self, norm_type: float, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
+                 ceil_mode: bool = False, *, padding: Padding = 0, dilation: IntOrTuple = 1) -> None:
+        super().__init__()
+        with named(type(self).__name__):
+            self.norm_type = _norm_type(norm_type)
+            self.padding = pool_padding(padding, self.rank)
+        self.kernel_size = self._tuple(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else self._tuple(stride, "stride")
+        self.dilation = self._tuple(dilation, "dilation")
+        self.ceil_mode = bool(ceil_mode)
+        self._spec = self._window(self.kernel_size, self.stride, self.padding, dilation=self.dilation,
+                                  ceil_mode=self.ceil_mode)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = self._input(x)
+        with named(repr(self)):
+            out = _pool.lp_pool(self.rank, x, self._spec, self.norm_type)
+        self._cache = (x, out.shape)
+        return out
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        x, out_shape = self._cached(self._cache)
+        grad = self._grad_out(grad_out, out_shape, x.dtype)
+        with named(repr(self)):
+            return _pool.lp_pool_backward(self.rank, grad, x, self._spec, self.norm_type)
+
+    def extra_repr(self) -> str:
+        extra = "" if self.padding == (0,) * self.rank else f", padding={self.padding}"
+        if self.dilation != (1,) * self.rank:
+            extra += f", dilation={self.dilation}"
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"ceil_mode={self.ceil_mode}{extra}")
+
+
+
+class LPPool1d(_LPPoolNd):
+    """1-D power-average pooling, as ``torch.nn.LPPool1d``: ``(sum over the window
+    of x^p)^(1/p)`` (see :func:`ferroconv.lp_pool1d`); backward recomputes the
+    window sums from the input kept by ``forward``.
+
+    Parameters
+    ----------
+    norm_type : float
+        The power ``p`` (nonzero; ``inf`` is the max of ``|x|``).
+    kernel_size : int or tuple of ints
+    stride : int or tuple of ints, optional
+        Defaults to ``kernel_size``.
+    ceil_mode : bool
+    padding : int, tuple, (lo, hi) pairs or str, keyword-only
+        ONNX ``LpPool``'s padding (PyTorch has none), as :func:`ferroconv.lp_pool1d`.
+    dilation : int or tuple of ints, keyword-only
+        ONNX ``LpPool``'s dilation (PyTorch has none).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ferroconv import nn
+    >>> layer = nn.LPPool1d(2, 2)
+    >>> layer(np.array([[[3., 4., 0., 1.]]]))
+    array([[[5., 1.]]])
+    >>> layer.backward(np.ones((1, 1, 2)))
+    array([[[0.6, 0.8, 0. , 1. ]]])
+    """
+
+    rank = 1
+
+
+@parameters_from(LPPool1d)
+class LPPool2d(_LPPoolNd):
+    """2-D power-average pooling, as ``torch.nn.LPPool2d`` (parameters as :class:`LPPool1d`)."""
+
+    rank = 2
+
+
+@parameters_from(LPPool1d)
+class LPPool3d(_LPPoolNd):
+    """3-D power-average pooling, as ``torch.nn.LPPool3d`` (parameters as :class:`LPPool1d`)."""
 
     rank = 3
 
