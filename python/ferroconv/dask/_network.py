@@ -93,11 +93,11 @@ def layer_halo(index: int, layer: Any) -> Optional[LayerHalo]:
             raise cannot_tile(index, layer, f"stride {stride} changes the size (only stride 1 is supported)")
         if isinstance(layer, _MAX_POOL) and layer.return_indices:
             raise cannot_tile(index, layer, "return_indices=True")
+        spans = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
         if isinstance(layer, _CONV):  # "same" padding resolved as the layer's spec resolves it
             before, after = (tuple(side) for side in layer.spec.padding_for(kernel))
-        else:
-            before = after = tuple(layer.padding)
-        spans = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
+        else:  # ints, pairs or "same": at stride 1 the sides do not depend on the input's size
+            before, after = (tuple(side) for side in layer._spec.pads_for(tuple(n + 1 for n in spans)))
         if tuple(lo + hi for lo, hi in zip(before, after)) != spans:
             raise cannot_tile(index, layer, f"padding {layer.padding!r} does not keep the size "
                                             f"(use padding='same' or {tuple(s // 2 for s in spans)})")

@@ -31,6 +31,11 @@ class _PoolNd(Module):
         with named(type(self).__name__):
             return int_tuple(value, self.rank, name)
 
+    def _padding(self, value: Padding) -> Union[str, tuple[int, ...], tuple[tuple[int, int], ...]]:
+        """PyTorch's ints, or ONNX's per-side pairs and "same" / "same_lower" / "valid"."""
+        with named(type(self).__name__):
+            return pool_padding(value, self.rank)
+
     def _window(self, kernel_size: tuple[int, ...], stride: tuple[int, ...], padding: Padding,
                 **options: Any) -> PoolSpec:
         """The layer's spec, checked now (as PyTorch checks at construction)."""
@@ -56,12 +61,12 @@ class _IndexedPoolNd(_PoolNd):
 
 
 class _MaxPoolNd(_IndexedPoolNd):
-    def __init__(self, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None, padding: IntOrTuple = 0,
+    def __init__(self, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None, padding: Padding = 0,
                  dilation: IntOrTuple = 1, return_indices: bool = False, ceil_mode: bool = False) -> None:
         super().__init__()
         self.kernel_size = self._tuple(kernel_size, "kernel_size")
         self.stride = self.kernel_size if stride is None else self._tuple(stride, "stride")
-        self.padding = self._tuple(padding, "padding")
+        self.padding = self._padding(padding)
         self.dilation = self._tuple(dilation, "dilation")
         self.return_indices = bool(return_indices)
         self.ceil_mode = bool(ceil_mode)
@@ -89,8 +94,10 @@ class MaxPool1d(_MaxPoolNd):
     kernel_size : int or tuple of ints
     stride : int or tuple of ints, optional
         Defaults to ``kernel_size``.
-    padding : int or tuple of ints
-        Implicit ``-inf`` cells on both sides, at most ``kernel_size // 2``.
+    padding : int, tuple of ints, (lo, hi) pairs, "same", "same_lower" or "valid"
+        Implicit ``-inf`` cells: on both sides, at most ``kernel_size // 2``
+        (PyTorch), or as :func:`ferroconv.max_pool1d` takes them (ONNX's pads
+        and auto_pad).
     dilation : int or tuple of ints
     return_indices : bool
         ``forward`` returns ``(out, indices)`` instead of ``out``.
@@ -196,20 +203,22 @@ class MaxUnpool3d(_MaxUnpoolNd):
 
 
 class _AvgPoolNd(_PoolNd):
-    def __init__(self, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None, padding: IntOrTuple = 0,
+    def __init__(self, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None, padding: Padding = 0,
                  ceil_mode: bool = False, count_include_pad: bool = True,
-                 divisor_override: Optional[int] = None) -> None:
+                 divisor_override: Optional[int] = None, *, dilation: IntOrTuple = 1) -> None:
         super().__init__()
         self.kernel_size = self._tuple(kernel_size, "kernel_size")
         self.stride = self.kernel_size if stride is None else self._tuple(stride, "stride")
-        self.padding = self._tuple(padding, "padding")
+        self.padding = self._padding(padding)
+        self.dilation = self._tuple(dilation, "dilation")
         self.ceil_mode = bool(ceil_mode)
         self.count_include_pad = bool(count_include_pad)
         if divisor_override is not None and (isinstance(divisor_override, bool) or int(divisor_override) < 1):
             raise ValueError(f"{type(self).__name__}: divisor_override must be >= 1, got {divisor_override!r}")
         self.divisor_override = divisor_override
         self._spec = self._window(self.kernel_size, self.stride, self.padding, ceil_mode=self.ceil_mode,
-                                  count_include_pad=self.count_include_pad, divisor_override=divisor_override)
+                                  count_include_pad=self.count_include_pad, divisor_override=divisor_override,
+                                  dilation=self.dilation)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._input(x)
@@ -225,7 +234,8 @@ class _AvgPoolNd(_PoolNd):
             return _pool.avg_pool_backward(self.rank, grad, in_shape, self._spec)
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        dilation = "" if self.dilation == (1,) * self.rank else f", dilation={self.dilation}"
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}{dilation}"
 
 
 class AvgPool1d(_AvgPoolNd):
@@ -236,13 +246,17 @@ class AvgPool1d(_AvgPoolNd):
     kernel_size : int or tuple of ints
     stride : int or tuple of ints, optional
         Defaults to ``kernel_size``.
-    padding : int or tuple of ints
-        Zero cells on both sides, at most ``kernel_size // 2``.
+    padding : int, tuple of ints, (lo, hi) pairs, "same", "same_lower" or "valid"
+        Zero cells: on both sides, at most ``kernel_size // 2`` (PyTorch), or as
+        :func:`ferroconv.avg_pool1d` takes them (ONNX's pads and auto_pad).
     ceil_mode : bool
     count_include_pad : bool
         Whether padded zeros count in the divisor.
     divisor_override : int, optional
         Divide every window sum by this instead.
+    dilation : int or tuple of ints
+        Distance between a window's cells (ONNX's AveragePool ``dilations``;
+        PyTorch has none).
     """
 
     rank = 1
