@@ -846,3 +846,134 @@ fn weight_gradient_of_small_planes_sums_images_side_by_side_correctly() {
         }
     }
 }
+
+/// `grad_x[b, ci, i] = sum over output channels, positions and taps that read
+/// input cell `i` (through any padding mode) of grad_out * w`, written as plainly
+/// as [`direct_conv`].
+fn direct_input_grad(
+    g: &Array5<f64>,
+    w: &Array5<f64>,
+    x_shape: [usize; 5],
+    p: &ConvParams,
+) -> Array5<f64> {
+    let input = [x_shape[2], x_shape[3], x_shape[4]];
+    let cig = w.shape()[1];
+    let cog = w.shape()[0] / p.groups;
+    let mut gx = Array5::zeros(x_shape);
+    for ((b, co, oz, oy, ox), &gv) in g.indexed_iter() {
+        let group = co / cog;
+        for ci in 0..cig {
+            for ((_, _, kz, ky, kx), &wv) in w
+                .slice(ndarray::s![co..=co, ci..=ci, .., .., ..])
+                .indexed_iter()
+            {
+                let pos = [(oz, kz), (oy, ky), (ox, kx)];
+                let src: Vec<Option<usize>> = (0..3)
+                    .map(|a| {
+                        let i = (pos[a].0 * p.stride[a] + pos[a].1 * p.dilation[a]) as isize
+                            - p.pad_lo[a] as isize;
+                        p.padding_mode.source_index(i, input[a])
+                    })
+                    .collect();
+                if let [Some(iz), Some(iy), Some(ix)] = src[..] {
+                    gx[[b, group * cig + ci, iz, iy, ix]] += gv * wv;
+                }
+            }
+        }
+    }
+    gx
+}
+
+#[test]
+fn small_planes_share_column_tiles_among_images_exactly() {
+    // Planes far smaller than a column tile: the forward and the col2im input
+    // gradient put several images side by side in one GEMM (13 images in blocks
+    // of 7 and 6; 7 in blocks of 4 and 3), with strides, dilation, groups,
+    // padding modes and a 1x1 layer (not read in place when images share a tile).
+    let pad = |lo: [usize; 3], hi: [usize; 3]| ConvParams {
+        pad_lo: lo,
+        pad_hi: hi,
+        ..ConvParams::new(2)
+    };
+    let cases = [
+        (
+            [13, 304, 1, 2, 2],
+            [16, 304, 1, 3, 3],
+            pad([0, 1, 1], [0, 1, 1]),
+        ),
+        (
+            [13, 304, 1, 4, 4],
+            [24, 304, 1, 3, 3],
+            ConvParams {
+                stride: [1, 2, 2],
+                ..pad([0, 1, 1], [0, 1, 1])
+            },
+        ),
+        (
+            [7, 4, 1, 30, 31],
+            [6, 2, 1, 3, 3],
+            ConvParams {
+                dilation: [1, 2, 2],
+                groups: 2,
+                padding_mode: PaddingMode::Reflect,
+                ..pad([0, 2, 2], [0, 2, 2])
+            },
+        ),
+        (
+            [9, 6, 1, 1, 50],
+            [9, 2, 1, 1, 4],
+            ConvParams {
+                rank: 1,
+                stride: [1, 1, 3],
+                groups: 3,
+                padding_mode: PaddingMode::Circular,
+                ..pad([0, 0, 2], [0, 0, 1])
+            },
+        ),
+        ([6, 8, 1, 3, 3], [10, 8, 1, 1, 1], ConvParams::new(2)),
+    ];
+    for (xs, ws, p) in cases {
+        let geo = ConvGeometry::for_conv(xs, ws, &p).unwrap();
+        assert!(plan::shares_tiles(&geo), "{xs:?}: one image per tile");
+        let report = explain_conv::<f64>(xs, ws, &p, None).unwrap();
+        assert_eq!(report.passes[0].algorithm, "im2col_gemm", "{xs:?}");
+        assert!(
+            ["col2im", "adjoint_im2col_gemm"].contains(&report.passes[1].algorithm.as_str()),
+            "{xs:?}: {}",
+            report.passes[1].algorithm
+        );
+        let (x, w) = (filled(xs, 21), filled(ws, 22));
+        let y = conv_forward(x.view(), w.view(), None, &p).unwrap();
+        let err = (&y - &direct_conv(&x, &w, &p))
+            .mapv(f64::abs)
+            .fold(0.0f64, |a, &b| a.max(b));
+        assert!(err < 1e-12, "{xs:?}: forward error {err}");
+        let g = filled(y.shape().try_into().unwrap(), 23);
+        let grads = conv_backward(g.view(), x.view(), w.view(), &p, Needs::ALL).unwrap();
+        let want = direct_input_grad(&g, &w, xs, &p);
+        let err = (grads.input.unwrap() - &want)
+            .mapv(f64::abs)
+            .fold(0.0f64, |a, &b| a.max(b));
+        assert!(err < 1e-12, "{xs:?}: input gradient error {err}");
+        // float32: the same bits for one, two and three threads (which cut the
+        // output and input channels differently).
+        let (x, w, g) = (
+            x.mapv(|v| v as f32),
+            w.mapv(|v| v as f32),
+            g.mapv(|v| v as f32),
+        );
+        let run = |threads| {
+            crate::threads::set_num_threads(threads).unwrap();
+            let y = conv_forward(x.view(), w.view(), None, &p).unwrap();
+            let grads = conv_backward(g.view(), x.view(), w.view(), &p, Needs::ALL).unwrap();
+            (y, grads.input.unwrap(), grads.weight.unwrap())
+        };
+        let one = run(1);
+        for threads in [2, 3] {
+            assert!(
+                run(threads) == one,
+                "{xs:?}: {threads} threads differ from one"
+            );
+        }
+    }
+}
