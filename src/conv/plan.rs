@@ -86,6 +86,14 @@ const WEIGHT_TILE_BYTES: usize = 12288;
 /// (planes under half of it are combined: measured on 7x7 and 14x14 layers,
 /// longer tiles gained nothing).
 const WEIGHT_SIDE_BY_SIDE: usize = 256;
+/// Filter elements per group from which column tiles put several images side
+/// by side ([`shares_tiles`]): as many as a column tile holds (unit tests share
+/// tiles on their small shapes too, from a few thousand).
+const SHARED_MIN_FILTERS: usize = if cfg!(test) {
+    1 << 12
+} else {
+    COL_TILE_ELEMENTS
+};
 /// Bytes of phase planes (and padded `grad_out` rows) the phase-plane weight
 /// gradient prepares at once.
 const WAVE_BYTES: usize = 4 << 20;
@@ -608,27 +616,43 @@ fn images_fit(geo: &ConvGeometry) -> usize {
     (tile_budget(geo) / geo.out_vol().max(1)).clamp(1, geo.n.max(1))
 }
 
-/// Whether column tiles put several images side by side (small planes, a
-/// batch of more than one): a fixed function of the shape, which the choice of
+/// Whether column tiles put several images side by side: planes of at most
+/// half a tile, a batch of more than one, and filters per group of at least a
+/// column tile's elements ([`SHARED_MIN_FILTERS`]). Smaller filters stay in L2 beside a tile, so a GEMM
+/// per image reads them from there and sharing only adds a gather (3x3 s2
+/// 64->128 from 16x16 at batch 16: implicit GEMM 0.9 ms, shared tiles 1.2 ms);
+/// larger ones are streamed from memory once per GEMM (256->512 from 4x4:
+/// implicit GEMM 2.9 ms, shared tiles 1.25 ms; sub-pixel input gradient 4.8 ms,
+/// shared col2im 1.8 ms). A fixed function of the shape, which the choice of
 /// algorithm may follow.
 pub(crate) fn shares_tiles(geo: &ConvGeometry) -> bool {
-    images_fit(geo) > 1
+    images_fit(geo) > 1 && geo.cog().saturating_mul(geo.k_len()) >= SHARED_MIN_FILTERS
 }
 
 /// Images side by side in one column tile: planes of at most half the
-/// [`tile_budget`] put equal groups of images together, so one GEMM covers
+/// [`tile_budget`] (where [`shares_tiles`]) put equal groups of images together, so one GEMM covers
 /// `images x positions` columns and streams the filters once per tile instead
 /// of once per image (a 2x2 plane of a 512-channel 3x3 layer alone is a GEMM of
-/// 4 columns over 9.4 MB of filters). Of the cuts into at least as many groups
-/// as the budget needs, the fewest whose task count keeps every thread busy to
-/// the end (as [`row_chunk`] counts) is taken: threads then multiply the same
-/// filters by different images instead of splitting the filters among them.
+/// 4 columns over 9.4 MB of filters). A batch that fits one tile is one group
+/// (its output channels are cut among the threads). A larger batch is cut into
+/// the fewest groups, at least as many as the budget needs, whose task count
+/// keeps every thread busy to the end (as [`row_chunk`] counts): the threads
+/// then multiply the same filters by different images at the same time, one
+/// pass over the filters serving them all, instead of splitting the filters
+/// and passing over them once per group (32 images of a 2x2 512-channel layer
+/// on two threads: 3 groups x 2 channel chunks 6.5 ms, 4 groups 4.0 ms).
 /// Which images share a tile never changes a sum (each column is its own chain
 /// of FMAs), so this may follow the thread count.
 pub(crate) fn tile_images(geo: &ConvGeometry) -> usize {
+    if !shares_tiles(geo) {
+        return 1;
+    }
     let (n, most) = (geo.n.max(1), images_fit(geo));
     let threads = get_num_threads().max(1);
     let fewest = n.div_ceil(most);
+    if fewest == 1 {
+        return n;
+    }
     (fewest..=n)
         .map(|blocks| n.div_ceil(blocks))
         .find(|&images| {
