@@ -432,16 +432,19 @@ fn for_each_zero_padded_run(
     }
 }
 
-/// Add the column-matrix gradient of a tile (`taps x len`, row-major) onto the input
-/// gradient of one image-group; several entries may land on one cell (overlapping
-/// windows, and reflected/replicated/circular padding folding back).
+/// Add the column-matrix gradient of a tile (rows `taps`, `taps.len() x len`,
+/// row-major) onto the input gradient `grad` of the taps' input channels of one
+/// image-group (`taps` whole channels; `grad` starts at the first one); several
+/// entries may land on one cell (overlapping windows, and
+/// reflected/replicated/circular padding folding back). Entries are added tap
+/// by tap, each in position order.
 pub(crate) fn scatter_tile<T: Element>(
     geo: &ConvGeometry,
     tables: &IndexTables,
     col: &[T],
-    p0: usize,
-    len: usize,
-    grad_group: &mut [T],
+    taps: Range<usize>,
+    tile: (usize, usize),
+    grad: &mut [T],
 ) {
     dispatch!(
         scatter_tile_any,
@@ -450,9 +453,9 @@ pub(crate) fn scatter_tile<T: Element>(
         geo,
         tables,
         col,
-        p0,
-        len,
-        grad_group
+        taps,
+        tile,
+        grad
     )
 }
 
@@ -462,9 +465,9 @@ simd_twins! {
         geo: &ConvGeometry,
         tables: &IndexTables,
         col: &[T],
-        p0: usize,
-        len: usize,
-        grad_group: &mut [T],
+        taps: Range<usize>,
+        tile: (usize, usize),
+        grad: &mut [T],
     )
 }
 
@@ -473,40 +476,59 @@ fn scatter_tile_any<T: Element>(
     geo: &ConvGeometry,
     tables: &IndexTables,
     col: &[T],
-    p0: usize,
-    len: usize,
-    grad_group: &mut [T],
+    taps: Range<usize>,
+    (p0, len): (usize, usize),
+    grad: &mut [T],
 ) {
+    // Cell offsets are within the group: `grad` starts `base` cells into it.
+    let first_tap = taps.start;
+    let base = first_tap / geo.kernel_vol().max(1) * geo.in_vol();
     // A scale of one is exact, so these are the plain fold-back.
     if geo.padding_mode == PaddingMode::Zeros {
         let step = geo.stride[2];
         for_each_zero_padded_run(
             geo,
             tables,
-            0..geo.k_len(),
+            taps,
             (p0, len),
             #[inline(always)]
             |tap, j, _, body| {
                 if let Some((offset, count, first)) = body {
-                    Source::Strided { first, step }.axpy_from(
-                        &col[tap * len + j + offset..][..count],
+                    Source::Strided {
+                        first: first - base,
+                        step,
+                    }
+                    .axpy_from(
+                        &col[(tap - first_tap) * len + j + offset..][..count],
                         T::one(),
-                        grad_group,
+                        grad,
                     );
                 }
             },
         );
         return;
     }
-    for_each_segment(
+    for_each_segment_of_taps(
         geo,
         tables,
+        taps,
         p0,
         len,
         len.max(1),
         #[inline(always)]
         |tap, j, run, source| {
-            source.axpy_from(&col[tap * len + j..][..run], T::one(), grad_group);
+            let source = match source {
+                Source::Zeros => Source::Zeros,
+                Source::Strided { first, step } => Source::Strided {
+                    first: first - base,
+                    step,
+                },
+                Source::Mapped { row_base, table } => Source::Mapped {
+                    row_base: row_base - base,
+                    table,
+                },
+            };
+            source.axpy_from(&col[(tap - first_tap) * len + j..][..run], T::one(), grad);
         },
     );
 }

@@ -11,7 +11,7 @@
 
 use super::depthwise::padded_plane_len;
 use super::geometry::ConvGeometry;
-use super::im2col::ColumnTiles;
+use super::im2col::{Col2imTiles, ColumnTiles};
 use super::implicit::{Bands, PhaseShape, Waves};
 use super::plan::{self, Forward, InputGrad, WeightGrad};
 use super::precision::Precision;
@@ -213,6 +213,19 @@ fn tiled_gemm_cols<T: Element>(len: usize, tile: usize) -> u128 {
     tiled(len, tile, gemm_cols::<T>)
 }
 
+/// Images side by side in a column tile of `tile_len` positions (several only
+/// when the tile holds a whole plane), and the columns the micro-kernel computes
+/// over all images' tiles.
+fn column_tiles<T: Element>(geo: &ConvGeometry, tile_len: usize, images: usize) -> (usize, u128) {
+    let p_len = geo.out_vol();
+    let tile_len = tile_len.max(1);
+    let images = if tile_len >= p_len { images.max(1) } else { 1 };
+    let cols = tiled(geo.n, images, |count| {
+        tiled_gemm_cols::<T>(count * p_len, count * tile_len)
+    });
+    (images, cols)
+}
+
 fn cost(macs: u128, copied: u64, workspace: u64, tasks: u128, serial: bool) -> Cost {
     Cost {
         ops: to_u64(macs),
@@ -308,26 +321,28 @@ fn forward_cost<T: Element>(geo: &ConvGeometry, plan: &Forward) -> Cost {
         }
         Forward::Im2col(ColumnTiles {
             tile_len,
+            images,
             channels,
             in_place,
             ..
         }) => {
             let k_len = wide(geo.k_len());
             let tiles = wide(geo.out_vol().div_ceil(tile_len.max(1)));
+            let (images, positions) = column_tiles::<T>(geo, tile_len, images);
+            let blocks = wide(geo.n.div_ceil(images));
             let channel_chunks = wide(geo.cog().div_ceil(channels.max(1)).max(1));
-            let tasks = n * groups * tiles * channel_chunks;
-            let positions = tiled_gemm_cols::<T>(geo.out_vol(), tile_len);
+            let tasks = blocks * groups * tiles * channel_chunks;
             let (serial, workers) = workers(tasks, geo.work());
             // Every chunk of output channels of a tile gathers its columns.
-            let gathered = if in_place {
+            let gathered = if in_place && images == 1 {
                 0
             } else {
                 n * groups * channel_chunks * k_len * wide(geo.out_vol())
             };
             let packed = groups * wide(packed_a_len(cog, geo.k_len()));
-            let per_worker = k_len * round_up(tile_len, nr) + wide(MR * nr);
+            let per_worker = k_len * round_up(tile_len * images, nr) + wide(MR * nr);
             cost(
-                n * groups * round_up(cog, MR) * k_len * positions,
+                groups * round_up(cog, MR) * k_len * positions,
                 bytes::<T>(gathered),
                 bytes::<T>(packed + workers * per_worker) + to_u64(tables(geo) * 8),
                 tasks,
@@ -386,18 +401,28 @@ fn input_cost<T: Element>(geo: &ConvGeometry, plan: &InputGrad) -> Cost {
                 serial,
             )
         }
-        &InputGrad::Col2im { tile_len } => {
+        &InputGrad::Col2im(Col2imTiles {
+            tile_len,
+            images,
+            channels,
+        }) => {
             let k_len = geo.k_len();
-            let tasks = n * groups;
+            let (images, positions) = column_tiles::<T>(geo, tile_len, images);
+            let chunks = geo.cig().div_ceil(channels.max(1)).max(1);
+            let tasks = wide(geo.n.div_ceil(images)) * groups * wide(chunks);
             let (serial, workers) = workers(tasks, geo.work());
-            let positions = tiled_gemm_cols::<T>(geo.out_vol(), tile_len);
-            let per_worker = wide(packed_b_len(cog, tile_len, nr))
-                + wide(k_len) * wide(tile_len)
+            let cols = tile_len.saturating_mul(images);
+            let per_worker = wide(packed_b_len(cog, cols, nr))
+                + wide(k_len.min(channels.saturating_mul(geo.kernel_vol()))) * wide(cols)
                 + wide(MR * nr);
             let packed = groups * wide(packed_a_len(k_len, cog));
+            // Every chunk of input channels copies the tile's grad_out rows; the
+            // column matrix is written once.
+            let copied =
+                n * groups * (wide(chunks) * wide(cog) + wide(k_len)) * wide(geo.out_vol());
             cost(
-                tasks * round_up(k_len, MR) * wide(cog) * positions,
-                bytes::<T>(tasks * (wide(cog) + wide(k_len)) * wide(geo.out_vol())),
+                groups * round_up(k_len, MR) * wide(cog) * positions,
+                bytes::<T>(copied),
                 bytes::<T>(packed + workers * per_worker) + to_u64(tables(geo) * 8),
                 tasks,
                 serial,

@@ -18,10 +18,8 @@ use super::weights::{pack_weights, panel_len};
 use crate::element::Element;
 use crate::error::Result;
 use crate::kernels::bf16_gemm::{self, gemm_pairs_bf16};
-use crate::kernels::{
-    accumulator, gemm_packed, gemm_rows, pack_b, packed_b_len, AMatrix, SharedMut, MR,
-};
-use crate::threads::{for_each_chunk_mut, for_each_task};
+use crate::kernels::{accumulator, copy_blocks, gemm_packed, gemm_rows, AMatrix, SharedMut, MR};
+use crate::threads::for_each_task;
 use std::mem::MaybeUninit;
 
 /// Per-worker buffers: a packed operand, a second one, and the micro-tile.
@@ -39,22 +37,56 @@ fn workspace<T: Element>(packed: usize, second: usize) -> impl Fn() -> Workspace
     }
 }
 
-/// How the im2col forward is cut: `tile_len` output positions and `channels`
-/// output channels per task (a multiple of the micro-kernel's rows; each chunk
-/// of a tile gathers its columns again), and whether the column matrix is the
-/// input itself, read in place (a 1x1, stride-1, unpadded layer) wherever the
-/// kernel's whole panels fit inside `x`.
+/// How the im2col forward is cut: `tile_len` output positions of each of
+/// `images` images side by side and `channels` output channels per task (a
+/// multiple of the micro-kernel's rows; each chunk of a tile gathers its columns
+/// again), and whether the column matrix is the input itself, read in place (a
+/// 1x1, stride-1, unpadded layer of one image per tile) wherever the kernel's
+/// whole panels fit inside `x`. Images share a tile only when a whole plane is
+/// one tile (small planes): one GEMM then covers `images x positions` columns,
+/// so the filters are streamed once per tile rather than once per image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ColumnTiles {
     pub tile_len: usize,
+    pub images: usize,
     pub channels: usize,
     pub in_place: bool,
     /// Row panels outermost (see `gemm_rows`).
     pub rows_outer: bool,
 }
 
+/// Images per tile of a plane of `p_len` positions cut into tiles of `tile_len`:
+/// several only when a tile holds the whole plane.
+fn images_per_tile(tile_len: usize, images: usize, p_len: usize) -> usize {
+    if tile_len >= p_len {
+        images.max(1)
+    } else {
+        1
+    }
+}
+
+/// Split columns `col0 .. col0 + cols` of a tile of images side by side, each
+/// `len` columns wide, into runs inside one image: `visit(image, position,
+/// offset in the block, run length)`, in column order.
+#[inline(always)]
+fn image_runs(
+    col0: usize,
+    cols: usize,
+    len: usize,
+    mut visit: impl FnMut(usize, usize, usize, usize),
+) {
+    let mut c = col0;
+    while c < col0 + cols {
+        let (i, j) = (c / len, c % len);
+        let run = (len - j).min(col0 + cols - c);
+        visit(i, j, c - col0, run);
+        c += run;
+    }
+}
+
 /// `out = epilogue(conv(x, w) + bias)` over the column tiles of `tiles`; every
-/// element of `out` is written (once).
+/// element of `out` is written (once). Each output is the same in-order sum over
+/// the reduction whichever tile, image block or task computes it.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn forward<T: Element>(
     geo: &ConvGeometry,
@@ -67,6 +99,7 @@ pub(crate) fn forward<T: Element>(
 ) -> Result<()> {
     let ColumnTiles {
         tile_len,
+        images,
         channels,
         in_place,
         rows_outer,
@@ -75,36 +108,52 @@ pub(crate) fn forward<T: Element>(
     let tables = IndexTables::new(geo)?;
     let (p_len, in_vol) = (geo.out_vol(), geo.in_vol());
     let tiles = p_len.div_ceil(tile_len);
+    let images = images_per_tile(tile_len, images, p_len);
+    let blocks = geo.n.div_ceil(images);
     let out_shared = SharedMut::new(out);
     let channels = channels.clamp(1, cog.max(1));
     let chunks = cog.div_ceil(channels).max(1);
-    let tasks = geo.n * geo.groups * tiles * chunks;
-    // The column tile is gathered row-major (one row per tap, long contiguous runs)
-    // in rows of whole micro-kernel panels, which the kernel reads in place.
-    let ld = tile_len.next_multiple_of(T::NR);
+    let tasks = blocks * geo.groups * tiles * chunks;
+    // The column tile is gathered row-major (one row per tap, long contiguous runs;
+    // the images' columns side by side) in rows of whole micro-kernel panels,
+    // which the kernel reads in place.
+    let ld = (tile_len * images).next_multiple_of(T::NR);
     let init = workspace::<T>(k_len * ld, 0);
     for_each_task(tasks, geo.work(), init, |ws, task| {
         let (task, chunk) = (task / chunks, task % chunks);
-        let (image_group, tile) = (task / tiles, task % tiles);
-        let (n, g) = (image_group / geo.groups, image_group % geo.groups);
+        let (block_group, tile) = (task / tiles, task % tiles);
+        let (block, g) = (block_group / geo.groups, block_group % geo.groups);
+        let n0 = block * images;
+        let count = images.min(geo.n - n0);
         let p0 = tile * tile_len;
         let len = tile_len.min(p_len - p0);
-        let x_at = (n * geo.c_in + g * cig) * in_vol;
+        let total = len * count;
+        let x_at = |n: usize| (n * geo.c_in + g * cig) * in_vol;
         // The kernel reads whole panels: in place only while the last one of the
         // last channel row stays inside `x` (its extra columns are dropped).
-        let readable = x_at + p0 + cig.saturating_sub(1) * in_vol + len.next_multiple_of(T::NR);
-        let (b, ldb) = if in_place && readable <= x.len() {
-            (&x[x_at + p0..], in_vol)
+        let readable = x_at(n0) + p0 + cig.saturating_sub(1) * in_vol + len.next_multiple_of(T::NR);
+        let (b, ldb) = if in_place && count == 1 && readable <= x.len() {
+            (&x[x_at(n0) + p0..], in_vol)
         } else {
-            let x_group = &x[x_at..][..cig * in_vol];
-            gather_tap_rows(
-                geo,
-                &tables,
-                x_group,
-                0..k_len,
-                (p0, len, ld),
-                &mut ws.packed,
-            );
+            let x_group = |n: usize| &x[x_at(n)..][..cig * in_vol];
+            if count == 1 {
+                gather_tap_rows(
+                    geo,
+                    &tables,
+                    x_group(n0),
+                    0..k_len,
+                    (p0, len, ld),
+                    &mut ws.packed,
+                );
+            } else {
+                for i in 0..count {
+                    let dst = &mut ws.packed[i * len..];
+                    gather_tap_block(geo, &tables, x_group(n0 + i), 0..k_len, (p0, len, ld), dst);
+                }
+                for row in ws.packed.chunks_exact_mut(ld).take(k_len) {
+                    row[total..].fill(T::zero());
+                }
+            }
             (&ws.packed[..], ld)
         };
         // The chunk's rows of W[g] from output channel c0, read in place.
@@ -116,89 +165,132 @@ pub(crate) fn forward<T: Element>(
             a,
             rows,
             (b, ldb),
-            len,
+            total,
             &mut ws.acc,
             rows_outer,
             |blk| {
                 for r in 0..blk.rows {
                     let channel = g * cog + c0 + blk.row0 + r;
-                    let at = (n * geo.c_out + channel) * p_len + p0 + blk.col0;
-                    // SAFETY: task (n, g, tile, chunk) is the only one writing the
-                    // chunk's output rows of group g of image n at positions p0 .. p0 + len.
-                    let dst = unsafe { out_shared.range(at, blk.cols) };
-                    // SAFETY: `out` is initialised whenever the epilogue reads it
-                    // (run_forward).
-                    unsafe { epilogue.save_uninit(dst, &mut ws.second) };
-                    let b = bias.map_or(T::zero(), |b| b[channel]);
-                    dst.iter_mut().zip(blk.row(r)).for_each(|(d, &v)| {
-                        d.write(v + b);
+                    let bias = bias.map_or(T::zero(), |b| b[channel]);
+                    let values = blk.row(r);
+                    image_runs(blk.col0, blk.cols, len, |i, j, from, run| {
+                        let at = ((n0 + i) * geo.c_out + channel) * p_len + p0 + j;
+                        // SAFETY: task (block, g, tile, chunk) is the only one writing the
+                        // chunk's output rows of group g of the block's images at
+                        // positions p0 .. p0 + len.
+                        let dst = unsafe { out_shared.range(at, run) };
+                        // SAFETY: `out` is initialised whenever the epilogue reads it
+                        // (run_forward).
+                        unsafe { epilogue.save_uninit(dst, &mut ws.second) };
+                        dst.iter_mut()
+                            .zip(&values[from..][..run])
+                            .for_each(|(d, &v)| {
+                                d.write(v + bias);
+                            });
+                        // SAFETY: every element of `dst` was just written.
+                        unsafe { epilogue.finish_uninit(at, dst, &ws.second) };
                     });
-                    // SAFETY: every element of `dst` was just written.
-                    unsafe { epilogue.finish_uninit(at, dst, &ws.second) };
                 }
             },
         );
     })
 }
 
+/// How the col2im input gradient is cut: `tile_len` output positions of each of
+/// `images` images side by side (several only when a whole plane is one tile)
+/// and `channels` input channels per task (a multiple of the micro-kernel's rows
+/// unless all of a group's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Col2imTiles {
+    pub tile_len: usize,
+    pub images: usize,
+    pub channels: usize,
+}
+
 /// `grad_x = conv_backward_input(grad_out, w)` by the transposed GEMM of each
-/// tile of `tile_len` positions and col2im; `grad_x` must be zero-filled.
+/// tile (`col = W[g]^T . grad_out tile`, the tile's images side by side, so the
+/// filters are streamed once per tile) and col2im; `grad_x` must be zero-filled.
+/// A task is (block of images, group, block of input channels): it computes the
+/// column-matrix rows of its channels and folds each image's tiles back in
+/// order, tap by tap, so every cell receives the same additions in the same
+/// order whatever the cut.
 pub(crate) fn backward_input<T: Element>(
     geo: &ConvGeometry,
-    tile_len: usize,
+    tiles: Col2imTiles,
     grad_out: &[T],
     w: &[T],
     grad_x: &mut [T],
 ) -> Result<()> {
     let tables = IndexTables::new(geo)?;
-    let (k_len, cig, cog) = (geo.k_len(), geo.cig(), geo.cog());
-    let p_len = geo.out_vol();
-    let tiles = p_len.div_ceil(tile_len);
+    let (cig, cog, kvol) = (geo.cig(), geo.cog(), geo.kernel_vol());
+    let (p_len, in_vol) = (geo.out_vol(), geo.in_vol());
+    let tile_len = tiles.tile_len.max(1);
+    let n_tiles = p_len.div_ceil(tile_len);
+    let images = images_per_tile(tile_len, tiles.images, p_len);
+    let blocks = geo.n.div_ceil(images);
+    // Every chunk's rows (`channels * kvol` of them) start on a panel of the
+    // packed A: whole panels of channels, unless one chunk takes them all.
+    let channels = match tiles.channels {
+        c if c >= cig => cig.max(1),
+        c => c.max(1).next_multiple_of(MR).min(cig),
+    };
+    let chunks = cig.div_ceil(channels).max(1);
     let weights = pack_weights(geo, w)?;
     let w_panel = panel_len(geo);
-    // One task per (image, group): their input-gradient blocks are disjoint, and
-    // inside a task the tiles are folded back in order.
-    let group_len = cig * geo.in_vol();
-    let init = workspace::<T>(packed_b_len(cog, tile_len, T::NR), k_len * tile_len);
-    for_each_chunk_mut(
-        grad_x,
-        group_len,
-        geo.work(),
-        init,
-        |ws, image_group, grad_group| {
-            let (n, g) = (image_group / geo.groups, image_group % geo.groups);
-            let a = &weights[g * w_panel..(g + 1) * w_panel];
-            for tile in 0..tiles {
-                let p0 = tile * tile_len;
-                let len = tile_len.min(p_len - p0);
-                pack_b(
-                    grad_out,
-                    (n * geo.c_out + g * cog) * p_len + p0,
-                    cog,
-                    len,
-                    p_len,
-                    1,
-                    &mut ws.packed,
-                );
-                let col = &mut ws.second;
-                gemm_packed(
-                    cog,
-                    AMatrix::Packed(a),
-                    k_len,
-                    &ws.packed,
-                    len,
-                    &mut ws.acc,
-                    |blk| {
-                        for r in 0..blk.rows {
-                            let dst = (blk.row0 + r) * len + blk.col0;
-                            col[dst..dst + blk.cols].copy_from_slice(blk.row(r));
-                        }
-                    },
-                );
-                scatter_tile(geo, &tables, col, p0, len, grad_group);
+    let ld = (tile_len * images).next_multiple_of(T::NR);
+    let init = workspace::<T>(cog * ld, channels * kvol * tile_len * images);
+    let shared = SharedMut::new(grad_x);
+    let tasks = blocks * geo.groups * chunks;
+    for_each_task(tasks, geo.work(), init, |ws, task| {
+        let (block_group, chunk) = (task / chunks, task % chunks);
+        let (block, g) = (block_group / geo.groups, block_group % geo.groups);
+        let (n0, c0) = (block * images, chunk * channels);
+        let (count, cc) = (images.min(geo.n - n0), channels.min(cig - c0));
+        let taps = c0 * kvol..(c0 + cc) * kvol;
+        let a = &weights[g * w_panel + taps.start * cog..(g + 1) * w_panel];
+        for tile in 0..n_tiles {
+            let p0 = tile * tile_len;
+            let len = tile_len.min(p_len - p0);
+            let total = len * count;
+            // B: the tile's grad_out rows, the images' side by side, zero past
+            // the last column of each row.
+            for (co, row) in ws.packed.chunks_exact_mut(ld).take(cog).enumerate() {
+                for i in 0..count {
+                    let src = ((n0 + i) * geo.c_out + g * cog + co) * p_len + p0;
+                    copy_blocks(&grad_out[src..][..len], &mut row[i * len..][..len]);
+                }
+                row[total..].fill(T::zero());
             }
-        },
-    )
+            // The chunk's column-matrix rows, image by image (`taps x len` each).
+            let col = &mut ws.second[..taps.len() * total];
+            let image_len = taps.len() * len;
+            gemm_rows(
+                cog,
+                AMatrix::Packed(a),
+                taps.len(),
+                (&ws.packed, ld),
+                total,
+                &mut ws.acc,
+                false,
+                |blk| {
+                    for r in 0..blk.rows {
+                        let values = blk.row(r);
+                        image_runs(blk.col0, blk.cols, len, |i, j, from, run| {
+                            let dst = i * image_len + (blk.row0 + r) * len + j;
+                            col[dst..][..run].copy_from_slice(&values[from..][..run]);
+                        });
+                    }
+                },
+            );
+            for (i, image_col) in col.chunks_exact(image_len.max(1)).enumerate() {
+                let at = (((n0 + i) * geo.groups + g) * cig + c0) * in_vol;
+                // SAFETY: task (block, g, chunk) is the only one writing the
+                // chunk's input channels of group g of the block's images.
+                let grad = unsafe { shared.range(at, cc * in_vol) };
+                scatter_tile(geo, &tables, image_col, taps.clone(), (p0, len), grad);
+            }
+        }
+    })
 }
 
 /// `grad_w = conv_backward_weight(grad_out, x)`, shape `(C_out, C_in/groups, *kernel)`,

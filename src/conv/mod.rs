@@ -741,8 +741,8 @@ fn run_input_grad<T: Element>(
         &InputGrad::SubPixel { channels } => zero_filled(len, "grad_input", |gx| {
             subpixel::backward_input(geo, channels, grad_out, w, gx)
         }),
-        &InputGrad::Col2im { tile_len } => zero_filled(len, "grad_input", |gx| {
-            im2col::backward_input(geo, tile_len, grad_out, w, gx)
+        &InputGrad::Col2im(tiles) => zero_filled(len, "grad_input", |gx| {
+            im2col::backward_input(geo, tiles, grad_out, w, gx)
         }),
     }
 }

@@ -20,13 +20,14 @@
 //! Under `precision="highest"` ([`super::precision`]) Winograd cannot run, so
 //! every pass sums its products directly.
 //!
-//! Plans depend on the shape, the element type and (for the weight gradient's
-//! task grid) the thread count, never on the data; every choice computes the same
-//! sums in the same order for any thread count.
+//! Plans depend on the shape, the element type and (for their cuts into tasks:
+//! the weight gradient's task grid, chunks of channels, images per column tile)
+//! the thread count, never on the data; every choice computes the same sums in
+//! the same order for any thread count.
 
 use super::depthwise;
 use super::geometry::ConvGeometry;
-use super::im2col::ColumnTiles;
+use super::im2col::{Col2imTiles, ColumnTiles};
 use super::implicit::{Bands, PhaseShape, Waves};
 use super::weight_tasks::WeightTasks;
 use super::winograd::{self, TileBlocks};
@@ -85,6 +86,14 @@ const WEIGHT_TILE_BYTES: usize = 12288;
 /// (planes under half of it are combined: measured on 7x7 and 14x14 layers,
 /// longer tiles gained nothing).
 const WEIGHT_SIDE_BY_SIDE: usize = 256;
+/// Filter elements per group from which column tiles put several images side
+/// by side ([`shares_tiles`]): as many as a column tile holds (unit tests share
+/// tiles on their small shapes too, from a few thousand).
+const SHARED_MIN_FILTERS: usize = if cfg!(test) {
+    1 << 12
+} else {
+    COL_TILE_ELEMENTS
+};
 /// Bytes of phase planes (and padded `grad_out` rows) the phase-plane weight
 /// gradient prepares at once.
 const WAVE_BYTES: usize = 4 << 20;
@@ -146,8 +155,9 @@ pub(crate) enum InputGrad {
     /// One implicit GEMM per stride phase, one task per (image, group, block
     /// of `channels` input channels).
     SubPixel { channels: usize },
-    /// Transposed GEMM per column tile and col2im, one task per (image, group).
-    Col2im { tile_len: usize },
+    /// Transposed GEMM per column tile and col2im, one task per (block of
+    /// images, group, block of input channels).
+    Col2im(Col2imTiles),
 }
 
 /// How the weight gradient runs.
@@ -193,7 +203,7 @@ impl InputGrad {
             InputGrad::DepthwiseRows => "depthwise_rows".into(),
             InputGrad::Adjoint { forward, .. } => format!("adjoint_{}", forward.name()),
             InputGrad::SubPixel { .. } => "sub_pixel".into(),
-            InputGrad::Col2im { .. } => "col2im".into(),
+            InputGrad::Col2im(_) => "col2im".into(),
         }
     }
 }
@@ -314,7 +324,7 @@ fn forward_by_rules<T: Element>(geo: &ConvGeometry) -> Forward {
         }
     } else if winograd_can_run(geo) && winograd_pays(geo) {
         Forward::Winograd(tile_blocks::<T>(geo))
-    } else if implicit_can_run(geo) && implicit_forward_pays(geo) {
+    } else if implicit_can_run(geo) && implicit_forward_pays(geo) && !shares_tiles(geo) {
         Forward::ImplicitGemm(bands(geo))
     } else {
         Forward::Im2col(column_tiles::<T>(geo))
@@ -352,9 +362,7 @@ fn input_grad_by_rules<T: Element>(geo: &ConvGeometry) -> InputGrad {
     if subpixel_can_run(geo) && subpixel_pays(geo) {
         subpixel(geo)
     } else {
-        InputGrad::Col2im {
-            tile_len: tile_len(geo),
-        }
+        InputGrad::Col2im(col2im_tiles(geo))
     }
 }
 
@@ -423,9 +431,7 @@ pub(crate) fn input_grad_candidates<T: Element>(geo: &ConvGeometry) -> Vec<Input
             if subpixel_can_run(geo) {
                 all.push(subpixel(geo));
             }
-            all.push(InputGrad::Col2im {
-                tile_len: tile_len(geo),
-            });
+            all.push(InputGrad::Col2im(col2im_tiles(geo)));
             all
         }
     }
@@ -547,8 +553,12 @@ fn subpixel_can_run(geo: &ConvGeometry) -> bool {
         && geo.cog() > 0
 }
 
+/// Enough input channels to fill the micro-kernel's rows, and planes that fill
+/// at least half a column tile: each task multiplies all of a phase's filters
+/// by one image's `grad_out`, so on smaller planes col2im, whose tiles put
+/// several images side by side, streams the filters fewer times.
 fn subpixel_pays(geo: &ConvGeometry) -> bool {
-    geo.cig() >= SUBPIXEL_MIN_CHANNELS
+    geo.cig() >= SUBPIXEL_MIN_CHANNELS && !shares_tiles(geo)
 }
 
 /// Phase-plane weight gradient: where the implicit GEMM can run, with one set of
@@ -587,25 +597,83 @@ fn phase_planes_pay<T: Element>(geo: &ConvGeometry) -> bool {
 
 // ------------------------------------------------------------------- splits
 
+/// Output positions a column tile holds at most: about [`COL_TILE_ELEMENTS`]
+/// over the reduction length, in whole micro-kernel panels.
+fn tile_budget(geo: &ConvGeometry) -> usize {
+    let per_budget = (COL_TILE_ELEMENTS / geo.k_len().max(1)).clamp(TILE_ALIGN, 4096);
+    per_budget / TILE_ALIGN * TILE_ALIGN
+}
+
 /// Output positions per column tile: a fixed function of the shape (never of the
 /// thread count), so every reduction has the same order on any machine load.
 pub(crate) fn tile_len(geo: &ConvGeometry) -> usize {
-    let per_budget = (COL_TILE_ELEMENTS / geo.k_len().max(1)).clamp(TILE_ALIGN, 4096);
-    (per_budget / TILE_ALIGN * TILE_ALIGN)
-        .min(geo.out_vol())
-        .max(1)
+    tile_budget(geo).min(geo.out_vol()).max(1)
+}
+
+/// Images of `geo` one column tile can hold side by side: as many whole
+/// planes as fit in the [`tile_budget`] (1 for planes over half of it).
+fn images_fit(geo: &ConvGeometry) -> usize {
+    (tile_budget(geo) / geo.out_vol().max(1)).clamp(1, geo.n.max(1))
+}
+
+/// Whether column tiles put several images side by side: planes of at most
+/// half a tile, a batch of more than one, and filters per group of at least a
+/// column tile's elements ([`SHARED_MIN_FILTERS`]). Smaller filters stay in L2 beside a tile, so a GEMM
+/// per image reads them from there and sharing only adds a gather (3x3 s2
+/// 64->128 from 16x16 at batch 16: implicit GEMM 0.9 ms, shared tiles 1.2 ms);
+/// larger ones are streamed from memory once per GEMM (256->512 from 4x4:
+/// implicit GEMM 2.9 ms, shared tiles 1.25 ms; sub-pixel input gradient 4.8 ms,
+/// shared col2im 1.8 ms). A fixed function of the shape, which the choice of
+/// algorithm may follow.
+pub(crate) fn shares_tiles(geo: &ConvGeometry) -> bool {
+    images_fit(geo) > 1 && geo.cog().saturating_mul(geo.k_len()) >= SHARED_MIN_FILTERS
+}
+
+/// Images side by side in one column tile: planes of at most half the
+/// [`tile_budget`] (where [`shares_tiles`]) put equal groups of images together, so one GEMM covers
+/// `images x positions` columns and streams the filters once per tile instead
+/// of once per image (a 2x2 plane of a 512-channel 3x3 layer alone is a GEMM of
+/// 4 columns over 9.4 MB of filters). A batch that fits one tile is one group
+/// (its output channels are cut among the threads). A larger batch is cut into
+/// the fewest groups, at least as many as the budget needs, whose task count
+/// keeps every thread busy to the end (as [`row_chunk`] counts): the threads
+/// then multiply the same filters by different images at the same time, one
+/// pass over the filters serving them all, instead of splitting the filters
+/// and passing over them once per group (32 images of a 2x2 512-channel layer
+/// on two threads: 3 groups x 2 channel chunks 6.5 ms, 4 groups 4.0 ms).
+/// Which images share a tile never changes a sum (each column is its own chain
+/// of FMAs), so this may follow the thread count.
+pub(crate) fn tile_images(geo: &ConvGeometry) -> usize {
+    if !shares_tiles(geo) {
+        return 1;
+    }
+    let (n, most) = (geo.n.max(1), images_fit(geo));
+    let threads = get_num_threads().max(1);
+    let fewest = n.div_ceil(most);
+    if fewest == 1 {
+        return n;
+    }
+    (fewest..=n)
+        .map(|blocks| n.div_ceil(blocks))
+        .find(|&images| {
+            let tasks = n.div_ceil(images) * geo.groups;
+            tasks.is_multiple_of(threads) || tasks >= TASKS_PER_THREAD * threads
+        })
+        .unwrap_or(n.div_ceil(fewest))
 }
 
 /// Column tiles of the im2col forward; a 1x1, stride-1, unpadded layer's column
 /// matrix is its input itself (one row of positions per channel), read in place.
 fn column_tiles<T: Element>(geo: &ConvGeometry) -> ColumnTiles {
-    let tile_len = tile_len(geo);
-    let tasks = geo.n * geo.groups * geo.out_vol().div_ceil(tile_len);
+    let (tile_len, images) = (tile_len(geo), tile_images(geo));
+    let tasks = geo.n.div_ceil(images) * geo.groups * geo.out_vol().div_ceil(tile_len);
     let channels = channel_chunk(geo, tasks);
     ColumnTiles {
         tile_len,
+        images,
         channels,
-        in_place: geo.kernel_vol() == 1
+        in_place: images == 1
+            && geo.kernel_vol() == 1
             && geo.stride == [1; SPATIAL]
             && geo.pad_lo == [0; SPATIAL]
             && geo.output == geo.input
@@ -613,7 +681,20 @@ fn column_tiles<T: Element>(geo: &ConvGeometry) -> ColumnTiles {
         // Whichever operand the loop order re-reads should be the smaller one:
         // the filters (`channels x k`) when a task has more output channels than
         // positions (deep layers on small images), else the column tile.
-        rows_outer: channels.min(geo.cog()) > tile_len.next_multiple_of(T::NR),
+        rows_outer: channels.min(geo.cog()) > (tile_len * images).next_multiple_of(T::NR),
+    }
+}
+
+/// Tiles of the col2im input gradient: as the forward's ([`tile_len`],
+/// [`tile_images`]), with input channels cut as [`channel_chunk`] cuts output
+/// channels (a task computes its channels' rows of the column matrix and folds
+/// them back).
+fn col2im_tiles(geo: &ConvGeometry) -> Col2imTiles {
+    let images = tile_images(geo);
+    Col2imTiles {
+        tile_len: tile_len(geo),
+        images,
+        channels: row_chunk(geo.cig(), geo.n.div_ceil(images) * geo.groups),
     }
 }
 

@@ -17,6 +17,13 @@ fn filled(shape: [usize; 5], seed: u64) -> Array5<f64> {
     })
 }
 
+/// The input index output coordinate `o` reads at kernel offset `k` along
+/// `axis` (through the padding mode), if any.
+fn source(p: &ConvParams, input: [usize; 3], axis: usize, o: usize, k: usize) -> Option<usize> {
+    let i = (o * p.stride[axis] + k * p.dilation[axis]) as isize - p.pad_lo[axis] as isize;
+    p.padding_mode.source_index(i, input[axis])
+}
+
 fn direct_conv(x: &Array5<f64>, w: &Array5<f64>, p: &ConvParams) -> Array5<f64> {
     let (n, c_in) = (x.shape()[0], x.shape()[1]);
     let input = [x.shape()[2], x.shape()[3], x.shape()[4]];
@@ -33,16 +40,12 @@ fn direct_conv(x: &Array5<f64>, w: &Array5<f64>, p: &ConvParams) -> Array5<f64> 
             for kz in 0..kernel[0] {
                 for ky in 0..kernel[1] {
                     for kx in 0..kernel[2] {
-                        let pos = [(oz, kz), (oy, ky), (ox, kx)];
-                        let src: Vec<Option<usize>> = (0..3)
-                            .map(|a| {
-                                let i = (pos[a].0 * p.stride[a] + pos[a].1 * p.dilation[a])
-                                    as isize
-                                    - p.pad_lo[a] as isize;
-                                p.padding_mode.source_index(i, input[a])
-                            })
-                            .collect();
-                        if let [Some(iz), Some(iy), Some(ix)] = src[..] {
+                        let (iz, iy, ix) = (
+                            source(p, input, 0, oz, kz),
+                            source(p, input, 1, oy, ky),
+                            source(p, input, 2, ox, kx),
+                        );
+                        if let (Some(iz), Some(iy), Some(ix)) = (iz, iy, ix) {
                             acc += x[[b, g * cig + ci, iz, iy, ix]] * w[[co, ci, kz, ky, kx]];
                         }
                     }
@@ -796,15 +799,12 @@ fn direct_weight_grad(
             if c != co {
                 continue;
             }
-            let pos = [(oz, kz), (oy, ky), (ox, kx)];
-            let src: Vec<Option<usize>> = (0..3)
-                .map(|a| {
-                    let i = (pos[a].0 * p.stride[a] + pos[a].1 * p.dilation[a]) as isize
-                        - p.pad_lo[a] as isize;
-                    p.padding_mode.source_index(i, input[a])
-                })
-                .collect();
-            if let [Some(iz), Some(iy), Some(ix)] = src[..] {
+            let (iz, iy, ix) = (
+                source(p, input, 0, oz, kz),
+                source(p, input, 1, oy, ky),
+                source(p, input, 2, ox, kx),
+            );
+            if let (Some(iz), Some(iy), Some(ix)) = (iz, iy, ix) {
                 acc += gv * x[[b, group * cig + ci, iz, iy, ix]];
             }
         }
@@ -845,5 +845,140 @@ fn weight_gradient_of_small_planes_sums_images_side_by_side_correctly() {
                 "{xs:?}: {a} vs {b}"
             );
         }
+    }
+}
+
+/// `grad_x[b, ci, i] = sum over output channels, positions and taps that read
+/// input cell `i` (through any padding mode) of grad_out * w`, written as plainly
+/// as [`direct_conv`].
+fn direct_input_grad(
+    g: &Array5<f64>,
+    w: &Array5<f64>,
+    x_shape: [usize; 5],
+    p: &ConvParams,
+) -> Array5<f64> {
+    let input = [x_shape[2], x_shape[3], x_shape[4]];
+    let (cig, kernel) = (w.shape()[1], [w.shape()[2], w.shape()[3], w.shape()[4]]);
+    let cog = w.shape()[0] / p.groups;
+    let mut gx = Array5::zeros(x_shape);
+    for ((b, co, oz, oy, ox), &gv) in g.indexed_iter() {
+        let group = co / cog;
+        for kz in 0..kernel[0] {
+            let Some(iz) = source(p, input, 0, oz, kz) else {
+                continue;
+            };
+            for ky in 0..kernel[1] {
+                let Some(iy) = source(p, input, 1, oy, ky) else {
+                    continue;
+                };
+                for kx in 0..kernel[2] {
+                    let Some(ix) = source(p, input, 2, ox, kx) else {
+                        continue;
+                    };
+                    for ci in 0..cig {
+                        gx[[b, group * cig + ci, iz, iy, ix]] += gv * w[[co, ci, kz, ky, kx]];
+                    }
+                }
+            }
+        }
+    }
+    gx
+}
+
+#[test]
+fn small_planes_share_column_tiles_among_images_exactly() {
+    // Planes far smaller than a column tile, filters of a few thousand elements
+    // (the unit tests' threshold for sharing): the forward and the col2im input
+    // gradient put several images side by side in one GEMM (13 images in blocks
+    // of 7 and 6; 7 in blocks of 4 and 3), with strides, dilation, groups,
+    // padding modes and a 1x1 layer (not read in place when images share a tile).
+    let pad = |lo: [usize; 3], hi: [usize; 3]| ConvParams {
+        pad_lo: lo,
+        pad_hi: hi,
+        ..ConvParams::new(2)
+    };
+    let cases = [
+        (
+            [13, 304, 1, 2, 2],
+            [16, 304, 1, 3, 3],
+            pad([0, 1, 1], [0, 1, 1]),
+        ),
+        (
+            [13, 304, 1, 4, 4],
+            [24, 304, 1, 3, 3],
+            ConvParams {
+                stride: [1, 2, 2],
+                ..pad([0, 1, 1], [0, 1, 1])
+            },
+        ),
+        (
+            [7, 512, 1, 3, 3],
+            [6, 256, 1, 3, 3],
+            ConvParams {
+                dilation: [1, 2, 2],
+                groups: 2,
+                padding_mode: PaddingMode::Reflect,
+                ..pad([0, 2, 2], [0, 2, 2])
+            },
+        ),
+        (
+            [3, 3072, 1, 1, 20],
+            [9, 1024, 1, 1, 4],
+            ConvParams {
+                rank: 1,
+                stride: [1, 1, 3],
+                groups: 3,
+                padding_mode: PaddingMode::Circular,
+                ..pad([0, 0, 2], [0, 0, 1])
+            },
+        ),
+        ([6, 512, 1, 2, 2], [8, 512, 1, 1, 1], ConvParams::new(2)),
+    ];
+    // 13 images in blocks of 7 and 6 (one or two threads) or 5, 5 and 3 (three).
+    let geo = ConvGeometry::for_conv(cases[0].0, cases[0].1, &cases[0].2).unwrap();
+    let images = plan::tile_images(&geo);
+    assert!(images > 1 && 13 % images != 0, "{images} images per tile");
+    for (xs, ws, p) in cases {
+        let geo = ConvGeometry::for_conv(xs, ws, &p).unwrap();
+        assert!(plan::shares_tiles(&geo), "{xs:?}: one image per tile");
+        let report = explain_conv::<f64>(xs, ws, &p, None).unwrap();
+        assert_eq!(report.passes[0].algorithm, "im2col_gemm", "{xs:?}");
+        assert!(
+            ["col2im", "adjoint_im2col_gemm"].contains(&report.passes[1].algorithm.as_str()),
+            "{xs:?}: {}",
+            report.passes[1].algorithm
+        );
+        let (x, w) = (filled(xs, 21), filled(ws, 22));
+        let y = conv_forward(x.view(), w.view(), None, &p).unwrap();
+        let err = (&y - &direct_conv(&x, &w, &p))
+            .mapv(f64::abs)
+            .fold(0.0f64, |a, &b| a.max(b));
+        assert!(err < 1e-10, "{xs:?}: forward error {err}");
+        let g = filled(y.shape().try_into().unwrap(), 23);
+        let input_only = Needs {
+            input: true,
+            weight: false,
+            bias: false,
+        };
+        let grads = conv_backward(g.view(), x.view(), w.view(), &p, input_only).unwrap();
+        let want = direct_input_grad(&g, &w, xs, &p);
+        let err = (grads.input.unwrap() - &want)
+            .mapv(f64::abs)
+            .fold(0.0f64, |a, &b| a.max(b));
+        assert!(err < 1e-10, "{xs:?}: input gradient error {err}");
+        // float32: the same bits for one and two threads (which cut the images
+        // and channels differently).
+        let (x, w, g) = (
+            x.mapv(|v| v as f32),
+            w.mapv(|v| v as f32),
+            g.mapv(|v| v as f32),
+        );
+        let run = |threads| {
+            crate::threads::set_num_threads(threads).unwrap();
+            let y = conv_forward(x.view(), w.view(), None, &p).unwrap();
+            let grads = conv_backward(g.view(), x.view(), w.view(), &p, input_only).unwrap();
+            (y, grads.input.unwrap())
+        };
+        assert!(run(1) == run(2), "{xs:?}: two threads differ from one");
     }
 }
