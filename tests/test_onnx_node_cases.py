@@ -145,6 +145,10 @@ class Case:
     def attr(self, value, default):
         return tuple(value) if value is not None else (default,) * self.rank
 
+    def arrays(self, dtype):
+        """x, w and b (or None) in ``dtype``."""
+        return self.x.astype(dtype), self.w.astype(dtype), None if self.b is None else self.b.astype(dtype)
+
 
 def grid(*shape):
     """ONNX's cases' inputs: 0, 1, 2, ... over the shape."""
@@ -199,8 +203,7 @@ def conv_call(case, x, w, b):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", CONV_CASES, ids=[c.name for c in CONV_CASES])
 def test_onnx_conv_cases_are_expressible_and_agree(case, dtype):
-    x, w = case.x.astype(dtype), case.w.astype(dtype)
-    b = None if case.b is None else case.b.astype(dtype)
+    x, w, b = case.arrays(dtype)
     strides, dilations = case.attr(case.strides, 1), case.attr(case.dilations, 1)
     pads = (onnx_auto_pads(case.auto_pad, x.shape[2:], w.shape[2:], strides, dilations) if case.auto_pad
             else onnx_padding_pairs(case.pads or [0] * 2 * case.rank))
@@ -309,8 +312,7 @@ def transpose_call(case, x, w, b):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", TRANSPOSE_CASES, ids=[c.name for c in TRANSPOSE_CASES])
 def test_onnx_conv_transpose_cases_are_expressible_and_agree(case, dtype):
-    x, w = case.x.astype(dtype), case.w.astype(dtype)
-    b = None if case.b is None else case.b.astype(dtype)
+    x, w, b = case.arrays(dtype)
     strides, dilations = case.attr(case.strides, 1), case.attr(case.dilations, 1)
     output_padding = case.attr(case.output_padding, 0)
     pads = onnx_transpose_pads(x.shape[2:], w.shape[2:], strides, dilations, output_padding, case.pads,
