@@ -179,3 +179,19 @@ def test_errors() -> None:
         fc.fractional_max_pool2d(x, 2, 3, rng="seed")
     with pytest.raises(TypeError, match="x must have dtype float32, float64, float16 or bfloat16, got int32"):
         fc.fractional_max_pool2d(x.astype(np.int32), 2, 3)
+
+
+def test_the_bench_row_times_the_same_computation_in_both_libraries() -> None:
+    torch = pytest.importorskip("torch")
+    from ferroconv import bench
+
+    wl = bench.PoolWorkload("fractional small", "fractional", (2, 3, 12, 10), 2, 2)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(wl.shape).astype(np.float32)
+    samples = rng.random((2, 3, 2)).astype(np.float32)
+    values, indices = bench._torch_pool(torch, torch.from_numpy(x), wl, samples)()
+    ours, our_indices = fc.fractional_max_pool2d(x, 2, (6, 5), return_indices=True, random_samples=samples)
+    np.testing.assert_array_equal(ours, values.numpy())
+    np.testing.assert_array_equal(our_indices, indices.numpy())
+    row = bench._run_pool(wl, rng, 1, 1, torch, True)
+    assert row["ferroconv_fwd_ms"] > 0 and row["torch_fwd_ms"] > 0 and "numpy_fwd_ms" not in row

@@ -75,10 +75,13 @@ WORKLOADS = [
 
 @dataclass
 class PoolWorkload:
-    """One pooling problem on an input of ``shape``."""
+    """One pooling problem on an input of ``shape``. ``kind="fractional"`` is
+    fractional max pooling (with indices) to ``shape // stride`` per axis, with
+    ``kernel``-sized windows at pseudo-random starts (the same samples for both
+    libraries); ``padding`` does not apply to it."""
 
     name: str
-    kind: str  # "max" (with indices), "avg" or "lp" (norm 2)
+    kind: str  # "max" (with indices), "avg", "lp" (norm 2) or "fractional"
     shape: tuple[int, ...]
     kernel: int
     stride: int
@@ -106,6 +109,8 @@ POOL_WORKLOADS = [
                  ((0, 1), (0, 1))),
     PoolWorkload("lp_pool2d p=2 2x2 (8,64,112,112)", "lp", (8, 64, 112, 112), 2, 2),
     PoolWorkload("lp_pool1d p=2 k4 s2 (16,64,8192)", "lp", (16, 64, 8192), 4, 2),
+    PoolWorkload("fractional_max_pool2d 2x2 to 56x56 indices (4,64,112,112)", "fractional", (4, 64, 112, 112),
+                 2, 2),
 ]
 
 
@@ -370,9 +375,14 @@ def _run_pool(wl: PoolWorkload, rng: np.random.Generator, repeat: int, threads: 
               torch: Optional[Any], numpy_ref: bool) -> dict[str, Any]:
     x = rng.standard_normal(wl.shape).astype(np.float32)
     kwargs = dict(stride=wl.stride, padding=wl.padding)
-    if wl.kind == "max":
+    samples = rng.random(wl.shape[:2] + (wl.rank,)).astype(np.float32)  # fractional's window offsets
+    if wl.kind == "fractional":
+        ours = getattr(F, f"fractional_max_pool{wl.rank}d")
+        size = tuple(n // wl.stride for n in wl.shape[2:])
+        call: Callable[[], object] = lambda: ours(x, wl.kernel, size, return_indices=True, random_samples=samples)
+    elif wl.kind == "max":
         ours = getattr(F, f"max_pool{wl.rank}d")
-        call: Callable[[], object] = lambda: ours(x, wl.kernel, return_indices=True, **kwargs)
+        call = lambda: ours(x, wl.kernel, return_indices=True, **kwargs)
     elif wl.kind == "lp":
         ours = getattr(F, f"lp_pool{wl.rank}d")
         call = lambda: ours(x, 2, wl.kernel, **kwargs)
@@ -383,21 +393,27 @@ def _run_pool(wl: PoolWorkload, rng: np.random.Generator, repeat: int, threads: 
     row["ferroconv_fwd_ms"] = 1e3 * _timeit(call, repeat)
     # Memory traffic: the input once, the output (and int64 indices) once.
     out_elems = x.size / wl.stride**wl.rank
-    moved = x.nbytes + out_elems * (4 + (8 if wl.kind == "max" else 0))
+    moved = x.nbytes + out_elems * (4 + (8 if wl.kind in ("max", "fractional") else 0))
     row["ferroconv_gbps"] = moved / row["ferroconv_fwd_ms"] / 1e6
-    if numpy_ref:
+    if numpy_ref and wl.kind != "fractional":  # (no NumPy column: its windows differ per plane)
         row["numpy_fwd_ms"] = 1e3 * _timeit(lambda: numpy_pool(x, wl), max(1, repeat // 2))
         row["speedup_vs_numpy"] = row["numpy_fwd_ms"] / row["ferroconv_fwd_ms"]
     if torch is not None:
-        row["torch_fwd_ms"] = 1e3 * _timeit(_torch_pool(torch, torch.from_numpy(x), wl), repeat)
+        row["torch_fwd_ms"] = 1e3 * _timeit(_torch_pool(torch, torch.from_numpy(x), wl, samples), repeat)
         row["speedup_vs_torch"] = row["torch_fwd_ms"] / row["ferroconv_fwd_ms"]
     return row
 
 
-def _torch_pool(torch: Any, tx: Any, wl: PoolWorkload) -> Callable[[], object]:
+def _torch_pool(torch: Any, tx: Any, wl: PoolWorkload, samples: np.ndarray) -> Callable[[], object]:
     """PyTorch's call for ``wl``: per-side padding as an explicit ``F.pad`` first
-    (PyTorch's pooling pads symmetrically only)."""
+    (PyTorch's pooling pads symmetrically only); fractional pooling with the
+    window offsets ``samples``."""
     tf = torch.nn.functional
+    if wl.kind == "fractional":
+        fractional = getattr(tf, f"fractional_max_pool{wl.rank}d")
+        size = tuple(n // wl.stride for n in wl.shape[2:])
+        tu = torch.from_numpy(samples)
+        return lambda: fractional(tx, wl.kernel, size, return_indices=True, _random_samples=tu)
     padding: Union[int, tuple[tuple[int, int], ...]] = wl.padding
     pad_first = not isinstance(padding, int)
     flat = [side for lo_hi in reversed(wl.pads()) for side in lo_hi]  # F.pad: last axis first
