@@ -119,7 +119,7 @@ def test_an_unbatched_shape_is_a_batch_of_one():
 
 @pytest.mark.parametrize("kwargs, fragment", [
     (dict(x_shape=(1, 4, 8, 8), weight_shape=(2, 3, 3, 3)), "weight has 3 input channels per group but x has 4"),
-    (dict(x_shape=(1, 3, 8, 8), weight_shape=(2, 3, 3, 3), stride=2, padding="same"), "same"),
+    (dict(x_shape=(1, 3, 8, 8), weight_shape=(2, 3, 3, 3), stride=2, padding="same_upper"), "padding"),
     (dict(x_shape=(1, 3, 8, 8), weight_shape=(2, 3, 3, 3), padding_mode="mirror"), "padding_mode"),
     (dict(x_shape=(1, 3, 2, 2), weight_shape=(2, 3, 3, 3)), "kernel size"),
     (dict(x_shape=(1, 3, 8, 8), weight_shape=(2, 3, 3, 3), dtype="complex64"), "float32, float64, float16 or bfloat16"),
@@ -127,6 +127,10 @@ def test_an_unbatched_shape_is_a_batch_of_one():
 def test_conv_plan_refuses_what_the_call_refuses(kwargs, fragment):
     with pytest.raises((ValueError, TypeError), match=r"^explain_conv: .*" + re.escape(fragment)):
         fc.explain_conv(**kwargs)
+
+
+def test_a_strided_same_plan_has_the_calls_shape():
+    assert fc.explain_conv((1, 3, 9, 8), (2, 3, 3, 3), stride=2, padding="same").out_shape == (1, 2, 5, 4)
 
 
 def test_the_plan_follows_the_thread_count(restore_threads):

@@ -230,18 +230,21 @@ def test_onnx_auto_pad_split_by_hand():
         np.testing.assert_array_equal(fc.max_pool1d(x, 3, 2, padding), fc.max_pool1d(x, 3, 2, pairs))
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "conv*d refuses padding='same' with a stride above 1 ('only supported with stride 1 (as in PyTorch)') and "
-    "has no padding='same_lower', while max_pool*d, avg_pool*d, lp_pool*d and conv_transpose*d take both with "
-    "ONNX's auto_pad meaning for any stride; issue 20 asks for 'same' and 'same_lower' everywhere. ONNX's "
-    "Conv auto_pad cases are expressible today only as per-side pairs the user computes"))
 @pytest.mark.parametrize("auto_pad", ["SAME_UPPER", "SAME_LOWER"])
 def test_conv_auto_pad_strings_with_a_stride(auto_pad):
+    """conv*d's "same" is ONNX's SAME_UPPER at any stride (PyTorch refuses a
+    stride there) and "same_lower" its SAME_LOWER; the backward takes them too."""
     x, w = rand(15, 1, 2, 6, 7), rand(16, 3, 2, 3, 2)
     pads = onnx_auto_pads(auto_pad, (6, 7), (3, 2), (2, 3), (1, 1))
     expected = onnx_conv(x, w, None, pads, (2, 3), (1, 1), 1)
-    got = fc.conv2d(x, w, None, (2, 3), {"SAME_UPPER": "same", "SAME_LOWER": "same_lower"}[auto_pad])
+    mode = {"SAME_UPPER": "same", "SAME_LOWER": "same_lower"}[auto_pad]
+    got = fc.conv2d(x, w, None, (2, 3), mode)
     assert_agrees(got, expected, np.float32)
+    pairs = tuple(pads)
+    g = rand(17, *got.shape)
+    for auto, explicit in zip(fc.conv2d_backward(g, x, w, (2, 3), mode),
+                              fc.conv2d_backward(g, x, w, (2, 3), pairs)):
+        np.testing.assert_array_equal(auto, explicit)
 
 
 # ----------------------------------------------------------- ConvTranspose

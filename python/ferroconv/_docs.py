@@ -65,9 +65,12 @@ bias : ndarray, optional
     ``(C_out,)`` values added to each output channel.
 stride, dilation : int or tuple of {rank} ints
     Step between windows, and spacing between kernel taps (>= 1).
-padding : int, tuple, "same", "valid" or tuple of (lo, hi) pairs
-    Implicit padding per axis; ``"same"`` (stride 1 only) keeps the size and puts
-    an odd extra cell at the end; per-side pairs allow asymmetric padding.
+padding : int, tuple, "same", "same_lower", "valid" or tuple of (lo, hi) pairs
+    Implicit padding per axis; per-side pairs allow asymmetric padding.
+    ``"same"`` gives ``ceil(L / stride)`` outputs with an odd extra cell at the
+    end (at stride 1 it keeps the size, as PyTorch's; above stride 1 it is ONNX's
+    SAME_UPPER, which PyTorch refuses), ``"same_lower"`` puts that cell at the
+    start (ONNX's SAME_LOWER).
 groups : int
     Split channels into groups convolved independently (``groups == C_in`` is a
     depthwise convolution).

@@ -214,7 +214,8 @@ def explain_conv(x_shape: tuple[int, ...], weight_shape: tuple[int, ...], *, dty
         spec = transpose_spec(rank, stride, cast(IntOrTuple, padding), output_padding, groups, dilation,
                               precision=precision)
     else:
-        spec = conv_spec(rank, stride, padding, dilation, groups, padding_mode, precision=precision)
+        spec = conv_spec(rank, stride, padding, dilation, groups, padding_mode, precision=precision,
+                         input_size=x[2:], kernel=weight[2:])
     report = _native.explain_conv(x, weight, spec, dtype_name(dtype))
     return _plan(f"conv_transpose{rank}d" if transposed else f"conv{rank}d", report)
 

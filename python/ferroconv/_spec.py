@@ -68,19 +68,46 @@ def _options(precision: object, activation: object,
             float(negative_slope))
 
 
+def auto_padding(mode: str, input_size: Sequence[int], kernel: Sequence[int], strides: Sequence[int],
+                 dilations: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """ONNX's ``auto_pad`` for a convolution: the ``(lo, hi)`` padding that gives
+    ``ceil(input / stride)`` outputs, an odd cell at the end (``"same"``, SAME_UPPER)
+    or at the start (``"same_lower"``). At stride 1 ``"same"`` is PyTorch's."""
+    pairs = []
+    for n, k, s, d in zip(input_size, kernel, strides, dilations):
+        total = max((-(-n // s) - 1) * s + d * (k - 1) + 1 - n, 0)
+        small, large = total // 2, total - total // 2
+        pairs.append((small, large) if mode == "same" else (large, small))
+    return tuple(pairs)
+
+
 def conv_spec(rank: int, stride: IntOrTuple = 1, padding: Padding = 0, dilation: IntOrTuple = 1,
               groups: object = 1, padding_mode: object = "zeros", *,
               kernel_size: Optional[tuple[int, ...]] = None, precision: object = None,
-              activation: object = None, negative_slope: object = 0.01) -> ConvSpec:
+              activation: object = None, negative_slope: object = 0.01,
+              input_size: Optional[Sequence[int]] = None, kernel: Optional[Sequence[int]] = None) -> ConvSpec:
     """The spec of a ``conv{rank}d`` call (with the ``kernel_size`` of a layer,
     which the spec checks too; a functional call's comes with its weight), its
-    ``precision`` and its forward epilogue's ``activation``."""
+    ``precision`` and its forward epilogue's ``activation``. ``"same"`` with a
+    stride above 1 and ``"same_lower"`` (ONNX's auto_pad) depend on the input's
+    size: they are resolved to pairs from ``input_size`` and ``kernel``."""
     precision_name, activation_name, slope = _options(precision, activation, negative_slope)
+    strides = int_tuple(stride, rank, "stride")
+    dilations = int_tuple(dilation, rank, "dilation")
+    resolved: Union[str, tuple[tuple[int, int], ...]] = conv_padding(padding, rank)
+    sizes = kernel if kernel is not None else kernel_size
+    if resolved == "same_lower" or (resolved == "same" and any(s != 1 for s in strides)):
+        if input_size is not None and sizes is not None:
+            resolved = auto_padding(resolved, input_size, sizes, strides, dilations)
+        elif resolved == "same_lower":
+            raise ValueError("padding='same_lower' depends on the input's size; give the padding as (lo, hi) "
+                             "pairs here")
+        # else: a spec without an input (a layer's) keeps PyTorch's refusal of a strided "same"
     return ConvSpec(
         rank=rank,
-        stride=int_tuple(stride, rank, "stride"),
-        padding=conv_padding(padding, rank),
-        dilation=int_tuple(dilation, rank, "dilation"),
+        stride=strides,
+        padding=resolved,
+        dilation=dilations,
         groups=as_int(groups, "groups"),
         padding_mode=text(padding_mode, "padding_mode"),
         kernel_size=kernel_size,

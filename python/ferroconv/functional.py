@@ -152,7 +152,8 @@ def _convolution(rank: int, x: object, weight: object, bias: object, stride: Int
                  precision: object = None) -> np.ndarray:
     arrays = conv_arrays(rank, x, weight, bias)
     spec = conv_spec(rank, stride, padding, dilation, groups, padding_mode, precision=precision,
-                     activation=activation, negative_slope=negative_slope)
+                     activation=activation, negative_slope=negative_slope, input_size=arrays.x.shape[2:],
+                     kernel=arrays.weight.shape[2:])
     return _conv.forward(arrays, spec, residual, out)
 
 
@@ -160,7 +161,8 @@ def _convolution_backward(rank: int, grad_out: object, x: object, weight: object
                           padding: Padding, dilation: IntOrTuple, groups: object, padding_mode: object,
                           needs: object, precision: object) -> Grads:
     arrays = conv_arrays(rank, x, weight, grad_out=grad_out, backward=True)
-    spec = conv_spec(rank, stride, padding, dilation, groups, padding_mode, precision=precision)
+    spec = conv_spec(rank, stride, padding, dilation, groups, padding_mode, precision=precision,
+                     input_size=arrays.x.shape[2:], kernel=arrays.weight.shape[2:])
     return _conv.backward(arrays, spec, needs_triple(needs))
 
 
@@ -487,7 +489,8 @@ def conv_output_shape(input_shape: IntOrTuple, kernel_size: IntOrTuple, stride: 
     spatial = spatial_shape(input_shape, "input_shape")
     rank = len(spatial)
     kernel = int_tuple(kernel_size, rank, "kernel_size")
-    return _conv.output_shape(spatial, kernel, conv_spec(rank, stride, padding, dilation, 1, padding_mode))
+    return _conv.output_shape(spatial, kernel, conv_spec(rank, stride, padding, dilation, 1, padding_mode,
+                                                         input_size=spatial, kernel=kernel))
 
 
 @public
