@@ -97,7 +97,7 @@ def conv_spec(rank: int, stride: IntOrTuple = 1, padding: Padding = 0, dilation:
     resolved: Union[str, tuple[tuple[int, int], ...]] = conv_padding(padding, rank)
     sizes = kernel if kernel is not None else kernel_size
     if resolved == "same_lower" or (resolved == "same" and any(s != 1 for s in strides)):
-        if input_size is not None and sizes is not None:
+        if input_size is not None and sizes is not None and min(strides + dilations, default=1) >= 1:
             resolved = auto_padding(resolved, input_size, sizes, strides, dilations)
         elif resolved == "same_lower":
             raise ValueError("padding='same_lower' depends on the input's size; give the padding as (lo, hi) "
