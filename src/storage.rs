@@ -15,7 +15,7 @@ use crate::conv::{ConvGrads, Fused, Needs, Precision};
 use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::geometry::ConvParams;
-use crate::kernels::convert;
+use crate::kernels::{convert, MaxElement};
 use crate::threads::for_each_chunk_mut;
 use half::{bf16, f16};
 use ndarray::{
@@ -398,6 +398,62 @@ half_storage!(
         crate::conv::conv_backward_bf16(grad_out, x, weight, params, needs, precision).map(Some)
     }
 );
+
+/// A type max pooling and unpooling take: the float storage types (max pooling
+/// computes in their [`Storage::Compute`] type, exactly: a maximum is one of the
+/// inputs) and the integer types `i8`, `u8`, `i16`, `i32`, `i64` (computed in
+/// themselves: max pooling only compares, unpooling only moves values).
+pub trait MaxStorage: Copy + Send + Sync + ZeroBits + 'static {
+    /// The type the max-pooling kernels compare in.
+    type Compute: MaxElement;
+
+    /// NumPy's name for the type, used in messages.
+    const NAME: &'static str;
+
+    /// `body(x, out)` in the compute type, as [`Storage::through_compute`].
+    fn through_compute<R>(
+        x: &[Self],
+        out: &mut [MaybeUninit<Self>],
+        body: impl FnOnce(&[Self::Compute], &mut [MaybeUninit<Self::Compute>]) -> R,
+    ) -> R;
+}
+
+macro_rules! float_max_storage {
+    ($($t:ty),*) => {$(
+        impl MaxStorage for $t {
+            type Compute = <$t as Storage>::Compute;
+            const NAME: &'static str = <$t as Storage>::NAME;
+
+            fn through_compute<R>(
+                x: &[$t],
+                out: &mut [MaybeUninit<$t>],
+                body: impl FnOnce(&[Self::Compute], &mut [MaybeUninit<Self::Compute>]) -> R,
+            ) -> R {
+                <$t as Storage>::through_compute(x, out, body)
+            }
+        }
+    )*};
+}
+
+macro_rules! int_max_storage {
+    ($($t:ty => $name:expr),*) => {$(
+        impl MaxStorage for $t {
+            type Compute = $t;
+            const NAME: &'static str = $name;
+
+            fn through_compute<R>(
+                x: &[$t],
+                out: &mut [MaybeUninit<$t>],
+                body: impl FnOnce(&[$t], &mut [MaybeUninit<$t>]) -> R,
+            ) -> R {
+                body(x, out)
+            }
+        }
+    )*};
+}
+
+float_max_storage!(f32, f64, f16, bf16);
+int_max_storage!(i8 => "int8", u8 => "uint8", i16 => "int16", i32 => "int32", i64 => "int64");
 
 /// A zero-filled array of `dim` in storage type `S` (for results that start as
 /// zeros).
