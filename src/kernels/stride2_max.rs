@@ -31,9 +31,10 @@ pub struct Run<'a> {
 }
 
 /// A type max pooling runs on: `f32` and `f64` (NaN wins; windows start from
-/// -inf) and the integers `i8`, `u8`, `i16`, `i32`, `i64` (windows start from
-/// the type's minimum: a window of minima keeps its first cell, as a window of
-/// -inf does), with the max-pooling kernel of windows two columns apart.
+/// -inf) and the integers `i32` and `i64` (windows start from the type's
+/// minimum: a window of minima keeps its first cell, as a window of -inf does;
+/// narrower integers are compared in `i32`), with the max-pooling kernel of
+/// windows two columns apart.
 ///
 /// Floats run that kernel with AVX-512 (or AVX2, a chunk in two halves): each
 /// tap's cells are one load pair and an even-lane permute, then one compare pair
@@ -338,7 +339,7 @@ macro_rules! int_max_impl {
         }
     )*};
 }
-int_max_impl!(i8, u8, i16, i32, i64);
+int_max_impl!(i32, i64);
 
 #[cfg(test)]
 mod tests {
