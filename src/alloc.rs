@@ -114,3 +114,11 @@ unsafe impl ZeroBits for f64 {}
 unsafe impl ZeroBits for usize {}
 // SAFETY: as above.
 unsafe impl ZeroBits for i64 {}
+// SAFETY: as above.
+unsafe impl ZeroBits for i32 {}
+// SAFETY: as above.
+unsafe impl ZeroBits for i16 {}
+// SAFETY: as above.
+unsafe impl ZeroBits for i8 {}
+// SAFETY: as above.
+unsafe impl ZeroBits for u8 {}

@@ -1,11 +1,11 @@
 //! The floating-point element types the operators are generic over: a kernel
 //! [`Scalar`] that has every kernel the operators call.
 
-use crate::kernels::{DotKernel, MicroKernel, Permute, Scalar, Stride2Max};
+use crate::kernels::{DotKernel, MaxElement, MicroKernel, Permute, Scalar};
 
 /// `f32` or `f64`: the arithmetic plus the GEMM, dot-product, permute and
 /// max-pooling kernels.
-pub trait Element: Scalar + MicroKernel + DotKernel + Permute + Stride2Max {
+pub trait Element: Scalar + MicroKernel + DotKernel + Permute + MaxElement {
     /// NumPy's name for the type, used in messages.
     const NAME: &'static str;
 }

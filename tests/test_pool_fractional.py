@@ -177,8 +177,9 @@ def test_errors() -> None:
         fc.fractional_max_pool2d(x, 2, 3, random_samples=np.zeros((1, 2, 2)), rng=0)
     with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
         fc.fractional_max_pool2d(x, 2, 3, rng="seed")
-    with pytest.raises(TypeError, match="x must have dtype float32, float64, float16 or bfloat16, got int32"):
-        fc.fractional_max_pool2d(x.astype(np.int32), 2, 3)
+    with pytest.raises(TypeError, match="x must have dtype float32, float64, float16, bfloat16, int8, uint8, "
+                                        "int16, int32 or int64, got bool"):
+        fc.fractional_max_pool2d(x.astype(np.bool_), 2, 3)
 
 
 def test_the_bench_row_times_the_same_computation_in_both_libraries() -> None:

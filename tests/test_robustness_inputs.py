@@ -9,7 +9,7 @@ drawn by ``fuzz_args``):
   statistics; ``fuzz_args.WRITTEN_NAMES``) (valid calls here; the fuzz worker checks every valid and
   invalid call the same way);
 * each array argument in Fortran order, with non-unit or negative strides,
-  read-only, unaligned, as a field of a packed record, or (for float arrays)
+  read-only, unaligned, as a field of a packed record, or (for float and integer arrays)
   big-endian gives exactly the result of the C-contiguous native array.
 """
 
@@ -160,7 +160,7 @@ def test_every_layout_gives_the_result_of_the_c_contiguous_array(name):
         checked += 1
         for path in native:
             for layout in LAYOUTS:
-                if layout == "bigendian" and native[path].dtype.kind != "f":
+                if layout == "bigendian" and native[path].dtype.kind not in "fiu":
                     continue
                 variant = build(lambda p, a: relayout(a, layout) if p == path else a)
                 try:

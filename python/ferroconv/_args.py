@@ -93,6 +93,17 @@ def text(value: object, name: str) -> str:
 FLOAT_DTYPES = "float32, float64, float16 or bfloat16"
 
 
+# The integer dtypes max pooling and unpooling take (as PyTorch's CPU max pooling;
+# images and masks are integers).
+INT_DTYPES = ("int8", "uint8", "int16", "int32", "int64")
+MAX_DTYPES = "float32, float64, float16, bfloat16, int8, uint8, int16, int32 or int64"
+
+
+def is_int_dtype(dtype: np.dtype) -> bool:
+    """Whether ``dtype`` is one of :data:`INT_DTYPES` (either byte order)."""
+    return dtype.kind in "iu" and dtype.name in INT_DTYPES
+
+
 def is_float_dtype(dtype: np.dtype) -> bool:
     """Whether ``dtype`` is one the operators take: float32, float64, float16, or
     ``ml_dtypes.bfloat16`` (recognised by name, so ml_dtypes is never imported
@@ -181,16 +192,28 @@ def as_array(value: Any, name: str, kinds: str = FLOAT_DTYPES) -> np.ndarray:
         raise TypeError(f"{name} must be an array of {kinds}, got {type_name(value)}") from exc
 
 
-def float_array(value: Any, name: str) -> np.ndarray:
+def float_array(value: Any, name: str, integers: str = "") -> np.ndarray:
     """``value`` (see :func:`as_array`) as a float32/float64/float16/bfloat16
     ndarray in native byte order (no copy when it already is one; any strides
-    are kept)."""
+    are kept). ``integers`` says why an integer array is refused, where another
+    function of the family takes one (max pooling does, average pooling not)."""
     array = as_array(value, name)
     if not is_float_dtype(array.dtype):
+        if integers and is_int_dtype(array.dtype):
+            raise TypeError(f"{name} must have dtype {FLOAT_DTYPES} ({integers}), got {array.dtype}")
         raise TypeError(
             f"{name} must have dtype {FLOAT_DTYPES}, got {array.dtype} "
             f"(convert with {name}.astype(np.float32))"
         )
+    return native_aligned(array)
+
+
+def max_array(value: Any, name: str) -> np.ndarray:
+    """``value`` as a float (as :func:`float_array`) or int8/uint8/int16/int32/int64
+    ndarray in native byte order: what max pooling and unpooling take."""
+    array = as_array(value, name, MAX_DTYPES)
+    if not (is_float_dtype(array.dtype) or is_int_dtype(array.dtype)):
+        raise TypeError(f"{name} must have dtype {MAX_DTYPES}, got {array.dtype}")
     return native_aligned(array)
 
 

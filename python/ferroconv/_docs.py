@@ -204,8 +204,9 @@ MAX_POOL_DOC = """{rank}-D max pooling, as ``torch.nn.functional.max_pool{rank}d
 Parameters
 ----------
 x : ndarray
-    float32, float64, float16 or bfloat16 input of shape ``{layout}``, or
-    unbatched without ``N`` (16-bit: float32 sums, each output rounded once).
+    float32, float64, float16, bfloat16, int8, uint8, int16, int32 or int64
+    input of shape ``{layout}``, or unbatched without ``N``. The result has
+    ``x``'s dtype (a maximum is one of the inputs: exact for every dtype).
 kernel_size : {tuple}
     Window size (>= 1).
 stride : {tuple}, optional
@@ -237,8 +238,9 @@ ndarray or (ndarray, ndarray)
     lo + hi - dilation (kernel_size - 1) - 1) / stride) + 1`` (``lo``, ``hi`` the
     padding before and after), and the int64
     indices of the same shape when ``return_indices``. Ties select the first
-    maximum in scan order; a window holding NaN gives NaN (with the index of
-    its last NaN, as PyTorch's CPU kernel).
+    maximum in scan order (for integers too: a window of the type's minimum
+    gives its first input cell, never a padded one); a window holding NaN gives
+    NaN (with the index of its last NaN, as PyTorch's CPU kernel).
 
 Raises
 ------
@@ -247,7 +249,8 @@ ValueError
     (or of the wrong length, negative, a misspelt string), a window entirely in
     the padding, or an empty output (the message names the argument).
 TypeError
-    Integer or boolean input, or arguments of the wrong type.
+    Boolean, unsigned 16/32/64-bit or other input of an unlisted dtype, or
+    arguments of the wrong type.
 {example}"""
 
 MAX_POOL_BACKWARD_DOC = """Gradient of :func:`max_pool{rank}d` (and :func:`adaptive_max_pool{rank}d`)
@@ -275,7 +278,8 @@ ValueError
     ``indices`` not of ``grad_out``'s shape, an index outside the input plane,
     or an ``input_shape`` whose batch/channels differ from ``grad_out``'s.
 TypeError
-    ``indices`` not int64, ``grad_out`` not a float dtype.
+    ``indices`` not int64, ``grad_out`` not a float dtype (a gradient is a float
+    array, also after integer max pooling).
 """
 
 MAX_UNPOOL_DOC = """{rank}-D max unpooling, as ``torch.nn.functional.max_unpool{rank}d``: the
@@ -284,7 +288,8 @@ partial inverse of :func:`max_pool{rank}d`.
 Parameters
 ----------
 x : ndarray
-    Pooled values, ``{layout}`` or unbatched.
+    Pooled values, ``{layout}`` or unbatched; a float or int8, uint8, int16,
+    int32 or int64 dtype (values are moved, not computed: kept exactly).
 indices : ndarray of int64
     The indices :func:`max_pool{rank}d` returned with ``x`` (same shape).
 kernel_size, stride, padding : {tuple}
@@ -306,7 +311,7 @@ ValueError
     ``indices`` not of ``x``'s shape, an index outside the output plane, or an
     ``output_size`` out of range.
 TypeError
-    ``indices`` not int64, ``x`` not a float dtype.
+    ``indices`` not int64, ``x`` of a dtype :func:`max_pool{rank}d` does not take.
 {example}"""
 
 MAX_UNPOOL_BACKWARD_DOC = """Gradient of :func:`max_unpool{rank}d` with respect to its input ``x``:
@@ -317,7 +322,8 @@ Parameters
 ----------
 grad_out : ndarray
     Gradient of the loss with respect to the unpooled output, ``{layout}`` or
-    unbatched.
+    unbatched; a gather, so any dtype :func:`max_unpool{rank}d` takes (integers
+    too: each value is read as it is).
 indices : ndarray of int64
     The indices the unpooling used (the shape of its ``x``).
 
@@ -331,7 +337,8 @@ Raises
 ValueError
     An index outside the output plane, or batch and channel counts that differ.
 TypeError
-    ``indices`` not int64, ``grad_out`` not a float dtype.
+    ``indices`` not int64, ``grad_out`` of a dtype :func:`max_unpool{rank}d`
+    does not take.
 {example}"""
 
 AVG_POOL_DOC = """{rank}-D average pooling, as ``torch.nn.functional.avg_pool{rank}d``.
@@ -376,7 +383,9 @@ ValueError
     Wrong number of axes, a zero kernel, stride or dilation, padding above its
     limit, ``divisor_override=0`` or an empty output.
 TypeError
-    Integer or boolean input, or arguments of the wrong type.
+    Integer input (average pooling of integers is not defined here: convert
+    with ``x.astype(np.float32)``), boolean input, or arguments of the wrong
+    type.
 {example}"""
 
 AVG_POOL_BACKWARD_DOC = """Gradient of :func:`avg_pool{rank}d` with respect to its input (the adjoint
@@ -445,7 +454,8 @@ Raises
 ValueError
     ``norm_type`` 0 or NaN, and the errors of :func:`max_pool{rank}d`.
 TypeError
-    Integer or boolean input, or arguments of the wrong type.
+    Integer input (Lp pooling of integers is not defined here), boolean input,
+    or arguments of the wrong type.
 {example}"""
 
 LP_POOL_BACKWARD_DOC = """Gradient of :func:`lp_pool{rank}d` with respect to its input ``x``.
@@ -497,7 +507,8 @@ Raises
 ValueError
     Wrong number of axes, an empty input or a negative size.
 TypeError
-    Integer or boolean input, or an ``output_size`` of the wrong type.
+    Integer input (average pooling of integers is not defined here), boolean
+    input, or an ``output_size`` of the wrong type.
 """
 
 ADAPTIVE_AVG_BACKWARD_DOC = """Gradient of :func:`adaptive_avg_pool{rank}d` with respect to its input.
@@ -527,7 +538,9 @@ ADAPTIVE_MAX_DOC = """{rank}-D adaptive max pooling, as ``torch.nn.functional.ad
 Parameters
 ----------
 x : ndarray
-    ``{layout}`` or unbatched, with a non-empty spatial size.
+    ``{layout}`` or unbatched, with a non-empty spatial size; a float or int8,
+    uint8, int16, int32 or int64 dtype (kept by the result), as
+    :func:`max_pool{rank}d`.
 output_size : {tuple}
     Target size per axis (>= 0); an entry None keeps that axis' size.
 return_indices : bool
@@ -540,8 +553,11 @@ ndarray or (ndarray, ndarray)
 
 Raises
 ------
-ValueError, TypeError
+ValueError
     As :func:`adaptive_avg_pool{rank}d`.
+TypeError
+    An input dtype :func:`max_pool{rank}d` does not take, or an
+    ``output_size`` of the wrong type.
 """
 
 ADAPTIVE_MAX_BACKWARD_DOC = """Gradient of :func:`adaptive_max_pool{rank}d` with respect to its input: the
@@ -589,6 +605,12 @@ array([[[[ 4.,  5.,  6.,  7.],
          [ 8.,  9., 10., 11.],
          [12., 13., 14., 15.],
          [12., 13., 14., 15.]]]], dtype=float32)
+>>> image = np.array([[[[0, 200, 7], [255, 3, 9], [1, 2, 254]]]], np.uint8)
+>>> fc.max_pool2d(image, 2, stride=1, padding=1)   # integers keep their dtype
+array([[[[  0, 200, 200,   7],
+         [255, 255, 200,   9],
+         [255, 255, 254, 254],
+         [  1,   2, 254, 254]]]], dtype=uint8)
 """,
     "avg_pool2d": """
 Examples

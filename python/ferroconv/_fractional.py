@@ -5,7 +5,8 @@ windows of ``kernel_size`` cells whose starts follow a pseudo-random sequence pe
 The window starts are computed here, in the input's own dtype with PyTorch's
 formula (``int((i + u) * alpha) - int(u * alpha)``, ``alpha = (in - k) / (out -
 1)``, the last window flush with the end), so the same samples give PyTorch's
-windows; the maxima are taken natively.
+windows; the maxima are taken natively. Integer input (max pooling only
+compares) places its windows with float64 samples, or the given samples' dtype.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 
 from . import _ferroconv as _native
 from . import _pool
-from ._args import IntOrTuple, int_tuple, is_sequence, items_of
+from ._args import IntOrTuple, int_tuple, is_float_dtype, is_sequence, items_of
 from ._pool import Pooled
 
 RngLike = Union[None, int, np.random.Generator]
@@ -64,8 +65,16 @@ def output_size(rank: int, spatial: Sequence[int], kernel: tuple[int, ...], size
     return out
 
 
-def _samples(value: object, rng: RngLike, shape: tuple[int, int, int], dtype: np.dtype) -> np.ndarray:
-    if value is None:
+def _samples(value: object, rng: RngLike, shape: tuple[int, int, int], x_dtype: np.dtype) -> np.ndarray:
+    """The samples in the dtype the window starts are computed in: a float
+    input's own, else (integer input) the given samples' (float64 when drawn or
+    of another float type)."""
+    given = None if value is None else np.asarray(value)
+    if is_float_dtype(x_dtype):
+        dtype = x_dtype
+    else:
+        dtype = given.dtype if given is not None and is_float_dtype(given.dtype) else np.dtype(np.float64)
+    if given is None:
         drawn = _generator(rng).random(shape)
         # rounding to a 16-bit type could reach 1.0: keep the samples below it
         below_one = np.nextafter(np.array(1, dtype), np.array(0, dtype))
@@ -73,7 +82,7 @@ def _samples(value: object, rng: RngLike, shape: tuple[int, int, int], dtype: np
         return kept
     if rng is not None:
         raise ValueError("give random_samples or rng, not both")
-    samples = np.asarray(value)
+    samples = given
     if samples.dtype.kind != "f" and samples.dtype.name != "bfloat16":
         raise TypeError(f"random_samples must be a float array, got dtype {samples.dtype}")
     if samples.shape != shape:
@@ -100,7 +109,7 @@ def _starts(u: np.ndarray, n_in: int, n_out: int, kernel: int) -> np.ndarray:
 
 def fractional_max_pool(rank: int, x: object, kernel_size: IntOrTuple, size: object, ratio: object,
                         return_indices: bool, random_samples: object, rng: RngLike) -> Pooled:
-    xb, was_batched = _pool.pool_input(rank, x)
+    xb, was_batched = _pool.pool_input(rank, x, _pool.MAX)
     kernel = int_tuple(kernel_size, rank, "kernel_size")
     if any(k < 1 for k in kernel):
         raise ValueError(f"kernel_size must be positive, got {kernel}")

@@ -11,16 +11,38 @@ from typing import Optional, Union
 import numpy as np
 
 from . import _ferroconv as _native
-from ._args import IntOrTuple, batched, float_array, int64_array, int_list, same_dtype, unbatched
+from ._args import (
+    IntOrTuple,
+    batched,
+    float_array,
+    int64_array,
+    int_list,
+    max_array,
+    same_dtype,
+    unbatched,
+)
 from ._spec import PoolSpec, adaptive_size, adaptive_spec, unpool_spec
 
 Pooled = Union[np.ndarray, tuple[np.ndarray, np.ndarray]]
 
 
-def pool_input(rank: int, x: object, name: str = "x") -> tuple[np.ndarray, bool]:
-    """``x`` as a batched float array and whether it had a batch axis; an input
-    without channels is refused, as PyTorch refuses it."""
-    array, was_batched = batched(float_array(x, name), rank, name)
+# Why a function refuses integer arrays; ``MAX``: it takes them (max pooling).
+MAX = ""
+AVERAGE = "average pooling of integers is not defined here"
+LP = "Lp pooling of integers is not defined here"
+GRADIENT = "a gradient is a float array; integer max pooling has no backward here"
+
+
+def pool_array(value: object, name: str, integers: str) -> np.ndarray:
+    """``value`` as a float array, or an integer one too where ``integers`` is
+    :data:`MAX` (else it says why integers are refused)."""
+    return float_array(value, name, integers) if integers else max_array(value, name)
+
+
+def pool_input(rank: int, x: object, integers: str, name: str = "x") -> tuple[np.ndarray, bool]:
+    """``x`` as a batched array (see :func:`pool_array`) and whether it had a
+    batch axis; an input without channels is refused, as PyTorch refuses it."""
+    array, was_batched = batched(pool_array(x, name, integers), rank, name)
     _channels(array, name)
     return array, was_batched
 
@@ -32,8 +54,9 @@ def _channels(array: np.ndarray, name: str) -> None:
 
 def values_and_indices(rank: int, values: object, indices: object,
                        name: str = "grad_out") -> tuple[np.ndarray, np.ndarray, bool]:
-    """``grad_out`` (or ``x``) and ``indices`` of the same shape, with a batch axis."""
-    array = float_array(values, name)
+    """``grad_out`` (a float gradient) or ``x`` (unpooled values: floats or
+    integers) and ``indices`` of the same shape, with a batch axis."""
+    array = pool_array(values, name, GRADIENT if name == "grad_out" else MAX)
     index = int64_array(indices, "indices")
     if index.shape != array.shape:
         raise ValueError(f"indices has shape {index.shape} but {name} has shape {array.shape}")
@@ -67,7 +90,7 @@ def pooled(values: np.ndarray, indices: object, was_batched: bool, return_indice
 
 
 def max_pool(rank: int, x: object, spec: PoolSpec, return_indices: bool) -> Pooled:
-    xb, was_batched = pool_input(rank, x)
+    xb, was_batched = pool_input(rank, x, MAX)
     values, indices = _native.max_pool(xb, spec, return_indices)
     return pooled(values, indices, was_batched, return_indices)
 
@@ -86,7 +109,8 @@ def max_unpool(rank: int, x: object, indices: object, kernel_size: IntOrTuple, s
 
 
 def max_unpool_backward(rank: int, grad_out: object, indices: object) -> np.ndarray:
-    grad = float_array(grad_out, "grad_out")
+    """A gather of ``grad_out`` at the indices: integer arrays too, as unpooling."""
+    grad = pool_array(grad_out, "grad_out", MAX)
     index = int64_array(indices, "indices")
     if grad.ndim != index.ndim:
         raise ValueError(f"indices must have as many axes as grad_out ({grad.ndim}), got shape {index.shape}")
@@ -96,12 +120,12 @@ def max_unpool_backward(rank: int, grad_out: object, indices: object) -> np.ndar
 
 
 def avg_pool(rank: int, x: object, spec: PoolSpec) -> np.ndarray:
-    xb, was_batched = pool_input(rank, x)
+    xb, was_batched = pool_input(rank, x, AVERAGE)
     return unbatched(_native.avg_pool(xb, spec), was_batched)
 
 
 def avg_pool_backward(rank: int, grad_out: object, shape: object, spec: PoolSpec) -> np.ndarray:
-    grad, was_batched = pool_input(rank, grad_out, "grad_out")
+    grad, was_batched = pool_input(rank, grad_out, AVERAGE, "grad_out")
     full = input_shape(shape, grad, was_batched, rank)
     return unbatched(_native.avg_pool_backward(grad, full, spec), was_batched)
 
@@ -109,7 +133,7 @@ def avg_pool_backward(rank: int, grad_out: object, shape: object, spec: PoolSpec
 def lp_pool(rank: int, x: object, spec: PoolSpec, p: float) -> np.ndarray:
     """Lp pooling; the infinite norms are PyTorch's max (``p = inf``) and min
     (``p = -inf``) of ``|x|`` over each window."""
-    xb, was_batched = pool_input(rank, x)
+    xb, was_batched = pool_input(rank, x, LP)
     if np.isinf(p):
         sign = 1 if p > 0 else -1
         values, _ = _native.max_pool(sign * np.abs(xb), spec, False)
@@ -119,8 +143,8 @@ def lp_pool(rank: int, x: object, spec: PoolSpec, p: float) -> np.ndarray:
 
 def lp_pool_backward(rank: int, grad_out: object, x: object, spec: PoolSpec, p: float) -> np.ndarray:
     """Gradient of :func:`lp_pool` with respect to ``x``."""
-    grad, was_batched = pool_input(rank, grad_out, "grad_out")
-    xb, x_batched = pool_input(rank, x)
+    grad, was_batched = pool_input(rank, grad_out, LP, "grad_out")
+    xb, x_batched = pool_input(rank, x, LP)
     same_dtype(grad, "grad_out", x=xb)
     if x_batched != was_batched or grad.shape[:2] != xb.shape[:2]:
         raise ValueError(
@@ -141,33 +165,34 @@ def lp_pool_backward(rank: int, grad_out: object, x: object, spec: PoolSpec, p: 
 
 def global_lp_pool(x: object, p: float, keepdims: bool = True) -> np.ndarray:
     """Lp pooling with one window over every whole plane."""
-    array, rank = global_input(x)
+    array, rank = global_input(x, LP)
     spec = PoolSpec(rank=rank, kernel_size=tuple(int(s) for s in array.shape[2:]))
     return _squeezed(lp_pool(rank, array, spec, p), keepdims)
 
 
 def adaptive_avg_pool(rank: int, x: object, output_size: object) -> np.ndarray:
-    xb, was_batched = pool_input(rank, x)
+    xb, was_batched = pool_input(rank, x, AVERAGE)
     spec = adaptive_spec(rank, adaptive_size(output_size, rank, tuple(int(s) for s in xb.shape[2:])))
     return unbatched(_native.adaptive_avg_pool(xb, spec), was_batched)
 
 
 def adaptive_avg_pool_backward(rank: int, grad_out: object, shape: object) -> np.ndarray:
-    grad, was_batched = pool_input(rank, grad_out, "grad_out")
+    grad, was_batched = pool_input(rank, grad_out, AVERAGE, "grad_out")
     full = input_shape(shape, grad, was_batched, rank)
     return unbatched(_native.adaptive_avg_pool_backward(grad, full), was_batched)
 
 
 def adaptive_max_pool(rank: int, x: object, output_size: object, return_indices: bool) -> Pooled:
-    xb, was_batched = pool_input(rank, x)
+    xb, was_batched = pool_input(rank, x, MAX)
     spec = adaptive_spec(rank, adaptive_size(output_size, rank, tuple(int(s) for s in xb.shape[2:])))
     values, indices = _native.adaptive_max_pool(xb, spec, return_indices)
     return pooled(values, indices, was_batched, return_indices)
 
 
-def global_input(x: object) -> tuple[np.ndarray, int]:
-    """``x (N, C, *S)`` with 1 to 3 spatial axes, and that number of axes."""
-    array = float_array(x, "x")
+def global_input(x: object, integers: str) -> tuple[np.ndarray, int]:
+    """``x (N, C, *S)`` with 1 to 3 spatial axes (see :func:`pool_array`), and
+    that number of axes."""
+    array = pool_array(x, "x", integers)
     if not 3 <= array.ndim <= 5:
         raise ValueError(
             "x must be batched with 1 to 3 spatial axes, (N, C, L), (N, C, H, W) or (N, C, D, H, W), "
@@ -184,14 +209,14 @@ def _squeezed(array: np.ndarray, keepdims: bool) -> np.ndarray:
 
 def global_avg_pool(x: object, keepdims: bool = True) -> np.ndarray:
     """Adaptive average pooling of every spatial axis to 1."""
-    array, rank = global_input(x)
+    array, rank = global_input(x, AVERAGE)
     out: np.ndarray = _native.adaptive_avg_pool(array, adaptive_spec(rank, (1,) * rank))
     return _squeezed(out, keepdims)
 
 
 def global_max_pool(x: object, return_indices: bool, keepdims: bool = True) -> Pooled:
     """Adaptive max pooling of every spatial axis to 1."""
-    array, rank = global_input(x)
+    array, rank = global_input(x, MAX)
     values, indices = _native.adaptive_max_pool(array, adaptive_spec(rank, (1,) * rank), return_indices)
     if not return_indices:
         return _squeezed(values, keepdims)

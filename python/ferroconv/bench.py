@@ -86,6 +86,7 @@ class PoolWorkload:
     kernel: int
     stride: int
     padding: Union[int, tuple[tuple[int, int], ...]] = 0  # symmetric, or (lo, hi) per axis
+    dtype: str = "float32"  # max pooling: also an integer type (random values over its range)
 
     def pads(self) -> list[tuple[int, int]]:
         """The (lo, hi) padding of every spatial axis."""
@@ -100,6 +101,10 @@ class PoolWorkload:
 
 POOL_WORKLOADS = [
     PoolWorkload("max_pool2d 3x3 s2 p1 indices (8,64,112,112)", "max", (8, 64, 112, 112), 3, 2, 1),
+    PoolWorkload("max_pool2d 3x3 s2 p1 indices (8,64,112,112) uint8", "max", (8, 64, 112, 112), 3, 2, 1,
+                 dtype="uint8"),
+    PoolWorkload("max_pool2d 3x3 s2 p1 indices (8,64,112,112) int32", "max", (8, 64, 112, 112), 3, 2, 1,
+                 dtype="int32"),
     PoolWorkload("avg_pool2d 2x2 (8,64,112,112)", "avg", (8, 64, 112, 112), 2, 2),
     PoolWorkload("max_pool3d 2x2x2 indices (2,32,32,64,64)", "max", (2, 32, 32, 64, 64), 2, 2),
     # per-side padding: PyTorch pads explicitly (F.pad with -inf / zeros), then pools
@@ -142,7 +147,7 @@ def numpy_pool(x: np.ndarray, wl: PoolWorkload) -> Any:
     """Reference pooling in NumPy: pad, sliding windows, max+argmax or mean."""
     rank = wl.rank
     axes = tuple(range(2, 2 + rank))
-    fill = -np.inf if wl.kind == "max" else 0.0
+    fill = (-np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min) if wl.kind == "max" else 0.0
     xp = np.pad(x, [(0, 0), (0, 0)] + wl.pads(), constant_values=fill)
     windows = np.lib.stride_tricks.sliding_window_view(xp, (wl.kernel,) * rank, axis=axes)
     windows = windows[(slice(None), slice(None)) + (slice(None, None, wl.stride),) * rank]
@@ -373,7 +378,11 @@ def _set_yardsticks(row: dict[str, Any], peak: Optional[float], bandwidth: Optio
 
 def _run_pool(wl: PoolWorkload, rng: np.random.Generator, repeat: int, threads: int,
               torch: Optional[Any], numpy_ref: bool) -> dict[str, Any]:
-    x = rng.standard_normal(wl.shape).astype(np.float32)
+    if wl.dtype == "float32":
+        x = rng.standard_normal(wl.shape).astype(np.float32)
+    else:
+        info = np.iinfo(wl.dtype)
+        x = rng.integers(info.min, info.max, size=wl.shape, dtype=wl.dtype, endpoint=True)
     kwargs = dict(stride=wl.stride, padding=wl.padding)
     samples = rng.random(wl.shape[:2] + (wl.rank,)).astype(np.float32)  # fractional's window offsets
     if wl.kind == "fractional":
@@ -393,7 +402,7 @@ def _run_pool(wl: PoolWorkload, rng: np.random.Generator, repeat: int, threads: 
     row["ferroconv_fwd_ms"] = 1e3 * _timeit(call, repeat)
     # Memory traffic: the input once, the output (and int64 indices) once.
     out_elems = x.size / wl.stride**wl.rank
-    moved = x.nbytes + out_elems * (4 + (8 if wl.kind in ("max", "fractional") else 0))
+    moved = x.nbytes + out_elems * (x.itemsize + (8 if wl.kind in ("max", "fractional") else 0))
     row["ferroconv_gbps"] = moved / row["ferroconv_fwd_ms"] / 1e6
     if numpy_ref and wl.kind != "fractional":  # (no NumPy column: its windows differ per plane)
         row["numpy_fwd_ms"] = 1e3 * _timeit(lambda: numpy_pool(x, wl), max(1, repeat // 2))

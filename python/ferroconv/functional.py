@@ -2,8 +2,9 @@
 semantics on NumPy arrays, computed by the multithreaded Rust core.
 
 Every function accepts float32, float64, float16 or bfloat16 (``ml_dtypes``) arrays
-of any memory layout (strided, negative strides, Fortran order, read-only, either
-byte order), batched
+(max pooling, max unpooling and fractional max pooling also int8, uint8, int16,
+int32 and int64) of any memory layout (strided, negative strides, Fortran order,
+read-only, either byte order), batched
 ``(N, C, *S)`` or unbatched ``(C, *S)``, and returns new C-contiguous arrays of
 the input's dtype (indices are int64). Bad arguments raise ``ValueError`` or
 ``TypeError`` with a message that starts with the function's name and names the
@@ -711,7 +712,9 @@ divide the input.
 Parameters
 ----------
 x : ndarray
-    ``{layout}``, or unbatched; float32, float64, float16 or bfloat16.
+    ``{layout}``, or unbatched; float32, float64, float16 or bfloat16, or int8,
+    uint8, int16, int32 or int64 (the windows are then placed with float64
+    samples, or the given samples' float dtype).
 kernel_size : int or tuple of {rank} ints
 output_size : int or tuple of {rank} ints, optional
     The spatial output size; or
@@ -1016,7 +1019,8 @@ def global_avg_pool(x: np.ndarray, keepdims: bool = True) -> np.ndarray:
     ValueError
         ``x`` with fewer than 3 or more than 5 axes, or an empty spatial size.
     TypeError
-        Integer or boolean input.
+        Integer input (average pooling of integers is not defined here) or
+        boolean input.
 
     Examples
     --------
@@ -1037,7 +1041,8 @@ def global_max_pool(x: np.ndarray, return_indices: bool = False, keepdims: bool 
     Parameters
     ----------
     x : ndarray
-        ``(N, C, L)``, ``(N, C, H, W)`` or ``(N, C, D, H, W)``, of a float dtype.
+        ``(N, C, L)``, ``(N, C, H, W)`` or ``(N, C, D, H, W)``, of a float dtype
+        or int8, uint8, int16, int32 or int64 (kept by the result).
     return_indices : bool
         Also return the flat index of each maximum within its ``(n, c)`` plane
         (int64; usable with ``adaptive_max_pool{1,2,3}d_backward`` when kept
@@ -1053,7 +1058,13 @@ def global_max_pool(x: np.ndarray, return_indices: bool = False, keepdims: bool 
     Raises
     ------
     ValueError, TypeError
-        As :func:`global_avg_pool`.
+        As :func:`global_avg_pool`, but integer input is taken.
+
+    Examples
+    --------
+    >>> import numpy as np, ferroconv as fc
+    >>> fc.global_max_pool(np.array([[[3, -7, 12], [-128, -128, -128]]], np.int8), keepdims=False)
+    array([[  12, -128]], dtype=int8)
     """
     return _pool.global_max_pool(x, flag(return_indices, "return_indices"), flag(keepdims, "keepdims"))
 

@@ -10,7 +10,8 @@
 //!   the drivers that loop it over blocks, and the panels they read;
 //! - `dot`: the dot-product kernel of weight gradients;
 //! - `permute`: even/odd and four-way splits and interleaves of rows;
-//! - `stride2_max`: the stride-2 max-pooling kernel and the shared scan step;
+//! - `stride2_max`: the element types of max pooling (floats and integers), the
+//!   stride-2 max-pooling kernel and the shared scan step;
 //! - `copy`: short block copies; `shared`: a buffer written by disjoint tasks.
 
 pub mod bf16_gemm;
@@ -38,7 +39,7 @@ pub use packing::{pack_a, pack_a_panel, pack_b, packed_a_len, packed_b_len};
 pub use permute::Permute;
 pub use scalar::Scalar;
 pub use shared::SharedMut;
-pub use stride2_max::{update_max, Run, Stride2Max};
+pub use stride2_max::{update_max, MaxElement, Run};
 
 /// Call `$plain(args)`, or one of its SIMD twins (the same generic body compiled
 /// with `#[target_feature]`, see [`simd_twins`]) on the path [`isa::active`] picks:

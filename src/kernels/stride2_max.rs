@@ -1,23 +1,22 @@
-//! The max-pooling kernel of windows two columns apart (the common 3x3 and 2x2
-//! stride-2 layers), and the scan step every max-pooling kernel shares.
+//! The element types max pooling runs on ([`MaxElement`]: the floats and the
+//! integers), the scan step every max-pooling kernel shares, and the kernel of
+//! windows two columns apart (the common 3x3 and 2x2 stride-2 layers).
 //!
 //! PyTorch's rule, in scan order (row-major over the window): a cell replaces the
 //! maximum when it is larger or NaN. So ties keep the first cell, a NaN always
-//! wins (and a later NaN replaces an earlier one), and a window of -inf keeps its
-//! first cell.
+//! wins (and a later NaN replaces an earlier one), and a window of -inf (or of
+//! an integer type's minimum) keeps its first cell.
 
 use super::isa::Isa;
 #[cfg(target_arch = "x86_64")]
 use super::lanes::MaxLanes;
-use super::scalar::Scalar;
 use std::mem::MaybeUninit;
 
 /// PyTorch's step, written as selects rather than a branch (random data would
-/// mispredict it about once per window): the non-short-circuit `|` keeps the
-/// compiler from branching on the first comparison.
+/// mispredict it about once per window).
 #[inline(always)]
-pub fn update_max<T: Scalar, I: Copy>(value: T, at: I, best: &mut T, best_at: &mut I) {
-    let take = (value > *best) | value.is_nan();
+pub fn update_max<T: MaxElement, I: Copy>(value: T, at: I, best: &mut T, best_at: &mut I) {
+    let take = value.beats(*best);
     *best = if take { value } else { *best };
     *best_at = if take { at } else { *best_at };
 }
@@ -31,33 +30,51 @@ pub struct Run<'a> {
     pub step: usize,
 }
 
-/// Max-pooling of windows two columns apart with AVX-512 (or AVX2, a chunk in two
-/// halves): each tap's cells are one load pair and an even-lane permute, then one
-/// compare pair and two selects, everything in registers from the first tap to
-/// the stores (the compiler's version of the generic loop took about three times
-/// the instructions, keeping the tap offsets in four registers).
-pub trait Stride2Max: Scalar {
-    /// Windows per register.
+/// A type max pooling runs on: `f32` and `f64` (NaN wins; windows start from
+/// -inf) and the integers `i32` and `i64` (windows start from the type's
+/// minimum: a window of minima keeps its first cell, as a window of -inf does;
+/// narrower integers are compared in `i32`), with the max-pooling kernel of
+/// windows two columns apart.
+///
+/// Floats run that kernel with AVX-512 (or AVX2, a chunk in two halves): each
+/// tap's cells are one load pair and an even-lane permute, then one compare pair
+/// and two selects, everything in registers from the first tap to the stores
+/// (the compiler's version of the generic loop took about three times the
+/// instructions, keeping the tap offsets in four registers).
+pub trait MaxElement: Copy + PartialOrd + Send + Sync + 'static {
+    /// The value no cell is below: where every window's scan starts.
+    const LOWEST: Self;
+
+    /// Windows per call of [`MaxElement::stride2_max`].
     const MAX_LANES: usize;
 
-    /// Whether [`Stride2Max::stride2_max`] has a SIMD kernel on this CPU.
-    fn has_stride2_max() -> bool;
+    /// Whether `self` replaces the maximum `best` so far: it is larger, or NaN.
+    fn beats(self, best: Self) -> bool;
+
+    /// Whether [`MaxElement::stride2_max`] has a SIMD kernel on this CPU (by
+    /// default none: the pooling plan then takes the generic chunk kernel).
+    fn has_stride2_max() -> bool {
+        false
+    }
 
     /// The maxima of the `MAX_LANES` windows of `run` whose first columns are
     /// `first, first + 2, ...` into `values`, and their plane indices into
     /// `indices` unless it is empty (as `Run::max_chunk`). The plane must hold
     /// fewer than 2^32 cells: the f32 kernel keeps tap offsets in 32-bit lanes
-    /// (the pooling plan sends larger planes to the scalar scan).
+    /// (the pooling plan sends larger planes to the scalar scan). By default the
+    /// plain scan.
     fn stride2_max(
         plane: &[Self],
         run: &Run<'_>,
         first: usize,
         values: &mut [MaybeUninit<Self>],
         indices: &mut [MaybeUninit<i64>],
-    );
+    ) {
+        portable_stride2_max(plane, run, first, values, indices)
+    }
 }
 
-/// [`Stride2Max::stride2_max`], written once for any [`MaxLanes`]: lane `j`
+/// [`MaxElement::stride2_max`], written once for any [`MaxLanes`]: lane `j`
 /// follows the window whose first column is `first + 2 * j`. Each tap is one
 /// whole and one partial load of the `2 * LANES - 1` cells from the tap's first
 /// column and an even-lane permute, then the "larger or NaN" compare and two
@@ -236,8 +253,8 @@ const LANES_F64: usize = avx512::LANES_F64;
 #[cfg(not(target_arch = "x86_64"))]
 const LANES_F64: usize = 8;
 
-/// The scan of [`Stride2Max::stride2_max`] in plain Rust.
-fn portable_stride2_max<T: Scalar>(
+/// The scan of [`MaxElement::stride2_max`] in plain Rust.
+fn portable_stride2_max<T: MaxElement>(
     plane: &[T],
     run: &Run<'_>,
     first: usize,
@@ -245,7 +262,7 @@ fn portable_stride2_max<T: Scalar>(
     indices: &mut [MaybeUninit<i64>],
 ) {
     for (j, slot) in values.iter_mut().enumerate() {
-        let mut best = T::neg_infinity();
+        let mut best = T::LOWEST;
         let mut best_at = run.rows.first().copied().unwrap_or(0);
         for &row in run.rows {
             for c in 0..run.count {
@@ -267,8 +284,16 @@ fn portable_stride2_max<T: Scalar>(
 
 macro_rules! stride2_max_impl {
     ($t:ty, $lanes:expr, $simd:ident) => {
-        impl Stride2Max for $t {
+        impl MaxElement for $t {
+            const LOWEST: $t = <$t>::NEG_INFINITY;
             const MAX_LANES: usize = $lanes;
+
+            #[inline(always)]
+            fn beats(self, best: $t) -> bool {
+                // the non-short-circuit `|` keeps the compiler from branching on
+                // the first comparison
+                (self > best) | self.is_nan()
+            }
 
             fn has_stride2_max() -> bool {
                 super::isa::active() != Isa::Portable
@@ -299,13 +324,31 @@ macro_rules! stride2_max_impl {
 stride2_max_impl!(f32, LANES_F32, stride2_max_f32);
 stride2_max_impl!(f64, LANES_F64, stride2_max_f64);
 
+/// The integer types: a plain comparison (no NaN), and the stride-2 windows
+/// through the generic chunk kernel, which the compiler vectorises.
+macro_rules! int_max_impl {
+    ($($t:ty),*) => {$(
+        impl MaxElement for $t {
+            const LOWEST: $t = <$t>::MIN;
+            const MAX_LANES: usize = 16;
+
+            #[inline(always)]
+            fn beats(self, best: $t) -> bool {
+                self > best
+            }
+        }
+    )*};
+}
+int_max_impl!(i32, i64);
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::Scalar;
 
     /// The SIMD stride-2 kernel against the plain scan, with ties, NaNs and -inf
     /// planted, every tap count and a dilated column step, with and without indices.
-    fn check<T: Stride2Max>() {
+    fn check<T: MaxElement + Scalar>() {
         let (width, height) = (80usize, 5usize);
         let plane: Vec<T> = (0..width * height)
             .map(|i| match i % 23 {

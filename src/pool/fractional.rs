@@ -12,7 +12,7 @@ use crate::alloc::{alloc_uninit, assume_init};
 use crate::arrays::{as_slice, into_array5, shape5, spatial, standard, with_spatial};
 use crate::error::{value_error, Error, Result};
 use crate::geometry::{check_rank, checked_product, fmt_dims, AxisWindow, Dims, SPATIAL};
-use crate::storage::Storage;
+use crate::storage::MaxStorage;
 use ndarray::{ArrayView2, ArrayView5};
 
 /// The per-axis windows of plane `plane`: `starts` row `plane` holds the window
@@ -53,7 +53,7 @@ fn plane_windows(
 /// starts of axis 0, then the `output[1]` of axis 1 and the `output[2]` of axis
 /// 2; each start must leave the window inside the input. With the flat per-plane
 /// indices of the maxima if asked (NaN propagates; ties keep the first cell).
-pub fn fractional_max_pool<S: Storage>(
+pub fn fractional_max_pool<S: MaxStorage>(
     x: ArrayView5<'_, S>,
     starts: ArrayView2<'_, i64>,
     output: Dims,

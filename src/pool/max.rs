@@ -5,6 +5,8 @@
 //! maximum when it is larger or NaN. So ties keep the first cell, a NaN always
 //! wins (and a later NaN replaces an earlier one), and a window of -inf keeps its
 //! first cell. Padded cells are never read, which is the same as -inf padding.
+//! Integers (see [`MaxElement`]) follow the same scan without NaN; a window of
+//! the type's minimum keeps its first cell.
 //!
 //! Runs of full-width windows (the interior of strided pooling) are computed
 //! `lanes` output columns at a time: every lane follows the same scan order, the
@@ -14,15 +16,14 @@
 
 use super::plan::{RowKernel, RowRuns};
 use super::windows::Windows;
-use crate::element::Element;
 use crate::geometry::AxisWindow;
-use crate::kernels::{dispatch, simd_twins, update_max, Run};
+use crate::kernels::{dispatch, simd_twins, update_max, MaxElement, Run};
 use std::mem::MaybeUninit;
 
 /// Max of every window of `plane` into `values`, and the flat index (into the
 /// plane) of each maximum into `indices` unless it is empty; the interior of
 /// every row is computed as `rows` says.
-pub(crate) fn max_plane<T: Element>(
+pub(crate) fn max_plane<T: MaxElement>(
     windows: &Windows,
     rows: RowRuns,
     plane: &[T],
@@ -43,7 +44,7 @@ pub(crate) fn max_plane<T: Element>(
 
 simd_twins! {
     max_plane_any => max_plane_avx512, max_plane_avx2,
-    <T: Element>(
+    <T: MaxElement>(
         windows: &Windows,
         rows: RowRuns,
         plane: &[T],
@@ -53,7 +54,7 @@ simd_twins! {
 }
 
 #[inline(always)]
-fn max_plane_any<T: Element>(
+fn max_plane_any<T: MaxElement>(
     windows: &Windows,
     RowRuns { kernel, lo, hi }: RowRuns,
     plane: &[T],
@@ -113,13 +114,13 @@ fn max_plane_any<T: Element>(
 
 /// Max of one window whose rows start at `rows` (plane indices of column 0).
 #[inline(never)]
-fn max_of_window<T: Element>(
+fn max_of_window<T: MaxElement>(
     plane: &[T],
     rows: &[usize],
     ww: &AxisWindow,
     step_w: usize,
 ) -> (T, i64) {
-    let mut best = T::neg_infinity();
+    let mut best = T::LOWEST;
     // Plane indices fit i64: the plane is part of an allocated array.
     let mut best_at = (rows.first().copied().unwrap_or(0) + ww.first) as i64;
     for &row in rows {
@@ -138,7 +139,7 @@ impl Run<'_> {
     /// two columns apart go through the SIMD kernel when the plan chose it
     /// (`stride2`).
     #[inline(always)]
-    fn max_chunk<T: Element, const L: usize>(
+    fn max_chunk<T: MaxElement, const L: usize>(
         &self,
         plane: &[T],
         pitch: usize,
@@ -161,7 +162,7 @@ impl Run<'_> {
             return;
         }
         let span = (L - 1) * pitch + 1;
-        let mut best = [T::neg_infinity(); L];
+        let mut best = [T::LOWEST; L];
         // Offsets of the winning taps; the plane length fits u32 (checked by the
         // caller), so every offset does.
         let mut best_at = [self.rows.first().copied().unwrap_or(0) as u32; L];

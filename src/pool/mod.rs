@@ -19,14 +19,14 @@ mod planes;
 mod scatter;
 mod windows;
 
-use crate::alloc::{alloc_uninit, alloc_zeroed, assume_init};
+use crate::alloc::{alloc_uninit, alloc_zeroed, assume_init, ZeroBits};
 use crate::arrays::{
     as_slice, into_array5, shape5, spatial, standard, user_shape, with_spatial, Shape5,
 };
 use crate::element::Element;
 use crate::error::{value_error, Result};
 use crate::geometry::{check_rank, checked_product, fmt_dims, Dims, PoolParams, UnpoolParams};
-use crate::storage::Storage;
+use crate::storage::{MaxStorage, Storage};
 use crate::threads::for_each_chunk_mut;
 use avg::{Mean, WindowSum};
 pub use explain::{explain_pool, Pooling};
@@ -37,6 +37,7 @@ use plan::{PlaneSplit, RowKernel};
 use planes::{for_each_output_plane, for_each_target_plane};
 use scatter::{Combine, Target};
 use std::mem::MaybeUninit;
+use std::ops::AddAssign;
 use windows::{Divisor, Windows};
 
 /// Options of average pooling beyond the window geometry.
@@ -121,8 +122,9 @@ fn divisor_rule(options: AvgOptions) -> Divisor {
 }
 
 /// Max over the windows of `windows` for every plane of `x` (16-bit planes are
-/// widened and their maxima rounded back plane by plane, in cache: exact).
-fn max_over<S: Storage>(
+/// widened and their maxima rounded back plane by plane, in cache: exact;
+/// integer planes are compared as they are).
+fn max_over<S: MaxStorage>(
     x: ArrayView5<'_, S>,
     out_shape: Shape5,
     windows: impl FnOnce() -> Result<Windows>,
@@ -288,8 +290,9 @@ fn avg_backward_over<T: Element>(
 }
 
 /// Max pooling of `x (N, C, D, H, W)`, as PyTorch's `max_pool3d` (and `max_pool1d`,
-/// `max_pool2d` with unit leading axes), with the indices of the maxima if asked.
-pub fn max_pool<T: Storage>(
+/// `max_pool2d` with unit leading axes), with the indices of the maxima if asked;
+/// floats or integers.
+pub fn max_pool<T: MaxStorage>(
     x: ArrayView5<'_, T>,
     params: &PoolParams,
     return_indices: bool,
@@ -335,7 +338,8 @@ pub fn max_pool_backward<T: Element>(
 
 /// Gradient of max unpooling with respect to its input `x`: `grad_out` read at
 /// `indices` (the shape of `x`), plane by plane — the adjoint of the scatter.
-pub fn max_unpool_backward<T: Element>(
+/// Only moves values, so any element type (an integer `grad_out` too).
+pub fn max_unpool_backward<T: Copy + Send + Sync + ZeroBits>(
     grad_out: ArrayView5<'_, T>,
     indices: ArrayView5<'_, i64>,
     rank: usize,
@@ -371,7 +375,8 @@ pub fn max_unpool_backward<T: Element>(
 
 /// Max unpooling, as PyTorch's `max_unpool3d`: zeros of the output size with each
 /// value of `x` written at its index (a repeated index keeps the last value).
-pub fn max_unpool<T: Element>(
+/// Only moves values, so floats or integers.
+pub fn max_unpool<T: Copy + Send + Sync + ZeroBits + AddAssign>(
     x: ArrayView5<'_, T>,
     indices: ArrayView5<'_, i64>,
     params: &UnpoolParams,
@@ -476,8 +481,9 @@ pub fn adaptive_avg_pool_backward<T: Element>(
 }
 
 /// Adaptive max pooling to `output` cells per axis (PyTorch's
-/// `adaptive_max_pool3d`), with the indices of the maxima if asked.
-pub fn adaptive_max_pool<T: Storage>(
+/// `adaptive_max_pool3d`), with the indices of the maxima if asked; floats or
+/// integers.
+pub fn adaptive_max_pool<T: MaxStorage>(
     x: ArrayView5<'_, T>,
     output: Dims,
     rank: usize,

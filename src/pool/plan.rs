@@ -6,7 +6,7 @@
 //! thread count.
 
 use super::windows::Windows;
-use crate::element::Element;
+use crate::kernels::MaxElement;
 use crate::threads;
 
 /// Element visits one parallel task should cover at least: planes are grouped so
@@ -99,7 +99,7 @@ fn interior_runs(windows: &Windows, allowed: bool) -> (usize, usize, usize) {
 /// remembers its winning tap as a `u32` offset, so planes beyond 2^32 cells take
 /// the scalar scan; windows two columns apart take the SIMD kernel where the CPU
 /// has one and the run fills its registers.
-pub(crate) fn max_rows<T: Element>(windows: &Windows, plane_len: usize) -> RowRuns {
+pub(crate) fn max_rows<T: MaxElement>(windows: &Windows, plane_len: usize) -> RowRuns {
     let (lanes, lo, hi) = interior_runs(windows, u32::try_from(plane_len).is_ok());
     let kernel = if lanes == 0 {
         RowKernel::Scalar

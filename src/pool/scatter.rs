@@ -4,9 +4,9 @@
 
 use super::plan::PlaneSplit;
 use super::planes::for_each_target_plane;
-use crate::element::Element;
 use crate::error::{value_error, Result};
 use crate::geometry::{fmt_dims, SPATIAL};
+use std::ops::AddAssign;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// What a scatter does with a value at its index.
@@ -31,7 +31,7 @@ pub(crate) struct Target<'a> {
 /// For every plane `p`: `target[p][indices[p][o]] (+)= values[p][o]` in order of
 /// `o`. `values` and `indices` hold `planes * source_len` elements and `target`
 /// `planes * target_len` (zero-filled).
-pub(crate) fn scatter<T: Element>(
+pub(crate) fn scatter<T: Copy + Send + Sync + AddAssign>(
     values: &[T],
     indices: &[i64],
     source_len: usize,
@@ -107,7 +107,7 @@ fn checked(
 /// [`scatter`] (max unpooling's gradient). `indices` and `out` hold
 /// `planes * out_len` elements and `source` `planes * source_len`; every index is
 /// checked before it is read.
-pub(crate) fn gather<T: Element>(
+pub(crate) fn gather<T: Copy + Send + Sync>(
     source: &[T],
     indices: &[i64],
     out: &mut [T],

@@ -474,3 +474,53 @@ fn lp_pool_of_p_one_on_positive_input_is_the_window_sum() {
     }
     assert!(lp_pool(x.view(), &p, 0.0).is_err());
 }
+
+/// Integer max pooling of `x` (values in the type's range) against the f64 path
+/// on the same values, on every instruction-set path: equal values and indices.
+fn integer_max_matches_f64<T>(x: &Array5<f64>, p: &PoolParams, to: impl Fn(f64) -> T)
+where
+    T: MaxStorage + Into<f64> + std::fmt::Debug,
+{
+    let ints = x.mapv(to);
+    let expected = max_pool(x.view(), p, true).unwrap();
+    for isa in crate::kernels::isa::tests::supported() {
+        let got =
+            crate::kernels::isa::tests::on_path(isa, || max_pool(ints.view(), p, true).unwrap());
+        assert_eq!(got.values.mapv(Into::into), expected.values, "{isa:?}");
+        assert_eq!(got.indices, expected.indices, "{isa:?}");
+    }
+}
+
+#[test]
+fn integer_max_pool_matches_the_float_path_with_extremes_and_ties() {
+    // The filled values in [-1, 1) in steps of 1/8 scaled to each type's range
+    // edges: many ties, and the type's minimum and maximum themselves (a window
+    // of minima keeps its first cell, as a window of -inf does).
+    for (i, (shape, p)) in cases().into_iter().enumerate() {
+        let x = filled(shape, i as u64 + 5);
+        let scaled = |lo: f64, hi: f64| {
+            x.mapv(|v| match v {
+                v if v < -0.8 => lo,
+                v if v > 0.8 => hi,
+                v => (v * 8.0).round(),
+            })
+        };
+        integer_max_matches_f64(&scaled(-128.0, 127.0), &p, |v| v as i8);
+        integer_max_matches_f64(&scaled(0.0, 255.0).mapv(f64::abs), &p, |v| v as u8);
+        integer_max_matches_f64(&scaled(-32768.0, 32767.0), &p, |v| v as i16);
+        integer_max_matches_f64(&scaled(-2147483648.0, 2147483647.0), &p, |v| v as i32);
+        // i64 has no exact f64 image of its extremes: compare against i64 values
+        // that are (2^53 fits)
+        let big = scaled(-(2f64.powi(53)), 2f64.powi(53));
+        let ints = big.mapv(|v| v as i64);
+        let got = max_pool(ints.view(), &p, true).unwrap();
+        let expected = max_pool(big.view(), &p, true).unwrap();
+        assert_eq!(got.values.mapv(|v| v as f64), expected.values, "case {i}");
+        assert_eq!(got.indices, expected.indices, "case {i}");
+        let all_min = Array5::from_elem(shape, i64::MIN);
+        let got = max_pool(all_min.view(), &p, true).unwrap();
+        let (_, first) = direct_max(&Array5::from_elem(shape, f64::NEG_INFINITY), &p);
+        assert!(got.values.iter().all(|&v| v == i64::MIN), "case {i}");
+        assert_eq!(got.indices.unwrap(), first, "case {i}");
+    }
+}

@@ -24,7 +24,7 @@ mod spec;
 use crate::arrays::Shape5;
 use crate::error::Error;
 use crate::geometry::{fmt_shape, SPATIAL};
-use crate::storage::Storage;
+use crate::storage::{MaxStorage, Storage};
 use ndarray::{Array, ArrayView5, ArrayViewMut5, Axis, Dimension, IxDyn};
 use numpy::{
     PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn,
@@ -95,6 +95,51 @@ impl DType {
     }
 }
 
+/// The integer element types max pooling and unpooling take, as NumPy names
+/// them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IntType {
+    I8,
+    U8,
+    I16,
+    I32,
+    I64,
+}
+
+/// The element type of an array max pooling or unpooling takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MaxType {
+    Float(DType),
+    Int(IntType),
+}
+
+impl MaxType {
+    /// The dtype of `obj`, which must be a float (as [`DType::of`]) or an int8,
+    /// uint8, int16, int32 or int64 ndarray in native byte order.
+    pub(crate) fn of(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<MaxType> {
+        if let Ok(array) = obj.cast::<PyUntypedArray>() {
+            let dtype = array.dtype();
+            let py = obj.py();
+            let ints = [
+                (numpy::dtype::<i8>(py), IntType::I8),
+                (numpy::dtype::<u8>(py), IntType::U8),
+                (numpy::dtype::<i16>(py), IntType::I16),
+                (numpy::dtype::<i32>(py), IntType::I32),
+                (numpy::dtype::<i64>(py), IntType::I64),
+            ];
+            if let Some((_, int)) = ints.iter().find(|(d, _)| dtype.is_equiv_to(d)) {
+                return Ok(MaxType::Int(*int));
+            }
+        }
+        DType::of(obj, name).map(MaxType::Float).map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{name} must be a float32, float64, float16, bfloat16, int8, uint8, int16, int32 or int64 array in native byte order, got dtype {}",
+                dtype_name(obj)
+            ))
+        })
+    }
+}
+
 /// Whether `dtype` is `ml_dtypes.bfloat16` (checked by name first: asking NumPy
 /// for the bfloat16 descriptor needs a package that registers it, which any
 /// bfloat16 array proves is loaded).
@@ -135,11 +180,27 @@ pub(crate) fn borrow<'py, T: Storage + numpy::Element>(
     obj: &Bound<'py, PyAny>,
     name: &str,
 ) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
+    borrow_as(obj, name, T::NAME)
+}
+
+/// [`borrow`] for the types of max pooling and unpooling (floats or integers).
+pub(crate) fn borrow_max<'py, T: MaxStorage + numpy::Element>(
+    obj: &Bound<'py, PyAny>,
+    name: &str,
+) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
+    borrow_as(obj, name, T::NAME)
+}
+
+/// Borrow `obj` as an array of `T` (NumPy's `type_name`), or a `TypeError`.
+fn borrow_as<'py, T: numpy::Element>(
+    obj: &Bound<'py, PyAny>,
+    name: &str,
+    type_name: &str,
+) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
     obj.extract::<PyReadonlyArrayDyn<'py, T>>().map_err(|_| {
         PyTypeError::new_err(format!(
-            "{name} has dtype {} but {} was expected (all arrays of one call share the dtype of x)",
-            dtype_name(obj),
-            T::NAME
+            "{name} has dtype {} but {type_name} was expected (all arrays of one call share the dtype of x)",
+            dtype_name(obj)
         ))
     })
 }
@@ -303,6 +364,39 @@ macro_rules! with_float_type {
     };
 }
 pub(crate) use with_float_type;
+
+/// Run `$body` with `$t` bound to the element type of `$x` for max pooling and
+/// unpooling: a float storage type (as [`with_float_type`]) or `i8`, `u8`,
+/// `i16`, `i32`, `i64` (see [`crate::storage::MaxStorage`]).
+macro_rules! with_max_type {
+    ($x:expr, $name:expr, $t:ident => $body:expr) => {{
+        use $crate::python::{IntType, MaxType};
+        match MaxType::of($x, $name)? {
+            MaxType::Float(_) => $crate::python::with_float_type!($x, $name, $t => $body),
+            MaxType::Int(IntType::I8) => {
+                type $t = i8;
+                $body
+            }
+            MaxType::Int(IntType::U8) => {
+                type $t = u8;
+                $body
+            }
+            MaxType::Int(IntType::I16) => {
+                type $t = i16;
+                $body
+            }
+            MaxType::Int(IntType::I32) => {
+                type $t = i32;
+                $body
+            }
+            MaxType::Int(IntType::I64) => {
+                type $t = i64;
+                $body
+            }
+        }
+    }};
+}
+pub(crate) use with_max_type;
 
 #[pymodule]
 fn _ferroconv(m: &Bound<'_, PyModule>) -> PyResult<()> {

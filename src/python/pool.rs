@@ -3,7 +3,10 @@
 //! backward call that only scatters takes the forward input's shape instead.
 
 use super::spec::{dims, PoolSpec};
-use super::{batched_shape, borrow, borrow_indices, to_numpy, view5, with_float_type};
+use super::{
+    batched_shape, borrow, borrow_indices, borrow_max, to_numpy, view5, with_float_type,
+    with_max_type,
+};
 use crate::geometry::SPATIAL;
 use crate::pool::{self, MaxPooled};
 use crate::storage::Storage;
@@ -35,8 +38,8 @@ fn max_pool<'py>(
 ) -> PyResult<Pooled<'py>> {
     let spec = spec.get();
     let (rank, params) = (spec.rank(), spec.window()?);
-    with_float_type!(x, "x", T => {
-        let x = borrow::<T>(x, "x")?;
+    with_max_type!(x, "x", T => {
+        let x = borrow_max::<T>(x, "x")?;
         let x = view5(&x, "x", rank)?;
         let pooled = super::interrupt::detach(py, || pool::max_pool(x, params, return_indices))?;
         pooled_to_py(py, pooled, rank)
@@ -62,7 +65,8 @@ fn max_pool_backward<'py>(
     })
 }
 
-/// Max unpooling: zeros of the output size with each value of `x` at its index.
+/// Max unpooling: zeros of the output size with each value of `x` at its index
+/// (values are moved, not computed: any float or integer type, as it is).
 #[pyfunction]
 fn max_unpool<'py>(
     py: Python<'py>,
@@ -72,16 +76,17 @@ fn max_unpool<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let spec = spec.get();
     let (rank, params) = (spec.rank(), spec.unpool()?);
-    with_float_type!(x, "x", T => {
-        let x = borrow::<T>(x, "x")?;
+    with_max_type!(x, "x", T => {
+        let x = borrow_max::<T>(x, "x")?;
         let indices = borrow_indices(indices, "indices")?;
         let (x, indices) = (view5(&x, "x", rank)?, view5(&indices, "indices", rank)?);
-        let out = super::interrupt::detach(py, || T::narrow(pool::max_unpool(T::widen(x)?.view(), indices, &params)?))?;
+        let out = super::interrupt::detach(py, || pool::max_unpool(x, indices, &params))?;
         to_numpy(py, out, Some(rank))
     })
 }
 
-/// Gradient of max unpooling: `grad_out` read at `indices` (the shape of `x`).
+/// Gradient of max unpooling: `grad_out` read at `indices` (the shape of `x`);
+/// a gather, so any float or integer type, as it is.
 #[pyfunction]
 fn max_unpool_backward<'py>(
     py: Python<'py>,
@@ -89,11 +94,11 @@ fn max_unpool_backward<'py>(
     indices: &Bound<'py, PyAny>,
     rank: usize,
 ) -> PyResult<Bound<'py, PyAny>> {
-    with_float_type!(grad_out, "grad_out", T => {
-        let grad_out = borrow::<T>(grad_out, "grad_out")?;
+    with_max_type!(grad_out, "grad_out", T => {
+        let grad_out = borrow_max::<T>(grad_out, "grad_out")?;
         let indices = borrow_indices(indices, "indices")?;
         let (grad_out, indices) = (view5(&grad_out, "grad_out", rank)?, view5(&indices, "indices", rank)?);
-        let grad = super::interrupt::detach(py, || T::narrow(pool::max_unpool_backward(T::widen(grad_out)?.view(), indices, rank)?))?;
+        let grad = super::interrupt::detach(py, || pool::max_unpool_backward(grad_out, indices, rank))?;
         to_numpy(py, grad, Some(rank))
     })
 }
@@ -215,8 +220,8 @@ fn adaptive_max_pool<'py>(
 ) -> PyResult<Pooled<'py>> {
     let spec = spec.get();
     let (rank, size) = (spec.rank(), spec.output_size()?);
-    with_float_type!(x, "x", T => {
-        let x = borrow::<T>(x, "x")?;
+    with_max_type!(x, "x", T => {
+        let x = borrow_max::<T>(x, "x")?;
         let x = view5(&x, "x", rank)?;
         let pooled = super::interrupt::detach(py, || pool::adaptive_max_pool(x, size, rank, return_indices))?;
         pooled_to_py(py, pooled, rank)
@@ -243,8 +248,8 @@ fn fractional_max_pool<'py>(
         .as_array()
         .into_dimensionality::<ndarray::Ix2>()
         .map_err(|_| pyo3::exceptions::PyValueError::new_err("starts must be a 2-D int64 array"))?;
-    with_float_type!(x, "x", T => {
-        let x = borrow::<T>(x, "x")?;
+    with_max_type!(x, "x", T => {
+        let x = borrow_max::<T>(x, "x")?;
         let x = view5(&x, "x", rank)?;
         let pooled = super::interrupt::detach(py, || pool::fractional_max_pool(x, starts.view(), output, kernel, rank, return_indices))?;
         pooled_to_py(py, pooled, rank)

@@ -287,6 +287,8 @@ def signature(fn):
 # ---------------------------------------------------------------------------
 
 FLOATS = ("float32", "float64")
+# max pooling and unpooling take these too (and unpooling's backward, a gather)
+INTS = ("int8", "uint8", "int16", "int32", "int64")
 SAFE_FILLS = ("rand", "int", "zeros", "ones", "tiny")
 LAYOUTS = ("C", "F", "strided", "negative", "readonly", "bigendian", "broadcast", "unaligned",
            "packed_field", "list")
@@ -492,7 +494,15 @@ def valid_geometry(d, name):
     return {}, {}
 
 
-def _generic_setup(d, rank, big=False):
+def takes_integers(name):
+    """Whether ``name`` takes integer arrays: the max-pooling and unpooling
+    forwards and unpooling's backward (not the backward passes that make a float
+    gradient)."""
+    return bool(re.search(r"max_(un)?pool", name)) and (
+        not name.endswith("_backward") or "unpool" in name)
+
+
+def _generic_setup(d, rank, big=False, ints=False):
     rank = rank or d.int(1, 3)
     n, ch = (_batch(d, big), d.pick((1, 2, 3, 0))) if not big else (d.int(2, 4), d.int(16, 32))
     # big: enough element visits (> 2**17) for the thread pool to take part
@@ -504,21 +514,23 @@ def _generic_setup(d, rank, big=False):
     st = [d.int(1, 3) for _ in range(rank)]
     out_size = [d.int(1, s + 1) for s in sizes]
     return dict(rank=rank, n=n, c=ch, sizes=sizes, ks=ks, pad=pad, dil=dil, st=st, out_size=out_size,
-                dtype=d.pick(FLOATS), batched=big or d.chance(85))
+                dtype=d.pick(FLOATS + INTS if ints and d.chance(50) else FLOATS), batched=big or d.chance(85))
 
 
-def valid_generic(d, name, fns, rank, big=False, depth=0):
-    """Arguments of a function we know only by its parameter names (pooling, ...)."""
+def valid_generic(d, name, fns, rank, big=False, depth=0, floats=False):
+    """Arguments of a function we know only by its parameter names (pooling, ...);
+    integer arrays where the function takes them, unless ``floats``."""
     fn = fns[name]
     params = signature(fn)
     names = [p.name for p in params]
+    floats = floats or not takes_integers(name)
     if name.endswith("_backward") and name[: -len("_backward")] in fns and depth < 3:
-        return _derived_backward(d, name, fns, rank, big, depth)
+        return _derived_backward(d, name, fns, rank, big, depth, floats)
     if "unpool" in name and "indices" in names and depth < 3:
         pool = name.replace("unpool", "pool")
         if pool in fns:
-            return _derived_unpool(d, name, pool, fns, rank, big, depth)
-    g = _generic_setup(d, rank, big)
+            return _derived_unpool(d, name, pool, fns, rank, big, depth, floats)
+    g = _generic_setup(d, rank, big, ints=not floats)
     lead = (g["n"],) if g["batched"] else ()
     x = _arr(d, lead + (g["c"],) + tuple(g["sizes"]), g["dtype"])
     args = {}
@@ -584,9 +596,9 @@ def _generic_value(d, p, g, x):
     return _nasty_any(d)
 
 
-def _derived_backward(d, name, fns, rank, big, depth):
+def _derived_backward(d, name, fns, rank, big, depth, floats):
     fwd = name[: -len("_backward")]
-    fwd_args, _ = valid_args(d, fwd, fns, big=big, depth=depth + 1)
+    fwd_args, _ = valid_args(d, fwd, fns, big=big, depth=depth + 1, floats=floats)
     fwd_names = [p.name for p in signature(fns[fwd])]
     bwd_params = signature(fns[name])
     bwd_names = [p.name for p in bwd_params]
@@ -616,10 +628,15 @@ def _derived_backward(d, name, fns, rank, big, depth):
     return args, {}
 
 
-def _derived_unpool(d, name, pool, fns, rank, big, depth):
-    pool_args, _ = valid_args(d, pool, fns, big=big, depth=depth + 1)
+def _derived_unpool(d, name, pool, fns, rank, big, depth, floats):
+    pool_args, _ = valid_args(d, pool, fns, big=big, depth=depth + 1, floats=floats)
     pool_args["return_indices"] = True
-    # windows that unpooling can invert: no dilation, no extra ceil-mode window
+    # windows that unpooling can invert: no dilation, no extra ceil-mode window,
+    # symmetric padding (unpooling takes ints only)
+    padding = pool_args.get("padding", 0)
+    if isinstance(padding, str) or (isinstance(padding, (tuple, list))
+                                    and any(isinstance(p, (tuple, list)) for p in padding)):
+        pool_args["padding"] = 0
     for key, plain in (("dilation", 1), ("ceil_mode", False)):
         if key in pool_args:
             pool_args[key] = plain
@@ -655,7 +672,7 @@ def valid_explain(d, name, fns, big=False, depth=0):
         args.update(x_shape=x.shape, weight_shape=w.shape, dtype=x.dtype, transposed=transposed)
         return args, {}
     kind = d.pick(("max", "avg"))
-    args, _ = valid_generic(d, f"{kind}_pool{rank}d", fns, rank, big, depth)
+    args, _ = valid_generic(d, f"{kind}_pool{rank}d", fns, rank, big, depth, floats=True)
     x = args.pop("x")
     args.pop("return_indices", None)
     x_shape = x.shape if len(x.shape) == rank + 2 else (1,) + x.shape
@@ -700,8 +717,9 @@ def valid_batch_norm(d, name, big=False):
     return backward, {}
 
 
-def valid_args(d, name, fns, big=False, depth=0):
-    """(args, meta) of a valid call of ``name`` (a best guess for unknown functions)."""
+def valid_args(d, name, fns, big=False, depth=0, floats=False):
+    """(args, meta) of a valid call of ``name`` (a best guess for unknown functions;
+    ``floats``: float arrays even where ``name`` takes integers)."""
     fam, rank = family(name)
     if fam == "batch_norm":
         return valid_batch_norm(d, name, big)
@@ -715,7 +733,7 @@ def valid_args(d, name, fns, big=False, depth=0):
         return valid_explain(d, name, fns, big, depth)
     if fam != "generic":
         return valid_geometry(d, name)
-    return valid_generic(d, name, fns, rank, big, depth)
+    return valid_generic(d, name, fns, rank, big, depth, floats)
 
 
 # ---------------------------------------------------------------------------
@@ -988,7 +1006,15 @@ def _cast_raw(values, dtype):
     dt = np.dtype(dtype)
     if dt.kind == "c":
         return (values + 0.5j * values).astype(dt)
-    if dt.kind in "iub":
+    if dt.kind in "iu":
+        # small values (ties) and the type's extremes, from values in [-1, 1]
+        info = np.iinfo(dt)
+        small = np.clip(np.rint(np.nan_to_num(values * 3, nan=0, posinf=0, neginf=0)), max(info.min, -3), 3)
+        out = small.astype(dt)
+        out[values > 0.9] = info.max
+        out[values < -0.9] = info.min
+        return out
+    if dt.kind == "b":
         return np.nan_to_num(values * 3, nan=0, posinf=0, neginf=0).astype(dt)
     if dt.kind in "US":
         return values.astype(np.float32).astype(dt)
@@ -1398,13 +1424,15 @@ def _check_pool(fns, name, args, result, finite):
     if expected is not None and getattr(values, "shape", None) != tuple(expected):
         problems.append(f"result shape {getattr(values, 'shape', None)} != expected {tuple(expected)}")
         return problems
+    if x.dtype.kind in "iu" and getattr(values, "dtype", None) != _native(x.dtype):
+        problems.append(f"integer max pooling of {x.dtype} returned {describe(values)}")
     if indices is not None:
         if not isinstance(indices, np.ndarray) or indices.dtype != np.int64 or indices.shape != values.shape:
             return problems + [f"indices {describe(indices)} are not int64 of the values' shape {values.shape}"]
         plane = math.prod(spatial)
         if indices.size and (indices.min() < 0 or indices.max() >= plane):
             problems.append(f"indices outside [0, {plane}): {indices.min()}..{indices.max()}")
-        elif indices.size and x.size <= 1 << 20 and x.dtype.kind == "f":
+        elif indices.size and x.size <= 1 << 20 and x.dtype.kind in "fiu":
             planes = x.reshape(-1, plane)
             picked = np.take_along_axis(planes, indices.reshape(planes.shape[0], -1), axis=1)
             got = values.reshape(planes.shape[0], -1)

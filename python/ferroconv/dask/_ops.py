@@ -107,7 +107,7 @@ def window(spec: PoolSpec, spatial: tuple[int, ...]) -> tuple[tuple[int, ...], .
 def max_pool(rank: int, op: str, x: object, kernel_size: IntOrTuple, stride: Optional[IntOrTuple],
              padding: Padding, dilation: IntOrTuple, ceil_mode: object, return_indices: object,
              rechunk: object) -> da.Array:
-    x5, was_batched = dask_input(op, rank, x)
+    x5, was_batched = dask_input(op, rank, x, dtypes=partial(_pool.pool_array, integers=_pool.MAX))
     spec = pool_spec(rank, kernel_size, stride, padding, dilation, ceil_mode)
     tile = flag(rechunk, "rechunk")
     if flag(return_indices, "return_indices"):
@@ -123,8 +123,10 @@ def max_pool(rank: int, op: str, x: object, kernel_size: IntOrTuple, stride: Opt
     windows = [AxisWindows(e, s, p, o) for e, s, p, o in zip(span, strides, pads, out_size)]
     block = partial(max_pool_block, pool=getattr(functional, f"max_pool{rank}d"), kernel=kernel, stride=strides,
                     dilation=dilations)
-    # -inf padding never wins a window: every window holds at least one input cell
-    out = map_windows(op, x5, windows, block, int(x5.shape[1]), tile, pad_value=-np.inf)
+    # -inf padding (an integer type's minimum) never changes a window's maximum:
+    # every window holds at least one input cell
+    lowest = int(np.iinfo(x5.dtype).min) if x5.dtype.kind in "iu" else -np.inf
+    out = map_windows(op, x5, windows, block, int(x5.shape[1]), tile, pad_value=lowest)
     return restore_batch(out, was_batched)
 
 
@@ -150,7 +152,7 @@ def window_counts(length: int, kernel: int, stride: int, dilation: int, pads: tu
 def avg_pool(rank: int, op: str, x: object, kernel_size: IntOrTuple, stride: Optional[IntOrTuple],
              padding: Padding, ceil_mode: object, count_include_pad: object, divisor_override: object,
              rechunk: object, dilation: IntOrTuple = 1) -> da.Array:
-    x5, was_batched = dask_input(op, rank, x)
+    x5, was_batched = dask_input(op, rank, x, dtypes=partial(_pool.pool_array, integers=_pool.AVERAGE))
     spec = pool_spec(rank, kernel_size, stride, padding, dilation, ceil_mode, count_include_pad, divisor_override)
     return _window_means(rank, op, x5, was_batched, spec, flag(rechunk, "rechunk"), bool(ceil_mode),
                          bool(count_include_pad),
@@ -196,7 +198,7 @@ def lp_pool(rank: int, op: str, x: object, norm_type: object, kernel_size: IntOr
     """Lp pooling as PyTorch defines it: the average of ``x^p`` (the divisor
     counting padding) times the kernel volume, to the power ``1/p``; the
     infinite norms as max pooling of ``|x|``."""
-    x5, was_batched = dask_input(op, rank, x)
+    x5, was_batched = dask_input(op, rank, x, dtypes=partial(_pool.pool_array, integers=_pool.LP))
     p = _norm_type(norm_type)
     spec = pool_spec(rank, kernel_size, stride, padding, dilation, ceil_mode)
     if np.isinf(p):

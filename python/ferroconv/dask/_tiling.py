@@ -63,17 +63,19 @@ class AxisWindows:
         return max(self.extent - self.stride - self.pad_lo, 0)
 
 
-def dask_input(op: str, rank: int, x: object, in_memory: str = "") -> tuple[da.Array, bool]:
+def dask_input(op: str, rank: int, x: object, in_memory: str = "",
+               dtypes: Callable[[np.ndarray, str], np.ndarray] = float_array) -> tuple[da.Array, bool]:
     """``x`` as a batched ``(N, C, *S)`` dask array of float32/float64, and whether
-    it had a batch axis. TypeError for anything but a dask array of floats;
-    ``in_memory`` names what to call on a NumPy array instead."""
+    it had a batch axis. TypeError for anything but a dask array of floats (or of
+    what ``dtypes``, the functional API's dtype check, takes); ``in_memory`` names
+    what to call on a NumPy array instead."""
     if not isinstance(x, da.Array):
         raise TypeError(
             f"x must be a dask.array.Array, got {type_name(x)}; wrap an in-memory array with "
             f"dask.array.from_array(x, chunks=...) or call {in_memory or f'ferroconv.{op}(x, ...)'} on it directly"
         )
     try:
-        float_array(np.empty(0, x.dtype), "x")
+        dtypes(np.empty(0, x.dtype), "x")
     except TypeError as exc:
         raise TypeError(str(exc)) from None
     if any(math.isnan(c) for axis in x.chunks for c in axis):

@@ -9,12 +9,12 @@ from typing import Any, ClassVar, Optional, Union
 import numpy as np
 
 from .. import _fractional, _pool
-from .._args import IntOrTuple, int_tuple
+from .._args import IntOrTuple, int_tuple, is_int_dtype
 from .._errors import named
 from .._spec import Padding, PoolSpec, pool_padding, pool_spec, unpool_spec
 from .._spec import norm_type as _norm_type
 from .conv import check_channels_first
-from .module import Module
+from .module import FLOAT_NAMES, Module
 from ._docs import parameters_from
 
 
@@ -22,10 +22,29 @@ class _PoolNd(Module):
     """Shared input checks and cache of the pooling layers."""
 
     rank: ClassVar[int]
+    # Why integer input is refused; _pool.MAX: taken (the max-pooling layers, for
+    # inference: their backward refuses an integer forward pass).
+    integers: ClassVar[str] = _pool.AVERAGE
 
     def __init__(self) -> None:
         super().__init__()
         self._cache: Optional[tuple[Any, ...]] = None
+
+    def _float_input(self, x: Any) -> np.ndarray:
+        array = np.asarray(x)
+        if not is_int_dtype(array.dtype):
+            return super()._float_input(array)
+        if self.integers:
+            raise TypeError(f"{self!r}: input must be {FLOAT_NAMES} ({self.integers}), got dtype {array.dtype}")
+        return array
+
+    def _no_integer_backward(self, dtype: np.dtype) -> None:
+        """TypeError if the forward pass ran on integers (no gradient there)."""
+        if is_int_dtype(dtype):
+            raise TypeError(
+                f"{self!r}: backward after a forward pass on {dtype} input: a gradient is a float array, "
+                "so integer max pooling is for inference only (pass float input to train)"
+            )
 
     def _tuple(self, value: IntOrTuple, name: str) -> tuple[int, ...]:
         with named(type(self).__name__):
@@ -48,13 +67,17 @@ class _PoolNd(Module):
 
 class _IndexedPoolNd(_PoolNd):
     """A pooling layer whose backward scatters ``grad_out`` to the positions of the
-    maxima found by the forward pass (its ``indices``)."""
+    maxima found by the forward pass (its ``indices``). Its forward pass takes
+    integer input too."""
+
+    integers = _pool.MAX
 
     def _remember(self, x: np.ndarray, out: np.ndarray, indices: np.ndarray, rank: int) -> None:
         self._cache = (indices, x.shape, out.shape, x.dtype, rank)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         indices, in_shape, out_shape, dtype, rank = self._cached(self._cache)
+        self._no_integer_backward(dtype)
         grad = self._grad_out(grad_out, out_shape, dtype)
         with named(repr(self)):
             return _pool.max_pool_backward(rank, grad, indices, in_shape)
@@ -103,6 +126,20 @@ class MaxPool1d(_MaxPoolNd):
         ``forward`` returns ``(out, indices)`` instead of ``out``.
     ceil_mode : bool
         Round the output size up (PyTorch's rule).
+
+    Notes
+    -----
+    Besides the float dtypes, ``forward`` takes int8, uint8, int16, int32 and
+    int64 input (images, masks) and returns its dtype; that is for inference:
+    ``backward`` after an integer forward pass raises TypeError. The same holds
+    for every max-pooling and unpooling layer.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ferroconv import nn
+    >>> nn.MaxPool1d(2)(np.array([[[3, 250, 7, 0]]], np.uint8))
+    array([[[250,   7]]], dtype=uint8)
     """
 
     rank = 1
@@ -123,6 +160,8 @@ class MaxPool3d(_MaxPoolNd):
 
 
 class _MaxUnpoolNd(_PoolNd):
+    integers = _pool.MAX
+
     def __init__(self, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
                  padding: IntOrTuple = 0) -> None:
         super().__init__()
@@ -145,6 +184,7 @@ class _MaxUnpoolNd(_PoolNd):
         """The gradient with respect to ``x`` (the indices are not differentiable):
         ``grad_out`` read at the positions the values were scattered to."""
         indices, out_shape, dtype = self._cached(self._cache)
+        self._no_integer_backward(dtype)
         grad = self._grad_out(grad_out, out_shape, dtype)
         with named(repr(self)):
             return _pool.max_unpool_backward(self.rank, grad, indices)
@@ -277,6 +317,8 @@ class AvgPool3d(_AvgPoolNd):
 
 
 class _LPPoolNd(_PoolNd):
+    integers = _pool.LP
+
     def __init__(self, norm_type: float, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
                  ceil_mode: bool = False, *, padding: Padding = 0, dilation: IntOrTuple = 1) -> None:
         super().__init__()
