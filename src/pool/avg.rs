@@ -62,16 +62,30 @@ impl<T: Element> WindowSum for Mean<T> {
 
 /// Lp pooling as PyTorch computes it: `(scale * sum x^p)^(1/p)`, where `scale`
 /// is the kernel volume over the window's taps inside the padded input (1 but for
-/// ceil-mode windows hanging over the end, which PyTorch scales up so). `SQUARE`
-/// computes `x^2` as `x * x`.
+/// ceil-mode windows hanging over the end, which PyTorch scales up so). `WHOLE`
+/// is `p` when it is a whole number from 1 to [`WHOLE_POWERS`] (its power a
+/// product, like PyTorch's `pow` for 2 and 3, known when the kernels compile so
+/// they vectorise), else 0 (`powf` per cell).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Lp<T, const SQUARE: bool> {
+pub(crate) struct Lp<T, const WHOLE: i32> {
     pub p: T,
     pub inv_p: T,
     pub kernel_vol: usize,
 }
 
-impl<T: Element, const SQUARE: bool> Lp<T, SQUARE> {
+/// The whole powers computed as products.
+pub(crate) const WHOLE_POWERS: i32 = 4;
+
+/// `WHOLE` of [`Lp`] for the norm `p`.
+pub(crate) fn whole_power(p: f64) -> i32 {
+    if p.fract() == 0.0 && (1.0..=f64::from(WHOLE_POWERS)).contains(&p) {
+        p as i32
+    } else {
+        0
+    }
+}
+
+impl<T: Element, const WHOLE: i32> Lp<T, WHOLE> {
     pub fn new(p: f64, kernel_vol: usize) -> Self {
         Lp {
             p: T::from(p).unwrap_or_else(T::nan),
@@ -80,26 +94,40 @@ impl<T: Element, const SQUARE: bool> Lp<T, SQUARE> {
         }
     }
 
+    /// `x^n` for a whole `n` of 0 to 3, as products.
+    #[inline(always)]
+    fn product(value: T, n: i32) -> T {
+        match n {
+            0 => T::one(),
+            1 => value,
+            2 => value * value,
+            _ => value * value * value,
+        }
+    }
+
     /// The derivative of `term` over `p`: `x^(p - 1)`.
     #[inline(always)]
     fn term_slope(self, value: T) -> T {
-        if SQUARE {
-            value
+        if WHOLE > 0 {
+            Self::product(value, WHOLE - 1)
         } else {
             value.powf(self.p - T::one())
         }
     }
 }
 
-impl<T: Element, const SQUARE: bool> WindowSum for Lp<T, SQUARE> {
+impl<T: Element, const WHOLE: i32> WindowSum for Lp<T, WHOLE> {
     type T = T;
 
     #[inline(always)]
     fn term(self, value: T) -> T {
-        if SQUARE {
-            value * value
-        } else {
-            value.powf(self.p)
+        match WHOLE {
+            4 => {
+                let square = value * value;
+                square * square
+            }
+            1..=3 => Self::product(value, WHOLE),
+            _ => value.powf(self.p),
         }
     }
 
@@ -116,12 +144,16 @@ impl<T: Element, const SQUARE: bool> WindowSum for Lp<T, SQUARE> {
 
     #[inline(always)]
     fn finish(self, sum: T, scale: T) -> T {
-        // p = 2: a square root (correctly rounded, and far cheaper than powf;
-        // PyTorch's pow(0.5) is a sqrt too)
-        if SQUARE {
-            (sum * scale).sqrt()
-        } else {
-            (sum * scale).powf(self.inv_p)
+        let value = sum * scale;
+        // Roots with a cheap exact form (a general powf per output would dominate
+        // the pass); like pow, a negative sum has no real root but for p = 1.
+        match WHOLE {
+            1 => value,
+            2 => value.sqrt(),
+            3 if value < T::zero() => T::nan(),
+            3 => value.cbrt(),
+            4 => value.sqrt().sqrt(),
+            _ => value.powf(self.inv_p),
         }
     }
 }
@@ -387,9 +419,9 @@ pub(crate) fn avg_backward_plane<T: Element>(
 /// window's sum `s = scale * sum x^p` recomputed, then every cell of the window
 /// gets `grad * scale * s^(1/p - 1) * x^(p - 1)`, and nothing where `s` is 0 (as
 /// PyTorch, whose ReLU masks that gradient).
-pub(crate) fn lp_backward_plane<T: Element, const SQUARE: bool>(
+pub(crate) fn lp_backward_plane<T: Element, const WHOLE: i32>(
     windows: &Windows,
-    lp: Lp<T, SQUARE>,
+    lp: Lp<T, WHOLE>,
     x: &[T],
     grad_out: &[T],
     grad_in: &mut [T],

@@ -48,22 +48,23 @@ pub fn lp_pool<T: Storage>(x: ArrayView5<'_, T>, params: &PoolParams, p: f64) ->
     let windows = || Windows::strided(params, input, output);
     let out_shape = with_spatial(shape, output);
     let volume = kernel_volume(params);
-    if p == 2.0 {
-        window_sums(
-            x,
-            out_shape,
-            windows,
-            Lp::<T::Compute, true>::new(p, volume),
-            None,
-        )
-    } else {
-        window_sums(
-            x,
-            out_shape,
-            windows,
-            Lp::<T::Compute, false>::new(p, volume),
-            None,
-        )
+    macro_rules! sums {
+        ($whole:literal) => {
+            window_sums(
+                x,
+                out_shape,
+                windows,
+                Lp::<T::Compute, $whole>::new(p, volume),
+                None,
+            )
+        };
+    }
+    match avg::whole_power(p) {
+        1 => sums!(1),
+        2 => sums!(2),
+        3 => sums!(3),
+        4 => sums!(4),
+        _ => sums!(0),
     }
 }
 
@@ -101,15 +102,21 @@ pub fn lp_pool_backward<T: Element>(
         out_vol.saturating_mul(windows.max_window_vol()),
     );
     let volume = kernel_volume(params);
-    let square = Lp::<T, true>::new(p, volume);
-    let general = Lp::<T, false>::new(p, volume);
+    let whole = avg::whole_power(p);
     for_each_target_plane(&mut grad_in, in_vol, split, |plane, g| {
         let x = &x[plane * in_vol..(plane + 1) * in_vol];
         let grads = &grad_out[plane * out_vol..(plane + 1) * out_vol];
-        if p == 2.0 {
-            avg::lp_backward_plane(&windows, square, x, grads, g);
-        } else {
-            avg::lp_backward_plane(&windows, general, x, grads, g);
+        macro_rules! backward {
+            ($whole:literal) => {
+                avg::lp_backward_plane(&windows, Lp::<T, $whole>::new(p, volume), x, grads, g)
+            };
+        }
+        match whole {
+            1 => backward!(1),
+            2 => backward!(2),
+            3 => backward!(3),
+            4 => backward!(4),
+            _ => backward!(0),
         }
     })?;
     into_array5(input_shape, grad_in)
