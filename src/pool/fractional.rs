@@ -4,12 +4,10 @@
 //! where the arithmetic follows PyTorch's in the input's own dtype); each plane's
 //! maxima then run through the max-pooling kernels of [`super::max`].
 
-use super::plan::{self, PlaneSplit};
-use super::planes::for_each_output_plane;
+use super::plan;
 use super::windows::Windows;
-use super::{max, MaxPooled};
-use crate::alloc::{alloc_uninit, assume_init};
-use crate::arrays::{as_slice, into_array5, shape5, spatial, standard, with_spatial};
+use super::{max, max_planes, MaxPooled};
+use crate::arrays::{shape5, spatial, with_spatial};
 use crate::error::{value_error, Error, Result};
 use crate::geometry::{check_rank, checked_product, fmt_dims, AxisWindow, Dims, SPATIAL};
 use crate::storage::MaxStorage;
@@ -108,36 +106,17 @@ pub fn fractional_max_pool<S: MaxStorage>(
             offset += output[axis];
         }
     }
-    let out_shape = with_spatial(shape, output);
-    let len = checked_product(&out_shape)?;
-    let mut values = alloc_uninit::<S>(len, "the output")?;
-    let mut indices = if return_indices {
-        alloc_uninit::<i64>(len, "indices")?
-    } else {
-        Vec::new()
-    };
-    if len > 0 {
-        let x = standard(x)?;
-        let x = as_slice(&x)?;
-        let (in_vol, out_vol) = (input.iter().product::<usize>(), output.iter().product());
-        let split = PlaneSplit::new(planes, out_vol * kernel.iter().product::<usize>());
-        for_each_output_plane(&mut values, &mut indices, out_vol, split, |p, v, i| {
+    let in_vol = input.iter().product::<usize>();
+    let work = output.iter().product::<usize>() * kernel.iter().product::<usize>();
+    max_planes(
+        x,
+        with_spatial(shape, output),
+        work,
+        return_indices,
+        |p, plane, v, i| {
             let windows = plane_windows(input, output, kernel, &starts, p);
             let rows = plan::max_rows::<S::Compute>(&windows, in_vol);
-            S::through_compute(&x[p * in_vol..(p + 1) * in_vol], v, |plane, v| {
-                max::max_plane(&windows, rows, plane, v, i);
-            });
-        })?;
-    }
-    // SAFETY: `max_plane` writes every output (and index, when requested) of its
-    // plane, and the planes cover both buffers; when `len` is 0 there is nothing.
-    let (values, indices) = unsafe { (assume_init(values), assume_init(indices)) };
-    Ok(MaxPooled {
-        values: into_array5(out_shape, values)?,
-        indices: if return_indices {
-            Some(into_array5(out_shape, indices)?)
-        } else {
-            None
+            max::max_plane(&windows, rows, plane, v, i);
         },
-    })
+    )
 }

@@ -130,6 +130,34 @@ fn max_over<S: MaxStorage>(
     windows: impl FnOnce() -> Result<Windows>,
     return_indices: bool,
 ) -> Result<MaxPooled<S>> {
+    let windows = if checked_product(&out_shape)? > 0 {
+        Some(windows()?)
+    } else {
+        None
+    };
+    let Some(windows) = windows else {
+        return max_planes(x, out_shape, 0, return_indices, |_, _, _, _| {});
+    };
+    let rows = plan::max_rows::<S::Compute>(&windows, windows.in_vol());
+    let work = windows.out_vol().saturating_mul(windows.max_window_vol());
+    max_planes(x, out_shape, work, return_indices, |_, plane, v, i| {
+        max::max_plane(&windows, rows, plane, v, i);
+    })
+}
+
+/// The maxima (and indices, if asked) of every plane of `x` into a new
+/// `out_shape` result: `plane_max(p, plane, values, indices)` must write every
+/// value (and index) of plane `p`, given in the compute type; `plane_work` is a
+/// plane's cost in element visits.
+fn max_planes<S: MaxStorage>(
+    x: ArrayView5<'_, S>,
+    out_shape: Shape5,
+    plane_work: usize,
+    return_indices: bool,
+    plane_max: impl Fn(usize, &[S::Compute], &mut [MaybeUninit<S::Compute>], &mut [MaybeUninit<i64>])
+        + Sync
+        + Send,
+) -> Result<MaxPooled<S>> {
     let len = checked_product(&out_shape)?;
     let mut values = alloc_uninit::<S>(len, "the output")?;
     let mut indices = if return_indices {
@@ -138,20 +166,18 @@ fn max_over<S: MaxStorage>(
         Vec::new()
     };
     if len > 0 {
-        let windows = windows()?;
         let x = standard(x)?;
         let x = as_slice(&x)?;
-        let (in_vol, out_vol) = (windows.in_vol(), windows.out_vol());
-        let planes = len / out_vol.max(1);
-        let split = PlaneSplit::new(planes, out_vol.saturating_mul(windows.max_window_vol()));
-        let rows = plan::max_rows::<S::Compute>(&windows, in_vol);
+        let out_vol = out_shape[2..].iter().product::<usize>();
+        let in_vol = x.len() / checked_product(&out_shape[..2])?.max(1);
+        let split = PlaneSplit::new(len / out_vol.max(1), plane_work);
         for_each_output_plane(&mut values, &mut indices, out_vol, split, |p, v, i| {
             S::through_compute(&x[p * in_vol..(p + 1) * in_vol], v, |plane, v| {
-                max::max_plane(&windows, rows, plane, v, i);
+                plane_max(p, plane, v, i);
             });
         })?;
     }
-    // SAFETY: `max_plane` writes every output (and index, when requested) of its
+    // SAFETY: `plane_max` writes every output (and index, when requested) of its
     // plane (through `through_compute`, which writes what its body wrote), and the
     // planes cover both buffers; when `len` is 0 there is nothing.
     let (values, indices) = unsafe { (assume_init(values), assume_init(indices)) };
