@@ -20,6 +20,7 @@ from . import _ferroconv as _native
 from . import _pool
 from ._args import IntOrTuple, int_tuple, is_float_dtype, is_sequence, items_of
 from ._pool import Pooled
+from .nn.module import generator
 
 RngLike = Union[None, int, np.random.Generator]
 
@@ -29,11 +30,10 @@ SAMPLE_AXIS = {2: (1, 0), 3: (0, 1, 2)}
 
 
 def _generator(rng: RngLike) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
-        return np.random.default_rng(rng)
-    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
+    """``nn``'s generator rule, with a bool refused as a seed (``rng=True`` is a mistake)."""
+    if isinstance(rng, bool):
+        raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
+    return generator(rng)
 
 
 def output_size(rank: int, spatial: Sequence[int], kernel: tuple[int, ...], size: object,

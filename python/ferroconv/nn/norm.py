@@ -13,6 +13,14 @@ from .module import DTypeLike, Module, Parameter, compute_dtype, float_dtype
 from ._docs import parameters_from
 
 
+def _layer_dtype(layer: Module, array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``array`` if it has the normalisation layer's dtype, else a TypeError saying how to convert."""
+    if array.dtype != dtype:
+        raise TypeError(f"{layer!r}: input has dtype {array.dtype} but the layer is {dtype}; "
+                        f"convert with x.astype(np.{dtype})")
+    return array
+
+
 class _BatchNorm(Module):
     """Normalise each channel over the batch and spatial axes.
 
@@ -62,12 +70,7 @@ class _BatchNorm(Module):
         if array.ndim not in self.layouts or array.shape[1] != self.num_features:
             expected = " or ".join(layout.replace("C", str(self.num_features)) for layout in self.layouts.values())
             raise ValueError(f"{self!r}: expected input of shape {expected}, got shape {array.shape}")
-        if array.dtype != self._dtype:
-            raise TypeError(
-                f"{self!r}: input has dtype {array.dtype} but the layer is {self._dtype}; "
-                f"convert with x.astype(np.{self._dtype})"
-            )
-        return array
+        return _layer_dtype(self, array, self._dtype)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._input(x)
@@ -220,12 +223,7 @@ class GroupNorm(Module):
         array = self._float_input(x)
         if array.ndim < 2 or array.shape[1] != self.num_channels:
             raise ValueError(f"{self!r}: expected input of shape (N, {self.num_channels}, *), got shape {array.shape}")
-        if array.dtype != self._dtype:
-            raise TypeError(
-                f"{self!r}: input has dtype {array.dtype} but the layer is {self._dtype}; "
-                f"convert with x.astype(np.{self._dtype})"
-            )
-        return array
+        return _layer_dtype(self, array, self._dtype)
 
     def _per_channel(self, values: np.ndarray) -> np.ndarray:
         """A ``(C,)`` array as ``(1, G, C // G, 1)``, to broadcast over the grouped view."""
