@@ -138,9 +138,11 @@ impl Flat {
     }
 
     fn new(geo: &ConvGeometry) -> Option<Self> {
-        let [od, oh, ow] = geo.output;
-        let two_d = od == 1 && geo.input[0] == 1 && geo.kernel[0] == 1;
-        if !two_d || ow >= 2 * BLOCK || geo.padding_mode != crate::geometry::PaddingMode::Zeros {
+        let [_, oh, ow] = geo.output;
+        if !geo.is_planar()
+            || ow >= 2 * BLOCK
+            || geo.padding_mode != crate::geometry::PaddingMode::Zeros
+        {
             return None;
         }
         let (sh, sw) = (geo.stride[1], geo.stride[2]);

@@ -51,6 +51,15 @@ impl ConvGeometry {
     pub fn out_vol(&self) -> usize {
         self.output.iter().product()
     }
+    /// A 2-D problem in 3-D clothing: one input plane and one output plane that
+    /// reads it (a depth kernel of 1 and no depth padding). Paths written for
+    /// 2-D problems ignore the depth axis, so they may run only these; a depth
+    /// of 1 alone is not enough (padding adds output planes, and a transposed
+    /// convolution's output padding can leave the one output plane reading
+    /// nothing).
+    pub fn is_planar(&self) -> bool {
+        self.input[0] == 1 && self.output[0] == 1 && self.kernel[0] == 1 && self.pad_lo[0] == 0
+    }
     /// Multiply-adds of one pass (forward, backward-input or backward-weight).
     pub fn work(&self) -> usize {
         self.n

@@ -484,7 +484,7 @@ fn depthwise_rows_can_run(geo: &ConvGeometry) -> bool {
 fn winograd_can_run(geo: &ConvGeometry) -> bool {
     geo.precision.allows_transforms()
         && geo.kernel == [1, 3, 3]
-        && geo.input[0] == 1
+        && geo.is_planar()
         && geo.stride == [1; SPATIAL]
         && geo.dilation == [1; SPATIAL]
         && geo.output[1] >= 4
@@ -546,9 +546,7 @@ fn subpixel_can_run(geo: &ConvGeometry) -> bool {
     shifts_fit
         && geo.padding_mode == PaddingMode::Zeros
         && geo.stride[1..] != [1, 1]
-        && geo.input[0] == 1
-        && geo.kernel[0] == 1
-        && geo.output[0] == 1
+        && geo.is_planar()
         && geo.k_len() > 0
         && geo.cog() > 0
 }
