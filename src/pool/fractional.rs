@@ -1,8 +1,20 @@
 //! Fractional max pooling (Graham, 2014; PyTorch's `fractional_max_pool2d/3d`):
 //! windows of a fixed size whose starts follow a pseudo-random sequence drawn per
 //! plane. The sequences arrive as tables of window starts (computed in Python,
-//! where the arithmetic follows PyTorch's in the input's own dtype); each plane's
-//! maxima then run through the max-pooling kernels of [`super::max`].
+//! where the arithmetic follows PyTorch's in the input's own dtype).
+//!
+//! The windows have no constant pitch, so the strided kernels' runs of evenly
+//! spaced windows do not apply. The maximum is taken axis by axis instead: every
+//! input row's maxima over `k_w` neighbouring cells (a vector loop over the whole
+//! row), picked at the plane's column starts, then, per output row, the maximum
+//! over the `k_d * k_h` picked rows its windows cover (a vector loop over the
+//! output row). This is the scan of the whole window in row-major order cut into
+//! its rows: PyTorch's rule (a cell replaces the maximum when larger or NaN) gives
+//! the same cell either way, since the first largest cell of the window is the
+//! first largest among the rows' first largest cells, and the last NaN of the
+//! window is the last NaN of the last row holding one. Planes of 2^32 cells or
+//! more (whose offsets do not fit the `u32` lanes) take the scalar scan of
+//! [`super::max`].
 
 use super::plan;
 use super::windows::Windows;
@@ -10,8 +22,13 @@ use super::{max, max_planes, MaxPooled};
 use crate::arrays::{shape5, spatial, with_spatial};
 use crate::error::{value_error, Error, Result};
 use crate::geometry::{check_rank, checked_product, fmt_dims, AxisWindow, Dims, SPATIAL};
+use crate::kernels::{dispatch, simd_twins, update_max, MaxElement};
 use crate::storage::MaxStorage;
 use ndarray::{ArrayView2, ArrayView5};
+use std::mem::MaybeUninit;
+
+/// Output columns computed together (in registers).
+const LANES: usize = 16;
 
 /// The per-axis windows of plane `plane`: `starts` row `plane` holds the window
 /// starts of axis 0, then axis 1, then axis 2 (`output[a]` each).
@@ -108,15 +125,224 @@ pub fn fractional_max_pool<S: MaxStorage>(
     }
     let in_vol = input.iter().product::<usize>();
     let work = output.iter().product::<usize>() * kernel.iter().product::<usize>();
+    let separable = u32::try_from(in_vol).is_ok();
     max_planes(
         x,
         with_spatial(shape, output),
         work,
         return_indices,
         |p, plane, v, i| {
-            let windows = plane_windows(input, output, kernel, &starts, p);
-            let rows = plan::max_rows::<S::Compute>(&windows, in_vol);
-            max::max_plane(&windows, rows, plane, v, i);
+            if separable {
+                let row = starts.row(p);
+                let copy;
+                let starts = match row.as_slice() {
+                    Some(starts) => starts,
+                    None => {
+                        copy = row.to_vec();
+                        &copy
+                    }
+                };
+                let geometry = PlaneGeometry {
+                    input,
+                    output,
+                    kernel,
+                    starts,
+                };
+                separable_plane(&geometry, plane, v, i);
+            } else {
+                let windows = plane_windows(input, output, kernel, &starts, p);
+                let rows = plan::max_rows::<S::Compute>(&windows, in_vol);
+                max::max_plane(&windows, rows, plane, v, i);
+            }
         },
     )
+}
+
+/// The windows of one plane: `starts` as a row of the window-start table.
+struct PlaneGeometry<'a> {
+    input: Dims,
+    output: Dims,
+    kernel: Dims,
+    starts: &'a [i64],
+}
+
+impl PlaneGeometry<'_> {
+    /// The window starts along `axis` (checked to lie in the input).
+    fn axis_starts(&self, axis: usize) -> impl Iterator<Item = usize> + '_ {
+        let offset: usize = self.output[..axis].iter().sum();
+        self.starts[offset..offset + self.output[axis]]
+            .iter()
+            .map(|&s| s as usize)
+    }
+}
+
+/// The maxima of the windows of `geometry` over `plane` (fewer than 2^32 cells)
+/// into `values`, and their flat plane indices into `indices` unless it is empty.
+fn separable_plane<T: MaxElement>(
+    geometry: &PlaneGeometry<'_>,
+    plane: &[T],
+    values: &mut [MaybeUninit<T>],
+    indices: &mut [MaybeUninit<i64>],
+) {
+    dispatch!(
+        separable_plane_any,
+        separable_plane_avx512,
+        separable_plane_avx2,
+        geometry,
+        plane,
+        values,
+        indices
+    )
+}
+
+simd_twins! {
+    separable_plane_any => separable_plane_avx512, separable_plane_avx2,
+    <T: MaxElement>(
+        geometry: &PlaneGeometry<'_>,
+        plane: &[T],
+        values: &mut [MaybeUninit<T>],
+        indices: &mut [MaybeUninit<i64>],
+    )
+}
+
+#[inline(always)]
+fn separable_plane_any<T: MaxElement>(
+    geometry: &PlaneGeometry<'_>,
+    plane: &[T],
+    values: &mut [MaybeUninit<T>],
+    indices: &mut [MaybeUninit<i64>],
+) {
+    let [depth, height, width] = geometry.input;
+    let [_, _, out_w] = geometry.output;
+    let [kd, kh, kw] = geometry.kernel;
+    let columns: Vec<usize> = geometry.axis_starts(2).collect();
+    // Every input row's window maxima at the column starts, with their plane
+    // offsets (`u32`: the plane has fewer than 2^32 cells).
+    let rows = depth * height;
+    let mut picked = vec![T::LOWEST; rows * out_w];
+    let mut picked_at = vec![0u32; rows * out_w];
+    let mut row_max = vec![T::LOWEST; width + 1 - kw];
+    let mut row_tap = vec![0u32; width + 1 - kw];
+    for (r, (best, best_at)) in picked
+        .chunks_exact_mut(out_w)
+        .zip(picked_at.chunks_exact_mut(out_w))
+        .enumerate()
+    {
+        let cells = &plane[r * width..(r + 1) * width];
+        sliding_max(cells, kw, &mut row_max, &mut row_tap);
+        let base = (r * width) as u32;
+        for ((&column, best), best_at) in columns.iter().zip(best).zip(best_at) {
+            *best = row_max[column];
+            *best_at = base + column as u32 + row_tap[column];
+        }
+    }
+    // Each output row: the picked rows its windows cover, in scan order.
+    let mut sources = Vec::with_capacity(kd * kh);
+    let mut out_start = 0;
+    for first_d in geometry.axis_starts(0) {
+        for first_h in geometry.axis_starts(1) {
+            sources.clear();
+            for d in first_d..first_d + kd {
+                sources.extend((first_h..first_h + kh).map(|h| (d * height + h) * out_w));
+            }
+            let out = &mut values[out_start..out_start + out_w];
+            let at: &mut [MaybeUninit<i64>] = if indices.is_empty() {
+                &mut []
+            } else {
+                &mut indices[out_start..out_start + out_w]
+            };
+            rows_max(&picked, &picked_at, &sources, out, at);
+            out_start += out_w;
+        }
+    }
+}
+
+/// Starts of the `LANES`-wide chunks covering `0..n` (`n >= LANES`): every
+/// `LANES`-th column, the last chunk flush with the end (overlapping the one
+/// before it: recomputing a column gives the same value).
+#[inline(always)]
+fn chunks(n: usize) -> impl Iterator<Item = usize> {
+    (0..n - LANES)
+        .step_by(LANES)
+        .chain(std::iter::once(n - LANES))
+}
+
+/// `best[j]`: the maximum of `cells[j..j + k]` (PyTorch's scan: ties keep the
+/// first cell, NaN wins), `tap[j]` its offset from `j`.
+#[inline(always)]
+fn sliding_max<T: MaxElement>(cells: &[T], k: usize, best: &mut [T], tap: &mut [u32]) {
+    let n = best.len();
+    if n < LANES {
+        for j in 0..n {
+            let (mut b, mut t) = (cells[j], 0u32);
+            for c in 1..k {
+                update_max(cells[j + c], c as u32, &mut b, &mut t);
+            }
+            best[j] = b;
+            tap[j] = t;
+        }
+        return;
+    }
+    for j in chunks(n) {
+        let mut b = [T::LOWEST; LANES];
+        b.copy_from_slice(&cells[j..j + LANES]);
+        let mut t = [0u32; LANES];
+        for c in 1..k {
+            let next = &cells[j + c..j + c + LANES];
+            for l in 0..LANES {
+                update_max(next[l], c as u32, &mut b[l], &mut t[l]);
+            }
+        }
+        best[j..j + LANES].copy_from_slice(&b);
+        tap[j..j + LANES].copy_from_slice(&t);
+    }
+}
+
+/// The maxima over the picked rows starting at `sources` (in scan order), column
+/// by column, into `values` (and their plane offsets into `indices` unless empty).
+#[inline(always)]
+fn rows_max<T: MaxElement>(
+    picked: &[T],
+    picked_at: &[u32],
+    sources: &[usize],
+    values: &mut [MaybeUninit<T>],
+    indices: &mut [MaybeUninit<i64>],
+) {
+    let n = values.len();
+    let Some((&first, rest)) = sources.split_first() else {
+        return;
+    };
+    if n < LANES {
+        for o in 0..n {
+            let (mut b, mut t) = (picked[first + o], picked_at[first + o]);
+            for &source in rest {
+                update_max(picked[source + o], picked_at[source + o], &mut b, &mut t);
+            }
+            values[o].write(b);
+            if let Some(slot) = indices.get_mut(o) {
+                slot.write(i64::from(t));
+            }
+        }
+        return;
+    }
+    // The lanes remember which source row won (a constant per row, which keeps
+    // the selects in vector registers), its offset is looked up at the end.
+    for j in chunks(n) {
+        let (mut b, mut t) = ([T::LOWEST; LANES], [0u32; LANES]);
+        b.copy_from_slice(&picked[first + j..][..LANES]);
+        for (s, &source) in rest.iter().enumerate() {
+            let v = &picked[source + j..][..LANES];
+            for l in 0..LANES {
+                update_max(v[l], s as u32 + 1, &mut b[l], &mut t[l]);
+            }
+        }
+        for (slot, &value) in values[j..j + LANES].iter_mut().zip(&b) {
+            slot.write(value);
+        }
+        if !indices.is_empty() {
+            for (l, (slot, &s)) in indices[j..j + LANES].iter_mut().zip(&t).enumerate() {
+                slot.write(i64::from(picked_at[sources[s as usize] + j + l]));
+            }
+        }
+    }
 }
