@@ -122,3 +122,5 @@ unsafe impl ZeroBits for i16 {}
 unsafe impl ZeroBits for i8 {}
 // SAFETY: as above.
 unsafe impl ZeroBits for u8 {}
+// SAFETY: as above.
+unsafe impl ZeroBits for u16 {}

@@ -407,7 +407,7 @@ half_storage!(
 
 /// A type max pooling and unpooling take: the float storage types (max pooling
 /// computes in their [`Storage::Compute`] type, exactly: a maximum is one of the
-/// inputs) and the integer types `i8`, `u8`, `i16`, `i32`, `i64` (compared in
+/// inputs) and the integer types `i8`, `u8`, `i16`, `u16`, `i32`, `i64` (compared in
 /// `i32` or themselves, exactly; unpooling only moves values).
 pub trait MaxStorage: Copy + Send + Sync + ZeroBits + 'static {
     /// The type the max-pooling kernels compare in.
@@ -494,7 +494,7 @@ macro_rules! narrow_int_max_storage {
 
 float_max_storage!(f32, f64, f16, bf16);
 int_max_storage!(i32 => "int32", i64 => "int64");
-narrow_int_max_storage!(i8 => "int8", u8 => "uint8", i16 => "int16");
+narrow_int_max_storage!(i8 => "int8", u8 => "uint8", i16 => "int16", u16 => "uint16");
 
 /// A zero-filled array of `dim` in storage type `S` (for results that start as
 /// zeros).

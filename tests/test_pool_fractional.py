@@ -192,7 +192,7 @@ def test_errors() -> None:
     with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
         fc.fractional_max_pool2d(x, 2, 3, rng="seed")
     with pytest.raises(TypeError, match="x must have dtype float32, float64, float16, bfloat16, int8, uint8, "
-                                        "int16, int32 or int64, got bool"):
+                                        "int16, uint16, int32 or int64, got bool"):
         fc.fractional_max_pool2d(x.astype(np.bool_), 2, 3)
 
 

@@ -95,8 +95,8 @@ FLOAT_DTYPES = "float32, float64, float16 or bfloat16"
 
 # The integer dtypes max pooling and unpooling take (as PyTorch's CPU max pooling;
 # images and masks are integers).
-INT_DTYPES = ("int8", "uint8", "int16", "int32", "int64")
-MAX_DTYPES = "float32, float64, float16, bfloat16, int8, uint8, int16, int32 or int64"
+INT_DTYPES = ("int8", "uint8", "int16", "uint16", "int32", "int64")
+MAX_DTYPES = "float32, float64, float16, bfloat16, int8, uint8, int16, uint16, int32 or int64"
 
 
 def is_int_dtype(dtype: np.dtype) -> bool:
@@ -209,7 +209,7 @@ def float_array(value: Any, name: str, integers: str = "") -> np.ndarray:
 
 
 def max_array(value: Any, name: str) -> np.ndarray:
-    """``value`` as a float (as :func:`float_array`) or int8/uint8/int16/int32/int64
+    """``value`` as a float (as :func:`float_array`) or int8/uint8/int16/uint16/int32/int64
     ndarray in native byte order: what max pooling and unpooling take."""
     array = as_array(value, name, MAX_DTYPES)
     if not (is_float_dtype(array.dtype) or is_int_dtype(array.dtype)):

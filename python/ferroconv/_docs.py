@@ -204,7 +204,7 @@ MAX_POOL_DOC = """{rank}-D max pooling, as ``torch.nn.functional.max_pool{rank}d
 Parameters
 ----------
 x : ndarray
-    float32, float64, float16, bfloat16, int8, uint8, int16, int32 or int64
+    float32, float64, float16, bfloat16, int8, uint8, int16, uint16, int32 or int64
     input of shape ``{layout}``, or unbatched without ``N``. The result has
     ``x``'s dtype (a maximum is one of the inputs: exact for every dtype).
 kernel_size : {tuple}
@@ -288,7 +288,7 @@ partial inverse of :func:`max_pool{rank}d`.
 Parameters
 ----------
 x : ndarray
-    Pooled values, ``{layout}`` or unbatched; a float or int8, uint8, int16,
+    Pooled values, ``{layout}`` or unbatched; a float or int8, uint8, int16, uint16,
     int32 or int64 dtype (values are moved, not computed: kept exactly).
 indices : ndarray of int64
     The indices :func:`max_pool{rank}d` returned with ``x`` (same shape).
@@ -539,7 +539,7 @@ Parameters
 ----------
 x : ndarray
     ``{layout}`` or unbatched, with a non-empty spatial size; a float or int8,
-    uint8, int16, int32 or int64 dtype (kept by the result), as
+    uint8, int16, uint16, int32 or int64 dtype (kept by the result), as
     :func:`max_pool{rank}d`.
 output_size : {tuple}
     Target size per axis (>= 0); an entry None keeps that axis' size.

@@ -5,7 +5,7 @@ What crosses the boundary, and who checks what:
 - Arrays are batched ``(N, C, *spatial)`` in the caller's rank (1 to 3 spatial
   axes; ``ferroconv._args.batched`` adds the batch axis of unbatched input) and
   come back in the same rank; dtypes are float32/float64/float16/bfloat16 (indices int64), and
-  for max pooling and unpooling also int8/uint8/int16/int32/int64 (``_MaxArray``), checked
+  for max pooling and unpooling also int8/uint8/int16/uint16/int32/int64 (``_MaxArray``), checked
   in Python with messages that suggest a fix.
 - One spec per op family, :class:`ConvSpec` or :class:`PoolSpec`, built with
   keyword arguments by the family's normaliser in ``ferroconv._spec``. Python

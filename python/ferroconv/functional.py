@@ -2,7 +2,7 @@
 semantics on NumPy arrays, computed by the multithreaded Rust core.
 
 Every function accepts float32, float64, float16 or bfloat16 (``ml_dtypes``) arrays
-(max pooling, max unpooling and fractional max pooling also int8, uint8, int16,
+(max pooling, max unpooling and fractional max pooling also int8, uint8, int16, uint16,
 int32 and int64) of any memory layout (strided, negative strides, Fortran order,
 read-only, either byte order), batched
 ``(N, C, *S)`` or unbatched ``(C, *S)``, and returns new C-contiguous arrays of
@@ -713,7 +713,7 @@ Parameters
 ----------
 x : ndarray
     ``{layout}``, or unbatched; float32, float64, float16 or bfloat16, or int8,
-    uint8, int16, int32 or int64 (the windows are then placed with float64
+    uint8, int16, uint16, int32 or int64 (the windows are then placed with float64
     samples, or the given samples' float dtype).
 kernel_size : int or tuple of {rank} ints
 output_size : int or tuple of {rank} ints, optional
@@ -1042,7 +1042,7 @@ def global_max_pool(x: np.ndarray, return_indices: bool = False, keepdims: bool 
     ----------
     x : ndarray
         ``(N, C, L)``, ``(N, C, H, W)`` or ``(N, C, D, H, W)``, of a float dtype
-        or int8, uint8, int16, int32 or int64 (kept by the result).
+        or int8, uint8, int16, uint16, int32 or int64 (kept by the result).
     return_indices : bool
         Also return the flat index of each maximum within its ``(n, c)`` plane
         (int64; usable with ``adaptive_max_pool{1,2,3}d_backward`` when kept

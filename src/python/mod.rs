@@ -102,6 +102,7 @@ pub(crate) enum IntType {
     I8,
     U8,
     I16,
+    U16,
     I32,
     I64,
 }
@@ -115,7 +116,7 @@ pub(crate) enum MaxType {
 
 impl MaxType {
     /// The dtype of `obj`, which must be a float (as [`DType::of`]) or an int8,
-    /// uint8, int16, int32 or int64 ndarray in native byte order.
+    /// uint8, int16, uint16, int32 or int64 ndarray in native byte order.
     pub(crate) fn of(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<MaxType> {
         if let Ok(array) = obj.cast::<PyUntypedArray>() {
             let dtype = array.dtype();
@@ -124,6 +125,7 @@ impl MaxType {
                 (numpy::dtype::<i8>(py), IntType::I8),
                 (numpy::dtype::<u8>(py), IntType::U8),
                 (numpy::dtype::<i16>(py), IntType::I16),
+                (numpy::dtype::<u16>(py), IntType::U16),
                 (numpy::dtype::<i32>(py), IntType::I32),
                 (numpy::dtype::<i64>(py), IntType::I64),
             ];
@@ -133,7 +135,7 @@ impl MaxType {
         }
         DType::of(obj, name).map(MaxType::Float).map_err(|_| {
             PyTypeError::new_err(format!(
-                "{name} must be a float32, float64, float16, bfloat16, int8, uint8, int16, int32 or int64 array in native byte order, got dtype {}",
+                "{name} must be a float32, float64, float16, bfloat16, int8, uint8, int16, uint16, int32 or int64 array in native byte order, got dtype {}",
                 dtype_name(obj)
             ))
         })
@@ -367,7 +369,7 @@ pub(crate) use with_float_type;
 
 /// Run `$body` with `$t` bound to the element type of `$x` for max pooling and
 /// unpooling: a float storage type (as [`with_float_type`]) or `i8`, `u8`,
-/// `i16`, `i32`, `i64` (see [`crate::storage::MaxStorage`]).
+/// `i16`, `u16`, `i32`, `i64` (see [`crate::storage::MaxStorage`]).
 macro_rules! with_max_type {
     ($x:expr, $name:expr, $t:ident => $body:expr) => {{
         use $crate::python::{IntType, MaxType};
@@ -383,6 +385,10 @@ macro_rules! with_max_type {
             }
             MaxType::Int(IntType::I16) => {
                 type $t = i16;
+                $body
+            }
+            MaxType::Int(IntType::U16) => {
+                type $t = u16;
                 $body
             }
             MaxType::Int(IntType::I32) => {

@@ -102,7 +102,7 @@ def _doc(op: str, summary: str, extra: str = "") -> Callable[[F], F]:
 
 
 _CONV = "{rank}-D convolution of a dask array, block by block."
-_MAX = ("{rank}-D max pooling of a dask array, block by block (values only; float or int8, uint8, int16, "
+_MAX = ("{rank}-D max pooling of a dask array, block by block (values only; float or int8, uint8, int16, uint16, "
         "int32, int64 input, as the in-memory op).")
 _AVG = ("{rank}-D average pooling of a dask array, block by block; each window is divided by the divisor "
         "of its position in the whole array.")

@@ -129,7 +129,7 @@ class MaxPool1d(_MaxPoolNd):
 
     Notes
     -----
-    Besides the float dtypes, ``forward`` takes int8, uint8, int16, int32 and
+    Besides the float dtypes, ``forward`` takes int8, uint8, int16, uint16, int32 and
     int64 input (images, masks) and returns its dtype; that is for inference:
     ``backward`` after an integer forward pass raises TypeError. The same holds
     for every max-pooling and unpooling layer.
