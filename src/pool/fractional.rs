@@ -212,38 +212,52 @@ fn separable_plane_any<T: MaxElement>(
     values: &mut [MaybeUninit<T>],
     indices: &mut [MaybeUninit<i64>],
 ) {
-    let [depth, height, width] = geometry.input;
+    let [_, height, width] = geometry.input;
     let [_, _, out_w] = geometry.output;
     let [kd, kh, kw] = geometry.kernel;
     let columns: Vec<usize> = geometry.axis_starts(2).collect();
-    // Every input row's window maxima at the column starts, with their plane
-    // offsets (`u32`: the plane has fewer than 2^32 cells).
-    let rows = depth * height;
-    let mut picked = vec![T::LOWEST; rows * out_w];
-    let mut picked_at = vec![0u32; rows * out_w];
+    // The window maxima of every row of `kd` depth planes at the column starts,
+    // with their plane offsets (`u32`: the plane has fewer than 2^32 cells).
+    // Depth plane `d` lives in slot `d % kd`, so the `kd` planes of a window are
+    // in distinct slots and a plane stays until a later window no longer needs
+    // it (the starts never decrease along an axis; a plane evicted and needed
+    // again would be computed again).
+    let slot_len = height * out_w;
+    let mut picked = vec![T::LOWEST; kd * slot_len];
+    let mut picked_at = vec![0u32; kd * slot_len];
+    let mut held = vec![None; kd];
     let mut row_max = vec![T::LOWEST; width + 1 - kw];
     let mut row_tap = vec![0u32; width + 1 - kw];
-    for (r, (best, best_at)) in picked
-        .chunks_exact_mut(out_w)
-        .zip(picked_at.chunks_exact_mut(out_w))
-        .enumerate()
-    {
-        let cells = &plane[r * width..(r + 1) * width];
-        sliding_max(cells, kw, &mut row_max, &mut row_tap);
-        let base = (r * width) as u32;
-        for ((&column, best), best_at) in columns.iter().zip(best).zip(best_at) {
-            *best = row_max[column];
-            *best_at = base + column as u32 + row_tap[column];
-        }
-    }
-    // Each output row: the picked rows its windows cover, in scan order.
     let mut sources = Vec::with_capacity(kd * kh);
     let mut out_start = 0;
     for first_d in geometry.axis_starts(0) {
+        for d in first_d..first_d + kd {
+            let slot = d % kd;
+            if held[slot] == Some(d) {
+                continue;
+            }
+            held[slot] = Some(d);
+            let best = &mut picked[slot * slot_len..][..slot_len];
+            let best_at = &mut picked_at[slot * slot_len..][..slot_len];
+            for (h, (best, best_at)) in best
+                .chunks_exact_mut(out_w)
+                .zip(best_at.chunks_exact_mut(out_w))
+                .enumerate()
+            {
+                let row = (d * height + h) * width;
+                sliding_max(&plane[row..row + width], kw, &mut row_max, &mut row_tap);
+                for ((&column, best), best_at) in columns.iter().zip(best).zip(best_at) {
+                    *best = row_max[column];
+                    *best_at = (row + column) as u32 + row_tap[column];
+                }
+            }
+        }
+        // Each output row: the picked rows its windows cover, in scan order.
         for first_h in geometry.axis_starts(1) {
             sources.clear();
             for d in first_d..first_d + kd {
-                sources.extend((first_h..first_h + kh).map(|h| (d * height + h) * out_w));
+                let slot = (d % kd) * slot_len;
+                sources.extend((first_h..first_h + kh).map(|h| slot + h * out_w));
             }
             let out = &mut values[out_start..out_start + out_w];
             let at: &mut [MaybeUninit<i64>] = if indices.is_empty() {
