@@ -53,9 +53,10 @@ def reference(x, kernel, out, samples):
 def cases(draw):
     rank = draw(st.sampled_from([2, 3]))
     kernel = tuple(draw(st.integers(1, 3)) for _ in range(rank))
-    # rows of 16 outputs or more run in vector chunks (the last one overlapping)
+    # rows of 4, 8 or 16 outputs or more run in vector chunks (the last one
+    # overlapping)
     out = tuple(draw(st.integers(1, 4)) for _ in range(rank - 1)) + (
-        draw(st.one_of(st.integers(1, 4), st.integers(15, 40))),)
+        draw(st.one_of(st.integers(1, 12), st.integers(15, 40))),)
     spatial = tuple(o + k - 1 + draw(st.integers(0, 4 if o < 8 else 30)) for o, k in zip(out, kernel))
     dtype = draw(st.sampled_from([np.float32, np.float64, np.int32, np.uint8]))
     shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3))) + spatial

@@ -27,9 +27,6 @@ use crate::storage::MaxStorage;
 use ndarray::{ArrayView2, ArrayView5};
 use std::mem::MaybeUninit;
 
-/// Output columns computed together (in registers).
-const LANES: usize = 16;
-
 /// The per-axis windows of plane `plane`: `starts` row `plane` holds the window
 /// starts of axis 0, then axis 1, then axis 2 (`output[a]` each).
 fn plane_windows(
@@ -271,49 +268,61 @@ fn separable_plane_any<T: MaxElement>(
     }
 }
 
-/// Starts of the `LANES`-wide chunks covering `0..n` (`n >= LANES`): every
-/// `LANES`-th column, the last chunk flush with the end (overlapping the one
-/// before it: recomputing a column gives the same value).
+/// Starts of the `L`-wide chunks covering `0..n` (`n >= L`): every `L`-th
+/// column, the last chunk flush with the end (overlapping the one before it:
+/// recomputing a column gives the same value).
 #[inline(always)]
-fn chunks(n: usize) -> impl Iterator<Item = usize> {
-    (0..n - LANES)
-        .step_by(LANES)
-        .chain(std::iter::once(n - LANES))
+fn chunks<const L: usize>(n: usize) -> impl Iterator<Item = usize> {
+    (0..n - L).step_by(L).chain(std::iter::once(n - L))
 }
 
 /// `best[j]`: the maximum of `cells[j..j + k]` (PyTorch's scan: ties keep the
-/// first cell, NaN wins), `tap[j]` its offset from `j`.
+/// first cell, NaN wins), `tap[j]` its offset from `j`; in chunks as wide as
+/// the row allows (small planes' rows are short).
 #[inline(always)]
 fn sliding_max<T: MaxElement>(cells: &[T], k: usize, best: &mut [T], tap: &mut [u32]) {
-    let n = best.len();
-    if n < LANES {
-        for j in 0..n {
-            let (mut b, mut t) = (cells[j], 0u32);
-            for c in 1..k {
-                update_max(cells[j + c], c as u32, &mut b, &mut t);
+    match best.len() {
+        n if n >= 16 => sliding_chunks::<T, 16>(cells, k, best, tap),
+        n if n >= 8 => sliding_chunks::<T, 8>(cells, k, best, tap),
+        n if n >= 4 => sliding_chunks::<T, 4>(cells, k, best, tap),
+        n => {
+            for j in 0..n {
+                let (mut b, mut t) = (cells[j], 0u32);
+                for c in 1..k {
+                    update_max(cells[j + c], c as u32, &mut b, &mut t);
+                }
+                best[j] = b;
+                tap[j] = t;
             }
-            best[j] = b;
-            tap[j] = t;
         }
-        return;
     }
-    for j in chunks(n) {
-        let mut b = [T::LOWEST; LANES];
-        b.copy_from_slice(&cells[j..j + LANES]);
-        let mut t = [0u32; LANES];
+}
+
+#[inline(always)]
+fn sliding_chunks<T: MaxElement, const L: usize>(
+    cells: &[T],
+    k: usize,
+    best: &mut [T],
+    tap: &mut [u32],
+) {
+    for j in chunks::<L>(best.len()) {
+        let mut b = [T::LOWEST; L];
+        b.copy_from_slice(&cells[j..j + L]);
+        let mut t = [0u32; L];
         for c in 1..k {
-            let next = &cells[j + c..j + c + LANES];
-            for l in 0..LANES {
+            let next = &cells[j + c..j + c + L];
+            for l in 0..L {
                 update_max(next[l], c as u32, &mut b[l], &mut t[l]);
             }
         }
-        best[j..j + LANES].copy_from_slice(&b);
-        tap[j..j + LANES].copy_from_slice(&t);
+        best[j..j + L].copy_from_slice(&b);
+        tap[j..j + L].copy_from_slice(&t);
     }
 }
 
 /// The maxima over the picked rows starting at `sources` (in scan order), column
-/// by column, into `values` (and their plane offsets into `indices` unless empty).
+/// by column, into `values` (and their plane offsets into `indices` unless
+/// empty); in chunks as wide as the row allows.
 #[inline(always)]
 fn rows_max<T: MaxElement>(
     picked: &[T],
@@ -322,39 +331,54 @@ fn rows_max<T: MaxElement>(
     values: &mut [MaybeUninit<T>],
     indices: &mut [MaybeUninit<i64>],
 ) {
-    let n = values.len();
     let Some((&first, rest)) = sources.split_first() else {
         return;
     };
-    if n < LANES {
-        for o in 0..n {
-            let (mut b, mut t) = (picked[first + o], picked_at[first + o]);
-            for &source in rest {
-                update_max(picked[source + o], picked_at[source + o], &mut b, &mut t);
-            }
-            values[o].write(b);
-            if let Some(slot) = indices.get_mut(o) {
-                slot.write(i64::from(t));
+    match values.len() {
+        n if n >= 16 => rows_chunks::<T, 16>(picked, picked_at, sources, values, indices),
+        n if n >= 8 => rows_chunks::<T, 8>(picked, picked_at, sources, values, indices),
+        n if n >= 4 => rows_chunks::<T, 4>(picked, picked_at, sources, values, indices),
+        n => {
+            for o in 0..n {
+                let (mut b, mut t) = (picked[first + o], picked_at[first + o]);
+                for &source in rest {
+                    update_max(picked[source + o], picked_at[source + o], &mut b, &mut t);
+                }
+                values[o].write(b);
+                if let Some(slot) = indices.get_mut(o) {
+                    slot.write(i64::from(t));
+                }
             }
         }
-        return;
     }
-    // The lanes remember which source row won (a constant per row, which keeps
-    // the selects in vector registers), its offset is looked up at the end.
-    for j in chunks(n) {
-        let (mut b, mut t) = ([T::LOWEST; LANES], [0u32; LANES]);
-        b.copy_from_slice(&picked[first + j..][..LANES]);
-        for (s, &source) in rest.iter().enumerate() {
-            let v = &picked[source + j..][..LANES];
-            for l in 0..LANES {
-                update_max(v[l], s as u32 + 1, &mut b[l], &mut t[l]);
+}
+
+/// [`rows_max`] for rows of at least `L` columns (`sources` not empty). The
+/// lanes remember which source row won (a constant per row, which keeps the
+/// selects in vector registers), its offset is looked up at the end.
+#[inline(always)]
+fn rows_chunks<T: MaxElement, const L: usize>(
+    picked: &[T],
+    picked_at: &[u32],
+    sources: &[usize],
+    values: &mut [MaybeUninit<T>],
+    indices: &mut [MaybeUninit<i64>],
+) {
+    let first = sources[0];
+    for j in chunks::<L>(values.len()) {
+        let (mut b, mut t) = ([T::LOWEST; L], [0u32; L]);
+        b.copy_from_slice(&picked[first + j..][..L]);
+        for (s, &source) in sources.iter().enumerate().skip(1) {
+            let v = &picked[source + j..][..L];
+            for l in 0..L {
+                update_max(v[l], s as u32, &mut b[l], &mut t[l]);
             }
         }
-        for (slot, &value) in values[j..j + LANES].iter_mut().zip(&b) {
+        for (slot, &value) in values[j..j + L].iter_mut().zip(&b) {
             slot.write(value);
         }
         if !indices.is_empty() {
-            for (l, (slot, &s)) in indices[j..j + LANES].iter_mut().zip(&t).enumerate() {
+            for (l, (slot, &s)) in indices[j..j + L].iter_mut().zip(&t).enumerate() {
                 slot.write(i64::from(picked_at[sources[s as usize] + j + l]));
             }
         }
