@@ -76,9 +76,9 @@ WORKLOADS = [
 @dataclass
 class PoolWorkload:
     """One pooling problem on an input of ``shape``. ``kind="fractional"`` is
-    fractional max pooling (with indices) to ``shape // stride`` per axis, with
-    ``kernel``-sized windows at pseudo-random starts (the same samples for both
-    libraries); ``padding`` does not apply to it."""
+    fractional max pooling (with indices) to ``output`` (default ``shape //
+    stride`` per axis), with ``kernel``-sized windows at pseudo-random starts (the
+    same samples for both libraries); ``padding`` does not apply to it."""
 
     name: str
     kind: str  # "max" (with indices), "avg", "lp" (norm 2) or "fractional"
@@ -87,6 +87,11 @@ class PoolWorkload:
     stride: int
     padding: Union[int, tuple[tuple[int, int], ...]] = 0  # symmetric, or (lo, hi) per axis
     dtype: str = "float32"  # max pooling: also an integer type (random values over its range)
+    output: Optional[tuple[int, ...]] = None  # fractional pooling's output size
+
+    def fractional_size(self) -> tuple[int, ...]:
+        """The output size of fractional pooling."""
+        return self.output if self.output is not None else tuple(n // self.stride for n in self.shape[2:])
 
     def pads(self) -> list[tuple[int, int]]:
         """The (lo, hi) padding of every spatial axis."""
@@ -116,6 +121,13 @@ POOL_WORKLOADS = [
     PoolWorkload("lp_pool1d p=2 k4 s2 (16,64,8192)", "lp", (16, 64, 8192), 4, 2),
     PoolWorkload("fractional_max_pool2d 2x2 to 56x56 indices (4,64,112,112)", "fractional", (4, 64, 112, 112),
                  2, 2),
+    # a ratio whose windows are one or two cells apart, and small planes (rows of 11)
+    PoolWorkload("fractional_max_pool2d 3x3 to 78x78 indices (4,64,112,112)", "fractional", (4, 64, 112, 112),
+                 3, 1, output=(78, 78)),
+    PoolWorkload("fractional_max_pool2d 2x2 to 11x11 indices (64,256,16,16)", "fractional", (64, 256, 16, 16),
+                 2, 1, output=(11, 11)),
+    PoolWorkload("fractional_max_pool3d 2x2x2 to 16x32x32 indices (2,16,32,64,64)", "fractional",
+                 (2, 16, 32, 64, 64), 2, 2),
 ]
 
 
@@ -387,7 +399,7 @@ def _run_pool(wl: PoolWorkload, rng: np.random.Generator, repeat: int, threads: 
     samples = rng.random(wl.shape[:2] + (wl.rank,)).astype(np.float32)  # fractional's window offsets
     if wl.kind == "fractional":
         ours = getattr(F, f"fractional_max_pool{wl.rank}d")
-        size = tuple(n // wl.stride for n in wl.shape[2:])
+        size = wl.fractional_size()
         call: Callable[[], object] = lambda: ours(x, wl.kernel, size, return_indices=True, random_samples=samples)
     elif wl.kind == "max":
         ours = getattr(F, f"max_pool{wl.rank}d")
@@ -401,7 +413,8 @@ def _run_pool(wl: PoolWorkload, rng: np.random.Generator, repeat: int, threads: 
     row: dict[str, Any] = {"workload": wl.name, "threads": threads}
     row["ferroconv_fwd_ms"] = 1e3 * _timeit(call, repeat)
     # Memory traffic: the input once, the output (and int64 indices) once.
-    out_elems = x.size / wl.stride**wl.rank
+    out_elems = (x.size / math.prod(wl.shape[2:]) * math.prod(wl.fractional_size()) if wl.kind == "fractional"
+                 else x.size / wl.stride**wl.rank)
     moved = x.nbytes + out_elems * (x.itemsize + (8 if wl.kind in ("max", "fractional") else 0))
     row["ferroconv_gbps"] = moved / row["ferroconv_fwd_ms"] / 1e6
     if numpy_ref and wl.kind != "fractional":  # (no NumPy column: its windows differ per plane)
@@ -420,7 +433,7 @@ def _torch_pool(torch: Any, tx: Any, wl: PoolWorkload, samples: np.ndarray) -> C
     tf = torch.nn.functional
     if wl.kind == "fractional":
         fractional = getattr(tf, f"fractional_max_pool{wl.rank}d")
-        size = tuple(n // wl.stride for n in wl.shape[2:])
+        size = wl.fractional_size()
         tu = torch.from_numpy(samples)
         return lambda: fractional(tx, wl.kernel, size, return_indices=True, _random_samples=tu)
     padding: Union[int, tuple[tuple[int, int], ...]] = wl.padding

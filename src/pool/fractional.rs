@@ -212,28 +212,34 @@ fn separable_plane_any<T: MaxElement>(
     let [_, height, width] = geometry.input;
     let [_, _, out_w] = geometry.output;
     let [kd, kh, kw] = geometry.kernel;
-    let columns: Vec<usize> = geometry.axis_starts(2).collect();
     // The window maxima of every row of `kd` depth planes at the column starts,
     // with their plane offsets (`u32`: the plane has fewer than 2^32 cells).
     // Depth plane `d` lives in slot `d % kd`, so the `kd` planes of a window are
     // in distinct slots and a plane stays until a later window no longer needs
     // it (the starts never decrease along an axis; a plane evicted and needed
-    // again would be computed again).
+    // again would be computed again). Three allocations per plane (small planes
+    // are many): values, offsets, and indices into them.
     let slot_len = height * out_w;
-    let mut picked = vec![T::LOWEST; kd * slot_len];
-    let mut picked_at = vec![0u32; kd * slot_len];
-    let mut held = vec![None; kd];
-    let mut row_max = vec![T::LOWEST; width + 1 - kw];
-    let mut row_tap = vec![0u32; width + 1 - kw];
-    let mut sources = Vec::with_capacity(kd * kh);
+    let row_len = width + 1 - kw;
+    let mut value_buf = vec![T::LOWEST; kd * slot_len + row_len];
+    let (picked, row_max) = value_buf.split_at_mut(kd * slot_len);
+    let mut offset_buf = vec![0u32; kd * slot_len + row_len];
+    let (picked_at, row_tap) = offset_buf.split_at_mut(kd * slot_len);
+    // The column starts, the depth plane each slot holds (`usize::MAX`: none),
+    // and the picked rows of one output row.
+    let mut index_buf = Vec::with_capacity(out_w + kd + kd * kh);
+    index_buf.extend(geometry.axis_starts(2));
+    index_buf.resize(out_w + kd + kd * kh, usize::MAX);
+    let (columns, rest) = index_buf.split_at_mut(out_w);
+    let (held, sources) = rest.split_at_mut(kd);
     let mut out_start = 0;
     for first_d in geometry.axis_starts(0) {
         for d in first_d..first_d + kd {
             let slot = d % kd;
-            if held[slot] == Some(d) {
+            if held[slot] == d {
                 continue;
             }
-            held[slot] = Some(d);
+            held[slot] = d;
             let best = &mut picked[slot * slot_len..][..slot_len];
             let best_at = &mut picked_at[slot * slot_len..][..slot_len];
             for (h, (best, best_at)) in best
@@ -242,7 +248,7 @@ fn separable_plane_any<T: MaxElement>(
                 .enumerate()
             {
                 let row = (d * height + h) * width;
-                sliding_max(&plane[row..row + width], kw, &mut row_max, &mut row_tap);
+                sliding_max(&plane[row..row + width], kw, row_max, row_tap);
                 for ((&column, best), best_at) in columns.iter().zip(best).zip(best_at) {
                     *best = row_max[column];
                     *best_at = (row + column) as u32 + row_tap[column];
@@ -251,10 +257,13 @@ fn separable_plane_any<T: MaxElement>(
         }
         // Each output row: the picked rows its windows cover, in scan order.
         for first_h in geometry.axis_starts(1) {
-            sources.clear();
+            let mut count = 0;
             for d in first_d..first_d + kd {
                 let slot = (d % kd) * slot_len;
-                sources.extend((first_h..first_h + kh).map(|h| slot + h * out_w));
+                for h in first_h..first_h + kh {
+                    sources[count] = slot + h * out_w;
+                    count += 1;
+                }
             }
             let out = &mut values[out_start..out_start + out_w];
             let at: &mut [MaybeUninit<i64>] = if indices.is_empty() {
@@ -262,7 +271,7 @@ fn separable_plane_any<T: MaxElement>(
             } else {
                 &mut indices[out_start..out_start + out_w]
             };
-            rows_max(&picked, &picked_at, &sources, out, at);
+            rows_max(picked, picked_at, &sources[..count], out, at);
             out_start += out_w;
         }
     }
