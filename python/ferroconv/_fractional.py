@@ -94,17 +94,16 @@ def _samples(value: object, rng: RngLike, shape: tuple[int, int, int], x_dtype: 
     return samples
 
 
-def _starts(u: np.ndarray, n_in: int, n_out: int, kernel: int) -> np.ndarray:
-    """Window starts of every plane along one axis, in ``u``'s dtype as PyTorch."""
+def _starts(u: np.ndarray, n_in: int, n_out: int, kernel: int, out: np.ndarray) -> None:
+    """Window starts of every plane along one axis into ``out`` (planes, n_out), in
+    ``u``'s dtype as PyTorch."""
     dtype = u.dtype.type
-    starts = np.empty((u.shape[0], n_out), np.int64)
     if n_out > 1:
         alpha = dtype(n_in - kernel) / dtype(n_out - 1)
-        steps = np.arange(n_out - 1).astype(u.dtype)
-        starts[:, :-1] = ((steps[np.newaxis, :] + u[:, np.newaxis]) * alpha).astype(np.int64) - (
-            (u * alpha).astype(np.int64)[:, np.newaxis])
-    starts[:, -1] = n_in - kernel
-    return starts
+        grid = np.add.outer(u, np.arange(n_out - 1, dtype=u.dtype))  # u + i, in u's dtype
+        np.multiply(grid, alpha, out=grid)
+        np.subtract(grid.astype(np.int64), (u * alpha).astype(np.int64)[:, np.newaxis], out=out[:, :-1])
+    out[:, -1] = n_in - kernel
 
 
 def fractional_max_pool(rank: int, x: object, kernel_size: IntOrTuple, size: object, ratio: object,
@@ -117,11 +116,16 @@ def fractional_max_pool(rank: int, x: object, kernel_size: IntOrTuple, size: obj
     out = output_size(rank, spatial, kernel, size, ratio)
     planes = xb.shape[0] * xb.shape[1]
     samples = _samples(random_samples, rng, (xb.shape[0], xb.shape[1], rank), xb.dtype).reshape(planes, rank)
-    columns = [np.zeros((planes, 1), np.int64)] * (3 - rank)  # the unit leading axes of the core
+    # one row per plane: the starts of axis 0, then 1, then 2 of the core's 5-D
+    # view (the unit leading axes start at 0), written in place
+    leading = 3 - rank
+    starts = np.zeros((planes, leading + sum(out)), np.int64)
+    offset = leading
     for axis in range(rank):
         u = samples[:, SAMPLE_AXIS[rank].index(axis)]
-        columns.append(_starts(np.ascontiguousarray(u), spatial[axis], out[axis], kernel[axis]))
-    starts = np.ascontiguousarray(np.concatenate(columns, axis=1))
+        _starts(np.ascontiguousarray(u), spatial[axis], out[axis], kernel[axis],
+                starts[:, offset:offset + out[axis]])
+        offset += out[axis]
     values, indices = _native.fractional_max_pool(xb, starts, out, kernel, bool(return_indices))
     return _pool.pooled(values, indices, was_batched, bool(return_indices))
 
