@@ -1,6 +1,5 @@
 //! Lp pooling, forward and backward, as PyTorch's `lp_pool{1,2,3}d` with
-//! ONNX's `LpPool` padding and dilation: `(sum over the window of x^p)^(1/p)`,
-//! one pass over each window (no `x^p` temporary, no separate root pass).
+//! ONNX's `LpPool` padding and dilation: `(sum over the window of x^p)^(1/p)`.
 //!
 //! PyTorch computes it as `avg_pool(x^p) * kernel_volume`, then the root; this
 //! is the same sum except for a ceil-mode window hanging over the end of the
@@ -8,20 +7,40 @@
 //! by `kernel_volume / clipped size`: kept, for parity. `x^p` keeps the sign of
 //! odd powers (PyTorch's `x.pow(p)`, not ONNX's `|x|^p`), so a negative sum
 //! has no real root for most `p` and gives NaN, as in PyTorch.
+//!
+//! How the powers are computed depends on `p`:
+//!
+//! - whole `p` from 1 to 4: `x^p` a product inside the window sums (known when
+//!   the kernels compile, so they vectorise), the root a square root (twice for
+//!   4) or, for 3, a cube root in a pass over the plane's sums;
+//! - any other `p`: `x^p` in one pass over the plane (each cell once, however
+//!   many windows read it) and the root `s^(1/p)` in one pass over its sums, both
+//!   `kernels::elementary::pow` (`x^(p - 1)` too for the gradient, sharing the
+//!   logarithm), loops that vectorise.
+//!
+//! Special values as `pow` (the module documentation of `kernels::elementary`):
+//! `x = 0` adds `0^p` (0 for `p > 0`, `inf` for `p < 0`), a negative `x` adds
+//! `-|x|^p` for odd whole `p`, `|x|^p` for even, NaN otherwise; infinities and
+//! NaN propagate; sums that overflow are infinite and their roots too. A
+//! negative sum's root is NaN unless `1/p` is an odd whole number (`p = 1`,
+//! `p = -1`), as `pow`. Each output is computed serially, in a fixed order, so
+//! results do not depend on the thread count.
 
-use super::avg::{self, Lp};
+use super::avg::{sum_of_window, Slot, WindowSum};
 use super::plan::PlaneSplit;
 use super::planes::for_each_target_plane;
+use super::windows::{Divisor, Windows};
 use super::{check_shape, window_sums};
 use crate::alloc::alloc_zeroed;
 use crate::arrays::{as_slice, into_array5, shape5, spatial, standard, with_spatial, Shape5};
 use crate::element::Element;
 use crate::error::{value_error, Result};
-use crate::geometry::{checked_product, PoolParams};
+use crate::geometry::{checked_product, AxisWindow, PoolParams};
+use crate::kernels::elementary::{cbrt, pow, pow_pair, Fma, Power};
+use crate::kernels::{dispatch_fma, simd_twins};
 use crate::storage::Storage;
 use ndarray::{Array5, ArrayView5};
-
-use super::windows::Windows;
+use std::mem::MaybeUninit;
 
 /// `norm_type` must be a finite nonzero number (PyTorch maps the infinities
 /// to max pooling of `|x|`, which the Python layer does).
@@ -59,7 +78,7 @@ pub fn lp_pool<T: Storage>(x: ArrayView5<'_, T>, params: &PoolParams, p: f64) ->
             )
         };
     }
-    match avg::whole_power(p) {
+    match whole_power(p) {
         1 => sums!(1),
         2 => sums!(2),
         3 => sums!(3),
@@ -102,13 +121,13 @@ pub fn lp_pool_backward<T: Element>(
         out_vol.saturating_mul(windows.max_window_vol()),
     );
     let volume = kernel_volume(params);
-    let whole = avg::whole_power(p);
+    let whole = whole_power(p);
     for_each_target_plane(&mut grad_in, in_vol, split, |plane, g| {
         let x = &x[plane * in_vol..(plane + 1) * in_vol];
         let grads = &grad_out[plane * out_vol..(plane + 1) * out_vol];
         macro_rules! backward {
             ($whole:literal) => {
-                avg::lp_backward_plane(&windows, Lp::<T, $whole>::new(p, volume), x, grads, g)
+                lp_backward_plane(&windows, Lp::<T, $whole>::new(p, volume), x, grads, g)
             };
         }
         match whole {
@@ -120,4 +139,277 @@ pub fn lp_pool_backward<T: Element>(
         }
     })?;
     into_array5(input_shape, grad_in)
+}
+
+/// Lp pooling as PyTorch computes it: `(scale * sum x^p)^(1/p)`, where `scale`
+/// is the kernel volume over the window's taps inside the padded input (1 but for
+/// ceil-mode windows hanging over the end, which PyTorch scales up so). `WHOLE`
+/// is `p` when it is a whole number from 1 to [`WHOLE_POWERS`] (its power a
+/// product, like PyTorch's `pow` for 2 and 3), else 0 (the powers in passes of
+/// their own, see the module documentation).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lp<T, const WHOLE: i32> {
+    /// `x^p`.
+    power: Power<T>,
+    /// `s^(1/p)`.
+    root: Power<T>,
+    /// `x^(p - 1)`, the derivative of `x^p` over `p`.
+    slope: Power<T>,
+    kernel_vol: usize,
+}
+
+/// The whole powers computed as products.
+pub(crate) const WHOLE_POWERS: i32 = 4;
+
+/// `WHOLE` of [`Lp`] for the norm `p`.
+pub(crate) fn whole_power(p: f64) -> i32 {
+    if p.fract() == 0.0 && (1.0..=f64::from(WHOLE_POWERS)).contains(&p) {
+        p as i32
+    } else {
+        0
+    }
+}
+
+impl<T: Element, const WHOLE: i32> Lp<T, WHOLE> {
+    pub fn new(p: f64, kernel_vol: usize) -> Self {
+        let p_t = T::from(p).unwrap_or_else(T::nan);
+        Lp {
+            power: Power::new(p_t),
+            root: Power::new(T::from(1.0 / p).unwrap_or_else(T::nan)),
+            slope: Power::new(p_t - T::one()),
+            kernel_vol,
+        }
+    }
+
+    /// `x^n` for a whole `n` of 0 to 3, as products.
+    #[inline(always)]
+    fn product(value: T, n: i32) -> T {
+        match n {
+            0 => T::one(),
+            1 => value,
+            2 => value * value,
+            _ => value * value * value,
+        }
+    }
+
+    /// The root of one scaled sum `value` (in the plane pass for `WHOLE` 0 and 3).
+    #[inline(always)]
+    fn root_of<F: Fma>(self, value: T) -> T {
+        // Like pow, a negative sum has no real root but for p = 1.
+        match WHOLE {
+            1 => value,
+            2 => value.sqrt(),
+            3 if value < T::zero() => T::nan(),
+            3 => cbrt::<T, F>(value),
+            4 => value.sqrt().sqrt(),
+            _ => pow::<T, F>(value, &self.root),
+        }
+    }
+
+    /// The roots of the scaled sums `values` into `out`, one vectorised pass.
+    fn roots<S: Slot<T>>(self, values: &[T], out: &mut [S]) {
+        dispatch_fma!(
+            roots_any,
+            roots_avx512,
+            roots_avx2,
+            [_, _],
+            self,
+            values,
+            out
+        )
+    }
+}
+
+/// What the roots pass needs of [`Lp`], whatever its `WHOLE`.
+pub(crate) trait Root: Copy + Send + Sync {
+    type T: Element;
+    fn root<F: Fma>(self, value: Self::T) -> Self::T;
+}
+
+impl<T: Element, const WHOLE: i32> Root for Lp<T, WHOLE> {
+    type T = T;
+
+    #[inline(always)]
+    fn root<F: Fma>(self, value: T) -> T {
+        self.root_of::<F>(value)
+    }
+}
+
+simd_twins! {
+    roots_any => roots_avx512, roots_avx2,
+    <F: Fma, L: Root, S: Slot<L::T>>(lp: L, values: &[L::T], out: &mut [S])
+}
+
+#[inline(always)]
+fn roots_any<F: Fma, L: Root, S: Slot<L::T>>(lp: L, values: &[L::T], out: &mut [S]) {
+    for (slot, &value) in out.iter_mut().zip(values) {
+        slot.put(lp.root::<F>(value));
+    }
+}
+
+simd_twins! {
+    powers_any => powers_avx512, powers_avx2,
+    <F: Fma, T: Element>(x: &[T], power: &Power<T>, out: &mut [T])
+}
+
+/// `out[i] = x[i]^p`.
+#[inline(always)]
+fn powers_any<F: Fma, T: Element>(x: &[T], power: &Power<T>, out: &mut [T]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = pow::<T, F>(v, power);
+    }
+}
+
+simd_twins! {
+    power_pairs_any => power_pairs_avx512, power_pairs_avx2,
+    <F: Fma, T: Element>(x: &[T], first: &Power<T>, second: &Power<T>, out: &mut [T], out2: &mut [T])
+}
+
+/// `out[i] = x[i]^p` and `out2[i] = x[i]^q`.
+#[inline(always)]
+fn power_pairs_any<F: Fma, T: Element>(
+    x: &[T],
+    first: &Power<T>,
+    second: &Power<T>,
+    out: &mut [T],
+    out2: &mut [T],
+) {
+    for ((o, o2), &v) in out.iter_mut().zip(out2.iter_mut()).zip(x) {
+        (*o, *o2) = pow_pair::<T, F>(v, first, second);
+    }
+}
+
+impl<T: Element, const WHOLE: i32> WindowSum for Lp<T, WHOLE> {
+    type T = T;
+
+    const FINISH_PLANE: bool = WHOLE == 0 || WHOLE == 3;
+
+    #[inline(always)]
+    fn term(self, value: T) -> T {
+        match WHOLE {
+            4 => {
+                let square = value * value;
+                square * square
+            }
+            1..=3 => Self::product(value, WHOLE),
+            // The powers of the plane, computed by `cells`.
+            _ => value,
+        }
+    }
+
+    #[inline(always)]
+    fn factor(self, wd: &AxisWindow, wh: &AxisWindow, ww: &AxisWindow) -> T {
+        let taps = Windows::divisor::<T>(Divisor::Padded, wd, wh, ww);
+        let kernel_vol = T::from(self.kernel_vol).unwrap_or_else(T::infinity);
+        if taps == kernel_vol {
+            T::one()
+        } else {
+            kernel_vol / taps
+        }
+    }
+
+    #[inline(always)]
+    fn finish(self, sum: T, scale: T) -> T {
+        let value = sum * scale;
+        match WHOLE {
+            // Roots with a cheap exact form in the sums' loop; the others in
+            // `finish_plane`, a loop of their own that vectorises.
+            1 | 2 | 4 => self.root_of::<crate::kernels::elementary::Unfused>(value),
+            _ => value,
+        }
+    }
+
+    fn cells<'a>(self, plane: &'a [T], buffer: &'a mut Vec<T>) -> &'a [T] {
+        if WHOLE != 0 {
+            return plane;
+        }
+        buffer.clear();
+        buffer.resize(plane.len(), T::zero());
+        let (x, out, power) = (plane, &mut buffer[..], &self.power);
+        dispatch_fma!(powers_any, powers_avx512, powers_avx2, [_], x, power, out);
+        buffer
+    }
+
+    fn finish_plane(self, finished: &[T], out: &mut [MaybeUninit<T>]) {
+        self.roots(finished, out);
+    }
+}
+
+/// Gradient of Lp pooling with respect to its input `x`, one plane: the window's
+/// sum `s = scale * sum x^p` recomputed, then every cell of the window gets
+/// `grad * scale * s^(1/p - 1) * x^(p - 1)`, and nothing where `s` is 0 (as
+/// PyTorch, whose ReLU masks that gradient). In passes: the powers (`WHOLE` 0:
+/// `x^p` and `x^(p - 1)` of every cell at once), the sums, their roots, then the
+/// cells' gradients.
+fn lp_backward_plane<T: Element, const WHOLE: i32>(
+    windows: &Windows,
+    lp: Lp<T, WHOLE>,
+    x: &[T],
+    grad_out: &[T],
+    grad_in: &mut [T],
+) {
+    let step_w = windows.step[2];
+    let (mut terms, mut slopes) = (Vec::new(), Vec::new());
+    if WHOLE == 0 {
+        terms.resize(x.len(), T::zero());
+        slopes.resize(x.len(), T::zero());
+        let (first, second) = (&lp.power, &lp.slope);
+        let (out, out2) = (&mut terms[..], &mut slopes[..]);
+        dispatch_fma!(
+            power_pairs_any,
+            power_pairs_avx512,
+            power_pairs_avx2,
+            [_],
+            x,
+            first,
+            second,
+            out,
+            out2
+        );
+    }
+    let cells = if WHOLE == 0 { &terms[..] } else { x };
+    let slope = |at: usize| {
+        if WHOLE == 0 {
+            slopes[at]
+        } else {
+            Lp::<T, WHOLE>::product(x[at], WHOLE - 1)
+        }
+    };
+    let mut rows = Vec::new();
+    let out_vol = windows.out_vol();
+    let (mut totals, mut scales) = (vec![T::zero(); out_vol], vec![T::zero(); out_vol]);
+    let mut o = 0;
+    for wd in &windows.axes[0] {
+        for wh in &windows.axes[1] {
+            windows.row_starts(wd, wh, &mut rows);
+            for ww in &windows.axes[2] {
+                let scale = lp.factor(wd, wh, ww);
+                scales[o] = scale;
+                totals[o] = sum_of_window(lp, cells, &rows, ww, step_w) * scale;
+                o += 1;
+            }
+        }
+    }
+    let mut roots = vec![T::zero(); out_vol];
+    lp.roots(&totals, &mut roots[..]);
+    let mut o = 0;
+    for wd in &windows.axes[0] {
+        for wh in &windows.axes[1] {
+            windows.row_starts(wd, wh, &mut rows);
+            for ww in &windows.axes[2] {
+                let total = totals[o];
+                if total != T::zero() {
+                    let coefficient = grad_out[o] * scales[o] * (roots[o] / total);
+                    for &row in &rows {
+                        let start = row + ww.first;
+                        for c in 0..ww.count {
+                            let at = start + c * step_w;
+                            grad_in[at] += coefficient * slope(at);
+                        }
+                    }
+                }
+                o += 1;
+            }
+        }
+    }
 }
