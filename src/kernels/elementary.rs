@@ -25,8 +25,9 @@
 //!
 //! `R` and `W` are Chebyshev fits (mpmath's `chebyfit`) of `(2 atanh(s) / s - 2)
 //! / s^2` on `s^2 <= (3 - 2 sqrt 2)^2` and `(e^r - 1 - r) / r^2` on `|r| <=
-//! ln(2)/2 + 2^-10`, of relative error below `2^-24.8` and `2^-26.6` (`f32`
-//! coefficients), `2^-54` and `2^-57.8` (`f64`).
+//! ln(2)/2 + 2^-10`, of relative error below `2^-21.6` and `2^-26.6` (`f32`
+//! coefficients; `R`'s error is scaled down by `s^3 < 2^-7.6` in `ln m`, `W`'s
+//! by `r^2 < 2^-3`), `2^-50.9` and `2^-51.9` (`f64`).
 //!
 //! The result is within `0.75 + |p| / 16` units in the last place of the exact
 //! `|x|^p` (the rounding of `ln |x|`'s tail is multiplied by `p`): the unit tests
@@ -61,7 +62,14 @@
 //! Both give the same exact products, so results differ between them only by
 //! the polynomials' roundings.
 
+use super::dispatch_fma;
 use super::scalar::Scalar;
+use num_traits::{One, Zero};
+use std::mem::MaybeUninit;
+use std::ops::{Add, Div, Mul, Sub};
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 
 /// How products with their rounding error, and polynomial steps, are computed:
 /// [`Fused`] or [`Unfused`].
@@ -122,26 +130,66 @@ fn halves<T: Elementary>(a: T) -> (T, T) {
 /// `(s, e)` with `s = round(a + b)` and `s + e = a + b` exactly, when `a` is
 /// zero or at least `b` in magnitude (Dekker's fast two-sum).
 #[inline(always)]
-fn fast_two_sum<T: Elementary>(a: T, b: T) -> (T, T) {
+fn fast_two_sum<L: Lane>(a: L, b: L) -> (L, L) {
     let s = a + b;
     (s, (a - s) + b)
 }
 
 /// The polynomial with coefficients `c` (constant first) at `x`, by Horner.
 #[inline(always)]
-fn polynomial<T: Elementary, F: Fma>(x: T, c: &[T]) -> T {
+fn polynomial<L: Lane, F: Fma>(x: L, c: &[L::Elem]) -> L {
     match c.split_last() {
-        Some((&last, rest)) => rest
-            .iter()
-            .rev()
-            .fold(last, |acc, &k| F::mul_add(acc, x, k)),
-        None => T::zero(),
+        Some((&last, rest)) => rest.iter().rev().fold(x.splat(last), |acc, &k| {
+            acc.mul_add_with::<F>(x, x.splat(k))
+        }),
+        None => x.splat(L::Elem::zero()),
     }
+}
+
+/// The arithmetic [`pow`]'s steps are written in, once: one value (`f32`,
+/// `f64`: loops over slices of them vectorise) or a register of them (the
+/// AVX-512 implementation in `avx512.rs`, which has instructions for the
+/// exponent, the significand and the scaling).
+///
+/// A register type can only be made by loading from memory, an unsafe
+/// operation whose caller has checked the instruction set: any value of it
+/// vouches that its instructions run, so its methods are safe.
+pub trait Lane:
+    Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self>
+{
+    /// The element type of the lanes.
+    type Elem: Elementary;
+    /// `v` in every lane (`self` is only the proof that the lanes exist).
+    fn splat(self, v: Self::Elem) -> Self;
+    /// `self * b + c`, fused as `F` says (registers: always fused).
+    fn mul_add_with<F: Fma>(self, b: Self, c: Self) -> Self;
+    /// `(h, l)`, `h = round(self * b)`, `h + l = self * b` exactly.
+    fn two_prod<F: Fma>(self, b: Self) -> (Self, Self);
+    /// `|self|`.
+    fn abs_value(self) -> Self;
+    /// What the steps compute with for `a = self = |x|`: `a`, or for registers
+    /// 1 where `a` is 0, infinite or NaN (whose result [`Lane::finish_power`]
+    /// replaces anyway), as such inputs take AVX-512's microcode path: NaN
+    /// lanes made the registers' powers six times slower.
+    fn core_input(self) -> Self;
+    /// `(k, m)`: `self = 2^k m`, `m` in `[sqrt(1/2), sqrt(2))`, for `self`
+    /// positive and finite (anything for other values).
+    fn split(self) -> (Self, Self);
+    /// `(q, token)`: `q = round(self * factor)`, a whole number, and what
+    /// [`Lane::times_two_to`] takes for it.
+    fn round_product<F: Fma>(self, factor: Self::Elem) -> (Self, Self);
+    /// `self * 2^q` for the `q` of `token`, a subnormal result rounded once.
+    fn times_two_to(self, token: Self) -> Self;
+    /// `self` clamped to `[low, high]` (`self` not NaN).
+    fn clamp_to(self, low: Self::Elem, high: Self::Elem) -> Self;
+    /// `x^p` from `magnitude`, `|x|^p` for positive finite `a = |x|` (`self`
+    /// is `x`): the special values and sign rules of `power`.
+    fn finish_power(self, a: Self, magnitude: Self, power: &Power<Self::Elem>) -> Self;
 }
 
 /// `f32` or `f64` with the constants and bit operations [`pow`] and [`cbrt`]
 /// are made of.
-pub trait Elementary: Scalar {
+pub trait Elementary: Scalar + Lane<Elem = Self> {
     /// `R`'s coefficients (see the module documentation), constant first.
     const LOG_TAIL: &'static [Self];
     /// `W`'s coefficients, constant first.
@@ -168,6 +216,8 @@ pub trait Elementary: Scalar {
     const TWO: Self;
     /// See [`Elementary::HALF`].
     const THREE: Self;
+    /// -1 (a constant, so that a clamp compiles to one `max`).
+    const NEG_ONE: Self;
 
     /// `(k, m)` with `self = 2^k m`, `m` in `[sqrt(1/2), sqrt(2))`, for `self`
     /// positive and finite (subnormals included).
@@ -184,11 +234,42 @@ pub trait Elementary: Scalar {
     /// Whether `self` is negative, finite and nonzero.
     fn is_negative_finite(self) -> bool;
 
+    /// `self` (0, `inf` or NaN) as it is when `flip` is 0, or its reciprocal
+    /// (`inf`, 0 or NaN) when `flip` is all ones and `add` the bits of `inf`
+    /// plus one: `(bits ^ flip) + add`, two integer operations.
+    fn special_power(self, flip: Self, add: Self) -> Self;
+
+    /// The bits of `inf` plus one, as a value (see [`Elementary::special_power`]).
+    fn infinity_plus_one() -> Self;
+
+    /// All ones, as a value.
+    fn all_ones() -> Self;
+
     /// `self` with the sign bit of `x` ored in where `mask`'s is set.
     fn with_sign_of(self, x: Self, mask: Self) -> Self;
 
     /// The cube root of `self` (see the module documentation).
     fn cbrt_of<F: Fma>(self) -> Self;
+
+    /// `out[i] = x[i]^p` in AVX-512 registers.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn powers_avx512(x: &[Self], power: &Power<Self>, out: &mut [MaybeUninit<Self>]);
+
+    /// `out[i] = x[i]^p`, `out2[i] = x[i]^q` in AVX-512 registers.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn power_pairs_avx512(
+        x: &[Self],
+        first: &Power<Self>,
+        second: &Power<Self>,
+        out: &mut [MaybeUninit<Self>],
+        out2: &mut [MaybeUninit<Self>],
+    );
 }
 
 macro_rules! elementary {
@@ -207,6 +288,7 @@ macro_rules! elementary {
             const HALF: $t = 0.5;
             const TWO: $t = 2.0;
             const THREE: $t = 3.0;
+            const NEG_ONE: $t = -1.0;
 
             #[inline(always)]
             fn split_exponent(self) -> ($t, $t) {
@@ -265,6 +347,19 @@ macro_rules! elementary {
             }
 
             #[inline(always)]
+            fn special_power(self, flip: $t, add: $t) -> $t {
+                $t::from_bits((self.to_bits() ^ flip.to_bits()).wrapping_add(add.to_bits()))
+            }
+
+            fn infinity_plus_one() -> $t {
+                $t::from_bits($t::INFINITY.to_bits() + 1)
+            }
+
+            fn all_ones() -> $t {
+                $t::from_bits(!0)
+            }
+
+            #[inline(always)]
             fn with_sign_of(self, x: $t, mask: $t) -> $t {
                 $t::from_bits(self.to_bits() | (x.to_bits() & mask.to_bits()))
             }
@@ -272,6 +367,98 @@ macro_rules! elementary {
             #[inline(always)]
             fn cbrt_of<F: Fma>(self) -> $t {
                 $cbrt::<F>(self)
+            }
+
+            #[cfg(target_arch = "x86_64")]
+            unsafe fn powers_avx512(x: &[$t], power: &Power<$t>, out: &mut [MaybeUninit<$t>]) {
+                // SAFETY: the caller guarantees AVX-512F.
+                unsafe { avx512::powers(x, power, out) }
+            }
+
+            #[cfg(target_arch = "x86_64")]
+            unsafe fn power_pairs_avx512(
+                x: &[$t],
+                first: &Power<$t>,
+                second: &Power<$t>,
+                out: &mut [MaybeUninit<$t>],
+                out2: &mut [MaybeUninit<$t>],
+            ) {
+                // SAFETY: the caller guarantees AVX-512F.
+                unsafe { avx512::power_pairs(x, first, second, out, out2) }
+            }
+        }
+
+        impl Lane for $t {
+            type Elem = $t;
+
+            #[inline(always)]
+            fn splat(self, v: $t) -> $t {
+                v
+            }
+
+            #[inline(always)]
+            fn mul_add_with<F: Fma>(self, b: $t, c: $t) -> $t {
+                F::mul_add(self, b, c)
+            }
+
+            #[inline(always)]
+            fn two_prod<F: Fma>(self, b: $t) -> ($t, $t) {
+                F::two_prod(self, b)
+            }
+
+            #[inline(always)]
+            fn abs_value(self) -> $t {
+                $t::abs(self)
+            }
+
+            #[inline(always)]
+            fn core_input(self) -> $t {
+                self
+            }
+
+            #[inline(always)]
+            fn split(self) -> ($t, $t) {
+                self.split_exponent()
+            }
+
+            #[inline(always)]
+            fn round_product<F: Fma>(self, factor: $t) -> ($t, $t) {
+                // Adding 1.5 * 2^(significand bits) rounds to a whole number,
+                // which stays in the low bits (the token).
+                let rounded = F::mul_add(self, factor, <$t as Elementary>::ROUNDER);
+                (rounded - <$t as Elementary>::ROUNDER, rounded)
+            }
+
+            #[inline(always)]
+            fn times_two_to(self, token: $t) -> $t {
+                self.scaled(token)
+            }
+
+            #[inline(always)]
+            fn clamp_to(self, low: $t, high: $t) -> $t {
+                // Selects, not `max`/`min` (NaN rules), so each is one instruction.
+                let v = if self > low { self } else { low };
+                if v < high {
+                    v
+                } else {
+                    high
+                }
+            }
+
+            #[inline(always)]
+            fn finish_power(self, a: $t, magnitude: $t, power: &Power<$t>) -> $t {
+                let special = a.special_power(power.flip, power.add);
+                let magnitude = if a.is_positive_finite() {
+                    magnitude
+                } else {
+                    special
+                };
+                let signed = magnitude.with_sign_of(self, power.sign);
+                if power.fractional && self.is_negative_finite() {
+                    $t::NAN
+                } else {
+                    signed
+                }
             }
         }
     };
@@ -281,7 +468,7 @@ elementary!(
     f32, u32, 23, 4097.0, -120.0, 100.0,
     // 15 significant bits
     f32::from_bits(0x3F31_7200), 1.428_606_8e-6,
-    log: [0.666_666_7, 0.400_001_23, 0.285_508_2, 0.233_304_68],
+    log: [0.666_666_87, 0.399_887_8, 0.295_799_5],
     exp: [0.5, 0.166_666_67, 0.041_666_463, 0.008_333_31, 0.001_393_389_4, 0.000_198_912_62],
     cbrt: cbrt_f32
 );
@@ -291,15 +478,15 @@ elementary!(
     // 32 significant bits
     f64::from_bits(0x3FE6_2E42_FEE0_0000), 1.908_214_929_270_587_7e-10,
     log: [
-        0.666_666_666_666_666_6, 0.400_000_000_000_008_8, 0.285_714_285_708_036_14,
-        0.222_222_223_917_139_17, 0.181_817_956_401_329_06, 0.153_862_397_028_146_58,
-        0.132_687_731_386_568_86, 0.130_866_261_478_401_02,
+        0.666_666_666_666_667, 0.399_999_999_998_995_05, 0.285_714_286_259_754_87,
+        0.222_222_111_347_950_8, 0.181_828_891_252_617_23, 0.153_317_216_005_560_42,
+        0.146_164_496_850_434_06,
     ],
     exp: [
-        0.5, 0.166_666_666_666_666_7, 0.041_666_666_666_666_67, 0.008_333_333_333_325_976,
-        0.001_388_888_888_888_363_5, 0.000_198_412_698_753_716_72, 2.480_158_732_594_125e-5,
-        2.755_725_470_314_633_4e-6, 2.755_727_314_533_403e-7, 2.510_550_633_243_066_5e-8,
-        2.091_489_357_888_792e-9,
+        0.500_000_000_000_000_1, 0.166_666_666_666_666_69, 0.041_666_666_666_623_19,
+        0.008_333_333_333_329_99, 0.001_388_888_891_767_894_6, 0.000_198_412_698_634_113_85,
+        2.480_152_057_503_162_4e-5, 2.755_726_790_559_835_5e-6, 2.762_043_042_718_984e-7,
+        2.510_064_848_299_385_8e-8,
     ],
     cbrt: cbrt_f64
 );
@@ -308,8 +495,11 @@ elementary!(
 #[derive(Debug, Clone, Copy)]
 pub struct Power<T> {
     p: T,
-    at_zero: T,
-    at_infinity: T,
+    /// What 0, `inf` and NaN give, through [`Elementary::special_power`]: all
+    /// ones and `inf` + 1 for `p < 0` (their reciprocals), else zeros (as they
+    /// are).
+    flip: T,
+    add: T,
     /// The sign bit (odd whole `p`: negative bases give negative powers) or 0.
     sign: T,
     /// `p` is not a whole number: negative finite bases give NaN.
@@ -325,8 +515,12 @@ impl<T: Elementary> Power<T> {
         let positive = p > T::zero();
         Power {
             p,
-            at_zero: if positive { T::zero() } else { T::infinity() },
-            at_infinity: if positive { T::infinity() } else { T::zero() },
+            flip: if positive { T::zero() } else { T::all_ones() },
+            add: if positive {
+                T::zero()
+            } else {
+                T::infinity_plus_one()
+            },
             sign: if odd { -T::zero() } else { T::zero() },
             fractional: !whole,
         }
@@ -342,21 +536,13 @@ impl<T: Elementary> Power<T> {
 /// special values).
 #[inline(always)]
 pub fn pow<T: Elementary, F: Fma>(x: T, power: &Power<T>) -> T {
-    let a = x.abs();
-    let (head, tail) = ln_positive::<T, F>(a);
-    let root = exp_of_product::<T, F>(power.p, head, tail);
-    finish_power(x, a, root, power)
+    power_of::<T, F>(x, power)
 }
 
 /// `(x^p, x^q)` for two powers of the same base, sharing the logarithm.
 #[inline(always)]
 pub fn pow_pair<T: Elementary, F: Fma>(x: T, first: &Power<T>, second: &Power<T>) -> (T, T) {
-    let a = x.abs();
-    let (head, tail) = ln_positive::<T, F>(a);
-    (
-        finish_power(x, a, exp_of_product::<T, F>(first.p, head, tail), first),
-        finish_power(x, a, exp_of_product::<T, F>(second.p, head, tail), second),
-    )
+    power_pair_of::<T, F>(x, first, second)
 }
 
 /// The cube root of `x`, sign kept (see the module documentation).
@@ -365,74 +551,196 @@ pub fn cbrt<T: Elementary, F: Fma>(x: T) -> T {
     x.cbrt_of::<F>()
 }
 
-/// `|x|^p` computed as `magnitude` for positive finite `a = |x|`, given the
-/// special values and the sign rules of `power`.
+/// `out[i] = x[i]^p` (the slices have one length), a loop that vectorises on
+/// every path: AVX-512 registers, the AVX2 twin with FMA, or the portable one.
+pub fn powers<T: Elementary>(x: &[T], power: &Power<T>, out: &mut [MaybeUninit<T>]) {
+    dispatch_fma!(powers_any, powers_avx512, powers_avx2, [_], x, power, out)
+}
+
+/// `out[i] = x[i]^p` and `out2[i] = x[i]^q` (the slices have one length),
+/// sharing the logarithms; vectorised as [`powers`].
+pub fn power_pairs<T: Elementary>(
+    x: &[T],
+    first: &Power<T>,
+    second: &Power<T>,
+    out: &mut [MaybeUninit<T>],
+    out2: &mut [MaybeUninit<T>],
+) {
+    dispatch_fma!(
+        power_pairs_any,
+        power_pairs_avx512,
+        power_pairs_avx2,
+        [_],
+        x,
+        first,
+        second,
+        out,
+        out2
+    )
+}
+
 #[inline(always)]
-fn finish_power<T: Elementary>(x: T, a: T, magnitude: T, power: &Power<T>) -> T {
-    let special = if a == T::zero() {
-        power.at_zero
-    } else if a == T::infinity() {
-        power.at_infinity
-    } else {
-        a // NaN
-    };
-    let magnitude = if a.is_positive_finite() {
-        magnitude
-    } else {
-        special
-    };
-    let signed = magnitude.with_sign_of(x, power.sign);
-    if power.fractional && x.is_negative_finite() {
-        T::nan()
-    } else {
-        signed
+fn powers_any<F: Fma, T: Elementary>(x: &[T], power: &Power<T>, out: &mut [MaybeUninit<T>]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        o.write(pow::<T, F>(v, power));
     }
+}
+
+#[inline(always)]
+fn power_pairs_any<F: Fma, T: Elementary>(
+    x: &[T],
+    first: &Power<T>,
+    second: &Power<T>,
+    out: &mut [MaybeUninit<T>],
+    out2: &mut [MaybeUninit<T>],
+) {
+    for ((o, o2), &v) in out.iter_mut().zip(out2.iter_mut()).zip(x) {
+        let (a, b) = pow_pair::<T, F>(v, first, second);
+        o.write(a);
+        o2.write(b);
+    }
+}
+
+/// [`powers_any`] compiled for AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn powers_avx2<F: Fma, T: Elementary>(
+    x: &[T],
+    power: &Power<T>,
+    out: &mut [MaybeUninit<T>],
+) {
+    powers_any::<F, T>(x, power, out)
+}
+
+/// [`power_pairs_any`] compiled for AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn power_pairs_avx2<F: Fma, T: Elementary>(
+    x: &[T],
+    first: &Power<T>,
+    second: &Power<T>,
+    out: &mut [MaybeUninit<T>],
+    out2: &mut [MaybeUninit<T>],
+) {
+    power_pairs_any::<F, T>(x, first, second, out, out2)
+}
+
+/// The powers in AVX-512 registers (`F`, for `dispatch_fma`, unused: registers
+/// always fuse).
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::extra_unused_type_parameters)]
+unsafe fn powers_avx512<F: Fma, T: Elementary>(
+    x: &[T],
+    power: &Power<T>,
+    out: &mut [MaybeUninit<T>],
+) {
+    // SAFETY: the caller guarantees AVX-512F.
+    unsafe { T::powers_avx512(x, power, out) }
+}
+
+/// The power pairs in AVX-512 registers (`F` unused).
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::extra_unused_type_parameters)]
+unsafe fn power_pairs_avx512<F: Fma, T: Elementary>(
+    x: &[T],
+    first: &Power<T>,
+    second: &Power<T>,
+    out: &mut [MaybeUninit<T>],
+    out2: &mut [MaybeUninit<T>],
+) {
+    // SAFETY: the caller guarantees AVX-512F.
+    unsafe { T::power_pairs_avx512(x, first, second, out, out2) }
+}
+
+/// `x^p` in any [`Lane`].
+#[inline(always)]
+fn power_of<L: Lane, F: Fma>(x: L, power: &Power<L::Elem>) -> L {
+    let a = x.abs_value();
+    let (head, tail) = ln_positive::<L, F>(a.core_input());
+    x.finish_power(
+        a,
+        exp_of_product::<L, F>(x.splat(power.p), head, tail),
+        power,
+    )
+}
+
+/// `(x^p, x^q)` in any [`Lane`], sharing the logarithm.
+#[inline(always)]
+fn power_pair_of<L: Lane, F: Fma>(x: L, first: &Power<L::Elem>, second: &Power<L::Elem>) -> (L, L) {
+    let a = x.abs_value();
+    let (head, tail) = ln_positive::<L, F>(a.core_input());
+    (
+        x.finish_power(
+            a,
+            exp_of_product::<L, F>(x.splat(first.p), head, tail),
+            first,
+        ),
+        x.finish_power(
+            a,
+            exp_of_product::<L, F>(x.splat(second.p), head, tail),
+            second,
+        ),
+    )
 }
 
 /// `ln a` as head + tail for positive finite `a` (anything for other `a`).
 #[inline(always)]
-fn ln_positive<T: Elementary, F: Fma>(a: T) -> (T, T) {
-    let (k, m) = a.split_exponent();
-    let f = m - T::one();
-    let (half_square, half_square_tail) = F::two_prod(f * T::HALF, f);
-    let (head, head_tail) = fast_two_sum(f, -half_square);
-    let s = f / (T::TWO + f);
+fn ln_positive<L: Lane, F: Fma>(a: L) -> (L, L) {
+    let c = |v| a.splat(v);
+    let (k, m) = a.split();
+    let f = m - c(L::Elem::one());
+    // f - f^2/2 exactly as head + tail.
+    let (half_square, half_square_tail) = (f * c(L::Elem::HALF)).two_prod::<F>(f);
+    let head = f - half_square;
+    let head_tail = (f - head) - half_square;
+    let s = f / (c(L::Elem::TWO) + f);
     let z = s * s;
-    let r = z * polynomial::<T, F>(z, T::LOG_TAIL);
-    let rest = (head_tail - half_square_tail) + s * (half_square + r);
+    let r = z * polynomial::<L, F>(z, L::Elem::LOG_TAIL);
+    let rest = s.mul_add_with::<F>(half_square + r, head_tail - half_square_tail);
     // k ln 2 + ln m: |k ln 2| >= ln 2 > |head| unless k = 0.
-    let (sum, sum_tail) = fast_two_sum(k * T::LN2_HEAD, head);
+    let (sum, sum_tail) = fast_two_sum(k * c(L::Elem::LN2_HEAD), head);
     // Renormalised: the tail below half a unit of the head's last place.
-    fast_two_sum(sum, sum_tail + F::mul_add(k, T::LN2_TAIL, rest))
+    fast_two_sum(
+        sum,
+        sum_tail + k.mul_add_with::<F>(c(L::Elem::LN2_TAIL), rest),
+    )
 }
 
 /// `exp(p (head + tail))`.
 #[inline(always)]
-fn exp_of_product<T: Elementary, F: Fma>(p: T, head: T, tail: T) -> T {
-    let (y, y_tail) = F::two_prod(p, head);
-    let y_tail = F::mul_add(p, tail, y_tail);
+fn exp_of_product<L: Lane, F: Fma>(p: L, head: L, tail: L) -> L {
+    let c = |v| p.splat(v);
+    let one = L::Elem::one();
+    let (y, y_tail) = p.two_prod::<F>(head);
+    let y_tail = p.mul_add_with::<F>(tail, y_tail);
     // Beyond the clamp the result is 0 or infinite whatever the tail (which is
-    // below 2^-22 of y inside it, and kept within 1 outside). Selects, not
-    // `max`/`min`, so each is one instruction (y is not NaN here).
-    let y = if y > T::LOWEST { y } else { T::LOWEST };
-    let y = if y < T::HIGHEST { y } else { T::HIGHEST };
-    let y_tail = if y_tail > -T::one() {
-        y_tail
-    } else {
-        -T::one()
-    };
-    let y_tail = if y_tail < T::one() { y_tail } else { T::one() };
-    let rounded = F::mul_add(y + y_tail, T::LOG2_E, T::ROUNDER);
-    let q = rounded - T::ROUNDER;
+    // below 2^-22 of y inside it, and kept within 1 outside).
+    let y = y.clamp_to(L::Elem::LOWEST, L::Elem::HIGHEST);
+    let y_tail = y_tail.clamp_to(L::Elem::NEG_ONE, one);
+    // q from y alone: r stays within the fit's range (y_tail < 2^-16 here).
+    let (q, token) = y.round_product::<F>(L::Elem::LOG2_E);
     // y - q ln 2: the head exactly (q LN2_HEAD is exact and close to y).
+    let minus_q = c(L::Elem::zero()) - q;
     let (r, r_tail) = fast_two_sum(
-        F::mul_add(-q, T::LN2_HEAD, y),
-        F::mul_add(-q, T::LN2_TAIL, y_tail),
+        minus_q.mul_add_with::<F>(c(L::Elem::LN2_HEAD), y),
+        minus_q.mul_add_with::<F>(c(L::Elem::LN2_TAIL), y_tail),
     );
-    let w = polynomial::<T, F>(r, T::EXP_TAIL);
-    let (one_plus_r, low) = fast_two_sum(T::one(), r);
-    let e = one_plus_r + (low + F::mul_add(r * r, w, r_tail * one_plus_r));
-    e.scaled(rounded)
+    let w = polynomial::<L, F>(r, L::Elem::EXP_TAIL);
+    let (one_plus_r, low) = fast_two_sum(c(one), r);
+    let e = one_plus_r + (low + (r * r).mul_add_with::<F>(w, r_tail * one_plus_r));
+    e.times_two_to(token)
 }
 
 /// The cube root of an `f32`, sign kept; `+-0`, `+-inf` and NaN as they are.

@@ -47,26 +47,6 @@ pub(crate) trait WindowSum: Copy + Send + Sync {
     }
 }
 
-/// Where a kernel writes an output: a slot of a buffer being initialised, or of
-/// a buffer of values.
-pub(crate) trait Slot<T>: Send {
-    fn put(&mut self, value: T);
-}
-
-impl<T: Send> Slot<T> for MaybeUninit<T> {
-    #[inline(always)]
-    fn put(&mut self, value: T) {
-        self.write(value);
-    }
-}
-
-impl<T: Send> Slot<T> for T {
-    #[inline(always)]
-    fn put(&mut self, value: T) {
-        *self = value;
-    }
-}
-
 /// Average pooling: the sum divided by the divisor of `rule`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Mean<T> {
@@ -114,8 +94,8 @@ pub(crate) fn avg_plane<R: WindowSum>(
     let mut buffer = Vec::new();
     let plane = reduce.cells(plane, &mut buffer);
     if R::FINISH_PLANE {
-        let mut finished = vec![<R::T as num_traits::Zero>::zero(); out.len()];
-        let values = &mut finished[..];
+        let mut finished = Vec::with_capacity(out.len());
+        let values = &mut finished.spare_capacity_mut()[..out.len()];
         dispatch!(
             avg_plane_any,
             avg_plane_avx512,
@@ -126,6 +106,10 @@ pub(crate) fn avg_plane<R: WindowSum>(
             plane,
             values
         );
+        // SAFETY: `avg_plane_any` wrote every output of the plane (the windows
+        // cover it, as `window_sums` relies on too) into the first `out.len()`
+        // elements of the capacity.
+        unsafe { finished.set_len(out.len()) };
         reduce.finish_plane(&finished, out);
     } else {
         dispatch!(
@@ -143,22 +127,22 @@ pub(crate) fn avg_plane<R: WindowSum>(
 
 simd_twins! {
     avg_plane_any => avg_plane_avx512, avg_plane_avx2,
-    <R: WindowSum, S: Slot<R::T>>(
+    <R: WindowSum>(
         windows: &Windows,
         rows: RowRuns,
         reduce: R,
         plane: &[R::T],
-        out: &mut [S],
+        out: &mut [MaybeUninit<R::T>],
     )
 }
 
 #[inline(always)]
-fn avg_plane_any<R: WindowSum, S: Slot<R::T>>(
+fn avg_plane_any<R: WindowSum>(
     windows: &Windows,
     RowRuns { kernel, lo, hi }: RowRuns,
     reduce: R,
     plane: &[R::T],
-    out: &mut [S],
+    out: &mut [MaybeUninit<R::T>],
 ) {
     let out_w = windows.output[2];
     let step_w = windows.step[2];
@@ -174,7 +158,7 @@ fn avg_plane_any<R: WindowSum, S: Slot<R::T>>(
             for ow in (0..lo).chain(hi..out_w) {
                 let ww = &row_windows[ow];
                 let sum = sum_of_window(reduce, plane, &rows, ww, step_w);
-                out[ow].put(reduce.finish(sum, reduce.factor(wd, wh, ww)));
+                out[ow].write(reduce.finish(sum, reduce.factor(wd, wh, ww)));
             }
             for start in windows.interior_chunks(lanes) {
                 let ww = &row_windows[start];
@@ -187,12 +171,12 @@ fn avg_plane_any<R: WindowSum, S: Slot<R::T>>(
                 };
                 let out = &mut out[start..start + lanes];
                 match (lanes, pitch) {
-                    (16, 1) => run.chunk::<R, S, 16>(reduce, plane, 1, out),
-                    (16, 2) => run.chunk::<R, S, 16>(reduce, plane, 2, out),
-                    (16, p) => run.chunk::<R, S, 16>(reduce, plane, p, out),
-                    (_, 1) => run.chunk::<R, S, 8>(reduce, plane, 1, out),
-                    (_, 2) => run.chunk::<R, S, 8>(reduce, plane, 2, out),
-                    (_, p) => run.chunk::<R, S, 8>(reduce, plane, p, out),
+                    (16, 1) => run.chunk::<R, 16>(reduce, plane, 1, out),
+                    (16, 2) => run.chunk::<R, 16>(reduce, plane, 2, out),
+                    (16, p) => run.chunk::<R, 16>(reduce, plane, p, out),
+                    (_, 1) => run.chunk::<R, 8>(reduce, plane, 1, out),
+                    (_, 2) => run.chunk::<R, 8>(reduce, plane, 2, out),
+                    (_, p) => run.chunk::<R, 8>(reduce, plane, p, out),
                 }
             }
             out_start += out_w;
@@ -319,12 +303,12 @@ impl<T: Element> SumRun<'_, T> {
     /// Outputs of `L` windows shaped like the run's, the `j`-th starting
     /// `j * pitch` columns after the first.
     #[inline(always)]
-    fn chunk<R: WindowSum<T = T>, S: Slot<T>, const L: usize>(
+    fn chunk<R: WindowSum<T = T>, const L: usize>(
         &self,
         reduce: R,
         plane: &[T],
         pitch: usize,
-        out: &mut [S],
+        out: &mut [MaybeUninit<T>],
     ) {
         let span = (L - 1) * pitch + 1;
         let mut sum = [T::zero(); L];
@@ -337,7 +321,7 @@ impl<T: Element> SumRun<'_, T> {
             }
         }
         for (slot, &s) in out.iter_mut().zip(&sum) {
-            slot.put(reduce.finish(s, self.factor));
+            slot.write(reduce.finish(s, self.factor));
         }
     }
 }

@@ -26,7 +26,7 @@
 //! `p = -1`), as `pow`. Each output is computed serially, in a fixed order, so
 //! results do not depend on the thread count.
 
-use super::avg::{sum_of_window, Slot, WindowSum};
+use super::avg::{sum_of_window, WindowSum};
 use super::plan::PlaneSplit;
 use super::planes::for_each_target_plane;
 use super::windows::{Divisor, Windows};
@@ -36,7 +36,7 @@ use crate::arrays::{as_slice, into_array5, shape5, spatial, standard, with_spati
 use crate::element::Element;
 use crate::error::{value_error, Result};
 use crate::geometry::{checked_product, AxisWindow, PoolParams};
-use crate::kernels::elementary::{cbrt, pow, pow_pair, Fma, Power};
+use crate::kernels::elementary::{cbrt, pow, power_pairs, powers, Fma, Power};
 use crate::kernels::{dispatch_fma, simd_twins};
 use crate::storage::Storage;
 use ndarray::{Array5, ArrayView5};
@@ -207,16 +207,11 @@ impl<T: Element, const WHOLE: i32> Lp<T, WHOLE> {
     }
 
     /// The roots of the scaled sums `values` into `out`, one vectorised pass.
-    fn roots<S: Slot<T>>(self, values: &[T], out: &mut [S]) {
-        dispatch_fma!(
-            roots_any,
-            roots_avx512,
-            roots_avx2,
-            [_, _],
-            self,
-            values,
-            out
-        )
+    fn roots(self, values: &[T], out: &mut [MaybeUninit<T>]) {
+        if WHOLE == 0 {
+            return powers(values, &self.root, out);
+        }
+        dispatch_fma!(roots_any, roots_avx512, roots_avx2, [_], self, values, out)
     }
 }
 
@@ -237,45 +232,13 @@ impl<T: Element, const WHOLE: i32> Root for Lp<T, WHOLE> {
 
 simd_twins! {
     roots_any => roots_avx512, roots_avx2,
-    <F: Fma, L: Root, S: Slot<L::T>>(lp: L, values: &[L::T], out: &mut [S])
+    <F: Fma, L: Root>(lp: L, values: &[L::T], out: &mut [MaybeUninit<L::T>])
 }
 
 #[inline(always)]
-fn roots_any<F: Fma, L: Root, S: Slot<L::T>>(lp: L, values: &[L::T], out: &mut [S]) {
+fn roots_any<F: Fma, L: Root>(lp: L, values: &[L::T], out: &mut [MaybeUninit<L::T>]) {
     for (slot, &value) in out.iter_mut().zip(values) {
-        slot.put(lp.root::<F>(value));
-    }
-}
-
-simd_twins! {
-    powers_any => powers_avx512, powers_avx2,
-    <F: Fma, T: Element>(x: &[T], power: &Power<T>, out: &mut [T])
-}
-
-/// `out[i] = x[i]^p`.
-#[inline(always)]
-fn powers_any<F: Fma, T: Element>(x: &[T], power: &Power<T>, out: &mut [T]) {
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = pow::<T, F>(v, power);
-    }
-}
-
-simd_twins! {
-    power_pairs_any => power_pairs_avx512, power_pairs_avx2,
-    <F: Fma, T: Element>(x: &[T], first: &Power<T>, second: &Power<T>, out: &mut [T], out2: &mut [T])
-}
-
-/// `out[i] = x[i]^p` and `out2[i] = x[i]^q`.
-#[inline(always)]
-fn power_pairs_any<F: Fma, T: Element>(
-    x: &[T],
-    first: &Power<T>,
-    second: &Power<T>,
-    out: &mut [T],
-    out2: &mut [T],
-) {
-    for ((o, o2), &v) in out.iter_mut().zip(out2.iter_mut()).zip(x) {
-        (*o, *o2) = pow_pair::<T, F>(v, first, second);
+        slot.write(lp.root::<F>(value));
     }
 }
 
@@ -324,9 +287,12 @@ impl<T: Element, const WHOLE: i32> WindowSum for Lp<T, WHOLE> {
             return plane;
         }
         buffer.clear();
-        buffer.resize(plane.len(), T::zero());
-        let (x, out, power) = (plane, &mut buffer[..], &self.power);
-        dispatch_fma!(powers_any, powers_avx512, powers_avx2, [_], x, power, out);
+        buffer.reserve(plane.len());
+        let out = &mut buffer.spare_capacity_mut()[..plane.len()];
+        powers(plane, &self.power, out);
+        // SAFETY: `powers` wrote every element of `out`, the first
+        // `plane.len()` of the capacity.
+        unsafe { buffer.set_len(plane.len()) };
         buffer
     }
 
@@ -351,21 +317,21 @@ fn lp_backward_plane<T: Element, const WHOLE: i32>(
     let step_w = windows.step[2];
     let (mut terms, mut slopes) = (Vec::new(), Vec::new());
     if WHOLE == 0 {
-        terms.resize(x.len(), T::zero());
-        slopes.resize(x.len(), T::zero());
-        let (first, second) = (&lp.power, &lp.slope);
-        let (out, out2) = (&mut terms[..], &mut slopes[..]);
-        dispatch_fma!(
-            power_pairs_any,
-            power_pairs_avx512,
-            power_pairs_avx2,
-            [_],
+        terms.reserve(x.len());
+        slopes.reserve(x.len());
+        power_pairs(
             x,
-            first,
-            second,
-            out,
-            out2
+            &lp.power,
+            &lp.slope,
+            &mut terms.spare_capacity_mut()[..x.len()],
+            &mut slopes.spare_capacity_mut()[..x.len()],
         );
+        // SAFETY: `power_pairs` wrote the first `x.len()` elements of both
+        // capacities.
+        unsafe {
+            terms.set_len(x.len());
+            slopes.set_len(x.len());
+        }
     }
     let cells = if WHOLE == 0 { &terms[..] } else { x };
     let slope = |at: usize| {
@@ -390,8 +356,11 @@ fn lp_backward_plane<T: Element, const WHOLE: i32>(
             }
         }
     }
-    let mut roots = vec![T::zero(); out_vol];
-    lp.roots(&totals, &mut roots[..]);
+    let mut roots = Vec::with_capacity(out_vol);
+    lp.roots(&totals, &mut roots.spare_capacity_mut()[..out_vol]);
+    // SAFETY: `roots` wrote every element of its output, the first `out_vol` of
+    // the capacity (as long as `totals`).
+    unsafe { roots.set_len(out_vol) };
     let mut o = 0;
     for wd in &windows.axes[0] {
         for wh in &windows.axes[1] {

@@ -109,31 +109,53 @@ fn same_special<T: Into<f64> + Copy>(got: T, want: T) -> bool {
     (g.is_nan() && w.is_nan()) || g.to_bits() == w.to_bits()
 }
 
+/// `got` is `x^p` (`p` as `f32`) within the bound, or the special value.
+fn assert_pow32(x: f32, p: f64, got: f32) {
+    let exact = f64::from(x).powf(f64::from(p as f32));
+    let rounded = exact as f32;
+    if !rounded.is_finite() || exact == 0.0 || exact.is_nan() {
+        assert!(
+            same_special(got, rounded),
+            "pow({x:e}, {p}) = {got:e}, want {rounded:e}"
+        );
+        return;
+    }
+    assert_eq!(
+        got.is_sign_negative(),
+        exact < 0.0,
+        "pow({x:e}, {p}) = {got:e}"
+    );
+    let error = (f64::from(got) - exact).abs() / ulp32(exact);
+    assert!(
+        error <= bound(p),
+        "pow({x:e}, {p}) = {got:e}, want {exact:e}: {error:.2} ulp"
+    );
+}
+
+/// `got` is `x^p` within the bound of libm's, or libm's special value.
+fn assert_pow64(x: f64, p: f64, got: f64) {
+    let want = x.powf(p);
+    if !want.is_finite() || want == 0.0 || want.abs() < f64::MIN_POSITIVE {
+        let close = (got - want).abs() <= f64::from_bits(1) * 2.0;
+        assert!(
+            same_special(got, want) || close,
+            "pow({x:e}, {p}) = {got:e}, want {want:e}"
+        );
+        return;
+    }
+    let error = (got - want).abs() / ulp64(want);
+    // libm's own error (about half a unit) on top of the bound.
+    assert!(
+        error <= bound(p) + 0.5,
+        "pow({x:e}, {p}) = {got:e}, want {want:e}: {error:.2} ulp"
+    );
+}
+
 fn check_pow32<F: Fma>() {
     for p in POWERS {
-        let p32 = p as f32;
-        let power = Power::new(p32);
+        let power = Power::new(p as f32);
         for x in inputs32(true) {
-            let got = pow::<f32, F>(x, &power);
-            let exact = f64::from(x).powf(f64::from(p32));
-            let rounded = exact as f32;
-            if !rounded.is_finite() || exact == 0.0 || exact.is_nan() {
-                assert!(
-                    same_special(got, rounded),
-                    "pow({x:e}, {p}) = {got:e}, want {rounded:e}"
-                );
-                continue;
-            }
-            assert_eq!(
-                got.is_sign_negative(),
-                exact < 0.0,
-                "pow({x:e}, {p}) = {got:e}"
-            );
-            let error = (f64::from(got) - exact).abs() / ulp32(exact);
-            assert!(
-                error <= bound(p),
-                "pow({x:e}, {p}) = {got:e}, want {exact:e}: {error:.2} ulp"
-            );
+            assert_pow32(x, p, pow::<f32, F>(x, &power));
         }
     }
 }
@@ -142,22 +164,55 @@ fn check_pow64<F: Fma>() {
     for p in POWERS {
         let power = Power::new(p);
         for x in inputs64(true) {
-            let got = pow::<f64, F>(x, &power);
-            let want = x.powf(p);
-            if !want.is_finite() || want == 0.0 || want.abs() < f64::MIN_POSITIVE {
-                let close = (got - want).abs() <= f64::from_bits(1) * 2.0;
-                assert!(
-                    same_special(got, want) || close,
-                    "pow({x:e}, {p}) = {got:e}, want {want:e}"
-                );
-                continue;
+            assert_pow64(x, p, pow::<f64, F>(x, &power));
+        }
+    }
+}
+
+/// `powers` and `power_pairs` over a slice, as one path computes them.
+fn slice_powers<T: Elementary>(xs: &[T], first: &Power<T>, second: &Power<T>) -> [Vec<T>; 3] {
+    let mut outs: [Vec<MaybeUninit<T>>; 3] =
+        std::array::from_fn(|_| vec![MaybeUninit::uninit(); xs.len()]);
+    let [single, paired, paired2] = &mut outs;
+    powers(xs, first, single);
+    power_pairs(xs, first, second, paired, paired2);
+    outs.map(|out| {
+        out.into_iter()
+            // SAFETY: both kernels write every element of their outputs.
+            .map(|v| unsafe { v.assume_init() })
+            .collect()
+    })
+}
+
+/// Every path's slice kernels (AVX-512 registers, the AVX2 twin, the portable
+/// loop) against the bound, the pairs equal to the single powers.
+#[test]
+fn slice_kernels_are_within_the_bound_on_every_path() {
+    use crate::kernels::isa::tests::{on_path, supported};
+    let (xs32, xs64) = (inputs32(true), inputs64(true));
+    for isa in supported() {
+        for (p, q) in [
+            (1.5, 0.5),
+            (0.7, -0.3),
+            (3.0, 2.0),
+            (-1.5, -2.5),
+            (12.5, 11.5),
+        ] {
+            let [single, paired, slope] = on_path(isa, || {
+                slice_powers(&xs32, &Power::new(p as f32), &Power::new(q as f32))
+            });
+            for (i, &x) in xs32.iter().enumerate() {
+                assert_pow32(x, p, single[i]);
+                assert_pow32(x, q, slope[i]);
+                assert!(same_special(single[i], paired[i]), "{isa:?} {x:e}");
             }
-            let error = (got - want).abs() / ulp64(want);
-            // libm's own error (about half a unit) on top of the bound.
-            assert!(
-                error <= bound(p) + 0.5,
-                "pow({x:e}, {p}) = {got:e}, want {want:e}: {error:.2} ulp"
-            );
+            let [single, paired, slope] =
+                on_path(isa, || slice_powers(&xs64, &Power::new(p), &Power::new(q)));
+            for (i, &x) in xs64.iter().enumerate() {
+                assert_pow64(x, p, single[i]);
+                assert_pow64(x, q, slope[i]);
+                assert!(same_special(single[i], paired[i]), "{isa:?} {x:e}");
+            }
         }
     }
 }
