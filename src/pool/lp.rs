@@ -26,12 +26,12 @@
 //! `p = -1`), as `pow`. Each output is computed serially, in a fixed order, so
 //! results do not depend on the thread count.
 
-use super::avg::{sum_of_window, WindowSum};
-use super::plan::PlaneSplit;
-use super::planes::for_each_target_plane;
+use super::avg::{self, WindowSum};
+use super::plan::{self, PlaneSplit, RowRuns};
+use super::planes::for_each_zeroed_target_plane;
 use super::windows::{Divisor, Windows};
 use super::{check_shape, window_sums};
-use crate::alloc::alloc_zeroed;
+use crate::alloc::{alloc_uninit, alloc_zeroed, assume_init};
 use crate::arrays::{as_slice, into_array5, shape5, spatial, standard, with_spatial, Shape5};
 use crate::element::Element;
 use crate::error::{value_error, Result};
@@ -108,10 +108,10 @@ pub fn lp_pool_backward<T: Element>(
         params.rank,
     )?;
     let len = checked_product(&input_shape)?;
-    let mut grad_in = alloc_zeroed::<T>(len, "grad_input")?;
     if len == 0 || grad_out.is_empty() {
-        return into_array5(input_shape, grad_in);
+        return into_array5(input_shape, alloc_zeroed::<T>(len, "grad_input")?);
     }
+    let mut grad_in = alloc_uninit::<T>(len, "grad_input")?;
     let windows = Windows::strided(params, input, output)?;
     let (grad_out, x) = (standard(grad_out)?, standard(x)?);
     let (grad_out, x) = (as_slice(&grad_out)?, as_slice(&x)?);
@@ -122,13 +122,22 @@ pub fn lp_pool_backward<T: Element>(
     );
     let volume = kernel_volume(params);
     let whole = whole_power(p);
-    for_each_target_plane(&mut grad_in, in_vol, split, |plane, g| {
+    let rows_plan = plan::avg_rows(&windows, false);
+    // Whether some window is clipped by the end of the input (ceil mode), its
+    // sum then scaled up.
+    let clipped = (0..3).any(|axis| {
+        windows.axes[axis]
+            .iter()
+            .any(|window| window.padded != params.kernel[axis])
+    });
+    for_each_zeroed_target_plane(&mut grad_in, in_vol, split, |plane, g| {
         let x = &x[plane * in_vol..(plane + 1) * in_vol];
         let grads = &grad_out[plane * out_vol..(plane + 1) * out_vol];
         macro_rules! backward {
-            ($whole:literal) => {
-                lp_backward_plane(&windows, Lp::<T, $whole>::new(p, volume), x, grads, g)
-            };
+            ($whole:literal) => {{
+                let lp = Lp::<T, $whole>::new(p, volume);
+                lp_backward_plane(&windows, rows_plan, clipped, lp, x, grads, g)
+            }};
         }
         match whole {
             1 => backward!(1),
@@ -138,7 +147,9 @@ pub fn lp_pool_backward<T: Element>(
             _ => backward!(0),
         }
     })?;
-    into_array5(input_shape, grad_in)
+    // SAFETY: the planes cover the buffer (`len` is a whole number of planes),
+    // and each was zeroed before its gradients were added.
+    into_array5(input_shape, unsafe { assume_init(grad_in) })
 }
 
 /// Lp pooling as PyTorch computes it: `(scale * sum x^p)^(1/p)`, where `scale`
@@ -189,6 +200,17 @@ impl<T: Element, const WHOLE: i32> Lp<T, WHOLE> {
             1 => value,
             2 => value * value,
             _ => value * value * value,
+        }
+    }
+
+    /// `x^(p - 1)` of a whole `p` as a product of `value = x`; for `WHOLE` 0,
+    /// `value` is that power already.
+    #[inline(always)]
+    fn slope_of(value: T) -> T {
+        if WHOLE == 0 {
+            value
+        } else {
+            Self::product(value, WHOLE - 1)
         }
     }
 
@@ -301,6 +323,30 @@ impl<T: Element, const WHOLE: i32> WindowSum for Lp<T, WHOLE> {
     }
 }
 
+/// The scaled window sums of an [`Lp`], without the root: the gradient's
+/// totals.
+#[derive(Debug, Clone, Copy)]
+struct Totals<L>(L);
+
+impl<T: Element, const WHOLE: i32> WindowSum for Totals<Lp<T, WHOLE>> {
+    type T = T;
+
+    #[inline(always)]
+    fn term(self, value: T) -> T {
+        self.0.term(value)
+    }
+
+    #[inline(always)]
+    fn factor(self, wd: &AxisWindow, wh: &AxisWindow, ww: &AxisWindow) -> T {
+        self.0.factor(wd, wh, ww)
+    }
+
+    #[inline(always)]
+    fn finish(self, sum: T, scale: T) -> T {
+        sum * scale
+    }
+}
+
 /// Gradient of Lp pooling with respect to its input `x`, one plane: the window's
 /// sum `s = scale * sum x^p` recomputed, then every cell of the window gets
 /// `grad * scale * s^(1/p - 1) * x^(p - 1)`, and nothing where `s` is 0 (as
@@ -309,6 +355,8 @@ impl<T: Element, const WHOLE: i32> WindowSum for Lp<T, WHOLE> {
 /// cells' gradients.
 fn lp_backward_plane<T: Element, const WHOLE: i32>(
     windows: &Windows,
+    rows_plan: RowRuns,
+    clipped: bool,
     lp: Lp<T, WHOLE>,
     x: &[T],
     grad_out: &[T],
@@ -334,46 +382,58 @@ fn lp_backward_plane<T: Element, const WHOLE: i32>(
         }
     }
     let cells = if WHOLE == 0 { &terms[..] } else { x };
-    let slope = |at: usize| {
-        if WHOLE == 0 {
-            slopes[at]
-        } else {
-            Lp::<T, WHOLE>::product(x[at], WHOLE - 1)
-        }
-    };
-    let mut rows = Vec::new();
+    // x^(p - 1): computed above (`slope_of` takes it as it is), or a product of x.
+    let sources = if WHOLE == 0 { &slopes[..] } else { x };
     let out_vol = windows.out_vol();
-    let (mut totals, mut scales) = (vec![T::zero(); out_vol], vec![T::zero(); out_vol]);
-    let mut o = 0;
-    for wd in &windows.axes[0] {
-        for wh in &windows.axes[1] {
-            windows.row_starts(wd, wh, &mut rows);
-            for ww in &windows.axes[2] {
-                let scale = lp.factor(wd, wh, ww);
-                scales[o] = scale;
-                totals[o] = sum_of_window(lp, cells, &rows, ww, step_w) * scale;
-                o += 1;
-            }
-        }
-    }
+    let mut totals = Vec::with_capacity(out_vol);
+    avg::avg_plane(
+        windows,
+        rows_plan,
+        Totals(lp),
+        cells,
+        &mut totals.spare_capacity_mut()[..out_vol],
+    );
+    // SAFETY: `avg_plane` wrote every output of the plane, the first `out_vol`
+    // elements of the capacity.
+    unsafe { totals.set_len(out_vol) };
     let mut roots = Vec::with_capacity(out_vol);
     lp.roots(&totals, &mut roots.spare_capacity_mut()[..out_vol]);
     // SAFETY: `roots` wrote every element of its output, the first `out_vol` of
     // the capacity (as long as `totals`).
     unsafe { roots.set_len(out_vol) };
+    // grad * s^(1/p - 1) = grad * root / total for every window at once (a loop
+    // that vectorises), times the window's scale below where it is not 1.
+    let ratios: Vec<T> = grad_out
+        .iter()
+        .zip(&roots)
+        .zip(&totals)
+        .map(|((&g, &root), &total)| g * (root / total))
+        .collect();
+    let mut rows = Vec::new();
     let mut o = 0;
     for wd in &windows.axes[0] {
         for wh in &windows.axes[1] {
             windows.row_starts(wd, wh, &mut rows);
             for ww in &windows.axes[2] {
-                let total = totals[o];
-                if total != T::zero() {
-                    let coefficient = grad_out[o] * scales[o] * (roots[o] / total);
+                if totals[o] != T::zero() {
+                    let coefficient = if clipped {
+                        ratios[o] * lp.factor(wd, wh, ww)
+                    } else {
+                        ratios[o]
+                    };
                     for &row in &rows {
                         let start = row + ww.first;
-                        for c in 0..ww.count {
-                            let at = start + c * step_w;
-                            grad_in[at] += coefficient * slope(at);
+                        if step_w == 1 {
+                            let cells = &mut grad_in[start..start + ww.count];
+                            for (cell, &v) in cells.iter_mut().zip(&sources[start..]) {
+                                *cell += coefficient * Lp::<T, WHOLE>::slope_of(v);
+                            }
+                        } else {
+                            let cells = grad_in[start..].iter_mut().step_by(step_w);
+                            let values = sources[start..].iter().step_by(step_w);
+                            for (cell, &v) in cells.zip(values).take(ww.count) {
+                                *cell += coefficient * Lp::<T, WHOLE>::slope_of(v);
+                            }
                         }
                     }
                 }
