@@ -18,13 +18,25 @@
 //!   `kernels::elementary::pow` (`x^(p - 1)` too for the gradient, sharing the
 //!   logarithm), loops that vectorise.
 //!
-//! Special values as `pow` (the module documentation of `kernels::elementary`):
-//! `x = 0` adds `0^p` (0 for `p > 0`, `inf` for `p < 0`), a negative `x` adds
-//! `-|x|^p` for odd whole `p`, `|x|^p` for even, NaN otherwise; infinities and
-//! NaN propagate; sums that overflow are infinite and their roots too. A
-//! negative sum's root is NaN unless `1/p` is an odd whole number (`p = 1`,
-//! `p = -1`), as `pow`. Each output is computed serially, in a fixed order, so
-//! results do not depend on the thread count.
+//! Special values are C's `pow`'s (the module documentation of
+//! `kernels::elementary`), term by term and for the root:
+//!
+//! - `x = +-0` adds `0^p`: 0 for `p > 0` (signed for odd whole `p`), `inf`
+//!   for `p < 0`; `x = +-inf` adds `inf` (`-inf` for odd whole `p` and
+//!   `x = -inf`) for `p > 0`, 0 for `p < 0`; NaN adds NaN;
+//! - a finite negative `x` adds `-|x|^p` for odd whole `p`, `|x|^p` for even
+//!   whole `p`, NaN for any other `p`; subnormal `x` are exact inputs;
+//! - a term or a sum too large for the type is infinite (`inf - inf` is NaN);
+//! - sums start from +0 (a window of -0 sums to +0);
+//! - the root of a finite negative sum is NaN unless `1/p` is an odd whole
+//!   number (`p = 1`, `p = -1`); of `-inf`, `inf` (`pow(-inf, 1/p)`, also for
+//!   p = 3's cube root); of 0, 0 (`p > 0`) or `inf`; of `inf`, `inf` or 0.
+//!
+//! NumPy's and PyTorch's `pow` differ from C's only at `p = +-0.5`, which they
+//! take as a square root: `x = -inf` then gives NaN there, `inf` (or 0) here.
+//! The gradient adds nothing for a window whose sum is 0 (as PyTorch, whose
+//! ReLU masks it), even where `x^(p - 1)` is infinite. Each output is computed
+//! serially, in a fixed order, so results do not depend on the thread count.
 
 use super::avg::{self, WindowSum};
 use super::plan::{self, PlaneSplit, RowRuns};
@@ -217,10 +229,13 @@ impl<T: Element, const WHOLE: i32> Lp<T, WHOLE> {
     /// The root of one scaled sum `value` (in the plane pass for `WHOLE` 0 and 3).
     #[inline(always)]
     fn root_of<F: Fma>(self, value: T) -> T {
-        // Like pow, a negative sum has no real root but for p = 1.
+        // As pow (and PyTorch's pow(1/p)): a negative finite sum has no real
+        // root but for p = 1; a sum of -inf has inf (C's pow(-inf, 1/3)).
+        // Sums of x^2 and x^4 are never negative.
         match WHOLE {
             1 => value,
             2 => value.sqrt(),
+            3 if value == T::neg_infinity() => T::infinity(),
             3 if value < T::zero() => T::nan(),
             3 => cbrt::<T, F>(value),
             4 => value.sqrt().sqrt(),
