@@ -8,12 +8,12 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 import ferroconv as fc
-from pool_strategies import with_layout
-from sided_pool_reference import out_len, pool, sides
+from pool_strategies import sided_cases, with_layout
+from sided_pool_reference import pool
 
 NORMS = [0.5, 0.7, 1.5, 2.5, 3.0, 5.0, 6.0, -1.5]
 ALL_PATHS = ("avx512", "avx2", "portable")
@@ -22,46 +22,28 @@ SUPPORTED = ALL_PATHS[ALL_PATHS.index(fc._ferroconv.build_info()["simd_best"]):]
 RTOL = {np.float32: 4e-6, np.float64: 1e-13}
 
 
-@st.composite
-def lp_cases(draw):
-    """A pooling problem: rank, window geometry (overlapping or not), ceil mode,
-    dtype, layout, batching and a seed."""
-    rank = draw(st.integers(1, 3))
-    max_len = {1: 12, 2: 7, 3: 4}[rank]
-    kernel = tuple(draw(st.integers(1, 3)) for _ in range(rank))
-    stride = tuple(draw(st.integers(1, 3)) for _ in range(rank))
-    dilation = tuple(draw(st.integers(1, 2)) for _ in range(rank))
-    spatial = tuple(draw(st.integers(1, max_len)) for _ in range(rank))
-    padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
-    ceil_mode = draw(st.booleans())
-    pads = sides(padding, spatial, kernel, stride, dilation)
-    outs = [out_len(s, k, t, d, lo, hi, ceil_mode)
-            for s, k, t, d, (lo, hi) in zip(spatial, kernel, stride, dilation, pads)]
-    assume(all(n >= 1 for n in outs))
-    for s, k, t, d, (lo, hi), n in zip(spatial, kernel, stride, dilation, pads, outs):
-        assume(all(any(0 <= o * t - lo + j * d < s for j in range(k)) for o in range(n)))
-    return dict(rank=rank, shape=(draw(st.integers(1, 2)), draw(st.integers(1, 3))) + spatial,
-                kernel=kernel, args=dict(stride=stride, padding=padding, dilation=dilation,
-                                         ceil_mode=ceil_mode),
-                dtype=draw(st.sampled_from([np.float32, np.float64])),
-                layout=draw(st.sampled_from(["C", "F", "negative", "strided"])),
-                seed=draw(st.integers(0, 2**16)))
+def args(case):
+    return {k: case[k] for k in ("stride", "padding", "dilation", "ceil_mode")}
 
 
 def lp(case, x, p):
-    a = case["args"]
-    return getattr(fc, f"lp_pool{case['rank']}d")(with_layout(x, case["layout"]), p, case["kernel"], a["stride"],
-                                                  a["ceil_mode"], a["padding"], a["dilation"])
+    """Lp pooling of ``x (N, C, ...)`` in the case's layout, batched or one
+    unbatched sample at a time."""
+    a = args(case)
+    pool_one = lambda arr: getattr(fc, f"lp_pool{case['rank']}d")(  # noqa: E731
+        with_layout(arr, case["layout"]), p, case["kernel"], a["stride"], a["ceil_mode"], a["padding"],
+        a["dilation"])
+    return pool_one(x) if case["batched"] else np.stack([pool_one(sample) for sample in x])
 
 
 def lp_backward(case, g, x, p):
-    a = case["args"]
+    a = args(case)
     return getattr(fc, f"lp_pool{case['rank']}d_backward")(g, x, p, case["kernel"], a["stride"], a["ceil_mode"],
                                                            a["padding"], a["dilation"])
 
 
 def reference(case, x, p):
-    return pool(x, "lp", case["kernel"], p=p, **case["args"])
+    return pool(x, "lp", case["kernel"], p=p, **args(case))
 
 
 def values(case, low=0.1, high=3.0, zeros=True):
@@ -76,7 +58,7 @@ def values(case, low=0.1, high=3.0, zeros=True):
 # ------------------------------------------------------------ forward vs the reference
 
 
-@given(lp_cases(), st.sampled_from(NORMS))
+@given(sided_cases(), st.sampled_from(NORMS))
 def test_any_norm_matches_the_reference_on_nonnegative_inputs(case, p):
     x = values(case)
     y = lp(case, x, p)
@@ -86,7 +68,7 @@ def test_any_norm_matches_the_reference_on_nonnegative_inputs(case, p):
     np.testing.assert_allclose(y, expected, rtol=RTOL[case["dtype"]], atol=0)
 
 
-@given(lp_cases(), st.sampled_from([0.5, 0.7, 1.5, 2.5, -1.5]))
+@given(sided_cases(), st.sampled_from([0.5, 0.7, 1.5, 2.5, -1.5]))
 def test_a_negative_cell_makes_a_fractional_norm_nan(case, p):
     x = values(case) * np.where(np.random.default_rng(case["seed"] + 1).random(case["shape"]) < 0.2, -1, 1)
     x = x.astype(case["dtype"])
@@ -96,7 +78,7 @@ def test_a_negative_cell_makes_a_fractional_norm_nan(case, p):
     np.testing.assert_allclose(y, expected, rtol=RTOL[case["dtype"]], atol=0)
 
 
-@given(lp_cases(), st.sampled_from([3.0, 5.0]))
+@given(sided_cases(), st.sampled_from([3.0, 5.0]))
 def test_odd_norms_keep_the_sign_and_a_negative_sum_has_no_root(case, p):
     rng = np.random.default_rng(case["seed"])
     x = rng.standard_normal(case["shape"]).astype(case["dtype"])
@@ -114,7 +96,7 @@ def test_odd_norms_keep_the_sign_and_a_negative_sum_has_no_root(case, p):
 def _power_sums(case, x, p):
     """The scaled window sums of x^p (signed), by the reference's windows: the
     p = 1 pooling of x^p."""
-    return pool(np.power(x, p), "lp", case["kernel"], p=1.0, **case["args"])
+    return pool(np.power(x, p), "lp", case["kernel"], p=1.0, **args(case))
 
 
 # ------------------------------------------------------------ special values
@@ -178,7 +160,7 @@ def test_one_to_the_any_power_is_exactly_one():
 # ------------------------------------------------------------ backward
 
 
-@given(lp_cases(), st.sampled_from([0.7, 1.5, 5.0, 6.0, -1.5]))
+@given(sided_cases(), st.sampled_from([0.7, 1.5, 5.0, 6.0, -1.5]))
 def test_backward_matches_finite_differences(case, p):
     case = dict(case, dtype=np.float64)
     x = values(case, low=0.5, high=2.0, zeros=False)

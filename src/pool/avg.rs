@@ -93,35 +93,29 @@ pub(crate) fn avg_plane<R: WindowSum>(
 ) {
     let mut buffer = Vec::new();
     let plane = reduce.cells(plane, &mut buffer);
+    let mut finished = Vec::new();
+    let target = if R::FINISH_PLANE {
+        finished.reserve(out.len());
+        &mut finished.spare_capacity_mut()[..out.len()]
+    } else {
+        &mut *out
+    };
+    dispatch!(
+        avg_plane_any,
+        avg_plane_avx512,
+        avg_plane_avx2,
+        windows,
+        rows,
+        reduce,
+        plane,
+        target
+    );
     if R::FINISH_PLANE {
-        let mut finished = Vec::with_capacity(out.len());
-        let values = &mut finished.spare_capacity_mut()[..out.len()];
-        dispatch!(
-            avg_plane_any,
-            avg_plane_avx512,
-            avg_plane_avx2,
-            windows,
-            rows,
-            reduce,
-            plane,
-            values
-        );
         // SAFETY: `avg_plane_any` wrote every output of the plane (the windows
         // cover it, as `window_sums` relies on too) into the first `out.len()`
         // elements of the capacity.
         unsafe { finished.set_len(out.len()) };
         reduce.finish_plane(&finished, out);
-    } else {
-        dispatch!(
-            avg_plane_any,
-            avg_plane_avx512,
-            avg_plane_avx2,
-            windows,
-            rows,
-            reduce,
-            plane,
-            out
-        )
     }
 }
 
@@ -336,25 +330,37 @@ pub(crate) fn avg_backward_plane<T: Element>(
     grad_in: &mut [T],
 ) {
     let step_w = windows.step[2];
+    for_each_window(windows, |o, [wd, wh, ww], rows| {
+        let share = grad_out[o] / Windows::divisor::<T>(rule, wd, wh, ww);
+        for &row in rows {
+            let start = row + ww.first;
+            if step_w == 1 {
+                for cell in &mut grad_in[start..start + ww.count] {
+                    *cell += share;
+                }
+            } else {
+                for cell in grad_in[start..].iter_mut().step_by(step_w).take(ww.count) {
+                    *cell += share;
+                }
+            }
+        }
+    });
+}
+
+/// Every window of `windows` in output order: `visit(o, [wd, wh, ww], rows)`,
+/// `o` the index of its output in the plane and `rows` the plane indices of
+/// its rows' column 0.
+pub(crate) fn for_each_window(
+    windows: &Windows,
+    mut visit: impl FnMut(usize, [&AxisWindow; 3], &[usize]),
+) {
     let mut rows = Vec::new();
     let mut o = 0;
     for wd in &windows.axes[0] {
         for wh in &windows.axes[1] {
             windows.row_starts(wd, wh, &mut rows);
             for ww in &windows.axes[2] {
-                let share = grad_out[o] / Windows::divisor::<T>(rule, wd, wh, ww);
-                for &row in &rows {
-                    let start = row + ww.first;
-                    if step_w == 1 {
-                        for cell in &mut grad_in[start..start + ww.count] {
-                            *cell += share;
-                        }
-                    } else {
-                        for cell in grad_in[start..].iter_mut().step_by(step_w).take(ww.count) {
-                            *cell += share;
-                        }
-                    }
-                }
+                visit(o, [wd, wh, ww], &rows);
                 o += 1;
             }
         }

@@ -424,36 +424,29 @@ fn lp_backward_plane<T: Element, const WHOLE: i32>(
         .zip(&totals)
         .map(|((&g, &root), &total)| g * (root / total))
         .collect();
-    let mut rows = Vec::new();
-    let mut o = 0;
-    for wd in &windows.axes[0] {
-        for wh in &windows.axes[1] {
-            windows.row_starts(wd, wh, &mut rows);
-            for ww in &windows.axes[2] {
-                if totals[o] != T::zero() {
-                    let coefficient = if clipped {
-                        ratios[o] * lp.factor(wd, wh, ww)
-                    } else {
-                        ratios[o]
-                    };
-                    for &row in &rows {
-                        let start = row + ww.first;
-                        if step_w == 1 {
-                            let cells = &mut grad_in[start..start + ww.count];
-                            for (cell, &v) in cells.iter_mut().zip(&sources[start..]) {
-                                *cell += coefficient * Lp::<T, WHOLE>::slope_of(v);
-                            }
-                        } else {
-                            let cells = grad_in[start..].iter_mut().step_by(step_w);
-                            let values = sources[start..].iter().step_by(step_w);
-                            for (cell, &v) in cells.zip(values).take(ww.count) {
-                                *cell += coefficient * Lp::<T, WHOLE>::slope_of(v);
-                            }
-                        }
-                    }
+    avg::for_each_window(windows, |o, [wd, wh, ww], rows| {
+        if totals[o] == T::zero() {
+            return;
+        }
+        let coefficient = if clipped {
+            ratios[o] * lp.factor(wd, wh, ww)
+        } else {
+            ratios[o]
+        };
+        for &row in rows {
+            let start = row + ww.first;
+            if step_w == 1 {
+                let cells = &mut grad_in[start..start + ww.count];
+                for (cell, &v) in cells.iter_mut().zip(&sources[start..]) {
+                    *cell += coefficient * Lp::<T, WHOLE>::slope_of(v);
                 }
-                o += 1;
+            } else {
+                let cells = grad_in[start..].iter_mut().step_by(step_w);
+                let values = sources[start..].iter().step_by(step_w);
+                for (cell, &v) in cells.zip(values).take(ww.count) {
+                    *cell += coefficient * Lp::<T, WHOLE>::slope_of(v);
+                }
             }
         }
-    }
+    });
 }

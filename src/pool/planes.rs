@@ -93,26 +93,14 @@ where
     T: ZeroBits + Send,
     F: Fn(usize, &mut [T]) + Sync + Send,
 {
-    if plane_len == 0 || target.is_empty() {
-        return Ok(());
-    }
-    let per_task = split.per_task;
-    for_each_chunk_mut(
-        target,
-        per_task.saturating_mul(plane_len),
-        split.work,
-        || (),
-        |_, task, chunk| {
-            for (i, plane) in chunk.chunks_mut(plane_len).enumerate() {
-                // SAFETY: all-zero bytes are a valid `T` (`ZeroBits`), so after
-                // the fill every element is initialised, and `MaybeUninit<T>`
-                // has the layout of `T`.
-                let plane = unsafe {
-                    std::ptr::write_bytes(plane.as_mut_ptr(), 0, plane.len());
-                    &mut *(plane as *mut [MaybeUninit<T>] as *mut [T])
-                };
-                body(task * per_task + i, plane);
-            }
-        },
-    )
+    for_each_target_plane(target, plane_len, split, |index, plane| {
+        // SAFETY: all-zero bytes are a valid `T` (`ZeroBits`), so after the
+        // fill every element is initialised, and `MaybeUninit<T>` has the
+        // layout of `T`.
+        let plane = unsafe {
+            std::ptr::write_bytes(plane.as_mut_ptr(), 0, plane.len());
+            &mut *(plane as *mut [MaybeUninit<T>] as *mut [T])
+        };
+        body(index, plane);
+    })
 }
