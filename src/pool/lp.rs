@@ -12,11 +12,13 @@
 //!
 //! - whole `p` from 1 to 4: `x^p` a product inside the window sums (known when
 //!   the kernels compile, so they vectorise), the root a square root (twice for
-//!   4) or, for 3, a cube root in a pass over the plane's sums;
+//!   4) or, for 3, `kernels::elementary::cbrt` in a pass over the plane's sums;
+//! - `p` = 1/2, -1/2, -1, -2 (which PyTorch's `pow` also takes apart): square
+//!   roots, reciprocals and products inside the sums, likewise their roots;
 //! - any other `p`: `x^p` in one pass over the plane (each cell once, however
-//!   many windows read it) and the root `s^(1/p)` in one pass over its sums, both
-//!   `kernels::elementary::pow` (`x^(p - 1)` too for the gradient, sharing the
-//!   logarithm), loops that vectorise.
+//!   many windows read it) and the root `s^(1/p)` in one pass over its sums,
+//!   both `kernels::elementary::powers`, loops that vectorise (`x^(p - 1)` too
+//!   for the gradient, sharing the logarithm).
 //!
 //! Special values are C's `pow`'s (the module documentation of
 //! `kernels::elementary`), term by term and for the root:
@@ -80,22 +82,26 @@ pub fn lp_pool<T: Storage>(x: ArrayView5<'_, T>, params: &PoolParams, p: f64) ->
     let out_shape = with_spatial(shape, output);
     let volume = kernel_volume(params);
     macro_rules! sums {
-        ($whole:literal) => {
+        ($norm:expr) => {
             window_sums(
                 x,
                 out_shape,
                 windows,
-                Lp::<T::Compute, $whole>::new(p, volume),
+                Lp::<T::Compute, { $norm }>::new(p, volume),
                 None,
             )
         };
     }
-    match whole_power(p) {
+    match norm_kind(p) {
         1 => sums!(1),
         2 => sums!(2),
         3 => sums!(3),
         4 => sums!(4),
-        _ => sums!(0),
+        HALF => sums!(HALF),
+        MINUS_HALF => sums!(MINUS_HALF),
+        MINUS_ONE => sums!(MINUS_ONE),
+        MINUS_TWO => sums!(MINUS_TWO),
+        _ => sums!(GENERAL),
     }
 }
 
@@ -133,7 +139,7 @@ pub fn lp_pool_backward<T: Element>(
         out_vol.saturating_mul(windows.max_window_vol()),
     );
     let volume = kernel_volume(params);
-    let whole = whole_power(p);
+    let kind = norm_kind(p);
     let rows_plan = plan::avg_rows(&windows, false);
     // Whether some window is clipped by the end of the input (ceil mode), its
     // sum then scaled up.
@@ -146,17 +152,21 @@ pub fn lp_pool_backward<T: Element>(
         let x = &x[plane * in_vol..(plane + 1) * in_vol];
         let grads = &grad_out[plane * out_vol..(plane + 1) * out_vol];
         macro_rules! backward {
-            ($whole:literal) => {{
-                let lp = Lp::<T, $whole>::new(p, volume);
+            ($norm:expr) => {{
+                let lp = Lp::<T, { $norm }>::new(p, volume);
                 lp_backward_plane(&windows, rows_plan, clipped, lp, x, grads, g)
             }};
         }
-        match whole {
+        match kind {
             1 => backward!(1),
             2 => backward!(2),
             3 => backward!(3),
             4 => backward!(4),
-            _ => backward!(0),
+            HALF => backward!(HALF),
+            MINUS_HALF => backward!(MINUS_HALF),
+            MINUS_ONE => backward!(MINUS_ONE),
+            MINUS_TWO => backward!(MINUS_TWO),
+            _ => backward!(GENERAL),
         }
     })?;
     // SAFETY: the planes cover the buffer (`len` is a whole number of planes),
@@ -166,12 +176,15 @@ pub fn lp_pool_backward<T: Element>(
 
 /// Lp pooling as PyTorch computes it: `(scale * sum x^p)^(1/p)`, where `scale`
 /// is the kernel volume over the window's taps inside the padded input (1 but for
-/// ceil-mode windows hanging over the end, which PyTorch scales up so). `WHOLE`
-/// is `p` when it is a whole number from 1 to [`WHOLE_POWERS`] (its power a
-/// product, like PyTorch's `pow` for 2 and 3), else 0 (the powers in passes of
-/// their own, see the module documentation).
+/// ceil-mode windows hanging over the end, which PyTorch scales up so). `NORM`
+/// says how the powers are computed (known when the kernels compile, so the
+/// short forms vectorise inside the window sums): 1 to 4 for those whole `p`
+/// (products, like PyTorch's `pow` for 2 and 3, and square roots), [`HALF`],
+/// [`MINUS_HALF`], [`MINUS_ONE`], [`MINUS_TWO`] for those `p` (square roots,
+/// reciprocals and products; PyTorch's `pow` has short forms for them too), else
+/// [`GENERAL`] (`kernels::elementary::pow`, in passes of their own).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Lp<T, const WHOLE: i32> {
+pub(crate) struct Lp<T, const NORM: i32> {
     /// `x^p`.
     power: Power<T>,
     /// `s^(1/p)`.
@@ -181,19 +194,43 @@ pub(crate) struct Lp<T, const WHOLE: i32> {
     kernel_vol: usize,
 }
 
-/// The whole powers computed as products.
-pub(crate) const WHOLE_POWERS: i32 = 4;
+/// `NORM` of [`Lp`] for a norm without a short form: `pow`.
+pub(crate) const GENERAL: i32 = 0;
+/// `NORM` of [`Lp`] for p = 1/2: `x^p = sqrt(x)`, the root `s^2`.
+pub(crate) const HALF: i32 = 5;
+/// `NORM` of [`Lp`] for p = -1/2: `x^p = 1 / sqrt(x)`, the root `(1/s)^2`.
+pub(crate) const MINUS_HALF: i32 = 6;
+/// `NORM` of [`Lp`] for p = -1: `x^p = 1/x`, the root `1/s`.
+pub(crate) const MINUS_ONE: i32 = -1;
+/// `NORM` of [`Lp`] for p = -2: `x^p = (1/x)^2`, the root `1 / sqrt(s)`.
+pub(crate) const MINUS_TWO: i32 = -2;
 
-/// `WHOLE` of [`Lp`] for the norm `p`.
-pub(crate) fn whole_power(p: f64) -> i32 {
-    if p.fract() == 0.0 && (1.0..=f64::from(WHOLE_POWERS)).contains(&p) {
-        p as i32
-    } else {
-        0
+/// `NORM` of [`Lp`] for the norm `p`.
+pub(crate) fn norm_kind(p: f64) -> i32 {
+    match p {
+        1.0 => 1,
+        2.0 => 2,
+        3.0 => 3,
+        4.0 => 4,
+        0.5 => HALF,
+        -0.5 => MINUS_HALF,
+        -1.0 => MINUS_ONE,
+        -2.0 => MINUS_TWO,
+        _ => GENERAL,
     }
 }
 
-impl<T: Element, const WHOLE: i32> Lp<T, WHOLE> {
+/// C's `sqrt(x) = pow(x, 1/2)`: `sqrt` but for `-0` (+0) and `-inf` (`inf`).
+#[inline(always)]
+fn c_sqrt<T: Element>(x: T) -> T {
+    if x == T::neg_infinity() {
+        T::infinity()
+    } else {
+        x.sqrt() + T::zero()
+    }
+}
+
+impl<T: Element, const NORM: i32> Lp<T, NORM> {
     pub fn new(p: f64, kernel_vol: usize) -> Self {
         let p_t = T::from(p).unwrap_or_else(T::nan);
         Lp {
@@ -215,50 +252,70 @@ impl<T: Element, const WHOLE: i32> Lp<T, WHOLE> {
         }
     }
 
-    /// `x^(p - 1)` of a whole `p` as a product of `value = x`; for `WHOLE` 0,
+    /// `x^(p - 1)` of `value = x` in the norm's short form; for [`GENERAL`],
     /// `value` is that power already.
     #[inline(always)]
     fn slope_of(value: T) -> T {
-        if WHOLE == 0 {
-            value
-        } else {
-            Self::product(value, WHOLE - 1)
+        match NORM {
+            1..=4 => Self::product(value, NORM - 1),
+            HALF => T::one() / c_sqrt(value),
+            MINUS_HALF => {
+                let r = T::one() / c_sqrt(value);
+                r * r * r
+            }
+            MINUS_ONE => {
+                let r = T::one() / value;
+                r * r
+            }
+            MINUS_TWO => {
+                let r = T::one() / value;
+                r * r * r
+            }
+            _ => value,
         }
     }
 
-    /// The root of one scaled sum `value` (in the plane pass for `WHOLE` 0 and 3).
+    /// The root of one scaled sum `value` (in the plane pass for [`GENERAL`]
+    /// and 3).
     #[inline(always)]
     fn root_of<F: Fma>(self, value: T) -> T {
         // As pow (and PyTorch's pow(1/p)): a negative finite sum has no real
-        // root but for p = 1; a sum of -inf has inf (C's pow(-inf, 1/3)).
-        // Sums of x^2 and x^4 are never negative.
-        match WHOLE {
+        // root but for p = 1 and -1; a sum of -inf has inf (C's pow(-inf,
+        // 1/3)). The sums of the other short forms are never negative.
+        match NORM {
             1 => value,
             2 => value.sqrt(),
             3 if value == T::neg_infinity() => T::infinity(),
             3 if value < T::zero() => T::nan(),
             3 => cbrt::<T, F>(value),
             4 => value.sqrt().sqrt(),
+            HALF => value * value,
+            MINUS_HALF => {
+                let r = T::one() / value;
+                r * r
+            }
+            MINUS_ONE => T::one() / value,
+            MINUS_TWO => T::one() / c_sqrt(value),
             _ => pow::<T, F>(value, &self.root),
         }
     }
 
     /// The roots of the scaled sums `values` into `out`, one vectorised pass.
     fn roots(self, values: &[T], out: &mut [MaybeUninit<T>]) {
-        if WHOLE == 0 {
+        if NORM == GENERAL {
             return powers(values, &self.root, out);
         }
         dispatch_fma!(roots_any, roots_avx512, roots_avx2, [_], self, values, out)
     }
 }
 
-/// What the roots pass needs of [`Lp`], whatever its `WHOLE`.
+/// What the roots pass needs of [`Lp`], whatever its `NORM`.
 pub(crate) trait Root: Copy + Send + Sync {
     type T: Element;
     fn root<F: Fma>(self, value: Self::T) -> Self::T;
 }
 
-impl<T: Element, const WHOLE: i32> Root for Lp<T, WHOLE> {
+impl<T: Element, const NORM: i32> Root for Lp<T, NORM> {
     type T = T;
 
     #[inline(always)]
@@ -279,19 +336,26 @@ fn roots_any<F: Fma, L: Root>(lp: L, values: &[L::T], out: &mut [MaybeUninit<L::
     }
 }
 
-impl<T: Element, const WHOLE: i32> WindowSum for Lp<T, WHOLE> {
+impl<T: Element, const NORM: i32> WindowSum for Lp<T, NORM> {
     type T = T;
 
-    const FINISH_PLANE: bool = WHOLE == 0 || WHOLE == 3;
+    const FINISH_PLANE: bool = NORM == GENERAL || NORM == 3;
 
     #[inline(always)]
     fn term(self, value: T) -> T {
-        match WHOLE {
+        match NORM {
             4 => {
                 let square = value * value;
                 square * square
             }
-            1..=3 => Self::product(value, WHOLE),
+            1..=3 => Self::product(value, NORM),
+            HALF => c_sqrt(value),
+            MINUS_HALF => T::one() / c_sqrt(value),
+            MINUS_ONE => T::one() / value,
+            MINUS_TWO => {
+                let r = T::one() / value;
+                r * r
+            }
             // The powers of the plane, computed by `cells`.
             _ => value,
         }
@@ -311,16 +375,17 @@ impl<T: Element, const WHOLE: i32> WindowSum for Lp<T, WHOLE> {
     #[inline(always)]
     fn finish(self, sum: T, scale: T) -> T {
         let value = sum * scale;
-        match WHOLE {
-            // Roots with a cheap exact form in the sums' loop; the others in
-            // `finish_plane`, a loop of their own that vectorises.
-            1 | 2 | 4 => self.root_of::<crate::kernels::elementary::Unfused>(value),
-            _ => value,
+        if Self::FINISH_PLANE {
+            // Roots in `finish_plane`, a loop of its own that vectorises.
+            value
+        } else {
+            // Roots of a short form, in the sums' loop.
+            self.root_of::<crate::kernels::elementary::Unfused>(value)
         }
     }
 
     fn cells<'a>(self, plane: &'a [T], buffer: &'a mut Vec<T>) -> &'a [T] {
-        if WHOLE != 0 {
+        if NORM != GENERAL {
             return plane;
         }
         buffer.clear();
@@ -343,7 +408,7 @@ impl<T: Element, const WHOLE: i32> WindowSum for Lp<T, WHOLE> {
 #[derive(Debug, Clone, Copy)]
 struct Totals<L>(L);
 
-impl<T: Element, const WHOLE: i32> WindowSum for Totals<Lp<T, WHOLE>> {
+impl<T: Element, const NORM: i32> WindowSum for Totals<Lp<T, NORM>> {
     type T = T;
 
     #[inline(always)]
@@ -365,21 +430,21 @@ impl<T: Element, const WHOLE: i32> WindowSum for Totals<Lp<T, WHOLE>> {
 /// Gradient of Lp pooling with respect to its input `x`, one plane: the window's
 /// sum `s = scale * sum x^p` recomputed, then every cell of the window gets
 /// `grad * scale * s^(1/p - 1) * x^(p - 1)`, and nothing where `s` is 0 (as
-/// PyTorch, whose ReLU masks that gradient). In passes: the powers (`WHOLE` 0:
+/// PyTorch, whose ReLU masks that gradient). In passes: the powers ([`GENERAL`]:
 /// `x^p` and `x^(p - 1)` of every cell at once), the sums, their roots, then the
 /// cells' gradients.
-fn lp_backward_plane<T: Element, const WHOLE: i32>(
+fn lp_backward_plane<T: Element, const NORM: i32>(
     windows: &Windows,
     rows_plan: RowRuns,
     clipped: bool,
-    lp: Lp<T, WHOLE>,
+    lp: Lp<T, NORM>,
     x: &[T],
     grad_out: &[T],
     grad_in: &mut [T],
 ) {
     let step_w = windows.step[2];
     let (mut terms, mut slopes) = (Vec::new(), Vec::new());
-    if WHOLE == 0 {
+    if NORM == GENERAL {
         terms.reserve(x.len());
         slopes.reserve(x.len());
         power_pairs(
@@ -396,9 +461,9 @@ fn lp_backward_plane<T: Element, const WHOLE: i32>(
             slopes.set_len(x.len());
         }
     }
-    let cells = if WHOLE == 0 { &terms[..] } else { x };
+    let cells = if NORM == GENERAL { &terms[..] } else { x };
     // x^(p - 1): computed above (`slope_of` takes it as it is), or a product of x.
-    let sources = if WHOLE == 0 { &slopes[..] } else { x };
+    let sources = if NORM == GENERAL { &slopes[..] } else { x };
     let out_vol = windows.out_vol();
     let mut totals = Vec::with_capacity(out_vol);
     avg::avg_plane(
@@ -438,13 +503,13 @@ fn lp_backward_plane<T: Element, const WHOLE: i32>(
             if step_w == 1 {
                 let cells = &mut grad_in[start..start + ww.count];
                 for (cell, &v) in cells.iter_mut().zip(&sources[start..]) {
-                    *cell += coefficient * Lp::<T, WHOLE>::slope_of(v);
+                    *cell += coefficient * Lp::<T, NORM>::slope_of(v);
                 }
             } else {
                 let cells = grad_in[start..].iter_mut().step_by(step_w);
                 let values = sources[start..].iter().step_by(step_w);
                 for (cell, &v) in cells.zip(values).take(ww.count) {
-                    *cell += coefficient * Lp::<T, WHOLE>::slope_of(v);
+                    *cell += coefficient * Lp::<T, NORM>::slope_of(v);
                 }
             }
         }
