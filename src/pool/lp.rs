@@ -10,9 +10,11 @@
 //!
 //! How the powers are computed depends on `p`:
 //!
-//! - whole `p` from 1 to 4: `x^p` a product inside the window sums (known when
-//!   the kernels compile, so they vectorise), the root a square root (twice for
-//!   4) or, for 3, `kernels::elementary::cbrt` in a pass over the plane's sums;
+//! - whole `p` from 1 to 6: `x^p` a product inside the window sums (known when
+//!   the kernels compile, so they vectorise; at most three, within about two
+//!   units in the last place, an error the root divides by `p`), the root a
+//!   square root (twice for 4) or, in a pass over the plane's sums,
+//!   `kernels::elementary::cbrt` (3) or `powers` (5, 6);
 //! - `p` = 1/2, -1/2, -1, -2 (which PyTorch's `pow` also takes apart): square
 //!   roots, reciprocals and products inside the sums, likewise their roots;
 //! - any other `p`: `x^p` in one pass over the plane (each cell once, however
@@ -97,6 +99,8 @@ pub fn lp_pool<T: Storage>(x: ArrayView5<'_, T>, params: &PoolParams, p: f64) ->
         2 => sums!(2),
         3 => sums!(3),
         4 => sums!(4),
+        5 => sums!(5),
+        6 => sums!(6),
         HALF => sums!(HALF),
         MINUS_HALF => sums!(MINUS_HALF),
         MINUS_ONE => sums!(MINUS_ONE),
@@ -162,6 +166,8 @@ pub fn lp_pool_backward<T: Element>(
             2 => backward!(2),
             3 => backward!(3),
             4 => backward!(4),
+            5 => backward!(5),
+            6 => backward!(6),
             HALF => backward!(HALF),
             MINUS_HALF => backward!(MINUS_HALF),
             MINUS_ONE => backward!(MINUS_ONE),
@@ -178,8 +184,9 @@ pub fn lp_pool_backward<T: Element>(
 /// is the kernel volume over the window's taps inside the padded input (1 but for
 /// ceil-mode windows hanging over the end, which PyTorch scales up so). `NORM`
 /// says how the powers are computed (known when the kernels compile, so the
-/// short forms vectorise inside the window sums): 1 to 4 for those whole `p`
-/// (products, like PyTorch's `pow` for 2 and 3, and square roots), [`HALF`],
+/// short forms vectorise inside the window sums): 1 to 6 for those whole `p`
+/// (products, like PyTorch's `pow` for 2 and 3; square roots for 2 and 4, a
+/// cube root for 3, `pow(s, 1/p)` for 5 and 6), [`HALF`],
 /// [`MINUS_HALF`], [`MINUS_ONE`], [`MINUS_TWO`] for those `p` (square roots,
 /// reciprocals and products; PyTorch's `pow` has short forms for them too), else
 /// [`GENERAL`] (`kernels::elementary::pow`, in passes of their own).
@@ -197,9 +204,9 @@ pub(crate) struct Lp<T, const NORM: i32> {
 /// `NORM` of [`Lp`] for a norm without a short form: `pow`.
 pub(crate) const GENERAL: i32 = 0;
 /// `NORM` of [`Lp`] for p = 1/2: `x^p = sqrt(x)`, the root `s^2`.
-pub(crate) const HALF: i32 = 5;
+pub(crate) const HALF: i32 = 10;
 /// `NORM` of [`Lp`] for p = -1/2: `x^p = 1 / sqrt(x)`, the root `(1/s)^2`.
-pub(crate) const MINUS_HALF: i32 = 6;
+pub(crate) const MINUS_HALF: i32 = 11;
 /// `NORM` of [`Lp`] for p = -1: `x^p = 1/x`, the root `1/s`.
 pub(crate) const MINUS_ONE: i32 = -1;
 /// `NORM` of [`Lp`] for p = -2: `x^p = (1/x)^2`, the root `1 / sqrt(s)`.
@@ -212,6 +219,8 @@ pub(crate) fn norm_kind(p: f64) -> i32 {
         2.0 => 2,
         3.0 => 3,
         4.0 => 4,
+        5.0 => 5,
+        6.0 => 6,
         0.5 => HALF,
         -0.5 => MINUS_HALF,
         -1.0 => MINUS_ONE,
@@ -241,14 +250,23 @@ impl<T: Element, const NORM: i32> Lp<T, NORM> {
         }
     }
 
-    /// `x^n` for a whole `n` of 0 to 3, as products.
+    /// `x^n` for a whole `n` of 0 to 6, as products (at most three: within
+    /// about two units in the last place; a term's error reaches the output
+    /// divided by `p`).
     #[inline(always)]
     fn product(value: T, n: i32) -> T {
+        let square = value * value;
         match n {
             0 => T::one(),
             1 => value,
-            2 => value * value,
-            _ => value * value * value,
+            2 => square,
+            3 => square * value,
+            4 => square * square,
+            5 => square * square * value,
+            _ => {
+                let cube = square * value;
+                cube * cube
+            }
         }
     }
 
@@ -257,7 +275,7 @@ impl<T: Element, const NORM: i32> Lp<T, NORM> {
     #[inline(always)]
     fn slope_of(value: T) -> T {
         match NORM {
-            1..=4 => Self::product(value, NORM - 1),
+            1..=6 => Self::product(value, NORM - 1),
             HALF => T::one() / c_sqrt(value),
             MINUS_HALF => {
                 let r = T::one() / c_sqrt(value);
@@ -275,8 +293,11 @@ impl<T: Element, const NORM: i32> Lp<T, NORM> {
         }
     }
 
-    /// The root of one scaled sum `value` (in the plane pass for [`GENERAL`]
-    /// and 3).
+    /// Whether the root is `pow(s, 1/p)`, a pass of its own ([`GENERAL`], 5, 6).
+    const ROOT_BY_POW: bool = NORM == GENERAL || NORM == 5 || NORM == 6;
+
+    /// The root of one scaled sum `value` (in the plane pass for [`GENERAL`],
+    /// 3, 5 and 6).
     #[inline(always)]
     fn root_of<F: Fma>(self, value: T) -> T {
         // As pow (and PyTorch's pow(1/p)): a negative finite sum has no real
@@ -302,7 +323,7 @@ impl<T: Element, const NORM: i32> Lp<T, NORM> {
 
     /// The roots of the scaled sums `values` into `out`, one vectorised pass.
     fn roots(self, values: &[T], out: &mut [MaybeUninit<T>]) {
-        if NORM == GENERAL {
+        if Self::ROOT_BY_POW {
             return powers(values, &self.root, out);
         }
         dispatch_fma!(roots_any, roots_avx512, roots_avx2, [_], self, values, out)
@@ -339,16 +360,12 @@ fn roots_any<F: Fma, L: Root>(lp: L, values: &[L::T], out: &mut [MaybeUninit<L::
 impl<T: Element, const NORM: i32> WindowSum for Lp<T, NORM> {
     type T = T;
 
-    const FINISH_PLANE: bool = NORM == GENERAL || NORM == 3;
+    const FINISH_PLANE: bool = Self::ROOT_BY_POW || NORM == 3;
 
     #[inline(always)]
     fn term(self, value: T) -> T {
         match NORM {
-            4 => {
-                let square = value * value;
-                square * square
-            }
-            1..=3 => Self::product(value, NORM),
+            1..=6 => Self::product(value, NORM),
             HALF => c_sqrt(value),
             MINUS_HALF => T::one() / c_sqrt(value),
             MINUS_ONE => T::one() / value,
