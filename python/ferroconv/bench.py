@@ -78,15 +78,19 @@ class PoolWorkload:
     """One pooling problem on an input of ``shape``. ``kind="fractional"`` is
     fractional max pooling (with indices) to ``output`` (default ``shape //
     stride`` per axis), with ``kernel``-sized windows at pseudo-random starts (the
-    same samples for both libraries); ``padding`` does not apply to it."""
+    same samples for both libraries); ``padding`` does not apply to it.
+    ``kind="lp"`` is Lp pooling of norm ``norm``; for a norm that is not a whole
+    number the input is ``|x|`` (a negative base has no real fractional power:
+    the outputs would be NaN)."""
 
     name: str
-    kind: str  # "max" (with indices), "avg", "lp" (norm 2) or "fractional"
+    kind: str  # "max" (with indices), "avg", "lp" (norm ``norm``) or "fractional"
     shape: tuple[int, ...]
     kernel: int
     stride: int
     padding: Union[int, tuple[tuple[int, int], ...]] = 0  # symmetric, or (lo, hi) per axis
     dtype: str = "float32"  # max pooling: also an integer type (random values over its range)
+    norm: float = 2.0  # Lp pooling's p
     output: Optional[tuple[int, ...]] = None  # fractional pooling's output size
 
     def fractional_size(self) -> tuple[int, ...]:
@@ -118,6 +122,8 @@ POOL_WORKLOADS = [
     PoolWorkload("avg_pool2d 3x3 s2 pads (0,1) (8,64,111,111)", "avg", (8, 64, 111, 111), 3, 2,
                  ((0, 1), (0, 1))),
     PoolWorkload("lp_pool2d p=2 2x2 (8,64,112,112)", "lp", (8, 64, 112, 112), 2, 2),
+    PoolWorkload("lp_pool2d p=3 2x2 (8,64,112,112)", "lp", (8, 64, 112, 112), 2, 2, norm=3.0),
+    PoolWorkload("lp_pool2d p=1.5 2x2 (8,64,112,112)", "lp", (8, 64, 112, 112), 2, 2, norm=1.5),
     PoolWorkload("lp_pool1d p=2 k4 s2 (16,64,8192)", "lp", (16, 64, 8192), 4, 2),
     PoolWorkload("fractional_max_pool2d 2x2 to 56x56 indices (4,64,112,112)", "fractional", (4, 64, 112, 112),
                  2, 2),
@@ -167,7 +173,9 @@ def numpy_pool(x: np.ndarray, wl: PoolWorkload) -> Any:
     if wl.kind == "avg":
         return flat.mean(axis=-1)
     if wl.kind == "lp":
-        return np.sqrt(np.square(flat).sum(axis=-1))
+        if wl.norm == 2:
+            return np.sqrt(np.square(flat).sum(axis=-1))
+        return np.power(np.power(flat, wl.norm).sum(axis=-1), 1.0 / wl.norm)
     return flat.max(axis=-1), flat.argmax(axis=-1)
 
 
@@ -392,6 +400,8 @@ def _run_pool(wl: PoolWorkload, rng: np.random.Generator, repeat: int, threads: 
               torch: Optional[Any], numpy_ref: bool) -> dict[str, Any]:
     if wl.dtype == "float32":
         x = rng.standard_normal(wl.shape).astype(np.float32)
+        if wl.kind == "lp" and not float(wl.norm).is_integer():
+            x = np.abs(x)
     else:
         info = np.iinfo(wl.dtype)
         x = rng.integers(info.min, info.max, size=wl.shape, dtype=wl.dtype, endpoint=True)
@@ -406,7 +416,7 @@ def _run_pool(wl: PoolWorkload, rng: np.random.Generator, repeat: int, threads: 
         call = lambda: ours(x, wl.kernel, return_indices=True, **kwargs)
     elif wl.kind == "lp":
         ours = getattr(F, f"lp_pool{wl.rank}d")
-        call = lambda: ours(x, 2, wl.kernel, **kwargs)
+        call = lambda: ours(x, wl.norm, wl.kernel, **kwargs)
     else:
         ours = getattr(F, f"avg_pool{wl.rank}d")
         call = lambda: ours(x, wl.kernel, **kwargs)
@@ -447,7 +457,7 @@ def _torch_pool(torch: Any, tx: Any, wl: PoolWorkload, samples: np.ndarray) -> C
         if wl.kind == "max":
             return pool(t, wl.kernel, wl.stride, 0 if pad_first else padding, return_indices=True)
         if wl.kind == "lp":
-            return pool(t, 2, wl.kernel, wl.stride)
+            return pool(t, wl.norm, wl.kernel, wl.stride)
         return pool(t, wl.kernel, wl.stride, 0 if pad_first else padding)
 
     return call

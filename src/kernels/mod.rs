@@ -12,12 +12,14 @@
 //! - `permute`: even/odd and four-way splits and interleaves of rows;
 //! - `stride2_max`: the element types of max pooling (floats and integers), the
 //!   stride-2 max-pooling kernel and the shared scan step;
-//! - `copy`: short block copies; `shared`: a buffer written by disjoint tasks.
+//! - `copy`: short block copies; `shared`: a buffer written by disjoint tasks;
+//! - `elementary`: `pow` and `cbrt` as arithmetic that vectorises.
 
 pub mod bf16_gemm;
 pub mod convert;
 pub mod copy;
 pub mod dot;
+pub mod elementary;
 pub mod gemm;
 pub mod isa;
 // Only x86-64 implements the lane traits so far; elsewhere every kernel is portable.
@@ -64,13 +66,44 @@ macro_rules! dispatch {
 }
 pub(crate) use dispatch;
 
+/// [`dispatch`] for a body whose first generic parameter is an
+/// [`elementary::Fma`] strategy (the others are passed as `[_, ...]` and
+/// inferred): the SIMD twins run it fused (their FMA instructions), the portable
+/// body unfused (an x86-64 baseline has no FMA instruction; `mul_add` would be a
+/// libm call), or fused on aarch64, whose baseline has one.
+macro_rules! dispatch_fma {
+    ($plain:ident, $avx512:ident, $avx2:ident, [$($g:tt),*], $($arg:expr),*) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            use $crate::kernels::elementary::{Fused, Unfused};
+            match $crate::kernels::isa::active() {
+                // SAFETY: the CPU supports AVX-512F (`active` never exceeds it).
+                $crate::kernels::Isa::Avx512 => unsafe { $avx512::<Fused, $($g),*>($($arg),*) },
+                // SAFETY: the CPU supports AVX2 and FMA (as above).
+                $crate::kernels::Isa::Avx2 => unsafe { $avx2::<Fused, $($g),*>($($arg),*) },
+                $crate::kernels::Isa::Portable => $plain::<Unfused, $($g),*>($($arg),*),
+            }
+        }
+        #[cfg(target_arch = "aarch64")]
+        {
+            $plain::<$crate::kernels::elementary::Fused, $($g),*>($($arg),*)
+        }
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        {
+            $plain::<$crate::kernels::elementary::Unfused, $($g),*>($($arg),*)
+        }
+    }};
+}
+pub(crate) use dispatch_fma;
+
 /// Define `$avx512` and `$avx2`, the twins [`dispatch`] calls: the function
-/// `$body` (generic over one element type `$t`, best `#[inline(always)]` so its
-/// loops are compiled inside the twin) compiled with AVX-512F, and with AVX2+FMA,
-/// so the compiler vectorises its loops for each instruction set.
+/// `$body` (generic over an element type `$t`, or a few parameters, best
+/// `#[inline(always)]` so its loops are compiled inside the twin) compiled with
+/// AVX-512F, and with AVX2+FMA, so the compiler vectorises its loops for each
+/// instruction set.
 macro_rules! simd_twins {
     ($body:ident => $avx512:ident, $avx2:ident,
-     <$t:ident: $bound:path>($($arg:ident: $ty:ty),* $(,)?)) => {
+     <$($t:ident: $bound:path),+>($($arg:ident: $ty:ty),* $(,)?)) => {
         /// The generic body compiled for AVX-512F.
         ///
         /// # Safety
@@ -78,8 +111,8 @@ macro_rules! simd_twins {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx512f")]
         #[allow(clippy::too_many_arguments)]
-        unsafe fn $avx512<$t: $bound>($($arg: $ty),*) {
-            $body($($arg),*)
+        unsafe fn $avx512<$($t: $bound),+>($($arg: $ty),*) {
+            $body::<$($t),+>($($arg),*)
         }
 
         /// The generic body compiled for AVX2 and FMA.
@@ -89,8 +122,8 @@ macro_rules! simd_twins {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma")]
         #[allow(clippy::too_many_arguments)]
-        unsafe fn $avx2<$t: $bound>($($arg: $ty),*) {
-            $body($($arg),*)
+        unsafe fn $avx2<$($t: $bound),+>($($arg: $ty),*) {
+            $body::<$($t),+>($($arg),*)
         }
     };
 }

@@ -1,6 +1,7 @@
 //! Window-sum kernels of one plane, forward and backward: average pooling
 //! (strided and adaptive pooling use them with different window tables and
-//! divisor rules) and Lp pooling (the same sums of `x^p`, finished by a root).
+//! divisor rules) and Lp pooling (the same sums of `x^p`, finished by a root;
+//! its reduction and backward are in `lp.rs`).
 //!
 //! The forward pass computes runs of full-width windows `lanes` output columns at
 //! a time (every lane sums its cells in the scalar scan order, so the results are
@@ -17,12 +18,33 @@ use std::mem::MaybeUninit;
 /// What a window sum adds per cell, and how it turns the sum into the output.
 pub(crate) trait WindowSum: Copy + Send + Sync {
     type T: Element;
+
+    /// Whether the outputs are finished by [`WindowSum::finish_plane`], once the
+    /// plane's sums are all done (`finish` then gives what it takes): a step
+    /// that vectorises only as a loop of its own, such as a root.
+    const FINISH_PLANE: bool = false;
+
     /// The term a cell of value `value` adds.
     fn term(self, value: Self::T) -> Self::T;
     /// The factor of windows shaped `(wd, wh, ww)` (shared by a run of them).
     fn factor(self, wd: &AxisWindow, wh: &AxisWindow, ww: &AxisWindow) -> Self::T;
     /// The output of a window whose terms sum to `sum`.
     fn finish(self, sum: Self::T, factor: Self::T) -> Self::T;
+
+    /// The plane the sums read: `plane` itself, or a plane computed from it into
+    /// `buffer` in one pass (terms too costly to compute once per window that
+    /// reads a cell, `term` then taking them as they are).
+    fn cells<'a>(self, plane: &'a [Self::T], _buffer: &'a mut Vec<Self::T>) -> &'a [Self::T] {
+        plane
+    }
+
+    /// The outputs from what `finish` gave for every window of the plane (used
+    /// when [`WindowSum::FINISH_PLANE`]).
+    fn finish_plane(self, finished: &[Self::T], out: &mut [MaybeUninit<Self::T>]) {
+        for (slot, &value) in out.iter_mut().zip(finished) {
+            slot.write(value);
+        }
+    }
 }
 
 /// Average pooling: the sum divided by the divisor of `rule`.
@@ -60,104 +82,6 @@ impl<T: Element> WindowSum for Mean<T> {
     }
 }
 
-/// Lp pooling as PyTorch computes it: `(scale * sum x^p)^(1/p)`, where `scale`
-/// is the kernel volume over the window's taps inside the padded input (1 but for
-/// ceil-mode windows hanging over the end, which PyTorch scales up so). `WHOLE`
-/// is `p` when it is a whole number from 1 to [`WHOLE_POWERS`] (its power a
-/// product, like PyTorch's `pow` for 2 and 3, known when the kernels compile so
-/// they vectorise), else 0 (`powf` per cell).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Lp<T, const WHOLE: i32> {
-    pub p: T,
-    pub inv_p: T,
-    pub kernel_vol: usize,
-}
-
-/// The whole powers computed as products.
-pub(crate) const WHOLE_POWERS: i32 = 4;
-
-/// `WHOLE` of [`Lp`] for the norm `p`.
-pub(crate) fn whole_power(p: f64) -> i32 {
-    if p.fract() == 0.0 && (1.0..=f64::from(WHOLE_POWERS)).contains(&p) {
-        p as i32
-    } else {
-        0
-    }
-}
-
-impl<T: Element, const WHOLE: i32> Lp<T, WHOLE> {
-    pub fn new(p: f64, kernel_vol: usize) -> Self {
-        Lp {
-            p: T::from(p).unwrap_or_else(T::nan),
-            inv_p: T::from(1.0 / p).unwrap_or_else(T::nan),
-            kernel_vol,
-        }
-    }
-
-    /// `x^n` for a whole `n` of 0 to 3, as products.
-    #[inline(always)]
-    fn product(value: T, n: i32) -> T {
-        match n {
-            0 => T::one(),
-            1 => value,
-            2 => value * value,
-            _ => value * value * value,
-        }
-    }
-
-    /// The derivative of `term` over `p`: `x^(p - 1)`.
-    #[inline(always)]
-    fn term_slope(self, value: T) -> T {
-        if WHOLE > 0 {
-            Self::product(value, WHOLE - 1)
-        } else {
-            value.powf(self.p - T::one())
-        }
-    }
-}
-
-impl<T: Element, const WHOLE: i32> WindowSum for Lp<T, WHOLE> {
-    type T = T;
-
-    #[inline(always)]
-    fn term(self, value: T) -> T {
-        match WHOLE {
-            4 => {
-                let square = value * value;
-                square * square
-            }
-            1..=3 => Self::product(value, WHOLE),
-            _ => value.powf(self.p),
-        }
-    }
-
-    #[inline(always)]
-    fn factor(self, wd: &AxisWindow, wh: &AxisWindow, ww: &AxisWindow) -> T {
-        let taps = Windows::divisor::<T>(Divisor::Padded, wd, wh, ww);
-        let kernel_vol = T::from(self.kernel_vol).unwrap_or_else(T::infinity);
-        if taps == kernel_vol {
-            T::one()
-        } else {
-            kernel_vol / taps
-        }
-    }
-
-    #[inline(always)]
-    fn finish(self, sum: T, scale: T) -> T {
-        let value = sum * scale;
-        // Roots with a cheap exact form (a general powf per output would dominate
-        // the pass); like pow, a negative sum has no real root but for p = 1.
-        match WHOLE {
-            1 => value,
-            2 => value.sqrt(),
-            3 if value < T::zero() => T::nan(),
-            3 => value.cbrt(),
-            4 => value.sqrt().sqrt(),
-            _ => value.powf(self.inv_p),
-        }
-    }
-}
-
 /// Output of every window of `plane` into `out`: `reduce`'s finish of the sum of
 /// its terms over the input cells the window reads (padding adds nothing).
 pub(crate) fn avg_plane<R: WindowSum>(
@@ -167,6 +91,15 @@ pub(crate) fn avg_plane<R: WindowSum>(
     plane: &[R::T],
     out: &mut [MaybeUninit<R::T>],
 ) {
+    let mut buffer = Vec::new();
+    let plane = reduce.cells(plane, &mut buffer);
+    let mut finished = Vec::new();
+    let target = if R::FINISH_PLANE {
+        finished.reserve(out.len());
+        &mut finished.spare_capacity_mut()[..out.len()]
+    } else {
+        &mut *out
+    };
     dispatch!(
         avg_plane_any,
         avg_plane_avx512,
@@ -175,8 +108,15 @@ pub(crate) fn avg_plane<R: WindowSum>(
         rows,
         reduce,
         plane,
-        out
-    )
+        target
+    );
+    if R::FINISH_PLANE {
+        // SAFETY: `avg_plane_any` wrote every output of the plane (the windows
+        // cover it, as `window_sums` relies on too) into the first `out.len()`
+        // elements of the capacity.
+        unsafe { finished.set_len(out.len()) };
+        reduce.finish_plane(&finished, out);
+    }
 }
 
 simd_twins! {
@@ -326,7 +266,7 @@ pub(crate) fn plane_means_backward<T: Element>(
 
 /// Sum of the terms of one window whose rows start at `rows` (plane indices of
 /// column 0), its cells `step` apart along the row.
-fn sum_of_window<R: WindowSum>(
+pub(crate) fn sum_of_window<R: WindowSum>(
     reduce: R,
     plane: &[R::T],
     rows: &[usize],
@@ -390,62 +330,37 @@ pub(crate) fn avg_backward_plane<T: Element>(
     grad_in: &mut [T],
 ) {
     let step_w = windows.step[2];
-    let mut rows = Vec::new();
-    let mut o = 0;
-    for wd in &windows.axes[0] {
-        for wh in &windows.axes[1] {
-            windows.row_starts(wd, wh, &mut rows);
-            for ww in &windows.axes[2] {
-                let share = grad_out[o] / Windows::divisor::<T>(rule, wd, wh, ww);
-                for &row in &rows {
-                    let start = row + ww.first;
-                    if step_w == 1 {
-                        for cell in &mut grad_in[start..start + ww.count] {
-                            *cell += share;
-                        }
-                    } else {
-                        for cell in grad_in[start..].iter_mut().step_by(step_w).take(ww.count) {
-                            *cell += share;
-                        }
-                    }
+    for_each_window(windows, |o, [wd, wh, ww], rows| {
+        let share = grad_out[o] / Windows::divisor::<T>(rule, wd, wh, ww);
+        for &row in rows {
+            let start = row + ww.first;
+            if step_w == 1 {
+                for cell in &mut grad_in[start..start + ww.count] {
+                    *cell += share;
                 }
-                o += 1;
+            } else {
+                for cell in grad_in[start..].iter_mut().step_by(step_w).take(ww.count) {
+                    *cell += share;
+                }
             }
         }
-    }
+    });
 }
 
-/// Gradient of [`avg_plane`] for Lp pooling with respect to its input `x`: the
-/// window's sum `s = scale * sum x^p` recomputed, then every cell of the window
-/// gets `grad * scale * s^(1/p - 1) * x^(p - 1)`, and nothing where `s` is 0 (as
-/// PyTorch, whose ReLU masks that gradient).
-pub(crate) fn lp_backward_plane<T: Element, const WHOLE: i32>(
+/// Every window of `windows` in output order: `visit(o, [wd, wh, ww], rows)`,
+/// `o` the index of its output in the plane and `rows` the plane indices of
+/// its rows' column 0.
+pub(crate) fn for_each_window(
     windows: &Windows,
-    lp: Lp<T, WHOLE>,
-    x: &[T],
-    grad_out: &[T],
-    grad_in: &mut [T],
+    mut visit: impl FnMut(usize, [&AxisWindow; 3], &[usize]),
 ) {
-    let step_w = windows.step[2];
     let mut rows = Vec::new();
     let mut o = 0;
     for wd in &windows.axes[0] {
         for wh in &windows.axes[1] {
             windows.row_starts(wd, wh, &mut rows);
             for ww in &windows.axes[2] {
-                let scale = lp.factor(wd, wh, ww);
-                let total = sum_of_window(lp, x, &rows, ww, step_w) * scale;
-                if total != T::zero() {
-                    let root = lp.finish(total, T::one());
-                    let coefficient = grad_out[o] * scale * (root / total);
-                    for &row in &rows {
-                        let start = row + ww.first;
-                        for c in 0..ww.count {
-                            let at = start + c * step_w;
-                            grad_in[at] += coefficient * lp.term_slope(x[at]);
-                        }
-                    }
-                }
+                visit(o, [wd, wh, ww], &rows);
                 o += 1;
             }
         }

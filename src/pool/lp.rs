@@ -1,6 +1,5 @@
 //! Lp pooling, forward and backward, as PyTorch's `lp_pool{1,2,3}d` with
-//! ONNX's `LpPool` padding and dilation: `(sum over the window of x^p)^(1/p)`,
-//! one pass over each window (no `x^p` temporary, no separate root pass).
+//! ONNX's `LpPool` padding and dilation: `(sum over the window of x^p)^(1/p)`.
 //!
 //! PyTorch computes it as `avg_pool(x^p) * kernel_volume`, then the root; this
 //! is the same sum except for a ceil-mode window hanging over the end of the
@@ -8,20 +7,56 @@
 //! by `kernel_volume / clipped size`: kept, for parity. `x^p` keeps the sign of
 //! odd powers (PyTorch's `x.pow(p)`, not ONNX's `|x|^p`), so a negative sum
 //! has no real root for most `p` and gives NaN, as in PyTorch.
+//!
+//! How the powers are computed depends on `p`:
+//!
+//! - whole `p` from 1 to 6: `x^p` a product inside the window sums (known when
+//!   the kernels compile, so they vectorise; at most three, within about two
+//!   units in the last place, an error the root divides by `p`), the root a
+//!   square root (twice for 4) or, in a pass over the plane's sums,
+//!   `kernels::elementary::cbrt` (3) or `powers` (5, 6);
+//! - `p` = 1/2, -1/2, -1, -2 (which PyTorch's `pow` also takes apart): square
+//!   roots, reciprocals and products inside the sums, likewise their roots;
+//! - any other `p`: `x^p` in one pass over the plane (each cell once, however
+//!   many windows read it) and the root `s^(1/p)` in one pass over its sums,
+//!   both `kernels::elementary::powers`, loops that vectorise (`x^(p - 1)` too
+//!   for the gradient, sharing the logarithm).
+//!
+//! Special values are C's `pow`'s (the module documentation of
+//! `kernels::elementary`), term by term and for the root:
+//!
+//! - `x = +-0` adds `0^p`: 0 for `p > 0` (signed for odd whole `p`), `inf`
+//!   for `p < 0`; `x = +-inf` adds `inf` (`-inf` for odd whole `p` and
+//!   `x = -inf`) for `p > 0`, 0 for `p < 0`; NaN adds NaN;
+//! - a finite negative `x` adds `-|x|^p` for odd whole `p`, `|x|^p` for even
+//!   whole `p`, NaN for any other `p`; subnormal `x` are exact inputs;
+//! - a term or a sum too large for the type is infinite (`inf - inf` is NaN);
+//! - sums start from +0 (a window of -0 sums to +0);
+//! - the root of a finite negative sum is NaN unless `1/p` is an odd whole
+//!   number (`p = 1`, `p = -1`); of `-inf`, `inf` (`pow(-inf, 1/p)`, also for
+//!   p = 3's cube root); of 0, 0 (`p > 0`) or `inf`; of `inf`, `inf` or 0.
+//!
+//! NumPy's and PyTorch's `pow` differ from C's only at `p = +-0.5`, which they
+//! take as a square root: `x = -inf` then gives NaN there, `inf` (or 0) here.
+//! The gradient adds nothing for a window whose sum is 0 (as PyTorch, whose
+//! ReLU masks it), even where `x^(p - 1)` is infinite. Each output is computed
+//! serially, in a fixed order, so results do not depend on the thread count.
 
-use super::avg::{self, Lp};
-use super::plan::PlaneSplit;
-use super::planes::for_each_target_plane;
+use super::avg::{self, WindowSum};
+use super::plan::{self, PlaneSplit, RowRuns};
+use super::planes::for_each_zeroed_target_plane;
+use super::windows::{Divisor, Windows};
 use super::{check_shape, window_sums};
-use crate::alloc::alloc_zeroed;
+use crate::alloc::{alloc_uninit, alloc_zeroed, assume_init};
 use crate::arrays::{as_slice, into_array5, shape5, spatial, standard, with_spatial, Shape5};
 use crate::element::Element;
 use crate::error::{value_error, Result};
-use crate::geometry::{checked_product, PoolParams};
+use crate::geometry::{checked_product, AxisWindow, PoolParams};
+use crate::kernels::elementary::{cbrt, pow, power_pairs, powers, Fma, Power};
+use crate::kernels::{dispatch_fma, simd_twins};
 use crate::storage::Storage;
 use ndarray::{Array5, ArrayView5};
-
-use super::windows::Windows;
+use std::mem::MaybeUninit;
 
 /// `norm_type` must be a finite nonzero number (PyTorch maps the infinities
 /// to max pooling of `|x|`, which the Python layer does).
@@ -49,22 +84,28 @@ pub fn lp_pool<T: Storage>(x: ArrayView5<'_, T>, params: &PoolParams, p: f64) ->
     let out_shape = with_spatial(shape, output);
     let volume = kernel_volume(params);
     macro_rules! sums {
-        ($whole:literal) => {
+        ($norm:expr) => {
             window_sums(
                 x,
                 out_shape,
                 windows,
-                Lp::<T::Compute, $whole>::new(p, volume),
+                Lp::<T::Compute, { $norm }>::new(p, volume),
                 None,
             )
         };
     }
-    match avg::whole_power(p) {
+    match norm_kind(p) {
         1 => sums!(1),
         2 => sums!(2),
         3 => sums!(3),
         4 => sums!(4),
-        _ => sums!(0),
+        5 => sums!(5),
+        6 => sums!(6),
+        HALF => sums!(HALF),
+        MINUS_HALF => sums!(MINUS_HALF),
+        MINUS_ONE => sums!(MINUS_ONE),
+        MINUS_TWO => sums!(MINUS_TWO),
+        _ => sums!(GENERAL),
     }
 }
 
@@ -89,10 +130,10 @@ pub fn lp_pool_backward<T: Element>(
         params.rank,
     )?;
     let len = checked_product(&input_shape)?;
-    let mut grad_in = alloc_zeroed::<T>(len, "grad_input")?;
     if len == 0 || grad_out.is_empty() {
-        return into_array5(input_shape, grad_in);
+        return into_array5(input_shape, alloc_zeroed::<T>(len, "grad_input")?);
     }
+    let mut grad_in = alloc_uninit::<T>(len, "grad_input")?;
     let windows = Windows::strided(params, input, output)?;
     let (grad_out, x) = (standard(grad_out)?, standard(x)?);
     let (grad_out, x) = (as_slice(&grad_out)?, as_slice(&x)?);
@@ -102,22 +143,392 @@ pub fn lp_pool_backward<T: Element>(
         out_vol.saturating_mul(windows.max_window_vol()),
     );
     let volume = kernel_volume(params);
-    let whole = avg::whole_power(p);
-    for_each_target_plane(&mut grad_in, in_vol, split, |plane, g| {
+    let kind = norm_kind(p);
+    let rows_plan = plan::avg_rows(&windows, false);
+    // Whether some window is clipped by the end of the input (ceil mode), its
+    // sum then scaled up.
+    let clipped = (0..3).any(|axis| {
+        windows.axes[axis]
+            .iter()
+            .any(|window| window.padded != params.kernel[axis])
+    });
+    for_each_zeroed_target_plane(&mut grad_in, in_vol, split, |plane, g| {
         let x = &x[plane * in_vol..(plane + 1) * in_vol];
         let grads = &grad_out[plane * out_vol..(plane + 1) * out_vol];
         macro_rules! backward {
-            ($whole:literal) => {
-                avg::lp_backward_plane(&windows, Lp::<T, $whole>::new(p, volume), x, grads, g)
-            };
+            ($norm:expr) => {{
+                let lp = Lp::<T, { $norm }>::new(p, volume);
+                lp_backward_plane(&windows, rows_plan, clipped, lp, x, grads, g)
+            }};
         }
-        match whole {
+        match kind {
             1 => backward!(1),
             2 => backward!(2),
             3 => backward!(3),
             4 => backward!(4),
-            _ => backward!(0),
+            5 => backward!(5),
+            6 => backward!(6),
+            HALF => backward!(HALF),
+            MINUS_HALF => backward!(MINUS_HALF),
+            MINUS_ONE => backward!(MINUS_ONE),
+            MINUS_TWO => backward!(MINUS_TWO),
+            _ => backward!(GENERAL),
         }
     })?;
-    into_array5(input_shape, grad_in)
+    // SAFETY: the planes cover the buffer (`len` is a whole number of planes),
+    // and each was zeroed before its gradients were added.
+    into_array5(input_shape, unsafe { assume_init(grad_in) })
+}
+
+/// Lp pooling as PyTorch computes it: `(scale * sum x^p)^(1/p)`, where `scale`
+/// is the kernel volume over the window's taps inside the padded input (1 but for
+/// ceil-mode windows hanging over the end, which PyTorch scales up so). `NORM`
+/// says how the powers are computed (known when the kernels compile, so the
+/// short forms vectorise inside the window sums): 1 to 6 for those whole `p`
+/// (products, like PyTorch's `pow` for 2 and 3; square roots for 2 and 4, a
+/// cube root for 3, `pow(s, 1/p)` for 5 and 6), [`HALF`],
+/// [`MINUS_HALF`], [`MINUS_ONE`], [`MINUS_TWO`] for those `p` (square roots,
+/// reciprocals and products; PyTorch's `pow` has short forms for them too), else
+/// [`GENERAL`] (`kernels::elementary::pow`, in passes of their own).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lp<T, const NORM: i32> {
+    /// `x^p`.
+    power: Power<T>,
+    /// `s^(1/p)`.
+    root: Power<T>,
+    /// `x^(p - 1)`, the derivative of `x^p` over `p`.
+    slope: Power<T>,
+    kernel_vol: usize,
+}
+
+/// `NORM` of [`Lp`] for a norm without a short form: `pow`.
+pub(crate) const GENERAL: i32 = 0;
+/// `NORM` of [`Lp`] for p = 1/2: `x^p = sqrt(x)`, the root `s^2`.
+pub(crate) const HALF: i32 = 10;
+/// `NORM` of [`Lp`] for p = -1/2: `x^p = 1 / sqrt(x)`, the root `(1/s)^2`.
+pub(crate) const MINUS_HALF: i32 = 11;
+/// `NORM` of [`Lp`] for p = -1: `x^p = 1/x`, the root `1/s`.
+pub(crate) const MINUS_ONE: i32 = -1;
+/// `NORM` of [`Lp`] for p = -2: `x^p = (1/x)^2`, the root `1 / sqrt(s)`.
+pub(crate) const MINUS_TWO: i32 = -2;
+
+/// `NORM` of [`Lp`] for the norm `p`.
+pub(crate) fn norm_kind(p: f64) -> i32 {
+    match p {
+        1.0 => 1,
+        2.0 => 2,
+        3.0 => 3,
+        4.0 => 4,
+        5.0 => 5,
+        6.0 => 6,
+        0.5 => HALF,
+        -0.5 => MINUS_HALF,
+        -1.0 => MINUS_ONE,
+        -2.0 => MINUS_TWO,
+        _ => GENERAL,
+    }
+}
+
+/// C's `sqrt(x) = pow(x, 1/2)`: `sqrt` but for `-0` (+0) and `-inf` (`inf`).
+#[inline(always)]
+fn c_sqrt<T: Element>(x: T) -> T {
+    if x == T::neg_infinity() {
+        T::infinity()
+    } else {
+        x.sqrt() + T::zero()
+    }
+}
+
+impl<T: Element, const NORM: i32> Lp<T, NORM> {
+    pub fn new(p: f64, kernel_vol: usize) -> Self {
+        let p_t = T::from(p).unwrap_or_else(T::nan);
+        Lp {
+            power: Power::new(p_t),
+            root: Power::new(T::from(1.0 / p).unwrap_or_else(T::nan)),
+            slope: Power::new(p_t - T::one()),
+            kernel_vol,
+        }
+    }
+
+    /// `x^n` for a whole `n` of 0 to 6, as products (at most three: within
+    /// about two units in the last place; a term's error reaches the output
+    /// divided by `p`).
+    #[inline(always)]
+    fn product(value: T, n: i32) -> T {
+        let square = value * value;
+        match n {
+            0 => T::one(),
+            1 => value,
+            2 => square,
+            3 => square * value,
+            4 => square * square,
+            5 => square * square * value,
+            _ => {
+                let cube = square * value;
+                cube * cube
+            }
+        }
+    }
+
+    /// `x^(p - 1)` of `value = x` in the norm's short form; for [`GENERAL`],
+    /// `value` is that power already.
+    #[inline(always)]
+    fn slope_of(value: T) -> T {
+        match NORM {
+            1..=6 => Self::product(value, NORM - 1),
+            HALF => T::one() / c_sqrt(value),
+            MINUS_HALF => {
+                let r = T::one() / c_sqrt(value);
+                r * r * r
+            }
+            MINUS_ONE => {
+                let r = T::one() / value;
+                r * r
+            }
+            MINUS_TWO => {
+                let r = T::one() / value;
+                r * r * r
+            }
+            _ => value,
+        }
+    }
+
+    /// Whether the root is `pow(s, 1/p)`, a pass of its own ([`GENERAL`], 5, 6).
+    const ROOT_BY_POW: bool = NORM == GENERAL || NORM == 5 || NORM == 6;
+
+    /// The root of one scaled sum `value` (in the plane pass for [`GENERAL`],
+    /// 3, 5 and 6).
+    #[inline(always)]
+    fn root_of<F: Fma>(self, value: T) -> T {
+        // As pow (and PyTorch's pow(1/p)): a negative finite sum has no real
+        // root but for p = 1 and -1; a sum of -inf has inf (C's pow(-inf,
+        // 1/3)). The sums of the other short forms are never negative.
+        match NORM {
+            1 => value,
+            2 => value.sqrt(),
+            3 if value == T::neg_infinity() => T::infinity(),
+            3 if value < T::zero() => T::nan(),
+            3 => cbrt::<T, F>(value),
+            4 => value.sqrt().sqrt(),
+            HALF => value * value,
+            MINUS_HALF => {
+                let r = T::one() / value;
+                r * r
+            }
+            MINUS_ONE => T::one() / value,
+            MINUS_TWO => T::one() / c_sqrt(value),
+            _ => pow::<T, F>(value, &self.root),
+        }
+    }
+
+    /// The roots of the scaled sums `values` into `out`, one vectorised pass.
+    fn roots(self, values: &[T], out: &mut [MaybeUninit<T>]) {
+        if Self::ROOT_BY_POW {
+            return powers(values, &self.root, out);
+        }
+        dispatch_fma!(roots_any, roots_avx512, roots_avx2, [_], self, values, out)
+    }
+}
+
+/// What the roots pass needs of [`Lp`], whatever its `NORM`.
+pub(crate) trait Root: Copy + Send + Sync {
+    type T: Element;
+    fn root<F: Fma>(self, value: Self::T) -> Self::T;
+}
+
+impl<T: Element, const NORM: i32> Root for Lp<T, NORM> {
+    type T = T;
+
+    #[inline(always)]
+    fn root<F: Fma>(self, value: T) -> T {
+        self.root_of::<F>(value)
+    }
+}
+
+simd_twins! {
+    roots_any => roots_avx512, roots_avx2,
+    <F: Fma, L: Root>(lp: L, values: &[L::T], out: &mut [MaybeUninit<L::T>])
+}
+
+#[inline(always)]
+fn roots_any<F: Fma, L: Root>(lp: L, values: &[L::T], out: &mut [MaybeUninit<L::T>]) {
+    for (slot, &value) in out.iter_mut().zip(values) {
+        slot.write(lp.root::<F>(value));
+    }
+}
+
+impl<T: Element, const NORM: i32> WindowSum for Lp<T, NORM> {
+    type T = T;
+
+    const FINISH_PLANE: bool = Self::ROOT_BY_POW || NORM == 3;
+
+    #[inline(always)]
+    fn term(self, value: T) -> T {
+        match NORM {
+            1..=6 => Self::product(value, NORM),
+            HALF => c_sqrt(value),
+            MINUS_HALF => T::one() / c_sqrt(value),
+            MINUS_ONE => T::one() / value,
+            MINUS_TWO => {
+                let r = T::one() / value;
+                r * r
+            }
+            // The powers of the plane, computed by `cells`.
+            _ => value,
+        }
+    }
+
+    #[inline(always)]
+    fn factor(self, wd: &AxisWindow, wh: &AxisWindow, ww: &AxisWindow) -> T {
+        let taps = Windows::divisor::<T>(Divisor::Padded, wd, wh, ww);
+        let kernel_vol = T::from(self.kernel_vol).unwrap_or_else(T::infinity);
+        if taps == kernel_vol {
+            T::one()
+        } else {
+            kernel_vol / taps
+        }
+    }
+
+    #[inline(always)]
+    fn finish(self, sum: T, scale: T) -> T {
+        let value = sum * scale;
+        if Self::FINISH_PLANE {
+            // Roots in `finish_plane`, a loop of its own that vectorises.
+            value
+        } else {
+            // Roots of a short form, in the sums' loop.
+            self.root_of::<crate::kernels::elementary::Unfused>(value)
+        }
+    }
+
+    fn cells<'a>(self, plane: &'a [T], buffer: &'a mut Vec<T>) -> &'a [T] {
+        if NORM != GENERAL {
+            return plane;
+        }
+        buffer.clear();
+        buffer.reserve(plane.len());
+        let out = &mut buffer.spare_capacity_mut()[..plane.len()];
+        powers(plane, &self.power, out);
+        // SAFETY: `powers` wrote every element of `out`, the first
+        // `plane.len()` of the capacity.
+        unsafe { buffer.set_len(plane.len()) };
+        buffer
+    }
+
+    fn finish_plane(self, finished: &[T], out: &mut [MaybeUninit<T>]) {
+        self.roots(finished, out);
+    }
+}
+
+/// The scaled window sums of an [`Lp`], without the root: the gradient's
+/// totals.
+#[derive(Debug, Clone, Copy)]
+struct Totals<L>(L);
+
+impl<T: Element, const NORM: i32> WindowSum for Totals<Lp<T, NORM>> {
+    type T = T;
+
+    #[inline(always)]
+    fn term(self, value: T) -> T {
+        self.0.term(value)
+    }
+
+    #[inline(always)]
+    fn factor(self, wd: &AxisWindow, wh: &AxisWindow, ww: &AxisWindow) -> T {
+        self.0.factor(wd, wh, ww)
+    }
+
+    #[inline(always)]
+    fn finish(self, sum: T, scale: T) -> T {
+        sum * scale
+    }
+}
+
+/// Gradient of Lp pooling with respect to its input `x`, one plane: the window's
+/// sum `s = scale * sum x^p` recomputed, then every cell of the window gets
+/// `grad * scale * s^(1/p - 1) * x^(p - 1)`, and nothing where `s` is 0 (as
+/// PyTorch, whose ReLU masks that gradient). In passes: the powers ([`GENERAL`]:
+/// `x^p` and `x^(p - 1)` of every cell at once), the sums, their roots, then the
+/// cells' gradients.
+fn lp_backward_plane<T: Element, const NORM: i32>(
+    windows: &Windows,
+    rows_plan: RowRuns,
+    clipped: bool,
+    lp: Lp<T, NORM>,
+    x: &[T],
+    grad_out: &[T],
+    grad_in: &mut [T],
+) {
+    let step_w = windows.step[2];
+    let (mut terms, mut slopes) = (Vec::new(), Vec::new());
+    if NORM == GENERAL {
+        terms.reserve(x.len());
+        slopes.reserve(x.len());
+        power_pairs(
+            x,
+            &lp.power,
+            &lp.slope,
+            &mut terms.spare_capacity_mut()[..x.len()],
+            &mut slopes.spare_capacity_mut()[..x.len()],
+        );
+        // SAFETY: `power_pairs` wrote the first `x.len()` elements of both
+        // capacities.
+        unsafe {
+            terms.set_len(x.len());
+            slopes.set_len(x.len());
+        }
+    }
+    let cells = if NORM == GENERAL { &terms[..] } else { x };
+    // x^(p - 1): computed above (`slope_of` takes it as it is), or a product of x.
+    let sources = if NORM == GENERAL { &slopes[..] } else { x };
+    let out_vol = windows.out_vol();
+    let mut totals = Vec::with_capacity(out_vol);
+    avg::avg_plane(
+        windows,
+        rows_plan,
+        Totals(lp),
+        cells,
+        &mut totals.spare_capacity_mut()[..out_vol],
+    );
+    // SAFETY: `avg_plane` wrote every output of the plane, the first `out_vol`
+    // elements of the capacity.
+    unsafe { totals.set_len(out_vol) };
+    let mut roots = Vec::with_capacity(out_vol);
+    lp.roots(&totals, &mut roots.spare_capacity_mut()[..out_vol]);
+    // SAFETY: `roots` wrote every element of its output, the first `out_vol` of
+    // the capacity (as long as `totals`).
+    unsafe { roots.set_len(out_vol) };
+    // grad * s^(1/p - 1) = grad * root / total for every window at once (a loop
+    // that vectorises), times the window's scale below where it is not 1.
+    let ratios: Vec<T> = grad_out
+        .iter()
+        .zip(&roots)
+        .zip(&totals)
+        .map(|((&g, &root), &total)| g * (root / total))
+        .collect();
+    avg::for_each_window(windows, |o, [wd, wh, ww], rows| {
+        if totals[o] == T::zero() {
+            return;
+        }
+        let coefficient = if clipped {
+            ratios[o] * lp.factor(wd, wh, ww)
+        } else {
+            ratios[o]
+        };
+        for &row in rows {
+            let start = row + ww.first;
+            if step_w == 1 {
+                let cells = &mut grad_in[start..start + ww.count];
+                for (cell, &v) in cells.iter_mut().zip(&sources[start..]) {
+                    *cell += coefficient * Lp::<T, NORM>::slope_of(v);
+                }
+            } else {
+                let cells = grad_in[start..].iter_mut().step_by(step_w);
+                let values = sources[start..].iter().step_by(step_w);
+                for (cell, &v) in cells.zip(values).take(ww.count) {
+                    *cell += coefficient * Lp::<T, NORM>::slope_of(v);
+                }
+            }
+        }
+    });
 }

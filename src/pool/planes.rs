@@ -4,8 +4,10 @@
 //! order, so results do not depend on the thread count.
 
 use super::plan::PlaneSplit;
+use crate::alloc::ZeroBits;
 use crate::error::Result;
 use crate::threads::for_each_chunk_mut;
+use std::mem::MaybeUninit;
 
 /// Run `body(plane, values, indices)` for every output plane: `values` is that
 /// plane's `out_vol` outputs and `indices` its `out_vol` indices, or empty when
@@ -76,4 +78,29 @@ where
             }
         },
     )
+}
+
+/// [`for_each_target_plane`] over a buffer not yet written: each plane is
+/// zeroed by the task that then runs `body` on it (in cache, and in parallel:
+/// zeroing the whole buffer first was a serial pass over memory).
+pub(crate) fn for_each_zeroed_target_plane<T, F>(
+    target: &mut [MaybeUninit<T>],
+    plane_len: usize,
+    split: PlaneSplit,
+    body: F,
+) -> Result<()>
+where
+    T: ZeroBits + Send,
+    F: Fn(usize, &mut [T]) + Sync + Send,
+{
+    for_each_target_plane(target, plane_len, split, |index, plane| {
+        // SAFETY: all-zero bytes are a valid `T` (`ZeroBits`), so after the
+        // fill every element is initialised, and `MaybeUninit<T>` has the
+        // layout of `T`.
+        let plane = unsafe {
+            std::ptr::write_bytes(plane.as_mut_ptr(), 0, plane.len());
+            &mut *(plane as *mut [MaybeUninit<T>] as *mut [T])
+        };
+        body(index, plane);
+    })
 }

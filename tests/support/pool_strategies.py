@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
+from hypothesis import assume
 from hypothesis import strategies as st
 
 import ferroconv as fc
+from sided_pool_reference import out_len, sides
 
 LAYOUTS = ("C", "F", "strided", "negative", "readonly", "transposed", "byteswapped")
 MAX_LEN = {1: 12, 2: 7, 3: 5}
@@ -115,3 +117,40 @@ def tolerance(dtype) -> dict:
 def op(name: str, rank: int):
     """``ferroconv.<name>`` with the rank filled in, e.g. ``op("max_pool{}d", 2)``."""
     return getattr(fc, name.format(rank))
+
+
+SIDED_LAYOUTS = ("C", "F", "negative", "readonly", "strided")
+
+
+@st.composite
+def sided_cases(draw, ceil=True):
+    """A pooling problem with per-side, symmetric or "same" padding and dilation
+    (issue 20's tests, against tests/support/sided_pool_reference.py)."""
+    rank = draw(st.integers(1, 3))
+    max_len = {1: 10, 2: 6, 3: 4}[rank]
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(rank))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(rank))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(rank))
+    spatial = tuple(draw(st.integers(1, max_len)) for _ in range(rank))
+    kind = draw(st.sampled_from(["pairs", "ints", "same", "same_lower", "valid"]))
+    if kind == "pairs":
+        padding = tuple((draw(st.integers(0, d * (k - 1))), draw(st.integers(0, d * (k - 1))))
+                        for k, d in zip(kernel, dilation))
+    elif kind == "ints":
+        padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
+    else:
+        padding = kind
+    ceil_mode = ceil and draw(st.booleans())
+    pads = sides(padding, spatial, kernel, stride, dilation)
+    outs = [out_len(s, k, t, d, lo, hi, ceil_mode)
+            for s, k, t, d, (lo, hi) in zip(spatial, kernel, stride, dilation, pads)]
+    assume(all(n >= 1 for n in outs))
+    # every window must read an input cell (ferroconv refuses the others)
+    for s, k, t, d, (lo, hi), n in zip(spatial, kernel, stride, dilation, pads, outs):
+        assume(all(any(0 <= o * t - lo + j * d < s for j in range(k)) for o in range(n)))
+    batch = draw(st.integers(1, 2))
+    channels = draw(st.integers(1, 2))
+    return dict(rank=rank, shape=(batch, channels) + spatial, kernel=kernel, stride=stride, padding=padding,
+                dilation=dilation, ceil_mode=ceil_mode, batched=draw(st.booleans()),
+                dtype=draw(st.sampled_from([np.float32, np.float64])),
+                layout=draw(st.sampled_from(SIDED_LAYOUTS)), seed=draw(st.integers(0, 2**16)))
