@@ -50,37 +50,35 @@ def check(got, ref, what):
     assert_matches(got, ref, np.float64, 1, max(1.0, float(np.abs(ref).max(initial=0))), what)
 
 
-def run_conv(x, w, gout, kw):
-    want = conv_nd_naive(x, w, stride=kw["stride"], pad_lo=kw["padding"], pad_hi=kw["padding"],
-                         dilation=kw["dilation"], groups=kw["groups"])
-    gx_want, gw_want, _ = conv_nd_backward_naive(
-        gout, x, w, stride=kw["stride"], pad_lo=kw["padding"], pad_hi=kw["padding"],
-        dilation=kw["dilation"], groups=kw["groups"])
+def every_algorithm(forward, backward, x, w, gout, kw, wants):
+    """``forward`` and ``backward`` (ferroconv's) against ``wants`` = (output,
+    input gradient, weight gradient) with every pass forced through every
+    algorithm in turn."""
     for pass_name, name in forced():
         native._set_plan_override(pass_name, name)
         try:
-            check(fc.conv3d(x, w, **kw), want, f"conv3d forward, {pass_name}={name}, {kw}")
-            gx, gw, _ = fc.conv3d_backward(gout, x, w, **kw)
-            check(gx, gx_want, f"conv3d input gradient, {pass_name}={name}, {kw}")
-            check(gw, gw_want, f"conv3d weight gradient, {pass_name}={name}, {kw}")
+            gx, gw, _ = backward(gout, x, w, **kw)
+            for got, want, what in zip((forward(x, w, **kw), gx, gw), wants,
+                                       ("forward", "input gradient", "weight gradient")):
+                check(got, want, f"{forward.__name__} {what}, {pass_name}={name}, {kw}")
         finally:
             native._set_plan_override(pass_name, None)
+
+
+def run_conv(x, w, gout, kw):
+    ref_kw = dict(stride=kw["stride"], pad_lo=kw["padding"], pad_hi=kw["padding"],
+                  dilation=kw["dilation"], groups=kw["groups"])
+    gx_want, gw_want, _ = conv_nd_backward_naive(gout, x, w, **ref_kw)
+    every_algorithm(fc.conv3d, fc.conv3d_backward, x, w, gout, kw,
+                    (conv_nd_naive(x, w, **ref_kw), gx_want, gw_want))
 
 
 def run_transpose(x, w, gout, kw):
     ref_kw = dict(stride=kw["stride"], padding=kw["padding"], output_padding=kw["output_padding"],
                   groups=kw["groups"], dilation=kw["dilation"])
-    want = conv_transpose_nd_naive(x, w, **ref_kw)
     gx_want, gw_want, _ = conv_transpose_nd_backward_naive(gout, x, w, **ref_kw)
-    for pass_name, name in forced():
-        native._set_plan_override(pass_name, name)
-        try:
-            check(fc.conv_transpose3d(x, w, **kw), want, f"forward, {pass_name}={name}, {kw}")
-            gx, gw, _ = fc.conv_transpose3d_backward(gout, x, w, **kw)
-            check(gx, gx_want, f"input gradient, {pass_name}={name}, {kw}")
-            check(gw, gw_want, f"weight gradient, {pass_name}={name}, {kw}")
-        finally:
-            native._set_plan_override(pass_name, None)
+    every_algorithm(fc.conv_transpose3d, fc.conv_transpose3d_backward, x, w, gout, kw,
+                    (conv_transpose_nd_naive(x, w, **ref_kw), gx_want, gw_want))
 
 
 def test_the_output_plane_that_reads_nothing() -> None:
