@@ -116,16 +116,22 @@ def fractional_max_pool(rank: int, x: object, kernel_size: IntOrTuple, size: obj
     out = output_size(rank, spatial, kernel, size, ratio)
     planes = xb.shape[0] * xb.shape[1]
     samples = _samples(random_samples, rng, (xb.shape[0], xb.shape[1], rank), xb.dtype).reshape(planes, rank)
-    # one row per plane: the starts of axis 0, then 1, then 2 of the core's 5-D
-    # view (the unit leading axes start at 0), written in place
+    # The core's 5-D view has 3 - rank unit leading axes (their windows start at 0).
     leading = 3 - rank
-    starts = np.zeros((planes, leading + sum(out)), np.int64)
-    offset = leading
-    for axis in range(rank):
-        u = samples[:, SAMPLE_AXIS[rank].index(axis)]
-        _starts(np.ascontiguousarray(u), spatial[axis], out[axis], kernel[axis],
-                starts[:, offset:offset + out[axis]])
-        offset += out[axis]
+    order = [SAMPLE_AXIS[rank].index(axis) for axis in range(rank)]
+    if samples.dtype in (np.float32, np.float64):
+        # the core computes the starts in the samples' type (one column per axis)
+        starts = np.zeros((planes, 3), samples.dtype)
+        starts[:, leading:] = samples[:, order]
+    else:
+        # 16-bit samples: NumPy's half arithmetic places the windows; one row per
+        # plane: the starts of axis 0, then 1, then 2, written in place
+        starts = np.zeros((planes, leading + sum(out)), np.int64)
+        offset = leading
+        for axis in range(rank):
+            _starts(np.ascontiguousarray(samples[:, order[axis]]), spatial[axis], out[axis], kernel[axis],
+                    starts[:, offset:offset + out[axis]])
+            offset += out[axis]
     values, indices = _native.fractional_max_pool(xb, starts, out, kernel, bool(return_indices))
     return _pool.pooled(values, indices, was_batched, bool(return_indices))
 

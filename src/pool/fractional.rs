@@ -20,12 +20,63 @@ use super::plan;
 use super::windows::Windows;
 use super::{max, max_planes, MaxPooled};
 use crate::arrays::{shape5, spatial, with_spatial};
+use crate::element::Element;
 use crate::error::{value_error, Error, Result};
 use crate::geometry::{check_rank, checked_product, fmt_dims, AxisWindow, Dims, SPATIAL};
 use crate::kernels::{dispatch, simd_twins, update_max, MaxElement};
 use crate::storage::MaxStorage;
-use ndarray::{ArrayView2, ArrayView5};
+use ndarray::{Array2, ArrayView2, ArrayView5};
 use std::mem::MaybeUninit;
+
+/// The window-start table of [`fractional_max_pool`] from PyTorch's samples:
+/// `samples[plane]` holds one sample in `[0, 1)` per axis (axis order; unit axes
+/// take none), and along an axis of `n` cells to `o` outputs of `k` cells the
+/// starts are `trunc((i + u) a) - trunc(u a)` for `i < o - 1`, `a = (n - k) / (o
+/// - 1)`, and `n - k` last, every operation in `U` (the samples' type, as
+/// PyTorch computes in the input's type), so the same samples give PyTorch's
+/// windows. Computed here rather than in NumPy: its temporaries cost more than
+/// the pooling on many small planes.
+pub fn window_starts<U: Element>(
+    samples: ArrayView2<'_, U>,
+    input: Dims,
+    output: Dims,
+    kernel: Dims,
+) -> Result<Array2<i64>> {
+    let planes = samples.nrows();
+    if samples.ncols() != SPATIAL {
+        return value_error!(
+            "the samples have {} columns, expected {SPATIAL}",
+            samples.ncols()
+        );
+    }
+    let columns: usize = output.iter().sum();
+    let mut table = Array2::<i64>::zeros((planes, columns));
+    let mut offset = 0;
+    for axis in 0..SPATIAL {
+        let (n, o, k) = (input[axis], output[axis], kernel[axis]);
+        let last = n.saturating_sub(k) as i64;
+        let cast = |v: usize| U::from(v).unwrap_or_else(U::nan);
+        let alpha = if o > 1 {
+            cast(n.saturating_sub(k)) / cast(o - 1)
+        } else {
+            U::zero()
+        };
+        for (mut row, sample) in table.outer_iter_mut().zip(samples.column(axis)) {
+            let first = (*sample * alpha).to_i64().unwrap_or(i64::MIN);
+            for i in 0..o.saturating_sub(1) {
+                let at = ((cast(i) + *sample) * alpha).to_i64().unwrap_or(i64::MIN);
+                // out-of-range results (a sample outside [0, 1)) are refused by
+                // `fractional_max_pool`'s check of the table
+                row[offset + i] = at.saturating_sub(first);
+            }
+            if o > 0 {
+                row[offset + o - 1] = last;
+            }
+        }
+        offset += o;
+    }
+    Ok(table)
+}
 
 /// The per-axis windows of plane `plane`: `starts` row `plane` holds the window
 /// starts of axis 0, then axis 1, then axis 2 (`output[a]` each).

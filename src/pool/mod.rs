@@ -30,7 +30,7 @@ use crate::storage::{MaxStorage, Storage};
 use crate::threads::for_each_chunk_mut;
 use avg::{Mean, WindowSum};
 pub use explain::{explain_pool, Pooling};
-pub use fractional::fractional_max_pool;
+pub use fractional::{fractional_max_pool, window_starts};
 pub use lp::{lp_pool, lp_pool_backward};
 use ndarray::{Array5, ArrayView5};
 use plan::{PlaneSplit, RowKernel};

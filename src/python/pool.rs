@@ -243,14 +243,37 @@ fn fractional_max_pool<'py>(
     let rank = kernel.len();
     let kernel = dims("kernel_size", &kernel, rank, 0, 1)?;
     let output = dims("output_size", &output, rank, 0, 1)?;
-    let starts = borrow_indices(starts, "starts")?;
-    let starts = starts
-        .as_array()
-        .into_dimensionality::<ndarray::Ix2>()
-        .map_err(|_| pyo3::exceptions::PyValueError::new_err("starts must be a 2-D int64 array"))?;
+    // The window starts: a table, or PyTorch's samples (float32 / float64, one
+    // column per core axis) to compute it from.
+    let table = |input: crate::geometry::Dims| -> PyResult<ndarray::Array2<i64>> {
+        if let Ok(samples) = starts.extract::<numpy::PyReadonlyArray2<'py, f64>>() {
+            return Ok(pool::window_starts(
+                samples.as_array(),
+                input,
+                output,
+                kernel,
+            )?);
+        }
+        if let Ok(samples) = starts.extract::<numpy::PyReadonlyArray2<'py, f32>>() {
+            return Ok(pool::window_starts(
+                samples.as_array(),
+                input,
+                output,
+                kernel,
+            )?);
+        }
+        Ok(borrow_indices(starts, "starts")?
+            .as_array()
+            .into_dimensionality::<ndarray::Ix2>()
+            .map_err(|_| {
+                pyo3::exceptions::PyValueError::new_err("starts must be a 2-D int64 array")
+            })?
+            .to_owned())
+    };
     with_max_type!(x, "x", T => {
         let x = borrow_max::<T>(x, "x")?;
         let x = view5(&x, "x", rank)?;
+        let starts = table(crate::arrays::spatial(crate::arrays::shape5(&x)))?;
         let pooled = super::interrupt::detach(py, || pool::fractional_max_pool(x, starts.view(), output, kernel, rank, return_indices))?;
         pooled_to_py(py, pooled, rank)
     })
