@@ -31,11 +31,11 @@ use std::mem::MaybeUninit;
 /// The window-start table of [`fractional_max_pool`] from PyTorch's samples:
 /// `samples[plane]` holds one sample in `[0, 1)` per axis (axis order; unit axes
 /// take none), and along an axis of `n` cells to `o` outputs of `k` cells the
-/// starts are `trunc((i + u) a) - trunc(u a)` for `i < o - 1`, `a = (n - k) / (o
-/// - 1)`, and `n - k` last, every operation in `U` (the samples' type, as
-/// PyTorch computes in the input's type), so the same samples give PyTorch's
-/// windows. Computed here rather than in NumPy: its temporaries cost more than
-/// the pooling on many small planes.
+/// starts are `trunc((i + u) a) - trunc(u a)` for `i < o - 1` with
+/// `a = (n - k) / (o - 1)`, and `n - k` last, every operation in `U` (the
+/// samples' type, as PyTorch computes in the input's type), so the same samples
+/// give PyTorch's windows. Computed here rather than in NumPy: its temporaries
+/// cost more than the pooling on many small planes.
 pub fn window_starts<U: Element>(
     samples: ArrayView2<'_, U>,
     input: Dims,
