@@ -506,29 +506,81 @@ fn lp_backward_plane<T: Element, const NORM: i32>(
         .zip(&totals)
         .map(|((&g, &root), &total)| g * (root / total))
         .collect();
-    avg::for_each_window(windows, |o, [wd, wh, ww], rows| {
-        if totals[o] == T::zero() {
-            return;
-        }
-        let coefficient = if clipped {
+    let coefficient = |o: usize, wd: &AxisWindow, wh: &AxisWindow, ww: &AxisWindow| {
+        if clipped {
             ratios[o] * lp.factor(wd, wh, ww)
         } else {
             ratios[o]
-        };
-        for &row in rows {
-            let start = row + ww.first;
-            if step_w == 1 {
-                let cells = &mut grad_in[start..start + ww.count];
-                for (cell, &v) in cells.iter_mut().zip(&sources[start..]) {
-                    *cell += coefficient * Lp::<T, NORM>::slope_of(v);
+        }
+    };
+    // Windows that tile their rows (each starting where the one before ends,
+    // cells one apart): a row's gradients go in one pass over its cells, the
+    // coefficients spread out over them first (a loop that vectorises).
+    let row_windows = &windows.axes[2];
+    let tiled = step_w == 1
+        && row_windows
+            .windows(2)
+            .all(|pair| pair[1].first == pair[0].first + pair[0].count);
+    let (first, span) = match (row_windows.first(), row_windows.last()) {
+        (Some(a), Some(b)) => (a.first, b.first + b.count - a.first),
+        _ => (0, 0),
+    };
+    // The windows' common width, if they have one.
+    let uniform = row_windows
+        .first()
+        .map(|w| w.count)
+        .filter(|&width| width > 0 && row_windows.iter().all(|w| w.count == width));
+    let mut spread = vec![T::zero(); if tiled { span } else { 0 }];
+    let mut rows = Vec::new();
+    let mut o = 0;
+    for wd in &windows.axes[0] {
+        for wh in &windows.axes[1] {
+            windows.row_starts(wd, wh, &mut rows);
+            let outputs = o..o + row_windows.len();
+            // A window whose sum is 0 adds nothing, even times an infinite x^(p - 1).
+            if tiled
+                && totals[outputs.clone()]
+                    .iter()
+                    .all(|&total| total != T::zero())
+            {
+                match (clipped, uniform) {
+                    (false, Some(width)) => {
+                        let row_ratios = &ratios[outputs];
+                        for (cells, &c) in spread.chunks_exact_mut(width).zip(row_ratios) {
+                            cells.fill(c);
+                        }
+                    }
+                    _ => {
+                        for (o, ww) in outputs.zip(row_windows) {
+                            let at = ww.first - first;
+                            spread[at..at + ww.count].fill(coefficient(o, wd, wh, ww));
+                        }
+                    }
+                }
+                for &row in &rows {
+                    let cells = &mut grad_in[row + first..row + first + span];
+                    let values = &sources[row + first..row + first + span];
+                    for ((cell, &c), &v) in cells.iter_mut().zip(&spread).zip(values) {
+                        *cell += c * Lp::<T, NORM>::slope_of(v);
+                    }
                 }
             } else {
-                let cells = grad_in[start..].iter_mut().step_by(step_w);
-                let values = sources[start..].iter().step_by(step_w);
-                for (cell, &v) in cells.zip(values).take(ww.count) {
-                    *cell += coefficient * Lp::<T, NORM>::slope_of(v);
+                for (o, ww) in outputs.zip(row_windows) {
+                    if totals[o] == T::zero() {
+                        continue;
+                    }
+                    let c = coefficient(o, wd, wh, ww);
+                    for &row in &rows {
+                        let start = row + ww.first;
+                        let cells = grad_in[start..].iter_mut().step_by(step_w);
+                        let values = sources[start..].iter().step_by(step_w);
+                        for (cell, &v) in cells.zip(values).take(ww.count) {
+                            *cell += c * Lp::<T, NORM>::slope_of(v);
+                        }
+                    }
                 }
             }
+            o += row_windows.len();
         }
-    });
+    }
 }
