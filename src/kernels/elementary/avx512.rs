@@ -333,7 +333,12 @@ unsafe fn map<R: Register, const N: usize>(
 pub(super) unsafe fn powers<T: InRegisters>(x: &[T], power: &Power<T>, out: &mut [MaybeUninit<T>]) {
     // SAFETY: the caller guarantees AVX-512F.
     unsafe {
-        map::<T::Register, 1>(x, [out], |v| [super::power_of::<_, super::Fused>(v, power)]);
+        map::<T::Register, 1>(
+            x,
+            [out],
+            #[inline(always)]
+            |v| [super::power_of::<_, super::Fused>(v, power)],
+        );
     }
 }
 
@@ -351,9 +356,14 @@ pub(super) unsafe fn power_pairs<T: InRegisters>(
 ) {
     // SAFETY: the caller guarantees AVX-512F.
     unsafe {
-        map::<T::Register, 2>(x, [out, out2], |v| {
-            let (a, b) = super::power_pair_of::<_, super::Fused>(v, first, second);
-            [a, b]
-        });
+        map::<T::Register, 2>(
+            x,
+            [out, out2],
+            #[inline(always)]
+            |v| {
+                let (a, b) = super::power_pair_of::<_, super::Fused>(v, first, second);
+                [a, b]
+            },
+        );
     }
 }
