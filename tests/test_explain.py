@@ -155,8 +155,9 @@ def test_plans_are_frozen_and_print_as_a_table():
     ("max", dict(kernel_size=3, stride=2, padding=1), "stride2_simd" if STRIDE2_SIMD else "vector_runs_16", "scatter"),
     ("max", dict(kernel_size=2, stride=1), "vector_runs_16", "scatter"),
     ("avg", dict(kernel_size=2), "vector_runs_16", "window_adjoint"),
-    ("adaptive_avg", dict(kernel_size=7), "scalar", "window_adjoint"),
+    ("adaptive_avg", dict(kernel_size=7), "tap_table", "window_adjoint"),
     ("adaptive_max", dict(kernel_size=(3, 5)), "scalar", "scatter"),
+    ("adaptive_max", dict(kernel_size=28), "tap_table", "scatter"),
 ])
 def test_pool_plans(kind, kwargs, forward, backward):
     plan = fc.explain_pool(kind, (8, 64, 112, 112), **kwargs)

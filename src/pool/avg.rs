@@ -7,7 +7,7 @@
 //! a time (every lane sums its cells in the scalar scan order, so the results are
 //! those of the scalar loop), border windows one by one.
 
-use super::plan::RowRuns;
+use super::plan::{RowKernel, RowRuns};
 use super::windows::{Divisor, Windows};
 use crate::element::Element;
 use crate::geometry::AxisWindow;
@@ -82,6 +82,40 @@ impl<T: Element> WindowSum for Mean<T> {
     }
 }
 
+/// The buffers [`avg_plane`] works in, kept from plane to plane by a task (on
+/// thousands of small planes, allocating them per plane cost as much as the
+/// sums).
+pub(crate) struct PlaneScratch<T> {
+    /// The plane's cells, where [`WindowSum::cells`] computes them.
+    cells: Vec<T>,
+    /// What `finish` gave, where [`WindowSum::FINISH_PLANE`].
+    finished: Vec<T>,
+    /// The flat starts of a window row's input rows.
+    rows: Vec<usize>,
+    /// Every window's factor in output order, where the windows have a tap
+    /// table (the same for every plane: computed once).
+    factors: Vec<T>,
+}
+
+impl<T: Element> PlaneScratch<T> {
+    /// Scratch for the planes of `windows` summed by `reduce`.
+    pub fn new<R: WindowSum<T = T>>(windows: &Windows, reduce: R) -> Self {
+        let factors = if windows.taps.is_some() {
+            window_shapes(windows)
+                .map(|(wd, wh, ww)| reduce.factor(wd, wh, ww))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        PlaneScratch {
+            cells: Vec::new(),
+            finished: Vec::new(),
+            rows: Vec::new(),
+            factors,
+        }
+    }
+}
+
 /// Output of every window of `plane` into `out`: `reduce`'s finish of the sum of
 /// its terms over the input cells the window reads (padding adds nothing).
 pub(crate) fn avg_plane<R: WindowSum>(
@@ -90,16 +124,19 @@ pub(crate) fn avg_plane<R: WindowSum>(
     reduce: R,
     plane: &[R::T],
     out: &mut [MaybeUninit<R::T>],
+    scratch: &mut PlaneScratch<R::T>,
 ) {
-    let mut buffer = Vec::new();
-    let plane = reduce.cells(plane, &mut buffer);
-    let mut finished = Vec::new();
+    let plane = reduce.cells(plane, &mut scratch.cells);
+    let finished = &mut scratch.finished;
+    finished.clear();
     let target = if R::FINISH_PLANE {
         finished.reserve(out.len());
         &mut finished.spare_capacity_mut()[..out.len()]
     } else {
         &mut *out
     };
+    let row_starts = &mut scratch.rows;
+    let factors = &scratch.factors[..];
     dispatch!(
         avg_plane_any,
         avg_plane_avx512,
@@ -108,14 +145,16 @@ pub(crate) fn avg_plane<R: WindowSum>(
         rows,
         reduce,
         plane,
-        target
+        target,
+        row_starts,
+        factors
     );
     if R::FINISH_PLANE {
         // SAFETY: `avg_plane_any` wrote every output of the plane (the windows
         // cover it, as `window_sums` relies on too) into the first `out.len()`
         // elements of the capacity.
         unsafe { finished.set_len(out.len()) };
-        reduce.finish_plane(&finished, out);
+        reduce.finish_plane(finished, out);
     }
 }
 
@@ -127,6 +166,8 @@ simd_twins! {
         reduce: R,
         plane: &[R::T],
         out: &mut [MaybeUninit<R::T>],
+        row_starts: &mut Vec<usize>,
+        factors: &[R::T],
     )
 }
 
@@ -137,27 +178,39 @@ fn avg_plane_any<R: WindowSum>(
     reduce: R,
     plane: &[R::T],
     out: &mut [MaybeUninit<R::T>],
+    rows: &mut Vec<usize>,
+    factors: &[R::T],
 ) {
+    if let (RowKernel::Taps, Some(taps), true) = (kernel, &windows.taps, factors.len() == out.len())
+    {
+        for ((slot, cells), &factor) in out.iter_mut().zip(taps.windows()).zip(factors) {
+            let mut sum = <R::T as num_traits::Zero>::zero();
+            for &cell in cells {
+                sum += reduce.term(plane[cell as usize]);
+            }
+            slot.write(reduce.finish(sum, factor));
+        }
+        return;
+    }
     let out_w = windows.output[2];
     let step_w = windows.step[2];
     let row_windows = &windows.axes[2];
     let lanes = kernel.lanes();
     let pitch = windows.pitch.unwrap_or(1);
-    let mut rows = Vec::new();
     let mut out_start = 0;
     for wd in &windows.axes[0] {
         for wh in &windows.axes[1] {
-            windows.row_starts(wd, wh, &mut rows);
+            windows.row_starts(wd, wh, rows);
             let out = &mut out[out_start..out_start + out_w];
             for ow in (0..lo).chain(hi..out_w) {
                 let ww = &row_windows[ow];
-                let sum = sum_of_window(reduce, plane, &rows, ww, step_w);
+                let sum = sum_of_window(reduce, plane, rows, ww, step_w);
                 out[ow].write(reduce.finish(sum, reduce.factor(wd, wh, ww)));
             }
             for start in windows.interior_chunks(lanes) {
                 let ww = &row_windows[start];
                 let run = SumRun {
-                    rows: &rows,
+                    rows,
                     first: ww.first,
                     count: ww.count,
                     step: step_w,
@@ -262,6 +315,18 @@ pub(crate) fn plane_means_backward<T: Element>(
             cell.write(value);
         });
     }
+}
+
+/// The per-axis windows of every window, in output order.
+pub(crate) fn window_shapes(
+    windows: &Windows,
+) -> impl Iterator<Item = (&AxisWindow, &AxisWindow, &AxisWindow)> {
+    let [depth, height, width] = &windows.axes;
+    depth.iter().flat_map(move |wd| {
+        height
+            .iter()
+            .flat_map(move |wh| width.iter().map(move |ww| (wd, wh, ww)))
+    })
 }
 
 /// Sum of the terms of one window whose rows start at `rows` (plane indices of

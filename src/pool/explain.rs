@@ -60,7 +60,8 @@ pub fn explain_pool<T: Element>(x: Shape5, pooling: Pooling<'_>) -> Result<Repor
         .axes
         .iter()
         .map(|axis| axis.len() * std::mem::size_of::<AxisWindow>())
-        .sum::<usize>();
+        .sum::<usize>()
+        + windows.taps.as_ref().map_or(0, |taps| taps.bytes());
     let forward_split = PlaneSplit::new(planes, out_vol.saturating_mul(windows.max_window_vol()));
     let rows = if is_max {
         plan::max_rows::<T>(&windows, windows.in_vol())
@@ -112,7 +113,7 @@ pub fn explain_pool<T: Element>(x: Shape5, pooling: Pooling<'_>) -> Result<Repor
 fn narrower(rows: RowRuns) -> Vec<RowKernel> {
     match rows.kernel {
         RowKernel::Stride2Simd(lanes) => vec![RowKernel::Lanes(lanes), RowKernel::Scalar],
-        RowKernel::Lanes(_) | RowKernel::PlaneSum => vec![RowKernel::Scalar],
+        RowKernel::Lanes(_) | RowKernel::PlaneSum | RowKernel::Taps => vec![RowKernel::Scalar],
         RowKernel::Scalar => Vec::new(),
     }
 }

@@ -108,6 +108,7 @@ fn plane_windows(
         axes,
         pitch: None,
         interior: None,
+        taps: None,
     }
 }
 
@@ -179,7 +180,8 @@ pub fn fractional_max_pool<S: MaxStorage>(
         with_spatial(shape, output),
         work,
         return_indices,
-        |p, plane, v, i| {
+        Scratch::default,
+        |scratch, p, plane, v, i| {
             if separable {
                 let row = starts.row(p);
                 let copy;
@@ -196,7 +198,7 @@ pub fn fractional_max_pool<S: MaxStorage>(
                     kernel,
                     starts,
                 };
-                separable_plane(&geometry, plane, v, i);
+                separable_plane(&geometry, plane, v, i, scratch);
             } else {
                 let windows = plane_windows(input, output, kernel, &starts, p);
                 let rows = plan::max_rows::<S::Compute>(&windows, in_vol);
@@ -204,6 +206,29 @@ pub fn fractional_max_pool<S: MaxStorage>(
             }
         },
     )
+}
+
+/// What [`separable_plane`] works in, kept by a task from plane to plane (small
+/// planes are many: allocating per plane was a good part of their cost).
+pub(crate) struct Scratch<T> {
+    /// The picked rows' maxima (`k_d` depth planes of them), then one input
+    /// row's sliding maxima.
+    values: Vec<T>,
+    /// Their plane offsets.
+    offsets: Vec<u32>,
+    /// The column starts, the depth plane each slot holds, the picked rows of
+    /// one output row.
+    indices: Vec<usize>,
+}
+
+impl<T> Default for Scratch<T> {
+    fn default() -> Self {
+        Scratch {
+            values: Vec::new(),
+            offsets: Vec::new(),
+            indices: Vec::new(),
+        }
+    }
 }
 
 /// The windows of one plane: `starts` as a row of the window-start table.
@@ -231,6 +256,7 @@ fn separable_plane<T: MaxElement>(
     plane: &[T],
     values: &mut [MaybeUninit<T>],
     indices: &mut [MaybeUninit<i64>],
+    scratch: &mut Scratch<T>,
 ) {
     dispatch!(
         separable_plane_any,
@@ -239,7 +265,8 @@ fn separable_plane<T: MaxElement>(
         geometry,
         plane,
         values,
-        indices
+        indices,
+        scratch
     )
 }
 
@@ -250,6 +277,7 @@ simd_twins! {
         plane: &[T],
         values: &mut [MaybeUninit<T>],
         indices: &mut [MaybeUninit<i64>],
+        scratch: &mut Scratch<T>,
     )
 }
 
@@ -259,6 +287,7 @@ fn separable_plane_any<T: MaxElement>(
     plane: &[T],
     values: &mut [MaybeUninit<T>],
     indices: &mut [MaybeUninit<i64>],
+    scratch: &mut Scratch<T>,
 ) {
     let [_, height, width] = geometry.input;
     let [_, _, out_w] = geometry.output;
@@ -268,17 +297,21 @@ fn separable_plane_any<T: MaxElement>(
     // Depth plane `d` lives in slot `d % kd`, so the `kd` planes of a window are
     // in distinct slots and a plane stays until a later window no longer needs
     // it (the starts never decrease along an axis; a plane evicted and needed
-    // again would be computed again). Three allocations per plane (small planes
-    // are many): values, offsets, and indices into them.
+    // again would be computed again). Every slot is written before it is read.
     let slot_len = height * out_w;
     let row_len = width + 1 - kw;
-    let mut value_buf = vec![T::LOWEST; kd * slot_len + row_len];
-    let (picked, row_max) = value_buf.split_at_mut(kd * slot_len);
-    let mut offset_buf = vec![0u32; kd * slot_len + row_len];
-    let (picked_at, row_tap) = offset_buf.split_at_mut(kd * slot_len);
+    let Scratch {
+        values: value_buf,
+        offsets: offset_buf,
+        indices: index_buf,
+    } = scratch;
+    value_buf.resize(kd * slot_len + row_len, T::LOWEST);
+    let (picked, row_max) = value_buf[..kd * slot_len + row_len].split_at_mut(kd * slot_len);
+    offset_buf.resize(kd * slot_len + row_len, 0);
+    let (picked_at, row_tap) = offset_buf[..kd * slot_len + row_len].split_at_mut(kd * slot_len);
     // The column starts, the depth plane each slot holds (`usize::MAX`: none),
     // and the picked rows of one output row.
-    let mut index_buf = Vec::with_capacity(out_w + kd + kd * kh);
+    index_buf.clear();
     index_buf.extend(geometry.axis_starts(2));
     index_buf.resize(out_w + kd + kd * kh, usize::MAX);
     let (columns, rest) = index_buf.split_at_mut(out_w);

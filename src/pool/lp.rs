@@ -489,6 +489,7 @@ fn lp_backward_plane<T: Element, const NORM: i32>(
         Totals(lp),
         cells,
         &mut totals.spare_capacity_mut()[..out_vol],
+        &mut avg::PlaneScratch::new(windows, Totals(lp)),
     );
     // SAFETY: `avg_plane` wrote every output of the plane, the first `out_vol`
     // elements of the capacity.

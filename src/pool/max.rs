@@ -61,6 +61,21 @@ fn max_plane_any<T: MaxElement>(
     values: &mut [MaybeUninit<T>],
     indices: &mut [MaybeUninit<i64>],
 ) {
+    if let (RowKernel::Taps, Some(taps)) = (kernel, &windows.taps) {
+        for (o, cells) in taps.windows().enumerate() {
+            // As `max_of_window`: from the lowest value, the first cell's index.
+            let mut best = T::LOWEST;
+            let mut best_at = cells.first().copied().unwrap_or(0);
+            for &cell in cells {
+                update_max(plane[cell as usize], cell, &mut best, &mut best_at);
+            }
+            values[o].write(best);
+            if let Some(slot) = indices.get_mut(o) {
+                slot.write(i64::from(best_at));
+            }
+        }
+        return;
+    }
     let out_w = windows.output[2];
     let step_w = windows.step[2];
     let row_windows = &windows.axes[2];

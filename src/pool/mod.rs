@@ -136,25 +136,34 @@ fn max_over<S: MaxStorage>(
         None
     };
     let Some(windows) = windows else {
-        return max_planes(x, out_shape, 0, return_indices, |_, _, _, _| {});
+        return max_planes(x, out_shape, 0, return_indices, || (), |_, _, _, _, _| {});
     };
     let rows = plan::max_rows::<S::Compute>(&windows, windows.in_vol());
     let work = windows.out_vol().saturating_mul(windows.max_window_vol());
-    max_planes(x, out_shape, work, return_indices, |_, plane, v, i| {
-        max::max_plane(&windows, rows, plane, v, i);
-    })
+    max_planes(
+        x,
+        out_shape,
+        work,
+        return_indices,
+        || (),
+        |_, _, plane, v, i| {
+            max::max_plane(&windows, rows, plane, v, i);
+        },
+    )
 }
 
 /// The maxima (and indices, if asked) of every plane of `x` into a new
-/// `out_shape` result: `plane_max(p, plane, values, indices)` must write every
-/// value (and index) of plane `p`, given in the compute type; `plane_work` is a
-/// plane's cost in element visits.
-fn max_planes<S: MaxStorage>(
+/// `out_shape` result: `plane_max(workspace, p, plane, values, indices)` must
+/// write every value (and index) of plane `p`, given in the compute type;
+/// `plane_work` is a plane's cost in element visits, and `workspace` made by
+/// `init` once per task.
+fn max_planes<S: MaxStorage, W>(
     x: ArrayView5<'_, S>,
     out_shape: Shape5,
     plane_work: usize,
     return_indices: bool,
-    plane_max: impl Fn(usize, &[S::Compute], &mut [MaybeUninit<S::Compute>], &mut [MaybeUninit<i64>])
+    init: impl Fn() -> W + Sync + Send,
+    plane_max: impl Fn(&mut W, usize, &[S::Compute], &mut [MaybeUninit<S::Compute>], &mut [MaybeUninit<i64>])
         + Sync
         + Send,
 ) -> Result<MaxPooled<S>> {
@@ -171,11 +180,18 @@ fn max_planes<S: MaxStorage>(
         let out_vol = out_shape[2..].iter().product::<usize>();
         let in_vol = x.len() / checked_product(&out_shape[..2])?.max(1);
         let split = PlaneSplit::new(len / out_vol.max(1), plane_work);
-        for_each_output_plane(&mut values, &mut indices, out_vol, split, |p, v, i| {
-            S::through_compute(&x[p * in_vol..(p + 1) * in_vol], v, |plane, v| {
-                plane_max(p, plane, v, i);
-            });
-        })?;
+        for_each_output_plane(
+            &mut values,
+            &mut indices,
+            out_vol,
+            split,
+            init,
+            |workspace, p, v, i| {
+                S::through_compute(&x[p * in_vol..(p + 1) * in_vol], v, |plane, v| {
+                    plane_max(workspace, p, plane, v, i);
+                });
+            },
+        )?;
     }
     // SAFETY: `plane_max` writes every output (and index, when requested) of its
     // plane (through `through_compute`, which writes what its body wrote), and the
@@ -255,9 +271,10 @@ fn window_sums<S: Storage, R: WindowSum<T = S::Compute>>(
             &mut [] as &mut [MaybeUninit<i64>],
             out_vol,
             split,
-            |p, v, _| {
+            || avg::PlaneScratch::new(&windows, reduce),
+            |scratch, p, v, _| {
                 S::through_compute(&x[p * in_vol..(p + 1) * in_vol], v, |plane, v| {
-                    avg::avg_plane(&windows, rows, reduce, plane, v);
+                    avg::avg_plane(&windows, rows, reduce, plane, v, scratch);
                 });
             },
         )?;

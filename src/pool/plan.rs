@@ -28,13 +28,16 @@ pub(crate) enum RowKernel {
     /// One window over the whole plane (global average pooling): a vector
     /// reduction of each contiguous plane, many planes per task.
     PlaneSum,
+    /// Every window through the table of its cells ([`super::windows::Taps`]),
+    /// where the rows have no run for the vector kernels.
+    Taps,
 }
 
 impl RowKernel {
     /// Windows computed per chunk of the interior (0: none).
     pub fn lanes(self) -> usize {
         match self {
-            RowKernel::Scalar | RowKernel::PlaneSum => 0,
+            RowKernel::Scalar | RowKernel::PlaneSum | RowKernel::Taps => 0,
             RowKernel::Lanes(lanes) | RowKernel::Stride2Simd(lanes) => lanes,
         }
     }
@@ -46,6 +49,7 @@ impl RowKernel {
             RowKernel::Lanes(_) => "vector_runs_8",
             RowKernel::Stride2Simd(_) => "stride2_simd",
             RowKernel::PlaneSum => "plane_sum",
+            RowKernel::Taps => "tap_table",
         }
     }
 }
@@ -95,6 +99,24 @@ fn interior_runs(windows: &Windows, allowed: bool) -> (usize, usize, usize) {
     }
 }
 
+/// Largest window whose maximum goes through the table of its cells. The
+/// table saves the per-window walk, which dominates small windows; a large
+/// window's maximum is a long chain of compares either way, and there the scan
+/// of its contiguous row pieces, with no offsets to load, was as fast or faster
+/// (measured on adaptive max pooling: the two met at about 7x7 windows).
+const MAX_TAP_WINDOW: usize = 48;
+
+/// Where the rows have no run: the table of the windows' cells if the windows
+/// have one (and, for maxima, are at most `max_window` cells), else the scalar
+/// scan.
+fn scalar_or_taps(windows: &Windows, max_window: usize) -> RowKernel {
+    if windows.taps.is_some() && windows.max_window_vol() <= max_window {
+        RowKernel::Taps
+    } else {
+        RowKernel::Scalar
+    }
+}
+
 /// The row kernel of max pooling over planes of `plane_len` cells. A lane
 /// remembers its winning tap as a `u32` offset, so planes beyond 2^32 cells take
 /// the scalar scan; windows two columns apart take the SIMD kernel where the CPU
@@ -102,7 +124,7 @@ fn interior_runs(windows: &Windows, allowed: bool) -> (usize, usize, usize) {
 pub(crate) fn max_rows<T: MaxElement>(windows: &Windows, plane_len: usize) -> RowRuns {
     let (lanes, lo, hi) = interior_runs(windows, u32::try_from(plane_len).is_ok());
     let kernel = if lanes == 0 {
-        RowKernel::Scalar
+        scalar_or_taps(windows, MAX_TAP_WINDOW)
     } else if windows.pitch == Some(2) && lanes.is_multiple_of(T::MAX_LANES) && T::has_stride2_max()
     {
         RowKernel::Stride2Simd(lanes)
@@ -124,7 +146,7 @@ pub(crate) fn avg_rows(windows: &Windows, plane_sums: bool) -> RowRuns {
     }
     let (lanes, lo, hi) = interior_runs(windows, true);
     let kernel = if lanes == 0 {
-        RowKernel::Scalar
+        scalar_or_taps(windows, usize::MAX)
     } else {
         RowKernel::Lanes(lanes)
     };

@@ -9,20 +9,24 @@ use crate::error::Result;
 use crate::threads::for_each_chunk_mut;
 use std::mem::MaybeUninit;
 
-/// Run `body(plane, values, indices)` for every output plane: `values` is that
-/// plane's `out_vol` outputs and `indices` its `out_vol` indices, or empty when
-/// `indices` is empty (not requested).
-pub(crate) fn for_each_output_plane<V, I, F>(
+/// Run `body(workspace, plane, values, indices)` for every output plane:
+/// `values` is that plane's `out_vol` outputs and `indices` its `out_vol`
+/// indices, or empty when `indices` is empty (not requested); `workspace` is
+/// made by `init` once per task and handed to each of its planes in turn
+/// (scratch that small planes, thousands per call, would otherwise allocate
+/// each time).
+pub(crate) fn for_each_output_plane<V, I, W, F>(
     values: &mut [V],
     indices: &mut [I],
     out_vol: usize,
     split: PlaneSplit,
+    init: impl Fn() -> W + Sync + Send,
     body: F,
 ) -> Result<()>
 where
     V: Send,
     I: Send,
-    F: Fn(usize, &mut [V], &mut [I]) + Sync + Send,
+    F: Fn(&mut W, usize, &mut [V], &mut [I]) + Sync + Send,
 {
     if out_vol == 0 || values.is_empty() {
         return Ok(());
@@ -42,10 +46,10 @@ where
         &mut jobs,
         split.per_task,
         split.work,
-        || (),
-        |_, _, chunk| {
+        init,
+        |workspace, _, chunk| {
             for (plane, values, indices) in chunk.iter_mut() {
-                body(*plane, values, indices);
+                body(workspace, *plane, values, indices);
             }
         },
     )

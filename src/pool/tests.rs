@@ -524,3 +524,86 @@ fn integer_max_pool_matches_the_float_path_with_extremes_and_ties() {
         assert_eq!(got.indices.unwrap(), first, "case {i}");
     }
 }
+
+/// Every plane of `x` through `max_plane` and `avg_plane` with `kernel` (means
+/// under `rule`, and the Lp sums of a general norm).
+fn planes_through(
+    x: &Array5<f64>,
+    windows: &Windows,
+    kernel: RowKernel,
+    rule: Divisor,
+) -> (Vec<f64>, Vec<i64>, Vec<f64>, Vec<f64>) {
+    let rows = plan::RowRuns {
+        kernel,
+        lo: 0,
+        hi: 0,
+    };
+    let out_vol = windows.out_vol();
+    let flat: Vec<f64> = x.iter().copied().collect();
+    let mean = Mean::<f64>::new(rule);
+    let norm = lp::Lp::<f64, { lp::GENERAL }>::new(1.5, 4);
+    let mut mean_scratch = avg::PlaneScratch::new(windows, mean);
+    let mut lp_scratch = avg::PlaneScratch::new(windows, norm);
+    let (mut maxima, mut at, mut means, mut lp) = (vec![], vec![], vec![], vec![]);
+    for plane in flat.chunks_exact(windows.in_vol()) {
+        let mut v = vec![MaybeUninit::uninit(); out_vol];
+        let mut i = vec![MaybeUninit::uninit(); out_vol];
+        max::max_plane(windows, rows, plane, &mut v, &mut i);
+        let mut m = vec![MaybeUninit::uninit(); out_vol];
+        avg::avg_plane(windows, rows, mean, plane, &mut m, &mut mean_scratch);
+        let mut l = vec![MaybeUninit::uninit(); out_vol];
+        avg::avg_plane(windows, rows, norm, plane, &mut l, &mut lp_scratch);
+        // SAFETY: each kernel writes every output of its plane.
+        unsafe {
+            maxima.extend(v.iter().map(|s| s.assume_init()));
+            at.extend(i.iter().map(|s| s.assume_init()));
+            means.extend(m.iter().map(|s| s.assume_init()));
+            lp.extend(l.iter().map(|s| s.assume_init()));
+        }
+    }
+    (maxima, at, means, lp)
+}
+
+#[test]
+fn the_tap_table_computes_what_the_scalar_scan_does() {
+    // Bit for bit, ties and NaN included: the table lists each window's cells in
+    // the scan's order. Strided windows (padding, dilation, ceil mode) and
+    // adaptive ones (overlapping, uneven).
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let mut problems: Vec<([usize; 5], Windows)> = cases()
+        .into_iter()
+        .map(|(shape, p)| {
+            let input = [shape[2], shape[3], shape[4]];
+            (
+                shape,
+                Windows::strided(&p, input, p.output_dims(input).unwrap()).unwrap(),
+            )
+        })
+        .collect();
+    for (input, output) in [
+        ([1, 7, 7], [1, 3, 3]),
+        ([3, 5, 6], [2, 3, 4]),
+        ([1, 13, 9], [1, 6, 5]),
+    ] {
+        let shape = [2, 2, input[0], input[1], input[2]];
+        problems.push((shape, Windows::adaptive(input, output).unwrap()));
+    }
+    let mut tabled = 0;
+    for (i, (shape, windows)) in problems.iter().enumerate() {
+        if windows.taps.is_none() {
+            continue;
+        }
+        tabled += 1;
+        let x = filled_special(*shape, i as u64 + 31);
+        for rule in [Divisor::Padded, Divisor::Valid] {
+            let taps = planes_through(&x, windows, RowKernel::Taps, rule);
+            let scan = planes_through(&x, windows, RowKernel::Scalar, rule);
+            assert_eq!(bits(&taps.0), bits(&scan.0), "problem {i}: maxima");
+            assert_eq!(taps.1, scan.1, "problem {i}: indices");
+            assert_eq!(bits(&taps.2), bits(&scan.2), "problem {i}: means");
+            assert_eq!(bits(&taps.3), bits(&scan.3), "problem {i}: Lp sums");
+        }
+    }
+    // The long rows have runs for the row kernels, the small planes a table.
+    assert!(tabled >= 6, "only {tabled} problems have a tap table");
+}

@@ -33,6 +33,45 @@ pub(crate) struct Windows {
     /// window `ow` there starts at `axes[2][lo].first + (ow - lo) * pitch`, so the
     /// vector kernels can read a run of them at a constant stride.
     pub interior: Option<(usize, usize)>,
+    /// Every window's cells, where the row kernels have no run to work on (see
+    /// [`Taps`]).
+    pub taps: Option<Taps>,
+}
+
+/// Most cells a [`Taps`] table lists (256 KiB of offsets, in the L2 cache).
+const TAP_LIMIT: usize = 1 << 16;
+
+/// Every window's cells as plane offsets, in output order and, within a window,
+/// in the scalar scan's order (so sums and maxima, ties and NaN included, come
+/// out as the scan's). Made once per call, for problems whose rows hold fewer
+/// than 8 full-width windows (small planes, adaptive pooling): every plane has
+/// the same windows, so a plane then costs one pass over the table instead of a
+/// walk of the per-axis tables and a divisor per window, which on thousands of
+/// 7x7 planes cost several times the sums themselves.
+#[derive(Debug, Clone)]
+pub(crate) struct Taps {
+    /// Window `o` ends at `offsets[ends[o]]` (and starts where window `o - 1`
+    /// ends, the first at 0).
+    ends: Vec<u32>,
+    offsets: Vec<u32>,
+}
+
+impl Taps {
+    /// Each window's cells, in output order (every window has at least one).
+    #[inline]
+    pub fn windows(&self) -> impl Iterator<Item = &[u32]> + '_ {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let cells = &self.offsets[start as usize..end as usize];
+            start = end;
+            cells
+        })
+    }
+
+    /// The table's size in bytes.
+    pub fn bytes(&self) -> usize {
+        (self.ends.len() + self.offsets.len()) * std::mem::size_of::<u32>()
+    }
 }
 
 /// The run of full-width windows of `row` (see [`Windows::interior`]), if they
@@ -73,7 +112,9 @@ impl Windows {
             interior: interior(&axes[2], params.kernel[SPATIAL - 1], pitch),
             axes,
             pitch: Some(pitch),
-        })
+            taps: None,
+        }
+        .with_taps())
     }
 
     /// Windows of adaptive pooling from `input` to `output` cells per axis.
@@ -86,7 +127,46 @@ impl Windows {
             axes: [axis(0)?, axis(1)?, axis(2)?],
             pitch: None,
             interior: None,
-        })
+            taps: None,
+        }
+        .with_taps())
+    }
+
+    /// `self` with its [`Taps`] table where the row kernels would have no run of
+    /// 8 windows, the plane has fewer than 2^32 cells, the table fits
+    /// [`TAP_LIMIT`] and no window is empty (else as it is: the scalar scan).
+    fn with_taps(mut self) -> Self {
+        let runs = self.interior.is_some_and(|(lo, hi)| hi - lo >= 8);
+        let total = self.out_vol().checked_mul(self.max_window_vol());
+        if runs
+            || u32::try_from(self.in_vol()).is_err()
+            || total.is_none_or(|total| total > TAP_LIMIT)
+        {
+            return self;
+        }
+        let step_w = self.step[SPATIAL - 1];
+        let mut offsets = Vec::with_capacity(total.unwrap_or(0));
+        let mut ends = Vec::with_capacity(self.out_vol());
+        let mut rows = Vec::new();
+        for wd in &self.axes[0] {
+            for wh in &self.axes[1] {
+                self.row_starts(wd, wh, &mut rows);
+                for ww in &self.axes[2] {
+                    let start = offsets.len();
+                    for &row in &rows {
+                        // Below 2^32: a cell of the plane (checked above).
+                        offsets.extend((0..ww.count).map(|c| (row + ww.first + c * step_w) as u32));
+                    }
+                    if offsets.len() == start {
+                        return self;
+                    }
+                    // At most TAP_LIMIT.
+                    ends.push(offsets.len() as u32);
+                }
+            }
+        }
+        self.taps = Some(Taps { ends, offsets });
+        self
     }
 
     pub fn in_vol(&self) -> usize {
