@@ -315,6 +315,12 @@ fn separable_plane_any<T: MaxElement>(
     index_buf.extend(geometry.axis_starts(2));
     index_buf.resize(out_w + kd + kd * kh, usize::MAX);
     let (columns, rest) = index_buf.split_at_mut(out_w);
+    // `fractional_max_pool` checked every start to leave the window inside the
+    // input: a column start is at most `width - kw`.
+    assert!(
+        columns.iter().all(|&column| column < row_len),
+        "a column start leaves the row"
+    );
     let (held, sources) = rest.split_at_mut(kd);
     let mut out_start = 0;
     for first_d in geometry.axis_starts(0) {
@@ -333,9 +339,20 @@ fn separable_plane_any<T: MaxElement>(
             {
                 let row = (d * height + h) * width;
                 sliding_max(&plane[row..row + width], kw, row_max, row_tap);
+                // Below 2^32: a cell of the plane.
+                let base = row as u32;
                 for ((&column, best), best_at) in columns.iter().zip(best).zip(best_at) {
-                    *best = row_max[column];
-                    *best_at = (row + column) as u32 + row_tap[column];
+                    // SAFETY: every column is below `row_len` (asserted above),
+                    // the length of `row_max` and `row_tap`. Unchecked: two
+                    // checks per picked cell were a good part of a small plane.
+                    let (value, tap) = unsafe {
+                        (
+                            *row_max.get_unchecked(column),
+                            *row_tap.get_unchecked(column),
+                        )
+                    };
+                    *best = value;
+                    *best_at = base + column as u32 + tap;
                 }
             }
         }
@@ -457,6 +474,12 @@ fn rows_chunks<T: MaxElement, const L: usize>(
     values: &mut [MaybeUninit<T>],
     indices: &mut [MaybeUninit<i64>],
 ) {
+    assert!(
+        sources
+            .iter()
+            .all(|&s| s.saturating_add(values.len()) <= picked_at.len()),
+        "a picked row ends past the table"
+    );
     let first = sources[0];
     for j in chunks::<L>(values.len()) {
         let (mut b, mut t) = ([T::LOWEST; L], [0u32; L]);
@@ -472,7 +495,14 @@ fn rows_chunks<T: MaxElement, const L: usize>(
         }
         if !indices.is_empty() {
             for (l, (slot, &s)) in indices[j..j + L].iter_mut().zip(&t).enumerate() {
-                slot.write(i64::from(picked_at[sources[s as usize] + j + l]));
+                // SAFETY: `t` holds positions in `sources` (0, or `s` of the
+                // enumeration above), and `source + j + l < source +
+                // values.len() <= picked_at.len()` for every source (asserted
+                // on entry; `chunks` keeps `j + L <= values.len()`). Unchecked:
+                // a lookup per output is on the hot path of small planes.
+                let offset =
+                    unsafe { *picked_at.get_unchecked(*sources.get_unchecked(s as usize) + j + l) };
+                slot.write(i64::from(offset));
             }
         }
     }
