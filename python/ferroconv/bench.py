@@ -366,7 +366,7 @@ def run(names: Optional[Sequence[str]] = None, repeat: int = 5, threads: Optiona
     for pwl in POOL_WORKLOADS:
         if names and not any(n in pwl.name for n in names):
             continue
-        rows.append(_run_pool(pwl, rng, repeat, threads, torch, numpy_ref))
+        rows.append(_run_pool(pwl, rng, repeat, threads, torch, numpy_ref, backward))
         _set_yardsticks(rows[-1], peak, bandwidth)
         print(_format_row(rows[-1]), flush=True)
     for nwl in NORM_WORKLOADS:
@@ -397,7 +397,7 @@ def _set_yardsticks(row: dict[str, Any], peak: Optional[float], bandwidth: Optio
 
 
 def _run_pool(wl: PoolWorkload, rng: np.random.Generator, repeat: int, threads: int,
-              torch: Optional[Any], numpy_ref: bool) -> dict[str, Any]:
+              torch: Optional[Any], numpy_ref: bool, backward: bool = True) -> dict[str, Any]:
     if wl.dtype == "float32":
         x = rng.standard_normal(wl.shape).astype(np.float32)
         if wl.kind == "lp" and not float(wl.norm).is_integer():
@@ -430,10 +430,49 @@ def _run_pool(wl: PoolWorkload, rng: np.random.Generator, repeat: int, threads: 
     if numpy_ref and wl.kind != "fractional":  # (no NumPy column: its windows differ per plane)
         row["numpy_fwd_ms"] = 1e3 * _timeit(lambda: numpy_pool(x, wl), max(1, repeat // 2))
         row["speedup_vs_numpy"] = row["numpy_fwd_ms"] / row["ferroconv_fwd_ms"]
+    # The backward (floats only: integer pooling has no gradient), timed after
+    # the forward as a training step runs them: fwd+bwd is the forward's time
+    # plus the backward call's.
+    backward = backward and wl.dtype == "float32"
+    if backward:
+        result = call()
+        out, indices = result if isinstance(result, tuple) else (result, None)
+        g = rng.standard_normal(out.shape).astype(np.float32)
+        bwd = _pool_backward(wl, x, g, indices)
+        row["ferroconv_fwd_bwd_ms"] = row["ferroconv_fwd_ms"] + 1e3 * _timeit(bwd, repeat)
     if torch is not None:
         row["torch_fwd_ms"] = 1e3 * _timeit(_torch_pool(torch, torch.from_numpy(x), wl, samples), repeat)
         row["speedup_vs_torch"] = row["torch_fwd_ms"] / row["ferroconv_fwd_ms"]
+        if backward:
+            tx = torch.from_numpy(x).requires_grad_()
+            tg = torch.from_numpy(g)
+            forward = _torch_pool(torch, tx, wl, samples)
+
+            def torch_step() -> None:
+                result: Any = forward()
+                (result[0] if isinstance(result, tuple) else result).backward(tg)
+
+            row["torch_fwd_bwd_ms"] = 1e3 * _timeit(torch_step, repeat)
+            row["fwd_bwd_speedup_vs_torch"] = row["torch_fwd_bwd_ms"] / row["ferroconv_fwd_bwd_ms"]
     return row
+
+
+def _pool_backward(wl: PoolWorkload, x: np.ndarray, g: np.ndarray,
+                   indices: Optional[np.ndarray]) -> Callable[[], object]:
+    """ferroconv's gradient call of ``wl`` for the output gradient ``g``: a scatter
+    at the argmax ``indices`` (max, fractional), or the windows' adjoint."""
+    if wl.kind == "fractional":
+        frac = getattr(F, f"fractional_max_pool{wl.rank}d_backward")
+        return lambda: frac(g, indices, x.shape)
+    if wl.kind == "max":
+        scatter = getattr(F, f"max_pool{wl.rank}d_backward")
+        return lambda: scatter(g, indices, x.shape)
+    kwargs = dict(stride=wl.stride, padding=wl.padding)
+    if wl.kind == "lp":
+        lp = getattr(F, f"lp_pool{wl.rank}d_backward")
+        return lambda: lp(g, x, wl.norm, wl.kernel, **kwargs)
+    avg = getattr(F, f"avg_pool{wl.rank}d_backward")
+    return lambda: avg(g, x.shape, wl.kernel, **kwargs)
 
 
 def _torch_pool(torch: Any, tx: Any, wl: PoolWorkload, samples: np.ndarray) -> Callable[[], object]:

@@ -522,6 +522,20 @@ fn lp_backward_plane<T: Element, const NORM: i32>(
         && row_windows
             .windows(2)
             .all(|pair| pair[1].first == pair[0].first + pair[0].count);
+    // Windows that overlap but leave no gap (e.g. 3 or 4 cells, stride 2):
+    // every cell of the span is in at least one of them, so a row's
+    // coefficients can be summed per cell first, `(sum c) x^(p - 1)` (one
+    // rounding fewer than adding each window's `c x^(p - 1)`), and the row
+    // goes in the same vectorised pass; the per-window loop cost several
+    // times that on long rows.
+    let overlapping = !tiled
+        && step_w == 1
+        && row_windows.windows(2).all(|pair| {
+            let end = pair[0].first + pair[0].count;
+            pair[0].first <= pair[1].first
+                && pair[1].first <= end
+                && end <= pair[1].first + pair[1].count
+        });
     let (first, span) = match (row_windows.first(), row_windows.last()) {
         (Some(a), Some(b)) => (a.first, b.first + b.count - a.first),
         _ => (0, 0),
@@ -531,7 +545,7 @@ fn lp_backward_plane<T: Element, const NORM: i32>(
         .first()
         .map(|w| w.count)
         .filter(|&width| width > 0 && row_windows.iter().all(|w| w.count == width));
-    let mut spread = vec![T::zero(); if tiled { span } else { 0 }];
+    let mut spread = vec![T::zero(); if tiled || overlapping { span } else { 0 }];
     let mut rows = Vec::new();
     let mut o = 0;
     for wd in &windows.axes[0] {
@@ -539,12 +553,22 @@ fn lp_backward_plane<T: Element, const NORM: i32>(
             windows.row_starts(wd, wh, &mut rows);
             let outputs = o..o + row_windows.len();
             // A window whose sum is 0 adds nothing, even times an infinite x^(p - 1).
-            if tiled
+            if (tiled || overlapping)
                 && totals[outputs.clone()]
                     .iter()
                     .all(|&total| total != T::zero())
             {
                 match (clipped, uniform) {
+                    _ if overlapping => {
+                        spread.fill(T::zero());
+                        for (o, ww) in outputs.zip(row_windows) {
+                            let at = ww.first - first;
+                            let c = coefficient(o, wd, wh, ww);
+                            for cell in &mut spread[at..at + ww.count] {
+                                *cell += c;
+                            }
+                        }
+                    }
                     (false, Some(width)) => {
                         let row_ratios = &ratios[outputs];
                         for (cells, &c) in spread.chunks_exact_mut(width).zip(row_ratios) {
