@@ -246,21 +246,11 @@ fn fractional_max_pool<'py>(
     // The window starts: a table, or PyTorch's samples (float32 / float64, one
     // column per core axis) to compute it from.
     let table = |input: crate::geometry::Dims| -> PyResult<ndarray::Array2<i64>> {
-        if let Ok(samples) = starts.extract::<numpy::PyReadonlyArray2<'py, f64>>() {
-            return Ok(pool::window_starts(
-                samples.as_array(),
-                input,
-                output,
-                kernel,
-            )?);
+        if let Some(table) = starts_from_samples::<f64>(starts, input, output, kernel) {
+            return table;
         }
-        if let Ok(samples) = starts.extract::<numpy::PyReadonlyArray2<'py, f32>>() {
-            return Ok(pool::window_starts(
-                samples.as_array(),
-                input,
-                output,
-                kernel,
-            )?);
+        if let Some(table) = starts_from_samples::<f32>(starts, input, output, kernel) {
+            return table;
         }
         Ok(borrow_indices(starts, "starts")?
             .as_array()
@@ -277,6 +267,19 @@ fn fractional_max_pool<'py>(
         let pooled = super::interrupt::detach(py, || pool::fractional_max_pool(x, starts.view(), output, kernel, rank, return_indices))?;
         pooled_to_py(py, pooled, rank)
     })
+}
+
+/// The window-start table of fractional max pooling from `samples` if they are
+/// a 2-D array of `U` (PyTorch's samples, in the input's float type), else
+/// `None`.
+fn starts_from_samples<'py, U: crate::element::Element + numpy::Element>(
+    samples: &Bound<'py, PyAny>,
+    input: crate::geometry::Dims,
+    output: crate::geometry::Dims,
+    kernel: crate::geometry::Dims,
+) -> Option<PyResult<ndarray::Array2<i64>>> {
+    let samples = samples.extract::<numpy::PyReadonlyArray2<'py, U>>().ok()?;
+    Some(pool::window_starts(samples.as_array(), input, output, kernel).map_err(Into::into))
 }
 
 /// The spatial output size of max or average pooling for a spatial input size.
