@@ -53,7 +53,7 @@ use crate::element::Element;
 use crate::error::{value_error, Result};
 use crate::geometry::{checked_product, AxisWindow, PoolParams};
 use crate::kernels::elementary::{cbrt, pow, power_pairs, powers, Fma, Power};
-use crate::kernels::{dispatch_fma, simd_twins};
+use crate::kernels::{dispatch, dispatch_fma, simd_twins};
 use crate::storage::Storage;
 use ndarray::{Array5, ArrayView5};
 use std::mem::MaybeUninit;
@@ -152,13 +152,14 @@ pub fn lp_pool_backward<T: Element>(
             .iter()
             .any(|window| window.padded != params.kernel[axis])
     });
-    for_each_zeroed_target_plane(&mut grad_in, in_vol, split, |plane, g| {
+    let init = BackwardScratch::<T>::default;
+    for_each_zeroed_target_plane(&mut grad_in, in_vol, split, init, |scratch, plane, g| {
         let x = &x[plane * in_vol..(plane + 1) * in_vol];
         let grads = &grad_out[plane * out_vol..(plane + 1) * out_vol];
         macro_rules! backward {
             ($norm:expr) => {{
                 let lp = Lp::<T, { $norm }>::new(p, volume);
-                lp_backward_plane(&windows, rows_plan, clipped, lp, x, grads, g)
+                lp_backward_plane(&windows, rows_plan, clipped, lp, x, grads, g, scratch)
             }};
         }
         match kind {
@@ -444,12 +445,41 @@ impl<T: Element, const NORM: i32> WindowSum for Totals<Lp<T, NORM>> {
     }
 }
 
+/// What [`lp_backward_plane`] works in, kept by a task from plane to plane
+/// (thousands of small planes made its allocations a good part of the cost).
+pub(crate) struct BackwardScratch<T> {
+    terms: Vec<T>,
+    slopes: Vec<T>,
+    totals: Vec<T>,
+    roots: Vec<T>,
+    ratios: Vec<T>,
+    spread: Vec<T>,
+    rows: Vec<usize>,
+    sums: Option<avg::PlaneScratch<T>>,
+}
+
+impl<T> Default for BackwardScratch<T> {
+    fn default() -> Self {
+        BackwardScratch {
+            terms: Vec::new(),
+            slopes: Vec::new(),
+            totals: Vec::new(),
+            roots: Vec::new(),
+            ratios: Vec::new(),
+            spread: Vec::new(),
+            rows: Vec::new(),
+            sums: None,
+        }
+    }
+}
+
 /// Gradient of Lp pooling with respect to its input `x`, one plane: the window's
 /// sum `s = scale * sum x^p` recomputed, then every cell of the window gets
 /// `grad * scale * s^(1/p - 1) * x^(p - 1)`, and nothing where `s` is 0 (as
 /// PyTorch, whose ReLU masks that gradient). In passes: the powers ([`GENERAL`]:
 /// `x^p` and `x^(p - 1)` of every cell at once), the sums, their roots, then the
 /// cells' gradients.
+#[allow(clippy::too_many_arguments)]
 fn lp_backward_plane<T: Element, const NORM: i32>(
     windows: &Windows,
     rows_plan: RowRuns,
@@ -458,9 +488,101 @@ fn lp_backward_plane<T: Element, const NORM: i32>(
     x: &[T],
     grad_out: &[T],
     grad_in: &mut [T],
+    scratch: &mut BackwardScratch<T>,
+) {
+    dispatch!(
+        lp_backward_plane_any,
+        lp_backward_plane_avx512,
+        lp_backward_plane_avx2,
+        windows,
+        rows_plan,
+        clipped,
+        lp,
+        x,
+        grad_out,
+        grad_in,
+        scratch
+    )
+}
+
+/// [`lp_backward_plane_any`] compiled for AVX-512F (its row passes and
+/// coefficient loops vectorise to the register width; the baseline build made
+/// them 128-bit).
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn lp_backward_plane_avx512<T: Element, const NORM: i32>(
+    windows: &Windows,
+    rows_plan: RowRuns,
+    clipped: bool,
+    lp: Lp<T, NORM>,
+    x: &[T],
+    grad_out: &[T],
+    grad_in: &mut [T],
+    scratch: &mut BackwardScratch<T>,
+) {
+    lp_backward_plane_any(
+        windows, rows_plan, clipped, lp, x, grad_out, grad_in, scratch,
+    )
+}
+
+/// [`lp_backward_plane_any`] compiled for AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn lp_backward_plane_avx2<T: Element, const NORM: i32>(
+    windows: &Windows,
+    rows_plan: RowRuns,
+    clipped: bool,
+    lp: Lp<T, NORM>,
+    x: &[T],
+    grad_out: &[T],
+    grad_in: &mut [T],
+    scratch: &mut BackwardScratch<T>,
+) {
+    lp_backward_plane_any(
+        windows, rows_plan, clipped, lp, x, grad_out, grad_in, scratch,
+    )
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn lp_backward_plane_any<T: Element, const NORM: i32>(
+    windows: &Windows,
+    rows_plan: RowRuns,
+    clipped: bool,
+    lp: Lp<T, NORM>,
+    x: &[T],
+    grad_out: &[T],
+    grad_in: &mut [T],
+    scratch: &mut BackwardScratch<T>,
 ) {
     let step_w = windows.step[2];
-    let (mut terms, mut slopes) = (Vec::new(), Vec::new());
+    let BackwardScratch {
+        terms,
+        slopes,
+        totals,
+        roots,
+        ratios,
+        spread,
+        rows,
+        sums,
+    } = scratch;
+    for buffer in [
+        &mut *terms,
+        &mut *slopes,
+        &mut *totals,
+        &mut *roots,
+        &mut *ratios,
+    ] {
+        buffer.clear();
+    }
     if NORM == GENERAL {
         terms.reserve(x.len());
         slopes.reserve(x.len());
@@ -482,31 +604,35 @@ fn lp_backward_plane<T: Element, const NORM: i32>(
     // x^(p - 1): computed above (`slope_of` takes it as it is), or a product of x.
     let sources = if NORM == GENERAL { &slopes[..] } else { x };
     let out_vol = windows.out_vol();
-    let mut totals = Vec::with_capacity(out_vol);
+    totals.reserve(out_vol);
+    // The windows' factors do not depend on the norm's form: one scratch
+    // serves every plane of the task.
+    let sums = sums.get_or_insert_with(|| avg::PlaneScratch::new(windows, Totals(lp)));
     avg::avg_plane(
         windows,
         rows_plan,
         Totals(lp),
         cells,
         &mut totals.spare_capacity_mut()[..out_vol],
-        &mut avg::PlaneScratch::new(windows, Totals(lp)),
+        sums,
     );
     // SAFETY: `avg_plane` wrote every output of the plane, the first `out_vol`
     // elements of the capacity.
     unsafe { totals.set_len(out_vol) };
-    let mut roots = Vec::with_capacity(out_vol);
-    lp.roots(&totals, &mut roots.spare_capacity_mut()[..out_vol]);
+    roots.reserve(out_vol);
+    lp.roots(totals, &mut roots.spare_capacity_mut()[..out_vol]);
     // SAFETY: `roots` wrote every element of its output, the first `out_vol` of
     // the capacity (as long as `totals`).
     unsafe { roots.set_len(out_vol) };
     // grad * s^(1/p - 1) = grad * root / total for every window at once (a loop
     // that vectorises), times the window's scale below where it is not 1.
-    let ratios: Vec<T> = grad_out
-        .iter()
-        .zip(&roots)
-        .zip(&totals)
-        .map(|((&g, &root), &total)| g * (root / total))
-        .collect();
+    ratios.extend(
+        grad_out
+            .iter()
+            .zip(roots.iter())
+            .zip(totals.iter())
+            .map(|((&g, &root), &total)| g * (root / total)),
+    );
     let coefficient = |o: usize, wd: &AxisWindow, wh: &AxisWindow, ww: &AxisWindow| {
         if clipped {
             ratios[o] * lp.factor(wd, wh, ww)
@@ -545,12 +671,12 @@ fn lp_backward_plane<T: Element, const NORM: i32>(
         .first()
         .map(|w| w.count)
         .filter(|&width| width > 0 && row_windows.iter().all(|w| w.count == width));
-    let mut spread = vec![T::zero(); if tiled || overlapping { span } else { 0 }];
-    let mut rows = Vec::new();
+    spread.clear();
+    spread.resize(if tiled || overlapping { span } else { 0 }, T::zero());
     let mut o = 0;
     for wd in &windows.axes[0] {
         for wh in &windows.axes[1] {
-            windows.row_starts(wd, wh, &mut rows);
+            windows.row_starts(wd, wh, rows);
             let outputs = o..o + row_windows.len();
             // A window whose sum is 0 adds nothing, even times an infinite x^(p - 1).
             if (tiled || overlapping)
@@ -582,10 +708,10 @@ fn lp_backward_plane<T: Element, const NORM: i32>(
                         }
                     }
                 }
-                for &row in &rows {
+                for &row in rows.iter() {
                     let cells = &mut grad_in[row + first..row + first + span];
                     let values = &sources[row + first..row + first + span];
-                    for ((cell, &c), &v) in cells.iter_mut().zip(&spread).zip(values) {
+                    for ((cell, &c), &v) in cells.iter_mut().zip(spread.iter()).zip(values) {
                         *cell += c * Lp::<T, NORM>::slope_of(v);
                     }
                 }
@@ -595,7 +721,7 @@ fn lp_backward_plane<T: Element, const NORM: i32>(
                         continue;
                     }
                     let c = coefficient(o, wd, wh, ww);
-                    for &row in &rows {
+                    for &row in rows.iter() {
                         let start = row + ww.first;
                         let cells = grad_in[start..].iter_mut().step_by(step_w);
                         let values = sources[start..].iter().step_by(step_w);

@@ -67,6 +67,28 @@ where
     T: Send,
     F: Fn(usize, &mut [T]) + Sync + Send,
 {
+    for_each_target_plane_with(
+        target,
+        plane_len,
+        split,
+        || (),
+        |_, index, plane| body(index, plane),
+    )
+}
+
+/// [`for_each_target_plane`] with a `workspace` made by `init` once per task
+/// and handed to each of its planes in turn: `body(workspace, plane, target)`.
+pub(crate) fn for_each_target_plane_with<T, W, F>(
+    target: &mut [T],
+    plane_len: usize,
+    split: PlaneSplit,
+    init: impl Fn() -> W + Sync + Send,
+    body: F,
+) -> Result<()>
+where
+    T: Send,
+    F: Fn(&mut W, usize, &mut [T]) + Sync + Send,
+{
     if plane_len == 0 || target.is_empty() {
         return Ok(());
     }
@@ -75,10 +97,10 @@ where
         target,
         per_task.saturating_mul(plane_len),
         split.work,
-        || (),
-        |_, task, chunk| {
+        init,
+        |workspace, task, chunk| {
             for (i, plane) in chunk.chunks_mut(plane_len).enumerate() {
-                body(task * per_task + i, plane);
+                body(workspace, task * per_task + i, plane);
             }
         },
     )
@@ -87,17 +109,18 @@ where
 /// [`for_each_target_plane`] over a buffer not yet written: each plane is
 /// zeroed by the task that then runs `body` on it (in cache, and in parallel:
 /// zeroing the whole buffer first was a serial pass over memory).
-pub(crate) fn for_each_zeroed_target_plane<T, F>(
+pub(crate) fn for_each_zeroed_target_plane<T, W, F>(
     target: &mut [MaybeUninit<T>],
     plane_len: usize,
     split: PlaneSplit,
+    init: impl Fn() -> W + Sync + Send,
     body: F,
 ) -> Result<()>
 where
     T: ZeroBits + Send,
-    F: Fn(usize, &mut [T]) + Sync + Send,
+    F: Fn(&mut W, usize, &mut [T]) + Sync + Send,
 {
-    for_each_target_plane(target, plane_len, split, |index, plane| {
+    for_each_target_plane_with(target, plane_len, split, init, |workspace, index, plane| {
         // SAFETY: all-zero bytes are a valid `T` (`ZeroBits`), so after the
         // fill every element is initialised, and `MaybeUninit<T>` has the
         // layout of `T`.
@@ -105,6 +128,6 @@ where
             std::ptr::write_bytes(plane.as_mut_ptr(), 0, plane.len());
             &mut *(plane as *mut [MaybeUninit<T>] as *mut [T])
         };
-        body(index, plane);
+        body(workspace, index, plane);
     })
 }
