@@ -126,5 +126,30 @@ macro_rules! simd_twins {
             $body::<$($t),+>($($arg),*)
         }
     };
+    // The same with one const generic parameter after the type parameters.
+    ($body:ident => $avx512:ident, $avx2:ident,
+     <$($t:ident: $bound:path),+; const $c:ident: $cty:ty>($($arg:ident: $ty:ty),* $(,)?)) => {
+        /// The generic body compiled for AVX-512F.
+        ///
+        /// # Safety
+        /// The CPU must support AVX-512F.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $avx512<$($t: $bound),+, const $c: $cty>($($arg: $ty),*) {
+            $body::<$($t),+, $c>($($arg),*)
+        }
+
+        /// The generic body compiled for AVX2 and FMA.
+        ///
+        /// # Safety
+        /// The CPU must support AVX2 and FMA.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $avx2<$($t: $bound),+, const $c: $cty>($($arg: $ty),*) {
+            $body::<$($t),+, $c>($($arg),*)
+        }
+    };
 }
 pub(crate) use simd_twins;

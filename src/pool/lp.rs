@@ -159,7 +159,19 @@ pub fn lp_pool_backward<T: Element>(
         macro_rules! backward {
             ($norm:expr) => {{
                 let lp = Lp::<T, { $norm }>::new(p, volume);
-                lp_backward_plane(&windows, rows_plan, clipped, lp, x, grads, g, scratch)
+                dispatch!(
+                    lp_backward_plane_any,
+                    lp_backward_plane_avx512,
+                    lp_backward_plane_avx2,
+                    &windows,
+                    rows_plan,
+                    clipped,
+                    lp,
+                    x,
+                    grads,
+                    g,
+                    scratch
+                )
             }};
         }
         match kind {
@@ -445,7 +457,7 @@ impl<T: Element, const NORM: i32> WindowSum for Totals<Lp<T, NORM>> {
     }
 }
 
-/// What [`lp_backward_plane`] works in, kept by a task from plane to plane
+/// What [`lp_backward_plane_any`] works in, kept by a task from plane to plane
 /// (thousands of small planes made its allocations a good part of the cost).
 pub(crate) struct BackwardScratch<T> {
     terms: Vec<T>,
@@ -473,84 +485,30 @@ impl<T> Default for BackwardScratch<T> {
     }
 }
 
+simd_twins! {
+    lp_backward_plane_any => lp_backward_plane_avx512, lp_backward_plane_avx2,
+    <T: Element; const NORM: i32>(
+        windows: &Windows,
+        rows_plan: RowRuns,
+        clipped: bool,
+        lp: Lp<T, NORM>,
+        x: &[T],
+        grad_out: &[T],
+        grad_in: &mut [T],
+        scratch: &mut BackwardScratch<T>,
+    )
+}
+
 /// Gradient of Lp pooling with respect to its input `x`, one plane: the window's
 /// sum `s = scale * sum x^p` recomputed, then every cell of the window gets
 /// `grad * scale * s^(1/p - 1) * x^(p - 1)`, and nothing where `s` is 0 (as
 /// PyTorch, whose ReLU masks that gradient). In passes: the powers ([`GENERAL`]:
 /// `x^p` and `x^(p - 1)` of every cell at once), the sums, their roots, then the
 /// cells' gradients.
-#[allow(clippy::too_many_arguments)]
-fn lp_backward_plane<T: Element, const NORM: i32>(
-    windows: &Windows,
-    rows_plan: RowRuns,
-    clipped: bool,
-    lp: Lp<T, NORM>,
-    x: &[T],
-    grad_out: &[T],
-    grad_in: &mut [T],
-    scratch: &mut BackwardScratch<T>,
-) {
-    dispatch!(
-        lp_backward_plane_any,
-        lp_backward_plane_avx512,
-        lp_backward_plane_avx2,
-        windows,
-        rows_plan,
-        clipped,
-        lp,
-        x,
-        grad_out,
-        grad_in,
-        scratch
-    )
-}
-
-/// [`lp_backward_plane_any`] compiled for AVX-512F (its row passes and
-/// coefficient loops vectorise to the register width; the baseline build made
-/// them 128-bit).
 ///
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn lp_backward_plane_avx512<T: Element, const NORM: i32>(
-    windows: &Windows,
-    rows_plan: RowRuns,
-    clipped: bool,
-    lp: Lp<T, NORM>,
-    x: &[T],
-    grad_out: &[T],
-    grad_in: &mut [T],
-    scratch: &mut BackwardScratch<T>,
-) {
-    lp_backward_plane_any(
-        windows, rows_plan, clipped, lp, x, grad_out, grad_in, scratch,
-    )
-}
-
-/// [`lp_backward_plane_any`] compiled for AVX2 and FMA.
-///
-/// # Safety
-/// The CPU must support AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn lp_backward_plane_avx2<T: Element, const NORM: i32>(
-    windows: &Windows,
-    rows_plan: RowRuns,
-    clipped: bool,
-    lp: Lp<T, NORM>,
-    x: &[T],
-    grad_out: &[T],
-    grad_in: &mut [T],
-    scratch: &mut BackwardScratch<T>,
-) {
-    lp_backward_plane_any(
-        windows, rows_plan, clipped, lp, x, grad_out, grad_in, scratch,
-    )
-}
-
+/// Compiled per instruction set (`simd_twins`, called through `dispatch`): the
+/// kernel's own loops (ratios, spread, row pass) vectorise to the register
+/// width only so.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn lp_backward_plane_any<T: Element, const NORM: i32>(

@@ -325,10 +325,16 @@ fn avg_backward_over<T: Element>(
     }
     let mut grad_in = alloc_zeroed::<T>(len, "grad_input")?;
     let split = PlaneSplit::new(planes, out_vol.saturating_mul(windows.max_window_vol()));
-    for_each_target_plane(&mut grad_in, in_vol, split, |p, g| {
-        let grad_plane = &grad_out[p * out_vol..(p + 1) * out_vol];
-        avg::avg_backward_plane(&windows, rule, grad_plane, g);
-    })?;
+    for_each_target_plane(
+        &mut grad_in,
+        in_vol,
+        split,
+        || (),
+        |_, p, g| {
+            let grad_plane = &grad_out[p * out_vol..(p + 1) * out_vol];
+            avg::avg_backward_plane(&windows, rule, grad_plane, g);
+        },
+    )?;
     into_array5(input_shape, grad_in)
 }
 

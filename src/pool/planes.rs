@@ -55,30 +55,11 @@ where
     )
 }
 
-/// Run `body(plane, target)` for every plane of `target`, which holds planes of
-/// `plane_len` elements (e.g. an input gradient being accumulated).
-pub(crate) fn for_each_target_plane<T, F>(
-    target: &mut [T],
-    plane_len: usize,
-    split: PlaneSplit,
-    body: F,
-) -> Result<()>
-where
-    T: Send,
-    F: Fn(usize, &mut [T]) + Sync + Send,
-{
-    for_each_target_plane_with(
-        target,
-        plane_len,
-        split,
-        || (),
-        |_, index, plane| body(index, plane),
-    )
-}
-
-/// [`for_each_target_plane`] with a `workspace` made by `init` once per task
-/// and handed to each of its planes in turn: `body(workspace, plane, target)`.
-pub(crate) fn for_each_target_plane_with<T, W, F>(
+/// Run `body(workspace, plane, target)` for every plane of `target`, which
+/// holds planes of `plane_len` elements (e.g. an input gradient being
+/// accumulated); `workspace` is made by `init` once per task and handed to each
+/// of its planes in turn.
+pub(crate) fn for_each_target_plane<T, W, F>(
     target: &mut [T],
     plane_len: usize,
     split: PlaneSplit,
@@ -120,7 +101,7 @@ where
     T: ZeroBits + Send,
     F: Fn(&mut W, usize, &mut [T]) + Sync + Send,
 {
-    for_each_target_plane_with(target, plane_len, split, init, |workspace, index, plane| {
+    for_each_target_plane(target, plane_len, split, init, |workspace, index, plane| {
         // SAFETY: all-zero bytes are a valid `T` (`ZeroBits`), so after the
         // fill every element is initialised, and `MaybeUninit<T>` has the
         // layout of `T`.

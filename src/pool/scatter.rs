@@ -54,22 +54,28 @@ pub(crate) fn scatter<T: Copy + Send + Sync + AddAssign>(
         }
     } else {
         let split = PlaneSplit::new(target.len() / target_len.max(1), source_len);
-        for_each_target_plane(target, target_len, split, |plane, target| {
-            let offset = plane * source_len;
-            let values = &values[offset..offset + source_len];
-            let indices = &indices[offset..offset + source_len];
-            for (o, (&value, &index)) in values.iter().zip(indices).enumerate() {
-                if !(0..limit).contains(&index) {
-                    first_bad.fetch_min(offset + o, Ordering::Relaxed);
-                    return;
+        for_each_target_plane(
+            target,
+            target_len,
+            split,
+            || (),
+            |_, plane, target| {
+                let offset = plane * source_len;
+                let values = &values[offset..offset + source_len];
+                let indices = &indices[offset..offset + source_len];
+                for (o, (&value, &index)) in values.iter().zip(indices).enumerate() {
+                    if !(0..limit).contains(&index) {
+                        first_bad.fetch_min(offset + o, Ordering::Relaxed);
+                        return;
+                    }
+                    let cell = &mut target[index as usize];
+                    match combine {
+                        Combine::Add => *cell += value,
+                        Combine::Assign => *cell = value,
+                    }
                 }
-                let cell = &mut target[index as usize];
-                match combine {
-                    Combine::Add => *cell += value,
-                    Combine::Assign => *cell = value,
-                }
-            }
-        })?;
+            },
+        )?;
     }
     checked(
         indices,
@@ -121,17 +127,23 @@ pub(crate) fn gather<T: Copy + Send + Sync>(
     let first_bad = AtomicUsize::new(usize::MAX);
     let limit = i64::try_from(source_len).unwrap_or(i64::MAX);
     let split = PlaneSplit::new(out.len() / out_len, out_len);
-    for_each_target_plane(out, out_len, split, |plane, out| {
-        let offset = plane * out_len;
-        let indices = &indices[offset..offset + out_len];
-        let source = &source[plane * source_len..(plane + 1) * source_len];
-        for (o, (slot, &index)) in out.iter_mut().zip(indices).enumerate() {
-            if !(0..limit).contains(&index) {
-                first_bad.fetch_min(offset + o, Ordering::Relaxed);
-                return;
+    for_each_target_plane(
+        out,
+        out_len,
+        split,
+        || (),
+        |_, plane, out| {
+            let offset = plane * out_len;
+            let indices = &indices[offset..offset + out_len];
+            let source = &source[plane * source_len..(plane + 1) * source_len];
+            for (o, (slot, &index)) in out.iter_mut().zip(indices).enumerate() {
+                if !(0..limit).contains(&index) {
+                    first_bad.fetch_min(offset + o, Ordering::Relaxed);
+                    return;
+                }
+                *slot = source[index as usize];
             }
-            *slot = source[index as usize];
-        }
-    })?;
+        },
+    )?;
     checked(indices, first_bad.into_inner(), out_len, source_len, &info)
 }
