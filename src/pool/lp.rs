@@ -465,6 +465,7 @@ pub(crate) struct BackwardScratch<T> {
     totals: Vec<T>,
     roots: Vec<T>,
     ratios: Vec<T>,
+    coefs: Vec<T>,
     spread: Vec<T>,
     rows: Vec<usize>,
     sums: Option<avg::PlaneScratch<T>>,
@@ -478,6 +479,7 @@ impl<T> Default for BackwardScratch<T> {
             totals: Vec::new(),
             roots: Vec::new(),
             ratios: Vec::new(),
+            coefs: Vec::new(),
             spread: Vec::new(),
             rows: Vec::new(),
             sums: None,
@@ -528,6 +530,7 @@ fn lp_backward_plane_any<T: Element, const NORM: i32>(
         totals,
         roots,
         ratios,
+        coefs,
         spread,
         rows,
         sums,
@@ -624,6 +627,14 @@ fn lp_backward_plane_any<T: Element, const NORM: i32>(
         (Some(a), Some(b)) => (a.first, b.first + b.count - a.first),
         _ => (0, 0),
     };
+    // The distance between the windows' starts, if it is one for all of them.
+    let pitch = windows.pitch.filter(|&pitch| {
+        pitch > 0
+            && row_windows
+                .iter()
+                .enumerate()
+                .all(|(o, w)| w.first == first + o * pitch)
+    });
     // The windows' common width, if they have one.
     let uniform = row_windows
         .first()
@@ -645,11 +656,36 @@ fn lp_backward_plane_any<T: Element, const NORM: i32>(
                 match (clipped, uniform) {
                     _ if overlapping => {
                         spread.fill(T::zero());
-                        for (o, ww) in outputs.zip(row_windows) {
-                            let at = ww.first - first;
-                            let c = coefficient(o, wd, wh, ww);
-                            for cell in &mut spread[at..at + ww.count] {
-                                *cell += c;
+                        let row_coefs: &[T] = if clipped {
+                            coefs.clear();
+                            for (o, ww) in outputs.zip(row_windows) {
+                                coefs.push(coefficient(o, wd, wh, ww));
+                            }
+                            coefs
+                        } else {
+                            &ratios[outputs]
+                        };
+                        // Tap by tap: one tap's adds go to distinct cells, so
+                        // they do not wait on each other (window by window,
+                        // each add waited on the store of the window before).
+                        match (uniform, pitch) {
+                            (Some(width), Some(pitch)) => {
+                                for tap in 0..width {
+                                    let cells = spread[tap..].iter_mut().step_by(pitch);
+                                    for (cell, &c) in cells.zip(row_coefs) {
+                                        *cell += c;
+                                    }
+                                }
+                            }
+                            _ => {
+                                let widest = row_windows.iter().map(|w| w.count).max();
+                                for tap in 0..widest.unwrap_or(0) {
+                                    for (ww, &c) in row_windows.iter().zip(row_coefs) {
+                                        if tap < ww.count {
+                                            spread[ww.first - first + tap] += c;
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
