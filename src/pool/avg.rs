@@ -8,7 +8,7 @@
 //! those of the scalar loop), border windows one by one.
 
 use super::plan::{RowKernel, RowRuns};
-use super::windows::{Divisor, Windows};
+use super::windows::{Divisor, RowCover, Windows};
 use crate::element::Element;
 use crate::geometry::AxisWindow;
 use crate::kernels::{dispatch, simd_twins};
@@ -385,16 +385,109 @@ impl<T: Element> SumRun<'_, T> {
     }
 }
 
+/// Fewest windows in a row for [`avg_backward_plane`]'s row pass.
+const ROW_PASS_MIN_WINDOWS: usize = 8;
+
+/// What [`avg_backward_plane`] works in, kept by a task from plane to plane.
+pub(crate) struct BackwardScratch<T> {
+    /// A window row's shares, their sums per cell, its input rows.
+    shares: Vec<T>,
+    spread: Vec<T>,
+    rows: Vec<usize>,
+}
+
+impl<T> Default for BackwardScratch<T> {
+    fn default() -> Self {
+        BackwardScratch {
+            shares: Vec::new(),
+            spread: Vec::new(),
+            rows: Vec::new(),
+        }
+    }
+}
+
 /// Gradient of [`avg_plane`] for averages: each output gradient divided by its
-/// window's divisor is added to every input cell of the window (overlapping
-/// windows accumulate, in output order).
+/// window's divisor is added to every input cell of the window. Where a row's
+/// windows leave no gap ([`RowCover`]) the shares are summed per cell first and
+/// each input row takes one pass; else window by window (overlapping windows
+/// accumulate in output order).
 pub(crate) fn avg_backward_plane<T: Element>(
     windows: &Windows,
+    cover: &RowCover,
     rule: Divisor,
     grad_out: &[T],
     grad_in: &mut [T],
+    scratch: &mut BackwardScratch<T>,
+) {
+    dispatch!(
+        avg_backward_plane_any,
+        avg_backward_plane_avx512,
+        avg_backward_plane_avx2,
+        windows,
+        cover,
+        rule,
+        grad_out,
+        grad_in,
+        scratch
+    )
+}
+
+simd_twins! {
+    avg_backward_plane_any => avg_backward_plane_avx512, avg_backward_plane_avx2,
+    <T: Element>(
+        windows: &Windows,
+        cover: &RowCover,
+        rule: Divisor,
+        grad_out: &[T],
+        grad_in: &mut [T],
+        scratch: &mut BackwardScratch<T>,
+    )
+}
+
+#[inline(always)]
+fn avg_backward_plane_any<T: Element>(
+    windows: &Windows,
+    cover: &RowCover,
+    rule: Divisor,
+    grad_out: &[T],
+    grad_in: &mut [T],
+    scratch: &mut BackwardScratch<T>,
 ) {
     let step_w = windows.step[2];
+    // Rows of a few windows (small planes) stay window by window: the row
+    // pass's setup per window row cost more than it saved there.
+    if cover.gapless && windows.axes[2].len() >= ROW_PASS_MIN_WINDOWS {
+        let BackwardScratch {
+            shares,
+            spread,
+            rows,
+        } = scratch;
+        let row_windows = &windows.axes[2];
+        spread.resize(cover.span, T::zero());
+        let (first, span) = (cover.first, cover.span);
+        let mut o = 0;
+        for wd in &windows.axes[0] {
+            for wh in &windows.axes[1] {
+                shares.clear();
+                shares.extend(
+                    row_windows
+                        .iter()
+                        .zip(&grad_out[o..o + row_windows.len()])
+                        .map(|(ww, &g)| g / Windows::divisor::<T>(rule, wd, wh, ww)),
+                );
+                cover.spread(row_windows, shares, &mut spread[..span]);
+                windows.row_starts(wd, wh, rows);
+                for &row in rows.iter() {
+                    let cells = &mut grad_in[row + first..row + first + span];
+                    for (cell, &share) in cells.iter_mut().zip(spread.iter()) {
+                        *cell += share;
+                    }
+                }
+                o += row_windows.len();
+            }
+        }
+        return;
+    }
     for_each_window(windows, |o, [wd, wh, ww], rows| {
         let share = grad_out[o] / Windows::divisor::<T>(rule, wd, wh, ww);
         for &row in rows {

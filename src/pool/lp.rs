@@ -45,7 +45,7 @@
 use super::avg::{self, WindowSum};
 use super::plan::{self, PlaneSplit, RowRuns};
 use super::planes::for_each_zeroed_target_plane;
-use super::windows::{Divisor, Windows};
+use super::windows::{Divisor, RowCover, Windows};
 use super::{check_shape, window_sums};
 use crate::alloc::{alloc_uninit, alloc_zeroed, assume_init};
 use crate::arrays::{as_slice, into_array5, shape5, spatial, standard, with_spatial, Shape5};
@@ -605,57 +605,33 @@ fn lp_backward_plane_any<T: Element, const NORM: i32>(
     // cells one apart): a row's gradients go in one pass over its cells, the
     // coefficients spread out over them first (a loop that vectorises).
     let row_windows = &windows.axes[2];
-    let tiled = step_w == 1
-        && row_windows
-            .windows(2)
-            .all(|pair| pair[1].first == pair[0].first + pair[0].count);
-    // Windows that overlap but leave no gap (e.g. 3 or 4 cells, stride 2):
-    // every cell of the span is in at least one of them, so a row's
-    // coefficients can be summed per cell first, `(sum c) x^(p - 1)` (one
-    // rounding fewer than adding each window's `c x^(p - 1)`), and the row
-    // goes in the same vectorised pass; the per-window loop cost several
-    // times that on long rows.
-    let overlapping = !tiled
-        && step_w == 1
-        && row_windows.windows(2).all(|pair| {
-            let end = pair[0].first + pair[0].count;
-            pair[0].first <= pair[1].first
-                && pair[1].first <= end
-                && end <= pair[1].first + pair[1].count
-        });
-    let (first, span) = match (row_windows.first(), row_windows.last()) {
-        (Some(a), Some(b)) => (a.first, b.first + b.count - a.first),
-        _ => (0, 0),
-    };
-    // The distance between the windows' starts, if it is one for all of them.
-    let pitch = windows.pitch.filter(|&pitch| {
-        pitch > 0
-            && row_windows
-                .iter()
-                .enumerate()
-                .all(|(o, w)| w.first == first + o * pitch)
-    });
-    // The windows' common width, if they have one.
-    let uniform = row_windows
-        .first()
-        .map(|w| w.count)
-        .filter(|&width| width > 0 && row_windows.iter().all(|w| w.count == width));
+    // Windows that overlap but leave no gap (e.g. 3 or 4 cells, stride 2) sum
+    // their coefficients per cell first, `(sum c) x^(p - 1)`, one rounding
+    // fewer than adding each window's `c x^(p - 1)`.
+    let cover = RowCover::of(windows);
+    let RowCover {
+        first,
+        span,
+        tiled,
+        gapless,
+        uniform,
+        ..
+    } = cover;
     spread.clear();
-    spread.resize(if tiled || overlapping { span } else { 0 }, T::zero());
+    spread.resize(if gapless { span } else { 0 }, T::zero());
     let mut o = 0;
     for wd in &windows.axes[0] {
         for wh in &windows.axes[1] {
             windows.row_starts(wd, wh, rows);
             let outputs = o..o + row_windows.len();
             // A window whose sum is 0 adds nothing, even times an infinite x^(p - 1).
-            if (tiled || overlapping)
+            if gapless
                 && totals[outputs.clone()]
                     .iter()
                     .all(|&total| total != T::zero())
             {
                 match (clipped, uniform) {
-                    _ if overlapping => {
-                        spread.fill(T::zero());
+                    _ if !tiled => {
                         let row_coefs: &[T] = if clipped {
                             coefs.clear();
                             for (o, ww) in outputs.zip(row_windows) {
@@ -665,29 +641,7 @@ fn lp_backward_plane_any<T: Element, const NORM: i32>(
                         } else {
                             &ratios[outputs]
                         };
-                        // Tap by tap: one tap's adds go to distinct cells, so
-                        // they do not wait on each other (window by window,
-                        // each add waited on the store of the window before).
-                        match (uniform, pitch) {
-                            (Some(width), Some(pitch)) => {
-                                for tap in 0..width {
-                                    let cells = spread[tap..].iter_mut().step_by(pitch);
-                                    for (cell, &c) in cells.zip(row_coefs) {
-                                        *cell += c;
-                                    }
-                                }
-                            }
-                            _ => {
-                                let widest = row_windows.iter().map(|w| w.count).max();
-                                for tap in 0..widest.unwrap_or(0) {
-                                    for (ww, &c) in row_windows.iter().zip(row_coefs) {
-                                        if tap < ww.count {
-                                            spread[ww.first - first + tap] += c;
-                                        }
-                                    }
-                                }
-                            }
-                        }
+                        cover.spread(row_windows, row_coefs, spread);
                     }
                     (false, Some(width)) => {
                         let row_ratios = &ratios[outputs];

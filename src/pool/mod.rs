@@ -325,14 +325,15 @@ fn avg_backward_over<T: Element>(
     }
     let mut grad_in = alloc_zeroed::<T>(len, "grad_input")?;
     let split = PlaneSplit::new(planes, out_vol.saturating_mul(windows.max_window_vol()));
+    let cover = windows::RowCover::of(&windows);
     for_each_target_plane(
         &mut grad_in,
         in_vol,
         split,
-        || (),
-        |_, p, g| {
+        avg::BackwardScratch::default,
+        |scratch, p, g| {
             let grad_plane = &grad_out[p * out_vol..(p + 1) * out_vol];
-            avg::avg_backward_plane(&windows, rule, grad_plane, g);
+            avg::avg_backward_plane(&windows, &cover, rule, grad_plane, g, scratch);
         },
     )?;
     into_array5(input_shape, grad_in)

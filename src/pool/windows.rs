@@ -74,6 +74,109 @@ impl Taps {
     }
 }
 
+/// How the windows of an output row lie along it, for the gradients that add a
+/// coefficient per window to each of its cells: where the windows leave no
+/// gap between the first cell they read and the last, a row's coefficients can
+/// be summed per cell first ([`RowCover::spread`]) and every input row of the
+/// window row then takes one vectorised pass, instead of a strided loop per
+/// window (which cost several times that on long rows).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowCover {
+    /// The first cell the row's windows read.
+    pub first: usize,
+    /// Cells from `first` to the end of the last window.
+    pub span: usize,
+    /// Each window starts where the one before ends, cells one apart.
+    pub tiled: bool,
+    /// Tiled, or overlapping without a gap (starts and ends in order), cells
+    /// one apart: every cell of the span is in some window.
+    pub gapless: bool,
+    /// The windows' common width, if they have one.
+    pub uniform: Option<usize>,
+    /// The distance between the windows' starts, if it is one for all of them.
+    pitch: Option<usize>,
+}
+
+impl RowCover {
+    pub fn of(windows: &Windows) -> Self {
+        let row = &windows.axes[SPATIAL - 1];
+        let unit = windows.step[SPATIAL - 1] == 1;
+        let tiled = unit
+            && row
+                .windows(2)
+                .all(|pair| pair[1].first == pair[0].first + pair[0].count);
+        let gapless = unit
+            && row.windows(2).all(|pair| {
+                let end = pair[0].first + pair[0].count;
+                pair[0].first <= pair[1].first
+                    && pair[1].first <= end
+                    && end <= pair[1].first + pair[1].count
+            });
+        let (first, span) = match (row.first(), row.last()) {
+            (Some(a), Some(b)) => (a.first, b.first + b.count - a.first),
+            _ => (0, 0),
+        };
+        let pitch = windows.pitch.filter(|&pitch| {
+            pitch > 0
+                && row
+                    .iter()
+                    .enumerate()
+                    .all(|(o, w)| w.first == first + o * pitch)
+        });
+        let uniform = row
+            .first()
+            .map(|w| w.count)
+            .filter(|&width| width > 0 && row.iter().all(|w| w.count == width));
+        RowCover {
+            first,
+            span,
+            tiled,
+            gapless,
+            uniform,
+            pitch,
+        }
+    }
+
+    /// `spread[i]`: the sum of `coefs[o]` over the windows `o` of `row` (the
+    /// windows' last axis) that read cell `first + i`, for [`RowCover::gapless`]
+    /// windows (`spread` is `span` long). Tiled windows fill their cells;
+    /// others add tap by tap: one tap's adds go to distinct cells, so they do
+    /// not wait on each other's stores.
+    #[inline(always)]
+    pub fn spread<T: Element>(&self, row: &[AxisWindow], coefs: &[T], spread: &mut [T]) {
+        if self.tiled {
+            // Each cell of the span in exactly one window: no zeroing (a zeroed
+            // buffer read back at once stalled on the fill's stores).
+            for (window, &c) in row.iter().zip(coefs) {
+                let at = window.first - self.first;
+                spread[at..at + window.count].fill(c);
+            }
+            return;
+        }
+        spread.fill(T::zero());
+        match (self.uniform, self.pitch) {
+            (Some(width), Some(pitch)) => {
+                for tap in 0..width {
+                    let cells = spread[tap..].iter_mut().step_by(pitch);
+                    for (cell, &c) in cells.zip(coefs) {
+                        *cell += c;
+                    }
+                }
+            }
+            _ => {
+                let widest = row.iter().map(|w| w.count).max().unwrap_or(0);
+                for tap in 0..widest {
+                    for (window, &c) in row.iter().zip(coefs) {
+                        if tap < window.count {
+                            spread[window.first - self.first + tap] += c;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The run of full-width windows of `row` (see [`Windows::interior`]), if they
 /// form one arithmetic run of at least one window.
 fn interior(row: &[AxisWindow], full: usize, pitch: usize) -> Option<(usize, usize)> {
