@@ -23,6 +23,15 @@
 //!   leading `1 + r` exact, and `2^q` in two factors so that a subnormal result
 //!   is rounded once.
 //!
+//! The AVX-512 slice kernels ([`powers`], [`power_pairs`]) compute the same
+//! function with tables instead (`avx512.rs`): log-2 units, a 32-entry (`f32`)
+//! or 16-entry (`f64`) table on each side, short polynomials and no division.
+//! They are as accurate or more (the unit tests check them against the same
+//! bound): measured over 4 million random patterns and a dense sweep of [1e-3,
+//! 10], `f32` 0.55 units at p = 1.5, 0.62 at 4, 0.89 at 12.5 (the steps below:
+//! 0.61, 0.81, 1.27), `f64` one unit from libm up to p = 12.5 (as the steps
+//! below).
+//!
 //! `R` and `W` are Chebyshev fits (mpmath's `chebyfit`) of `(2 atanh(s) / s - 2)
 //! / s^2` on `s^2 <= (3 - 2 sqrt 2)^2` and `(e^r - 1 - r) / r^2` on `|r| <=
 //! ln(2)/2 + 2^-10`, of relative error below `2^-21.6` and `2^-26.6` (`f32`
@@ -70,6 +79,8 @@ use std::ops::{Add, Div, Mul, Sub};
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod tables;
 
 /// How products with their rounding error, and polynomial steps, are computed:
 /// [`Fused`] or [`Unfused`].
