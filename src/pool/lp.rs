@@ -55,6 +55,7 @@ use crate::geometry::{checked_product, AxisWindow, PoolParams};
 use crate::kernels::elementary::{cbrt, pow, power_pairs, powers, Fma, Power};
 use crate::kernels::{dispatch, dispatch_fma, simd_twins};
 use crate::storage::Storage;
+use crate::threads::for_each_chunk_mut;
 use ndarray::{Array5, ArrayView5};
 use std::mem::MaybeUninit;
 
@@ -105,8 +106,83 @@ pub fn lp_pool<T: Storage>(x: ArrayView5<'_, T>, params: &PoolParams, p: f64) ->
         MINUS_HALF => sums!(MINUS_HALF),
         MINUS_ONE => sums!(MINUS_ONE),
         MINUS_TWO => sums!(MINUS_TWO),
-        _ => sums!(GENERAL),
+        _ => lp_general(x, out_shape, windows, p, volume),
     }
+}
+
+/// The cells a group of small planes gathers for [`lp_general`]: enough that the
+/// powers and roots run in long passes, few enough to stay in the L1/L2 cache.
+const GROUP_CELLS: usize = 4096;
+
+/// Lp pooling with a [`GENERAL`] norm, over groups of planes: the powers of a
+/// group's cells in one pass, their scaled sums plane by plane (the `p = 1`
+/// kernel: `sum * scale`, no root), the roots of the group's sums in one pass.
+/// Per plane, the passes of a plane of 49 cells cost more than their powers:
+/// setup and a partial register each (planes of 2^12 cells or more are a
+/// group of one). Each output is its plane's, computed in a fixed order, so
+/// the grouping (and the thread count) does not change a bit of it.
+fn lp_general<S: Storage>(
+    x: ArrayView5<'_, S>,
+    out_shape: Shape5,
+    windows: impl FnOnce() -> Result<Windows>,
+    p: f64,
+    volume: usize,
+) -> Result<Array5<S>> {
+    let len = checked_product(&out_shape)?;
+    let mut out = alloc_uninit::<S>(len, "the output")?;
+    if len > 0 {
+        let windows = windows()?;
+        let (in_vol, out_vol) = (windows.in_vol(), windows.out_vol());
+        let x = standard(x)?;
+        let x = as_slice(&x)?;
+        let planes = len / out_vol;
+        let split = PlaneSplit::new(planes, out_vol.saturating_mul(windows.max_window_vol()));
+        let group = split.per_task.min((GROUP_CELLS / in_vol.max(1)).max(1));
+        let rows = plan::avg_rows(&windows, false);
+        let general = Lp::<S::Compute, GENERAL>::new(p, volume);
+        let sums = Lp::<S::Compute, 1>::new(1.0, volume);
+        let init = || {
+            (
+                avg::PlaneScratch::new(&windows, sums),
+                Vec::<S::Compute>::new(),
+                Vec::<S::Compute>::new(),
+            )
+        };
+        for_each_chunk_mut(
+            &mut out,
+            group.saturating_mul(out_vol),
+            split.work,
+            init,
+            |(scratch, cells, totals), task, chunk| {
+                let (first, count) = (task * group, chunk.len() / out_vol);
+                let x = &x[first * in_vol..(first + count) * in_vol];
+                S::through_compute(x, chunk, |x, chunk| {
+                    cells.clear();
+                    cells.reserve(x.len());
+                    powers(
+                        x,
+                        &general.power,
+                        &mut cells.spare_capacity_mut()[..x.len()],
+                    );
+                    // SAFETY: `powers` wrote the first `x.len()` elements.
+                    unsafe { cells.set_len(x.len()) };
+                    totals.clear();
+                    totals.reserve(chunk.len());
+                    let targets = &mut totals.spare_capacity_mut()[..chunk.len()];
+                    for (plane, target) in cells.chunks(in_vol).zip(targets.chunks_mut(out_vol)) {
+                        avg::avg_plane(&windows, rows, sums, plane, target, scratch);
+                    }
+                    // SAFETY: `avg_plane` wrote every output of each plane, and
+                    // the planes cover the first `chunk.len()` elements.
+                    unsafe { totals.set_len(chunk.len()) };
+                    general.roots(totals, chunk);
+                });
+            },
+        )?;
+    }
+    // SAFETY: each chunk's roots wrote all of it, and the chunks cover the
+    // buffer (when `len` is 0 there is nothing to write).
+    into_array5(out_shape, unsafe { assume_init(out) })
 }
 
 /// Gradient of [`lp_pool`] with respect to its input `x` (whose window sums it
