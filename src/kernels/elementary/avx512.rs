@@ -366,15 +366,20 @@ pub(super) trait TablePower: Register {
 
     /// `magnitude`, or exactly 1 where `self` (the core input) is 1.
     fn one_at_one(self, magnitude: Self) -> Self;
+
+    /// Whether every lane is positive and finite (then `x^p` needs none of
+    /// the special values' and signs' steps).
+    fn all_positive_finite(self) -> bool;
 }
 
 /// [`TablePower`] for a register type, from its intrinsics and tables.
 macro_rules! table_power {
     ($name:ident, $elem:ident, $int:ident, $tables:path, $lanes:expr, $shift:expr,
      $low:expr, $high:expr,
-     [$set1:ident, $loadu:ident, $getmant:ident, $getexp:ident, $add:ident, $sub:ident,
+     ops: [$set1:ident, $loadu:ident, $getmant:ident, $getexp:ident, $add:ident, $sub:ident,
       $mul:ident, $fmadd:ident, $fmsub:ident, $permute:ident, $srli:ident, $to_int:ident,
-      $min:ident, $max:ident, $scalef:ident, $cmp:ident, $mask_mov:ident]) => {
+      $min:ident, $max:ident, $scalef:ident, $cmp:ident, $mask_mov:ident,
+      $mask_cmp:ident]) => {
         impl TablePower for $name {
             type Tables = [[$name; 2]; 5];
 
@@ -478,68 +483,32 @@ macro_rules! table_power {
                     ))
                 }
             }
+
+            #[inline(always)]
+            fn all_positive_finite(self) -> bool {
+                // SAFETY: as above.
+                unsafe { positive_finite!(self, $elem, $set1, $cmp, $mask_cmp) == !0 }
+            }
         }
     };
 }
 
 table_power!(
-    F32x16,
-    f32,
-    i32,
-    super::tables::F32_TABLES,
-    16,
-    18,
-    -200.0,
-    200.0,
-    [
-        _mm512_set1_ps,
-        _mm512_loadu_ps,
-        _mm512_getmant_ps,
-        _mm512_getexp_ps,
-        _mm512_add_ps,
-        _mm512_sub_ps,
-        _mm512_mul_ps,
-        _mm512_fmadd_ps,
-        _mm512_fmsub_ps,
-        _mm512_permutex2var_ps,
-        _mm512_srli_epi32,
-        _mm512_castps_si512,
-        _mm512_min_ps,
-        _mm512_max_ps,
-        _mm512_scalef_ps,
-        _mm512_cmp_ps_mask,
-        _mm512_mask_mov_ps
-    ]
+    F32x16, f32, i32, super::tables::F32_TABLES, 16, 18, -200.0, 200.0,
+    ops: [_mm512_set1_ps, _mm512_loadu_ps, _mm512_getmant_ps, _mm512_getexp_ps, _mm512_add_ps,
+          _mm512_sub_ps, _mm512_mul_ps, _mm512_fmadd_ps, _mm512_fmsub_ps,
+          _mm512_permutex2var_ps, _mm512_srli_epi32, _mm512_castps_si512, _mm512_min_ps,
+          _mm512_max_ps, _mm512_scalef_ps, _mm512_cmp_ps_mask, _mm512_mask_mov_ps,
+          _mm512_mask_cmp_ps_mask]
 );
 
 table_power!(
-    F64x8,
-    f64,
-    i64,
-    super::tables::F64_TABLES,
-    8,
-    48,
-    -1200.0,
-    1200.0,
-    [
-        _mm512_set1_pd,
-        _mm512_loadu_pd,
-        _mm512_getmant_pd,
-        _mm512_getexp_pd,
-        _mm512_add_pd,
-        _mm512_sub_pd,
-        _mm512_mul_pd,
-        _mm512_fmadd_pd,
-        _mm512_fmsub_pd,
-        _mm512_permutex2var_pd,
-        _mm512_srli_epi64,
-        _mm512_castpd_si512,
-        _mm512_min_pd,
-        _mm512_max_pd,
-        _mm512_scalef_pd,
-        _mm512_cmp_pd_mask,
-        _mm512_mask_mov_pd
-    ]
+    F64x8, f64, i64, super::tables::F64_TABLES, 8, 48, -1200.0, 1200.0,
+    ops: [_mm512_set1_pd, _mm512_loadu_pd, _mm512_getmant_pd, _mm512_getexp_pd, _mm512_add_pd,
+          _mm512_sub_pd, _mm512_mul_pd, _mm512_fmadd_pd, _mm512_fmsub_pd,
+          _mm512_permutex2var_pd, _mm512_srli_epi64, _mm512_castpd_si512, _mm512_min_pd,
+          _mm512_max_pd, _mm512_scalef_pd, _mm512_cmp_pd_mask, _mm512_mask_mov_pd,
+          _mm512_mask_cmp_pd_mask]
 );
 
 /// `x^p` for each of the powers, in one register, sharing the logarithm.
@@ -549,10 +518,19 @@ fn table_powers<R: TablePower, const N: usize>(
     powers: [&Power<R::Elem>; N],
     tables: &R::Tables,
 ) -> [R; N] {
+    let mut out = [x; N];
+    if x.all_positive_finite() {
+        // The common register (Lp pooling's sums, activations): no signs, no
+        // special values, about a sixth fewer instructions.
+        let (head, tail) = x.log2_parts(tables);
+        for (result, power) in out.iter_mut().zip(powers) {
+            *result = x.one_at_one(x.splat(power.p).exp2_product(head, tail, tables));
+        }
+        return out;
+    }
     let a = x.abs_value();
     let core = a.core_input();
     let (head, tail) = core.log2_parts(tables);
-    let mut out = [x; N];
     for (result, power) in out.iter_mut().zip(powers) {
         let magnitude = x.splat(power.p).exp2_product(head, tail, tables);
         *result = x.finish_power(a, core.one_at_one(magnitude), power);
