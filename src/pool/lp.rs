@@ -229,41 +229,55 @@ pub fn lp_pool_backward<T: Element>(
             .any(|window| window.padded != params.kernel[axis])
     });
     let init = BackwardScratch::<T>::default;
-    for_each_zeroed_target_plane(&mut grad_in, in_vol, split, init, |scratch, plane, g| {
-        let x = &x[plane * in_vol..(plane + 1) * in_vol];
-        let grads = &grad_out[plane * out_vol..(plane + 1) * out_vol];
-        macro_rules! backward {
-            ($norm:expr) => {{
-                let lp = Lp::<T, { $norm }>::new(p, volume);
-                dispatch!(
-                    lp_backward_plane_any,
-                    lp_backward_plane_avx512,
-                    lp_backward_plane_avx2,
-                    &windows,
-                    rows_plan,
-                    clipped,
-                    lp,
-                    x,
-                    grads,
-                    g,
-                    scratch
-                )
-            }};
-        }
-        match kind {
-            1 => backward!(1),
-            2 => backward!(2),
-            3 => backward!(3),
-            4 => backward!(4),
-            5 => backward!(5),
-            6 => backward!(6),
-            HALF => backward!(HALF),
-            MINUS_HALF => backward!(MINUS_HALF),
-            MINUS_ONE => backward!(MINUS_ONE),
-            MINUS_TWO => backward!(MINUS_TWO),
-            _ => backward!(GENERAL),
-        }
-    })?;
+    // Small planes in groups (see `lp_general`): a kernel call per group.
+    let group = split.per_task.min((GROUP_CELLS / in_vol.max(1)).max(1));
+    let groups = PlaneSplit {
+        per_task: (split.per_task / group).max(1),
+        work: split.work,
+    };
+    let group_len = group * in_vol;
+    for_each_zeroed_target_plane(
+        &mut grad_in,
+        group_len,
+        groups,
+        init,
+        |scratch, index, g| {
+            let (first, count) = (index * group, g.len() / in_vol);
+            let x = &x[first * in_vol..(first + count) * in_vol];
+            let grads = &grad_out[first * out_vol..(first + count) * out_vol];
+            macro_rules! backward {
+                ($norm:expr) => {{
+                    let lp = Lp::<T, { $norm }>::new(p, volume);
+                    dispatch!(
+                        lp_backward_plane_any,
+                        lp_backward_plane_avx512,
+                        lp_backward_plane_avx2,
+                        &windows,
+                        rows_plan,
+                        clipped,
+                        lp,
+                        x,
+                        grads,
+                        g,
+                        scratch
+                    )
+                }};
+            }
+            match kind {
+                1 => backward!(1),
+                2 => backward!(2),
+                3 => backward!(3),
+                4 => backward!(4),
+                5 => backward!(5),
+                6 => backward!(6),
+                HALF => backward!(HALF),
+                MINUS_HALF => backward!(MINUS_HALF),
+                MINUS_ONE => backward!(MINUS_ONE),
+                MINUS_TWO => backward!(MINUS_TWO),
+                _ => backward!(GENERAL),
+            }
+        },
+    )?;
     // SAFETY: the planes cover the buffer (`len` is a whole number of planes),
     // and each was zeroed before its gradients were added.
     into_array5(input_shape, unsafe { assume_init(grad_in) })
@@ -577,8 +591,9 @@ simd_twins! {
     )
 }
 
-/// Gradient of Lp pooling with respect to its input `x`, one plane: the window's
-/// sum `s = scale * sum x^p` recomputed, then every cell of the window gets
+/// Gradient of Lp pooling with respect to its input `x`, for a group of whole
+/// planes (one, or several small ones: the passes below then run over all of
+/// their cells at once): the window's sum `s = scale * sum x^p` recomputed, then every cell of the window gets
 /// `grad * scale * s^(1/p - 1) * x^(p - 1)`, and nothing where `s` is 0 (as
 /// PyTorch, whose ReLU masks that gradient). In passes: the powers ([`GENERAL`]:
 /// `x^p` and `x^(p - 1)` of every cell at once), the sums, their roots, then the
@@ -640,27 +655,26 @@ fn lp_backward_plane_any<T: Element, const NORM: i32>(
     let cells = if NORM == GENERAL { &terms[..] } else { x };
     // x^(p - 1): computed above (`slope_of` takes it as it is), or a product of x.
     let sources = if NORM == GENERAL { &slopes[..] } else { x };
-    let out_vol = windows.out_vol();
-    totals.reserve(out_vol);
+    let (in_vol, out_vol) = (windows.in_vol(), windows.out_vol());
+    let outputs = grad_out.len();
+    totals.reserve(outputs);
     // The windows' factors do not depend on the norm's form: one scratch
     // serves every plane of the task.
     let sums = sums.get_or_insert_with(|| avg::PlaneScratch::new(windows, Totals(lp)));
-    avg::avg_plane(
-        windows,
-        rows_plan,
-        Totals(lp),
-        cells,
-        &mut totals.spare_capacity_mut()[..out_vol],
-        sums,
-    );
-    // SAFETY: `avg_plane` wrote every output of the plane, the first `out_vol`
-    // elements of the capacity.
-    unsafe { totals.set_len(out_vol) };
-    roots.reserve(out_vol);
-    lp.roots(totals, &mut roots.spare_capacity_mut()[..out_vol]);
-    // SAFETY: `roots` wrote every element of its output, the first `out_vol` of
-    // the capacity (as long as `totals`).
-    unsafe { roots.set_len(out_vol) };
+    for (plane, target) in cells
+        .chunks(in_vol)
+        .zip(totals.spare_capacity_mut()[..outputs].chunks_mut(out_vol))
+    {
+        avg::avg_plane(windows, rows_plan, Totals(lp), plane, target, sums);
+    }
+    // SAFETY: `avg_plane` wrote every output of each plane, and the group's
+    // planes cover the first `outputs` elements of the capacity.
+    unsafe { totals.set_len(outputs) };
+    roots.reserve(outputs);
+    lp.roots(totals, &mut roots.spare_capacity_mut()[..outputs]);
+    // SAFETY: `roots` wrote every element of its output, the first `outputs`
+    // of the capacity (as long as `totals`).
+    unsafe { roots.set_len(outputs) };
     // grad * s^(1/p - 1) = grad * root / total for every window at once (a loop
     // that vectorises), times the window's scale below where it is not 1.
     ratios.extend(
@@ -670,13 +684,6 @@ fn lp_backward_plane_any<T: Element, const NORM: i32>(
             .zip(totals.iter())
             .map(|((&g, &root), &total)| g * (root / total)),
     );
-    let coefficient = |o: usize, wd: &AxisWindow, wh: &AxisWindow, ww: &AxisWindow| {
-        if clipped {
-            ratios[o] * lp.factor(wd, wh, ww)
-        } else {
-            ratios[o]
-        }
-    };
     // Windows that tile their rows (each starting where the one before ends,
     // cells one apart): a row's gradients go in one pass over its cells, the
     // coefficients spread out over them first (a loop that vectorises).
@@ -695,67 +702,80 @@ fn lp_backward_plane_any<T: Element, const NORM: i32>(
     } = cover;
     spread.clear();
     spread.resize(if gapless { span } else { 0 }, T::zero());
-    let mut o = 0;
-    for wd in &windows.axes[0] {
-        for wh in &windows.axes[1] {
-            windows.row_starts(wd, wh, rows);
-            let outputs = o..o + row_windows.len();
-            // A window whose sum is 0 adds nothing, even times an infinite x^(p - 1).
-            if gapless
-                && totals[outputs.clone()]
-                    .iter()
-                    .all(|&total| total != T::zero())
-            {
-                match (clipped, uniform) {
-                    _ if !tiled => {
-                        let row_coefs: &[T] = if clipped {
-                            coefs.clear();
-                            for (o, ww) in outputs.zip(row_windows) {
-                                coefs.push(coefficient(o, wd, wh, ww));
-                            }
-                            coefs
-                        } else {
-                            &ratios[outputs]
-                        };
-                        cover.spread(row_windows, row_coefs, spread);
-                    }
-                    (false, Some(width)) => {
-                        let row_ratios = &ratios[outputs];
-                        for (cells, &c) in spread.chunks_exact_mut(width).zip(row_ratios) {
-                            cells.fill(c);
-                        }
-                    }
-                    _ => {
-                        for (o, ww) in outputs.zip(row_windows) {
-                            let at = ww.first - first;
-                            spread[at..at + ww.count].fill(coefficient(o, wd, wh, ww));
-                        }
-                    }
-                }
-                for &row in rows.iter() {
-                    let cells = &mut grad_in[row + first..row + first + span];
-                    let values = &sources[row + first..row + first + span];
-                    for ((cell, &c), &v) in cells.iter_mut().zip(spread.iter()).zip(values) {
-                        *cell += c * Lp::<T, NORM>::slope_of(v);
-                    }
-                }
+    let planes = grad_in
+        .chunks_mut(in_vol)
+        .zip(sources.chunks(in_vol))
+        .zip(totals.chunks(out_vol).zip(ratios.chunks(out_vol)));
+    for ((grad_in, sources), (totals, ratios)) in planes {
+        let coefficient = |o: usize, wd: &AxisWindow, wh: &AxisWindow, ww: &AxisWindow| {
+            if clipped {
+                ratios[o] * lp.factor(wd, wh, ww)
             } else {
-                for (o, ww) in outputs.zip(row_windows) {
-                    if totals[o] == T::zero() {
-                        continue;
+                ratios[o]
+            }
+        };
+        let mut o = 0;
+        for wd in &windows.axes[0] {
+            for wh in &windows.axes[1] {
+                windows.row_starts(wd, wh, rows);
+                let outputs = o..o + row_windows.len();
+                // A window whose sum is 0 adds nothing, even times an infinite x^(p - 1).
+                if gapless
+                    && totals[outputs.clone()]
+                        .iter()
+                        .all(|&total| total != T::zero())
+                {
+                    match (clipped, uniform) {
+                        _ if !tiled => {
+                            let row_coefs: &[T] = if clipped {
+                                coefs.clear();
+                                for (o, ww) in outputs.zip(row_windows) {
+                                    coefs.push(coefficient(o, wd, wh, ww));
+                                }
+                                coefs
+                            } else {
+                                &ratios[outputs]
+                            };
+                            cover.spread(row_windows, row_coefs, spread);
+                        }
+                        (false, Some(width)) => {
+                            let row_ratios = &ratios[outputs];
+                            for (cells, &c) in spread.chunks_exact_mut(width).zip(row_ratios) {
+                                cells.fill(c);
+                            }
+                        }
+                        _ => {
+                            for (o, ww) in outputs.zip(row_windows) {
+                                let at = ww.first - first;
+                                spread[at..at + ww.count].fill(coefficient(o, wd, wh, ww));
+                            }
+                        }
                     }
-                    let c = coefficient(o, wd, wh, ww);
                     for &row in rows.iter() {
-                        let start = row + ww.first;
-                        let cells = grad_in[start..].iter_mut().step_by(step_w);
-                        let values = sources[start..].iter().step_by(step_w);
-                        for (cell, &v) in cells.zip(values).take(ww.count) {
+                        let cells = &mut grad_in[row + first..row + first + span];
+                        let values = &sources[row + first..row + first + span];
+                        for ((cell, &c), &v) in cells.iter_mut().zip(spread.iter()).zip(values) {
                             *cell += c * Lp::<T, NORM>::slope_of(v);
                         }
                     }
+                } else {
+                    for (o, ww) in outputs.zip(row_windows) {
+                        if totals[o] == T::zero() {
+                            continue;
+                        }
+                        let c = coefficient(o, wd, wh, ww);
+                        for &row in rows.iter() {
+                            let start = row + ww.first;
+                            let cells = grad_in[start..].iter_mut().step_by(step_w);
+                            let values = sources[start..].iter().step_by(step_w);
+                            for (cell, &v) in cells.zip(values).take(ww.count) {
+                                *cell += c * Lp::<T, NORM>::slope_of(v);
+                            }
+                        }
+                    }
                 }
+                o += row_windows.len();
             }
-            o += row_windows.len();
         }
     }
 }
