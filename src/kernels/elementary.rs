@@ -279,6 +279,20 @@ pub trait Elementary: Scalar + Lane<Elem = Self> {
     #[cfg(target_arch = "x86_64")]
     unsafe fn powers_avx512(x: &[Self], power: &Power<Self>, out: &mut [MaybeUninit<Self>]);
 
+    /// `out[i] = x[i]^p`, `out2[i] = x[i]^(p - 1)` (`slope` is `p - 1`) in
+    /// AVX-512 registers.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn powers_and_slopes_avx512(
+        x: &[Self],
+        power: &Power<Self>,
+        slope: &Power<Self>,
+        out: &mut [MaybeUninit<Self>],
+        out2: &mut [MaybeUninit<Self>],
+    );
+
     /// `out[i] = x[i]^p`, `out2[i] = x[i]^q` in AVX-512 registers.
     ///
     /// # Safety
@@ -394,6 +408,18 @@ macro_rules! elementary {
             unsafe fn powers_avx512(x: &[$t], power: &Power<$t>, out: &mut [MaybeUninit<$t>]) {
                 // SAFETY: the caller guarantees AVX-512F.
                 unsafe { avx512::powers(x, power, out) }
+            }
+
+            #[cfg(target_arch = "x86_64")]
+            unsafe fn powers_and_slopes_avx512(
+                x: &[$t],
+                power: &Power<$t>,
+                slope: &Power<$t>,
+                out: &mut [MaybeUninit<$t>],
+                out2: &mut [MaybeUninit<$t>],
+            ) {
+                // SAFETY: the caller guarantees AVX-512F.
+                unsafe { avx512::powers_and_slopes(x, power, slope, out, out2) }
             }
 
             #[cfg(target_arch = "x86_64")]
@@ -598,6 +624,27 @@ pub fn power_pairs<T: Elementary>(
         out,
         out2
     )
+}
+
+/// `out[i] = x[i]^p` and `out2[i] = x[i]^(p - 1)`, the derivative's power (the
+/// slices have one length). On AVX-512, `x^(p - 1) = x^p / x` where `x` and
+/// both results are normal (a quotient instead of a second exponential): within
+/// twice `x^p`'s bound plus half a unit (`x^p`'s relative error is up to twice
+/// as many units of the quotient's last place, then its rounding); elsewhere as
+/// [`power_pairs`] with `p - 1`.
+pub fn powers_and_slopes<T: Elementary>(
+    x: &[T],
+    power: &Power<T>,
+    out: &mut [MaybeUninit<T>],
+    out2: &mut [MaybeUninit<T>],
+) {
+    let slope = Power::new(power.p - T::one());
+    #[cfg(target_arch = "x86_64")]
+    if super::isa::active() == super::Isa::Avx512 {
+        // SAFETY: the CPU supports AVX-512F (`active` never exceeds it).
+        return unsafe { T::powers_and_slopes_avx512(x, power, &slope, out, out2) };
+    }
+    power_pairs(x, power, &slope, out, out2)
 }
 
 #[inline(always)]

@@ -18,9 +18,10 @@
 //! - `p` = 1/2, -1/2, -1, -2 (which PyTorch's `pow` also takes apart): square
 //!   roots, reciprocals and products inside the sums, likewise their roots;
 //! - any other `p`: `x^p` in one pass over the plane (each cell once, however
-//!   many windows read it) and the root `s^(1/p)` in one pass over its sums,
-//!   both `kernels::elementary::powers`, loops that vectorise (`x^(p - 1)` too
-//!   for the gradient, sharing the logarithm).
+//!   many windows read it; small planes in groups) and the root `s^(1/p)` in
+//!   one pass over its sums, both `kernels::elementary::powers`, loops that
+//!   vectorise; for the gradient `x^(p - 1)` too
+//!   (`kernels::elementary::powers_and_slopes`: `x^p / x` where normal).
 //!
 //! Special values are C's `pow`'s (the module documentation of
 //! `kernels::elementary`), term by term and for the root:
@@ -52,7 +53,7 @@ use crate::arrays::{as_slice, into_array5, shape5, spatial, standard, with_spati
 use crate::element::Element;
 use crate::error::{value_error, Result};
 use crate::geometry::{checked_product, AxisWindow, PoolParams};
-use crate::kernels::elementary::{cbrt, pow, power_pairs, powers, Fma, Power};
+use crate::kernels::elementary::{cbrt, pow, powers, powers_and_slopes, Fma, Power};
 use crate::kernels::{dispatch, dispatch_fma, simd_twins};
 use crate::storage::Storage;
 use crate::threads::for_each_chunk_mut;
@@ -299,8 +300,6 @@ pub(crate) struct Lp<T, const NORM: i32> {
     power: Power<T>,
     /// `s^(1/p)`.
     root: Power<T>,
-    /// `x^(p - 1)`, the derivative of `x^p` over `p`.
-    slope: Power<T>,
     kernel_vol: usize,
 }
 
@@ -348,7 +347,6 @@ impl<T: Element, const NORM: i32> Lp<T, NORM> {
         Lp {
             power: Power::new(p_t),
             root: Power::new(T::from(1.0 / p).unwrap_or_else(T::nan)),
-            slope: Power::new(p_t - T::one()),
             kernel_vol,
         }
     }
@@ -638,14 +636,13 @@ fn lp_backward_plane_any<T: Element, const NORM: i32>(
     if NORM == GENERAL {
         terms.reserve(x.len());
         slopes.reserve(x.len());
-        power_pairs(
+        powers_and_slopes(
             x,
             &lp.power,
-            &lp.slope,
             &mut terms.spare_capacity_mut()[..x.len()],
             &mut slopes.spare_capacity_mut()[..x.len()],
         );
-        // SAFETY: `power_pairs` wrote the first `x.len()` elements of both
+        // SAFETY: `powers_and_slopes` wrote the first `x.len()` elements of both
         // capacities.
         unsafe {
             terms.set_len(x.len());

@@ -370,6 +370,13 @@ pub(super) trait TablePower: Register {
     /// Whether every lane is positive and finite (then `x^p` needs none of
     /// the special values' and signs' steps).
     fn all_positive_finite(self) -> bool;
+
+    /// `self / x`, within about half a unit (a reciprocal estimate refined by
+    /// Newton steps, then one correction of the quotient), for normal `x`.
+    fn over(self, x: Self) -> Self;
+
+    /// Whether every lane of the three is a positive normal number.
+    fn all_normal(a: Self, b: Self, c: Self) -> bool;
 }
 
 /// [`TablePower`] for a register type, from its intrinsics and tables.
@@ -379,7 +386,7 @@ macro_rules! table_power {
      ops: [$set1:ident, $loadu:ident, $getmant:ident, $getexp:ident, $add:ident, $sub:ident,
       $mul:ident, $fmadd:ident, $fmsub:ident, $permute:ident, $srli:ident, $to_int:ident,
       $min:ident, $max:ident, $scalef:ident, $cmp:ident, $mask_mov:ident,
-      $mask_cmp:ident]) => {
+      $mask_cmp:ident, $rcp:ident, $fnmadd:ident], newton: $newton:literal) => {
         impl TablePower for $name {
             type Tables = [[$name; 2]; 5];
 
@@ -489,6 +496,37 @@ macro_rules! table_power {
                 // SAFETY: as above.
                 unsafe { positive_finite!(self, $elem, $set1, $cmp, $mask_cmp) == !0 }
             }
+
+            #[inline(always)]
+            fn over(self, x: $name) -> $name {
+                // SAFETY: as above.
+                unsafe {
+                    let one = $set1(1.0);
+                    // 2^-14 from the estimate, squared by a Newton step (f64).
+                    let mut y = $rcp(x.0);
+                    if $newton {
+                        y = $fmadd($fnmadd(x.0, y, one), y, y);
+                    }
+                    // q + (self - q x) / x: the residual is exact (one fused
+                    // step), so the error left is y's times that of q.
+                    let q = $mul(self.0, y);
+                    $name($fmadd($fnmadd(q, x.0, self.0), y, q))
+                }
+            }
+
+            #[inline(always)]
+            fn all_normal(a: $name, b: $name, c: $name) -> bool {
+                // SAFETY: as above.
+                unsafe {
+                    let (low, high) = ($set1($elem::MIN_POSITIVE), $set1($elem::INFINITY));
+                    let mut mask = !0;
+                    for v in [a, b, c] {
+                        mask = $mask_cmp::<_CMP_GE_OQ>(mask, v.0, low);
+                        mask = $mask_cmp::<_CMP_LT_OQ>(mask, v.0, high);
+                    }
+                    mask == !0
+                }
+            }
         }
     };
 }
@@ -499,7 +537,8 @@ table_power!(
           _mm512_sub_ps, _mm512_mul_ps, _mm512_fmadd_ps, _mm512_fmsub_ps,
           _mm512_permutex2var_ps, _mm512_srli_epi32, _mm512_castps_si512, _mm512_min_ps,
           _mm512_max_ps, _mm512_scalef_ps, _mm512_cmp_ps_mask, _mm512_mask_mov_ps,
-          _mm512_mask_cmp_ps_mask]
+          _mm512_mask_cmp_ps_mask, _mm512_rcp14_ps, _mm512_fnmadd_ps],
+    newton: false
 );
 
 table_power!(
@@ -508,7 +547,8 @@ table_power!(
           _mm512_sub_pd, _mm512_mul_pd, _mm512_fmadd_pd, _mm512_fmsub_pd,
           _mm512_permutex2var_pd, _mm512_srli_epi64, _mm512_castpd_si512, _mm512_min_pd,
           _mm512_max_pd, _mm512_scalef_pd, _mm512_cmp_pd_mask, _mm512_mask_mov_pd,
-          _mm512_mask_cmp_pd_mask]
+          _mm512_mask_cmp_pd_mask, _mm512_rcp14_pd, _mm512_fnmadd_pd],
+    newton: true
 );
 
 /// `x^p` for each of the powers, in one register, sharing the logarithm.
@@ -576,6 +616,43 @@ pub(super) unsafe fn power_pairs<T: InRegisters>(
             [out, out2],
             #[inline(always)]
             |v| table_powers(v, [first, second], &tables),
+        );
+    }
+}
+
+/// `out[i] = x[i]^p`, `out2[i] = x[i]^(p - 1)` (`slope` is `p - 1`): where a
+/// register's `x` and `x^p` are normal, `x^(p - 1) = x^p / x` (a quotient of
+/// a few instructions instead of a second exponential), else as
+/// [`power_pairs`].
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn powers_and_slopes<T: InRegisters>(
+    x: &[T],
+    power: &Power<T>,
+    slope: &Power<T>,
+    out: &mut [MaybeUninit<T>],
+    out2: &mut [MaybeUninit<T>],
+) {
+    // SAFETY: the caller guarantees AVX-512F.
+    unsafe {
+        let tables = T::Register::load_tables();
+        map::<T::Register, 2>(
+            x,
+            [out, out2],
+            #[inline(always)]
+            |v| {
+                if v.all_positive_finite() {
+                    let (head, tail) = v.log2_parts(&tables);
+                    let term = v.one_at_one(v.splat(power.p).exp2_product(head, tail, &tables));
+                    let quotient = term.over(v);
+                    if T::Register::all_normal(v, term, quotient) {
+                        return [term, quotient];
+                    }
+                }
+                table_powers(v, [power, slope], &tables)
+            },
         );
     }
 }
