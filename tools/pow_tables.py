@@ -4,7 +4,7 @@
 
 - log: `x = 2^k m`, `m` in [0.75, 1.5) (`vgetmant`); the top `B` fraction bits of `m`
   pick an interval with center `c` (2^B entries: 32 for f32, 16 for f64, one
-  `vpermt2ps`/`vpermt2pd` each); `r = m / c - 1` (as `m * invc - 1`, `invc` the
+  `vpermt2ps`/`vpermt2pd` each; 8 for f32 on AVX2, one `vpermps`); `r = m / c - 1` (as `m * invc - 1`, `invc` the
   rounded `1/c`) and `log2 m = -log2(invc) + log2(1 + r)`, `log2(1 + r) = r P(r)`;
   `-log2(invc)` as `hi + lo`, `hi` a multiple of 2^-S so that `k + hi` is exact;
 - exp: `2^y = 2^floor(n/N) 2^((n mod N)/N) 2^f`, `n = round(N y)`, `|f| <= 1/(2N)`;
@@ -98,3 +98,6 @@ pub(super) struct PowTables<T, const N: usize, const LP: usize, const EP: usize>
     print(emit("f32", "F32_TABLES", 5, 15, 3, 2))
     print()
     print(emit("f64", "F64_TABLES", 4, 40, 8, 6))
+    print()
+    # AVX2: one `vpermps` a lookup reads 8 entries.
+    print(emit("f32", "F32_AVX2_TABLES", 3, 15, 5, 3))
