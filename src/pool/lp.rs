@@ -557,6 +557,11 @@ pub(crate) struct BackwardScratch<T> {
     spread: Vec<T>,
     rows: Vec<usize>,
     sums: Option<avg::PlaneScratch<T>>,
+    /// Small planes: each cell's summed coefficients, whether a window reads
+    /// it, and each window's scale.
+    cell_coefs: Vec<T>,
+    covered: Vec<bool>,
+    factors: Vec<T>,
 }
 
 impl<T> Default for BackwardScratch<T> {
@@ -571,6 +576,9 @@ impl<T> Default for BackwardScratch<T> {
             spread: Vec::new(),
             rows: Vec::new(),
             sums: None,
+            cell_coefs: Vec::new(),
+            covered: Vec::new(),
+            factors: Vec::new(),
         }
     }
 }
@@ -623,6 +631,9 @@ fn lp_backward_plane_any<T: Element, const NORM: i32>(
         spread,
         rows,
         sums,
+        cell_coefs,
+        covered,
+        factors,
     } = scratch;
     for buffer in [
         &mut *terms,
@@ -699,11 +710,58 @@ fn lp_backward_plane_any<T: Element, const NORM: i32>(
     } = cover;
     spread.clear();
     spread.resize(if gapless { span } else { 0 }, T::zero());
+    // Small planes (rows of fewer than 8 windows, which have a tap table): the
+    // coefficients summed per cell through the table, then one pass over the
+    // plane, `(sum c) x^(p - 1)` where a window reads the cell. Walking such
+    // planes row by row and window by window cost more than the arithmetic.
+    let taps = windows.taps.as_ref();
+    if let Some(taps) = taps {
+        covered.clear();
+        covered.resize(in_vol, false);
+        for cells in taps.windows() {
+            for &cell in cells {
+                covered[cell as usize] = true;
+            }
+        }
+        factors.clear();
+        if clipped {
+            factors.extend(avg::window_shapes(windows).map(|(wd, wh, ww)| lp.factor(wd, wh, ww)));
+        }
+    }
     let planes = grad_in
         .chunks_mut(in_vol)
         .zip(sources.chunks(in_vol))
         .zip(totals.chunks(out_vol).zip(ratios.chunks(out_vol)));
     for ((grad_in, sources), (totals, ratios)) in planes {
+        // A window whose sum is 0 adds nothing, even times an infinite x^(p - 1):
+        // such planes keep the window loop below.
+        if let Some(taps) = taps.filter(|_| totals.iter().all(|&total| total != T::zero())) {
+            cell_coefs.clear();
+            cell_coefs.resize(in_vol, T::zero());
+            // A local slice: through the scratch's vector the loop reloaded its
+            // pointer after every store.
+            let coefs = &mut cell_coefs[..];
+            for (o, cells) in taps.windows().enumerate() {
+                let c = if clipped {
+                    ratios[o] * factors[o]
+                } else {
+                    ratios[o]
+                };
+                for &cell in cells {
+                    coefs[cell as usize] += c;
+                }
+            }
+            let cells = grad_in
+                .iter_mut()
+                .zip(coefs.iter())
+                .zip(sources)
+                .zip(covered.iter());
+            for (((cell, &c), &v), &read) in cells {
+                let term = c * Lp::<T, NORM>::slope_of(v);
+                *cell += if read { term } else { T::zero() };
+            }
+            continue;
+        }
         let coefficient = |o: usize, wd: &AxisWindow, wh: &AxisWindow, ww: &AxisWindow| {
             if clipped {
                 ratios[o] * lp.factor(wd, wh, ww)
