@@ -222,6 +222,9 @@ pub fn lp_pool_backward<T: Element>(
     let volume = kernel_volume(params);
     let kind = norm_kind(p);
     let rows_plan = plan::avg_rows(&windows, false);
+    // How the windows lie along a row: the same for every plane, so once a
+    // call (per plane, on 1-D rows of thousands of windows, it showed).
+    let cover = RowCover::of(&windows);
     // Whether some window is clipped by the end of the input (ceil mode), its
     // sum then scaled up.
     let clipped = (0..3).any(|axis| {
@@ -255,6 +258,7 @@ pub fn lp_pool_backward<T: Element>(
                         lp_backward_plane_avx2,
                         &windows,
                         rows_plan,
+                        cover,
                         clipped,
                         lp,
                         x,
@@ -588,6 +592,7 @@ simd_twins! {
     <T: Element; const NORM: i32>(
         windows: &Windows,
         rows_plan: RowRuns,
+        cover: RowCover,
         clipped: bool,
         lp: Lp<T, NORM>,
         x: &[T],
@@ -613,6 +618,7 @@ simd_twins! {
 fn lp_backward_plane_any<T: Element, const NORM: i32>(
     windows: &Windows,
     rows_plan: RowRuns,
+    cover: RowCover,
     clipped: bool,
     lp: Lp<T, NORM>,
     x: &[T],
@@ -699,7 +705,6 @@ fn lp_backward_plane_any<T: Element, const NORM: i32>(
     // Windows that overlap but leave no gap (e.g. 3 or 4 cells, stride 2) sum
     // their coefficients per cell first, `(sum c) x^(p - 1)`, one rounding
     // fewer than adding each window's `c x^(p - 1)`.
-    let cover = RowCover::of(windows);
     let RowCover {
         first,
         span,
