@@ -31,13 +31,6 @@ pub(crate) trait WindowSum: Copy + Send + Sync {
     /// The output of a window whose terms sum to `sum`.
     fn finish(self, sum: Self::T, factor: Self::T) -> Self::T;
 
-    /// The plane the sums read: `plane` itself, or a plane computed from it into
-    /// `buffer` in one pass (terms too costly to compute once per window that
-    /// reads a cell, `term` then taking them as they are).
-    fn cells<'a>(self, plane: &'a [Self::T], _buffer: &'a mut Vec<Self::T>) -> &'a [Self::T] {
-        plane
-    }
-
     /// The outputs from what `finish` gave for every window of the plane (used
     /// when [`WindowSum::FINISH_PLANE`]).
     fn finish_plane(self, finished: &[Self::T], out: &mut [MaybeUninit<Self::T>]) {
@@ -82,12 +75,10 @@ impl<T: Element> WindowSum for Mean<T> {
     }
 }
 
-/// The buffers [`avg_plane`] works in, kept from plane to plane by a task (on
+/// The buffers [`avg_planes`] works in, kept from plane to plane by a task (on
 /// thousands of small planes, allocating them per plane cost as much as the
 /// sums).
 pub(crate) struct PlaneScratch<T> {
-    /// The plane's cells, where [`WindowSum::cells`] computes them.
-    cells: Vec<T>,
     /// What `finish` gave, where [`WindowSum::FINISH_PLANE`].
     finished: Vec<T>,
     /// The flat starts of a window row's input rows.
@@ -108,7 +99,6 @@ impl<T: Element> PlaneScratch<T> {
             Vec::new()
         };
         PlaneScratch {
-            cells: Vec::new(),
             finished: Vec::new(),
             rows: Vec::new(),
             factors,
@@ -116,17 +106,20 @@ impl<T: Element> PlaneScratch<T> {
     }
 }
 
-/// Output of every window of `plane` into `out`: `reduce`'s finish of the sum of
+/// Output of every window of each plane of `planes` (whole planes of
+/// `windows.in_vol()` cells, one or a group of small ones) into `out` (their
+/// `windows.out_vol()` outputs each, in order): `reduce`'s finish of the sum of
 /// its terms over the input cells the window reads (padding adds nothing).
-pub(crate) fn avg_plane<R: WindowSum>(
+/// One kernel call and one finishing pass for the group: on planes of 49 cells
+/// those cost more, called per plane, than the sums.
+pub(crate) fn avg_planes<R: WindowSum>(
     windows: &Windows,
     rows: RowRuns,
     reduce: R,
-    plane: &[R::T],
+    planes: &[R::T],
     out: &mut [MaybeUninit<R::T>],
     scratch: &mut PlaneScratch<R::T>,
 ) {
-    let plane = reduce.cells(plane, &mut scratch.cells);
     let finished = &mut scratch.finished;
     finished.clear();
     let target = if R::FINISH_PLANE {
@@ -138,37 +131,70 @@ pub(crate) fn avg_plane<R: WindowSum>(
     let row_starts = &mut scratch.rows;
     let factors = &scratch.factors[..];
     dispatch!(
-        avg_plane_any,
-        avg_plane_avx512,
-        avg_plane_avx2,
+        avg_planes_any,
+        avg_planes_avx512,
+        avg_planes_avx2,
         windows,
         rows,
         reduce,
-        plane,
+        planes,
         target,
         row_starts,
         factors
     );
     if R::FINISH_PLANE {
-        // SAFETY: `avg_plane_any` wrote every output of the plane (the windows
-        // cover it, as `window_sums` relies on too) into the first `out.len()`
-        // elements of the capacity.
+        // SAFETY: `avg_planes_any` wrote every output of every plane (the
+        // windows cover each, as `window_sums` relies on too) into the first
+        // `out.len()` elements of the capacity.
         unsafe { finished.set_len(out.len()) };
         reduce.finish_plane(finished, out);
     }
 }
 
 simd_twins! {
-    avg_plane_any => avg_plane_avx512, avg_plane_avx2,
+    avg_planes_any => avg_planes_avx512, avg_planes_avx2,
     <R: WindowSum>(
         windows: &Windows,
         rows: RowRuns,
         reduce: R,
-        plane: &[R::T],
+        planes: &[R::T],
         out: &mut [MaybeUninit<R::T>],
         row_starts: &mut Vec<usize>,
         factors: &[R::T],
     )
+}
+
+#[inline(always)]
+fn avg_planes_any<R: WindowSum>(
+    windows: &Windows,
+    rows: RowRuns,
+    reduce: R,
+    planes: &[R::T],
+    out: &mut [MaybeUninit<R::T>],
+    row_starts: &mut Vec<usize>,
+    factors: &[R::T],
+) {
+    let (in_vol, out_vol) = (windows.in_vol().max(1), windows.out_vol().max(1));
+    let planes = planes.chunks(in_vol).zip(out.chunks_mut(out_vol));
+    if let (RowKernel::Taps, Some(taps), true) =
+        (rows.kernel, &windows.taps, factors.len() == out_vol)
+    {
+        // The tap loop on its own: inside the general plane kernel, looped over
+        // planes, it ran out of registers and reloaded its pointers per cell.
+        for (plane, out) in planes {
+            for ((slot, cells), &factor) in out.iter_mut().zip(taps.windows()).zip(factors) {
+                let mut sum = <R::T as num_traits::Zero>::zero();
+                for &cell in cells {
+                    sum += reduce.term(plane[cell as usize]);
+                }
+                slot.write(reduce.finish(sum, factor));
+            }
+        }
+        return;
+    }
+    for (plane, out) in planes {
+        avg_plane_any(windows, rows, reduce, plane, out, row_starts, factors);
+    }
 }
 
 #[inline(always)]
@@ -406,7 +432,7 @@ impl<T> Default for BackwardScratch<T> {
     }
 }
 
-/// Gradient of [`avg_plane`] for averages: each output gradient divided by its
+/// Gradient of [`avg_planes`] for averages: each output gradient divided by its
 /// window's divisor is added to every input cell of the window. Where a row's
 /// windows leave no gap ([`RowCover`]) the shares are summed per cell first and
 /// each input row takes one pass; else window by window (overlapping windows

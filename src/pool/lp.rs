@@ -111,10 +111,6 @@ pub fn lp_pool<T: Storage>(x: ArrayView5<'_, T>, params: &PoolParams, p: f64) ->
     }
 }
 
-/// The cells a group of small planes gathers for [`lp_general`]: enough that the
-/// powers and roots run in long passes, few enough to stay in the L1/L2 cache.
-const GROUP_CELLS: usize = 4096;
-
 /// Lp pooling with a [`GENERAL`] norm, over groups of planes: the powers of a
 /// group's cells in one pass, their scaled sums plane by plane (the `p = 1`
 /// kernel: `sum * scale`, no root), the roots of the group's sums in one pass.
@@ -138,7 +134,7 @@ fn lp_general<S: Storage>(
         let x = as_slice(&x)?;
         let planes = len / out_vol;
         let split = PlaneSplit::new(planes, out_vol.saturating_mul(windows.max_window_vol()));
-        let group = split.per_task.min((GROUP_CELLS / in_vol.max(1)).max(1));
+        let group = split.group(in_vol);
         let rows = plan::avg_rows(&windows, false);
         let general = Lp::<S::Compute, GENERAL>::new(p, volume);
         let sums = Lp::<S::Compute, 1>::new(1.0, volume);
@@ -149,35 +145,36 @@ fn lp_general<S: Storage>(
                 Vec::<S::Compute>::new(),
             )
         };
+        let per_task = split.per_task;
         for_each_chunk_mut(
             &mut out,
-            group.saturating_mul(out_vol),
+            per_task.saturating_mul(out_vol),
             split.work,
             init,
             |(scratch, cells, totals), task, chunk| {
-                let (first, count) = (task * group, chunk.len() / out_vol);
-                let x = &x[first * in_vol..(first + count) * in_vol];
-                S::through_compute(x, chunk, |x, chunk| {
-                    cells.clear();
-                    cells.reserve(x.len());
-                    powers(
-                        x,
-                        &general.power,
-                        &mut cells.spare_capacity_mut()[..x.len()],
-                    );
-                    // SAFETY: `powers` wrote the first `x.len()` elements.
-                    unsafe { cells.set_len(x.len()) };
-                    totals.clear();
-                    totals.reserve(chunk.len());
-                    let targets = &mut totals.spare_capacity_mut()[..chunk.len()];
-                    for (plane, target) in cells.chunks(in_vol).zip(targets.chunks_mut(out_vol)) {
-                        avg::avg_plane(&windows, rows, sums, plane, target, scratch);
-                    }
-                    // SAFETY: `avg_plane` wrote every output of each plane, and
-                    // the planes cover the first `chunk.len()` elements.
-                    unsafe { totals.set_len(chunk.len()) };
-                    general.roots(totals, chunk);
-                });
+                for (g, chunk) in chunk.chunks_mut(group * out_vol).enumerate() {
+                    let first = task * per_task + g * group;
+                    let x = &x[first * in_vol..(first + chunk.len() / out_vol) * in_vol];
+                    S::through_compute(x, chunk, |x, chunk| {
+                        cells.clear();
+                        cells.reserve(x.len());
+                        powers(
+                            x,
+                            &general.power,
+                            &mut cells.spare_capacity_mut()[..x.len()],
+                        );
+                        // SAFETY: `powers` wrote the first `x.len()` elements.
+                        unsafe { cells.set_len(x.len()) };
+                        totals.clear();
+                        totals.reserve(chunk.len());
+                        let targets = &mut totals.spare_capacity_mut()[..chunk.len()];
+                        avg::avg_planes(&windows, rows, sums, cells, targets, scratch);
+                        // SAFETY: `avg_planes` wrote every output of each plane, and
+                        // the planes cover the first `chunk.len()` elements.
+                        unsafe { totals.set_len(chunk.len()) };
+                        general.roots(totals, chunk);
+                    });
+                }
             },
         )?;
     }
@@ -234,7 +231,7 @@ pub fn lp_pool_backward<T: Element>(
     });
     let init = BackwardScratch::<T>::default;
     // Small planes in groups (see `lp_general`): a kernel call per group.
-    let group = split.per_task.min((GROUP_CELLS / in_vol.max(1)).max(1));
+    let group = split.group(in_vol);
     let groups = PlaneSplit {
         per_task: (split.per_task / group).max(1),
         work: split.work,
@@ -478,7 +475,8 @@ impl<T: Element, const NORM: i32> WindowSum for Lp<T, NORM> {
                 let r = T::one() / value;
                 r * r
             }
-            // The powers of the plane, computed by `cells`.
+            // The cells' powers, computed in a pass of their own (`lp_general`,
+            // the backward's terms): the sums take them as they are.
             _ => value,
         }
     }
@@ -504,20 +502,6 @@ impl<T: Element, const NORM: i32> WindowSum for Lp<T, NORM> {
             // Roots of a short form, in the sums' loop.
             self.root_of::<crate::kernels::elementary::Unfused>(value)
         }
-    }
-
-    fn cells<'a>(self, plane: &'a [T], buffer: &'a mut Vec<T>) -> &'a [T] {
-        if NORM != GENERAL {
-            return plane;
-        }
-        buffer.clear();
-        buffer.reserve(plane.len());
-        let out = &mut buffer.spare_capacity_mut()[..plane.len()];
-        powers(plane, &self.power, out);
-        // SAFETY: `powers` wrote every element of `out`, the first
-        // `plane.len()` of the capacity.
-        unsafe { buffer.set_len(plane.len()) };
-        buffer
     }
 
     fn finish_plane(self, finished: &[T], out: &mut [MaybeUninit<T>]) {
@@ -675,13 +659,9 @@ fn lp_backward_plane_any<T: Element, const NORM: i32>(
     // The windows' factors do not depend on the norm's form: one scratch
     // serves every plane of the task.
     let sums = sums.get_or_insert_with(|| avg::PlaneScratch::new(windows, Totals(lp)));
-    for (plane, target) in cells
-        .chunks(in_vol)
-        .zip(totals.spare_capacity_mut()[..outputs].chunks_mut(out_vol))
-    {
-        avg::avg_plane(windows, rows_plan, Totals(lp), plane, target, sums);
-    }
-    // SAFETY: `avg_plane` wrote every output of each plane, and the group's
+    let targets = &mut totals.spare_capacity_mut()[..outputs];
+    avg::avg_planes(windows, rows_plan, Totals(lp), cells, targets, sums);
+    // SAFETY: `avg_planes` wrote every output of each plane, and the group's
     // planes cover the first `outputs` elements of the capacity.
     unsafe { totals.set_len(outputs) };
     roots.reserve(outputs);

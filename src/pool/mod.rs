@@ -266,21 +266,27 @@ fn window_sums<S: Storage, R: WindowSum<T = S::Compute>>(
             // slot of its chunk (one per plane of its part of `x`).
             return into_array5(out_shape, unsafe { assume_init(out) });
         }
-        for_each_output_plane(
+        // Small planes in groups, a kernel call each (tasks as for single
+        // planes: one a group cost more in scheduling than it saved).
+        let (per_task, group) = (split.per_task, split.group(in_vol));
+        for_each_chunk_mut(
             &mut out,
-            &mut [] as &mut [MaybeUninit<i64>],
-            out_vol,
-            split,
+            per_task.saturating_mul(out_vol),
+            split.work,
             || avg::PlaneScratch::new(&windows, reduce),
-            |scratch, p, v, _| {
-                S::through_compute(&x[p * in_vol..(p + 1) * in_vol], v, |plane, v| {
-                    avg::avg_plane(&windows, rows, reduce, plane, v, scratch);
-                });
+            |scratch, task, chunk| {
+                for (g, out) in chunk.chunks_mut(group * out_vol).enumerate() {
+                    let first = task * per_task + g * group;
+                    let x = &x[first * in_vol..(first + out.len() / out_vol) * in_vol];
+                    S::through_compute(x, out, |planes, out| {
+                        avg::avg_planes(&windows, rows, reduce, planes, out, scratch);
+                    });
+                }
             },
         )?;
     }
-    // SAFETY: `avg_plane` writes every output of its plane, and the planes cover
-    // the buffer; when `len` is 0 there is nothing.
+    // SAFETY: `avg_planes` writes every output of its planes, and the groups
+    // cover the buffer; when `len` is 0 there is nothing.
     into_array5(out_shape, unsafe { assume_init(out) })
 }
 

@@ -13,6 +13,13 @@ use crate::threads;
 /// that many tiny planes do not become many tiny tasks.
 const TASK_WORK: usize = 1 << 14;
 
+/// The cells a group of small planes gathers for one kernel call (window sums,
+/// Lp pooling's passes): enough that the per-call setup and the partial
+/// registers of 49-cell planes stop mattering, few enough to stay in cache.
+/// On (64,512,7,7), 2x2, 2 threads: Lp p = 1.5 forward 1.83-1.93 -> 1.30 ms,
+/// its backward 4.0 -> 2.6 ms.
+pub(crate) const GROUP_CELLS: usize = 4096;
+
 /// The kernel of the interior windows of every output row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RowKernel {
@@ -81,6 +88,12 @@ impl PlaneSplit {
 
     pub fn tasks(&self, planes: usize) -> usize {
         planes.div_ceil(self.per_task)
+    }
+
+    /// Planes a kernel call takes at once: small ones in groups of up to
+    /// [`GROUP_CELLS`] cells (within a task), larger ones one by one.
+    pub fn group(&self, in_vol: usize) -> usize {
+        self.per_task.min((GROUP_CELLS / in_vol.max(1)).max(1))
     }
 
     /// Whether the tasks run on the calling thread.

@@ -525,7 +525,7 @@ fn integer_max_pool_matches_the_float_path_with_extremes_and_ties() {
     }
 }
 
-/// Every plane of `x` through `max_plane` and `avg_plane` with `kernel` (means
+/// Every plane of `x` through `max_plane` and `avg_planes` with `kernel` (means
 /// under `rule`, and the Lp sums of a general norm).
 fn planes_through(
     x: &Array5<f64>,
@@ -550,9 +550,9 @@ fn planes_through(
         let mut i = vec![MaybeUninit::uninit(); out_vol];
         max::max_plane(windows, rows, plane, &mut v, &mut i);
         let mut m = vec![MaybeUninit::uninit(); out_vol];
-        avg::avg_plane(windows, rows, mean, plane, &mut m, &mut mean_scratch);
+        avg::avg_planes(windows, rows, mean, plane, &mut m, &mut mean_scratch);
         let mut l = vec![MaybeUninit::uninit(); out_vol];
-        avg::avg_plane(windows, rows, norm, plane, &mut l, &mut lp_scratch);
+        avg::avg_planes(windows, rows, norm, plane, &mut l, &mut lp_scratch);
         // SAFETY: each kernel writes every output of its plane.
         unsafe {
             maxima.extend(v.iter().map(|s| s.assume_init()));
