@@ -193,7 +193,7 @@ fn avg_planes_any<R: WindowSum>(
         return;
     }
     for (plane, out) in planes {
-        avg_plane_any(windows, rows, reduce, plane, out, row_starts, factors);
+        avg_plane_any(windows, rows, reduce, plane, out, row_starts);
     }
 }
 
@@ -205,19 +205,8 @@ fn avg_plane_any<R: WindowSum>(
     plane: &[R::T],
     out: &mut [MaybeUninit<R::T>],
     rows: &mut Vec<usize>,
-    factors: &[R::T],
 ) {
-    if let (RowKernel::Taps, Some(taps), true) = (kernel, &windows.taps, factors.len() == out.len())
-    {
-        for ((slot, cells), &factor) in out.iter_mut().zip(taps.windows()).zip(factors) {
-            let mut sum = <R::T as num_traits::Zero>::zero();
-            for &cell in cells {
-                sum += reduce.term(plane[cell as usize]);
-            }
-            slot.write(reduce.finish(sum, factor));
-        }
-        return;
-    }
+    // (Planes with a tap table: `avg_planes_any` runs those itself.)
     let out_w = windows.output[2];
     let step_w = windows.step[2];
     let row_windows = &windows.axes[2];
