@@ -650,6 +650,10 @@ pub(super) unsafe fn powers_and_slopes<T: InRegisters>(
                     if T::Register::all_normal(v, term, quotient) {
                         return [term, quotient];
                     }
+                    // The logarithm and x^p are those `table_powers` would
+                    // compute for this register: only the slope's exponential.
+                    let slope = v.one_at_one(v.splat(slope.p).exp2_product(head, tail, &tables));
+                    return [term, slope];
                 }
                 table_powers(v, [power, slope], &tables)
             },
