@@ -86,16 +86,25 @@ class PoolWorkload:
     name: str
     kind: str  # "max" (with indices), "avg", "lp" (norm ``norm``) or "fractional"
     shape: tuple[int, ...]
-    kernel: int
-    stride: int
+    kernel: Union[int, tuple[int, ...]]  # one size for every axis, or one per axis
+    stride: Union[int, tuple[int, ...]]
     padding: Union[int, tuple[tuple[int, int], ...]] = 0  # symmetric, or (lo, hi) per axis
-    dtype: str = "float32"  # max pooling: also an integer type (random values over its range)
+    dtype: str = "float32"  # or float64; max pooling: also an integer type (random values over its range)
     norm: float = 2.0  # Lp pooling's p
     output: Optional[tuple[int, ...]] = None  # fractional pooling's output size
 
     def fractional_size(self) -> tuple[int, ...]:
         """The output size of fractional pooling."""
-        return self.output if self.output is not None else tuple(n // self.stride for n in self.shape[2:])
+        return self.output if self.output is not None else tuple(n // s for n, s in zip(self.shape[2:],
+                                                                                          self.strides()))
+
+    def kernels(self) -> tuple[int, ...]:
+        """The window size of every spatial axis."""
+        return self.kernel if isinstance(self.kernel, tuple) else (self.kernel,) * self.rank
+
+    def strides(self) -> tuple[int, ...]:
+        """The stride of every spatial axis."""
+        return self.stride if isinstance(self.stride, tuple) else (self.stride,) * self.rank
 
     def pads(self) -> list[tuple[int, int]]:
         """The (lo, hi) padding of every spatial axis."""
@@ -167,8 +176,8 @@ def numpy_pool(x: np.ndarray, wl: PoolWorkload) -> Any:
     axes = tuple(range(2, 2 + rank))
     fill = (-np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min) if wl.kind == "max" else 0.0
     xp = np.pad(x, [(0, 0), (0, 0)] + wl.pads(), constant_values=fill)
-    windows = np.lib.stride_tricks.sliding_window_view(xp, (wl.kernel,) * rank, axis=axes)
-    windows = windows[(slice(None), slice(None)) + (slice(None, None, wl.stride),) * rank]
+    windows = np.lib.stride_tricks.sliding_window_view(xp, wl.kernels(), axis=axes)
+    windows = windows[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in wl.strides())]
     flat = windows.reshape(windows.shape[: 2 + rank] + (-1,))
     if wl.kind == "avg":
         return flat.mean(axis=-1)
@@ -398,15 +407,15 @@ def _set_yardsticks(row: dict[str, Any], peak: Optional[float], bandwidth: Optio
 
 def _run_pool(wl: PoolWorkload, rng: np.random.Generator, repeat: int, threads: int,
               torch: Optional[Any], numpy_ref: bool, backward: bool = True) -> dict[str, Any]:
-    if wl.dtype == "float32":
-        x = rng.standard_normal(wl.shape).astype(np.float32)
+    if wl.dtype in ("float32", "float64"):
+        x = rng.standard_normal(wl.shape).astype(wl.dtype)
         if wl.kind == "lp" and not float(wl.norm).is_integer():
             x = np.abs(x)
     else:
         info = np.iinfo(wl.dtype)
         x = rng.integers(info.min, info.max, size=wl.shape, dtype=wl.dtype, endpoint=True)
     kwargs = dict(stride=wl.stride, padding=wl.padding)
-    samples = rng.random(wl.shape[:2] + (wl.rank,)).astype(np.float32)  # fractional's window offsets
+    samples = rng.random(wl.shape[:2] + (wl.rank,)).astype(x.dtype if x.dtype.kind == "f" else np.float32)
     if wl.kind == "fractional":
         ours = getattr(F, f"fractional_max_pool{wl.rank}d")
         size = wl.fractional_size()
@@ -424,7 +433,7 @@ def _run_pool(wl: PoolWorkload, rng: np.random.Generator, repeat: int, threads: 
     row["ferroconv_fwd_ms"] = 1e3 * _timeit(call, repeat)
     # Memory traffic: the input once, the output (and int64 indices) once.
     out_elems = (x.size / math.prod(wl.shape[2:]) * math.prod(wl.fractional_size()) if wl.kind == "fractional"
-                 else x.size / wl.stride**wl.rank)
+                 else x.size / math.prod(wl.strides()))
     moved = x.nbytes + out_elems * (x.itemsize + (8 if wl.kind in ("max", "fractional") else 0))
     row["ferroconv_gbps"] = moved / row["ferroconv_fwd_ms"] / 1e6
     if numpy_ref and wl.kind != "fractional":  # (no NumPy column: its windows differ per plane)
@@ -433,11 +442,11 @@ def _run_pool(wl: PoolWorkload, rng: np.random.Generator, repeat: int, threads: 
     # The backward (floats only: integer pooling has no gradient), timed after
     # the forward as a training step runs them: fwd+bwd is the forward's time
     # plus the backward call's.
-    backward = backward and wl.dtype == "float32"
+    backward = backward and x.dtype.kind == "f"
     if backward:
         result = call()
         out, indices = result if isinstance(result, tuple) else (result, None)
-        g = rng.standard_normal(out.shape).astype(np.float32)
+        g = rng.standard_normal(out.shape).astype(x.dtype)
         bwd = _pool_backward(wl, x, g, indices)
         row["ferroconv_fwd_bwd_ms"] = row["ferroconv_fwd_ms"] + 1e3 * _timeit(bwd, repeat)
     if torch is not None:
@@ -488,7 +497,9 @@ def _torch_pool(torch: Any, tx: Any, wl: PoolWorkload, samples: np.ndarray) -> C
     padding: Union[int, tuple[tuple[int, int], ...]] = wl.padding
     pad_first = not isinstance(padding, int)
     flat = [side for lo_hi in reversed(wl.pads()) for side in lo_hi]  # F.pad: last axis first
-    fill = -math.inf if wl.kind == "max" else 0.0
+    fill: float = 0.0
+    if wl.kind == "max":
+        fill = -math.inf if np.dtype(wl.dtype).kind == "f" else int(np.iinfo(wl.dtype).min)
     pool = getattr(tf, f"{wl.kind}_pool{wl.rank}d")
 
     def call() -> object:
@@ -584,17 +595,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             from . import bench_training
 
             return bench_training.main(argv[:at] + argv[at + 2:])
+        if suite == "pool-shapes":
+            from . import bench_pool_shapes
+
+            return bench_pool_shapes.main(argv[:at] + argv[at + 2:])
         if suite != "networks":
-            raise SystemExit(f"--suite: expected 'networks', 'lowp' or 'training', got {suite!r}")
+            raise SystemExit(f"--suite: expected 'networks', 'lowp', 'training' or 'pool-shapes', got {suite!r}")
         from . import bench_networks
 
         return bench_networks.main(argv[:at] + argv[at + 2:])
     parser = argparse.ArgumentParser(prog="python -m ferroconv bench", description=cli_text(__doc__))
-    parser.add_argument("--suite", choices=["networks", "lowp", "training"], default=None,
+    parser.add_argument("--suite", choices=["networks", "lowp", "training", "pool-shapes"], default=None,
                         help="networks: time every layer of standard CNNs instead (see --suite networks "
                              "--help); lowp: the workloads in bfloat16 and float16 (see --suite lowp --help); "
                              "training: whole ferroconv.nn training steps against torch.nn (see --suite "
-                             "training --help)")
+                             "training --help); pool-shapes: pooling on randomly drawn shapes against PyTorch "
+                             "(see --suite pool-shapes --help)")
     parser.add_argument("--simd", choices=list(SIMD_PATHS), default=None,
                         help="cap ferroconv at this instruction set and limit PyTorch to the same one "
                              "(re-executes the bench with FERROCONV_SIMD, ONEDNN_MAX_CPU_ISA and "

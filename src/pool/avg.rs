@@ -7,6 +7,7 @@
 //! a time (every lane sums its cells in the scalar scan order, so the results are
 //! those of the scalar loop), border windows one by one.
 
+use super::interleave;
 use super::plan::{RowKernel, RowRuns};
 use super::windows::{Divisor, RowCover, Windows};
 use crate::element::Element;
@@ -86,6 +87,8 @@ pub(crate) struct PlaneScratch<T> {
     /// Every window's factor in output order, where the windows have a tap
     /// table (the same for every plane: computed once).
     factors: Vec<T>,
+    /// The cell-major copy of the planes the interleaved kernel sums.
+    cells: Vec<T>,
 }
 
 impl<T: Element> PlaneScratch<T> {
@@ -102,6 +105,7 @@ impl<T: Element> PlaneScratch<T> {
             finished: Vec::new(),
             rows: Vec::new(),
             factors,
+            cells: Vec::new(),
         }
     }
 }
@@ -130,18 +134,32 @@ pub(crate) fn avg_planes<R: WindowSum>(
     };
     let row_starts = &mut scratch.rows;
     let factors = &scratch.factors[..];
-    dispatch!(
-        avg_planes_any,
-        avg_planes_avx512,
-        avg_planes_avx2,
-        windows,
-        rows,
-        reduce,
-        planes,
-        target,
-        row_starts,
-        factors
-    );
+    if let (RowKernel::Interleaved(lanes), Some(taps)) = (rows.kernel, &windows.taps) {
+        let in_vol = windows.in_vol();
+        interleave::sum_planes(
+            taps,
+            factors,
+            reduce,
+            lanes,
+            in_vol,
+            planes,
+            target,
+            &mut scratch.cells,
+        );
+    } else {
+        dispatch!(
+            avg_planes_any,
+            avg_planes_avx512,
+            avg_planes_avx2,
+            windows,
+            rows,
+            reduce,
+            planes,
+            target,
+            row_starts,
+            factors
+        );
+    }
     if R::FINISH_PLANE {
         // SAFETY: `avg_planes_any` wrote every output of every plane (the
         // windows cover each, as `window_sums` relies on too) into the first

@@ -5,6 +5,7 @@
 //! registers); the input gradient is a scatter by index (max) or the adjoint
 //! of the windows (average).
 
+use super::interleave::lanes_of;
 use super::plan::{self, PlaneSplit, RowKernel, RowRuns};
 use super::windows::Windows;
 use super::{check_adaptive_input, check_avg, AvgOptions};
@@ -62,12 +63,15 @@ pub fn explain_pool<T: Element>(x: Shape5, pooling: Pooling<'_>) -> Result<Repor
         .map(|axis| axis.len() * std::mem::size_of::<AxisWindow>())
         .sum::<usize>()
         + windows.taps.as_ref().map_or(0, |taps| taps.bytes());
-    let forward_split = PlaneSplit::new(planes, out_vol.saturating_mul(windows.max_window_vol()));
     let rows = if is_max {
         plan::max_rows::<T>(&windows, windows.in_vol())
     } else {
         plan::avg_rows(&windows, true)
     };
+    let rows = plan::interleaved(rows, &windows, planes, lanes_of::<T>(), !is_max);
+    // (The backward's adjoint runs plane by plane: its split is the plain one.)
+    let plane_split = PlaneSplit::new(planes, out_vol.saturating_mul(windows.max_window_vol()));
+    let forward_split = plane_split.for_kernel(rows.kernel);
     let forward_cost = cost(visits, tables, forward_split, planes);
     let forward = PassReport {
         pass: "forward",
@@ -92,7 +96,7 @@ pub fn explain_pool<T: Element>(x: Shape5, pooling: Pooling<'_>) -> Result<Repor
         PassReport {
             pass: "input_grad",
             algorithm: "window_adjoint".to_string(),
-            cost: cost(visits, tables, forward_split, planes),
+            cost: cost(visits, tables, plane_split, planes),
             alternatives: Vec::new(),
             flops: to_u64(visits),
         }
@@ -113,6 +117,7 @@ pub fn explain_pool<T: Element>(x: Shape5, pooling: Pooling<'_>) -> Result<Repor
 fn narrower(rows: RowRuns) -> Vec<RowKernel> {
     match rows.kernel {
         RowKernel::Stride2Simd(lanes) => vec![RowKernel::Lanes(lanes), RowKernel::Scalar],
+        RowKernel::Interleaved(_) => vec![RowKernel::Taps, RowKernel::Scalar],
         RowKernel::Lanes(_) | RowKernel::PlaneSum | RowKernel::Taps => vec![RowKernel::Scalar],
         RowKernel::Scalar => Vec::new(),
     }

@@ -178,7 +178,8 @@ pub fn fractional_max_pool<S: MaxStorage>(
     max_planes(
         x,
         with_spatial(shape, output),
-        work,
+        plan::PlaneSplit::new(planes, work),
+        1,
         return_indices,
         Scratch::default,
         |scratch, p, plane, v, i| {

@@ -44,6 +44,7 @@
 //! serially, in a fixed order, so results do not depend on the thread count.
 
 use super::avg::{self, WindowSum};
+use super::interleave::lanes_of;
 use super::plan::{self, PlaneSplit, RowRuns};
 use super::planes::for_each_zeroed_target_plane;
 use super::windows::{Divisor, RowCover, Windows};
@@ -133,9 +134,11 @@ fn lp_general<S: Storage>(
         let x = standard(x)?;
         let x = as_slice(&x)?;
         let planes = len / out_vol;
-        let split = PlaneSplit::new(planes, out_vol.saturating_mul(windows.max_window_vol()));
-        let group = split.group(in_vol);
         let rows = plan::avg_rows(&windows, false);
+        let rows = plan::interleaved(rows, &windows, planes, lanes_of::<S::Compute>(), true);
+        let split = PlaneSplit::new(planes, out_vol.saturating_mul(windows.max_window_vol()))
+            .for_kernel(rows.kernel);
+        let group = split.group(in_vol, rows.kernel);
         let general = Lp::<S::Compute, GENERAL>::new(p, volume);
         let sums = Lp::<S::Compute, 1>::new(1.0, volume);
         let init = || {
@@ -231,7 +234,7 @@ pub fn lp_pool_backward<T: Element>(
     });
     let init = BackwardScratch::<T>::default;
     // Small planes in groups (see `lp_general`): a kernel call per group.
-    let group = split.group(in_vol);
+    let group = split.group(in_vol, rows_plan.kernel);
     let groups = PlaneSplit {
         per_task: (split.per_task / group).max(1),
         work: split.work,

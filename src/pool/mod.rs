@@ -12,6 +12,7 @@
 mod avg;
 mod explain;
 mod fractional;
+mod interleave;
 mod lp;
 mod max;
 mod plan;
@@ -31,6 +32,7 @@ use crate::threads::for_each_chunk_mut;
 use avg::{Mean, WindowSum};
 pub use explain::{explain_pool, Pooling};
 pub use fractional::{fractional_max_pool, window_starts};
+use interleave::lanes_of;
 pub use lp::{lp_pool, lp_pool_backward};
 use ndarray::{Array5, ArrayView5};
 use plan::{PlaneSplit, RowKernel};
@@ -136,14 +138,42 @@ fn max_over<S: MaxStorage>(
         None
     };
     let Some(windows) = windows else {
-        return max_planes(x, out_shape, 0, return_indices, || (), |_, _, _, _, _| {});
+        let split = PlaneSplit::new(0, 0);
+        return max_planes(
+            x,
+            out_shape,
+            split,
+            1,
+            return_indices,
+            || (),
+            |_, _, _, _, _| {},
+        );
     };
     let rows = plan::max_rows::<S::Compute>(&windows, windows.in_vol());
+    let planes = checked_product(&out_shape[..2])?;
+    let lanes = lanes_of::<S::Compute>();
+    let rows = plan::interleaved(rows, &windows, planes, lanes, false);
     let work = windows.out_vol().saturating_mul(windows.max_window_vol());
+    let split = PlaneSplit::new(planes, work).for_kernel(rows.kernel);
+    if let (RowKernel::Interleaved(lanes), Some(taps)) = (rows.kernel, &windows.taps) {
+        let (in_vol, out_vol) = (windows.in_vol(), windows.out_vol());
+        return max_planes(
+            x,
+            out_shape,
+            split,
+            split.group(in_vol, rows.kernel),
+            return_indices,
+            Vec::new,
+            |scratch, _, planes, v, i| {
+                interleave::max_planes(taps, lanes, in_vol, out_vol, planes, v, i, scratch);
+            },
+        );
+    }
     max_planes(
         x,
         out_shape,
-        work,
+        split,
+        1,
         return_indices,
         || (),
         |_, _, plane, v, i| {
@@ -153,14 +183,16 @@ fn max_over<S: MaxStorage>(
 }
 
 /// The maxima (and indices, if asked) of every plane of `x` into a new
-/// `out_shape` result: `plane_max(workspace, p, plane, values, indices)` must
-/// write every value (and index) of plane `p`, given in the compute type;
-/// `plane_work` is a plane's cost in element visits, and `workspace` made by
-/// `init` once per task.
+/// `out_shape` result, `group` planes a call (a divisor of `split.per_task`):
+/// `plane_max(workspace, p, planes, values, indices)` must write every value
+/// (and index) of the planes from `p` on, given in the compute type (whole
+/// planes, `group` of them or the fewer left at the end); `workspace` is made
+/// by `init` once per task.
 fn max_planes<S: MaxStorage, W>(
     x: ArrayView5<'_, S>,
     out_shape: Shape5,
-    plane_work: usize,
+    split: PlaneSplit,
+    group: usize,
     return_indices: bool,
     init: impl Fn() -> W + Sync + Send,
     plane_max: impl Fn(&mut W, usize, &[S::Compute], &mut [MaybeUninit<S::Compute>], &mut [MaybeUninit<i64>])
@@ -179,17 +211,26 @@ fn max_planes<S: MaxStorage, W>(
         let x = as_slice(&x)?;
         let out_vol = out_shape[2..].iter().product::<usize>();
         let in_vol = x.len() / checked_product(&out_shape[..2])?.max(1);
-        let split = PlaneSplit::new(len / out_vol.max(1), plane_work);
+        let group = group.max(1);
+        let groups = PlaneSplit {
+            per_task: (split.per_task / group).max(1),
+            work: split.work,
+        };
         for_each_output_plane(
             &mut values,
             &mut indices,
-            out_vol,
-            split,
+            out_vol.saturating_mul(group),
+            groups,
             init,
-            |workspace, p, v, i| {
-                S::through_compute(&x[p * in_vol..(p + 1) * in_vol], v, |plane, v| {
-                    plane_max(workspace, p, plane, v, i);
-                });
+            |workspace, g, v, i| {
+                let (first, count) = (g * group, v.len() / out_vol.max(1));
+                S::through_compute(
+                    &x[first * in_vol..(first + count) * in_vol],
+                    v,
+                    |planes, v| {
+                        plane_max(workspace, first, planes, v, i);
+                    },
+                );
             },
         )?;
     }
@@ -242,8 +283,10 @@ fn window_sums<S: Storage, R: WindowSum<T = S::Compute>>(
         let x = as_slice(&x)?;
         let (in_vol, out_vol) = (windows.in_vol(), windows.out_vol());
         let planes = len / out_vol.max(1);
-        let split = PlaneSplit::new(planes, out_vol.saturating_mul(windows.max_window_vol()));
         let rows = plan::avg_rows(&windows, plane_rule.is_some());
+        let rows = plan::interleaved(rows, &windows, planes, lanes_of::<S::Compute>(), true);
+        let split = PlaneSplit::new(planes, out_vol.saturating_mul(windows.max_window_vol()))
+            .for_kernel(rows.kernel);
         if let (RowKernel::PlaneSum, Some(rule)) = (rows.kernel, plane_rule) {
             // One window over each whole plane (global pooling): a reduction of
             // each contiguous plane, a chunk of planes per task.
@@ -268,7 +311,7 @@ fn window_sums<S: Storage, R: WindowSum<T = S::Compute>>(
         }
         // Small planes in groups, a kernel call each (tasks as for single
         // planes: one a group cost more in scheduling than it saved).
-        let (per_task, group) = (split.per_task, split.group(in_vol));
+        let (per_task, group) = (split.per_task, split.group(in_vol, rows.kernel));
         for_each_chunk_mut(
             &mut out,
             per_task.saturating_mul(out_vol),

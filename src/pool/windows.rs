@@ -68,6 +68,12 @@ impl Taps {
         })
     }
 
+    /// The cells of all windows together (a cell read by two windows counts
+    /// twice).
+    pub fn len(&self) -> usize {
+        self.offsets.len()
+    }
+
     /// The table's size in bytes.
     pub fn bytes(&self) -> usize {
         (self.ends.len() + self.offsets.len()) * std::mem::size_of::<u32>()
