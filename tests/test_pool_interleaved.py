@@ -42,9 +42,9 @@ def values(dtype, shape, rng: np.random.Generator) -> np.ndarray:
     return rng.integers(info.min, info.max, size=shape, endpoint=True, dtype=dtype)
 
 
-def kind_plan(kind: str, shape, kernel, stride, padding, dtype) -> str:
+def kind_plan(kind: str, shape, kernel, stride, padding, dtype, pass_name: str = "forward") -> str:
     return fc.explain_pool(kind, shape, kernel, stride=stride, padding=padding,
-                           dtype=np.dtype(dtype).name).pass_named("forward").algorithm
+                           dtype=np.dtype(dtype).name).pass_named(pass_name).algorithm
 
 
 @pytest.mark.parametrize("spatial, kernel, stride, padding", GEOMETRIES)
@@ -54,6 +54,10 @@ def test_the_plan_interleaves_these_geometries(spatial, kernel, stride, padding,
     assert kind_plan("max", shape, kernel, stride, padding, dtype) == "interleaved_planes"
     # A lone plane has no lanes to fill: the tap table or the scan.
     assert kind_plan("max", (1, 1) + spatial, kernel, stride, padding, dtype) != "interleaved_planes"
+    # The average's adjoint interleaves too (its forward only where the windows
+    # read every cell at least once on average).
+    assert kind_plan("avg", shape, kernel, stride, padding, dtype, "input_grad") == "interleaved_planes"
+    assert kind_plan("avg", (1, 1) + spatial, kernel, stride, padding, dtype, "input_grad") == "window_adjoint"
 
 
 @pytest.mark.parametrize("spatial, kernel, stride, padding", GEOMETRIES)
@@ -137,3 +141,31 @@ def test_16_bit_planes_pool_as_their_float32_values(spatial, kernel, stride, pad
         assert out.dtype == dtype
         np.testing.assert_array_equal(out.astype(np.float32), wide)
         np.testing.assert_array_equal(indices, wide_indices)
+
+
+@pytest.mark.parametrize("spatial, kernel, stride, padding", GEOMETRIES)
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("count_include_pad", [True, False])
+def test_avg_pool_backward_of_many_small_planes_matches_the_reference(spatial, kernel, stride, padding, dtype,
+                                                                      count_include_pad) -> None:
+    rng = np.random.default_rng(17)
+    shape = PLANES + spatial
+    out_shape = rank_op("avg_pool{}d", spatial)(np.zeros(shape, dtype), kernel, stride=stride,
+                                                 padding=padding).shape
+    g = rng.standard_normal(out_shape).astype(dtype)
+    backward = rank_op("avg_pool{}d_backward", spatial)
+    gx = backward(g, shape, kernel, stride=stride, padding=padding, count_include_pad=count_include_pad)
+    expected = ref.avg_pool_backward(g, shape, kernel, stride, padding, count_include_pad=count_include_pad)
+    np.testing.assert_allclose(gx, expected, **tolerance(dtype))
+    # Each plane's gradient is the one a lone plane gets, to the bit.
+    for n, c in np.ndindex(*PLANES):
+        alone = backward(g[n:n + 1, c:c + 1], (1, 1) + spatial, kernel, stride=stride, padding=padding,
+                         count_include_pad=count_include_pad)
+        np.testing.assert_array_equal(gx[n, c], alone[0, 0])
+
+
+def test_adaptive_avg_pool_backward_of_many_small_planes_matches_the_reference() -> None:
+    rng = np.random.default_rng(19)
+    g = rng.standard_normal((5, 7, 4, 3))
+    gx = fc.adaptive_avg_pool2d_backward(g, (5, 7, 9, 9))
+    np.testing.assert_allclose(gx, ref.adaptive_avg_pool_backward(g, (5, 7, 9, 9)), **tolerance(np.float64))

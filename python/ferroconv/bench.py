@@ -415,7 +415,10 @@ def _run_pool(wl: PoolWorkload, rng: np.random.Generator, repeat: int, threads: 
         info = np.iinfo(wl.dtype)
         x = rng.integers(info.min, info.max, size=wl.shape, dtype=wl.dtype, endpoint=True)
     kwargs = dict(stride=wl.stride, padding=wl.padding)
-    samples = rng.random(wl.shape[:2] + (wl.rank,)).astype(x.dtype if x.dtype.kind == "f" else np.float32)
+    # fractional pooling's window offsets, in [0, 1) after rounding to the input's type
+    sample_type = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
+    samples = np.minimum(rng.random(wl.shape[:2] + (wl.rank,)).astype(sample_type),
+                         np.nextafter(sample_type.type(1), sample_type.type(0)))
     if wl.kind == "fractional":
         ours = getattr(F, f"fractional_max_pool{wl.rank}d")
         size = wl.fractional_size()

@@ -69,7 +69,7 @@ pub fn explain_pool<T: Element>(x: Shape5, pooling: Pooling<'_>) -> Result<Repor
         plan::avg_rows(&windows, true)
     };
     let rows = plan::interleaved(rows, &windows, planes, lanes_of::<T>(), !is_max);
-    // (The backward's adjoint runs plane by plane: its split is the plain one.)
+    // (The backward decides its own kernel and split from the plain one.)
     let plane_split = PlaneSplit::new(planes, out_vol.saturating_mul(windows.max_window_vol()));
     let forward_split = plane_split.for_kernel(rows.kernel);
     let forward_cost = cost(visits, tables, forward_split, planes);
@@ -93,10 +93,25 @@ pub fn explain_pool<T: Element>(x: Shape5, pooling: Pooling<'_>) -> Result<Repor
             flops: to_u64(scattered),
         }
     } else {
+        // As `avg_backward_over` decides.
+        let adjoint = plan::interleaved(
+            plan::avg_rows(&windows, false),
+            &windows,
+            planes,
+            lanes_of::<T>(),
+            false,
+        );
+        let (algorithm, split) = match adjoint.kernel {
+            RowKernel::Interleaved(_) => (
+                adjoint.kernel.name(),
+                plane_split.for_kernel(adjoint.kernel),
+            ),
+            _ => ("window_adjoint", plane_split),
+        };
         PassReport {
             pass: "input_grad",
-            algorithm: "window_adjoint".to_string(),
-            cost: cost(visits, tables, plane_split, planes),
+            algorithm: algorithm.to_string(),
+            cost: cost(visits, tables, split, planes),
             alternatives: Vec::new(),
             flops: to_u64(visits),
         }

@@ -18,6 +18,7 @@
 
 use super::avg::WindowSum;
 use super::windows::Taps;
+use crate::element::Element;
 use crate::kernels::{dispatch, simd_twins, update_max, MaxElement};
 use std::mem::MaybeUninit;
 
@@ -258,6 +259,100 @@ fn sum_lanes<R: WindowSum, const L: usize>(
             }
             for l in 0..count {
                 out[first + l * out_vol + o].write(reduce.finish(sums[l], factor));
+            }
+        }
+    }
+}
+
+/// Gradient of average pooling over each plane of `grad_in` (whole planes of
+/// `in_vol` cells, zeroed) for the windows of `taps`: output gradient `o` of a
+/// plane (in `grad_out`, `divisors.len()` per plane) divided by `divisors[o]`
+/// is added to every cell of window `o`, window after window in output order
+/// (so each cell sums its shares in the order the window-by-window adjoint
+/// adds them); `L` planes a pass (`lanes`: 8 or 16), `scratch` holding their
+/// cell-major sums.
+pub(crate) fn adjoint_planes<T: Element>(
+    taps: &Taps,
+    divisors: &[T],
+    lanes: usize,
+    grad_out: &[T],
+    grad_in: &mut [T],
+    scratch: &mut Vec<T>,
+) {
+    dispatch!(
+        adjoint_planes_any,
+        adjoint_planes_avx512,
+        adjoint_planes_avx2,
+        taps,
+        divisors,
+        lanes,
+        grad_out,
+        grad_in,
+        scratch
+    )
+}
+
+simd_twins! {
+    adjoint_planes_any => adjoint_planes_avx512, adjoint_planes_avx2,
+    <T: Element>(
+        taps: &Taps,
+        divisors: &[T],
+        lanes: usize,
+        grad_out: &[T],
+        grad_in: &mut [T],
+        scratch: &mut Vec<T>,
+    )
+}
+
+#[inline(always)]
+fn adjoint_planes_any<T: Element>(
+    taps: &Taps,
+    divisors: &[T],
+    lanes: usize,
+    grad_out: &[T],
+    grad_in: &mut [T],
+    scratch: &mut Vec<T>,
+) {
+    if lanes >= 16 {
+        adjoint_lanes::<T, 16>(taps, divisors, grad_out, grad_in, scratch);
+    } else {
+        adjoint_lanes::<T, 8>(taps, divisors, grad_out, grad_in, scratch);
+    }
+}
+
+#[inline(always)]
+fn adjoint_lanes<T: Element, const L: usize>(
+    taps: &Taps,
+    divisors: &[T],
+    grad_out: &[T],
+    grad_in: &mut [T],
+    scratch: &mut Vec<T>,
+) {
+    let out_vol = divisors.len();
+    let planes = grad_out.len() / out_vol.max(1);
+    if out_vol == 0 || planes == 0 {
+        return;
+    }
+    let in_vol = grad_in.len() / planes;
+    for (grads, targets) in grad_out
+        .chunks(L * out_vol)
+        .zip(grad_in.chunks_mut(L * in_vol))
+    {
+        let count = grads.len() / out_vol;
+        let sums = cell_major::<T, L>(scratch, in_vol, T::zero());
+        for (o, (taps, &divisor)) in taps.windows().zip(divisors).enumerate() {
+            let share: [T; L] =
+                std::array::from_fn(|l| grads[l.min(count - 1) * out_vol + o] / divisor);
+            for &tap in taps {
+                let cell = &mut sums[tap as usize];
+                for l in 0..L {
+                    cell[l] += share[l];
+                }
+            }
+        }
+        for (l, target) in targets.chunks_exact_mut(in_vol).enumerate() {
+            for (slot, cell) in target.iter_mut().zip(sums.iter()) {
+                *slot += cell[l];
             }
         }
     }

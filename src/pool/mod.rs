@@ -374,6 +374,37 @@ fn avg_backward_over<T: Element>(
     }
     let mut grad_in = alloc_zeroed::<T>(len, "grad_input")?;
     let split = PlaneSplit::new(planes, out_vol.saturating_mul(windows.max_window_vol()));
+    let rows = plan::interleaved(
+        plan::avg_rows(&windows, false),
+        &windows,
+        planes,
+        lanes_of::<T>(),
+        false,
+    );
+    if let (RowKernel::Interleaved(lanes), Some(taps)) = (rows.kernel, &windows.taps) {
+        // Many small planes: `lanes` at a time, a task's planes a call.
+        let divisors: Vec<T> = avg::window_shapes(&windows)
+            .map(|(wd, wh, ww)| Windows::divisor(rule, wd, wh, ww))
+            .collect();
+        let split = split.for_kernel(rows.kernel);
+        let group = split.group(in_vol, rows.kernel);
+        let groups = PlaneSplit {
+            per_task: 1,
+            work: split.work,
+        };
+        for_each_target_plane(
+            &mut grad_in,
+            group.saturating_mul(in_vol),
+            groups,
+            Vec::new,
+            |scratch, index, g| {
+                let (first, count) = (index * group, g.len() / in_vol);
+                let grads = &grad_out[first * out_vol..(first + count) * out_vol];
+                interleave::adjoint_planes(taps, &divisors, lanes, grads, g, scratch);
+            },
+        )?;
+        return into_array5(input_shape, grad_in);
+    }
     let cover = windows::RowCover::of(&windows);
     for_each_target_plane(
         &mut grad_in,

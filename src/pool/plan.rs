@@ -176,16 +176,17 @@ pub(crate) fn max_rows<T: MaxElement>(windows: &Windows, plane_len: usize) -> Ro
 /// are planes to fill more than one lane, the cell-major copy of `lanes` planes
 /// fits [`super::interleave::INTERLEAVE_CELLS`], and the windows read enough
 /// cells for the copy (about a move per cell) to be repaid: as many taps as
-/// cells for sums (the scalar table adds a tap a cycle or so), a quarter as
-/// many for maxima (a compare-and-select chain, several cycles a tap). On
-/// 7x7 planes, 2x2 windows (36 taps), averages were up to 25 % slower
-/// interleaved, maxima with indices 1.6-3x faster.
+/// cells where the scalar table does a tap in a cycle or so (`cheap_taps`: the
+/// forward sums), a quarter as many where a tap costs several (the maxima's
+/// compare-and-select chains, the adjoint's read-modify-writes). On 7x7
+/// planes, 2x2 windows (36 taps), forward averages were up to 25 % slower
+/// interleaved, maxima with indices 1.6-3x faster, the adjoint 2.5-3x.
 pub(crate) fn interleaved(
     rows: RowRuns,
     windows: &Windows,
     planes: usize,
     lanes: usize,
-    sums: bool,
+    cheap_taps: bool,
 ) -> RowRuns {
     let Some(taps) = &windows.taps else {
         return rows;
@@ -193,7 +194,7 @@ pub(crate) fn interleaved(
     let in_vol = windows.in_vol();
     let pays = planes >= 2
         && in_vol.saturating_mul(lanes) <= super::interleave::INTERLEAVE_CELLS
-        && taps.len().saturating_mul(if sums { 1 } else { 4 }) >= in_vol;
+        && taps.len().saturating_mul(if cheap_taps { 1 } else { 4 }) >= in_vol;
     if pays && matches!(rows.kernel, RowKernel::Taps | RowKernel::Scalar) {
         RowRuns {
             kernel: RowKernel::Interleaved(lanes),
