@@ -54,9 +54,10 @@ def test_the_plan_interleaves_these_geometries(spatial, kernel, stride, padding,
     assert kind_plan("max", shape, kernel, stride, padding, dtype) == "interleaved_planes"
     # A lone plane has no lanes to fill: the tap table or the scan.
     assert kind_plan("max", (1, 1) + spatial, kernel, stride, padding, dtype) != "interleaved_planes"
-    # The average's adjoint interleaves too (its forward only where the windows
-    # read every cell at least once on average).
-    assert kind_plan("avg", shape, kernel, stride, padding, dtype, "input_grad") == "interleaved_planes"
+    # The average's adjoint interleaves where its windows are many for the
+    # plane's cells (two windows of 64 cells on 196 do not repay the copy).
+    adjoint = kind_plan("avg", shape, kernel, stride, padding, dtype, "input_grad")
+    assert adjoint == ("window_adjoint" if spatial == (4, 7, 7) else "interleaved_planes")
     assert kind_plan("avg", (1, 1) + spatial, kernel, stride, padding, dtype, "input_grad") == "window_adjoint"
 
 

@@ -6,7 +6,7 @@
 //! of the windows (average).
 
 use super::interleave::lanes_of;
-use super::plan::{self, PlaneSplit, RowKernel, RowRuns};
+use super::plan::{self, PlaneSplit, RowKernel, RowRuns, TapWork};
 use super::windows::Windows;
 use super::{check_adaptive_input, check_avg, AvgOptions};
 use crate::arrays::{spatial, with_spatial, Shape5};
@@ -68,7 +68,17 @@ pub fn explain_pool<T: Element>(x: Shape5, pooling: Pooling<'_>) -> Result<Repor
     } else {
         plan::avg_rows(&windows, true)
     };
-    let rows = plan::interleaved(rows, &windows, planes, lanes_of::<T>(), !is_max);
+    let rows = plan::interleaved(
+        rows,
+        &windows,
+        planes,
+        lanes_of::<T>(),
+        if is_max {
+            TapWork::Maxima
+        } else {
+            TapWork::Sums
+        },
+    );
     // (The backward decides its own kernel and split from the plain one.)
     let plane_split = PlaneSplit::new(planes, out_vol.saturating_mul(windows.max_window_vol()));
     let forward_split = plane_split.for_kernel(rows.kernel);
@@ -99,7 +109,7 @@ pub fn explain_pool<T: Element>(x: Shape5, pooling: Pooling<'_>) -> Result<Repor
             &windows,
             planes,
             lanes_of::<T>(),
-            false,
+            TapWork::Adjoint,
         );
         let (algorithm, split) = match adjoint.kernel {
             RowKernel::Interleaved(_) => (

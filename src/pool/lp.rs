@@ -45,7 +45,7 @@
 
 use super::avg::{self, WindowSum};
 use super::interleave::lanes_of;
-use super::plan::{self, PlaneSplit, RowRuns};
+use super::plan::{self, PlaneSplit, RowRuns, TapWork};
 use super::planes::for_each_zeroed_target_plane;
 use super::windows::{Divisor, RowCover, Windows};
 use super::{check_shape, window_sums};
@@ -135,7 +135,13 @@ fn lp_general<S: Storage>(
         let x = as_slice(&x)?;
         let planes = len / out_vol;
         let rows = plan::avg_rows(&windows, false);
-        let rows = plan::interleaved(rows, &windows, planes, lanes_of::<S::Compute>(), true);
+        let rows = plan::interleaved(
+            rows,
+            &windows,
+            planes,
+            lanes_of::<S::Compute>(),
+            TapWork::Sums,
+        );
         let split = PlaneSplit::new(planes, out_vol.saturating_mul(windows.max_window_vol()))
             .for_kernel(rows.kernel);
         let group = split.group(in_vol, rows.kernel);
@@ -702,7 +708,10 @@ fn lp_backward_plane_any<T: Element, const NORM: i32>(
     // coefficients summed per cell through the table, then one pass over the
     // plane, `(sum c) x^(p - 1)` where a window reads the cell. Walking such
     // planes row by row and window by window cost more than the arithmetic.
-    let taps = windows.taps.as_ref();
+    let taps = windows
+        .taps
+        .as_ref()
+        .filter(|_| rows_plan.kernel.lanes() == 0);
     if let Some(taps) = taps {
         covered.clear();
         covered.resize(in_vol, false);

@@ -35,7 +35,7 @@ pub use fractional::{fractional_max_pool, window_starts};
 use interleave::lanes_of;
 pub use lp::{lp_pool, lp_pool_backward};
 use ndarray::{Array5, ArrayView5};
-use plan::{PlaneSplit, RowKernel};
+use plan::{PlaneSplit, RowKernel, TapWork};
 use planes::{for_each_output_plane, for_each_target_plane};
 use scatter::{Combine, Target};
 use std::mem::MaybeUninit;
@@ -152,7 +152,7 @@ fn max_over<S: MaxStorage>(
     let rows = plan::max_rows::<S::Compute>(&windows, windows.in_vol());
     let planes = checked_product(&out_shape[..2])?;
     let lanes = lanes_of::<S::Compute>();
-    let rows = plan::interleaved(rows, &windows, planes, lanes, false);
+    let rows = plan::interleaved(rows, &windows, planes, lanes, TapWork::Maxima);
     let work = windows.out_vol().saturating_mul(windows.max_window_vol());
     let split = PlaneSplit::new(planes, work).for_kernel(rows.kernel);
     if let (RowKernel::Interleaved(lanes), Some(taps)) = (rows.kernel, &windows.taps) {
@@ -284,7 +284,13 @@ fn window_sums<S: Storage, R: WindowSum<T = S::Compute>>(
         let (in_vol, out_vol) = (windows.in_vol(), windows.out_vol());
         let planes = len / out_vol.max(1);
         let rows = plan::avg_rows(&windows, plane_rule.is_some());
-        let rows = plan::interleaved(rows, &windows, planes, lanes_of::<S::Compute>(), true);
+        let rows = plan::interleaved(
+            rows,
+            &windows,
+            planes,
+            lanes_of::<S::Compute>(),
+            TapWork::Sums,
+        );
         let split = PlaneSplit::new(planes, out_vol.saturating_mul(windows.max_window_vol()))
             .for_kernel(rows.kernel);
         if let (RowKernel::PlaneSum, Some(rule)) = (rows.kernel, plane_rule) {
@@ -379,7 +385,7 @@ fn avg_backward_over<T: Element>(
         &windows,
         planes,
         lanes_of::<T>(),
-        false,
+        TapWork::Adjoint,
     );
     if let (RowKernel::Interleaved(lanes), Some(taps)) = (rows.kernel, &windows.taps) {
         // Many small planes: `lanes` at a time, a task's planes a call.

@@ -171,31 +171,57 @@ pub(crate) fn max_rows<T: MaxElement>(windows: &Windows, plane_len: usize) -> Ro
     RowRuns { kernel, lo, hi }
 }
 
+/// What a pass does per tap of a window, which decides where interleaving pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TapWork {
+    /// Forward sums: the scalar table adds a tap in a cycle or so.
+    Sums,
+    /// Maxima: a compare-and-select chain, several cycles a tap.
+    Maxima,
+    /// The average's adjoint: a read-modify-write of the cell.
+    Adjoint,
+}
+
 /// `rows` with the tap table run over `lanes` planes at once
 /// ([`RowKernel::Interleaved`]) where that pays: the windows have a table, there
 /// are planes to fill more than one lane, the cell-major copy of `lanes` planes
 /// fits [`super::interleave::INTERLEAVE_CELLS`], and the windows read enough
 /// cells for the copy (about a move per cell) to be repaid: as many taps as
-/// cells where the scalar table does a tap in a cycle or so (`cheap_taps`: the
-/// forward sums), a quarter as many where a tap costs several (the maxima's
-/// compare-and-select chains, the adjoint's read-modify-writes). On 7x7
-/// planes, 2x2 windows (36 taps), forward averages were up to 25 % slower
-/// interleaved, maxima with indices 1.6-3x faster, the adjoint 2.5-3x.
+/// cells for [`TapWork::Sums`], a quarter as many for [`TapWork::Maxima`], and
+/// for [`TapWork::Adjoint`] as [`adjoint_repays`] estimates. On 7x7 planes, 2x2
+/// windows (36 taps), forward averages were up to 25 % slower interleaved,
+/// maxima with indices 1.6-3x faster, the adjoint 2.5-3x.
+///
+/// Windows 3 or more cells apart have a table even where their rows have runs
+/// for the row kernels, whose lanes then gather: maxima interleave there
+/// (3-4x faster on (32,85,21,73) 2x4 stride (2,4)), while sums and the adjoint
+/// keep the row kernels (20-60 % slower interleaved: windows that tile their
+/// rows read each cell once, and the row pass adds it once).
 pub(crate) fn interleaved(
     rows: RowRuns,
     windows: &Windows,
     planes: usize,
     lanes: usize,
-    cheap_taps: bool,
+    work: TapWork,
 ) -> RowRuns {
     let Some(taps) = &windows.taps else {
         return rows;
     };
     let in_vol = windows.in_vol();
+    let repaid = match work {
+        TapWork::Sums => taps.len() >= in_vol,
+        TapWork::Maxima => taps.len().saturating_mul(4) >= in_vol,
+        TapWork::Adjoint => adjoint_repays(windows, taps.len()),
+    };
     let pays = planes >= 2
         && in_vol.saturating_mul(lanes) <= super::interleave::INTERLEAVE_CELLS
-        && taps.len().saturating_mul(if cheap_taps { 1 } else { 4 }) >= in_vol;
-    if pays && matches!(rows.kernel, RowKernel::Taps | RowKernel::Scalar) {
+        && repaid;
+    let replaces = match rows.kernel {
+        RowKernel::Taps | RowKernel::Scalar => true,
+        RowKernel::Lanes(_) => work == TapWork::Maxima,
+        _ => false,
+    };
+    if pays && replaces {
         RowRuns {
             kernel: RowKernel::Interleaved(lanes),
             lo: 0,
@@ -204,6 +230,27 @@ pub(crate) fn interleaved(
     } else {
         rows
     }
+}
+
+/// Whether the interleaved adjoint beats the window-by-window one, in rough
+/// cycles per plane fitted to both on 7x7, 28x28 and 9x9x9 planes: the window
+/// walk costs about 30 a window and 8 an input row it reads; interleaved, a
+/// cell costs about 5 (zeroing, the copy out) and a tap a quarter. (Windows
+/// that tile 28x28 planes, 4x4 each: 3150 against 4200, window by window;
+/// 2x2 windows on 7x7 planes: three times as fast interleaved.)
+fn adjoint_repays(windows: &Windows, taps: usize) -> bool {
+    let count = |axis: usize| {
+        windows.axes[axis]
+            .iter()
+            .map(|w| w.count)
+            .max()
+            .unwrap_or(0)
+    };
+    let rows = count(0).saturating_mul(count(1));
+    let walk = windows
+        .out_vol()
+        .saturating_mul(rows.saturating_mul(8).saturating_add(30));
+    walk > windows.in_vol().saturating_mul(5).saturating_add(taps / 4)
 }
 
 /// The row kernel of window sums; one window over a whole plane takes the plane

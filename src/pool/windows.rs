@@ -44,10 +44,12 @@ const TAP_LIMIT: usize = 1 << 16;
 /// Every window's cells as plane offsets, in output order and, within a window,
 /// in the scalar scan's order (so sums and maxima, ties and NaN included, come
 /// out as the scan's). Made once per call, for problems whose rows hold fewer
-/// than 8 full-width windows (small planes, adaptive pooling): every plane has
-/// the same windows, so a plane then costs one pass over the table instead of a
-/// walk of the per-axis tables and a divisor per window, which on thousands of
-/// 7x7 planes cost several times the sums themselves.
+/// than 8 full-width windows (small planes, adaptive pooling) or whose windows
+/// are 3 or more cells apart: every plane has the same windows, so a plane then
+/// costs one pass over the table instead of a walk of the per-axis tables and a
+/// divisor per window, which on thousands of 7x7 planes cost several times the
+/// sums themselves (and many small planes go through it side by side, see
+/// `super::interleave`).
 #[derive(Debug, Clone)]
 pub(crate) struct Taps {
     /// Window `o` ends at `offsets[ends[o]]` (and starts where window `o - 1`
@@ -242,10 +244,13 @@ impl Windows {
     }
 
     /// `self` with its [`Taps`] table where the row kernels would have no run of
-    /// 8 windows, the plane has fewer than 2^32 cells, the table fits
+    /// 8 windows at most 2 cells apart, the plane has fewer than 2^32 cells, the table fits
     /// [`TAP_LIMIT`] and no window is empty (else as it is: the scalar scan).
     fn with_taps(mut self) -> Self {
-        let runs = self.interior.is_some_and(|(lo, hi)| hi - lo >= 8);
+        // Runs of windows 3 or more cells apart have a table too: their
+        // strided lanes gather, and many small planes of them interleave.
+        let runs = self.interior.is_some_and(|(lo, hi)| hi - lo >= 8)
+            && self.pitch.is_none_or(|pitch| pitch <= 2);
         let total = self.out_vol().checked_mul(self.max_window_vol());
         if runs
             || u32::try_from(self.in_vol()).is_err()
