@@ -218,7 +218,13 @@ pub(crate) fn interleaved(
         && repaid;
     let replaces = match rows.kernel {
         RowKernel::Taps | RowKernel::Scalar => true,
-        RowKernel::Lanes(_) => work == TapWork::Maxima,
+        RowKernel::Lanes(_) => match work {
+            TapWork::Maxima => true,
+            // Sums replace the gathering lanes where windows overlap (a
+            // quarter more taps than cells), not where they tile their rows.
+            TapWork::Sums => taps.len() / 5 * 4 > in_vol,
+            TapWork::Adjoint => false,
+        },
         _ => false,
     };
     if pays && replaces {
