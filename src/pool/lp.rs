@@ -44,8 +44,7 @@
 //! serially, in a fixed order, so results do not depend on the thread count.
 
 use super::avg::{self, WindowSum};
-use super::interleave::lanes_of;
-use super::plan::{self, PlaneSplit, RowRuns, TapWork};
+use super::plan::{self, PlaneSplit, RowRuns};
 use super::planes::for_each_zeroed_target_plane;
 use super::windows::{Divisor, RowCover, Windows};
 use super::{check_shape, window_sums};
@@ -134,16 +133,7 @@ fn lp_general<S: Storage>(
         let x = standard(x)?;
         let x = as_slice(&x)?;
         let planes = len / out_vol;
-        let rows = plan::avg_rows(&windows, false);
-        let rows = plan::interleaved(
-            rows,
-            &windows,
-            planes,
-            lanes_of::<S::Compute>(),
-            TapWork::Sums,
-        );
-        let split = PlaneSplit::new(planes, out_vol.saturating_mul(windows.max_window_vol()))
-            .for_kernel(rows.kernel);
+        let (rows, split) = plan::sums_plan::<S::Compute>(&windows, planes, false);
         let group = split.group(in_vol, rows.kernel);
         let general = Lp::<S::Compute, GENERAL>::new(p, volume);
         let sums = Lp::<S::Compute, 1>::new(1.0, volume);

@@ -283,16 +283,7 @@ fn window_sums<S: Storage, R: WindowSum<T = S::Compute>>(
         let x = as_slice(&x)?;
         let (in_vol, out_vol) = (windows.in_vol(), windows.out_vol());
         let planes = len / out_vol.max(1);
-        let rows = plan::avg_rows(&windows, plane_rule.is_some());
-        let rows = plan::interleaved(
-            rows,
-            &windows,
-            planes,
-            lanes_of::<S::Compute>(),
-            TapWork::Sums,
-        );
-        let split = PlaneSplit::new(planes, out_vol.saturating_mul(windows.max_window_vol()))
-            .for_kernel(rows.kernel);
+        let (rows, split) = plan::sums_plan::<S::Compute>(&windows, planes, plane_rule.is_some());
         if let (RowKernel::PlaneSum, Some(rule)) = (rows.kernel, plane_rule) {
             // One window over each whole plane (global pooling): a reduction of
             // each contiguous plane, a chunk of planes per task.

@@ -259,6 +259,22 @@ fn adjoint_repays(windows: &Windows, taps: usize) -> bool {
     walk > windows.in_vol().saturating_mul(5).saturating_add(taps / 4)
 }
 
+/// The plan of window sums over `planes` planes of `T`: the row kernel (one
+/// window over a whole plane takes the plane reduction when `plane_sums`
+/// allows it; many small planes interleave) and the split of the planes into
+/// tasks.
+pub(crate) fn sums_plan<T>(
+    windows: &Windows,
+    planes: usize,
+    plane_sums: bool,
+) -> (RowRuns, PlaneSplit) {
+    let rows = avg_rows(windows, plane_sums);
+    let lanes = super::interleave::lanes_of::<T>();
+    let rows = interleaved(rows, windows, planes, lanes, TapWork::Sums);
+    let work = windows.out_vol().saturating_mul(windows.max_window_vol());
+    (rows, PlaneSplit::new(planes, work).for_kernel(rows.kernel))
+}
+
 /// The row kernel of window sums; one window over a whole plane takes the plane
 /// reduction when `plane_sums` (averages) allows it.
 pub(crate) fn avg_rows(windows: &Windows, plane_sums: bool) -> RowRuns {
