@@ -170,3 +170,13 @@ def test_adaptive_avg_pool_backward_of_many_small_planes_matches_the_reference()
     g = rng.standard_normal((5, 7, 4, 3))
     gx = fc.adaptive_avg_pool2d_backward(g, (5, 7, 9, 9))
     np.testing.assert_allclose(gx, ref.adaptive_avg_pool_backward(g, (5, 7, 9, 9)), **tolerance(np.float64))
+
+
+def test_global_pooling_of_tiny_planes_keeps_its_plane_reduction() -> None:
+    # One window over five cells: the whole-plane kernels serve it both ways,
+    # whatever the interleaving rule would say of its tap table.
+    plan = fc.explain_pool("adaptive_avg", (4, 64, 5), 1)
+    assert plan.pass_named("forward").algorithm == "plane_sum"
+    assert plan.pass_named("input_grad").algorithm == "window_adjoint"
+    g = np.arange(4 * 64, dtype=np.float64).reshape(4, 64, 1)
+    np.testing.assert_array_equal(fc.adaptive_avg_pool1d_backward(g, (4, 64, 5)), np.repeat(g / 5, 5, axis=2))

@@ -112,6 +112,8 @@ pub fn explain_pool<T: Element>(x: Shape5, pooling: Pooling<'_>) -> Result<Repor
             TapWork::Adjoint,
         );
         let (algorithm, split) = match adjoint.kernel {
+            // (Global pooling's gradient fills whole planes before any of this.)
+            _ if rows.kernel == RowKernel::PlaneSum => ("window_adjoint", plane_split),
             RowKernel::Interleaved(_) => (
                 adjoint.kernel.name(),
                 plane_split.for_kernel(adjoint.kernel),
